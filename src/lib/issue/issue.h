@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Issue certificates: self-signed server certificates (bootstrap) and "sign this CSR with that
+ * CA key under that profile" (the CA of issue #4 builds on it). Serials are random, positive,
+ * 128 bits (RFC 5280 §4.1.2.2: at most 20 octets). All v3, with SKI and AKI.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "error/error.h"
+#include "util/cleanup.h"
+
+struct selfsign_request {
+    const char *common_name;      /* required; e.g. the host name */
+    const char *const *alt_names; /* DNS names and IP addresses (and emails, URIs) for the SAN */
+    size_t n_alt_names;
+    unsigned days;                /* validity; 1..CERTD_VALIDITY_DAYS_MAX */
+    int64_t now;                  /* notBefore (injected clock) */
+};
+
+/*
+ * Make a self-signed server certificate for key: subject CN (+ nothing else), SAN with the
+ * common name (when it is a valid DNS name or IP) and the alt names, basicConstraints CA:FALSE
+ * (critical), keyUsage digitalSignature (+ keyEncipherment for RSA), EKU serverAuth, SKI, AKI,
+ * random 128-bit serial. Returns 0 and an owned certificate, or a negative errno with err
+ * (CERTD_E_FIELD_MISSING, CERTD_E_FIELD_TOO_LONG, CERTD_E_SAN_INVALID,
+ * CERTD_E_VALIDITY_INVALID, ...).
+ */
+_must_check_ int issue_selfsigned(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
+                                  const struct selfsign_request *req, X509 **ret,
+                                  struct certd_err *err);
+
+/* What a CA puts into a certificate it issues from a CSR. */
+struct issue_profile {
+    unsigned days;          /* validity; capped at the CA's own notAfter */
+    uint32_t key_usage;     /* KU_* bits; 0 = digitalSignature (+ keyEncipherment for RSA) */
+    uint32_t eku;           /* EKU_* bits; 0 = no EKU extension */
+    bool is_ca;             /* basicConstraints CA:TRUE (for making intermediates) */
+    int path_len;           /* with is_ca: -1 = none */
+    bool copy_sans;         /* copy subjectAltName from the CSR's extensionRequest */
+    uint32_t allowed_sans;  /* with copy_sans: bit (1u << SAN_DNS) etc. of csr/csr.h */
+};
+
+/*
+ * Issue a certificate for csr, signed by ca_key with ca_cert as issuer (NULL ca_cert: a self-
+ * signed certificate, subject = issuer = the CSR's subject, for making a root from a CSR). The
+ * CSR's signature is verified first (CERTD_E_CSR_SIGNATURE). The subject is copied from the
+ * CSR. notBefore = now, notAfter = min(now + days, CA's notAfter). Returns 0 and an owned
+ * certificate, or a negative errno with err.
+ */
+_must_check_ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr,
+                                X509 *ca_cert, EVP_PKEY *ca_key,
+                                const struct issue_profile *profile, int64_t now, X509 **ret,
+                                struct certd_err *err);
+
+/* A random positive 128-bit serial number. 0, -ENOMEM, -EIO. */
+_must_check_ int issue_random_serial(OSSL_LIB_CTX *libctx, ASN1_INTEGER **ret);

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Parse what users upload: one certificate; a certificate and its private key in either order;
+ * a leaf followed by intermediates; a bundle of CA certificates; a DER certificate. The parser
+ * is a pure function from bytes to a bundle: it judges shape only (labels, counts, encodings,
+ * sizes); what the bundle is good for is x509/validate.h's business.
+ *
+ * Accepted PEM labels: CERTIFICATE, PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY. TRUSTED
+ * CERTIFICATE is refused: its OpenSSL-specific trust settings would be silently dropped.
+ * ENCRYPTED PRIVATE KEY and Proc-Type: 4,ENCRYPTED headers are refused (CERTD_E_KEY_ENCRYPTED);
+ * any other label is CERTD_E_PEM_UNEXPECTED_LABEL. Text before the first block is refused as
+ * garbage, and text after the last block other than white space as trailing data.
+ */
+#pragma once
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "error/error.h"
+#include "util/cleanup.h"
+#include "util/span.h"
+
+struct bundle {
+    STACK_OF(X509) *certs; /* owned; in input order; at least one on success */
+    EVP_PKEY *key;         /* owned; NULL when the input held no private key */
+    bool is_der;           /* the input was one DER certificate */
+};
+
+/*
+ * Parse `in` (at most max_input bytes; 0 means CERTD_INPUT_MAX_DEFAULT, values above
+ * CERTD_INPUT_MAX_HARD are clamped to it). On success returns 0 and an owned bundle in *ret.
+ * On failure returns a negative errno and fills err with the first problem found:
+ *   -EINVAL/CERTD_E_INPUT_EMPTY        nothing but white space
+ *   -E2BIG/CERTD_E_INPUT_TOO_LARGE     over the cap
+ *   -EBADMSG/CERTD_E_INPUT_GARBAGE     not PEM and not one DER certificate; embedded NUL
+ *   -EBADMSG/CERTD_E_PEM_TRUNCATED     a BEGIN line without its END line
+ *   -EBADMSG/CERTD_E_PEM_BAD_BLOCK     a block whose base64 or DER does not decode fully
+ *   -EBADMSG/CERTD_E_PEM_UNEXPECTED_LABEL  e.g. a CSR or a public key where none belongs
+ *   -EBADMSG/CERTD_E_TRAILING_DATA     non-space bytes after the last block
+ *   -EINVAL/CERTD_E_NO_CERT            blocks, but no certificate among them
+ *   -E2BIG/CERTD_E_TOO_MANY_CERTS      more than CERTD_BUNDLE_CERTS_MAX certificates
+ *   -EKEYREJECTED/CERTD_E_KEY_ENCRYPTED  an encrypted private key
+ *   -EINVAL/CERTD_E_MULTIPLE_KEYS      more than one private key
+ *   -EBADMSG/CERTD_E_KEY_BAD / CERTD_E_CERT_BAD  a block that does not decode as its label says
+ *   -ENOMEM/CERTD_E_NO_MEMORY
+ * Certificates are decoded into libctx/propq (X509_new_ex), keys through OSSL_DECODER.
+ */
+_must_check_ int bundle_parse(OSSL_LIB_CTX *libctx, const char *propq, struct span in,
+                              size_t max_input, struct bundle **ret, struct certd_err *err);
+
+/* Free a bundle and all it owns; accepts NULL; returns NULL. */
+struct bundle *bundle_free(struct bundle *b);
+DEFINE_CLEANUP_STRUCT(bundle, bundle_free)
+
+/* Number of certificates in the bundle. */
+size_t bundle_n_certs(const struct bundle *b);
+/* Borrow certificate i (0 = first in the input). */
+X509 *bundle_cert(const struct bundle *b, size_t i);
+
+/*
+ * Encode certificates as PEM, concatenated, into a malloc'd NUL-terminated string.
+ * Returns 0, -ENOMEM or -EIO.
+ */
+_must_check_ int certs_to_pem(const STACK_OF(X509) *certs, char **ret, size_t *ret_len);
+/* The same for one certificate. */
+_must_check_ int cert_to_pem(const X509 *cert, char **ret, size_t *ret_len);

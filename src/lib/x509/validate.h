@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Validate a parsed bundle for an endpoint type, returning the first violated rule.
+ *
+ * server/client: exactly one leaf, then optional chain certificates, each issued by the next
+ *   (leaf first); a private key that matches the leaf, or else the pending CSR key; key
+ *   strength (keys/keys.h); EKU, when present, must include serverAuth (server) or clientAuth
+ *   (client) or anyExtendedKeyUsage; KeyUsage, when present, must allow signing
+ *   (digitalSignature, or keyEncipherment for RSA); expired / not-yet-valid per policy
+ *   (default: accept with a warning, because a controller may boot with a 1970 clock);
+ *   notBefore before 1970 is always rejected.
+ * authority: CA certificates only (basicConstraints CA:TRUE, keyCertSign when KeyUsage is
+ *   present); a private key in the upload is refused and never stored; duplicates (same subject,
+ *   issuer and serial) within the upload or with `existing` refused; at most policy->max_certs
+ *   counting `existing`.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "error/error.h"
+#include "keys/keys.h"
+#include "x509/bundle.h"
+
+enum endpoint_type {
+    ENDPOINT_SERVER,
+    ENDPOINT_CLIENT,
+    ENDPOINT_AUTHORITY,
+    ENDPOINT_TYPE_MAX
+};
+
+enum validity_policy {
+    VALIDITY_ACCEPT_WARN, /* accept, and report a warning */
+    VALIDITY_REJECT,
+    VALIDITY_POLICY_MAX
+};
+
+struct validate_policy {
+    enum validity_policy expired;
+    enum validity_policy not_yet_valid;
+    struct key_policy keys;
+    size_t max_certs; /* authority limit; 0 means CERTD_AUTHORITY_MAX_DEFAULT */
+    int64_t now;      /* injected clock, seconds since the epoch */
+};
+
+/* The defaults: accept-with-warning for both validity checks, no Ed25519, limit 10. */
+void validate_policy_init(struct validate_policy *pol, int64_t now);
+
+struct validate_result {
+    bool uses_pending_key; /* the bundle had no key and the pending CSR key matched */
+    bool is_expired;
+    bool is_not_yet_valid;
+    char warning[256];     /* "" or a message for the user, e.g. "the certificate expired on ..." */
+};
+
+/*
+ * Validate bundle `b` for `type`. pending_key (nullable, borrowed) is the key of the last CSR
+ * generated for the endpoint. existing (nullable, borrowed) holds the authority's current
+ * certificates, for the duplicate and limit checks. Returns 0 and fills *ret, or a negative
+ * errno with the first violated rule in err (codes in error.h: CERTD_E_NOT_ONE_LEAF,
+ * CERTD_E_KEY_MISSING, CERTD_E_KEY_MISMATCH, CERTD_E_KEY_WEAK, CERTD_E_KEY_UNSUPPORTED,
+ * CERTD_E_CHAIN_ORDER, CERTD_E_CHAIN_TOO_LONG, CERTD_E_EKU_MISMATCH, CERTD_E_KEY_USAGE_MISMATCH,
+ * CERTD_E_CERT_EXPIRED, CERTD_E_CERT_NOT_YET_VALID, CERTD_E_CERT_BEFORE_1970, CERTD_E_NOT_CA,
+ * CERTD_E_CA_NO_KEYCERTSIGN, CERTD_E_KEY_NOT_ALLOWED, CERTD_E_DUPLICATE, CERTD_E_LIMIT_REACHED).
+ */
+_must_check_ int validate_bundle(OSSL_LIB_CTX *libctx, const char *propq, const struct bundle *b,
+                                 enum endpoint_type type, const struct validate_policy *pol,
+                                 EVP_PKEY *pending_key, const STACK_OF(X509) *existing,
+                                 struct validate_result *ret, struct certd_err *err);
+
+/* "server", "client", "authority"; and back (case-insensitive): 0 or -EINVAL. */
+const char *endpoint_type_name(enum endpoint_type t);
+_must_check_ int endpoint_type_from_name(const char *s, enum endpoint_type *ret);

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Test helpers: fixtures are read with plain libc and OpenSSL, never through libcertd. */
+#include "testutil.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/pem.h>
+
+static const char *fixtures_dir(void)
+{
+    const char *d = getenv("CERTD_FIXTURES");
+    if (!d) {
+        fail_msg("CERTD_FIXTURES is not set: run the tests with meson test");
+    }
+    return d;
+}
+
+const char *fixture_path(const char *name)
+{
+    static char path[4096];
+    int n = snprintf(path, sizeof(path), "%s/%s", fixtures_dir(), name);
+    assert_true(n > 0 && (size_t)n < sizeof(path));
+    return path;
+}
+
+uint8_t *fixture_read(const char *name, size_t *ret_len)
+{
+    FILE *f = fopen(fixture_path(name), "rbe");
+    if (!f) {
+        fail_msg("fixture %s: %s", name, strerror(errno));
+    }
+    size_t cap = 4096, len = 0;
+    uint8_t *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (len < cap) {
+            break;
+        }
+        cap *= 2;
+        buf = realloc(buf, cap + 1);
+        assert_non_null(buf);
+    }
+    assert_int_equal(ferror(f), 0);
+    fclose(f);
+    buf[len] = '\0';
+    *ret_len = len;
+    return buf;
+}
+
+X509 *fixture_cert(const char *name)
+{
+    FILE *f = fopen(fixture_path(name), "re");
+    assert_non_null(f);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    return x;
+}
+
+EVP_PKEY *fixture_key(const char *name)
+{
+    FILE *f = fopen(fixture_path(name), "re");
+    assert_non_null(f);
+    EVP_PKEY *k = PEM_read_PrivateKey(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(k);
+    return k;
+}
+
+char *scratch_dir(const char *tag)
+{
+    const char *base = getenv("CERTD_TEST_TMP");
+    char tmpl[4096];
+    if (base) {
+        (void)mkdir(base, 0700);
+    } else {
+        base = "/tmp";
+    }
+    int n = snprintf(tmpl, sizeof(tmpl), "%s/%s-XXXXXX", base, tag);
+    assert_true(n > 0 && (size_t)n < sizeof(tmpl));
+    char *d = mkdtemp(tmpl);
+    assert_non_null(d);
+    char *r = strdup(d);
+    assert_non_null(r);
+    return r;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void scratch_rm(char *dir)
+{
+    if (dir) {
+        (void)nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        free(dir);
+    }
+}

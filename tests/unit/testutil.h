@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers shared by the cmocka unit tests: fixture files made by tests/data/gen-fixtures
+ * (directory in $CERTD_FIXTURES), scratch directories, and loading certificates and keys with
+ * OpenSSL directly, independent of the code under test.
+ */
+#pragma once
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* Read fixture NAME into a malloc'd, NUL-terminated buffer; fails the test when missing. */
+uint8_t *fixture_read(const char *name, size_t *ret_len);
+/* Full path of fixture NAME in a static buffer (valid until the next call). */
+const char *fixture_path(const char *name);
+/* Load the first certificate / private key of fixture NAME with plain OpenSSL PEM readers. */
+X509 *fixture_cert(const char *name);
+EVP_PKEY *fixture_key(const char *name);
+/* Make a fresh empty scratch directory (malloc'd path); remove it with scratch_rm(). */
+char *scratch_dir(const char *tag);
+void scratch_rm(char *dir);
