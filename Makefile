@@ -31,7 +31,7 @@ check-sanitize: $(BUILD_SAN)/build.ninja
 	$(MESON) test -C $(BUILD_SAN) --print-errorlogs --num-processes $(JOBS)
 
 check-valgrind: build
-	$(MESON) test -C $(BUILD) --suite unit --print-errorlogs --num-processes $(JOBS) \
+	$(MESON) test -C $(BUILD) --suite unit --print-errorlogs --num-processes $(JOBS) --logbase valgrind \
 	    --wrap='valgrind --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible --show-leak-kinds=definite,indirect,possible' \
 	    --timeout-multiplier 4
 
@@ -43,7 +43,8 @@ check-banned:
 
 # Everything CI runs: static checks, the debug suite, the sanitizer suite, valgrind on units.
 check: deps check-format check-banned check-unit check-sanitize check-valgrind
-	@echo "make check: all suites passed"
+	@tools/test-summary $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
+	    $(BUILD)/meson-logs/valgrind.json
 
 bench: deps build
 	$(BUILD)/bench/bench-certd

@@ -1,7 +1,230 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-#include <stdio.h>
+/*
+ * certctl: offline certificate tools on libcertd (info, csr, selfsign, verify). This file holds
+ * the dispatcher and what every subcommand shares: the one table from error classes to exit
+ * codes, input reading with a size cap, and number options.
+ */
+#include "certctl.h"
 
-int main(void)
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "log/log.h"
+#include "store/store.h"
+#include "util/limits.h"
+#include "util/parse.h"
+#include "x509/bundle.h"
+
+static const int class_exit_codes[CERTD_CLASS_MAX] = {
+    [CERTD_CLASS_NONE] = EXIT_OK,
+    [CERTD_CLASS_INVALID_INPUT] = EXIT_INVALID,
+    [CERTD_CLASS_NOT_ALLOWED] = EXIT_INVALID,
+    [CERTD_CLASS_NOT_FOUND] = EXIT_NOT_FOUND,
+    [CERTD_CLASS_CONFLICT] = EXIT_INVALID,
+    [CERTD_CLASS_UNAVAILABLE] = EXIT_IO,
+    [CERTD_CLASS_INTERNAL] = EXIT_IO,
+};
+
+int exit_code_for(const struct certd_err *err)
 {
+    if (!err_is_set(err)) {
+        return EXIT_IO; /* a failure nobody described is an internal one */
+    }
+    return class_exit_codes[err_code_class(err->code)];
+}
+
+int cli_fail(const char *what, const struct certd_err *err)
+{
+    if (err_is_set(err)) {
+        (void)fprintf(stderr, "certctl: %s: %s (%s)\n", what, err->msg, err_code_name(err->code));
+    } else {
+        (void)fprintf(stderr, "certctl: %s: internal error\n", what);
+    }
+    return exit_code_for(err);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    (void)fprintf(stderr, "certctl %s: ", cmd);
+    va_start(ap, fmt);
+    (void)vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    (void)fprintf(stderr, "\nTry 'certctl %s --help'.\n", cmd);
+    return EXIT_USAGE;
+}
+
+static int read_fd_capped(int fd, size_t max, uint8_t **ret, size_t *ret_len)
+{
+    size_t cap = 4096, len = 0;
+    _cleanup_free_ uint8_t *buf = malloc(cap + 1);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap > max) {
+                return -E2BIG;
+            }
+            size_t ncap;
+            if (!size_mul(cap, 2, &ncap)) {
+                return -E2BIG;
+            }
+            uint8_t *n = realloc(buf, ncap + 1);
+            if (!n) {
+                return -ENOMEM;
+            }
+            buf = n;
+            cap = ncap;
+        }
+        ssize_t k = read(fd, buf + len, cap - len);
+        if (k < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            return -errno;
+        }
+        if (k == 0) {
+            break;
+        }
+        len += (size_t)k;
+        if (len > max) {
+            return -E2BIG;
+        }
+    }
+    buf[len] = '\0';
+    *ret = TAKE_PTR(buf);
+    *ret_len = len;
     return 0;
+}
+
+int cli_read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len,
+                   struct certd_err *err)
+{
+    int r;
+    if (strcmp(path, "-") == 0) {
+        r = read_fd_capped(STDIN_FILENO, max, ret, ret_len);
+    } else {
+        r = store_read_file(path, max, false, ret, ret_len);
+    }
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %zu bytes",
+                       strcmp(path, "-") == 0 ? "standard input" : path, max);
+    }
+    if (r == -ENOENT) {
+        return err_set(err, r, CERTD_E_NOT_FOUND, "%s does not exist", path);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path, strerror(-r));
+    }
+    return 0;
+}
+
+int cli_parse_number(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *ret)
+{
+    if (parse_u64(s, min, max, ret) < 0) {
+        return cli_usage_error(cmd, "%s takes a whole number from %llu to %llu, not '%s'", opt,
+                               (unsigned long long)min, (unsigned long long)max, s);
+    }
+    return 0;
+}
+
+int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret, struct certd_err *err)
+{
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len = 0;
+    int r = cli_read_input(path, CERTD_INPUT_MAX_DEFAULT, &data, &len, err);
+    if (r < 0) {
+        return r;
+    }
+    r = key_parse_pem(ctx->libctx, ctx->propq, span_make(data, len), ret, err);
+    OPENSSL_cleanse(data, len);
+    return r;
+}
+
+static void usage(FILE *f)
+{
+    (void)fprintf(f, "Usage: certctl [--propq QUERY] [--debug] COMMAND [OPTIONS]\n"
+                     "\n"
+                     "Offline certificate tools of certd.\n"
+                     "\n"
+                     "Commands:\n"
+                     "  info FILE|-        show the certificates (and whether a key is present)\n"
+                     "  csr                make a new key and a certificate signing request\n"
+                     "  selfsign           make a self-signed server certificate\n"
+                     "  verify CERT [KEY]  check a certificate (bundle) for an endpoint type\n"
+                     "\n"
+                     "'certctl COMMAND --help' describes each command.\n"
+                     "\n"
+                     "Exit codes: 0 success, 1 input rejected, 2 usage error,\n"
+                     "            3 file or system error, 4 not found.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "propq", required_argument, NULL, 'q' },
+        { "debug", no_argument, NULL, 'd' },
+        { "version", no_argument, NULL, 'V' },
+        { 0 },
+    };
+    struct cli_ctx ctx = { 0 };
+    int c;
+
+    /* Options before the command only: '+' stops at the first non-option. */
+    while ((c = getopt_long(argc, argv, "+hq:dV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        case 'q':
+            ctx.propq = optarg;
+            break;
+        case 'd':
+            log_set_max_level(LOG_DEBUG);
+            break;
+        case 'V':
+            (void)printf("certctl 0.1.0\n");
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+
+    static const struct {
+        const char *name;
+        int (*fn)(const struct cli_ctx *, int, char **);
+    } cmds[] = {
+        { "info", cmd_info },
+        { "csr", cmd_csr },
+        { "selfsign", cmd_selfsign },
+        { "verify", cmd_verify },
+    };
+    const char *name = argv[optind];
+    for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {
+        if (strcmp(name, cmds[i].name) == 0) {
+            /* The subcommand sees argv from its own name on; optind = 0 restarts getopt. */
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            optind = 0;
+            return cmds[i].fn(&ctx, sub_argc, sub_argv);
+        }
+    }
+    (void)fprintf(stderr, "certctl: unknown command '%s'\n", name);
+    usage(stderr);
+    return EXIT_USAGE;
 }

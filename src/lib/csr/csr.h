@@ -8,10 +8,13 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "error/error.h"
 #include "util/cleanup.h"
@@ -21,10 +24,10 @@
  * NUL-terminated; NULL or "" means absent.
  */
 struct csr_request {
-    const char *common_name;         /* CommonName: required, 1..64 */
-    const char *const *alt_names;    /* AlternativeNames: DNS names, IPv4/IPv6, emails, URIs */
+    const char *common_name;      /* CommonName: required, 1..64 */
+    const char *const *alt_names; /* AlternativeNames: DNS names, IPv4/IPv6, emails, URIs */
     size_t n_alt_names;
-    const char *const *key_usage;    /* KeyUsage: Redfish KeyUsage enum names */
+    const char *const *key_usage; /* KeyUsage: Redfish KeyUsage enum names */
     size_t n_key_usage;
     const char *city;                /* City -> L */
     const char *state;               /* State -> ST */
@@ -48,6 +51,10 @@ struct csr_request {
  * CERTD_E_SAN_INVALID (an alternative name that is none of DNS, IP, email, URI),
  * CERTD_E_KEY_USAGE_INVALID (unknown KeyUsage name), CERTD_E_TOO_MANY_VALUES (over
  * CERTD_SANS_MAX or CERTD_KEY_USAGES_MAX). The challenge password never appears in a message.
+ * errno: -E2BIG for FIELD_TOO_LONG and TOO_MANY_VALUES, -EINVAL for the other input errors,
+ * -ENOMEM, -EIO (CERTD_E_INTERNAL: the key cannot sign). Country is upper-cased; Email and
+ * UnstructuredName must be ASCII (IA5String) and Email a valid local@domain address; a field
+ * of only spaces is refused; *ret is written only on success.
  */
 _must_check_ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request *req,
                            EVP_PKEY *key, X509_REQ **ret, struct certd_err *err);
@@ -60,30 +67,58 @@ _must_check_ int csr_to_pem(const X509_REQ *req, char **ret, size_t *ret_len);
  * bytes, nothing but white space around it, and verify its self-signature (proof of
  * possession). Returns 0 and an owned X509_REQ, or a negative errno with CERTD_E_INPUT_EMPTY,
  * CERTD_E_INPUT_TOO_LARGE, CERTD_E_INPUT_GARBAGE, CERTD_E_CSR_BAD, CERTD_E_TRAILING_DATA,
- * CERTD_E_TOO_MANY_VALUES (more than one CSR) or CERTD_E_CSR_SIGNATURE.
+ * CERTD_E_TOO_MANY_VALUES (more than one CSR) or CERTD_E_CSR_SIGNATURE; also
+ * CERTD_E_PEM_UNEXPECTED_LABEL (a PEM block of another kind) and CERTD_E_PEM_TRUNCATED (no END
+ * line). errno: -EINVAL empty, -E2BIG too large or several CSRs, -EBADMSG otherwise, -ENOMEM.
+ * max_input 0 means CERTD_INPUT_MAX_DEFAULT; it is capped at CERTD_INPUT_MAX_HARD.
  */
 _must_check_ int csr_parse(OSSL_LIB_CTX *libctx, const char *propq, const void *data, size_t len,
                            size_t max_input, X509_REQ **ret, struct certd_err *err);
 
 /*
  * Classify one alternative name as csr_build does: 0 DNS, 1 IP, 2 email, 3 URI;
- * -EINVAL when it is none of them.
+ * -EINVAL when it is none of them. In this order: an IPv4/IPv6 address (inet_pton); a
+ * dot-atom local@domain; an absolute URI (RFC 3986 scheme, visible ASCII only); a host name of
+ * LDH labels (1..63 each, at most 253, an optional leading "*." label, one optional trailing
+ * dot, a last label that is not all digits). *ret is written only on success.
  */
-enum san_kind {
-    SAN_DNS,
-    SAN_IP,
-    SAN_EMAIL,
-    SAN_URI,
-    SAN_KIND_MAX
-};
+enum san_kind { SAN_DNS, SAN_IP, SAN_EMAIL, SAN_URI, SAN_KIND_MAX };
 _must_check_ int san_classify(const char *s, enum san_kind *ret);
 
 /*
- * Map Redfish KeyUsage names to KU_* and EKU_* bits (x509/inspect.h). Names: DigitalSignature,
- * NonRepudiation, KeyEncipherment, DataEncipherment, KeyAgreement, KeyCertSign, CRLSigning,
- * EncipherOnly, DecipherOnly, ServerAuthentication, ClientAuthentication, CodeSigning,
+ * Map Redfish KeyUsage names to CERT_KU_* and CERT_EKU_* bits (x509/inspect.h). Names:
+ * DigitalSignature, NonRepudiation, KeyEncipherment, DataEncipherment, KeyAgreement, KeyCertSign,
+ * CRLSigning, EncipherOnly, DecipherOnly, ServerAuthentication, ClientAuthentication, CodeSigning,
  * EmailProtection, Timestamping, OCSPSigning. Duplicates are harmless. 0 or -EINVAL with
  * CERTD_E_KEY_USAGE_INVALID naming the unknown entry.
  */
 _must_check_ int key_usage_from_redfish(const char *const *names, size_t n, uint32_t *ret_ku,
                                         uint32_t *ret_eku, struct certd_err *err);
+
+/*
+ * Helpers that issue/ shares with csr_build, so both apply the same rules.
+ *
+ * csr_check_field: check one optional text attribute named `field` (a Redfish name, used in the
+ * message; the value never is): strict UTF-8 (RFC 3629), no C0/C1 control characters or DEL,
+ * not only spaces, at most max_chars characters (code points). NULL or "" passes (absent).
+ * Returns 0, -EINVAL with CERTD_E_FIELD_INVALID or -E2BIG with CERTD_E_FIELD_TOO_LONG.
+ */
+_must_check_ int csr_check_field(const char *field, const char *value, size_t max_chars,
+                                 struct certd_err *err);
+
+/*
+ * Check names[0..n) (each at most CERTD_SAN_LEN_MAX bytes, classified by san_classify) and
+ * append each to gens (borrowed, modified only on success) as a dNSName (a trailing dot
+ * removed), iPAddress (4 or 16 octets), rfc822Name or uniformResourceIdentifier. The caller
+ * checks the count. Messages name the entry as "AlternativeNames[i]" and quote it only when it
+ * is printable ASCII. Returns 0, -ENOMEM, -EINVAL with CERTD_E_SAN_INVALID or -E2BIG with
+ * CERTD_E_FIELD_TOO_LONG.
+ */
+_must_check_ int san_append_general_names(GENERAL_NAMES *gens, const char *const *names, size_t n,
+                                          struct certd_err *err);
+
+/* CERT_KU_* bits as the keyUsage BIT STRING (RFC 5280 §4.2.1.3 bit numbers). 0 or -ENOMEM. */
+_must_check_ int key_usage_to_bit_string(uint32_t ku, ASN1_BIT_STRING **ret);
+
+/* CERT_EKU_* bits as an ExtendedKeyUsage OID list (RFC 5280 §4.2.1.12). 0 or -ENOMEM. */
+_must_check_ int eku_to_stack(uint32_t eku, EXTENDED_KEY_USAGE **ret);

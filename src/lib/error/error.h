@@ -17,66 +17,66 @@ enum certd_errclass {
     CERTD_CLASS_INVALID_INPUT, /* the request itself is wrong: fix it and retry */
     CERTD_CLASS_NOT_ALLOWED,   /* well-formed, but policy or state forbids it */
     CERTD_CLASS_NOT_FOUND,
-    CERTD_CLASS_CONFLICT,   /* clashes with what exists (duplicate, limit reached) */
+    CERTD_CLASS_CONFLICT,    /* clashes with what exists (duplicate, limit reached) */
     CERTD_CLASS_UNAVAILABLE, /* try again later */
     CERTD_CLASS_INTERNAL,    /* our fault or the system's: storage, memory, OpenSSL */
     CERTD_CLASS_MAX
 };
 
 /* X(code, name, class): the name is stable and appears in --json output and API bodies. */
-#define CERTD_ERRORS(X)                                                                            \
-    X(CERTD_E_OK, "ok", CERTD_CLASS_NONE)                                                          \
-    /* parsing uploads */                                                                          \
-    X(CERTD_E_INPUT_EMPTY, "input-empty", CERTD_CLASS_INVALID_INPUT)                               \
-    X(CERTD_E_INPUT_TOO_LARGE, "input-too-large", CERTD_CLASS_INVALID_INPUT)                       \
-    X(CERTD_E_INPUT_GARBAGE, "input-garbage", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_PEM_TRUNCATED, "pem-truncated", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_PEM_BAD_BLOCK, "pem-bad-block", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_PEM_UNEXPECTED_LABEL, "pem-unexpected-label", CERTD_CLASS_INVALID_INPUT)             \
-    X(CERTD_E_TRAILING_DATA, "trailing-data", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_NO_CERT, "no-certificate", CERTD_CLASS_INVALID_INPUT)                                \
-    X(CERTD_E_TOO_MANY_CERTS, "too-many-certificates", CERTD_CLASS_INVALID_INPUT)                  \
-    X(CERTD_E_KEY_ENCRYPTED, "key-encrypted", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_MULTIPLE_KEYS, "multiple-keys", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_KEY_BAD, "key-malformed", CERTD_CLASS_INVALID_INPUT)                                 \
-    X(CERTD_E_CERT_BAD, "certificate-malformed", CERTD_CLASS_INVALID_INPUT)                        \
-    /* validating for an endpoint */                                                               \
-    X(CERTD_E_NOT_ONE_LEAF, "not-one-leaf", CERTD_CLASS_INVALID_INPUT)                             \
-    X(CERTD_E_KEY_MISSING, "key-missing", CERTD_CLASS_INVALID_INPUT)                               \
-    X(CERTD_E_KEY_MISMATCH, "key-mismatch", CERTD_CLASS_INVALID_INPUT)                             \
-    X(CERTD_E_KEY_WEAK, "key-weak", CERTD_CLASS_INVALID_INPUT)                                     \
-    X(CERTD_E_KEY_UNSUPPORTED, "key-unsupported", CERTD_CLASS_INVALID_INPUT)                       \
-    X(CERTD_E_CHAIN_ORDER, "chain-order", CERTD_CLASS_INVALID_INPUT)                               \
-    X(CERTD_E_CHAIN_TOO_LONG, "chain-too-long", CERTD_CLASS_INVALID_INPUT)                         \
-    X(CERTD_E_EKU_MISMATCH, "eku-mismatch", CERTD_CLASS_INVALID_INPUT)                             \
-    X(CERTD_E_KEY_USAGE_MISMATCH, "key-usage-mismatch", CERTD_CLASS_INVALID_INPUT)                 \
-    X(CERTD_E_CERT_EXPIRED, "certificate-expired", CERTD_CLASS_INVALID_INPUT)                      \
-    X(CERTD_E_CERT_NOT_YET_VALID, "certificate-not-yet-valid", CERTD_CLASS_INVALID_INPUT)          \
-    X(CERTD_E_CERT_BEFORE_1970, "certificate-before-1970", CERTD_CLASS_INVALID_INPUT)              \
-    X(CERTD_E_NOT_CA, "not-ca", CERTD_CLASS_INVALID_INPUT)                                         \
-    X(CERTD_E_CA_NO_KEYCERTSIGN, "ca-without-keycertsign", CERTD_CLASS_INVALID_INPUT)              \
-    X(CERTD_E_KEY_NOT_ALLOWED, "key-not-allowed", CERTD_CLASS_NOT_ALLOWED)                         \
-    X(CERTD_E_DUPLICATE, "duplicate", CERTD_CLASS_CONFLICT)                                        \
-    X(CERTD_E_LIMIT_REACHED, "limit-reached", CERTD_CLASS_CONFLICT)                                \
-    /* keys, CSRs, issuing */                                                                      \
-    X(CERTD_E_ALG_UNSUPPORTED, "algorithm-unsupported", CERTD_CLASS_INVALID_INPUT)                 \
-    X(CERTD_E_KEY_SIZE_UNSUPPORTED, "key-size-unsupported", CERTD_CLASS_INVALID_INPUT)             \
-    X(CERTD_E_CURVE_UNSUPPORTED, "curve-unsupported", CERTD_CLASS_INVALID_INPUT)                   \
-    X(CERTD_E_FIELD_MISSING, "field-missing", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_FIELD_TOO_LONG, "field-too-long", CERTD_CLASS_INVALID_INPUT)                         \
-    X(CERTD_E_FIELD_INVALID, "field-invalid", CERTD_CLASS_INVALID_INPUT)                           \
-    X(CERTD_E_SAN_INVALID, "alternative-name-invalid", CERTD_CLASS_INVALID_INPUT)                  \
-    X(CERTD_E_KEY_USAGE_INVALID, "key-usage-invalid", CERTD_CLASS_INVALID_INPUT)                   \
-    X(CERTD_E_TOO_MANY_VALUES, "too-many-values", CERTD_CLASS_INVALID_INPUT)                       \
-    X(CERTD_E_CSR_BAD, "csr-malformed", CERTD_CLASS_INVALID_INPUT)                                 \
-    X(CERTD_E_CSR_SIGNATURE, "csr-signature-invalid", CERTD_CLASS_INVALID_INPUT)                   \
-    X(CERTD_E_VALIDITY_INVALID, "validity-invalid", CERTD_CLASS_INVALID_INPUT)                     \
-    X(CERTD_E_POLICY_FORBIDS, "policy-forbids", CERTD_CLASS_NOT_ALLOWED)                           \
-    /* storage and the rest */                                                                     \
-    X(CERTD_E_NOT_FOUND, "not-found", CERTD_CLASS_NOT_FOUND)                                       \
-    X(CERTD_E_UNAVAILABLE, "unavailable", CERTD_CLASS_UNAVAILABLE)                                 \
-    X(CERTD_E_STORAGE, "storage-failure", CERTD_CLASS_INTERNAL)                                    \
-    X(CERTD_E_NO_MEMORY, "out-of-memory", CERTD_CLASS_INTERNAL)                                    \
+#define CERTD_ERRORS(X)                                                                   \
+    X(CERTD_E_OK, "ok", CERTD_CLASS_NONE)                                                 \
+    /* parsing uploads */                                                                 \
+    X(CERTD_E_INPUT_EMPTY, "input-empty", CERTD_CLASS_INVALID_INPUT)                      \
+    X(CERTD_E_INPUT_TOO_LARGE, "input-too-large", CERTD_CLASS_INVALID_INPUT)              \
+    X(CERTD_E_INPUT_GARBAGE, "input-garbage", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_PEM_TRUNCATED, "pem-truncated", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_PEM_BAD_BLOCK, "pem-bad-block", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_PEM_UNEXPECTED_LABEL, "pem-unexpected-label", CERTD_CLASS_INVALID_INPUT)    \
+    X(CERTD_E_TRAILING_DATA, "trailing-data", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_NO_CERT, "no-certificate", CERTD_CLASS_INVALID_INPUT)                       \
+    X(CERTD_E_TOO_MANY_CERTS, "too-many-certificates", CERTD_CLASS_INVALID_INPUT)         \
+    X(CERTD_E_KEY_ENCRYPTED, "key-encrypted", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_MULTIPLE_KEYS, "multiple-keys", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_KEY_BAD, "key-malformed", CERTD_CLASS_INVALID_INPUT)                        \
+    X(CERTD_E_CERT_BAD, "certificate-malformed", CERTD_CLASS_INVALID_INPUT)               \
+    /* validating for an endpoint */                                                      \
+    X(CERTD_E_NOT_ONE_LEAF, "not-one-leaf", CERTD_CLASS_INVALID_INPUT)                    \
+    X(CERTD_E_KEY_MISSING, "key-missing", CERTD_CLASS_INVALID_INPUT)                      \
+    X(CERTD_E_KEY_MISMATCH, "key-mismatch", CERTD_CLASS_INVALID_INPUT)                    \
+    X(CERTD_E_KEY_WEAK, "key-weak", CERTD_CLASS_INVALID_INPUT)                            \
+    X(CERTD_E_KEY_UNSUPPORTED, "key-unsupported", CERTD_CLASS_INVALID_INPUT)              \
+    X(CERTD_E_CHAIN_ORDER, "chain-order", CERTD_CLASS_INVALID_INPUT)                      \
+    X(CERTD_E_CHAIN_TOO_LONG, "chain-too-long", CERTD_CLASS_INVALID_INPUT)                \
+    X(CERTD_E_EKU_MISMATCH, "eku-mismatch", CERTD_CLASS_INVALID_INPUT)                    \
+    X(CERTD_E_KEY_USAGE_MISMATCH, "key-usage-mismatch", CERTD_CLASS_INVALID_INPUT)        \
+    X(CERTD_E_CERT_EXPIRED, "certificate-expired", CERTD_CLASS_INVALID_INPUT)             \
+    X(CERTD_E_CERT_NOT_YET_VALID, "certificate-not-yet-valid", CERTD_CLASS_INVALID_INPUT) \
+    X(CERTD_E_CERT_BEFORE_1970, "certificate-before-1970", CERTD_CLASS_INVALID_INPUT)     \
+    X(CERTD_E_NOT_CA, "not-ca", CERTD_CLASS_INVALID_INPUT)                                \
+    X(CERTD_E_CA_NO_KEYCERTSIGN, "ca-without-keycertsign", CERTD_CLASS_INVALID_INPUT)     \
+    X(CERTD_E_KEY_NOT_ALLOWED, "key-not-allowed", CERTD_CLASS_NOT_ALLOWED)                \
+    X(CERTD_E_DUPLICATE, "duplicate", CERTD_CLASS_CONFLICT)                               \
+    X(CERTD_E_LIMIT_REACHED, "limit-reached", CERTD_CLASS_CONFLICT)                       \
+    /* keys, CSRs, issuing */                                                             \
+    X(CERTD_E_ALG_UNSUPPORTED, "algorithm-unsupported", CERTD_CLASS_INVALID_INPUT)        \
+    X(CERTD_E_KEY_SIZE_UNSUPPORTED, "key-size-unsupported", CERTD_CLASS_INVALID_INPUT)    \
+    X(CERTD_E_CURVE_UNSUPPORTED, "curve-unsupported", CERTD_CLASS_INVALID_INPUT)          \
+    X(CERTD_E_FIELD_MISSING, "field-missing", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_FIELD_TOO_LONG, "field-too-long", CERTD_CLASS_INVALID_INPUT)                \
+    X(CERTD_E_FIELD_INVALID, "field-invalid", CERTD_CLASS_INVALID_INPUT)                  \
+    X(CERTD_E_SAN_INVALID, "alternative-name-invalid", CERTD_CLASS_INVALID_INPUT)         \
+    X(CERTD_E_KEY_USAGE_INVALID, "key-usage-invalid", CERTD_CLASS_INVALID_INPUT)          \
+    X(CERTD_E_TOO_MANY_VALUES, "too-many-values", CERTD_CLASS_INVALID_INPUT)              \
+    X(CERTD_E_CSR_BAD, "csr-malformed", CERTD_CLASS_INVALID_INPUT)                        \
+    X(CERTD_E_CSR_SIGNATURE, "csr-signature-invalid", CERTD_CLASS_INVALID_INPUT)          \
+    X(CERTD_E_VALIDITY_INVALID, "validity-invalid", CERTD_CLASS_INVALID_INPUT)            \
+    X(CERTD_E_POLICY_FORBIDS, "policy-forbids", CERTD_CLASS_NOT_ALLOWED)                  \
+    /* storage and the rest */                                                            \
+    X(CERTD_E_NOT_FOUND, "not-found", CERTD_CLASS_NOT_FOUND)                              \
+    X(CERTD_E_UNAVAILABLE, "unavailable", CERTD_CLASS_UNAVAILABLE)                        \
+    X(CERTD_E_STORAGE, "storage-failure", CERTD_CLASS_INTERNAL)                           \
+    X(CERTD_E_NO_MEMORY, "out-of-memory", CERTD_CLASS_INTERNAL)                           \
     X(CERTD_E_INTERNAL, "internal-error", CERTD_CLASS_INTERNAL)
 
 #define CERTD_ERR_ENUM(code, name, cls) code,

@@ -19,8 +19,8 @@ struct selfsign_request {
     const char *common_name;      /* required; e.g. the host name */
     const char *const *alt_names; /* DNS names and IP addresses (and emails, URIs) for the SAN */
     size_t n_alt_names;
-    unsigned days;                /* validity; 1..CERTD_VALIDITY_DAYS_MAX */
-    int64_t now;                  /* notBefore (injected clock) */
+    unsigned days; /* validity; 1..CERTD_VALIDITY_DAYS_MAX */
+    int64_t now;   /* notBefore (injected clock) */
 };
 
 /*
@@ -37,13 +37,14 @@ _must_check_ int issue_selfsigned(OSSL_LIB_CTX *libctx, const char *propq, EVP_P
 
 /* What a CA puts into a certificate it issues from a CSR. */
 struct issue_profile {
-    unsigned days;          /* validity; capped at the CA's own notAfter */
-    uint32_t key_usage;     /* KU_* bits; 0 = digitalSignature (+ keyEncipherment for RSA) */
-    uint32_t eku;           /* EKU_* bits; 0 = no EKU extension */
-    bool is_ca;             /* basicConstraints CA:TRUE (for making intermediates) */
-    int path_len;           /* with is_ca: -1 = none */
-    bool copy_sans;         /* copy subjectAltName from the CSR's extensionRequest */
-    uint32_t allowed_sans;  /* with copy_sans: bit (1u << SAN_DNS) etc. of csr/csr.h */
+    unsigned days;         /* validity; capped at the CA's own notAfter */
+    uint32_t key_usage;    /* CERT_KU_* bits; 0 = digitalSignature (+ keyEncipherment for RSA),
+                              with is_ca: keyCertSign + cRLSign */
+    uint32_t eku;          /* CERT_EKU_* bits; 0 = no EKU extension */
+    bool is_ca;            /* basicConstraints CA:TRUE (for making intermediates) */
+    int path_len;          /* with is_ca: -1 = none */
+    bool copy_sans;        /* copy subjectAltName from the CSR's extensionRequest */
+    uint32_t allowed_sans; /* with copy_sans: bit (1u << SAN_DNS) etc. of csr/csr.h */
 };
 
 /*
@@ -51,7 +52,13 @@ struct issue_profile {
  * signed certificate, subject = issuer = the CSR's subject, for making a root from a CSR). The
  * CSR's signature is verified first (CERTD_E_CSR_SIGNATURE). The subject is copied from the
  * CSR. notBefore = now, notAfter = min(now + days, CA's notAfter). Returns 0 and an owned
- * certificate, or a negative errno with err.
+ * certificate, or a negative errno with err: -EBADMSG with CERTD_E_CSR_SIGNATURE / CSR_BAD /
+ * SAN_INVALID (a copied SAN that csr_build would not have made), -EPERM with
+ * CERTD_E_POLICY_FORBIDS (a SAN kind the profile does not allow, named in the message),
+ * -EKEYREJECTED with CERTD_E_KEY_MISMATCH (ca_key is not ca_cert's key; with ca_cert NULL, not
+ * the CSR's key), -EINVAL with CERTD_E_VALIDITY_INVALID (days out of range, CA expired at now),
+ * -E2BIG with CERTD_E_TOO_MANY_VALUES, -ENOMEM, -EIO. Requested extensions other than the SAN
+ * are ignored: the profile decides the usages.
  */
 _must_check_ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr,
                                 X509 *ca_cert, EVP_PKEY *ca_key,

@@ -16,12 +16,7 @@
 #include "util/cleanup.h"
 #include "util/secret.h"
 
-enum key_alg {
-    KEY_ALG_RSA,
-    KEY_ALG_EC,
-    KEY_ALG_ED25519,
-    KEY_ALG_MAX
-};
+enum key_alg { KEY_ALG_RSA, KEY_ALG_EC, KEY_ALG_ED25519, KEY_ALG_MAX };
 
 /* What key to make: RSA with bits, EC with an OpenSSL group name, or Ed25519. */
 struct key_spec {
@@ -67,7 +62,7 @@ _must_check_ int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const str
 
 /* What a key is, for display and policy. */
 struct key_info {
-    enum key_alg alg; /* KEY_ALG_MAX when the algorithm is none of ours */
+    enum key_alg alg;  /* KEY_ALG_MAX when the algorithm is none of ours */
     char alg_name[16]; /* "RSA", "EC", "ED25519", or OpenSSL's name of another type */
     int bits;
     char curve[16]; /* EC: "P-256" etc. when known, else the OpenSSL group name; else "" */

@@ -33,19 +33,19 @@
 #define CERTD_DN_STR_MAX 2048u
 
 /* X.520 / RFC 5280 Appendix A upper bounds for name attributes, in characters. */
-#define X520_CN_MAX           64u
-#define X520_LOCALITY_MAX     128u
-#define X520_STATE_MAX        128u
-#define X520_ORGANIZATION_MAX 64u
-#define X520_OU_MAX           64u
-#define X520_EMAIL_MAX        255u /* PKCS #9 emailAddress (RFC 5280 ub-emailaddress-length) */
-#define X520_NAME_MAX         32768u /* givenName, surname: ub-name */
-#define X520_GIVEN_NAME_MAX   16u /* X.411 ub-given-name-length, used by RFC 5280 */
-#define X520_SURNAME_MAX      40u /* X.411 ub-surname-length */
-#define X520_INITIALS_MAX     5u /* X.411 ub-initials-length */
-#define PKCS9_UNSTRUCTURED_NAME_MAX 255u /* PKCS #9 pkcs-9-ub-unstructuredName */
-#define PKCS9_CHALLENGE_PASSWORD_MAX 255u /* PKCS #9 pkcs-9-ub-challengePassword */
-#define CERTD_CONTACT_PERSON_MAX 128u /* no standard bound; Redfish gives none, we cap it */
+#define X520_CN_MAX                  64u
+#define X520_LOCALITY_MAX            128u
+#define X520_STATE_MAX               128u
+#define X520_ORGANIZATION_MAX        64u
+#define X520_OU_MAX                  64u
+#define X520_EMAIL_MAX               255u /* PKCS #9 emailAddress (RFC 5280 ub-emailaddress-length) */
+#define X520_NAME_MAX                32768u /* givenName, surname: ub-name */
+#define X520_GIVEN_NAME_MAX          16u    /* X.411 ub-given-name-length, used by RFC 5280 */
+#define X520_SURNAME_MAX             40u    /* X.411 ub-surname-length */
+#define X520_INITIALS_MAX            5u     /* X.411 ub-initials-length */
+#define PKCS9_UNSTRUCTURED_NAME_MAX  255u   /* PKCS #9 pkcs-9-ub-unstructuredName */
+#define PKCS9_CHALLENGE_PASSWORD_MAX 255u   /* PKCS #9 pkcs-9-ub-challengePassword */
+#define CERTD_CONTACT_PERSON_MAX     128u   /* no standard bound; Redfish gives none, we cap it */
 
 /* Validity accepted when issuing: 1 day to 100 years. */
 #define CERTD_VALIDITY_DAYS_MAX 36500u

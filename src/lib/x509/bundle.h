@@ -9,7 +9,8 @@
  * CERTIFICATE is refused: its OpenSSL-specific trust settings would be silently dropped.
  * ENCRYPTED PRIVATE KEY and Proc-Type: 4,ENCRYPTED headers are refused (CERTD_E_KEY_ENCRYPTED);
  * any other label is CERTD_E_PEM_UNEXPECTED_LABEL. Text before the first block is refused as
- * garbage, and text after the last block other than white space as trailing data.
+ * garbage, and text after the last block other than white space as trailing data; text
+ * between two blocks is garbage too.
  */
 #pragma once
 
@@ -66,3 +67,14 @@ X509 *bundle_cert(const struct bundle *b, size_t i);
 _must_check_ int certs_to_pem(const STACK_OF(X509) *certs, char **ret, size_t *ret_len);
 /* The same for one certificate. */
 _must_check_ int cert_to_pem(const X509 *cert, char **ret, size_t *ret_len);
+
+/*
+ * Parse exactly one unencrypted private key in PEM (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE
+ * KEY), nothing but white space around it: a key file as certctl and the daemon read it.
+ * Returns 0 and an owned key, or a negative errno with err (CERTD_E_INPUT_EMPTY,
+ * CERTD_E_INPUT_TOO_LARGE, CERTD_E_INPUT_GARBAGE, CERTD_E_PEM_TRUNCATED, CERTD_E_PEM_BAD_BLOCK,
+ * CERTD_E_PEM_UNEXPECTED_LABEL, CERTD_E_KEY_ENCRYPTED, CERTD_E_MULTIPLE_KEYS, CERTD_E_KEY_BAD,
+ * CERTD_E_TRAILING_DATA; CERTD_E_KEY_MISSING when the input holds no key).
+ */
+_must_check_ int key_parse_pem(OSSL_LIB_CTX *libctx, const char *propq, struct span in,
+                               EVP_PKEY **ret, struct certd_err *err);

@@ -27,26 +27,26 @@ struct cert_name {
 
 /* KeyUsage bits (RFC 5280 §4.2.1.3), in our own order. */
 enum {
-    KU_DIGITAL_SIGNATURE = 1u << 0,
-    KU_NON_REPUDIATION = 1u << 1,
-    KU_KEY_ENCIPHERMENT = 1u << 2,
-    KU_DATA_ENCIPHERMENT = 1u << 3,
-    KU_KEY_AGREEMENT = 1u << 4,
-    KU_KEY_CERT_SIGN = 1u << 5,
-    KU_CRL_SIGN = 1u << 6,
-    KU_ENCIPHER_ONLY = 1u << 7,
-    KU_DECIPHER_ONLY = 1u << 8,
+    CERT_KU_DIGITAL_SIGNATURE = 1u << 0,
+    CERT_KU_NON_REPUDIATION = 1u << 1,
+    CERT_KU_KEY_ENCIPHERMENT = 1u << 2,
+    CERT_KU_DATA_ENCIPHERMENT = 1u << 3,
+    CERT_KU_KEY_AGREEMENT = 1u << 4,
+    CERT_KU_KEY_CERT_SIGN = 1u << 5,
+    CERT_KU_CRL_SIGN = 1u << 6,
+    CERT_KU_ENCIPHER_ONLY = 1u << 7,
+    CERT_KU_DECIPHER_ONLY = 1u << 8,
 };
 
 /* ExtendedKeyUsage purposes we name (RFC 5280 §4.2.1.12); others are kept as dotted OIDs. */
 enum {
-    EKU_SERVER_AUTH = 1u << 0,
-    EKU_CLIENT_AUTH = 1u << 1,
-    EKU_CODE_SIGNING = 1u << 2,
-    EKU_EMAIL_PROTECTION = 1u << 3,
-    EKU_TIME_STAMPING = 1u << 4,
-    EKU_OCSP_SIGNING = 1u << 5,
-    EKU_ANY = 1u << 6,
+    CERT_EKU_SERVER_AUTH = 1u << 0,
+    CERT_EKU_CLIENT_AUTH = 1u << 1,
+    CERT_EKU_CODE_SIGNING = 1u << 2,
+    CERT_EKU_EMAIL_PROTECTION = 1u << 3,
+    CERT_EKU_TIME_STAMPING = 1u << 4,
+    CERT_EKU_OCSP_SIGNING = 1u << 5,
+    CERT_EKU_ANY = 1u << 6,
 };
 
 struct str_list {
@@ -57,26 +57,27 @@ struct str_list {
 struct cert_info {
     struct cert_name subject;
     struct cert_name issuer;
-    char *serial_hex;       /* upper-case hex, no separators, leading "-" if negative */
-    int64_t not_before;     /* seconds since the epoch (may be negative) */
+    char *serial_hex;   /* upper-case hex, no separators, leading "-" if negative */
+    int64_t not_before; /* seconds since the epoch (may be negative) */
     int64_t not_after;
-    int version;            /* 1, 2 or 3 */
-    char *signature_alg;    /* "sha256WithRSAEncryption", "ecdsa-with-SHA256", "ED25519", ... */
-    char *key_alg;          /* "RSA", "EC", "ED25519", ... */
+    int version;         /* 1, 2 or 3 */
+    char *signature_alg; /* "sha256WithRSAEncryption", "ecdsa-with-SHA256", "ED25519", ... */
+    char *key_alg;       /* "RSA", "EC", "ED25519", ... */
     int key_bits;
-    char *key_curve;        /* "P-256" etc. for EC, NULL otherwise */
+    char *key_curve; /* "P-256" etc. for EC, NULL otherwise */
     bool has_key_usage;
-    uint32_t key_usage;     /* KU_* bits */
+    uint32_t key_usage; /* CERT_KU_* bits */
     bool has_eku;
-    uint32_t eku;           /* EKU_* bits */
+    uint32_t eku;              /* CERT_EKU_* bits */
     struct str_list eku_names; /* every EKU: "serverAuth", "clientAuth", ..., or dotted OID */
     bool has_basic_constraints;
     bool is_ca;
-    int path_len;           /* -1 when absent */
+    int path_len; /* -1 when absent */
     struct str_list san_dns;
     struct str_list san_ip; /* "192.0.2.1", "2001:db8::1" */
     struct str_list san_email;
     struct str_list san_uri;
+    bool san_truncated;          /* more than CERTD_SANS_MAX SANs: the lists hold the first */
     char fingerprint_sha256[96]; /* "AB:CD:..." upper-case hex with colons */
     char spki_pin[64];           /* "sha256//BASE64" of the SubjectPublicKeyInfo */
     bool is_self_signed;         /* issuer == subject and the signature verifies with its key */
@@ -96,7 +97,7 @@ DEFINE_CLEANUP_STRUCT(cert_info, cert_info_free)
 /* Render an X509_NAME as an RFC 4514 string into a malloc'd string. -ENOMEM, -EBADMSG. */
 _must_check_ int name_to_rfc4514(const X509_NAME *name, char **ret);
 
-/* Names for KU_* / EKU_* bits ("digitalSignature", "serverAuth"), for display. */
+/* Names for CERT_KU_* / CERT_EKU_* bits ("digitalSignature", "serverAuth"), for display. */
 const char *key_usage_bit_name(uint32_t bit);
 const char *eku_bit_name(uint32_t bit);
 

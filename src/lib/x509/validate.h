@@ -26,12 +26,7 @@
 #include "keys/keys.h"
 #include "x509/bundle.h"
 
-enum endpoint_type {
-    ENDPOINT_SERVER,
-    ENDPOINT_CLIENT,
-    ENDPOINT_AUTHORITY,
-    ENDPOINT_TYPE_MAX
-};
+enum endpoint_type { ENDPOINT_SERVER, ENDPOINT_CLIENT, ENDPOINT_AUTHORITY, ENDPOINT_TYPE_MAX };
 
 enum validity_policy {
     VALIDITY_ACCEPT_WARN, /* accept, and report a warning */
@@ -54,7 +49,7 @@ struct validate_result {
     bool uses_pending_key; /* the bundle had no key and the pending CSR key matched */
     bool is_expired;
     bool is_not_yet_valid;
-    char warning[256];     /* "" or a message for the user, e.g. "the certificate expired on ..." */
+    char warning[256]; /* "" or a message for the user, e.g. "the certificate expired on ..." */
 };
 
 /*
@@ -66,12 +61,29 @@ struct validate_result {
  * CERTD_E_CHAIN_ORDER, CERTD_E_CHAIN_TOO_LONG, CERTD_E_EKU_MISMATCH, CERTD_E_KEY_USAGE_MISMATCH,
  * CERTD_E_CERT_EXPIRED, CERTD_E_CERT_NOT_YET_VALID, CERTD_E_CERT_BEFORE_1970, CERTD_E_NOT_CA,
  * CERTD_E_CA_NO_KEYCERTSIGN, CERTD_E_KEY_NOT_ALLOWED, CERTD_E_DUPLICATE, CERTD_E_LIMIT_REACHED).
+ * errno by rule:
+ *   -EINVAL       NOT_ONE_LEAF, CHAIN_ORDER, KEY_MISSING, EKU_MISMATCH, KEY_USAGE_MISMATCH,
+ *                 NOT_CA, CA_NO_KEYCERTSIGN; also a NULL/out-of-range argument (err untouched)
+ *   -E2BIG        CHAIN_TOO_LONG (more than CERTD_CHAIN_DEPTH_MAX), LIMIT_REACHED
+ *   -EKEYREJECTED KEY_MISMATCH, KEY_WEAK;  -EOPNOTSUPP KEY_UNSUPPORTED (keys/keys.h)
+ *   -EKEYEXPIRED  CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_BEFORE_1970
+ *   -EPERM        KEY_NOT_ALLOWED;  -EEXIST DUPLICATE
+ *   -EBADMSG      CERT_BAD: repeated or malformed extensions, an undecodable date or key
+ * Order for server/client: leaf count and position, chain length and links, key, key strength,
+ * EKU then KeyUsage, validity (pre-1970 for every certificate; expired / not-yet-valid only for
+ * the leaf, since intermediates are the issuer's business). For authority: key in the upload;
+ * per certificate CA, keyCertSign, key strength, validity; duplicates; the limit (max_certs,
+ * clamped to CERTD_AUTHORITY_MAX_HARD). Warnings: the first one found is kept in ret->warning.
+ * libctx/propq are accepted for symmetry; the objects judged are already bound to them.
  */
 _must_check_ int validate_bundle(OSSL_LIB_CTX *libctx, const char *propq, const struct bundle *b,
                                  enum endpoint_type type, const struct validate_policy *pol,
                                  EVP_PKEY *pending_key, const STACK_OF(X509) *existing,
                                  struct validate_result *ret, struct certd_err *err);
 
-/* "server", "client", "authority"; and back (case-insensitive): 0 or -EINVAL. */
+/*
+ * "server", "client", "authority" (NULL for an out-of-range value); and back
+ * (case-insensitive): 0 or -EINVAL, *ret written only on success.
+ */
 const char *endpoint_type_name(enum endpoint_type t);
 _must_check_ int endpoint_type_from_name(const char *s, enum endpoint_type *ret);

@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * certd benchmarks, each side by side with its reference in the same process and run:
+ *  (a) parse + validate a server certificate + key bundle (libcertd) against the raw OpenSSL
+ *      minimum (PEM_read_bio_X509 + PEM_read_bio_PrivateKey + X509_check_private_key);
+ *  (b) CSR generation, EC P-256 and RSA-2048: key_generate + csr_build + csr_to_pem against
+ *      the same key generation, the same request (CN, SAN, keyUsage, EKU) and the same
+ *      signature done directly with EVP.
+ * Samples alternate between the two sides so that drift (frequency, other load) hits both
+ * alike. Prints medians and the ratio certd/raw. Not a test: nothing here passes or fails.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "csr/csr.h"
+#include "issue/issue.h"
+#include "keys/keys.h"
+#include "util/ossl.h"
+#include "x509/bundle.h"
+#include "x509/validate.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static void die(const char *what)
+{
+    (void)fprintf(stderr, "bench: %s failed\n", what);
+    exit(1);
+}
+
+/* A server bundle (certificate PEM + key PEM) made with libcertd, once. */
+static char *make_bundle(size_t *ret_len)
+{
+    struct certd_err err = { 0 };
+    struct key_spec spec;
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509) X509 *cert = NULL;
+    static const char *const sans[] = { "bench.example.com", "192.0.2.1" };
+    struct selfsign_request req = { .common_name = "bench.example.com",
+                                    .alt_names = sans,
+                                    .n_alt_names = 2,
+                                    .days = 365,
+                                    .now = (int64_t)time(NULL) };
+    if (key_spec_from_names("EC", 0, "P-256", &spec, &err) < 0 ||
+        key_generate(NULL, NULL, &spec, &key, &err) < 0 ||
+        issue_selfsigned(NULL, NULL, key, &req, &cert, &err) < 0) {
+        die(err.msg);
+    }
+    _cleanup_free_ char *cpem = NULL;
+    size_t clen = 0;
+    _cleanup_(cleanup_secret) struct secret *kpem = NULL;
+    if (cert_to_pem(cert, &cpem, &clen) < 0 || key_private_to_pem(NULL, NULL, key, &kpem) < 0) {
+        die("encode");
+    }
+    char *buf = malloc(clen + kpem->len + 1);
+    if (!buf) {
+        die("malloc");
+    }
+    memcpy(buf, cpem, clen);
+    memcpy(buf + clen, kpem->p, kpem->len);
+    buf[clen + kpem->len] = '\0';
+    *ret_len = clen + kpem->len;
+    return buf;
+}
+
+static void certd_parse_validate(const char *buf, size_t len, int64_t t)
+{
+    struct certd_err err = { 0 };
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    struct validate_policy pol;
+    struct validate_result res;
+    validate_policy_init(&pol, t);
+    if (bundle_parse(NULL, NULL, span_make(buf, len), 0, &b, &err) < 0 ||
+        validate_bundle(NULL, NULL, b, ENDPOINT_SERVER, &pol, NULL, NULL, &res, &err) < 0) {
+        die(err.msg);
+    }
+}
+
+static void raw_parse_validate(const char *buf, size_t len)
+{
+    _cleanup_(cleanup_BIO) BIO *bio = BIO_new_mem_buf(buf, (int)len);
+    _cleanup_(cleanup_X509) X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *k =
+        x ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    if (!k || X509_check_private_key(x, k) != 1) {
+        die("raw parse");
+    }
+}
+
+static void bench_parse(void)
+{
+    size_t len = 0;
+    _cleanup_free_ char *buf = make_bundle(&len);
+    int64_t t = (int64_t)time(NULL);
+    const int rounds = 15, per_round = 400;
+    double certd[15], raw[15];
+
+    for (int r = 0; r < rounds; r++) {
+        double t0 = now_s();
+        for (int i = 0; i < per_round; i++) {
+            certd_parse_validate(buf, len, t);
+        }
+        double t1 = now_s();
+        for (int i = 0; i < per_round; i++) {
+            raw_parse_validate(buf, len);
+        }
+        double t2 = now_s();
+        certd[r] = per_round / (t1 - t0);
+        raw[r] = per_round / (t2 - t1);
+    }
+    double c = median(certd, rounds), w = median(raw, rounds);
+    (void)printf("(a) parse+validate EC P-256 cert+key bundle (%zu bytes)\n", len);
+    (void)printf("    certd: %9.0f /s   raw OpenSSL parse+match: %9.0f /s   "
+                 "time ratio certd/raw: %.2f\n",
+                 c, w, w / c);
+}
+
+/* The raw side: same key generation, same request content, signed directly with EVP. */
+static void raw_csr(const struct key_spec *spec)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    if (spec->alg == KEY_ALG_RSA) {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)spec->bits);
+    } else {
+        key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", spec->curve);
+    }
+    if (!key) {
+        die("raw keygen");
+    }
+    _cleanup_(cleanup_X509_REQ) X509_REQ *req = X509_REQ_new_ex(NULL, NULL);
+    _cleanup_(cleanup_X509_NAME) X509_NAME *name = X509_NAME_new();
+    _cleanup_(cleanup_x509_ext_stack) x509_ext_stack *exts = sk_X509_EXTENSION_new_null();
+    if (!req || !name || !exts || X509_REQ_set_version(req, 0) != 1 ||
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                   (const unsigned char *)"bench.example.com", -1, -1, 0) != 1 ||
+        X509_REQ_set_subject_name(req, name) != 1 || X509_REQ_set_pubkey(req, key) != 1) {
+        die("raw req");
+    }
+    X509_EXTENSION *e1 =
+        X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:bench.example.com");
+    X509_EXTENSION *e2 = X509V3_EXT_conf_nid(NULL, NULL, NID_key_usage, "digitalSignature");
+    X509_EXTENSION *e3 = X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "serverAuth");
+    if (!e1 || !e2 || !e3) {
+        die("raw ext");
+    }
+    (void)sk_X509_EXTENSION_push(exts, e1);
+    (void)sk_X509_EXTENSION_push(exts, e2);
+    (void)sk_X509_EXTENSION_push(exts, e3);
+    if (X509_REQ_add_extensions(req, exts) != 1) {
+        die("raw add ext");
+    }
+    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestSignInit_ex(md, NULL, "SHA256", NULL, NULL, key, NULL) != 1 ||
+        X509_REQ_sign_ctx(req, md) <= 0) {
+        die("raw sign");
+    }
+    _cleanup_(cleanup_BIO) BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio || PEM_write_bio_X509_REQ(bio, req) != 1) {
+        die("raw pem");
+    }
+}
+
+static void certd_csr(const struct key_spec *spec)
+{
+    static const char *const sans[] = { "bench.example.com" };
+    static const char *const usages[] = { "DigitalSignature", "ServerAuthentication" };
+    struct csr_request req = { .common_name = "bench.example.com",
+                               .alt_names = sans,
+                               .n_alt_names = 1,
+                               .key_usage = usages,
+                               .n_key_usage = 2 };
+    struct certd_err err = { 0 };
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509_REQ) X509_REQ *csr = NULL;
+    _cleanup_free_ char *pem = NULL;
+    size_t len = 0;
+    if (key_generate(NULL, NULL, spec, &key, &err) < 0 ||
+        csr_build(NULL, NULL, &req, key, &csr, &err) < 0 || csr_to_pem(csr, &pem, &len) < 0) {
+        die(err.msg);
+    }
+}
+
+static void bench_csr(const char *label, const char *alg, unsigned bits, const char *curve,
+                      int samples)
+{
+    struct certd_err err = { 0 };
+    struct key_spec spec;
+    if (key_spec_from_names(alg, bits, curve, &spec, &err) < 0) {
+        die(err.msg);
+    }
+    double *c = calloc((size_t)samples, sizeof(double));
+    double *w = calloc((size_t)samples, sizeof(double));
+    if (!c || !w) {
+        die("calloc");
+    }
+    /* Warm up both paths (provider fetch caches, page faults). */
+    certd_csr(&spec);
+    raw_csr(&spec);
+    for (int i = 0; i < samples; i++) {
+        /* Alternate which side goes first, so neither always follows the other. */
+        double t0 = now_s();
+        if (i % 2) {
+            raw_csr(&spec);
+        } else {
+            certd_csr(&spec);
+        }
+        double t1 = now_s();
+        if (i % 2) {
+            certd_csr(&spec);
+        } else {
+            raw_csr(&spec);
+        }
+        double t2 = now_s();
+        c[i] = (i % 2) ? t2 - t1 : t1 - t0;
+        w[i] = (i % 2) ? t1 - t0 : t2 - t1;
+    }
+    double mc = median(c, (size_t)samples), mw = median(w, (size_t)samples);
+    (void)printf("(b) CSR generation %-9s certd median %8.3f ms   raw EVP median %8.3f ms   "
+                 "ratio certd/raw: %.3f  (n=%d)\n",
+                 label, mc * 1e3, mw * 1e3, mc / mw, samples);
+    free(c);
+    free(w);
+}
+
+int main(int argc, char **argv)
+{
+    int rsa_samples = 101, ec_samples = 1001;
+    if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
+        rsa_samples = 11;
+        ec_samples = 101;
+    }
+    bench_parse();
+    bench_csr("EC P-256", "EC", 0, "P-256", ec_samples);
+    bench_csr("RSA-2048", "RSA", 2048, NULL, rsa_samples);
+    return 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * certctl: the offline command-line tool over libcertd. Each subcommand lives in cmd-*.c; this
+ * header holds what they share: the exit-code table, input reading and option helpers.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "error/error.h"
+#include "keys/keys.h"
+#include "util/cleanup.h"
+
+/* Exit codes (documented in certctl(1) and --help). */
+enum {
+    EXIT_OK = 0,
+    EXIT_INVALID = 1,  /* the input was judged and rejected (invalid, not allowed, conflict) */
+    EXIT_USAGE = 2,    /* bad command line */
+    EXIT_IO = 3,       /* a file could not be read or written, or an internal failure */
+    EXIT_NOT_FOUND = 4 /* a named object does not exist */
+};
+
+/* The process-wide library context and property query (from --propq). */
+struct cli_ctx {
+    OSSL_LIB_CTX *libctx;
+    const char *propq;
+};
+
+/* Map an error record to an exit code (one table, in certctl.c). */
+int exit_code_for(const struct certd_err *err);
+
+/*
+ * Print "certctl: <what>: <message>" to stderr for err and return its exit code. Never prints
+ * OpenSSL's text or key material.
+ */
+int cli_fail(const char *what, const struct certd_err *err);
+/* Print a usage error ("certctl <cmd>: ...", then a hint) and return EXIT_USAGE. */
+_printf_(2, 3) int cli_usage_error(const char *cmd, const char *fmt, ...);
+
+/*
+ * Read a whole file ("-" = stdin) of at most max bytes. Returns 0, or a negative errno with err
+ * filled (CERTD_E_INPUT_TOO_LARGE for -E2BIG, CERTD_E_NOT_FOUND, CERTD_E_STORAGE).
+ */
+int cli_read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len,
+                   struct certd_err *err);
+
+/* Parse a number option; prints a usage error itself. 0 or EXIT_USAGE. */
+int cli_parse_number(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
+                     uint64_t *ret);
+
+/* Load the first private key of a PEM file (unencrypted) through libcertd's bundle parser. */
+int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret,
+                 struct certd_err *err);
+
+int cmd_info(const struct cli_ctx *ctx, int argc, char **argv);
+int cmd_csr(const struct cli_ctx *ctx, int argc, char **argv);
+int cmd_selfsign(const struct cli_ctx *ctx, int argc, char **argv);
+int cmd_verify(const struct cli_ctx *ctx, int argc, char **argv);

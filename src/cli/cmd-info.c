@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * certctl info: show every certificate of a PEM/DER bundle, as text or JSON. A private key in
+ * the input is reported by algorithm and size only; its material is never printed.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <openssl/crypto.h>
+
+#include "certctl.h"
+#include "util/limits.h"
+#include "x509/bundle.h"
+#include "x509/inspect.h"
+
+static void info_usage(FILE *f)
+{
+    (void)fprintf(f,
+                  "Usage: certctl info [--json] [--max-input BYTES] FILE|-\n"
+                  "\n"
+                  "Show the certificates in FILE (PEM or DER; '-' reads standard input):\n"
+                  "subject and issuer, serial, validity, algorithms, key usages, extended key\n"
+                  "usages, basic constraints, alternative names, SHA-256 fingerprint and the\n"
+                  "SPKI pin (sha256//...). A private key in the input is only mentioned.\n"
+                  "\n"
+                  "  --json             one JSON object: {\"certificates\": [...], \"key\": ...}\n"
+                  "  --max-input BYTES  refuse larger input (default 65536)\n");
+}
+
+static void print_list(const char *label, const struct str_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        (void)printf("    %s:%s\n", label, l->v[i]);
+    }
+}
+
+static void print_name(const char *label, const struct cert_name *n)
+{
+    (void)printf("%s: %s\n", label, n->rfc4514);
+}
+
+static void print_bits(const char *label, uint32_t bits, const char *(*name)(uint32_t))
+{
+    (void)printf("%s:", label);
+    const char *sep = " ";
+    for (uint32_t b = 1; b != 0 && b <= bits; b <<= 1) {
+        if (bits & b) {
+            (void)printf("%s%s", sep, name(b));
+            sep = ", ";
+        }
+    }
+    (void)printf("\n");
+}
+
+static void print_text(const struct cert_info *ci, size_t idx, size_t n)
+{
+    char nb[32], na[32];
+    unix_to_iso8601(ci->not_before, nb, sizeof(nb));
+    unix_to_iso8601(ci->not_after, na, sizeof(na));
+    if (n > 1) {
+        (void)printf("Certificate %zu of %zu\n", idx + 1, n);
+    }
+    print_name("Subject", &ci->subject);
+    print_name("Issuer", &ci->issuer);
+    (void)printf("Serial: %s\n", ci->serial_hex);
+    (void)printf("Version: %d\n", ci->version);
+    (void)printf("Not before: %s\n", nb);
+    (void)printf("Not after: %s\n", na);
+    (void)printf("Signature algorithm: %s\n", ci->signature_alg);
+    if (ci->key_curve) {
+        (void)printf("Public key: %s %s (%d bits)\n", ci->key_alg, ci->key_curve, ci->key_bits);
+    } else {
+        (void)printf("Public key: %s %d bits\n", ci->key_alg, ci->key_bits);
+    }
+    if (ci->has_basic_constraints) {
+        if (ci->is_ca && ci->path_len >= 0) {
+            (void)printf("Basic constraints: CA:TRUE, pathlen:%d\n", ci->path_len);
+        } else {
+            (void)printf("Basic constraints: CA:%s\n", ci->is_ca ? "TRUE" : "FALSE");
+        }
+    }
+    if (ci->has_key_usage) {
+        print_bits("Key usage", ci->key_usage, key_usage_bit_name);
+    }
+    if (ci->has_eku) {
+        (void)printf("Extended key usage:");
+        for (size_t i = 0; i < ci->eku_names.n; i++) {
+            (void)printf("%s%s", i ? ", " : " ", ci->eku_names.v[i]);
+        }
+        (void)printf("\n");
+    }
+    if (ci->san_dns.n + ci->san_ip.n + ci->san_email.n + ci->san_uri.n > 0) {
+        (void)printf("Alternative names:\n");
+        print_list("DNS", &ci->san_dns);
+        print_list("IP", &ci->san_ip);
+        print_list("email", &ci->san_email);
+        print_list("URI", &ci->san_uri);
+    }
+    (void)printf("SHA-256 fingerprint: %s\n", ci->fingerprint_sha256);
+    (void)printf("SPKI pin: %s\n", ci->spki_pin);
+    (void)printf("Self-signed: %s\n", ci->is_self_signed ? "yes" : "no");
+}
+
+static json_t *json_str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *json_list(const struct str_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < l->n; i++) {
+        (void)json_array_append_new(a, json_string(l->v[i]));
+    }
+    return a;
+}
+
+static json_t *json_name(const struct cert_name *n)
+{
+    return json_pack(
+        "{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:s}", "common_name", json_str_or_null(n->common_name),
+        "organization", json_str_or_null(n->organization), "organizational_unit",
+        json_str_or_null(n->organizational_unit), "locality", json_str_or_null(n->locality),
+        "state", json_str_or_null(n->state), "country", json_str_or_null(n->country), "email",
+        json_str_or_null(n->email), "rfc4514", n->rfc4514);
+}
+
+static json_t *json_bits(uint32_t bits, const char *(*name)(uint32_t))
+{
+    json_t *a = json_array();
+    for (uint32_t b = 1; a && b != 0 && b <= bits; b <<= 1) {
+        if (bits & b) {
+            (void)json_array_append_new(a, json_string(name(b)));
+        }
+    }
+    return a;
+}
+
+static json_t *json_cert(const struct cert_info *ci)
+{
+    char nb[32], na[32];
+    unix_to_iso8601(ci->not_before, nb, sizeof(nb));
+    unix_to_iso8601(ci->not_after, na, sizeof(na));
+    json_t *o = json_pack(
+        "{s:o, s:o, s:s, s:i, s:s, s:s, s:I, s:I, s:s, s:{s:s, s:i, s:o}, s:o, s:o, s:o, s:o,"
+        " s:{s:o, s:o, s:o, s:o}, s:s, s:s, s:b}",
+        "subject", json_name(&ci->subject), "issuer", json_name(&ci->issuer), "serial",
+        ci->serial_hex, "version", ci->version, "not_before", nb, "not_after", na,
+        "not_before_unix", (json_int_t)ci->not_before, "not_after_unix", (json_int_t)ci->not_after,
+        "signature_algorithm", ci->signature_alg, "public_key", "algorithm", ci->key_alg, "bits",
+        ci->key_bits, "curve", json_str_or_null(ci->key_curve), "key_usage",
+        ci->has_key_usage ? json_bits(ci->key_usage, key_usage_bit_name) : json_null(),
+        "extended_key_usage", ci->has_eku ? json_list(&ci->eku_names) : json_null(),
+        "basic_constraints",
+        ci->has_basic_constraints
+            ? json_pack("{s:b, s:o}", "ca", ci->is_ca, "path_len",
+                        ci->path_len >= 0 ? json_integer(ci->path_len) : json_null())
+            : json_null(),
+        "is_ca", json_boolean(ci->has_basic_constraints && ci->is_ca), "alternative_names", "dns",
+        json_list(&ci->san_dns), "ip", json_list(&ci->san_ip), "email", json_list(&ci->san_email),
+        "uri", json_list(&ci->san_uri), "fingerprint_sha256", ci->fingerprint_sha256, "spki_pin",
+        ci->spki_pin, "self_signed", ci->is_self_signed);
+    return o;
+}
+
+int cmd_info(const struct cli_ctx *ctx, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "json", no_argument, NULL, 'j' },
+        { "max-input", required_argument, NULL, 'm' },
+        { 0 },
+    };
+    bool as_json = false;
+    uint64_t max_input = CERTD_INPUT_MAX_DEFAULT;
+    int c, r;
+
+    while ((c = getopt_long(argc, argv, "hjm:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            info_usage(stdout);
+            return EXIT_OK;
+        case 'j':
+            as_json = true;
+            break;
+        case 'm':
+            r = cli_parse_number("info", "--max-input", optarg, 1, CERTD_INPUT_MAX_HARD,
+                                 &max_input);
+            if (r != 0) {
+                return r;
+            }
+            break;
+        default:
+            return cli_usage_error("info", "unknown option");
+        }
+    }
+    if (argc - optind != 1) {
+        return cli_usage_error("info", "expected one FILE (or '-' for standard input)");
+    }
+    const char *path = argv[optind];
+
+    struct certd_err err = { 0 };
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len = 0;
+    /* Read one byte over the cap so that the parser, not the reader, reports the size. */
+    r = cli_read_input(path, (size_t)max_input + 1, &data, &len, &err);
+    if (r < 0) {
+        return cli_fail(path, &err);
+    }
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    r = bundle_parse(ctx->libctx, ctx->propq, span_make(data, len), (size_t)max_input, &b, &err);
+    OPENSSL_cleanse(data, len); /* the input may have held a private key */
+    if (r < 0) {
+        return cli_fail(path, &err);
+    }
+
+    size_t n = bundle_n_certs(b);
+    json_t *certs = as_json ? json_array() : NULL;
+    if (as_json && !certs) {
+        return cli_fail(path, NULL);
+    }
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_(cleanup_cert_info) struct cert_info *ci = NULL;
+        r = cert_inspect(ctx->libctx, ctx->propq, bundle_cert(b, i), &ci, &err);
+        if (r < 0) {
+            json_decref(certs);
+            return cli_fail(path, &err);
+        }
+        if (as_json) {
+            (void)json_array_append_new(certs, json_cert(ci));
+        } else {
+            if (i > 0) {
+                (void)printf("\n");
+            }
+            print_text(ci, i, n);
+        }
+    }
+
+    struct key_info ki = { 0 };
+    bool has_key = b->key && key_describe(b->key, &ki) == 0;
+    if (as_json) {
+        json_t *key = has_key
+                          ? json_pack("{s:s, s:i, s:o}", "algorithm", ki.alg_name, "bits", ki.bits,
+                                      "curve", ki.curve[0] ? json_string(ki.curve) : json_null())
+                          : json_null();
+        json_t *root = json_pack("{s:o, s:o}", "certificates", certs, "private_key", key);
+        if (!root) {
+            return cli_fail(path, NULL);
+        }
+        r = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        json_decref(root);
+        (void)printf("\n");
+        if (r != 0) {
+            return EXIT_IO;
+        }
+    } else if (has_key) {
+        (void)printf("\nPrivate key: present (%s%s%s, %d bits; not shown)\n", ki.alg_name,
+                     ki.curve[0] ? " " : "", ki.curve, ki.bits);
+    }
+    return fflush(stdout) == 0 ? EXIT_OK : EXIT_IO;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * SPKI pins: SHA-256 over the DER SubjectPublicKeyInfo (RFC 7469 §2.4), written
+ * as curl's
+ * --pinnedpubkey "sha256//BASE64" or as 64 hex digits. The parser accepts
+ * exactly those forms and nothing around them (no blanks, no trailing bytes, no
+ * non-canonical base64), so that one pin has one meaning. Pins are public data;
+ * comparison is constant-time anyway because callers compare them against
+ * values an attacker chooses.
+ */
+#include "pin/pin.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "util/ossl.h"
+
+#define PIN_PREFIX     "sha256//"
+#define PIN_PREFIX_LEN (sizeof(PIN_PREFIX) - 1)
+/* Base64 of 32 bytes: 4 * ceil(32 / 3) = 44 characters, the last one '=' padding. */
+#define PIN_B64_LEN 44
+/* Hex forms: 64 digits, or 32 pairs joined by 31 colons. */
+#define PIN_HEX_LEN       (2 * PIN_SHA256_LEN)
+#define PIN_HEX_COLON_LEN (3 * PIN_SHA256_LEN - 1)
+/* Anything longer than the longest valid form is rejected without being read further. */
+#define PIN_PARSE_MAX PIN_HEX_COLON_LEN
+
+int pin_from_pkey(OSSL_LIB_CTX *libctx, const char *propq, const EVP_PKEY *pkey, struct pin *ret)
+{
+    assert_return(pkey, -EINVAL);
+    assert_return(ret, -EINVAL);
+
+    int len = i2d_PUBKEY(pkey, NULL);
+    if (len <= 0) {
+        (void)ossl_drain_errors("pin: i2d_PUBKEY size");
+        return -EIO;
+    }
+    _cleanup_free_ unsigned char *der = malloc((size_t)len);
+    if (!der) {
+        return -ENOMEM;
+    }
+    unsigned char *p = der;
+    if (i2d_PUBKEY(pkey, &p) != len) {
+        (void)ossl_drain_errors("pin: i2d_PUBKEY");
+        return -EIO;
+    }
+
+    _cleanup_(cleanup_EVP_MD) EVP_MD *md = EVP_MD_fetch(libctx, "SHA256", propq);
+    if (!md) {
+        (void)ossl_drain_errors("pin: fetch SHA256");
+        return -EIO;
+    }
+    struct pin pin;
+    unsigned int mdlen = 0;
+    if (EVP_Digest(der, (size_t)len, pin.sha256, &mdlen, md, NULL) != 1 ||
+        mdlen != PIN_SHA256_LEN) {
+        (void)ossl_drain_errors("pin: digest");
+        return -EIO;
+    }
+    *ret = pin;
+    return 0;
+}
+
+int pin_from_cert(OSSL_LIB_CTX *libctx, const char *propq, X509 *cert, struct pin *ret)
+{
+    assert_return(cert, -EINVAL);
+    assert_return(ret, -EINVAL);
+
+    EVP_PKEY *pkey = X509_get0_pubkey(cert);
+    if (!pkey) {
+        /* An algorithm no provider can decode: the certificate has no usable key. */
+        (void)ossl_drain_errors("pin: certificate key");
+        return -EIO;
+    }
+    return pin_from_pkey(libctx, propq, pkey, ret);
+}
+
+void pin_format(const struct pin *p, char *buf, size_t size)
+{
+    if (!buf || size == 0) {
+        return;
+    }
+    if (!p) {
+        buf[0] = '\0';
+        return;
+    }
+    unsigned char b64[PIN_B64_LEN + 1];
+    int n = EVP_EncodeBlock(b64, p->sha256, PIN_SHA256_LEN);
+    if (n != PIN_B64_LEN) {
+        buf[0] = '\0';
+        return;
+    }
+    (void)snprintf(buf, size, "%s%s", PIN_PREFIX, (const char *)b64);
+}
+
+static bool is_b64_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '/';
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+static int parse_b64(const char *b64, size_t len, struct pin *ret, struct certd_err *err)
+{
+    if (len != PIN_B64_LEN) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "pin has %zu base64 characters after \"sha256//\"; expected %d", len,
+                       PIN_B64_LEN);
+    }
+    /* EVP_DecodeBlock skips blanks and ignores padding: check the alphabet ourselves. */
+    for (size_t i = 0; i < PIN_B64_LEN - 1; i++) {
+        if (!is_b64_char(b64[i])) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "pin has an invalid base64 character at position %zu",
+                           i + PIN_PREFIX_LEN + 1);
+        }
+    }
+    if (b64[PIN_B64_LEN - 1] != '=') {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "pin base64 must end with one '=' (32 bytes)");
+    }
+    /* 44 characters decode to 33 bytes: the padding comes back as a trailing zero byte. */
+    unsigned char raw[PIN_B64_LEN];
+    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, PIN_B64_LEN);
+    if (n != 33) {
+        (void)ossl_drain_errors("pin: base64");
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "pin is not valid base64");
+    }
+    /* Reject non-canonical encodings (unused low bits set), so one pin has one spelling. */
+    unsigned char again[PIN_B64_LEN + 1];
+    if (EVP_EncodeBlock(again, raw, PIN_SHA256_LEN) != PIN_B64_LEN ||
+        memcmp(again, b64, PIN_B64_LEN) != 0) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "pin base64 is not canonical (unused bits set)");
+    }
+    memcpy(ret->sha256, raw, PIN_SHA256_LEN);
+    return 0;
+}
+
+static int parse_hex(const char *s, size_t len, struct pin *ret, struct certd_err *err)
+{
+    bool colons;
+    if (len == PIN_HEX_LEN) {
+        colons = false;
+    } else if (len == PIN_HEX_COLON_LEN) {
+        colons = true;
+    } else {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "pin is neither \"sha256//\" + base64 nor 64 hex digits (%zu characters)",
+                       len);
+    }
+    size_t step = colons ? 3 : 2;
+    for (size_t i = 0; i < PIN_SHA256_LEN; i++) {
+        size_t at = i * step;
+        int hi = hex_value(s[at]);
+        int lo = hex_value(s[at + 1]);
+        if (hi < 0 || lo < 0) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "pin has a non-hex character at position %zu", at + (hi < 0 ? 1 : 2));
+        }
+        if (colons && i + 1 < PIN_SHA256_LEN && s[at + 2] != ':') {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "pin hex pairs must all be separated by ':' (position %zu)", at + 3);
+        }
+        ret->sha256[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return 0;
+}
+
+int pin_parse(const char *s, struct pin *ret, struct certd_err *err)
+{
+    assert_return(ret, -EINVAL);
+
+    if (!s || s[0] == '\0') {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "pin is empty");
+    }
+    size_t len = strnlen(s, PIN_PARSE_MAX + 1);
+    if (len > PIN_PARSE_MAX) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "pin is longer than %d characters",
+                       PIN_PARSE_MAX);
+    }
+
+    struct pin pin;
+    int r;
+    if (len >= PIN_PREFIX_LEN && memcmp(s, PIN_PREFIX, PIN_PREFIX_LEN) == 0) {
+        r = parse_b64(s + PIN_PREFIX_LEN, len - PIN_PREFIX_LEN, &pin, err);
+    } else {
+        r = parse_hex(s, len, &pin, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    *ret = pin;
+    return 0;
+}
+
+bool pin_eq(const struct pin *a, const struct pin *b)
+{
+    if (!a || !b) {
+        return false;
+    }
+    return CRYPTO_memcmp(a->sha256, b->sha256, PIN_SHA256_LEN) == 0;
+}

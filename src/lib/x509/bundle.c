@@ -1,0 +1,794 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The upload parser: bytes in, a bundle of certificates and at most one private key out. It is a
+ * pure, bounded function (no I/O, no clock): the size cap is checked before anything else, the
+ * PEM framing is our own (OpenSSL's PEM readers skip text they do not understand, which would let
+ * junk and unexpected blocks through silently), every base64 block is decoded strictly, and
+ * every DER object must be consumed completely by its decoder. Invariants:
+ *   - the first problem found is reported, with one specific detail code;
+ *   - messages name labels, line numbers and counts, never key bytes;
+ *   - decoded key DER is wiped (OPENSSL_clear_free) before it is freed, on every path;
+ *   - on failure nothing is returned and everything allocated is freed.
+ * key_parse_pem() reuses the same framing for key files: exactly one unencrypted private key.
+ * Choice documented here: non-space text BETWEEN two PEM blocks is reported as
+ * CERTD_E_INPUT_GARBAGE ("text between PEM blocks"); only text after the LAST block is
+ * CERTD_E_TRAILING_DATA, and text before the first block is CERTD_E_INPUT_GARBAGE.
+ */
+#include "x509/bundle.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/decoder.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "util/limits.h"
+#include "util/ossl.h"
+#include "util/parse.h"
+
+/* RFC 7468 labels are short ("ENCRYPTED PRIVATE KEY" is the longest we know): bound them. */
+#define PEM_LABEL_MAX 64u
+
+#define PEM_BEGIN  "-----BEGIN "
+#define PEM_END    "-----END "
+#define PEM_DASHES "-----"
+
+/* A decoded DER buffer; wiped before it is freed because it may hold a private key. */
+struct der_buf {
+    uint8_t *p;
+    size_t cap;
+    size_t len;
+};
+
+static void der_buf_wipe(struct der_buf *d)
+{
+    if (d->p) {
+        OPENSSL_clear_free(d->p, d->cap);
+        d->p = NULL;
+    }
+}
+
+/* One PEM block as framed by pem_frame(): positions refer to the whole input. */
+struct pem_block {
+    struct span label; /* validated: printable ASCII, at most PEM_LABEL_MAX bytes */
+    size_t line;       /* line number of the BEGIN line (1-based) */
+    struct span body;  /* the base64 text, headers excluded */
+    bool is_encrypted; /* an RFC 1421 "Proc-Type: 4,ENCRYPTED" header was present */
+};
+
+static void pkey_free_p(EVP_PKEY **p)
+{
+    EVP_PKEY_free(*p);
+}
+
+static void decoder_ctx_free_p(OSSL_DECODER_CTX **p)
+{
+    OSSL_DECODER_CTX_free(*p);
+}
+
+struct bundle *bundle_free(struct bundle *b)
+{
+    if (!b) {
+        return NULL;
+    }
+    sk_X509_pop_free(b->certs, X509_free);
+    EVP_PKEY_free(b->key);
+    free(b);
+    return NULL;
+}
+
+size_t bundle_n_certs(const struct bundle *b)
+{
+    if (!b || !b->certs) {
+        return 0;
+    }
+    int n = sk_X509_num(b->certs);
+    return n > 0 ? (size_t)n : 0;
+}
+
+X509 *bundle_cert(const struct bundle *b, size_t i)
+{
+    if (i >= bundle_n_certs(b) || i > INT32_MAX) {
+        return NULL;
+    }
+    return sk_X509_value(b->certs, (int)i);
+}
+
+static bool is_blank(uint8_t b)
+{
+    return b == ' ' || b == '\t' || b == '\r' || b == '\n';
+}
+
+/* The span without leading and trailing spaces and tabs. */
+static struct span span_trim(struct span s)
+{
+    struct cursor c = cur_init(s);
+    cur_skip_space(&c);
+    struct span r = cur_rest(&c);
+    while (r.len > 0 && is_blank(r.p[r.len - 1])) {
+        r.len--;
+    }
+    return r;
+}
+
+static bool span_starts_with(struct span s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && memcmp(s.p, prefix, n) == 0;
+}
+
+static bool span_ends_with(struct span s, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return s.len >= n && memcmp(s.p + (s.len - n), suffix, n) == 0;
+}
+
+static bool span_eq_str(struct span s, const char *str)
+{
+    return span_eq(s, span_from_str(str));
+}
+
+/* Bytes [from, to) of the input as a span, taken through a cursor so that it is bounds-checked. */
+static int span_slice(struct span in, size_t from, size_t to, struct span *ret)
+{
+    if (to < from) {
+        return -EBADMSG;
+    }
+    struct cursor c = cur_init(in);
+    int r = cur_skip(&c, from);
+    if (r < 0) {
+        return r;
+    }
+    return cur_bytes(&c, to - from, ret);
+}
+
+/* "-----BEGIN LABEL-----" / "-----END LABEL-----" with an RFC 7468 label. */
+static bool pem_label_valid(struct span label)
+{
+    if (label.len == 0 || label.len > PEM_LABEL_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < label.len; i++) {
+        uint8_t b = label.p[i];
+        /* RFC 7468 §3 labelchar: printable ASCII except '-', plus single inner spaces. */
+        if (b < 0x20 || b > 0x7e || b == '-') {
+            return false;
+        }
+    }
+    return label.p[0] != ' ' && label.p[label.len - 1] != ' ';
+}
+
+static int pem_label_of(struct span line, const char *prefix, struct span *ret)
+{
+    size_t plen = strlen(prefix), slen = strlen(PEM_DASHES);
+    if (!span_starts_with(line, prefix) || !span_ends_with(line, PEM_DASHES) ||
+        line.len < plen + slen) {
+        return -EBADMSG;
+    }
+    struct span label;
+    int r = span_slice(line, plen, line.len - slen, &label);
+    if (r < 0 || !pem_label_valid(label)) {
+        return -EBADMSG;
+    }
+    *ret = label;
+    return 0;
+}
+
+/* The label for a message: already validated as printable and bounded by pem_label_of(). */
+#define LABEL_FMT        "\"%.*s\""
+#define LABEL_ARG(label) (int)(label).len, (const char *)(label).p
+
+/*
+ * Frame one PEM block whose BEGIN line (already trimmed) is `begin`; c stands after that line.
+ * Reads optional RFC 1421 headers (ending in a blank line), the body, and the matching END
+ * line. On success c stands after the END line.
+ */
+static int pem_frame(struct span in, struct cursor *c, size_t *lineno, struct span begin,
+                     struct pem_block *ret, struct certd_err *err)
+{
+    struct pem_block blk = { .line = *lineno };
+    enum { FIRST, HEADERS, BODY } state = FIRST;
+    size_t body_from = 0, body_to = 0;
+    bool has_body = false;
+    struct span line;
+    int r;
+
+    if (pem_label_of(begin, PEM_BEGIN, &blk.label) < 0) {
+        return err_set(err, -EBADMSG, CERTD_E_PEM_BAD_BLOCK, "malformed PEM BEGIN line (line %zu)",
+                       *lineno);
+    }
+
+    for (;;) {
+        size_t start = c->pos;
+        if (cur_line(c, &line) < 0) {
+            return err_set(err, -EBADMSG, CERTD_E_PEM_TRUNCATED,
+                           "truncated PEM: the " LABEL_FMT " block at line %zu has no END line",
+                           LABEL_ARG(blk.label), blk.line);
+        }
+        (*lineno)++;
+        struct span t = span_trim(line);
+
+        if (span_starts_with(t, PEM_BEGIN)) {
+            return err_set(err, -EBADMSG, CERTD_E_PEM_TRUNCATED,
+                           "truncated PEM: the " LABEL_FMT
+                           " block at line %zu has no END line before line %zu",
+                           LABEL_ARG(blk.label), blk.line, *lineno);
+        }
+        if (span_starts_with(t, PEM_END)) {
+            struct span end_label;
+            if (pem_label_of(t, PEM_END, &end_label) < 0 || !span_eq(end_label, blk.label)) {
+                return err_set(
+                    err, -EBADMSG, CERTD_E_PEM_BAD_BLOCK,
+                    "bad PEM block: the END line at line %zu does not match BEGIN " LABEL_FMT
+                    " at line %zu",
+                    *lineno, LABEL_ARG(blk.label), blk.line);
+            }
+            if (state == HEADERS) {
+                return err_set(err, -EBADMSG, CERTD_E_PEM_BAD_BLOCK,
+                               "bad PEM block: the headers of the block at line %zu do not end "
+                               "with a blank line",
+                               blk.line);
+            }
+            break;
+        }
+
+        /* RFC 1421 §4.4: encapsulated headers "Name: value", then one blank line. */
+        if (state == FIRST && t.len > 0 && memchr(t.p, ':', t.len) != NULL) {
+            state = HEADERS;
+        }
+        if (state == HEADERS) {
+            if (t.len == 0) {
+                state = BODY;
+                continue;
+            }
+            bool is_continuation = line.len > 0 && (line.p[0] == ' ' || line.p[0] == '\t');
+            if (!is_continuation && memchr(t.p, ':', t.len) == NULL) {
+                return err_set(err, -EBADMSG, CERTD_E_PEM_BAD_BLOCK,
+                               "bad PEM block: malformed header at line %zu", *lineno);
+            }
+            if (span_starts_with(t, "Proc-Type:") &&
+                memmem(t.p, t.len, "ENCRYPTED", strlen("ENCRYPTED")) != NULL) {
+                blk.is_encrypted = true;
+            }
+            continue;
+        }
+
+        state = BODY;
+        if (t.len == 0) {
+            continue;
+        }
+        if (!has_body) {
+            body_from = start;
+            has_body = true;
+        }
+        body_to = c->pos;
+    }
+
+    if (has_body) {
+        r = span_slice(in, body_from, body_to, &blk.body);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "PEM framing error at line %zu", blk.line);
+        }
+    } else {
+        blk.body = SPAN_EMPTY;
+    }
+    *ret = blk;
+    return 0;
+}
+
+static int b64_value(uint8_t b)
+{
+    if (b >= 'A' && b <= 'Z') {
+        return b - 'A';
+    }
+    if (b >= 'a' && b <= 'z') {
+        return b - 'a' + 26;
+    }
+    if (b >= '0' && b <= '9') {
+        return b - '0' + 52;
+    }
+    if (b == '+') {
+        return 62;
+    }
+    if (b == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/*
+ * Strict base64 (RFC 4648 §4) ignoring line breaks and blanks: only the alphabet, '=' only as
+ * one or two final pad characters, complete quads, and zero pad bits (canonical encoding).
+ * Writes at most cap bytes. -EBADMSG on any deviation or an empty body.
+ */
+static int b64_decode(struct span text, uint8_t *out, size_t cap, size_t *ret_len)
+{
+    struct cursor c = cur_init(text);
+    uint32_t acc = 0;
+    unsigned n = 0, pad = 0;
+    size_t o = 0;
+    uint8_t b;
+
+    while (cur_u8(&c, &b) == 0) {
+        if (is_blank(b)) {
+            continue;
+        }
+        if (pad > 0 && (b != '=' || n == 0)) {
+            return -EBADMSG; /* data after padding */
+        }
+        if (b == '=') {
+            if (n < 2) {
+                return -EBADMSG;
+            }
+            pad++;
+            acc <<= 6;
+        } else {
+            int v = b64_value(b);
+            if (v < 0) {
+                return -EBADMSG;
+            }
+            acc = acc << 6 | (uint32_t)v;
+        }
+        n++;
+        if (n < 4) {
+            continue;
+        }
+        size_t nout = 3 - pad;
+        /* Canonical encoding: the bits under the padding are zero. */
+        if ((pad == 1 && (acc & 0xffu) != 0) || (pad == 2 && (acc & 0xffffu) != 0)) {
+            return -EBADMSG;
+        }
+        if (o + nout > cap) {
+            return -EBADMSG;
+        }
+        out[o++] = (uint8_t)(acc >> 16);
+        if (nout > 1) {
+            out[o++] = (uint8_t)(acc >> 8);
+        }
+        if (nout > 2) {
+            out[o++] = (uint8_t)acc;
+        }
+        acc = 0;
+        n = 0;
+    }
+    if (n != 0 || o == 0) {
+        return -EBADMSG;
+    }
+    *ret_len = o;
+    return 0;
+}
+
+static int decode_cert(OSSL_LIB_CTX *libctx, const char *propq, const struct der_buf *der,
+                       X509 **ret)
+{
+    _cleanup_(cleanup_X509) X509 *x = X509_new_ex(libctx, propq);
+    if (!x) {
+        return -ENOMEM;
+    }
+    if (der->len > LONG_MAX) {
+        return -EBADMSG;
+    }
+    const unsigned char *p = der->p;
+    ERR_set_mark();
+    /* On failure d2i frees the object it was given and sets the pointer to NULL. */
+    X509 *got = d2i_X509(&x, &p, (long)der->len);
+    if (!got) {
+        (void)ossl_drain_errors("bundle: d2i_X509");
+        ERR_pop_to_mark();
+        return -EBADMSG;
+    }
+    ERR_pop_to_mark();
+    /* STYLE.md §5: d2i must consume all of its input. */
+    if ((size_t)(p - der->p) != der->len) {
+        return -EBADMSG;
+    }
+    *ret = TAKE_PTR(x);
+    return 0;
+}
+
+/*
+ * Decode a private key: structure "PrivateKeyInfo" (PKCS#8, any type) or "type-specific" with a
+ * key type (PKCS#1 RSA, SEC1 EC). The decoder must consume all of the DER.
+ */
+static int decode_key(OSSL_LIB_CTX *libctx, const char *propq, const struct der_buf *der,
+                      const char *structure, const char *keytype, EVP_PKEY **ret)
+{
+    _cleanup_(pkey_free_p) EVP_PKEY *pkey = NULL;
+    _cleanup_(decoder_ctx_free_p) OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(
+        &pkey, "DER", structure, keytype, EVP_PKEY_KEYPAIR, libctx, propq);
+    if (!dctx) {
+        (void)ossl_drain_errors("bundle: decoder");
+        return -ENOMEM;
+    }
+    if (OSSL_DECODER_CTX_get_num_decoders(dctx) <= 0) {
+        (void)ossl_drain_errors("bundle: decoder");
+        return -EOPNOTSUPP;
+    }
+    const unsigned char *p = der->p;
+    size_t left = der->len;
+    ERR_set_mark();
+    int ok = OSSL_DECODER_from_data(dctx, &p, &left);
+    if (ok != 1 || !pkey) {
+        (void)ossl_drain_errors("bundle: key decode");
+        ERR_pop_to_mark();
+        return -EBADMSG;
+    }
+    ERR_pop_to_mark();
+    if (left != 0) {
+        return -EBADMSG;
+    }
+    *ret = TAKE_PTR(pkey);
+    return 0;
+}
+
+/* The key labels we accept and how to decode them. */
+static const struct {
+    const char *label;
+    const char *structure;
+    const char *keytype;
+    const char *what;
+} key_labels[] = {
+    { "PRIVATE KEY", "PrivateKeyInfo", NULL, "PKCS#8" },
+    { "RSA PRIVATE KEY", "type-specific", "RSA", "PKCS#1 RSA" },
+    { "EC PRIVATE KEY", "type-specific", "EC", "SEC1 EC" },
+};
+
+struct parse_state {
+    OSSL_LIB_CTX *libctx;
+    const char *propq;
+    bool is_key_only;      /* key_parse_pem(): certificates are noted, not decoded */
+    STACK_OF(X509) *certs; /* owned */
+    EVP_PKEY *key;         /* owned; NULL until a key block is decoded */
+    size_t n_blocks;
+    size_t first_cert_line; /* key_parse_pem(): 0 when no certificate block was seen */
+};
+
+static void parse_state_done(struct parse_state *st)
+{
+    sk_X509_pop_free(st->certs, X509_free);
+    EVP_PKEY_free(st->key);
+}
+
+static int handle_block(struct parse_state *st, const struct pem_block *blk, struct certd_err *err)
+{
+    size_t key_idx = SIZE_MAX;
+    bool is_cert = span_eq_str(blk->label, "CERTIFICATE");
+    int r;
+
+    for (size_t i = 0; i < ELEMENTSOF(key_labels); i++) {
+        if (span_eq_str(blk->label, key_labels[i].label)) {
+            key_idx = i;
+        }
+    }
+
+    /* RFC 1421 encryption or PKCS#8 EncryptedPrivateKeyInfo: we take no passphrases. */
+    if (blk->is_encrypted || span_eq_str(blk->label, "ENCRYPTED PRIVATE KEY")) {
+        return err_set(err, -EKEYREJECTED, CERTD_E_KEY_ENCRYPTED,
+                       "the PEM block at line %zu is an encrypted private key; upload it "
+                       "unencrypted",
+                       blk->line);
+    }
+    if (!is_cert && key_idx == SIZE_MAX) {
+        return err_set(err, -EBADMSG, CERTD_E_PEM_UNEXPECTED_LABEL,
+                       "unexpected PEM block " LABEL_FMT
+                       " at line %zu: only certificates and one private key are accepted",
+                       LABEL_ARG(blk->label), blk->line);
+    }
+    if (is_cert && st->is_key_only) {
+        /* Judged after the walk: KEY_MISSING when there is no key, else an unexpected label. */
+        if (st->first_cert_line == 0) {
+            st->first_cert_line = blk->line;
+        }
+        return 0;
+    }
+    if (is_cert && sk_X509_num(st->certs) >= (int)CERTD_BUNDLE_CERTS_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_CERTS,
+                       "too many certificates: more than %u in one upload", CERTD_BUNDLE_CERTS_MAX);
+    }
+    if (key_idx != SIZE_MAX && st->key) {
+        return err_set(err, -EINVAL, CERTD_E_MULTIPLE_KEYS,
+                       "multiple private keys: a second one at line %zu", blk->line);
+    }
+
+    /* Decoded bytes are at most 3/4 of the text. */
+    _cleanup_(der_buf_wipe) struct der_buf der = { .cap = blk->body.len / 4 * 3 + 3 };
+    der.p = OPENSSL_malloc(der.cap);
+    if (!der.p) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    r = b64_decode(blk->body, der.p, der.cap, &der.len);
+    if (r < 0) {
+        return err_set(err, -EBADMSG, CERTD_E_PEM_BAD_BLOCK,
+                       "bad PEM block: the " LABEL_FMT " block at line %zu is not valid base64",
+                       LABEL_ARG(blk->label), blk->line);
+    }
+
+    if (is_cert) {
+        _cleanup_(cleanup_X509) X509 *x = NULL;
+        r = decode_cert(st->libctx, st->propq, &der, &x);
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        if (r < 0) {
+            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                           "malformed certificate: the block at line %zu is not a valid DER "
+                           "certificate",
+                           blk->line);
+        }
+        if (sk_X509_push(st->certs, x) <= 0) {
+            return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        x = NULL; /* now owned by the stack */
+        return 0;
+    }
+
+    EVP_PKEY *pkey = NULL;
+    r = decode_key(st->libctx, st->propq, &der, key_labels[key_idx].structure,
+                   key_labels[key_idx].keytype, &pkey);
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        /* Never quote the key: only its position and the format we expected. */
+        return err_set(err, -EBADMSG, CERTD_E_KEY_BAD,
+                       "malformed private key: the block at line %zu is not a valid %s key",
+                       blk->line, key_labels[key_idx].what);
+    }
+    st->key = pkey;
+    return 0;
+}
+
+static int parse_der(OSSL_LIB_CTX *libctx, const char *propq, struct span in, struct bundle **ret,
+                     struct certd_err *err)
+{
+    _cleanup_(cleanup_X509) X509 *x = X509_new_ex(libctx, propq);
+    _cleanup_(cleanup_x509_stack) x509_stack *certs = sk_X509_new_null();
+    if (!x || !certs) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    const unsigned char *p = in.p;
+    /* Speculative: a failure only means "not DER", so OpenSSL's errors are dropped. */
+    ERR_set_mark();
+    X509 *got = d2i_X509(&x, &p, (long)in.len);
+    ERR_pop_to_mark();
+    if (!got) {
+        /* Tell the user why, as precisely as the framing allows. */
+        if (memmem(in.p, in.len, PEM_BEGIN, strlen(PEM_BEGIN)) != NULL) {
+            return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                           "garbage: text before the first PEM block");
+        }
+        return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                       "garbage: the input is neither PEM nor a DER certificate");
+    }
+    size_t used = (size_t)(p - in.p);
+    if (used != in.len) {
+        return err_set(err, -EBADMSG, CERTD_E_TRAILING_DATA,
+                       "trailing data: %zu bytes after the DER certificate", in.len - used);
+    }
+    if (sk_X509_push(certs, x) <= 0) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    x = NULL;
+
+    struct bundle *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    b->certs = TAKE_PTR(certs);
+    b->is_der = true;
+    *ret = b;
+    return 0;
+}
+
+/* The size cap, resolved: 0 means the default, nothing may exceed the hard ceiling. */
+static size_t input_cap(size_t max_input)
+{
+    size_t cap = max_input == 0 ? CERTD_INPUT_MAX_DEFAULT : max_input;
+    return cap > CERTD_INPUT_MAX_HARD ? CERTD_INPUT_MAX_HARD : cap;
+}
+
+/*
+ * Walk PEM text that starts (after white space) with a BEGIN line: frame each block, hand it to
+ * handle_block(), and refuse text between or after the blocks.
+ */
+static int pem_walk(struct parse_state *st, struct span in, struct certd_err *err)
+{
+    /* Text from here on becomes C strings in messages and is framed line by line. */
+    if (span_has_nul(in)) {
+        return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                       "garbage: the PEM text contains a NUL byte");
+    }
+
+    struct cursor c = cur_init(in);
+    size_t lineno = 0;
+    struct span line;
+    int r;
+
+    /* The input starts with a BEGIN line (after white space), so nothing precedes block 1. */
+    while (cur_line(&c, &line) == 0) {
+        lineno++;
+        struct span t = span_trim(line);
+        if (t.len == 0) {
+            continue;
+        }
+        if (!span_starts_with(t, PEM_BEGIN)) {
+            struct span rest = cur_rest(&c);
+            if (rest.len > 0 && memmem(rest.p, rest.len, PEM_BEGIN, strlen(PEM_BEGIN))) {
+                return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                               "garbage: text between PEM blocks (line %zu)", lineno);
+            }
+            return err_set(err, -EBADMSG, CERTD_E_TRAILING_DATA,
+                           "trailing data after the last PEM block (line %zu)", lineno);
+        }
+        struct pem_block blk = { .line = 0 };
+        r = pem_frame(in, &c, &lineno, t, &blk, err);
+        if (r < 0) {
+            return r;
+        }
+        r = handle_block(st, &blk, err);
+        if (r < 0) {
+            return r;
+        }
+        st->n_blocks++;
+    }
+    return 0;
+}
+
+int bundle_parse(OSSL_LIB_CTX *libctx, const char *propq, struct span in, size_t max_input,
+                 struct bundle **ret, struct certd_err *err)
+{
+    assert_return(ret, -EINVAL);
+    assert_return(in.p || in.len == 0, -EINVAL);
+
+    /* The cap comes first: nothing larger is even looked at. */
+    size_t cap = input_cap(max_input);
+    if (in.len > cap) {
+        return err_set(err, -E2BIG, CERTD_E_INPUT_TOO_LARGE,
+                       "input too large: %zu bytes, the limit is %zu", in.len, cap);
+    }
+
+    struct cursor c = cur_init(in);
+    cur_skip_space(&c);
+    if (cur_left(&c) == 0) {
+        return err_set(err, -EINVAL, CERTD_E_INPUT_EMPTY, "empty input: no certificate given");
+    }
+    if (!span_starts_with(cur_rest(&c), PEM_BEGIN)) {
+        return parse_der(libctx, propq, in, ret, err);
+    }
+
+    _cleanup_(parse_state_done) struct parse_state st = {
+        .libctx = libctx,
+        .propq = propq,
+        .certs = sk_X509_new_null(),
+    };
+    if (!st.certs) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    int r = pem_walk(&st, in, err);
+    if (r < 0) {
+        return r;
+    }
+    if (sk_X509_num(st.certs) <= 0) {
+        return err_set(err, -EINVAL, CERTD_E_NO_CERT,
+                       "no certificate in the input: %zu PEM block(s), none a certificate",
+                       st.n_blocks);
+    }
+
+    struct bundle *b = calloc(1, sizeof(*b));
+    if (!b) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    b->certs = TAKE_PTR(st.certs);
+    b->key = TAKE_PTR(st.key);
+    b->is_der = false;
+    *ret = b;
+    return 0;
+}
+
+int key_parse_pem(OSSL_LIB_CTX *libctx, const char *propq, struct span in, EVP_PKEY **ret,
+                  struct certd_err *err)
+{
+    assert_return(ret, -EINVAL);
+    assert_return(in.p || in.len == 0, -EINVAL);
+
+    size_t cap = input_cap(0);
+    if (in.len > cap) {
+        return err_set(err, -E2BIG, CERTD_E_INPUT_TOO_LARGE,
+                       "input too large: %zu bytes, the limit is %zu", in.len, cap);
+    }
+    struct cursor c = cur_init(in);
+    cur_skip_space(&c);
+    if (cur_left(&c) == 0) {
+        return err_set(err, -EINVAL, CERTD_E_INPUT_EMPTY, "empty input: no private key given");
+    }
+    if (!span_starts_with(cur_rest(&c), PEM_BEGIN)) {
+        return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                       "garbage: the input is not a PEM private key");
+    }
+
+    _cleanup_(parse_state_done) struct parse_state st = {
+        .libctx = libctx,
+        .propq = propq,
+        .is_key_only = true,
+    };
+    int r = pem_walk(&st, in, err);
+    if (r < 0) {
+        return r;
+    }
+    if (!st.key) {
+        return err_set(err, -EINVAL, CERTD_E_KEY_MISSING,
+                       "no private key in the input: %zu PEM block(s), none a private key",
+                       st.n_blocks);
+    }
+    if (st.first_cert_line > 0) {
+        return err_set(err, -EBADMSG, CERTD_E_PEM_UNEXPECTED_LABEL,
+                       "unexpected PEM block \"CERTIFICATE\" at line %zu: a key file holds "
+                       "only the private key",
+                       st.first_cert_line);
+    }
+    *ret = TAKE_PTR(st.key);
+    return 0;
+}
+
+/* Copy a memory BIO's contents into a malloc'd NUL-terminated string. */
+static int bio_to_string(BIO *bio, char **ret, size_t *ret_len)
+{
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    if (n < 0) {
+        return -EIO;
+    }
+    size_t len = (size_t)n, sz;
+    if (!size_add(len, 1, &sz)) {
+        return -ENOMEM;
+    }
+    char *s = malloc(sz);
+    if (!s) {
+        return -ENOMEM;
+    }
+    if (len > 0) {
+        memcpy(s, data, len);
+    }
+    s[len] = '\0';
+    *ret = s;
+    if (ret_len) {
+        *ret_len = len;
+    }
+    return 0;
+}
+
+int certs_to_pem(const STACK_OF(X509) *certs, char **ret, size_t *ret_len)
+{
+    assert_return(certs && ret, -EINVAL);
+
+    _cleanup_(cleanup_BIO) BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio) {
+        return -ENOMEM;
+    }
+    for (int i = 0; i < sk_X509_num(certs); i++) {
+        if (PEM_write_bio_X509(bio, sk_X509_value(certs, i)) != 1) {
+            (void)ossl_drain_errors("certs_to_pem");
+            return -EIO;
+        }
+    }
+    return bio_to_string(bio, ret, ret_len);
+}
+
+int cert_to_pem(const X509 *cert, char **ret, size_t *ret_len)
+{
+    assert_return(cert && ret, -EINVAL);
+
+    _cleanup_(cleanup_BIO) BIO *bio = BIO_new(BIO_s_mem());
+    if (!bio) {
+        return -ENOMEM;
+    }
+    if (PEM_write_bio_X509(bio, cert) != 1) {
+        (void)ossl_drain_errors("cert_to_pem");
+        return -EIO;
+    }
+    return bio_to_string(bio, ret, ret_len);
+}

@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * csr/: every GenerateCSR field, every rejection with errno, code and message, alternative-name
+ * classification, key usages, and strict CSR parsing. Results are read back with plain OpenSSL
+ * calls, never through csr/ itself.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "csr/csr.h"
+#include "testutil.h"
+#include "util/limits.h"
+#include "x509/inspect.h"
+
+#define PASSWORD "s3cret-Chall3nge"
+
+static EVP_PKEY *key_p256, *key_p384, *key_rsa, *key_ed25519;
+
+static int setup_keys(void **state)
+{
+    (void)state;
+    key_p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    key_p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    key_rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    key_ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    return key_p256 && key_p384 && key_rsa && key_ed25519 ? 0 : -1;
+}
+
+static int teardown_keys(void **state)
+{
+    (void)state;
+    EVP_PKEY_free(key_p256);
+    EVP_PKEY_free(key_p384);
+    EVP_PKEY_free(key_rsa);
+    EVP_PKEY_free(key_ed25519);
+    return 0;
+}
+
+static const char *const full_sans[] = {
+    "www.example.com",
+    "192.0.2.1",
+    "2001:db8::1",
+    "admin@example.com",
+    "https://bmc.example.com/redfish",
+    "*.example.org",
+    "absolute.example.net.",
+};
+static const char *const full_usages[] = {
+    "DigitalSignature",     "KeyEncipherment",  "ServerAuthentication",
+    "ClientAuthentication", "DigitalSignature", /* duplicates are harmless */
+};
+
+static struct csr_request full_request(void)
+{
+    return (struct csr_request){
+        .common_name = "bmc.example.com",
+        .alt_names = full_sans,
+        .n_alt_names = ELEMENTSOF(full_sans),
+        .key_usage = full_usages,
+        .n_key_usage = ELEMENTSOF(full_usages),
+        .city = "Austin",
+        .state = "Texas",
+        .country = "us",
+        .organization = "Example Corp",
+        .organizational_unit = "Platform \xc3\x89quipe", /* "Équipe" */
+        .email = "pki@example.com",
+        .given_name = "Ada",
+        .surname = "Lovelace",
+        .initials = "AL",
+        .unstructured_name = "bmc-42",
+        .contact_person = "Ada Lovelace",
+        .challenge_password = PASSWORD,
+    };
+}
+
+/* The subject entry at index i must be nid with this text and ASN.1 type. */
+static void assert_entry(const X509_NAME *name, int i, int nid, const char *text, int type)
+{
+    const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+    assert_non_null(e);
+    assert_int_equal(OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)), nid);
+    const ASN1_STRING *s = X509_NAME_ENTRY_get_data(e);
+    assert_int_equal(ASN1_STRING_type(s), type);
+    assert_int_equal(ASN1_STRING_length(s), (int)strlen(text));
+    assert_memory_equal(ASN1_STRING_get0_data(s), text, strlen(text));
+}
+
+static X509_EXTENSION *find_ext(STACK_OF(X509_EXTENSION) *exts, int nid)
+{
+    int i = X509v3_get_ext_by_NID(exts, nid, -1);
+    return i >= 0 ? sk_X509_EXTENSION_value(exts, i) : NULL;
+}
+
+static void assert_gn_string(const GENERAL_NAME *gn, int type, const char *text)
+{
+    int t;
+    const ASN1_STRING *s = GENERAL_NAME_get0_value(gn, &t);
+    assert_int_equal(t, type);
+    assert_int_equal(ASN1_STRING_length(s), (int)strlen(text));
+    assert_memory_equal(ASN1_STRING_get0_data(s), text, strlen(text));
+}
+
+static void assert_gn_ip(const GENERAL_NAME *gn, const unsigned char *octets, int len)
+{
+    int t;
+    const ASN1_STRING *s = GENERAL_NAME_get0_value(gn, &t);
+    assert_int_equal(t, GEN_IPADD);
+    assert_int_equal(ASN1_STRING_length(s), len);
+    assert_memory_equal(ASN1_STRING_get0_data(s), octets, (size_t)len);
+}
+
+static char *to_pem(const X509_REQ *req)
+{
+    char *pem = NULL;
+    size_t len = 0;
+    assert_int_equal(csr_to_pem(req, &pem, &len), 0);
+    assert_int_equal(strlen(pem), len);
+    assert_non_null(strstr(pem, "-----BEGIN CERTIFICATE REQUEST-----\n"));
+    return pem;
+}
+
+static void test_every_field_round_trips(void **state)
+{
+    (void)state;
+    struct certd_err err = { 0 };
+    struct csr_request r = full_request();
+    X509_REQ *req = NULL;
+
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p384, &req, &err), 0);
+    assert_int_equal(err.code, CERTD_E_OK);
+    assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+    assert_int_equal(X509_REQ_get_version(req), X509_REQ_VERSION_1);
+    /* P-384 signs with SHA-384. */
+    assert_int_equal(X509_REQ_get_signature_nid(req), NID_ecdsa_with_SHA384);
+
+    /* The subject: exactly these twelve entries in this order, nothing else. */
+    const X509_NAME *name = X509_REQ_get_subject_name(req);
+    assert_int_equal(X509_NAME_entry_count(name), 12);
+    assert_entry(name, 0, NID_countryName, "US", V_ASN1_PRINTABLESTRING);
+    assert_entry(name, 1, NID_stateOrProvinceName, "Texas", V_ASN1_UTF8STRING);
+    assert_entry(name, 2, NID_localityName, "Austin", V_ASN1_UTF8STRING);
+    assert_entry(name, 3, NID_organizationName, "Example Corp", V_ASN1_UTF8STRING);
+    assert_entry(name, 4, NID_organizationalUnitName, "Platform \xc3\x89quipe", V_ASN1_UTF8STRING);
+    assert_entry(name, 5, NID_commonName, "bmc.example.com", V_ASN1_UTF8STRING);
+    assert_entry(name, 6, NID_pkcs9_emailAddress, "pki@example.com", V_ASN1_IA5STRING);
+    assert_entry(name, 7, NID_givenName, "Ada", V_ASN1_UTF8STRING);
+    assert_entry(name, 8, NID_surname, "Lovelace", V_ASN1_UTF8STRING);
+    assert_entry(name, 9, NID_initials, "AL", V_ASN1_UTF8STRING);
+    assert_entry(name, 10, NID_name, "Ada Lovelace", V_ASN1_UTF8STRING);
+    assert_entry(name, 11, NID_pkcs9_unstructuredName, "bmc-42", V_ASN1_IA5STRING);
+    /* The reference puts SANs, usages and the password into the subject: we do not. */
+    assert_int_equal(X509_NAME_get_index_by_NID(name, NID_pkcs9_challengePassword, -1), -1);
+    assert_int_equal(X509_NAME_get_index_by_NID(name, NID_subject_alt_name, -1), -1);
+    char *oneline = X509_NAME_oneline(name, NULL, 0);
+    assert_non_null(oneline);
+    assert_null(strstr(oneline, PASSWORD));
+    assert_null(strstr(oneline, "www.example.com"));
+    assert_null(strstr(oneline, "ServerAuth"));
+    OPENSSL_free(oneline);
+
+    /* One real extensionRequest attribute holding SAN, keyUsage and EKU. */
+    assert_true(X509_REQ_get_attr_by_NID(req, NID_ext_req, -1) >= 0);
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    assert_non_null(exts);
+    assert_int_equal(sk_X509_EXTENSION_num(exts), 3);
+
+    X509_EXTENSION *ext = find_ext(exts, NID_subject_alt_name);
+    assert_non_null(ext);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 0);
+    GENERAL_NAMES *gens = X509V3_EXT_d2i(ext);
+    assert_non_null(gens);
+    assert_int_equal(sk_GENERAL_NAME_num(gens), 7);
+    static const unsigned char v4[4] = { 192, 0, 2, 1 };
+    static const unsigned char v6[16] = {
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1
+    };
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 0), GEN_DNS, "www.example.com");
+    assert_gn_ip(sk_GENERAL_NAME_value(gens, 1), v4, 4);
+    assert_gn_ip(sk_GENERAL_NAME_value(gens, 2), v6, 16);
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 3), GEN_EMAIL, "admin@example.com");
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 4), GEN_URI, "https://bmc.example.com/redfish");
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 5), GEN_DNS, "*.example.org");
+    /* The absolute form loses its trailing dot (RFC 5280 §4.2.1.6). */
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 6), GEN_DNS, "absolute.example.net");
+    GENERAL_NAMES_free(gens);
+
+    ext = find_ext(exts, NID_key_usage);
+    assert_non_null(ext);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
+    ASN1_BIT_STRING *ku = X509V3_EXT_d2i(ext);
+    assert_non_null(ku);
+    assert_int_equal(ASN1_BIT_STRING_get_bit(ku, 0), 1); /* digitalSignature */
+    assert_int_equal(ASN1_BIT_STRING_get_bit(ku, 1), 0);
+    assert_int_equal(ASN1_BIT_STRING_get_bit(ku, 2), 1); /* keyEncipherment */
+    for (int i = 3; i <= 8; i++) {
+        assert_int_equal(ASN1_BIT_STRING_get_bit(ku, i), 0);
+    }
+    ASN1_BIT_STRING_free(ku);
+
+    ext = find_ext(exts, NID_ext_key_usage);
+    assert_non_null(ext);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 0);
+    EXTENDED_KEY_USAGE *eku = X509V3_EXT_d2i(ext);
+    assert_non_null(eku);
+    assert_int_equal(sk_ASN1_OBJECT_num(eku), 2);
+    assert_int_equal(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)), NID_server_auth);
+    assert_int_equal(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 1)), NID_client_auth);
+    EXTENDED_KEY_USAGE_free(eku);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+
+    /* challengePassword is a PKCS#9 attribute with the text we gave. */
+    int idx = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+    assert_true(idx >= 0);
+    X509_ATTRIBUTE *attr = X509_REQ_get_attr(req, idx);
+    assert_int_equal(X509_ATTRIBUTE_count(attr), 1);
+    ASN1_TYPE *at = X509_ATTRIBUTE_get0_type(attr, 0);
+    assert_non_null(at);
+    assert_int_equal(at->type, V_ASN1_UTF8STRING);
+    assert_int_equal(ASN1_STRING_length(at->value.asn1_string), (int)strlen(PASSWORD));
+    assert_memory_equal(ASN1_STRING_get0_data(at->value.asn1_string), PASSWORD, strlen(PASSWORD));
+
+    /* PEM round trip through csr_parse gives the same DER and still verifies. */
+    char *pem = to_pem(req);
+    X509_REQ *back = NULL;
+    assert_int_equal(csr_parse(NULL, NULL, pem, strlen(pem), 0, &back, &err), 0);
+    assert_int_equal(X509_REQ_verify(back, X509_REQ_get0_pubkey(back)), 1);
+    unsigned char *d1 = NULL, *d2 = NULL;
+    int l1 = i2d_X509_REQ(req, &d1), l2 = i2d_X509_REQ(back, &d2);
+    assert_true(l1 > 0);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(d1, d2, (size_t)l1);
+    OPENSSL_free(d1);
+    OPENSSL_free(d2);
+    free(pem);
+    X509_REQ_free(back);
+    X509_REQ_free(req);
+}
+
+static void test_key_types(void **state)
+{
+    (void)state;
+    const struct {
+        EVP_PKEY **key;
+        int sig_nid;
+    } cases[] = {
+        { &key_p256, NID_ecdsa_with_SHA256 },
+        { &key_p384, NID_ecdsa_with_SHA384 },
+        { &key_rsa, NID_sha256WithRSAEncryption },
+        { &key_ed25519, NID_ED25519 },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        struct csr_request r = { .common_name = "k.example.com" };
+        X509_REQ *req = NULL;
+        assert_int_equal(csr_build(NULL, NULL, &r, *cases[i].key, &req, &err), 0);
+        assert_int_equal(X509_REQ_get_signature_nid(req), cases[i].sig_nid);
+        assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+        assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), *cases[i].key), 1);
+        /* Nothing requested, nothing added: no extensionRequest, no password. */
+        assert_int_equal(X509_REQ_get_attr_count(req), 0);
+        assert_int_equal(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 1);
+        char *pem = to_pem(req);
+        X509_REQ *back = NULL;
+        assert_int_equal(csr_parse(NULL, NULL, pem, strlen(pem), 0, &back, &err), 0);
+        free(pem);
+        X509_REQ_free(back);
+        X509_REQ_free(req);
+    }
+}
+
+static char *repeat(const char *unit, size_t n)
+{
+    size_t ul = strlen(unit);
+    char *s = malloc(ul * n + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s + i * ul, unit, ul);
+    }
+    s[ul * n] = '\0';
+    return s;
+}
+
+#define F(member) offsetof(struct csr_request, member)
+
+static void test_field_rules(void **state)
+{
+    (void)state;
+    char *a64 = repeat("a", 64), *a65 = repeat("a", 65), *e64 = repeat("\xc3\xa9", 64),
+         *e65 = repeat("\xc3\xa9", 65), *a128 = repeat("a", 128), *a129 = repeat("a", 129),
+         *a17 = repeat("a", 17), *a16 = repeat("a", 16), *a41 = repeat("a", 41),
+         *a256 = repeat("a", 256), *pw256 = repeat("p", 256);
+    const struct {
+        size_t off;
+        const char *value;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { F(common_name), NULL, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName is required" },
+        { F(common_name), "", -EINVAL, CERTD_E_FIELD_MISSING, "CommonName" },
+        { F(common_name), a64, 0, CERTD_E_OK, NULL },
+        { F(common_name), a65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "CommonName is longer than 64 characters" },
+        /* Bounds count characters, not bytes: 64 two-byte characters are fine. */
+        { F(common_name), e64, 0, CERTD_E_OK, NULL },
+        { F(common_name), e65, -E2BIG, CERTD_E_FIELD_TOO_LONG, "64 characters" },
+        { F(common_name), "   ", -EINVAL, CERTD_E_FIELD_INVALID, "CommonName is blank" },
+        { F(common_name), "bmc\x01", -EINVAL, CERTD_E_FIELD_INVALID, "control character" },
+        { F(common_name), "bmc\t1", -EINVAL, CERTD_E_FIELD_INVALID, "control character" },
+        { F(common_name), "bmc\x7f", -EINVAL, CERTD_E_FIELD_INVALID, "control character" },
+        { F(common_name), "bmc\xc2\x85", -EINVAL, CERTD_E_FIELD_INVALID, "control character" },
+        { F(common_name), "bmc\xff", -EINVAL, CERTD_E_FIELD_INVALID, "not valid UTF-8" },
+        { F(common_name), "\xc0\xaf", -EINVAL, CERTD_E_FIELD_INVALID, "UTF-8" },     /* overlong */
+        { F(common_name), "\xed\xa0\x80", -EINVAL, CERTD_E_FIELD_INVALID, "UTF-8" }, /* surrogate */
+        { F(common_name), "\xe2\x82", -EINVAL, CERTD_E_FIELD_INVALID, "UTF-8" },     /* truncated */
+        { F(common_name), "\xf4\x90\x80\x80", -EINVAL, CERTD_E_FIELD_INVALID, "UTF-8" },
+        { F(city), a128, 0, CERTD_E_OK, NULL },
+        { F(city), a129, -E2BIG, CERTD_E_FIELD_TOO_LONG, "City is longer than 128 characters" },
+        { F(city), "Aus\x01tin", -EINVAL, CERTD_E_FIELD_INVALID, "City contains a control" },
+        { F(state), a129, -E2BIG, CERTD_E_FIELD_TOO_LONG, "State is longer than 128" },
+        { F(organization), a65, -E2BIG, CERTD_E_FIELD_TOO_LONG, "Organization is longer than 64" },
+        { F(organization), "  ", -EINVAL, CERTD_E_FIELD_INVALID, "Organization is blank" },
+        { F(organizational_unit), a65, -E2BIG, CERTD_E_FIELD_TOO_LONG, "OrganizationalUnit" },
+        { F(given_name), a16, 0, CERTD_E_OK, NULL },
+        { F(given_name), a17, -E2BIG, CERTD_E_FIELD_TOO_LONG, "GivenName is longer than 16" },
+        { F(surname), a41, -E2BIG, CERTD_E_FIELD_TOO_LONG, "Surname is longer than 40" },
+        { F(initials), "ABCDE", 0, CERTD_E_OK, NULL },
+        { F(initials), "ABCDEF", -E2BIG, CERTD_E_FIELD_TOO_LONG, "Initials is longer than 5" },
+        { F(contact_person), a129, -E2BIG, CERTD_E_FIELD_TOO_LONG, "ContactPerson" },
+        { F(unstructured_name), a256, -E2BIG, CERTD_E_FIELD_TOO_LONG, "UnstructuredName" },
+        { F(unstructured_name), "b\xc3\xa9", -EINVAL, CERTD_E_FIELD_INVALID, "ASCII" },
+        { F(email), "j\xc3\xb6@example.com", -EINVAL, CERTD_E_FIELD_INVALID, "Email may contain" },
+        { F(email), "not-an-address", -EINVAL, CERTD_E_FIELD_INVALID, "valid email" },
+        { F(email), "a@b@example.com", -EINVAL, CERTD_E_FIELD_INVALID, "valid email" },
+        { F(country), "USA", -EINVAL, CERTD_E_FIELD_INVALID, "Country must be a two-letter" },
+        { F(country), "U1", -EINVAL, CERTD_E_FIELD_INVALID, "Country" },
+        { F(country), "U", -EINVAL, CERTD_E_FIELD_INVALID, "Country" },
+        { F(country), "  ", -EINVAL, CERTD_E_FIELD_INVALID, "Country" },
+        { F(country), "\xc3\x9c\x53", -EINVAL, CERTD_E_FIELD_INVALID, "Country" },
+        /* "" means absent (csr.h): no C attribute at all. */
+        { F(country), "", 0, CERTD_E_OK, NULL },
+        { F(country), "de", 0, CERTD_E_OK, NULL },
+        { F(challenge_password), pw256, -E2BIG, CERTD_E_FIELD_TOO_LONG, "ChallengePassword" },
+        { F(challenge_password), "s3cret\x01pw", -EINVAL, CERTD_E_FIELD_INVALID,
+          "ChallengePassword contains a control" },
+        { F(challenge_password), "s3cret\xffpw", -EINVAL, CERTD_E_FIELD_INVALID,
+          "ChallengePassword is not valid UTF-8" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        struct csr_request r = full_request();
+        static char dummy;
+        X509_REQ *const sentinel = (X509_REQ *)(void *)&dummy; /* untouched on failure */
+        X509_REQ *req = sentinel;
+        *(const char **)((char *)&r + cases[i].off) = cases[i].value;
+        int rc = csr_build(NULL, NULL, &r, key_p256, &req, &err);
+        if (rc != cases[i].r || err.code != cases[i].code) {
+            fail_msg("case %zu: r=%d code=%d msg=%s", i, rc, err.code, err.msg);
+        }
+        /* The password text never appears in a message, whatever the error. */
+        assert_null(strstr(err.msg, "s3cret"));
+        assert_null(strstr(err.msg, "pppp"));
+        if (cases[i].r < 0) {
+            assert_ptr_equal(req, sentinel);
+            if (!strstr(err.msg, cases[i].word)) {
+                fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].word, err.msg);
+            }
+            continue;
+        }
+        assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+        if (cases[i].off == F(country)) {
+            const X509_NAME *name = X509_REQ_get_subject_name(req);
+            int idx = X509_NAME_get_index_by_NID(name, NID_countryName, -1);
+            if (cases[i].value[0] == '\0') {
+                assert_int_equal(idx, -1);
+            } else {
+                assert_entry(name, idx, NID_countryName, "DE", V_ASN1_PRINTABLESTRING);
+            }
+        }
+        X509_REQ_free(req);
+    }
+    free(a64);
+    free(a65);
+    free(e64);
+    free(e65);
+    free(a128);
+    free(a129);
+    free(a17);
+    free(a16);
+    free(a41);
+    free(a256);
+    free(pw256);
+}
+
+static void test_san_classify(void **state)
+{
+    (void)state;
+    char *l63 = repeat("a", 63), *l64 = repeat("a", 64);
+    char n253[260], n254[260], lbl63[80], lbl64[80];
+    /* 63 + 1 + 63 + 1 + 63 + 1 + 61 = 253 characters; one more makes 254. */
+    (void)snprintf(n253, sizeof(n253), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+    (void)snprintf(n254, sizeof(n254), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+    (void)snprintf(lbl63, sizeof(lbl63), "%s.example.com", l63);
+    (void)snprintf(lbl64, sizeof(lbl64), "%s.example.com", l64);
+    assert_int_equal(strlen(n253), 253);
+    assert_int_equal(strlen(n254), 254);
+
+    const struct {
+        const char *in;
+        int r;
+        enum san_kind kind;
+    } cases[] = {
+        { "example.com", 0, SAN_DNS },
+        { "bmc", 0, SAN_DNS },
+        { "xn--bcher-kva.example", 0, SAN_DNS },
+        { "*.example.com", 0, SAN_DNS },
+        { "example.com.", 0, SAN_DNS },
+        { n253, 0, SAN_DNS },
+        { lbl63, 0, SAN_DNS },
+        { "192.0.2.1", 0, SAN_IP },
+        { "::1", 0, SAN_IP },
+        { "2001:db8::1", 0, SAN_IP },
+        { "::ffff:192.0.2.1", 0, SAN_IP },
+        { "admin@example.com", 0, SAN_EMAIL },
+        { "first.last+tag@sub.example.com", 0, SAN_EMAIL },
+        { "https://bmc.example.com/redfish/v1", 0, SAN_URI },
+        { "urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6", 0, SAN_URI },
+        { "mailto:admin@example.com", 0, SAN_URI },
+        { "bad name!", -EINVAL, 0 },
+        { "a..b", -EINVAL, 0 },
+        { n254, -EINVAL, 0 },
+        { lbl64, -EINVAL, 0 },
+        { "-lead.example.com", -EINVAL, 0 },
+        { "trail-.example.com", -EINVAL, 0 },
+        { "example.com..", -EINVAL, 0 },
+        { ".example.com", -EINVAL, 0 },
+        { "*", -EINVAL, 0 },
+        { "a.*.example.com", -EINVAL, 0 },
+        { "*.*.example.com", -EINVAL, 0 },
+        { "under_score.example.com", -EINVAL, 0 },
+        { "256.1.1.1", -EINVAL, 0 },
+        { "1.2.3", -EINVAL, 0 },
+        { "fe80::1%eth0", -EINVAL, 0 },
+        { "2001:db8::g", -EINVAL, 0 },
+        { "http:", -EINVAL, 0 },
+        { "http://a b", -EINVAL, 0 },
+        { "a@", -EINVAL, 0 },
+        { "@example.com", -EINVAL, 0 },
+        { "a..b@example.com", -EINVAL, 0 },
+        { "b\xc3\xbc\x63her.example", -EINVAL, 0 },
+        { "", -EINVAL, 0 },
+        { NULL, -EINVAL, 0 },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        enum san_kind k = SAN_KIND_MAX;
+        int r = san_classify(cases[i].in, &k);
+        if (r != cases[i].r || (r == 0 && k != cases[i].kind) || (r < 0 && k != SAN_KIND_MAX)) {
+            fail_msg("case %zu (%s): r=%d kind=%d", i, cases[i].in ? cases[i].in : "NULL", r,
+                     (int)k);
+        }
+    }
+    free(l63);
+    free(l64);
+}
+
+static void test_san_rejections(void **state)
+{
+    (void)state;
+    char *l64 = repeat("a", 64), *a256 = repeat("a", 256), *l63 = repeat("a", 63);
+    char lbl64[80], n254[260];
+    (void)snprintf(lbl64, sizeof(lbl64), "%s.example.com", l64);
+    (void)snprintf(n254, sizeof(n254), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+    const struct {
+        const char *bad;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { "bad name!", -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[1] (\"bad name!\")" },
+        { "a..b", -EINVAL, CERTD_E_SAN_INVALID, "not a DNS name, IP address" },
+        { lbl64, -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[1]" },
+        { n254, -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[1]" },
+        { a256, -E2BIG, CERTD_E_FIELD_TOO_LONG, "AlternativeNames[1] is longer than 255" },
+        { "", -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[1] is empty" },
+        /* Unprintable entries are named by index only. */
+        { "\x01secret", -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[1] is not" },
+        { "caf\xc3\xa9.example", -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[1] is not" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        const char *names[] = { "ok.example.com", cases[i].bad };
+        struct csr_request r = { .common_name = "x", .alt_names = names, .n_alt_names = 2 };
+        X509_REQ *req = NULL;
+        assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), cases[i].r);
+        assert_int_equal(err.code, cases[i].code);
+        if (!strstr(err.msg, cases[i].word)) {
+            fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].word, err.msg);
+        }
+        assert_null(strstr(err.msg, "secret"));
+        assert_null(strstr(err.msg, "caf"));
+        assert_null(req);
+    }
+    free(l64);
+    free(a256);
+    free(l63);
+}
+
+static void test_san_count(void **state)
+{
+    (void)state;
+    const char *names[CERTD_SANS_MAX + 1];
+    char buf[CERTD_SANS_MAX + 1][32];
+    for (size_t i = 0; i <= CERTD_SANS_MAX; i++) {
+        (void)snprintf(buf[i], sizeof(buf[i]), "h%zu.example.com", i);
+        names[i] = buf[i];
+    }
+    struct certd_err err = { 0 };
+    struct csr_request r = { .common_name = "x", .alt_names = names };
+    X509_REQ *req = NULL;
+
+    r.n_alt_names = CERTD_SANS_MAX;
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), 0);
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+    assert_int_equal(sk_GENERAL_NAME_num(gens), CERTD_SANS_MAX);
+    GENERAL_NAMES_free(gens);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+    req = NULL;
+
+    r.n_alt_names = CERTD_SANS_MAX + 1;
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_TOO_MANY_VALUES);
+    assert_non_null(strstr(err.msg, "AlternativeNames has more than 64"));
+    assert_null(req);
+}
+
+static void test_key_usage(void **state)
+{
+    (void)state;
+    const struct {
+        const char *name;
+        uint32_t ku, eku;
+    } map[] = {
+        { "DigitalSignature", CERT_KU_DIGITAL_SIGNATURE, 0 },
+        { "NonRepudiation", CERT_KU_NON_REPUDIATION, 0 },
+        { "KeyEncipherment", CERT_KU_KEY_ENCIPHERMENT, 0 },
+        { "DataEncipherment", CERT_KU_DATA_ENCIPHERMENT, 0 },
+        { "KeyAgreement", CERT_KU_KEY_AGREEMENT, 0 },
+        { "KeyCertSign", CERT_KU_KEY_CERT_SIGN, 0 },
+        { "CRLSigning", CERT_KU_CRL_SIGN, 0 },
+        { "EncipherOnly", CERT_KU_ENCIPHER_ONLY, 0 },
+        { "DecipherOnly", CERT_KU_DECIPHER_ONLY, 0 },
+        { "ServerAuthentication", 0, CERT_EKU_SERVER_AUTH },
+        { "ClientAuthentication", 0, CERT_EKU_CLIENT_AUTH },
+        { "CodeSigning", 0, CERT_EKU_CODE_SIGNING },
+        { "EmailProtection", 0, CERT_EKU_EMAIL_PROTECTION },
+        { "Timestamping", 0, CERT_EKU_TIME_STAMPING },
+        { "OCSPSigning", 0, CERT_EKU_OCSP_SIGNING },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(map); i++) {
+        uint32_t ku = 99, eku = 99;
+        assert_int_equal(key_usage_from_redfish(&map[i].name, 1, &ku, &eku, NULL), 0);
+        assert_int_equal(ku, map[i].ku);
+        assert_int_equal(eku, map[i].eku);
+    }
+
+    /* Unknown and wrongly-cased names are refused; outputs stay untouched. */
+    const char *bad[] = { "DigitalSignature", "Frobnicate" };
+    struct certd_err err = { 0 };
+    uint32_t ku = 7, eku = 7;
+    assert_int_equal(key_usage_from_redfish(bad, 2, &ku, &eku, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_KEY_USAGE_INVALID);
+    assert_non_null(strstr(err.msg, "KeyUsage[1] (\"Frobnicate\")"));
+    assert_int_equal(ku, 7);
+    assert_int_equal(eku, 7);
+    const char *cased[] = { "digitalsignature" };
+    err = (struct certd_err){ 0 };
+    assert_int_equal(key_usage_from_redfish(cased, 1, &ku, &eku, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_KEY_USAGE_INVALID);
+    const char *unprintable[] = { "Digital\x01" };
+    err = (struct certd_err){ 0 };
+    assert_int_equal(key_usage_from_redfish(unprintable, 1, &ku, &eku, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "KeyUsage[0] is not a known"));
+
+    /* Through csr_build: an unknown usage, then the count limit at N and N+1. */
+    err = (struct certd_err){ 0 };
+    struct csr_request r = { .common_name = "x", .key_usage = bad, .n_key_usage = 2 };
+    X509_REQ *req = NULL;
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_KEY_USAGE_INVALID);
+    assert_null(req);
+
+    const char *many[CERTD_KEY_USAGES_MAX + 1];
+    for (size_t i = 0; i <= CERTD_KEY_USAGES_MAX; i++) {
+        many[i] = i % 2 ? "ClientAuthentication" : "KeyAgreement";
+    }
+    r.key_usage = many;
+    r.n_key_usage = CERTD_KEY_USAGES_MAX;
+    err = (struct certd_err){ 0 };
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), 0);
+    X509_REQ_free(req);
+    req = NULL;
+    r.n_key_usage = CERTD_KEY_USAGES_MAX + 1;
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_TOO_MANY_VALUES);
+    assert_non_null(strstr(err.msg, "KeyUsage has more than 32"));
+
+    /* Only EKU names: an EKU extension and no keyUsage extension. */
+    const char *only_eku[] = { "ServerAuthentication", "OCSPSigning" };
+    r.key_usage = only_eku;
+    r.n_key_usage = 2;
+    err = (struct certd_err){ 0 };
+    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), 0);
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    assert_null(find_ext(exts, NID_key_usage));
+    assert_null(find_ext(exts, NID_subject_alt_name));
+    EXTENDED_KEY_USAGE *ekus = X509V3_get_d2i(exts, NID_ext_key_usage, NULL, NULL);
+    assert_int_equal(sk_ASN1_OBJECT_num(ekus), 2);
+    assert_int_equal(OBJ_obj2nid(sk_ASN1_OBJECT_value(ekus, 1)), NID_OCSP_sign);
+    EXTENDED_KEY_USAGE_free(ekus);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+}
+
+static void test_password_never_in_messages(void **state)
+{
+    (void)state;
+    /* Whatever goes wrong with a request that carries a password, the message omits it. */
+    const char *bad_san[] = { "bad name!" };
+    const char *bad_ku[] = { "Nope" };
+    struct csr_request reqs[] = {
+        { .common_name = NULL, .challenge_password = PASSWORD },
+        { .common_name = "x", .country = "USA", .challenge_password = PASSWORD },
+        { .common_name = "x",
+          .alt_names = bad_san,
+          .n_alt_names = 1,
+          .challenge_password = PASSWORD },
+        { .common_name = "x",
+          .key_usage = bad_ku,
+          .n_key_usage = 1,
+          .challenge_password = PASSWORD },
+        { .common_name = "x", .challenge_password = PASSWORD "\x01" },
+        { .common_name = "x", .challenge_password = "   " },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(reqs); i++) {
+        struct certd_err err = { 0 };
+        X509_REQ *req = NULL;
+        assert_true(csr_build(NULL, NULL, &reqs[i], key_p256, &req, &err) < 0);
+        assert_true(err.msg[0] != '\0');
+        assert_null(strstr(err.msg, PASSWORD));
+        assert_null(strstr(err.msg, "Chall3nge"));
+    }
+}
+
+/* PEM-wrap der under label with OpenSSL's writer. */
+static char *pem_wrap(const char *label, const unsigned char *der, long len)
+{
+    BIO *bio = BIO_new(BIO_s_mem());
+    assert_non_null(bio);
+    assert_true(PEM_write_bio(bio, label, "", der, len) > 0);
+    char *data = NULL;
+    long n = BIO_get_mem_data(bio, &data);
+    char *s = malloc((size_t)n + 1);
+    assert_non_null(s);
+    memcpy(s, data, (size_t)n);
+    s[n] = '\0';
+    BIO_free(bio);
+    return s;
+}
+
+static char *concat(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = malloc(la + lb + 1);
+    assert_non_null(s);
+    memcpy(s, a, la);
+    memcpy(s + la, b, lb + 1);
+    return s;
+}
+
+static void test_parse_table(void **state)
+{
+    (void)state;
+    struct certd_err err = { 0 };
+    struct csr_request r = full_request();
+    X509_REQ *req = NULL;
+    assert_int_equal(csr_build(NULL, NULL, &r, key_rsa, &req, &err), 0);
+    unsigned char *der = NULL;
+    int der_len = i2d_X509_REQ(req, &der);
+    assert_true(der_len > 0);
+
+    char *valid = to_pem(req);
+    char *spaced = concat("\n  \r\n\t", valid);
+    char *spaced2 = concat(spaced, "\n\n  \n");
+    char *newlabel = pem_wrap("NEW CERTIFICATE REQUEST", der, der_len);
+    char *two = concat(valid, valid);
+    char *junk = concat(valid, "junk\n");
+    char *garbage = strdup("hello, this is not a CSR\n");
+    /* Truncated: the block stops half way, no END line. */
+    char *truncated = strdup(valid);
+    truncated[strlen(truncated) / 2] = '\0';
+    /* Tampered: flip a bit in the last byte of the DER (inside the signature), re-encode. */
+    unsigned char *tampered_der = OPENSSL_memdup(der, (size_t)der_len);
+    tampered_der[der_len - 1] ^= 0x01;
+    char *tampered = pem_wrap("CERTIFICATE REQUEST", tampered_der, der_len);
+    /* Body shortened, END line intact: the base64/DER no longer decodes. */
+    char *chopped = pem_wrap("CERTIFICATE REQUEST", der, der_len - 40);
+    /* Good DER followed by extra bytes inside the PEM block. */
+    unsigned char *extra_der = OPENSSL_malloc((size_t)der_len + 2);
+    memcpy(extra_der, der, (size_t)der_len);
+    extra_der[der_len] = 0x05;
+    extra_der[der_len + 1] = 0x00;
+    char *extra = pem_wrap("CERTIFICATE REQUEST", extra_der, der_len + 2);
+    char *wrong_label = pem_wrap("CERTIFICATE", der, der_len);
+    char *mismatch = strdup(newlabel);
+    char *end = strstr(mismatch, "-----END NEW ");
+    assert_non_null(end);
+    memmove(end + 9, end + 13, strlen(end + 13) + 1); /* "-----END CERTIFICATE REQUEST-----" */
+    char *headers = NULL;
+    {
+        const char *hdr = "Proc-Type: 4,ENCRYPTED\n";
+        char *nl = strchr(valid, '\n');
+        size_t pre = (size_t)(nl - valid) + 1;
+        headers = malloc(strlen(valid) + strlen(hdr) + 1);
+        assert_non_null(headers);
+        memcpy(headers, valid, pre);
+        memcpy(headers + pre, hdr, strlen(hdr));
+        memcpy(headers + pre + strlen(hdr), valid + pre, strlen(valid + pre) + 1);
+    }
+    /* A certificate's DER under the CSR label. */
+    X509 *cert = fixture_cert("server-ec.pem");
+    unsigned char *cert_der = NULL;
+    int cert_len = i2d_X509(cert, &cert_der);
+    char *cert_as_csr = pem_wrap("CERTIFICATE REQUEST", cert_der, cert_len);
+    /* The same with CRLF line ends, as uploads from Windows clients have them. */
+    char *crlf = malloc(2 * strlen(valid) + 1);
+    assert_non_null(crlf);
+    {
+        size_t j = 0;
+        for (const char *q = valid; *q; q++) {
+            if (*q == '\n') {
+                crlf[j++] = '\r';
+            }
+            crlf[j++] = *q;
+        }
+        crlf[j] = '\0';
+    }
+    char *with_nul = strdup(valid);
+    size_t valid_len = strlen(valid);
+    with_nul[40] = '\0'; /* inside the base64 body */
+
+    const struct {
+        const char *name;
+        const char *in;
+        size_t len; /* 0: strlen */
+        size_t max;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { "valid", valid, 0, 0, 0, CERTD_E_OK, NULL },
+        { "white space around", spaced2, 0, 0, 0, CERTD_E_OK, NULL },
+        { "CRLF line ends", crlf, 0, 0, 0, CERTD_E_OK, NULL },
+        { "NEW label", newlabel, 0, 0, 0, CERTD_E_OK, NULL },
+        { "exact max", valid, 0, valid_len, 0, CERTD_E_OK, NULL },
+        { "oversize", valid, 0, valid_len - 1, -E2BIG, CERTD_E_INPUT_TOO_LARGE, "larger than" },
+        { "two CSRs", two, 0, 0, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than one CSR" },
+        { "trailing junk", junk, 0, 0, -EBADMSG, CERTD_E_TRAILING_DATA, "after the CSR" },
+        { "garbage", garbage, 0, 0, -EBADMSG, CERTD_E_INPUT_GARBAGE, "not a PEM" },
+        { "empty", "", 0, 0, -EINVAL, CERTD_E_INPUT_EMPTY, "empty" },
+        { "only space", " \n\t\r\n", 0, 0, -EINVAL, CERTD_E_INPUT_EMPTY, "empty" },
+        { "truncated", truncated, 0, 0, -EBADMSG, CERTD_E_PEM_TRUNCATED, "no END line" },
+        { "chopped DER", chopped, 0, 0, -EBADMSG, CERTD_E_CSR_BAD, "not a valid PKCS#10" },
+        { "DER trailing bytes", extra, 0, 0, -EBADMSG, CERTD_E_CSR_BAD, "trailing bytes" },
+        { "tampered signature", tampered, 0, 0, -EBADMSG, CERTD_E_CSR_SIGNATURE, "signature" },
+        { "certificate label", wrong_label, 0, 0, -EBADMSG, CERTD_E_PEM_UNEXPECTED_LABEL,
+          "another kind" },
+        { "END label mismatch", mismatch, 0, 0, -EBADMSG, CERTD_E_CSR_BAD, "END line" },
+        { "PEM headers", headers, 0, 0, -EBADMSG, CERTD_E_CSR_BAD, "base64" },
+        { "certificate as CSR", cert_as_csr, 0, 0, -EBADMSG, CERTD_E_CSR_BAD, "PKCS#10" },
+        { "embedded NUL", with_nul, valid_len, 0, -EBADMSG, CERTD_E_INPUT_GARBAGE, "NUL" },
+        { "NUL only", "\0", 1, 0, -EBADMSG, CERTD_E_INPUT_GARBAGE, "NUL" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err e = { 0 };
+        X509_REQ *out = NULL;
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].in);
+        int rc = csr_parse(NULL, NULL, cases[i].in, len, cases[i].max, &out, &e);
+        if (rc != cases[i].r || e.code != cases[i].code) {
+            fail_msg("%s: r=%d code=%s msg=%s", cases[i].name, rc, err_code_name(e.code), e.msg);
+        }
+        if (rc < 0) {
+            assert_null(out);
+            if (!strstr(e.msg, cases[i].word)) {
+                fail_msg("%s: \"%s\" not in \"%s\"", cases[i].name, cases[i].word, e.msg);
+            }
+        } else {
+            assert_int_equal(X509_REQ_verify(out, X509_REQ_get0_pubkey(out)), 1);
+            X509_REQ_free(out);
+        }
+    }
+
+    free(valid);
+    free(spaced);
+    free(spaced2);
+    free(newlabel);
+    free(two);
+    free(junk);
+    free(garbage);
+    free(truncated);
+    OPENSSL_free(tampered_der);
+    free(tampered);
+    free(chopped);
+    OPENSSL_free(extra_der);
+    free(extra);
+    free(wrong_label);
+    free(mismatch);
+    free(headers);
+    OPENSSL_free(cert_der);
+    X509_free(cert);
+    free(cert_as_csr);
+    free(with_nul);
+    free(crlf);
+    OPENSSL_free(der);
+    X509_REQ_free(req);
+}
+
+static void test_parse_hard_cap(void **state)
+{
+    (void)state;
+    /* A configured cap above the hard ceiling is clamped to it. */
+    size_t n = CERTD_INPUT_MAX_HARD + 1;
+    char *big = malloc(n);
+    assert_non_null(big);
+    memset(big, ' ', n);
+    struct certd_err err = { 0 };
+    X509_REQ *out = NULL;
+    assert_int_equal(csr_parse(NULL, NULL, big, n, SIZE_MAX, &out, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_INPUT_TOO_LARGE);
+    /* The default cap (max_input 0) applies too. */
+    err = (struct certd_err){ 0 };
+    assert_int_equal(csr_parse(NULL, NULL, big, CERTD_INPUT_MAX_DEFAULT + 1, 0, &out, &err),
+                     -E2BIG);
+    assert_int_equal(err.code, CERTD_E_INPUT_TOO_LARGE);
+    assert_null(out);
+    free(big);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_field_round_trips),
+        cmocka_unit_test(test_key_types),
+        cmocka_unit_test(test_field_rules),
+        cmocka_unit_test(test_san_classify),
+        cmocka_unit_test(test_san_rejections),
+        cmocka_unit_test(test_san_count),
+        cmocka_unit_test(test_key_usage),
+        cmocka_unit_test(test_password_never_in_messages),
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_parse_hard_cap),
+    };
+    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+}

@@ -1,0 +1,621 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * issue/: self-signed certificates and certificates from CSRs, checked with plain OpenSSL:
+ * signatures, X509_verify_cert with an explicit trust store, time and purpose, serials,
+ * validity from the injected clock, extensions, and every refusal with errno, code and message.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/objects.h>
+#include <openssl/x509v3.h>
+
+#include "csr/csr.h"
+#include "issue/issue.h"
+#include "testutil.h"
+#include "util/limits.h"
+#include "x509/inspect.h"
+
+#define NOW      ((int64_t)1700000000) /* 2023-11-14T22:13:20Z */
+#define DAY      ((int64_t)86400)
+#define ALL_SANS ((1u << SAN_DNS) | (1u << SAN_IP) | (1u << SAN_EMAIL) | (1u << SAN_URI))
+
+static EVP_PKEY *key_p256, *key_p384, *key_rsa, *key_ed25519;
+
+static int setup_keys(void **state)
+{
+    (void)state;
+    key_p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    key_p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    key_rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    key_ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    return key_p256 && key_p384 && key_rsa && key_ed25519 ? 0 : -1;
+}
+
+static int teardown_keys(void **state)
+{
+    (void)state;
+    EVP_PKEY_free(key_p256);
+    EVP_PKEY_free(key_p384);
+    EVP_PKEY_free(key_rsa);
+    EVP_PKEY_free(key_ed25519);
+    return 0;
+}
+
+/* Seconds since the epoch of an ASN1_TIME, with OpenSSL's own conversion. */
+static int64_t to_unix(const ASN1_TIME *t)
+{
+    struct tm tm;
+    assert_int_equal(ASN1_TIME_to_tm(t, &tm), 1);
+    return (int64_t)timegm(&tm);
+}
+
+/* Verify cert against anchor (a trust store of one) at time at, for TLS servers. */
+static int verify_with_anchor(X509 *cert, X509 *anchor, int64_t at, int *ret_error)
+{
+    X509_STORE *store = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(store);
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_add_cert(store, anchor), 1);
+    assert_int_equal(X509_STORE_CTX_init(ctx, store, cert, NULL), 1);
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    assert_int_equal(X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER), 1);
+    assert_int_equal(X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT), 1);
+    X509_STORE_CTX_set_time(ctx, 0, (time_t)at);
+    int r = X509_verify_cert(ctx);
+    if (ret_error) {
+        *ret_error = X509_STORE_CTX_get_error(ctx);
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    return r;
+}
+
+static GENERAL_NAMES *get_sans(X509 *cert, int *crit)
+{
+    return X509_get_ext_d2i(cert, NID_subject_alt_name, crit, NULL);
+}
+
+static void assert_gn_string(const GENERAL_NAME *gn, int type, const char *text)
+{
+    int t;
+    const ASN1_STRING *s = GENERAL_NAME_get0_value(gn, &t);
+    assert_int_equal(t, type);
+    assert_int_equal(ASN1_STRING_length(s), (int)strlen(text));
+    assert_memory_equal(ASN1_STRING_get0_data(s), text, strlen(text));
+}
+
+static void assert_gn_ip(const GENERAL_NAME *gn, int len)
+{
+    int t;
+    const ASN1_STRING *s = GENERAL_NAME_get0_value(gn, &t);
+    assert_int_equal(t, GEN_IPADD);
+    assert_int_equal(ASN1_STRING_length(s), len);
+}
+
+/* keyUsage must be critical and hold exactly the CERT_KU_* bits in want. */
+static void assert_key_usage(X509 *cert, uint32_t want)
+{
+    int crit = -1;
+    ASN1_BIT_STRING *ku = X509_get_ext_d2i(cert, NID_key_usage, &crit, NULL);
+    assert_non_null(ku);
+    assert_int_equal(crit, 1);
+    for (int i = 0; i <= 8; i++) {
+        assert_int_equal(ASN1_BIT_STRING_get_bit(ku, i), (want >> i) & 1u);
+    }
+    ASN1_BIT_STRING_free(ku);
+}
+
+static void assert_basic_constraints(X509 *cert, bool is_ca, long path_len)
+{
+    int crit = -1;
+    BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(cert, NID_basic_constraints, &crit, NULL);
+    assert_non_null(bc);
+    assert_int_equal(crit, 1);
+    assert_int_equal(bc->ca != 0, is_ca);
+    if (path_len < 0) {
+        assert_null(bc->pathlen);
+    } else {
+        assert_int_equal(ASN1_INTEGER_get(bc->pathlen), path_len);
+    }
+    BASIC_CONSTRAINTS_free(bc);
+}
+
+static void test_selfsigned(void **state)
+{
+    (void)state;
+    const char *alts[] = { "10.0.0.1", "2001:db8::5", "bmc", "BMC.example.com" };
+    struct selfsign_request req = {
+        .common_name = "bmc.example.com",
+        .alt_names = alts,
+        .n_alt_names = ELEMENTSOF(alts),
+        .days = 365,
+        .now = NOW,
+    };
+    struct certd_err err = { 0 };
+    X509 *cert = NULL;
+
+    assert_int_equal(issue_selfsigned(NULL, NULL, key_p256, &req, &cert, &err), 0);
+    assert_int_equal(err.code, CERTD_E_OK);
+    assert_int_equal(X509_get_version(cert), X509_VERSION_3);
+    assert_int_equal(X509_verify(cert, key_p256), 1);
+    assert_int_equal(X509_get_signature_nid(cert), NID_ecdsa_with_SHA256);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)), 0);
+    assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(cert)), 1);
+
+    /* Its own trust anchor, valid for TLS servers at now + 1 day, not before or after. */
+    int verr = 0;
+    assert_int_equal(verify_with_anchor(cert, cert, NOW + DAY, &verr), 1);
+    assert_int_equal(verify_with_anchor(cert, cert, NOW - 60, &verr), 0);
+    assert_int_equal(verr, X509_V_ERR_CERT_NOT_YET_VALID);
+    assert_int_equal(verify_with_anchor(cert, cert, NOW + 366 * DAY, &verr), 0);
+    assert_int_equal(verr, X509_V_ERR_CERT_HAS_EXPIRED);
+    assert_int_equal(X509_check_host(cert, "bmc.example.com", 0, 0, NULL), 1);
+    assert_int_equal(X509_check_ip_asc(cert, "10.0.0.1", 0), 1);
+    assert_int_equal(X509_check_ip_asc(cert, "2001:db8::5", 0), 1);
+
+    /* Validity from the injected clock. */
+    assert_int_equal(to_unix(X509_get0_notBefore(cert)), NOW);
+    assert_int_equal(to_unix(X509_get0_notAfter(cert)), NOW + 365 * DAY);
+
+    /* A positive serial of at most 128 bits. */
+    BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    assert_non_null(bn);
+    assert_false(BN_is_negative(bn));
+    assert_false(BN_is_zero(bn));
+    assert_true(BN_num_bits(bn) <= 128);
+    BN_free(bn);
+
+    /* SAN: the CN first (listed once though BMC.example.com repeats it), then the others. */
+    int crit = -1;
+    GENERAL_NAMES *gens = get_sans(cert, &crit);
+    assert_non_null(gens);
+    assert_int_equal(crit, 0);
+    assert_int_equal(sk_GENERAL_NAME_num(gens), 4);
+    assert_gn_ip(sk_GENERAL_NAME_value(gens, 0), 4);
+    assert_gn_ip(sk_GENERAL_NAME_value(gens, 1), 16);
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 2), GEN_DNS, "bmc");
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 3), GEN_DNS, "BMC.example.com");
+    GENERAL_NAMES_free(gens);
+
+    /* EKU serverAuth only; KU digitalSignature (EC); CA:FALSE. */
+    EXTENDED_KEY_USAGE *eku = X509_get_ext_d2i(cert, NID_ext_key_usage, &crit, NULL);
+    assert_non_null(eku);
+    assert_int_equal(crit, 0);
+    assert_int_equal(sk_ASN1_OBJECT_num(eku), 1);
+    assert_int_equal(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)), NID_server_auth);
+    EXTENDED_KEY_USAGE_free(eku);
+    assert_key_usage(cert, CERT_KU_DIGITAL_SIGNATURE);
+    assert_basic_constraints(cert, false, -1);
+
+    /* SKI present (20 octets) and AKI keyid equal to it. */
+    const ASN1_OCTET_STRING *ski = X509_get0_subject_key_id(cert);
+    const ASN1_OCTET_STRING *aki = X509_get0_authority_key_id(cert);
+    assert_non_null(ski);
+    assert_non_null(aki);
+    assert_int_equal(ASN1_STRING_length(ski), 20);
+    assert_int_equal(ASN1_OCTET_STRING_cmp(ski, aki), 0);
+
+    /* Two certificates never share a serial. */
+    X509 *cert2 = NULL;
+    assert_int_equal(issue_selfsigned(NULL, NULL, key_p256, &req, &cert2, &err), 0);
+    assert_int_not_equal(
+        ASN1_INTEGER_cmp(X509_get0_serialNumber(cert), X509_get0_serialNumber(cert2)), 0);
+    X509_free(cert2);
+    X509_free(cert);
+}
+
+static void test_selfsigned_key_types(void **state)
+{
+    (void)state;
+    const struct {
+        EVP_PKEY **key;
+        int sig_nid;
+        uint32_t ku;
+    } cases[] = {
+        { &key_p256, NID_ecdsa_with_SHA256, CERT_KU_DIGITAL_SIGNATURE },
+        { &key_p384, NID_ecdsa_with_SHA384, CERT_KU_DIGITAL_SIGNATURE },
+        { &key_rsa, NID_sha256WithRSAEncryption,
+          CERT_KU_DIGITAL_SIGNATURE | CERT_KU_KEY_ENCIPHERMENT },
+        { &key_ed25519, NID_ED25519, CERT_KU_DIGITAL_SIGNATURE },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        /* A CN that is no host name is not copied into the SAN; no alt names: no SAN. */
+        struct selfsign_request req = { .common_name = "My BMC", .days = 1, .now = 0 };
+        struct certd_err err = { 0 };
+        X509 *cert = NULL;
+        assert_int_equal(issue_selfsigned(NULL, NULL, *cases[i].key, &req, &cert, &err), 0);
+        assert_int_equal(X509_get_signature_nid(cert), cases[i].sig_nid);
+        assert_int_equal(X509_verify(cert, *cases[i].key), 1);
+        assert_key_usage(cert, cases[i].ku);
+        assert_null(get_sans(cert, NULL));
+        assert_int_equal(to_unix(X509_get0_notBefore(cert)), 0);
+        assert_int_equal(to_unix(X509_get0_notAfter(cert)), DAY);
+        X509_free(cert);
+    }
+}
+
+static void test_selfsigned_rejections(void **state)
+{
+    (void)state;
+    char cn65[66];
+    memset(cn65, 'a', 65);
+    cn65[65] = '\0';
+    const char *bad_alt[] = { "ok.example.com", "bad name!" };
+    const char *many[CERTD_SANS_MAX + 1];
+    char buf[CERTD_SANS_MAX + 1][32];
+    for (size_t i = 0; i <= CERTD_SANS_MAX; i++) {
+        (void)snprintf(buf[i], sizeof(buf[i]), "h%zu.example.com", i);
+        many[i] = buf[i];
+    }
+    const struct {
+        struct selfsign_request req;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { { .common_name = NULL, .days = 1 }, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName" },
+        { { .common_name = "", .days = 1 }, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName" },
+        { { .common_name = cn65, .days = 1 }, -E2BIG, CERTD_E_FIELD_TOO_LONG, "64 characters" },
+        { { .common_name = "a\x01", .days = 1 }, -EINVAL, CERTD_E_FIELD_INVALID, "control" },
+        { { .common_name = "x", .days = 0 }, -EINVAL, CERTD_E_VALIDITY_INVALID, "1 to 36500" },
+        { { .common_name = "x", .days = CERTD_VALIDITY_DAYS_MAX + 1 },
+          -EINVAL,
+          CERTD_E_VALIDITY_INVALID,
+          "days" },
+        { { .common_name = "x", .days = CERTD_VALIDITY_DAYS_MAX, .now = NOW },
+          0,
+          CERTD_E_OK,
+          NULL },
+        { { .common_name = "x", .alt_names = bad_alt, .n_alt_names = 2, .days = 1 },
+          -EINVAL,
+          CERTD_E_SAN_INVALID,
+          "AlternativeNames[1]" },
+        { { .common_name = "x", .alt_names = many, .n_alt_names = CERTD_SANS_MAX, .days = 1 },
+          0,
+          CERTD_E_OK,
+          NULL },
+        { { .common_name = "x", .alt_names = many, .n_alt_names = CERTD_SANS_MAX + 1, .days = 1 },
+          -E2BIG,
+          CERTD_E_TOO_MANY_VALUES,
+          "more than 64" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        X509 *cert = NULL;
+        int r = issue_selfsigned(NULL, NULL, key_p256, &cases[i].req, &cert, &err);
+        if (r != cases[i].r || err.code != cases[i].code) {
+            fail_msg("case %zu: r=%d code=%s msg=%s", i, r, err_code_name(err.code), err.msg);
+        }
+        if (r < 0) {
+            assert_null(cert);
+            if (!strstr(err.msg, cases[i].word)) {
+                fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].word, err.msg);
+            }
+        } else {
+            assert_int_equal(X509_verify(cert, key_p256), 1);
+            X509_free(cert);
+        }
+    }
+}
+
+static void test_random_serial(void **state)
+{
+    (void)state;
+    ASN1_INTEGER *prev = NULL;
+    for (int i = 0; i < 64; i++) {
+        ASN1_INTEGER *s = NULL;
+        assert_int_equal(issue_random_serial(NULL, &s), 0);
+        /* RFC 5280 §4.1.2.2: positive, at most 20 octets; ours are 16 at most. */
+        assert_int_equal(ASN1_STRING_type(s), V_ASN1_INTEGER);
+        assert_true(ASN1_STRING_length(s) >= 1 && ASN1_STRING_length(s) <= 16);
+        if (prev) {
+            assert_int_not_equal(ASN1_INTEGER_cmp(prev, s), 0);
+        }
+        ASN1_INTEGER_free(prev);
+        prev = s;
+    }
+    ASN1_INTEGER_free(prev);
+}
+
+static X509_REQ *make_csr(EVP_PKEY *key, const char *const *alts, size_t n)
+{
+    struct csr_request r = {
+        .common_name = "leaf.example.com",
+        .organization = "certd tests",
+        .alt_names = alts,
+        .n_alt_names = n,
+    };
+    struct certd_err err = { 0 };
+    X509_REQ *req = NULL;
+    assert_int_equal(csr_build(NULL, NULL, &r, key, &req, &err), 0);
+    return req;
+}
+
+/* A CSR with a subjectAltName made by hand: for kinds and contents csr_build never makes. */
+static X509_REQ *make_csr_with_gn(EVP_PKEY *key, GENERAL_NAME *gn)
+{
+    X509_REQ *req = X509_REQ_new();
+    assert_non_null(req);
+    assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+                                                (const unsigned char *)"odd", -1, -1, 0),
+                     1);
+    GENERAL_NAMES *gens = GENERAL_NAMES_new();
+    assert_int_equal(sk_GENERAL_NAME_push(gens, gn), 1);
+    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+    X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+    assert_non_null(ext);
+    assert_true(sk_X509_EXTENSION_push(exts, ext) > 0);
+    assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    GENERAL_NAMES_free(gens);
+    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    return req;
+}
+
+static void test_from_csr_chain(void **state)
+{
+    (void)state;
+    X509 *root = fixture_cert("root-ca.pem");
+    EVP_PKEY *root_key = fixture_key("root-ca.key");
+    int64_t root_nb = to_unix(X509_get0_notBefore(root));
+    int64_t root_na = to_unix(X509_get0_notAfter(root));
+    int64_t now = root_nb + DAY;
+    const char *alts[] = { "leaf.example.com", "192.0.2.7", "ops@example.com",
+                           "https://leaf.example.com/" };
+    X509_REQ *csr = make_csr(key_p256, alts, ELEMENTSOF(alts));
+    struct issue_profile profile = {
+        .days = 30,
+        .eku = CERT_EKU_SERVER_AUTH | CERT_EKU_CLIENT_AUTH,
+        .copy_sans = true,
+        .allowed_sans = ALL_SANS,
+    };
+    struct certd_err err = { 0 };
+    X509 *cert = NULL;
+
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, root, root_key, &profile, now, &cert, &err),
+                     0);
+    /* The chain verifies against the root for TLS servers. */
+    int verr = 0;
+    if (verify_with_anchor(cert, root, now + 60, &verr) != 1) {
+        fail_msg("chain: %s", X509_verify_cert_error_string(verr));
+    }
+    assert_int_equal(X509_verify(cert, root_key), 1);
+    assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(root)), 0);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(cert), X509_REQ_get_subject_name(csr)), 0);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key_p256), 1);
+    assert_int_equal(to_unix(X509_get0_notBefore(cert)), now);
+    assert_int_equal(to_unix(X509_get0_notAfter(cert)), now + 30 * DAY);
+    /* AKI = the root's SKI; the leaf's SKI differs. */
+    assert_int_equal(
+        ASN1_OCTET_STRING_cmp(X509_get0_authority_key_id(cert), X509_get0_subject_key_id(root)), 0);
+    assert_int_not_equal(
+        ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(cert), X509_get0_subject_key_id(root)), 0);
+    assert_key_usage(cert, CERT_KU_DIGITAL_SIGNATURE);
+    assert_basic_constraints(cert, false, -1);
+    assert_true(X509_get_extended_key_usage(cert) == (XKU_SSL_SERVER | XKU_SSL_CLIENT));
+
+    /* The SANs are copied, in order. */
+    GENERAL_NAMES *gens = get_sans(cert, NULL);
+    assert_non_null(gens);
+    assert_int_equal(sk_GENERAL_NAME_num(gens), 4);
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 0), GEN_DNS, "leaf.example.com");
+    assert_gn_ip(sk_GENERAL_NAME_value(gens, 1), 4);
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 2), GEN_EMAIL, "ops@example.com");
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 3), GEN_URI, "https://leaf.example.com/");
+    GENERAL_NAMES_free(gens);
+    X509_free(cert);
+    cert = NULL;
+
+    /* notAfter is capped at the CA's. */
+    profile.days = 3650;
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, root, root_key, &profile, now, &cert, &err),
+                     0);
+    assert_int_equal(to_unix(X509_get0_notAfter(cert)), root_na);
+    assert_int_equal(ASN1_TIME_compare(X509_get0_notAfter(cert), X509_get0_notAfter(root)), 0);
+    assert_int_equal(verify_with_anchor(cert, root, now + 60, NULL), 1);
+    X509_free(cert);
+    cert = NULL;
+
+    /* copy_sans off: no SAN at all. */
+    profile.copy_sans = false;
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, root, root_key, &profile, now, &cert, &err),
+                     0);
+    assert_null(get_sans(cert, NULL));
+    X509_free(cert);
+    cert = NULL;
+
+    /* An intermediate: CA:TRUE, pathlen 0, default CA usages; a leaf under it verifies. */
+    EVP_PKEY *int_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    X509_REQ *int_csr = make_csr(int_key, NULL, 0);
+    struct issue_profile ca_profile = { .days = 90, .is_ca = true, .path_len = 0 };
+    X509 *inter = NULL;
+    assert_int_equal(
+        issue_from_csr(NULL, NULL, int_csr, root, root_key, &ca_profile, now, &inter, &err), 0);
+    assert_basic_constraints(inter, true, 0);
+    assert_key_usage(inter, CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN);
+    profile.copy_sans = true;
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, inter, int_key, &profile, now, &cert, &err),
+                     0);
+    /* Signed by the P-384 intermediate: SHA-384, capped at the intermediate's notAfter. */
+    assert_int_equal(X509_get_signature_nid(cert), NID_ecdsa_with_SHA384);
+    assert_int_equal(to_unix(X509_get0_notAfter(cert)), now + 90 * DAY);
+    {
+        X509_STORE *store = X509_STORE_new();
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        STACK_OF(X509) *chain = sk_X509_new_null();
+        assert_int_equal(X509_STORE_add_cert(store, root), 1);
+        assert_true(sk_X509_push(chain, inter) > 0);
+        assert_int_equal(X509_STORE_CTX_init(ctx, store, cert, chain), 1);
+        X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+        assert_int_equal(X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_SERVER), 1);
+        assert_int_equal(X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT), 1);
+        X509_STORE_CTX_set_time(ctx, 0, (time_t)(now + 60));
+        if (X509_verify_cert(ctx) != 1) {
+            fail_msg("2-level chain: %s",
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        }
+        X509_STORE_CTX_free(ctx);
+        sk_X509_free(chain);
+        X509_STORE_free(store);
+    }
+    X509_free(cert);
+    X509_free(inter);
+    X509_REQ_free(int_csr);
+    EVP_PKEY_free(int_key);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+}
+
+static void test_from_csr_selfsigned(void **state)
+{
+    (void)state;
+    const char *alts[] = { "root.example.com" };
+    X509_REQ *csr = make_csr(key_rsa, alts, 1);
+    struct issue_profile profile = {
+        .days = 10, .is_ca = true, .path_len = -1, .copy_sans = true, .allowed_sans = ALL_SANS
+    };
+    struct certd_err err = { 0 };
+    X509 *cert = NULL;
+
+    /* ca_cert NULL: subject = issuer = the CSR's subject, signed with the CSR's own key. */
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, NULL, key_rsa, &profile, NOW, &cert, &err), 0);
+    assert_int_equal(X509_verify(cert, key_rsa), 1);
+    assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(cert), X509_REQ_get_subject_name(csr)), 0);
+    assert_int_equal(
+        ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(cert), X509_get0_authority_key_id(cert)), 0);
+    assert_basic_constraints(cert, true, -1);
+    assert_int_equal(to_unix(X509_get0_notAfter(cert)), NOW + 10 * DAY);
+    X509_free(cert);
+    cert = NULL;
+
+    /* Another key cannot self-sign it. */
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, NULL, key_p256, &profile, NOW, &cert, &err),
+                     -EKEYREJECTED);
+    assert_int_equal(err.code, CERTD_E_KEY_MISMATCH);
+    assert_non_null(strstr(err.msg, "own key"));
+    assert_null(cert);
+    X509_REQ_free(csr);
+}
+
+static void test_from_csr_rejections(void **state)
+{
+    (void)state;
+    X509 *root = fixture_cert("root-ca.pem");
+    EVP_PKEY *root_key = fixture_key("root-ca.key");
+    EVP_PKEY *other_key = fixture_key("int-ca.key");
+    int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
+    int64_t after_root = to_unix(X509_get0_notAfter(root)) + 1;
+    const char *alts[] = { "leaf.example.com", "192.0.2.7", "ops@example.com" };
+    X509_REQ *csr = make_csr(key_p256, alts, ELEMENTSOF(alts));
+
+    /* Tampered: flip a bit of the signature and decode again. */
+    unsigned char *der = NULL;
+    int len = i2d_X509_REQ(csr, &der);
+    assert_true(len > 0);
+    der[len - 1] ^= 0x01;
+    const unsigned char *p = der;
+    X509_REQ *tampered = d2i_X509_REQ(NULL, &p, len);
+    assert_non_null(tampered);
+    OPENSSL_free(der);
+
+    GENERAL_NAME *rid = GENERAL_NAME_new();
+    GENERAL_NAME_set0_value(rid, GEN_RID, OBJ_txt2obj("1.2.3.4", 1));
+    X509_REQ *rid_csr = make_csr_with_gn(key_p256, rid);
+    GENERAL_NAME *bad_dns = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    assert_int_equal(ASN1_STRING_set(ia5, "bad name!", -1), 1);
+    GENERAL_NAME_set0_value(bad_dns, GEN_DNS, ia5);
+    X509_REQ *bad_dns_csr = make_csr_with_gn(key_p256, bad_dns);
+    GENERAL_NAME *bad_ip = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    assert_int_equal(ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x01\x02\x03", 3), 1);
+    GENERAL_NAME_set0_value(bad_ip, GEN_IPADD, os);
+    X509_REQ *bad_ip_csr = make_csr_with_gn(key_p256, bad_ip);
+
+    const struct issue_profile ok = { .days = 30, .copy_sans = true, .allowed_sans = ALL_SANS };
+    const struct issue_profile no_email = { .days = 30,
+                                            .copy_sans = true,
+                                            .allowed_sans = (1u << SAN_DNS) | (1u << SAN_IP) };
+    const struct issue_profile zero_days = { .days = 0 };
+    const struct issue_profile long_days = { .days = CERTD_VALIDITY_DAYS_MAX + 1 };
+    const struct issue_profile bad_path = { .days = 1, .is_ca = true, .path_len = -2 };
+    const struct {
+        const char *name;
+        X509_REQ *csr;
+        EVP_PKEY *ca_key;
+        const struct issue_profile *profile;
+        int64_t now;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { "tampered", tampered, root_key, &ok, now, -EBADMSG, CERTD_E_CSR_SIGNATURE, "signature" },
+        { "forbidden kind", csr, root_key, &no_email, now, -EPERM, CERTD_E_POLICY_FORBIDS,
+          "email" },
+        { "registeredID", rid_csr, root_key, &ok, now, -EPERM, CERTD_E_POLICY_FORBIDS,
+          "registeredID" },
+        { "bad DNS in CSR", bad_dns_csr, root_key, &ok, now, -EBADMSG, CERTD_E_SAN_INVALID, "DNS" },
+        { "bad IP in CSR", bad_ip_csr, root_key, &ok, now, -EBADMSG, CERTD_E_SAN_INVALID,
+          "IP address" },
+        { "wrong CA key", csr, other_key, &ok, now, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+          "does not match" },
+        { "zero days", csr, root_key, &zero_days, now, -EINVAL, CERTD_E_VALIDITY_INVALID,
+          "1 to 36500 days" },
+        { "too many days", csr, root_key, &long_days, now, -EINVAL, CERTD_E_VALIDITY_INVALID,
+          "days" },
+        { "CA expired", csr, root_key, &ok, after_root, -EINVAL, CERTD_E_VALIDITY_INVALID,
+          "expires before" },
+        { "path length", csr, root_key, &bad_path, now, -EINVAL, CERTD_E_FIELD_INVALID,
+          "path length" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        X509 *cert = NULL;
+        int r = issue_from_csr(NULL, NULL, cases[i].csr, root, cases[i].ca_key, cases[i].profile,
+                               cases[i].now, &cert, &err);
+        if (r != cases[i].r || err.code != cases[i].code || !strstr(err.msg, cases[i].word)) {
+            fail_msg("%s: r=%d code=%s msg=%s", cases[i].name, r, err_code_name(err.code), err.msg);
+        }
+        assert_null(cert);
+    }
+
+    /* With SAN copying off, kinds the profile forbids do not matter. */
+    struct issue_profile no_copy = { .days = 30 };
+    X509 *cert = NULL;
+    struct certd_err err = { 0 };
+    assert_int_equal(
+        issue_from_csr(NULL, NULL, rid_csr, root, root_key, &no_copy, now, &cert, &err), 0);
+    X509_free(cert);
+
+    X509_REQ_free(bad_ip_csr);
+    X509_REQ_free(bad_dns_csr);
+    X509_REQ_free(rid_csr);
+    X509_REQ_free(tampered);
+    X509_REQ_free(csr);
+    EVP_PKEY_free(other_key);
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_selfsigned),
+        cmocka_unit_test(test_selfsigned_key_types),
+        cmocka_unit_test(test_selfsigned_rejections),
+        cmocka_unit_test(test_random_serial),
+        cmocka_unit_test(test_from_csr_chain),
+        cmocka_unit_test(test_from_csr_selfsigned),
+        cmocka_unit_test(test_from_csr_rejections),
+    };
+    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+}

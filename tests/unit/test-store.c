@@ -1,0 +1,1150 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * store/: atomic writes and their failure paths (old content kept byte for byte, no temporary
+ * left), write sets with rollback, bounded reads, mkdir -p, leftover cleanup, and authority
+ * directories checked against OpenSSL itself (X509_NAME_hash_ex link names, CApath lookup).
+ * Tests may run as root, so failures are provoked by means that defeat root too.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include "store/store.h"
+#include "testutil.h"
+#include "util/ossl.h"
+
+/* ---- helpers (plain libc and OpenSSL, never the code under test) ---- */
+
+static char *path_join(const char *dir, const char *name)
+{
+    char *p = NULL;
+    assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+static void file_put(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+}
+
+static void file_put_str(const char *dir, const char *name, const char *s)
+{
+    char *p = path_join(dir, name);
+    file_put(p, s, strlen(s), 0644);
+    free(p);
+}
+
+/* Whole file into a malloc'd buffer (NUL-terminated); NULL when it cannot be opened. */
+static char *file_get(const char *path, size_t *ret_len)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        return NULL;
+    }
+    char *buf = malloc(1 << 20);
+    assert_non_null(buf);
+    size_t n = fread(buf, 1, (1 << 20) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    if (ret_len) {
+        *ret_len = n;
+    }
+    return buf;
+}
+
+static void assert_file_content(const char *path, const char *want)
+{
+    size_t len = 0;
+    char *got = file_get(path, &len);
+    assert_non_null(got);
+    assert_int_equal(len, strlen(want));
+    assert_memory_equal(got, want, len);
+    free(got);
+}
+
+static void assert_content_at(const char *dir, const char *name, const char *want)
+{
+    char *p = path_join(dir, name);
+    assert_file_content(p, want);
+    free(p);
+}
+
+/* Entries of dir whose name starts with prefix ("" counts all but . and ..). */
+static size_t count_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static mode_t mode_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+/* A fresh self-signed P-256 certificate with subject CN=cn (a new key, a new serial). */
+static X509 *make_cert(const char *cn, long serial)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    assert_non_null(key);
+    assert_non_null(x);
+    assert_non_null(name);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), serial), 1);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
+        1);
+    assert_int_equal(X509_set_subject_name(x, name), 1);
+    assert_int_equal(X509_set_issuer_name(x, name), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), -3600));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 3600L * 24 * 30));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    X509_NAME_free(name);
+    EVP_PKEY_free(key);
+    return x;
+}
+
+/* The id as the test computes it: SHA-256 of the DER, lowercase hex. */
+static void expected_id(X509 *x, char id[65])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    assert_int_equal(X509_digest(x, EVP_sha256(), md, &len), 1);
+    assert_int_equal(len, 32);
+    for (unsigned i = 0; i < len; i++) {
+        (void)snprintf(id + 2 * i, 3, "%02x", md[i]);
+    }
+}
+
+/* What `openssl x509 -hash -noout` prints, plus ".n". */
+static void expected_link(X509 *x, unsigned n, char *buf, size_t size)
+{
+    int ok = 0;
+    unsigned long h = X509_NAME_hash_ex(X509_get_subject_name(x), NULL, NULL, &ok);
+    assert_int_equal(ok, 1);
+    int r = snprintf(buf, size, "%08lx.%u", h, n);
+    assert_true(r > 0 && (size_t)r < size);
+}
+
+/* Assert that dir/link is a symlink whose target is "<id>.pem". */
+static void assert_link(const char *dir, const char *link, const char *id)
+{
+    char *p = path_join(dir, link);
+    char target[256] = { 0 };
+    char want[80];
+    (void)snprintf(want, sizeof(want), "%s.pem", id);
+    struct stat st;
+    assert_int_equal(lstat(p, &st), 0);
+    assert_true(S_ISLNK(st.st_mode));
+    ssize_t n = readlink(p, target, sizeof(target) - 1);
+    assert_true(n > 0);
+    assert_string_equal(target, want);
+    free(p);
+}
+
+static STACK_OF(X509) *stack_of(X509 *a, X509 *b)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
+    assert_non_null(sk);
+    if (a) {
+        assert_true(X509_up_ref(a) == 1 && sk_X509_push(sk, a) > 0);
+    }
+    if (b) {
+        assert_true(X509_up_ref(b) == 1 && sk_X509_push(sk, b) > 0);
+    }
+    return sk;
+}
+
+static int setup_umask(void **state)
+{
+    (void)state;
+    (void)umask(022);
+    return 0;
+}
+
+/* ---- store_write_atomic ---- */
+
+static void test_write_modes(void **state)
+{
+    (void)state;
+    static const mode_t umasks[] = { 022, 077 };
+    static const mode_t modes[] = { STORE_MODE_SECRET, STORE_MODE_PUBLIC, 0640 };
+    char *dir = scratch_dir("store-modes");
+
+    for (size_t u = 0; u < ELEMENTSOF(umasks); u++) {
+        (void)umask(umasks[u]);
+        for (size_t m = 0; m < ELEMENTSOF(modes); m++) {
+            char name[32];
+            (void)snprintf(name, sizeof(name), "f-%zu-%zu", u, m);
+            char *p = path_join(dir, name);
+            struct certd_err err = { 0 };
+            assert_int_equal(store_write_atomic(p, span_from_str("data"), modes[m], &err), 0);
+            assert_false(err_is_set(&err));
+            /* Exactly the mode asked for, narrowed by the umask and nothing else. */
+            assert_int_equal(mode_of(p), modes[m] & ~umasks[u]);
+            free(p);
+        }
+    }
+    (void)umask(022);
+    /* 0600 is 0600 exactly and 0644 is 0644 exactly under the usual umask. */
+    char *p = path_join(dir, "key");
+    assert_int_equal(store_write_atomic(p, span_from_str("k"), STORE_MODE_SECRET, NULL), 0);
+    assert_int_equal(mode_of(p), 0600);
+    free(p);
+    p = path_join(dir, "pub");
+    assert_int_equal(store_write_atomic(p, span_from_str("c"), STORE_MODE_PUBLIC, NULL), 0);
+    assert_int_equal(mode_of(p), 0644);
+    free(p);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    scratch_rm(dir);
+}
+
+static void test_write_replace(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-replace");
+    char *p = path_join(dir, "cert.pem");
+    static const uint8_t bin[] = { 'a', 0, 'b', 0xff, '\n' };
+
+    file_put(p, "old content", 11, 0644);
+    assert_int_equal(store_write_atomic(p, span_from_str("new content, longer"), 0644, NULL), 0);
+    assert_file_content(p, "new content, longer");
+    /* Shorter content: no tail of the old file survives (it is a new file, not a rewrite). */
+    assert_int_equal(store_write_atomic(p, span_from_str("x"), 0644, NULL), 0);
+    assert_file_content(p, "x");
+    /* Binary with embedded NULs, kept byte for byte. */
+    assert_int_equal(store_write_atomic(p, span_make(bin, sizeof(bin)), 0644, NULL), 0);
+    size_t len = 0;
+    char *got = file_get(p, &len);
+    assert_int_equal(len, sizeof(bin));
+    assert_memory_equal(got, bin, sizeof(bin));
+    free(got);
+    /* Empty content is a valid (empty) file. */
+    assert_int_equal(store_write_atomic(p, SPAN_EMPTY, 0644, NULL), 0);
+    assert_file_content(p, "");
+    /* Replacing a public file with a key narrows the mode: the new file has its own mode. */
+    assert_int_equal(store_write_atomic(p, span_from_str("secret"), STORE_MODE_SECRET, NULL), 0);
+    assert_int_equal(mode_of(p), 0600);
+    /* A symlink at the target is replaced by the file, not followed. */
+    char *victim = path_join(dir, "victim");
+    file_put(victim, "victim", 6, 0644);
+    char *lnk = path_join(dir, "lnk");
+    assert_int_equal(symlink(victim, lnk), 0);
+    assert_int_equal(store_write_atomic(lnk, span_from_str("mine"), 0644, NULL), 0);
+    assert_file_content(victim, "victim");
+    assert_file_content(lnk, "mine");
+    struct stat st;
+    assert_int_equal(lstat(lnk, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    /* A relative path with no directory part works too (directory "."). */
+    char cwd[PATH_MAX];
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(dir), 0);
+    assert_int_equal(store_write_atomic("rel", span_from_str("r"), 0644, NULL), 0);
+    assert_int_equal(chdir(cwd), 0);
+    assert_content_at(dir, "rel", "r");
+
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    free(victim);
+    free(lnk);
+    free(p);
+    scratch_rm(dir);
+}
+
+static void test_write_failures(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-fail");
+    char *old = path_join(dir, "old.txt");
+    char *sub = path_join(dir, "adir");
+    char *inner = path_join(sub, "inner");
+    char long_name[NAME_MAX + 2];
+    char *toolong, *missing, *under_file, *trailing, *dot, *dotdot;
+
+    file_put(old, "OLD\0BYTES", 9, 0644);
+    assert_int_equal(mkdir(sub, 0755), 0);
+    file_put(inner, "inner", 5, 0644);
+    memset(long_name, 'a', NAME_MAX + 1);
+    long_name[NAME_MAX + 1] = '\0';
+    toolong = path_join(dir, long_name);
+    missing = path_join(dir, "missing/file");
+    under_file = path_join(old, "x");
+    assert_true(asprintf(&trailing, "%s/", old) > 0);
+    dot = path_join(dir, ".");
+    dotdot = path_join(dir, "..");
+
+    const struct {
+        const char *path;
+        int r;
+        const char *step;
+    } cases[] = {
+        { missing, -ENOENT, "open directory" },
+        /* The target is an existing (non-empty) directory: rename refuses, even for root. */
+        { sub, -EISDIR, "rename" },
+        /* The parent is a regular file. */
+        { under_file, -ENOTDIR, "open directory" },
+        /* Longer than NAME_MAX: the temporary is made, the rename fails, nothing remains. */
+        { toolong, -ENAMETOOLONG, "rename" },
+        { trailing, -EINVAL, "parse path" },
+        { dot, -EINVAL, "parse path" },
+        { dotdot, -EINVAL, "parse path" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        int r = store_write_atomic(cases[i].path, span_from_str("NEW SECRET DATA"), 0600, &err);
+        assert_int_equal(r, cases[i].r);
+        assert_int_equal(err.code, CERTD_E_STORAGE);
+        assert_non_null(strstr(err.msg, cases[i].step));
+        /* The path, or as much of it as fits (the long name is cut). */
+        assert_non_null(strstr(err.msg, strlen(cases[i].path) < 100 ? cases[i].path : dir));
+        /* Messages name the path and step, never the data. */
+        assert_null(strstr(err.msg, "SECRET"));
+        /* Old state byte for byte, no temporary left anywhere. */
+        size_t len = 0;
+        char *got = file_get(old, &len);
+        assert_int_equal(len, 9);
+        assert_memory_equal(got, "OLD\0BYTES", 9);
+        free(got);
+        assert_file_content(inner, "inner");
+        assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+        assert_int_equal(count_prefix(sub, ".tmp-"), 0);
+        assert_int_equal(count_prefix(dir, ""), 2);
+        /* err may be NULL: same result. */
+        assert_int_equal(
+            store_write_atomic(cases[i].path, span_from_str("NEW SECRET DATA"), 0600, NULL),
+            cases[i].r);
+    }
+
+    /* Read-only directory: meaningful only when permission checks apply (not root). */
+    if (geteuid() != 0) {
+        struct certd_err err = { 0 };
+        assert_int_equal(chmod(sub, 0555), 0);
+        assert_int_equal(store_write_atomic(inner, span_from_str("new"), 0644, &err), -EACCES);
+        assert_non_null(strstr(err.msg, "create temporary"));
+        assert_int_equal(chmod(sub, 0755), 0);
+        assert_file_content(inner, "inner");
+    }
+
+    /* Arguments: a mode beyond 0777 (setuid etc.) and a NULL path are programmer errors. */
+    assert_int_equal(store_write_atomic(old, span_from_str("x"), 04755, NULL), -EINVAL);
+    assert_int_equal(store_write_atomic(NULL, span_from_str("x"), 0644, NULL), -EINVAL);
+    assert_int_equal(store_write_atomic(old, span_make(NULL, 3), 0644, NULL), -EINVAL);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+
+    free(old);
+    free(sub);
+    free(inner);
+    free(toolong);
+    free(missing);
+    free(under_file);
+    free(trailing);
+    free(dot);
+    free(dotdot);
+    scratch_rm(dir);
+}
+
+/* ---- store_write_set ---- */
+
+static void test_write_set(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-set");
+    char *cert = path_join(dir, "server.pem");
+    char *key = path_join(dir, "server.key");
+    struct store_file files[] = {
+        { .path = cert, .data = span_from_str("CERT-1"), .mode = STORE_MODE_PUBLIC },
+        { .path = key, .data = span_from_str("KEY-1"), .mode = STORE_MODE_SECRET },
+    };
+    struct certd_err err = { 0 };
+
+    assert_int_equal(store_write_set(files, 2, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_file_content(cert, "CERT-1");
+    assert_file_content(key, "KEY-1");
+    assert_int_equal(mode_of(cert), 0644);
+    assert_int_equal(mode_of(key), 0600);
+
+    /* Replace both: new contents, no temporaries or backups left. */
+    files[0].data = span_from_str("CERT-2");
+    files[1].data = span_from_str("KEY-2");
+    assert_int_equal(store_write_set(files, 2, &err), 0);
+    assert_file_content(cert, "CERT-2");
+    assert_file_content(key, "KEY-2");
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    /* Nothing to do is success; the same path twice is refused before anything happens. */
+    assert_int_equal(store_write_set(NULL, 0, NULL), 0);
+    struct store_file twice[] = { files[0], files[0] };
+    twice[1].data = span_from_str("OTHER");
+    err_clear(&err);
+    assert_int_equal(store_write_set(twice, 2, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "twice"));
+    assert_file_content(cert, "CERT-2");
+
+    free(cert);
+    free(key);
+    scratch_rm(dir);
+}
+
+static void test_write_set_rollback(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-set-rb");
+    char *a = path_join(dir, "a.pem");
+    char *fresh = path_join(dir, "fresh.pem");
+    char *b = path_join(dir, "b.key");
+    char *b_inner = path_join(b, "keep");
+    char *missing = path_join(dir, "nodir/c.key");
+
+    file_put(a, "OLD-A\0\xff", 7, 0644);
+    /* The second target cannot be renamed over: a non-empty directory. */
+    assert_int_equal(mkdir(b, 0700), 0);
+    file_put(b_inner, "keep", 4, 0600);
+
+    struct store_file files[] = {
+        { .path = a, .data = span_from_str("NEW-A"), .mode = 0644 },
+        { .path = b, .data = span_from_str("NEW-B"), .mode = 0600 },
+    };
+    struct certd_err err = { 0 };
+    assert_int_equal(store_write_set(files, 2, &err), -EISDIR);
+    assert_int_equal(err.code, CERTD_E_STORAGE);
+    assert_non_null(strstr(err.msg, "rename"));
+    assert_non_null(strstr(err.msg, b));
+    /* The first target was renamed already and is restored byte for byte. */
+    size_t len = 0;
+    char *got = file_get(a, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(got, "OLD-A\0\xff", 7);
+    free(got);
+    assert_int_equal(mode_of(a), 0644);
+    assert_file_content(b_inner, "keep");
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    /* A first target that did not exist before is removed again. */
+    files[0].path = fresh;
+    err_clear(&err);
+    assert_int_equal(store_write_set(files, 2, &err), -EISDIR);
+    assert_false(exists(fresh));
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+
+    /* A failure while writing the temporaries changes nothing at all. */
+    files[0].path = a;
+    files[1].path = missing;
+    err_clear(&err);
+    assert_int_equal(store_write_set(files, 2, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, "open directory"));
+    got = file_get(a, &len);
+    assert_int_equal(len, 7);
+    assert_memory_equal(got, "OLD-A\0\xff", 7);
+    free(got);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    free(a);
+    free(fresh);
+    free(b);
+    free(b_inner);
+    free(missing);
+    scratch_rm(dir);
+}
+
+/* ---- store_read_file ---- */
+
+static void test_read_file(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-read");
+    char *p = path_join(dir, "f");
+    char *lnk = path_join(dir, "lnk");
+    char *fifo = path_join(dir, "fifo");
+    char *missing = path_join(dir, "missing");
+    static uint8_t sentinel_buf[] = "sentinel";
+    uint8_t *const sentinel = sentinel_buf;
+    uint8_t *buf = sentinel;
+    size_t len = 777;
+
+    file_put(p, "0123456789", 10, 0644);
+    /* Exactly max: fine, NUL-terminated, the NUL not counted. */
+    assert_int_equal(store_read_file(p, 10, false, &buf, &len), 0);
+    assert_int_equal(len, 10);
+    assert_memory_equal(buf, "0123456789", 10);
+    assert_int_equal(buf[10], '\0');
+    free(buf);
+    /* max + 1 bytes present: too large; outputs untouched. */
+    buf = sentinel;
+    len = 777;
+    assert_int_equal(store_read_file(p, 9, false, &buf, &len), -E2BIG);
+    assert_ptr_equal(buf, sentinel);
+    assert_int_equal(len, 777);
+    /* Empty file with max 0. */
+    char *empty = path_join(dir, "empty");
+    file_put(empty, "", 0, 0644);
+    assert_int_equal(store_read_file(empty, 0, false, &buf, &len), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(buf[0], '\0');
+    free(buf);
+    free(empty);
+    /* Embedded NULs are data. */
+    file_put(p, "a\0b", 3, 0644);
+    assert_int_equal(store_read_file(p, 100, true, &buf, &len), 0);
+    assert_int_equal(len, 3);
+    assert_memory_equal(buf, "a\0b", 3);
+    free(buf);
+
+    /* A file larger than the first buffer: growth, and the N / N+1 limit around it. */
+    size_t big = 3 * 4096 + 123;
+    char *data = malloc(big);
+    assert_non_null(data);
+    for (size_t i = 0; i < big; i++) {
+        data[i] = (char)('a' + i % 26);
+    }
+    file_put(p, data, big, 0644);
+    assert_int_equal(store_read_file(p, big, false, &buf, &len), 0);
+    assert_int_equal(len, big);
+    assert_memory_equal(buf, data, big);
+    free(buf);
+    buf = sentinel;
+    assert_int_equal(store_read_file(p, big - 1, false, &buf, &len), -E2BIG);
+    assert_ptr_equal(buf, sentinel);
+    assert_int_equal(store_read_file(p, SIZE_MAX / 2, false, &buf, &len), 0);
+    assert_int_equal(len, big);
+    free(buf);
+    free(data);
+
+    buf = sentinel;
+    len = 777;
+    assert_int_equal(store_read_file(missing, 100, false, &buf, &len), -ENOENT);
+    /* A symlink: followed unless nofollow, then ELOOP. */
+    assert_int_equal(symlink("f", lnk), 0);
+    assert_int_equal(store_read_file(lnk, big, true, &buf, &len), -ELOOP);
+    assert_ptr_equal(buf, sentinel);
+    assert_int_equal(store_read_file(lnk, big, false, &buf, &len), 0);
+    assert_int_equal(len, big);
+    free(buf);
+    buf = sentinel;
+    len = 777;
+    /* A directory, a FIFO (must not block): not regular files. */
+    assert_int_equal(store_read_file(dir, 100, false, &buf, &len), -EISDIR);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(store_read_file(fifo, 100, false, &buf, &len), -EINVAL);
+    assert_ptr_equal(buf, sentinel);
+    assert_int_equal(len, 777);
+    /* max so large that max + 2 overflows: refused as an argument error. */
+    assert_int_equal(store_read_file(p, SIZE_MAX, false, &buf, &len), -EINVAL);
+    assert_int_equal(store_read_file(NULL, 1, false, &buf, &len), -EINVAL);
+
+    free(p);
+    free(lnk);
+    free(fifo);
+    free(missing);
+    scratch_rm(dir);
+}
+
+/* ---- store_mkdir_p ---- */
+
+static void test_mkdir_p(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-mkdir");
+    char *nested = path_join(dir, "a/b/c");
+    char *a = path_join(dir, "a");
+    char *file = path_join(dir, "file");
+    char *over = path_join(dir, "file/sub/x");
+    char *slashes = NULL;
+
+    assert_int_equal(store_mkdir_p(nested, STORE_MODE_DIR), 0);
+    struct stat st;
+    assert_int_equal(stat(nested, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    assert_int_equal(st.st_mode & 07777, 0700);
+    assert_int_equal(mode_of(a), 0700);
+    /* Again: everything exists, nothing changes. */
+    assert_int_equal(store_mkdir_p(nested, STORE_MODE_DIR), 0);
+    /* Repeated and trailing slashes. */
+    assert_true(asprintf(&slashes, "%s//a///b/d/", dir) > 0);
+    assert_int_equal(store_mkdir_p(slashes, STORE_MODE_DIR), 0);
+    assert_int_equal(stat(slashes, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+    /* A component (or the whole path) that is a regular file. */
+    file_put(file, "f", 1, 0644);
+    assert_int_equal(store_mkdir_p(over, STORE_MODE_DIR), -ENOTDIR);
+    assert_int_equal(store_mkdir_p(file, STORE_MODE_DIR), -ENOTDIR);
+    assert_file_content(file, "f");
+    assert_int_equal(store_mkdir_p("", STORE_MODE_DIR), -EINVAL);
+    assert_int_equal(store_mkdir_p(NULL, STORE_MODE_DIR), -EINVAL);
+    /* A symlink to a directory is a fine existing component. */
+    char *lnk = path_join(dir, "lnk");
+    char *via = path_join(dir, "lnk/e");
+    assert_int_equal(symlink("a", lnk), 0);
+    assert_int_equal(store_mkdir_p(via, STORE_MODE_DIR), 0);
+    char *real = path_join(dir, "a/e");
+    assert_int_equal(stat(real, &st), 0);
+    assert_true(S_ISDIR(st.st_mode));
+
+    free(real);
+    free(lnk);
+    free(via);
+    free(nested);
+    free(a);
+    free(file);
+    free(over);
+    free(slashes);
+    scratch_rm(dir);
+}
+
+/* ---- authority directories ---- */
+
+static void test_authority_round_trip(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-rt");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    STACK_OF(X509) *sk = stack_of(root, inter);
+    char **ids = NULL;
+    char want_root[65], want_inter[65];
+    struct certd_err err = { 0 };
+
+    expected_id(root, want_root);
+    expected_id(inter, want_inter);
+    assert_int_equal(authority_dir_add(dir, sk, &ids, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_string_equal(ids[0], want_root);
+    assert_string_equal(ids[1], want_inter);
+    /* Files by fingerprint, 0644, holding the PEM of exactly that certificate. */
+    for (size_t i = 0; i < 2; i++) {
+        char name[80];
+        (void)snprintf(name, sizeof(name), "%s.pem", ids[i]);
+        char *p = path_join(dir, name);
+        assert_int_equal(mode_of(p), 0644);
+        FILE *f = fopen(p, "re");
+        assert_non_null(f);
+        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+        fclose(f);
+        assert_non_null(x);
+        assert_int_equal(X509_cmp(x, i == 0 ? root : inter), 0);
+        X509_free(x);
+        free(p);
+    }
+    /* Two certificates, two links, no temporaries. */
+    assert_int_equal(count_prefix(dir, ""), 4);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+
+    /* Load: sorted by id, the same certificates, ids parallel. */
+    STACK_OF(X509) *loaded = NULL;
+    char **lids = NULL;
+    size_t n = 0;
+    assert_int_equal(authority_dir_load(NULL, NULL, dir, &loaded, &lids, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(sk_X509_num(loaded), 2);
+    assert_true(strcmp(lids[0], lids[1]) < 0);
+    for (size_t i = 0; i < 2; i++) {
+        X509 *want = strcmp(lids[i], want_root) == 0 ? root : inter;
+        assert_true(strcmp(lids[i], want_root) == 0 || strcmp(lids[i], want_inter) == 0);
+        assert_int_equal(X509_cmp(sk_X509_value(loaded, (int)i), want), 0);
+    }
+    sk_X509_pop_free(loaded, X509_free);
+    strv_free_n(lids, n);
+
+    /* Remove one: gone from load, its link gone too. */
+    assert_int_equal(authority_dir_remove(dir, want_root, &err), 0);
+    assert_int_equal(authority_dir_load(NULL, NULL, dir, &loaded, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(X509_cmp(sk_X509_value(loaded, 0), inter), 0);
+    sk_X509_pop_free(loaded, X509_free);
+    assert_int_equal(count_prefix(dir, ""), 2);
+    /* Again: not found. */
+    err_clear(&err);
+    assert_int_equal(authority_dir_remove(dir, want_root, &err), -ENOENT);
+    assert_int_equal(err.code, CERTD_E_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "not found"));
+    assert_non_null(strstr(err.msg, want_root));
+
+    /* ret_ids is optional; the _ex form with an explicit (default) context works the same. */
+    sk_X509_pop_free(sk, X509_free);
+    sk = stack_of(root, NULL);
+    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk, NULL, &err), 0);
+    assert_int_equal(authority_dir_remove_ex(NULL, NULL, dir, want_root, &err), 0);
+
+    /* An empty stack is refused. */
+    STACK_OF(X509) *none = sk_X509_new_null();
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(dir, none, NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_NO_CERT);
+    assert_non_null(strstr(err.msg, "no certificate"));
+    sk_X509_free(none);
+    /* A missing directory. */
+    char *nodir = path_join(dir, "nodir");
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(nodir, sk, NULL, &err), -ENOENT);
+    assert_int_equal(err.code, CERTD_E_STORAGE);
+    assert_non_null(strstr(err.msg, nodir));
+    assert_int_equal(authority_dir_load(NULL, NULL, nodir, &loaded, NULL, &n), -ENOENT);
+    free(nodir);
+
+    strv_free_n(ids, 2);
+    sk_X509_pop_free(sk, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    scratch_rm(dir);
+}
+
+/* Names and contents of a directory, for "unchanged" checks. */
+static char *dir_snapshot(const char *dir)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort);
+    assert_true(n >= 0);
+    size_t cap = 1 << 16, len = 0;
+    char *s = calloc(1, cap);
+    assert_non_null(s);
+    for (int i = 0; i < n; i++) {
+        char *p = path_join(dir, list[i]->d_name);
+        char target[256] = { 0 };
+        char *content = NULL;
+        struct stat st;
+        assert_int_equal(lstat(p, &st), 0);
+        if (S_ISLNK(st.st_mode)) {
+            assert_true(readlink(p, target, sizeof(target) - 1) > 0);
+        } else if (S_ISREG(st.st_mode)) {
+            content = file_get(p, NULL);
+        }
+        int w = snprintf(s + len, cap - len, "%s|%o|%s|%s\n", list[i]->d_name,
+                         (unsigned)(st.st_mode & 07777), target, content ? content : "");
+        assert_true(w > 0 && (size_t)w < cap - len);
+        len += (size_t)w;
+        free(content);
+        free(p);
+        free(list[i]);
+    }
+    free(list);
+    return s;
+}
+
+static void test_authority_duplicates_and_ids(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-dup");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    STACK_OF(X509) *sk = stack_of(root, NULL);
+    struct certd_err err = { 0 };
+    char id[65];
+
+    expected_id(root, id);
+    assert_int_equal(authority_dir_add(dir, sk, NULL, &err), 0);
+    char *before = dir_snapshot(dir);
+
+    /* The same certificate again: refused, directory unchanged. */
+    char **ids = (char **)0x1;
+    assert_int_equal(authority_dir_add(dir, sk, &ids, &err), -EEXIST);
+    assert_int_equal(err.code, CERTD_E_DUPLICATE);
+    assert_non_null(strstr(err.msg, "already"));
+    assert_non_null(strstr(err.msg, id));
+    assert_ptr_equal(ids, (char **)0x1);
+    char *after = dir_snapshot(dir);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* A new one together with an existing one: nothing is added (validated before writing). */
+    sk_X509_pop_free(sk, X509_free);
+    sk = stack_of(inter, root);
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(dir, sk, NULL, &err), -EEXIST);
+    assert_int_equal(err.code, CERTD_E_DUPLICATE);
+    after = dir_snapshot(dir);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* The same new certificate twice in one call. */
+    sk_X509_pop_free(sk, X509_free);
+    sk = stack_of(inter, inter);
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(dir, sk, NULL, &err), -EEXIST);
+    assert_int_equal(err.code, CERTD_E_DUPLICATE);
+    assert_non_null(strstr(err.msg, "twice"));
+    after = dir_snapshot(dir);
+    assert_string_equal(before, after);
+    free(after);
+
+    /* Ids that are not exactly 64 lowercase hex digits never reach the file system. */
+    char upper[65], short63[64], long65[66], nonhex[65], withsuffix[70];
+    memcpy(upper, id, sizeof(upper));
+    for (size_t i = 0; i < 64; i++) {
+        if (upper[i] >= 'a' && upper[i] <= 'f') {
+            upper[i] = (char)(upper[i] - 'a' + 'A');
+        }
+    }
+    assert_string_not_equal(upper, id); /* a SHA-256 without a letter is not credible */
+    memcpy(short63, id, 63);
+    short63[63] = '\0';
+    memcpy(long65, id, 64);
+    long65[64] = '0';
+    long65[65] = '\0';
+    memcpy(nonhex, id, sizeof(nonhex));
+    nonhex[10] = 'g';
+    (void)snprintf(withsuffix, sizeof(withsuffix), "%s.pem", id);
+    const char *bad[] = { "../etc/passwd",
+                          upper,
+                          short63,
+                          long65,
+                          nonhex,
+                          withsuffix,
+                          "",
+                          "../../../../../../../../../../../../../../../../../../../../../../x" };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        err_clear(&err);
+        assert_int_equal(authority_dir_remove(dir, bad[i], &err), -EINVAL);
+        assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+        assert_non_null(strstr(err.msg, "invalid certificate id"));
+    }
+    after = dir_snapshot(dir);
+    assert_string_equal(before, after);
+    free(after);
+    /* Well-formed but absent. */
+    char absent[65];
+    memset(absent, '0', 64);
+    absent[64] = '\0';
+    err_clear(&err);
+    assert_int_equal(authority_dir_remove(dir, absent, &err), -ENOENT);
+    assert_int_equal(err.code, CERTD_E_NOT_FOUND);
+
+    free(before);
+    sk_X509_pop_free(sk, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    scratch_rm(dir);
+}
+
+static void test_authority_capath(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-capath");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    X509 *leaf = fixture_cert("server-ec.pem");
+    STACK_OF(X509) *sk = stack_of(root, inter);
+    char **ids = NULL;
+    char link[32];
+
+    /* Leftovers a rehash must clear (a stale symlink) or leave alone (foreign files). */
+    char *stale = path_join(dir, "deadbeef.0");
+    assert_int_equal(symlink("gone.pem", stale), 0);
+    file_put_str(dir, "deadbeef.1", "a regular file is not ours");
+    file_put_str(dir, "README", "not ours either");
+
+    /* Empty CApath: the leaf does not verify (proves the directory is what is used below). */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            assert_int_equal(authority_dir_add(dir, sk, &ids, NULL), 0);
+        }
+        X509_STORE *store = X509_STORE_new();
+        assert_non_null(store);
+        X509_LOOKUP *lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+        assert_non_null(lu);
+        assert_int_equal(X509_LOOKUP_add_dir(lu, dir, X509_FILETYPE_PEM), 1);
+        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+        assert_non_null(ctx);
+        assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, NULL), 1);
+        int ok = X509_verify_cert(ctx);
+        if (pass == 0) {
+            assert_int_equal(ok, 0);
+            assert_int_equal(X509_STORE_CTX_get_error(ctx),
+                             X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+        } else {
+            assert_int_equal(ok, 1);
+            assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_OK);
+            assert_int_equal(sk_X509_num(X509_STORE_CTX_get0_chain(ctx)), 3);
+        }
+        X509_STORE_CTX_free(ctx);
+        X509_STORE_free(store);
+        ERR_clear_error();
+    }
+
+    /* Link names as `openssl x509 -hash -noout` prints them, pointing at the right file. */
+    expected_link(root, 0, link, sizeof(link));
+    assert_link(dir, link, ids[0]);
+    expected_link(inter, 0, link, sizeof(link));
+    assert_link(dir, link, ids[1]);
+    assert_false(exists(stale));
+    assert_content_at(dir, "deadbeef.1", "a regular file is not ours");
+    assert_content_at(dir, "README", "not ours either");
+    /* 2 certificates + 2 links + 2 foreign files. */
+    assert_int_equal(count_prefix(dir, ""), 6);
+
+    /* Rehash is idempotent, and repairs a link pointed elsewhere or deleted. */
+    expected_link(root, 0, link, sizeof(link));
+    char *lp = path_join(dir, link);
+    assert_int_equal(unlink(lp), 0);
+    assert_int_equal(symlink("README", lp), 0);
+    expected_link(inter, 0, link, sizeof(link));
+    char *lp2 = path_join(dir, link);
+    assert_int_equal(unlink(lp2), 0);
+    assert_int_equal(authority_dir_rehash(dir), 0);
+    assert_int_equal(authority_dir_rehash_ex(NULL, NULL, dir), 0);
+    expected_link(root, 0, link, sizeof(link));
+    assert_link(dir, link, ids[0]);
+    expected_link(inter, 0, link, sizeof(link));
+    assert_link(dir, link, ids[1]);
+    assert_int_equal(count_prefix(dir, ""), 6);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(authority_dir_rehash("/nonexistent-certd-dir"), -ENOENT);
+
+    free(lp);
+    free(lp2);
+    free(stale);
+    strv_free_n(ids, 2);
+    sk_X509_pop_free(sk, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    X509_free(leaf);
+    scratch_rm(dir);
+}
+
+static void test_authority_same_subject(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-collide");
+    X509 *a = make_cert("certd same subject", 1);
+    X509 *b = make_cert("certd same subject", 2);
+    STACK_OF(X509) *sk = stack_of(a, b);
+    char id_a[65], id_b[65], l0[32], l1[32], l2[32];
+    struct certd_err err = { 0 };
+
+    expected_id(a, id_a);
+    expected_id(b, id_b);
+    assert_string_not_equal(id_a, id_b);
+    const char *lo = strcmp(id_a, id_b) < 0 ? id_a : id_b;
+    const char *hi = lo == id_a ? id_b : id_a;
+    expected_link(a, 0, l0, sizeof(l0));
+    expected_link(b, 1, l1, sizeof(l1));
+    expected_link(b, 2, l2, sizeof(l2));
+
+    assert_int_equal(authority_dir_add(dir, sk, NULL, &err), 0);
+    /* One hash, two links: .0 and .1 in id order. */
+    assert_link(dir, l0, lo);
+    assert_link(dir, l1, hi);
+    char *p2 = path_join(dir, l2);
+    assert_false(exists(p2));
+    free(p2);
+
+    /* Remove the one .0 points at: only .0 remains, now pointing at the survivor. */
+    assert_int_equal(authority_dir_remove(dir, lo, &err), 0);
+    assert_link(dir, l0, hi);
+    char *p1 = path_join(dir, l1);
+    assert_false(exists(p1));
+    free(p1);
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    sk_X509_pop_free(sk, X509_free);
+    X509_free(a);
+    X509_free(b);
+    scratch_rm(dir);
+}
+
+/* A crash left temporaries; junk and lookalikes sit next to a good file. */
+static void test_leftovers_and_load_filter(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-crash");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *other = make_cert("certd other", 7);
+    STACK_OF(X509) *sk = stack_of(root, NULL);
+    char **ids = NULL;
+    char id[65], other_id[65], name[80];
+    size_t n = 0;
+    STACK_OF(X509) *loaded = NULL;
+
+    assert_int_equal(authority_dir_add(dir, sk, &ids, NULL), 0);
+    expected_id(root, id);
+    expected_id(other, other_id);
+    (void)snprintf(name, sizeof(name), "%s.pem", id);
+    size_t pem_len = 0;
+    char *good_path = path_join(dir, name);
+    char *good = file_get(good_path, &pem_len);
+    assert_non_null(good);
+
+    /* Simulated crash: a half-written temporary, and a complete one under a valid-looking
+     * prefix; neither is read by load. */
+    file_put_str(dir, ".tmp-x", "-----BEGIN CERTIFICATE-----\nMIIB");
+    char tmpname[120];
+    (void)snprintf(tmpname, sizeof(tmpname), ".tmp-%s.pem-0123456789abcdef", other_id);
+    BIO *mem = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(mem, other), 1);
+    char *other_pem = NULL;
+    long other_len = BIO_get_mem_data(mem, &other_pem);
+    char *op = path_join(dir, tmpname);
+    file_put(op, other_pem, (size_t)other_len, 0644);
+    free(op);
+    /* Lookalikes: uppercase name, a name that is not its fingerprint, garbage, a directory,
+     * a symlink under an id name. */
+    char upper[80];
+    (void)snprintf(upper, sizeof(upper), "%s.pem", other_id);
+    for (char *c = upper; *c; c++) {
+        if (*c >= 'a' && *c <= 'f') {
+            *c = (char)(*c - 'a' + 'A');
+        }
+    }
+    op = path_join(dir, upper);
+    file_put(op, other_pem, (size_t)other_len, 0644);
+    free(op);
+    char wrong[80];
+    memset(wrong, 'a', 64);
+    (void)snprintf(wrong + 64, sizeof(wrong) - 64, ".pem");
+    op = path_join(dir, wrong);
+    file_put(op, other_pem, (size_t)other_len, 0644);
+    free(op);
+    char garbage[80];
+    memset(garbage, 'b', 64);
+    (void)snprintf(garbage + 64, sizeof(garbage) - 64, ".pem");
+    file_put_str(dir, garbage, "not a certificate");
+    char dirname_[80];
+    memset(dirname_, 'c', 64);
+    (void)snprintf(dirname_ + 64, sizeof(dirname_) - 64, ".pem");
+    op = path_join(dir, dirname_);
+    assert_int_equal(mkdir(op, 0700), 0);
+    free(op);
+    char lnkname[80];
+    (void)snprintf(lnkname, sizeof(lnkname), "%s.pem", other_id);
+    op = path_join(dir, lnkname);
+    assert_int_equal(symlink(upper, op), 0);
+    free(op);
+    /* PEM armour around bytes that are no certificate, and an oversized file. */
+    char bad_der[80];
+    memset(bad_der, 'd', 64);
+    (void)snprintf(bad_der + 64, sizeof(bad_der) - 64, ".pem");
+    file_put_str(dir, bad_der,
+                 "-----BEGIN CERTIFICATE-----\nMIIBAAAAAAAA\n-----END CERTIFICATE-----\n");
+    /* A genuine certificate under its own id, padded past the 64 KiB file limit: skipped
+     * for the size alone (PEM readers would ignore the padding). */
+    X509 *third = make_cert("certd padded", 9);
+    char third_id[65], huge_name[80];
+    expected_id(third, third_id);
+    (void)snprintf(huge_name, sizeof(huge_name), "%s.pem", third_id);
+    BIO *mem3 = BIO_new(BIO_s_mem());
+    assert_int_equal(PEM_write_bio_X509(mem3, third), 1);
+    char *third_pem = NULL;
+    long third_len = BIO_get_mem_data(mem3, &third_pem);
+    size_t huge_len = 64 * 1024 + 1;
+    char *huge = malloc(huge_len);
+    assert_non_null(huge);
+    memset(huge, '\n', huge_len);
+    memcpy(huge, third_pem, (size_t)third_len);
+    op = path_join(dir, huge_name);
+    file_put(op, huge, huge_len, 0644);
+    free(op);
+    free(huge);
+    BIO_free(mem3);
+    X509_free(third);
+    BIO_free(mem);
+    char *tmpdir = path_join(dir, ".tmp-dir");
+    assert_int_equal(mkdir(tmpdir, 0700), 0);
+
+    assert_int_equal(authority_dir_load(NULL, NULL, dir, &loaded, NULL, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(X509_cmp(sk_X509_value(loaded, 0), root), 0);
+    sk_X509_pop_free(loaded, X509_free);
+    /* Rehash makes links only for the good file. */
+    assert_int_equal(authority_dir_rehash(dir), 0);
+    char link[32];
+    expected_link(root, 0, link, sizeof(link));
+    assert_link(dir, link, id);
+    expected_link(other, 0, link, sizeof(link));
+    char *olink = path_join(dir, link);
+    assert_false(exists(olink));
+    free(olink);
+
+    /* Cleanup removes the temporary files (not the directory), and nothing else. */
+    assert_int_equal(count_prefix(dir, ".tmp-"), 3);
+    assert_int_equal(store_cleanup_tmp(dir), 0);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 1);
+    assert_true(exists(tmpdir));
+    size_t len = 0;
+    char *still = file_get(good_path, &len);
+    assert_int_equal(len, pem_len);
+    assert_memory_equal(still, good, len);
+    free(still);
+    assert_int_equal(count_prefix(dir, ""), 1 + 1 + 7 + 1); /* good, link, lookalikes, tmpdir */
+    assert_int_equal(store_cleanup_tmp(dir), 0);
+    char *nodir = path_join(dir, "nodir");
+    assert_int_equal(store_cleanup_tmp(nodir), -ENOENT);
+    free(nodir);
+
+    /* An empty directory loads as an empty stack with an empty id array. */
+    char *empty = scratch_dir("auth-empty");
+    char **eids = NULL;
+    n = 99;
+    assert_int_equal(authority_dir_load(NULL, NULL, empty, &loaded, &eids, &n), 0);
+    assert_int_equal(n, 0);
+    assert_non_null(loaded);
+    assert_int_equal(sk_X509_num(loaded), 0);
+    sk_X509_free(loaded);
+    strv_free_n(eids, 0);
+    strv_free_n(NULL, 0);
+    scratch_rm(empty);
+
+    free(tmpdir);
+    free(good);
+    free(good_path);
+    strv_free_n(ids, 1);
+    sk_X509_pop_free(sk, X509_free);
+    X509_free(root);
+    X509_free(other);
+    scratch_rm(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_modes),
+        cmocka_unit_test(test_write_replace),
+        cmocka_unit_test(test_write_failures),
+        cmocka_unit_test(test_write_set),
+        cmocka_unit_test(test_write_set_rollback),
+        cmocka_unit_test(test_read_file),
+        cmocka_unit_test(test_mkdir_p),
+        cmocka_unit_test(test_authority_round_trip),
+        cmocka_unit_test(test_authority_duplicates_and_ids),
+        cmocka_unit_test(test_authority_capath),
+        cmocka_unit_test(test_authority_same_subject),
+        cmocka_unit_test(test_leftovers_and_load_filter),
+    };
+    return cmocka_run_group_tests(tests, setup_umask, NULL);
+}
