@@ -44,7 +44,7 @@ check-banned:
 # Everything CI runs: static checks, the debug suite, the sanitizer suite, valgrind on units.
 check: deps check-format check-banned check-unit check-sanitize check-valgrind
 	@tools/test-summary $(BUILD)/meson-logs/testlog.json $(BUILD_SAN)/meson-logs/testlog.json \
-	    $(BUILD)/meson-logs/valgrind.json
+	    $(BUILD)/meson-logs/valgrind*.json
 
 bench: deps build
 	$(BUILD)/bench/bench-certd

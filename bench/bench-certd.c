@@ -116,23 +116,23 @@ static void bench_parse(void)
     size_t len = 0;
     _cleanup_free_ char *buf = make_bundle(&len);
     int64_t t = (int64_t)time(NULL);
-    const int rounds = 15, per_round = 400;
-    double certd[15], raw[15];
+    enum { ROUNDS = 15, PER_ROUND = 400 };
+    double certd[ROUNDS], raw[ROUNDS];
 
-    for (int r = 0; r < rounds; r++) {
+    for (size_t r = 0; r < ROUNDS; r++) {
         double t0 = now_s();
-        for (int i = 0; i < per_round; i++) {
+        for (int i = 0; i < PER_ROUND; i++) {
             certd_parse_validate(buf, len, t);
         }
         double t1 = now_s();
-        for (int i = 0; i < per_round; i++) {
+        for (int i = 0; i < PER_ROUND; i++) {
             raw_parse_validate(buf, len);
         }
         double t2 = now_s();
-        certd[r] = per_round / (t1 - t0);
-        raw[r] = per_round / (t2 - t1);
+        certd[r] = PER_ROUND / (t1 - t0);
+        raw[r] = PER_ROUND / (t2 - t1);
     }
-    double c = median(certd, rounds), w = median(raw, rounds);
+    double c = median(certd, ROUNDS), w = median(raw, ROUNDS);
     (void)printf("(a) parse+validate EC P-256 cert+key bundle (%zu bytes)\n", len);
     (void)printf("    certd: %9.0f /s   raw OpenSSL parse+match: %9.0f /s   "
                  "time ratio certd/raw: %.2f\n",
