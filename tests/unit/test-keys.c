@@ -603,6 +603,56 @@ static void test_default_digest(void **state)
     X509_free(x);
 }
 
+/* key_sign_ctx_new: the digest follows the key, and a signature made with it verifies. */
+static void test_sign_ctx(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *fixture;
+        const char *md; /* NULL: no separate digest (Ed25519) */
+    } cases[] = {
+        { "server-ec.key", "SHA256" },
+        { "client-ec384.key", "SHA384" },
+        { "server-rsa.key", "SHA256" },
+        { "ed25519.key", NULL },
+    };
+    static const unsigned char msg[] = "to be signed";
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        EVP_PKEY *key = fixture_key(cases[i].fixture);
+        EVP_MD_CTX *ctx = NULL;
+        struct certd_err err = { 0 };
+        assert_int_equal(key_sign_ctx_new(NULL, NULL, key, &ctx, &err), 0);
+        assert_non_null(ctx);
+        const EVP_MD *md = EVP_MD_CTX_get0_md(ctx);
+        if (cases[i].md) {
+            assert_non_null(md);
+            assert_true(EVP_MD_is_a(md, cases[i].md));
+        } else {
+            assert_null(md);
+        }
+        unsigned char sig[1024];
+        size_t siglen = sizeof(sig);
+        assert_int_equal(EVP_DigestSign(ctx, sig, &siglen, msg, sizeof(msg)), 1);
+        EVP_MD_CTX *vctx = EVP_MD_CTX_new();
+        assert_non_null(vctx);
+        assert_int_equal(EVP_DigestVerifyInit_ex(vctx, NULL, cases[i].md, NULL, NULL, key, NULL),
+                         1);
+        assert_int_equal(EVP_DigestVerify(vctx, sig, siglen, msg, sizeof(msg)), 1);
+        EVP_MD_CTX_free(vctx);
+        EVP_MD_CTX_free(ctx);
+        EVP_PKEY_free(key);
+    }
+    /* A property query no provider satisfies: refused, nothing returned. */
+    EVP_PKEY *key = fixture_key("server-ec.key");
+    EVP_MD_CTX *ctx = NULL;
+    struct certd_err err = { 0 };
+    assert_int_equal(key_sign_ctx_new(NULL, "provider=nonexistent", key, &ctx, &err), -EIO);
+    assert_null(ctx);
+    assert_int_equal(err.code, CERTD_E_INTERNAL);
+    assert_non_null(strstr(err.msg, "sign"));
+    EVP_PKEY_free(key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -620,6 +670,7 @@ int main(void)
         cmocka_unit_test(test_pem_round_trip),
         cmocka_unit_test(test_pem_errors),
         cmocka_unit_test(test_default_digest),
+        cmocka_unit_test(test_sign_ctx),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

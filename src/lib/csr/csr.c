@@ -579,14 +579,12 @@ struct subject_field {
 static int sign_request(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *x, EVP_PKEY *key,
                         struct certd_err *err)
 {
-    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    if (!mctx) {
-        return oom(err);
+    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = NULL;
+    int r = key_sign_ctx_new(libctx, propq, key, &mctx, err);
+    if (r < 0) {
+        return r;
     }
-    /* NULL digest for Ed25519, which hashes internally (RFC 8410 §6). */
-    const char *md = key_default_digest(key);
-    if (EVP_DigestSignInit_ex(mctx, NULL, md, libctx, propq, key, NULL) != 1 ||
-        X509_REQ_sign_ctx(x, mctx) <= 0) {
+    if (X509_REQ_sign_ctx(x, mctx) <= 0) {
         (void)ossl_drain_errors("csr: sign");
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot sign the CSR with this key");
     }

@@ -168,14 +168,13 @@ static int add_ext(X509 *x, int nid, void *value, int crit)
 static int sign_cert(OSSL_LIB_CTX *libctx, const char *propq, X509 *x, EVP_PKEY *key,
                      struct certd_err *err)
 {
-    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    if (!mctx) {
-        return oom(err);
+    /* The digest follows the signing key (keys/keys.h). */
+    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = NULL;
+    int r = key_sign_ctx_new(libctx, propq, key, &mctx, err);
+    if (r < 0) {
+        return r;
     }
-    /* The digest follows the signing key (NULL for Ed25519, RFC 8410 §6). */
-    const char *md = key_default_digest(key);
-    if (EVP_DigestSignInit_ex(mctx, NULL, md, libctx, propq, key, NULL) != 1 ||
-        X509_sign_ctx(x, mctx) <= 0) {
+    if (X509_sign_ctx(x, mctx) <= 0) {
         (void)ossl_drain_errors("issue: sign");
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot sign the certificate with this key");
     }

@@ -553,3 +553,20 @@ const char *key_default_digest(const EVP_PKEY *pkey)
         return NULL;
     }
 }
+
+int key_sign_ctx_new(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, EVP_MD_CTX **ret,
+                     struct certd_err *err)
+{
+    assert_return(key && ret, -EINVAL);
+    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+    if (!mctx) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    /* NULL digest for Ed25519, which hashes internally (RFC 8410 §6). */
+    if (EVP_DigestSignInit_ex(mctx, NULL, key_default_digest(key), libctx, propq, key, NULL) != 1) {
+        (void)ossl_drain_errors("keys: sign init");
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "this key cannot sign");
+    }
+    *ret = TAKE_PTR(mctx);
+    return 0;
+}

@@ -100,5 +100,13 @@ _must_check_ int key_public_to_pem(OSSL_LIB_CTX *libctx, const char *propq, cons
  */
 const char *key_default_digest(const EVP_PKEY *pkey);
 
+/*
+ * A digest-sign context for key with key_default_digest() fetched in libctx/propq, ready for
+ * X509_sign_ctx / X509_REQ_sign_ctx / X509_CRL_sign_ctx: one place decides how certd signs.
+ * Returns 0 and an owned context, or -ENOMEM / -EIO (CERTD_E_INTERNAL) with err.
+ */
+_must_check_ int key_sign_ctx_new(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
+                                  EVP_MD_CTX **ret, struct certd_err *err);
+
 /* The canonical NIST name ("P-256") for an OpenSSL group name, or NULL if not a supported one. */
 const char *key_curve_nist_name(const char *group);

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "log/log.h"
+#include "store/store-internal.h"
 #include "store/store.h"
 #include "util/limits.h"
 #include "util/ossl.h"
@@ -139,12 +139,6 @@ static EVP_MD *sha256_fetch(OSSL_LIB_CTX *libctx, const char *propq)
         ossl_drain_errors("authority: fetch SHA2-256");
     }
     return md;
-}
-
-static int open_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    return fd < 0 ? -errno : fd;
 }
 
 /* A directory stream of its own over dirfd (which stays open and owned by the caller). */
@@ -298,35 +292,6 @@ static int ca_scan(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const cha
     return 0;
 }
 
-/* Random hex for a temporary link name. */
-static int tmp_link_name(char *buf, size_t size, const char *link)
-{
-    uint8_t rnd[8];
-    char hex[2 * sizeof(rnd) + 1];
-
-    size_t got = 0;
-
-    /* Only needs to be unpredictable enough not to clash: the kernel's pool will do. */
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-        if (n < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -errno;
-        }
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        static const char digits[] = "0123456789abcdef";
-        hex[2 * i] = digits[rnd[i] >> 4];
-        hex[2 * i + 1] = digits[rnd[i] & 0xf];
-    }
-    hex[sizeof(hex) - 1] = '\0';
-    int n = snprintf(buf, size, ".tmp-%s-%s", link, hex);
-    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 /*
  * Make link point at target, replacing an older symlink of that name in one rename(2). 0, 1
  * when the name is taken by something that is not a symlink (left alone), or -errno.
@@ -350,7 +315,7 @@ static int link_set(int dirfd, const char *link, const char *target)
         return -errno;
     }
     for (unsigned i = 0; i < AUTH_TMP_TRIES && r == -EEXIST; i++) {
-        r = tmp_link_name(tmp, sizeof(tmp), link);
+        r = store_tmp_name(tmp, sizeof(tmp), "", link);
         if (r < 0) {
             return r;
         }
@@ -473,7 +438,7 @@ int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
 
     assert_return(dir, -EINVAL);
 
-    dirfd = open_dir(dir);
+    dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return dirfd;
     }
@@ -542,7 +507,7 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     if (!md) {
         return err_set(err, -EOPNOTSUPP, CERTD_E_INTERNAL, "SHA-256 is not available");
     }
-    dirfd = open_dir(dir);
+    dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return err_set(err, dirfd, CERTD_E_STORAGE, "cannot open authority directory %s", dir);
     }
@@ -648,7 +613,7 @@ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                        "invalid certificate id: expected 64 lowercase hex digits");
     }
-    dirfd = open_dir(dir);
+    dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return err_set(err, dirfd, CERTD_E_STORAGE, "cannot open authority directory %s", dir);
     }
@@ -693,7 +658,7 @@ int authority_dir_load(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
     assert_return(dir, -EINVAL);
     assert_return(ret_certs, -EINVAL);
 
-    dirfd = open_dir(dir);
+    dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return dirfd;
     }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "store/store-internal.h"
 #include "util/parse.h"
 
 #define STORE_TMP_PREFIX     ".tmp-"
@@ -87,14 +88,13 @@ static int path_split(const char *path, char **ret_dir, const char **ret_base)
     return 0;
 }
 
-static int open_dir(const char *dir)
+int store_open_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
 }
 
-/* ".tmp-<kind><base, cut>-<16 random hex digits>" into buf (NAME_MAX + 1 bytes). */
-static int tmp_name(char *buf, size_t size, const char *kind, const char *base)
+int store_tmp_name(char *buf, size_t size, const char *kind, const char *base)
 {
     uint8_t rnd[8];
     size_t got = 0;
@@ -157,7 +157,7 @@ static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode,
     int r = -EEXIST;
 
     for (unsigned i = 0; i < STORE_TMP_TRIES && fd < 0; i++) {
-        r = tmp_name(tmp, tmp_size, "", base);
+        r = store_tmp_name(tmp, tmp_size, "", base);
         if (r < 0) {
             *ret_step = "name temporary";
             return r;
@@ -219,7 +219,7 @@ int store_write_atomic(const char *path, struct span data, mode_t mode, struct c
     if (r < 0) {
         return store_fail(err, r, path, "parse path");
     }
-    dirfd = open_dir(dir);
+    dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return store_fail(err, dirfd, path, "open directory");
     }
@@ -277,7 +277,7 @@ static int set_backup(struct set_entry *e)
         return 0;
     }
     for (unsigned i = 0; i < STORE_TMP_TRIES && r == -EEXIST; i++) {
-        r = tmp_name(e->bak, sizeof(e->bak), "bak-", e->base);
+        r = store_tmp_name(e->bak, sizeof(e->bak), "bak-", e->base);
         if (r < 0) {
             return r;
         }
@@ -385,7 +385,7 @@ int store_write_set(const struct store_file *files, size_t n, struct certd_err *
             step = "parse path";
             break;
         }
-        e->dirfd = open_dir(e->dir);
+        e->dirfd = store_open_dir(e->dir);
         if (e->dirfd < 0) {
             r = e->dirfd;
             step = "open directory";
@@ -584,7 +584,7 @@ int store_cleanup_tmp(const char *dir)
 
     assert_return(dir, -EINVAL);
 
-    dirfd = open_dir(dir);
+    dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return dirfd;
     }
