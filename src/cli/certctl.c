@@ -61,26 +61,41 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+/* Free a buffer that may hold key material: wiped first. */
+static void buf_wipe_free(uint8_t *p, size_t size)
+{
+    if (p) {
+        OPENSSL_cleanse(p, size);
+        free(p);
+    }
+}
+
+/*
+ * Read all of fd, at most max bytes. The input may be a key bundle: the buffer grows by copy and
+ * every copy left behind is wiped, never realloc'd away with its contents.
+ */
 static int read_fd_capped(int fd, size_t max, uint8_t **ret, size_t *ret_len)
 {
     size_t cap = 4096, len = 0;
-    _cleanup_free_ uint8_t *buf = malloc(cap + 1);
+    uint8_t *buf = malloc(cap + 1);
+    int r = 0;
     if (!buf) {
         return -ENOMEM;
     }
     for (;;) {
         if (len == cap) {
-            if (cap > max) {
-                return -E2BIG;
-            }
             size_t ncap;
-            if (!size_mul(cap, 2, &ncap)) {
-                return -E2BIG;
+            if (cap > max || !size_mul(cap, 2, &ncap)) {
+                r = -E2BIG;
+                break;
             }
-            uint8_t *n = realloc(buf, ncap + 1);
+            uint8_t *n = malloc(ncap + 1);
             if (!n) {
-                return -ENOMEM;
+                r = -ENOMEM;
+                break;
             }
+            memcpy(n, buf, len);
+            buf_wipe_free(buf, cap + 1);
             buf = n;
             cap = ncap;
         }
@@ -89,18 +104,24 @@ static int read_fd_capped(int fd, size_t max, uint8_t **ret, size_t *ret_len)
             if (errno == EINTR) {
                 continue;
             }
-            return -errno;
+            r = -errno;
+            break;
         }
         if (k == 0) {
             break;
         }
         len += (size_t)k;
         if (len > max) {
-            return -E2BIG;
+            r = -E2BIG;
+            break;
         }
     }
+    if (r < 0) {
+        buf_wipe_free(buf, cap + 1);
+        return r;
+    }
     buf[len] = '\0';
-    *ret = TAKE_PTR(buf);
+    *ret = buf;
     *ret_len = len;
     return 0;
 }

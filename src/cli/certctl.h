@@ -45,16 +45,16 @@ _printf_(2, 3) int cli_usage_error(const char *cmd, const char *fmt, ...);
  * Read a whole file ("-" = stdin) of at most max bytes. Returns 0, or a negative errno with err
  * filled (CERTD_E_INPUT_TOO_LARGE for -E2BIG, CERTD_E_NOT_FOUND, CERTD_E_STORAGE).
  */
-int cli_read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len,
-                   struct certd_err *err);
+_must_check_ int cli_read_input(const char *path, size_t max, uint8_t **ret, size_t *ret_len,
+                                struct certd_err *err);
 
 /* Parse a number option; prints a usage error itself. 0 or EXIT_USAGE. */
-int cli_parse_number(const char *cmd, const char *opt, const char *s, uint64_t min, uint64_t max,
-                     uint64_t *ret);
+_must_check_ int cli_parse_number(const char *cmd, const char *opt, const char *s, uint64_t min,
+                                  uint64_t max, uint64_t *ret);
 
 /* Load the first private key of a PEM file (unencrypted) through libcertd's bundle parser. */
-int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret,
-                 struct certd_err *err);
+_must_check_ int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret,
+                              struct certd_err *err);
 
 int cmd_info(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_csr(const struct cli_ctx *ctx, int argc, char **argv);

@@ -109,11 +109,19 @@ static json_t *json_str_or_null(const char *s)
     return s ? json_string(s) : json_null();
 }
 
+/*
+ * JSON builders return NULL when anything fails (no memory, or a string that is not UTF-8,
+ * which jansson refuses): the caller then fails the command instead of printing a document
+ * with silently missing values. Values passed with "o" are stolen by json_pack even on error.
+ */
 static json_t *json_list(const struct str_list *l)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < l->n; i++) {
-        (void)json_array_append_new(a, json_string(l->v[i]));
+        if (json_array_append_new(a, json_string(l->v[i])) != 0) {
+            json_decref(a);
+            return NULL;
+        }
     }
     return a;
 }
@@ -132,8 +140,9 @@ static json_t *json_bits(uint32_t bits, const char *(*name)(uint32_t))
 {
     json_t *a = json_array();
     for (uint32_t b = 1; a && b != 0 && b <= bits; b <<= 1) {
-        if (bits & b) {
-            (void)json_array_append_new(a, json_string(name(b)));
+        if ((bits & b) && json_array_append_new(a, json_string(name(b))) != 0) {
+            json_decref(a);
+            return NULL;
         }
     }
     return a;
@@ -230,7 +239,12 @@ int cmd_info(const struct cli_ctx *ctx, int argc, char **argv)
             return cli_fail(path, &err);
         }
         if (as_json) {
-            (void)json_array_append_new(certs, json_cert(ci));
+            if (json_array_append_new(certs, json_cert(ci)) != 0) {
+                json_decref(certs);
+                (void)err_set(&err, -EBADMSG, CERTD_E_CERT_BAD,
+                              "certificate %zu cannot be shown as JSON", i + 1);
+                return cli_fail(path, &err);
+            }
         } else {
             if (i > 0) {
                 (void)printf("\n");

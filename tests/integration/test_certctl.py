@@ -2,6 +2,7 @@
 """certctl end to end: what it makes is checked by openssl and Python's cryptography,
 never by our own parser alone."""
 import base64
+import datetime
 import hashlib
 import ipaddress
 import json
@@ -358,3 +359,46 @@ def test_top_level_usage(run):
     assert run().returncode == 2
     p = run("frobnicate")
     assert p.returncode == 2 and "unknown command" in p.stderr
+
+
+def test_same_file_twice_is_refused(run, tmp_path, monkeypatch):
+    """The key and the CSR named as one file (two spellings): refused, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    p = run("csr", "--cn", "h.example", "--key-out", "same.pem", "--out", "./same.pem")
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "twice" in p.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_verify_openssl_self_signed_ca_true(run, tmp_path):
+    """`openssl req -x509` marks its certificates CA:TRUE; they are valid HTTPS certificates."""
+    key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
+    r = openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "30",
+                "-subj", "/CN=bmc.example")
+    assert r.returncode == 0, r.stderr
+    p = run("verify", str(cert), str(key), check_rc=0)
+    assert p.stdout.startswith("OK:")
+    p = run("info", "--json", str(cert), check_rc=0)
+    assert json.loads(p.stdout)["certificates"][0]["self_signed"] is True
+
+
+def test_info_refuses_control_bytes_in_names(run, tmp_path):
+    """A SAN with an escape sequence must not reach the terminal."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.utcnow()
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evil")]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "evil")]))
+            .public_key(key.public_key()).serial_number(7)
+            .not_valid_before(now).not_valid_after(now.replace(year=now.year + 1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName("x\x1b[2K\r    DNS:spoofed.example")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    f = tmp_path / "evil.pem"
+    f.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    for args in ([str(f)], ["--json", str(f)]):
+        p = run("info", *args)
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        assert "\x1b" not in p.stdout + p.stderr
+        assert "(certificate-malformed)" in p.stderr

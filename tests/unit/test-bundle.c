@@ -10,7 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/encoder.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
@@ -378,6 +382,177 @@ static void mk_over_hard(struct buf *b)
     mk_huge(b, CERTD_INPUT_MAX_HARD + 1);
 }
 
+/* The PEM of key in `structure` ("PrivateKeyInfo" or "type-specific"), by OpenSSL's encoder. */
+static void buf_key_pem(struct buf *b, EVP_PKEY *key, const char *structure)
+{
+    OSSL_ENCODER_CTX *e =
+        OSSL_ENCODER_CTX_new_for_pkey(key, EVP_PKEY_KEYPAIR, "PEM", structure, NULL);
+    assert_non_null(e);
+    assert_true(OSSL_ENCODER_CTX_get_num_encoders(e) > 0);
+    unsigned char *pem = NULL;
+    size_t len = 0;
+    assert_int_equal(OSSL_ENCODER_to_data(e, &pem, &len), 1);
+    buf_add(b, pem, len);
+    OPENSSL_free(pem);
+    OSSL_ENCODER_CTX_free(e);
+}
+
+static EVP_PKEY *key_from_params(const char *type, OSSL_PARAM_BLD *bld)
+{
+    OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    EVP_PKEY *k = NULL;
+    assert_non_null(params);
+    assert_non_null(ctx);
+    assert_int_equal(EVP_PKEY_fromdata_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_fromdata(ctx, &k, EVP_PKEY_KEYPAIR, params), 1);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    return k;
+}
+
+/*
+ * A P-256 key whose public point is fixture pub_from's and whose private scalar is fixture
+ * priv_from's: EVP_PKEY_eq says it is pub_from's key, yet it cannot sign for it.
+ */
+static EVP_PKEY *mixed_ec_key(const char *pub_from, const char *priv_from)
+{
+    EVP_PKEY *a = fixture_key(pub_from), *b = fixture_key(priv_from);
+    unsigned char pub[256];
+    size_t publen = 0;
+    BIGNUM *priv = NULL;
+    assert_int_equal(
+        EVP_PKEY_get_octet_string_param(a, OSSL_PKEY_PARAM_PUB_KEY, pub, sizeof(pub), &publen), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(b, OSSL_PKEY_PARAM_PRIV_KEY, &priv), 1);
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    assert_non_null(bld);
+    assert_int_equal(OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "P-256", 0),
+                     1);
+    assert_int_equal(OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pub, publen),
+                     1);
+    assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv), 1);
+    EVP_PKEY *k = key_from_params("EC", bld);
+    assert_int_equal(EVP_PKEY_eq(k, a), 1);
+    OSSL_PARAM_BLD_free(bld);
+    BN_clear_free(priv);
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    return k;
+}
+
+/*
+ * An RSA key with n and e from fixture pub_from (e replaced by e_override when not 0) and d,
+ * p, q and the CRT values from fixture priv_from.
+ */
+static EVP_PKEY *mixed_rsa_key(const char *pub_from, const char *priv_from, unsigned e_override)
+{
+    static const char *const priv_names[] = {
+        OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+        OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+        OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+    };
+    EVP_PKEY *a = fixture_key(pub_from), *b = fixture_key(priv_from);
+    BIGNUM *bn[8] = { NULL };
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    assert_non_null(bld);
+    assert_int_equal(EVP_PKEY_get_bn_param(a, OSSL_PKEY_PARAM_RSA_N, &bn[0]), 1);
+    assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn[0]), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(a, OSSL_PKEY_PARAM_RSA_E, &bn[1]), 1);
+    if (e_override != 0) {
+        assert_int_equal(BN_set_word(bn[1], e_override), 1);
+    }
+    assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn[1]), 1);
+    for (size_t i = 0; i < ELEMENTSOF(priv_names); i++) {
+        assert_int_equal(EVP_PKEY_get_bn_param(b, priv_names[i], &bn[i + 2]), 1);
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, priv_names[i], bn[i + 2]), 1);
+    }
+    EVP_PKEY *k = key_from_params("RSA", bld);
+    assert_int_equal(EVP_PKEY_eq(k, a), e_override == 0 ? 1 : 0);
+    OSSL_PARAM_BLD_free(bld);
+    for (size_t i = 0; i < ELEMENTSOF(bn); i++) {
+        BN_clear_free(bn[i]);
+    }
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    return k;
+}
+
+/* server-ec.pem's public point with other.key's private scalar, PKCS#8 and SEC1. */
+static void mk_ec_mixed_p8_key(struct buf *b)
+{
+    EVP_PKEY *k = mixed_ec_key("server-ec.key", "other.key");
+    buf_key_pem(b, k, "PrivateKeyInfo");
+    EVP_PKEY_free(k);
+}
+
+static void mk_ec_mixed_sec1_key(struct buf *b)
+{
+    EVP_PKEY *k = mixed_ec_key("server-ec.key", "other.key");
+    buf_key_pem(b, k, "type-specific");
+    assert_non_null(memmem(b->p, b->len, "EC PRIVATE KEY", 14));
+    EVP_PKEY_free(k);
+}
+
+static void mk_ec_mixed_p8(struct buf *b)
+{
+    buf_fixture(b, "server-ec.pem");
+    mk_ec_mixed_p8_key(b);
+}
+
+static void mk_ec_mixed_sec1(struct buf *b)
+{
+    mk_ec_mixed_sec1_key(b);
+    buf_fixture(b, "server-ec.pem");
+}
+
+/* server-rsa.pem's n and e with rsa1024.key's private values, PKCS#1 and PKCS#8. */
+static void mk_rsa_mixed_pkcs1_key(struct buf *b)
+{
+    EVP_PKEY *k = mixed_rsa_key("server-rsa.key", "rsa1024.key", 0);
+    buf_key_pem(b, k, "type-specific");
+    assert_non_null(memmem(b->p, b->len, "RSA PRIVATE KEY", 15));
+    EVP_PKEY_free(k);
+}
+
+static void mk_rsa_mixed_pkcs1(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    mk_rsa_mixed_pkcs1_key(b);
+}
+
+static void mk_rsa_mixed_p8(struct buf *b)
+{
+    EVP_PKEY *k = mixed_rsa_key("server-rsa.key", "rsa1024.key", 0);
+    buf_key_pem(b, k, "PrivateKeyInfo");
+    EVP_PKEY_free(k);
+    buf_fixture(b, "server-rsa.pem");
+}
+
+/* rsa1024.key with its public exponent changed from 65537 to 3. */
+static void mk_rsa_tampered_e_key(struct buf *b)
+{
+    EVP_PKEY *k = mixed_rsa_key("rsa1024.key", "rsa1024.key", 3);
+    buf_key_pem(b, k, "PrivateKeyInfo");
+    EVP_PKEY_free(k);
+}
+
+/* Controls: genuine keys through the same encoders still parse. */
+static void mk_ec_sec1_reencoded(struct buf *b)
+{
+    EVP_PKEY *k = fixture_key("server-ec.key");
+    buf_fixture(b, "server-ec.pem");
+    buf_key_pem(b, k, "type-specific");
+    EVP_PKEY_free(k);
+}
+
+static void mk_rsa_p8_reencoded(struct buf *b)
+{
+    EVP_PKEY *k = fixture_key("server-rsa.key");
+    buf_fixture(b, "server-rsa.pem");
+    buf_key_pem(b, k, "PrivateKeyInfo");
+    EVP_PKEY_free(k);
+}
+
 struct bundle_case {
     const char *what;
     const char *fixture;          /* or NULL and build */
@@ -477,6 +652,16 @@ static const struct bundle_case cases[] = {
     { "key not DER", NULL, mk_key_bad, 0, -EBADMSG, CERTD_E_KEY_BAD, "PKCS#8", 0, false, false },
     { "EC key as RSA", NULL, mk_rsa_label_ec_key, 0, -EBADMSG, CERTD_E_KEY_BAD, "RSA", 0, false,
       false },
+    { "SEC1 EC re-encoded", NULL, mk_ec_sec1_reencoded, 0, 0, CERTD_E_OK, NULL, 1, true, false },
+    { "PKCS#8 RSA re-encoded", NULL, mk_rsa_p8_reencoded, 0, 0, CERTD_E_OK, NULL, 1, true, false },
+    { "EC mixed key PKCS#8", NULL, mk_ec_mixed_p8, 0, -EBADMSG, CERTD_E_KEY_BAD, "inconsistent", 0,
+      false, false },
+    { "EC mixed key SEC1", NULL, mk_ec_mixed_sec1, 0, -EBADMSG, CERTD_E_KEY_BAD, "inconsistent", 0,
+      false, false },
+    { "RSA mixed key PKCS#1", NULL, mk_rsa_mixed_pkcs1, 0, -EBADMSG, CERTD_E_KEY_BAD,
+      "inconsistent", 0, false, false },
+    { "RSA mixed key PKCS#8", NULL, mk_rsa_mixed_p8, 0, -EBADMSG, CERTD_E_KEY_BAD, "inconsistent",
+      0, false, false },
 };
 
 static void run_case(const struct bundle_case *c)
@@ -734,6 +919,11 @@ static void test_key_parse_pem(void **state)
         { "trailing", NULL, mk_key_trailing, -EBADMSG, CERTD_E_TRAILING_DATA, "trailing" },
         { "truncated", NULL, mk_key_cut, -EBADMSG, CERTD_E_PEM_TRUNCATED, "truncated" },
         { "not a key", NULL, mk_key_bad, -EBADMSG, CERTD_E_KEY_BAD, "PKCS#8" },
+        { "EC mixed PKCS#8", NULL, mk_ec_mixed_p8_key, -EBADMSG, CERTD_E_KEY_BAD, "inconsistent" },
+        { "EC mixed SEC1", NULL, mk_ec_mixed_sec1_key, -EBADMSG, CERTD_E_KEY_BAD, "inconsistent" },
+        { "RSA mixed PKCS#1", NULL, mk_rsa_mixed_pkcs1_key, -EBADMSG, CERTD_E_KEY_BAD,
+          "inconsistent" },
+        { "RSA tampered e", NULL, mk_rsa_tampered_e_key, -EBADMSG, CERTD_E_KEY_BAD, "public part" },
     };
     for (size_t i = 0; i < ELEMENTSOF(kcases); i++) {
         struct buf in = { 0 };

@@ -501,6 +501,265 @@ static void test_rfc4514(void **state)
     X509_NAME_free(n);
 }
 
+/* --- hostile strings: nothing reaches a terminal, JSON or D-Bus raw ----------------------- */
+
+struct san {
+    int type;
+    const char *v;
+    size_t len;
+};
+
+static void add_san_list(X509 *x, const struct san *list, size_t n)
+{
+    GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+    assert_non_null(gens);
+    for (size_t i = 0; i < n; i++) {
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+        assert_non_null(g);
+        assert_non_null(s);
+        assert_int_equal(ASN1_STRING_set(s, list[i].v, (int)list[i].len), 1);
+        GENERAL_NAME_set0_value(g, list[i].type, s);
+        assert_true(sk_GENERAL_NAME_push(gens, g) > 0);
+    }
+    assert_int_equal(X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_APPEND), 1);
+    GENERAL_NAMES_free(gens);
+}
+
+#define SAN(type, lit)             \
+    {                              \
+        type, lit, sizeof(lit) - 1 \
+    }
+
+static void test_hostile_sans(void **state)
+{
+    (void)state;
+    /* Each goes second, after a good DNS name: the message names the position. */
+    static const struct {
+        struct san san;
+        const char *what;
+    } bad[] = {
+        { SAN(GEN_DNS, "a\x1b[31m.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "a\r.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "a\n.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "a\x80.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "caf\xe9.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "caf\xc3\xa9.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "a b.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "a\x7f.example.com"), "DNS name" },
+        { SAN(GEN_DNS, "a\t.example.com"), "DNS name" },
+        { SAN(GEN_EMAIL, "admin@example.com\r\nBcc: x@y"), "email address" },
+        { SAN(GEN_EMAIL, "\xe9@example.com"), "email address" },
+        { SAN(GEN_URI, "https://example.com/\x1b]0;x\x07"), "URI" },
+        { SAN(GEN_URI, "https://example.com/a b"), "URI" },
+        { SAN(GEN_URI, "https://example.com/\xff"), "URI" },
+    };
+    EVP_PKEY *k = ec_key();
+    X509_NAME *n = cn_name("san.example.com");
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        const struct san list[] = { SAN(GEN_DNS, "good.example.com"), bad[i].san };
+        X509 *x = make_cert(n, k, k);
+        add_san_list(x, list, ELEMENTSOF(list));
+        sign(x, k);
+        struct cert_info *info = (struct cert_info *)&k;
+        struct certd_err err = { 0 };
+        assert_int_equal(cert_inspect(NULL, NULL, x, &info, &err), -EBADMSG);
+        assert_int_equal(err.code, CERTD_E_CERT_BAD);
+        assert_ptr_equal(info, (struct cert_info *)&k);
+        if (!strstr(err.msg, "alternative name 2") || !strstr(err.msg, "non-ASCII") ||
+            !strstr(err.msg, bad[i].what)) {
+            fail_msg("case %zu: \"%s\"", i, err.msg);
+        }
+        X509_free(x);
+    }
+
+    /* Every printable ASCII byte but the space is fine, as are A-labels. */
+    char all[0x7f - 0x21 + 1];
+    for (size_t i = 0; i < sizeof(all) - 1; i++) {
+        all[i] = (char)(0x21 + i);
+    }
+    all[sizeof(all) - 1] = '\0';
+    const struct san good[] = {
+        { GEN_URI, all, sizeof(all) - 1 },
+        SAN(GEN_DNS, "xn--caf-dma.example.com"),
+    };
+    X509 *x = make_cert(n, k, k);
+    add_san_list(x, good, ELEMENTSOF(good));
+    sign(x, k);
+    struct cert_info *info = NULL;
+    assert_int_equal(cert_inspect(NULL, NULL, x, &info, NULL), 0);
+    assert_list(&info->san_uri, (const char *const[]){ all }, 1);
+    assert_list(&info->san_dns, (const char *const[]){ "xn--caf-dma.example.com" }, 1);
+    cert_info_free(info);
+    X509_free(x);
+    X509_NAME_free(n);
+    EVP_PKEY_free(k);
+}
+
+/* A name with one attribute of ASN.1 type `type` holding the raw bytes v (no conversion). */
+static X509_NAME *raw_name(const char *field, int type, const char *v, int len)
+{
+    X509_NAME *n = X509_NAME_new();
+    assert_non_null(n);
+    add_entry(n, "O", MBSTRING_ASC, "certd tests", -1, 0);
+    add_entry(n, field, type, v, len, 0);
+    return n;
+}
+
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *field;
+        int type;
+        const char *v;
+        int len;
+        const char *word; /* in the message */
+    } bad[] = {
+        /* C0, DEL and C1 controls, however they are encoded. */
+        { "CN", V_ASN1_UTF8STRING, "evil\x1b]0;pwned\x07", -1, "subject CN holds control" },
+        { "CN", V_ASN1_UTF8STRING, "a\rb", -1, "subject CN holds control" },
+        { "CN", V_ASN1_UTF8STRING, "a\nb", -1, "subject CN holds control" },
+        { "CN", V_ASN1_UTF8STRING, "a\x7f", -1, "subject CN holds control" },
+        { "CN", V_ASN1_UTF8STRING, "a\xc2\x85", -1, "subject CN holds control" },
+        { "OU", V_ASN1_BMPSTRING, "\0a\0\x07", 4, "subject OU holds control" },
+        { "L", V_ASN1_BMPSTRING, "\0a\0\x9b", 4, "subject L holds control" },
+        { "ST", V_ASN1_IA5STRING, "a\x85", -1, "subject ST holds control" }, /* Latin-1 NEL */
+        { "CN", V_ASN1_T61STRING, "a\x1b", -1, "subject CN holds control" },
+        { "emailAddress", V_ASN1_IA5STRING, "a@b\n", -1, "subject emailAddress" },
+        /* Attributes without a field of their own: rfc4514 shows them too. */
+        { "title", V_ASN1_UTF8STRING, "\x1b[2J", -1, "subject title holds control" },
+        { "serialNumber", V_ASN1_PRINTABLESTRING, "1\r2", -1, "subject serialNumber" },
+    };
+    EVP_PKEY *k = ec_key();
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        X509_NAME *n = raw_name(bad[i].field, bad[i].type, bad[i].v, bad[i].len);
+        X509 *x = make_cert(n, k, k);
+        sign(x, k);
+        struct cert_info *info = (struct cert_info *)&k;
+        struct certd_err err = { 0 };
+        assert_int_equal(cert_inspect(NULL, NULL, x, &info, &err), -EBADMSG);
+        assert_int_equal(err.code, CERTD_E_CERT_BAD);
+        assert_ptr_equal(info, (struct cert_info *)&k);
+        if (!strstr(err.msg, bad[i].word)) {
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, err.msg, bad[i].word);
+        }
+        /* The RFC 4514 renderer alone never lets a raw control byte or invalid UTF-8 out. */
+        char *s = NULL;
+        int r = name_to_rfc4514(n, &s);
+        if (r == 0) {
+            for (const char *c = s; *c; c++) {
+                assert_true((unsigned char)*c >= 0x20 && (unsigned char)*c != 0x7f);
+            }
+            assert_null(strstr(s, "\xc2\x85"));
+            assert_null(strstr(s, "\xc2\x9b"));
+            free(s);
+        } else {
+            assert_int_equal(r, -EBADMSG);
+            assert_null(s);
+        }
+        X509_free(x);
+        X509_NAME_free(n);
+    }
+
+    /*
+     * Not UTF-8: a stray byte, an overlong '/', a surrogate, past U+10FFFF. OpenSSL 3.0 refuses
+     * such names in certificates itself (X509_NAME canonicalisation, in d2i too), so only the
+     * renderer is fed them here.
+     */
+    static const struct {
+        int type;
+        const char *v;
+        int len;
+    } not_utf8[] = {
+        { V_ASN1_UTF8STRING, "a\xff", 2 },        { V_ASN1_UTF8STRING, "\xc0\xaf", 2 },
+        { V_ASN1_UTF8STRING, "\xed\xa0\x80", 3 }, { V_ASN1_UTF8STRING, "\xf4\x90\x80\x80", 4 },
+        { V_ASN1_BMPSTRING, "\xd8\x00", 2 },      { V_ASN1_UNIVERSALSTRING, "\0\x11\0\0", 4 },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(not_utf8); i++) {
+        X509_NAME *n = raw_name("CN", not_utf8[i].type, not_utf8[i].v, not_utf8[i].len);
+        char *s = NULL;
+        assert_int_equal(name_to_rfc4514(n, &s), -EBADMSG);
+        assert_null(s);
+        X509_NAME_free(n);
+    }
+
+    /* The issuer is judged the same way. */
+    X509_NAME *good = cn_name("fine"), *evil = raw_name("CN", V_ASN1_UTF8STRING, "x\ny", 3);
+    X509 *x = make_cert(good, k, k);
+    assert_int_equal(X509_set_issuer_name(x, evil), 1);
+    sign(x, k);
+    expect_bad(x, "issuer CN holds control");
+    X509_free(x);
+    X509_NAME_free(good);
+    X509_NAME_free(evil);
+
+    /* Controls are escaped per UTF-8 byte: ESC, and NEL (U+0085, C2 85). */
+    X509_NAME *n = raw_name("CN", V_ASN1_UTF8STRING, "\x1b[31m", 5);
+    char *s = NULL;
+    assert_int_equal(name_to_rfc4514(n, &s), 0);
+    assert_string_equal(s, "CN=\\1B[31m,O=certd tests");
+    free(s);
+    X509_NAME_free(n);
+    n = raw_name("CN", V_ASN1_BMPSTRING, "\0a\0\x85\0b", 6);
+    assert_int_equal(name_to_rfc4514(n, &s), 0);
+    assert_string_equal(s, "CN=a\\C2\\85b,O=certd tests");
+    free(s);
+    X509_NAME_free(n);
+
+    EVP_PKEY_free(k);
+}
+
+static void test_unicode_names(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *field;
+        int type;
+        const char *v;
+        int len;
+        const char *utf8;    /* the field's value */
+        const char *rfc4514; /* the whole name */
+    } good[] = {
+        /* Valid UTF-8 survives intact, 2-, 3- and 4-byte characters alike. */
+        { "CN", V_ASN1_UTF8STRING,
+          "Zo\xc3\xab \xc3\x9cn\xc3\xaf"
+          "code",
+          -1,
+          "Zo\xc3\xab \xc3\x9cn\xc3\xaf"
+          "code",
+          "CN=Zo\xc3\xab \xc3\x9cn\xc3\xaf"
+          "code,O=certd tests" },
+        { "CN", MBSTRING_UTF8, "\xe2\x82\xac \xf0\x9f\x94\x92", -1, "\xe2\x82\xac \xf0\x9f\x94\x92",
+          "CN=\xe2\x82\xac \xf0\x9f\x94\x92,O=certd tests" },
+        /* A T61String byte is Latin-1 to OpenSSL: 0xe9 becomes U+00E9 (C3 A9). */
+        { "CN", V_ASN1_T61STRING, "Caf\xe9", 4, "Caf\xc3\xa9", "CN=Caf\xc3\xa9,O=certd tests" },
+        /* BMPString U+00EB U+00DC. */
+        { "CN", V_ASN1_BMPSTRING, "\0Z\0o\0\xeb\0\xdc", 8, "Zo\xc3\xab\xc3\x9c",
+          "CN=Zo\xc3\xab\xc3\x9c,O=certd tests" },
+        /* The first non-control character after C1: NBSP (U+00A0). */
+        { "CN", V_ASN1_BMPSTRING, "\0a\0\xa0", 4, "a\xc2\xa0", "CN=a\xc2\xa0,O=certd tests" },
+    };
+    EVP_PKEY *k = ec_key();
+    for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+        X509_NAME *n = raw_name(good[i].field, good[i].type, good[i].v, good[i].len);
+        X509 *x = make_cert(n, k, k);
+        sign(x, k);
+        struct cert_info *info = NULL;
+        struct certd_err err = { 0 };
+        if (cert_inspect(NULL, NULL, x, &info, &err) != 0) {
+            fail_msg("case %zu: %s", i, err.msg);
+        }
+        assert_string_equal(info->subject.common_name, good[i].utf8);
+        assert_string_equal(info->subject.rfc4514, good[i].rfc4514);
+        assert_string_equal(info->issuer.common_name, good[i].utf8);
+        cert_info_free(info);
+        X509_free(x);
+        X509_NAME_free(n);
+    }
+    EVP_PKEY_free(k);
+}
+
 static void test_iso8601(void **state)
 {
     (void)state;
@@ -615,6 +874,9 @@ int main(void)
         cmocka_unit_test(test_eku_unknown_and_limits),
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_rfc4514),
+        cmocka_unit_test(test_hostile_sans),
+        cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_unicode_names),
         cmocka_unit_test(test_iso8601),
         cmocka_unit_test(test_asn1_time),
         cmocka_unit_test(test_names_and_args),

@@ -338,26 +338,137 @@ static X509_REQ *make_csr(EVP_PKEY *key, const char *const *alts, size_t n)
     return req;
 }
 
-/* A CSR with a subjectAltName made by hand: for kinds and contents csr_build never makes. */
-static X509_REQ *make_csr_with_gn(EVP_PKEY *key, GENERAL_NAME *gn)
+/*
+ * A CSR made by hand, for subjects, keys and SANs csr_build never makes: subject (borrowed;
+ * NULL = empty), one SAN entry gn (taken; NULL = no extension), signed by key.
+ */
+static X509_REQ *make_raw_csr(EVP_PKEY *key, const X509_NAME *subject, GENERAL_NAME *gn)
 {
     X509_REQ *req = X509_REQ_new();
     assert_non_null(req);
     assert_int_equal(X509_REQ_set_pubkey(req, key), 1);
-    assert_int_equal(X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req), "CN", MBSTRING_UTF8,
+    if (subject) {
+        assert_int_equal(X509_REQ_set_subject_name(req, subject), 1);
+    }
+    if (gn) {
+        GENERAL_NAMES *gens = GENERAL_NAMES_new();
+        assert_int_equal(sk_GENERAL_NAME_push(gens, gn), 1);
+        STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
+        X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
+        assert_non_null(ext);
+        assert_true(sk_X509_EXTENSION_push(exts, ext) > 0);
+        assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
+        sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+        GENERAL_NAMES_free(gens);
+    }
+    /* Ed25519 signs without a separate digest. */
+    const EVP_MD *md = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256();
+    assert_true(X509_REQ_sign(req, key, md) > 0);
+    return req;
+}
+
+/* A CSR with subject CN=odd and a subjectAltName made by hand. */
+static X509_REQ *make_csr_with_gn(EVP_PKEY *key, GENERAL_NAME *gn)
+{
+    X509_NAME *name = X509_NAME_new();
+    assert_non_null(name);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
                                                 (const unsigned char *)"odd", -1, -1, 0),
                      1);
-    GENERAL_NAMES *gens = GENERAL_NAMES_new();
-    assert_int_equal(sk_GENERAL_NAME_push(gens, gn), 1);
-    STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
-    X509_EXTENSION *ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
-    assert_non_null(ext);
-    assert_true(sk_X509_EXTENSION_push(exts, ext) > 0);
-    assert_int_equal(X509_REQ_add_extensions(req, exts), 1);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    GENERAL_NAMES_free(gens);
-    assert_true(X509_REQ_sign(req, key, EVP_sha256()) > 0);
+    X509_REQ *req = make_raw_csr(key, name, gn);
+    X509_NAME_free(name);
     return req;
+}
+
+/* A GENERAL_NAME dNSName with this text. */
+static GENERAL_NAME *dns_gn(const char *text)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+    assert_non_null(gn);
+    assert_int_equal(ASN1_STRING_set(ia5, text, -1), 1);
+    GENERAL_NAME_set0_value(gn, GEN_DNS, ia5);
+    return gn;
+}
+
+/*
+ * A self-signed v3 certificate made with plain OpenSSL, to stand as an issuer: subject CN=cn
+ * (NULL: empty subject), basicConstraints and keyUsage from OpenSSL configuration strings (NULL:
+ * no such extension), valid from nb to na.
+ */
+static X509 *make_issuer_cert(EVP_PKEY *key, const char *cn, const char *bc, const char *ku,
+                              int64_t nb, int64_t na)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 7), 1);
+    if (cn) {
+        assert_int_equal(X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+                                                    (const unsigned char *)cn, -1, -1, 0),
+                         1);
+    }
+    assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(x)), 1);
+    assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb));
+    assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na));
+    assert_int_equal(X509_set_pubkey(x, key), 1);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+    const struct {
+        int nid;
+        const char *value;
+    } exts[] = { { NID_basic_constraints, bc }, { NID_key_usage, ku } };
+    for (size_t i = 0; i < ELEMENTSOF(exts); i++) {
+        if (!exts[i].value) {
+            continue;
+        }
+        X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, &ctx, exts[i].nid, exts[i].value);
+        assert_non_null(ext);
+        assert_int_equal(X509_add_ext(x, ext, -1), 1);
+        X509_EXTENSION_free(ext);
+    }
+    assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+    return x;
+}
+
+/* One issue_from_csr call and what it must give: 0 (a certificate signed by ca_key) or r/code/word.
+ */
+struct issue_case {
+    const char *name;
+    X509_REQ *csr;
+    X509 *ca;
+    EVP_PKEY *ca_key;
+    const struct issue_profile *profile;
+    int64_t now;
+    int r;
+    enum certd_errc code;
+    const char *word;
+};
+
+static void run_issue_cases(const struct issue_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct certd_err err = { 0 };
+        static char dummy;
+        X509 *const sentinel = (X509 *)(void *)&dummy; /* untouched on failure */
+        X509 *cert = sentinel;
+        int r = issue_from_csr(NULL, NULL, cases[i].csr, cases[i].ca, cases[i].ca_key,
+                               cases[i].profile, cases[i].now, &cert, &err);
+        if (r != cases[i].r || err.code != cases[i].code) {
+            fail_msg("%s: r=%d code=%s msg=%s", cases[i].name, r, err_code_name(err.code), err.msg);
+        }
+        if (r < 0) {
+            assert_ptr_equal(cert, sentinel);
+            if (!strstr(err.msg, cases[i].word)) {
+                fail_msg("%s: \"%s\" not in \"%s\"", cases[i].name, cases[i].word, err.msg);
+            }
+            continue;
+        }
+        assert_int_equal(X509_verify(cert, cases[i].ca_key), 1);
+        assert_int_equal(
+            X509_NAME_cmp(X509_get_subject_name(cert), X509_REQ_get_subject_name(cases[i].csr)), 0);
+        X509_free(cert);
+    }
 }
 
 static void test_from_csr_chain(void **state)
@@ -530,11 +641,7 @@ static void test_from_csr_rejections(void **state)
     GENERAL_NAME *rid = GENERAL_NAME_new();
     GENERAL_NAME_set0_value(rid, GEN_RID, OBJ_txt2obj("1.2.3.4", 1));
     X509_REQ *rid_csr = make_csr_with_gn(key_p256, rid);
-    GENERAL_NAME *bad_dns = GENERAL_NAME_new();
-    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
-    assert_int_equal(ASN1_STRING_set(ia5, "bad name!", -1), 1);
-    GENERAL_NAME_set0_value(bad_dns, GEN_DNS, ia5);
-    X509_REQ *bad_dns_csr = make_csr_with_gn(key_p256, bad_dns);
+    X509_REQ *bad_dns_csr = make_csr_with_gn(key_p256, dns_gn("bad name!"));
     GENERAL_NAME *bad_ip = GENERAL_NAME_new();
     ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
     assert_int_equal(ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x01\x02\x03", 3), 1);
@@ -606,6 +713,250 @@ static void test_from_csr_rejections(void **state)
     X509_free(root);
 }
 
+static void test_from_csr_key_policy(void **state)
+{
+    (void)state;
+    X509 *root = fixture_cert("root-ca.pem");
+    EVP_PKEY *root_key = fixture_key("root-ca.key");
+    EVP_PKEY *rsa1024 = fixture_key("rsa1024.key");
+    EVP_PKEY *k1 = fixture_key("secp256k1.key");
+    int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
+    X509_REQ *weak = make_csr(rsa1024, NULL, 0);
+    X509_REQ *odd_curve = make_csr(k1, NULL, 0);
+    X509_REQ *ed = make_raw_csr(key_ed25519, X509_REQ_get_subject_name(weak), NULL);
+    X509_REQ *rsa = make_csr(key_rsa, NULL, 0);
+    X509_REQ *p384 = make_csr(key_p384, NULL, 0);
+    const struct issue_profile defaults = { .days = 30 };
+    const struct issue_profile ed_ok = { .days = 30, .keys = { .allow_ed25519 = true } };
+    const struct issue_case cases[] = {
+        { "RSA-1024", weak, root, root_key, &defaults, now, -EKEYREJECTED, CERTD_E_KEY_WEAK,
+          "the CSR's key is a 1024-bit RSA key" },
+        { "secp256k1", odd_curve, root, root_key, &defaults, now, -EOPNOTSUPP,
+          CERTD_E_KEY_UNSUPPORTED, "secp256k1" },
+        /* A zero key policy is the default one: no Ed25519. */
+        { "Ed25519 by default", ed, root, root_key, &defaults, now, -EOPNOTSUPP,
+          CERTD_E_KEY_UNSUPPORTED, "Ed25519" },
+        { "Ed25519 allowed", ed, root, root_key, &ed_ok, now, 0, CERTD_E_OK, NULL },
+        /* The policy applies to self-signed certificates from a CSR too. */
+        { "RSA-1024 self-signed", weak, NULL, rsa1024, &defaults, now, -EKEYREJECTED,
+          CERTD_E_KEY_WEAK, "1024-bit" },
+        { "RSA-2048", rsa, root, root_key, &defaults, now, 0, CERTD_E_OK, NULL },
+        { "P-384", p384, root, root_key, &defaults, now, 0, CERTD_E_OK, NULL },
+    };
+    run_issue_cases(cases, ELEMENTSOF(cases));
+
+    X509_REQ_free(p384);
+    X509_REQ_free(rsa);
+    X509_REQ_free(ed);
+    X509_REQ_free(odd_curve);
+    X509_REQ_free(weak);
+    EVP_PKEY_free(k1);
+    EVP_PKEY_free(rsa1024);
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+}
+
+static void test_from_csr_issuer_checks(void **state)
+{
+    (void)state;
+    const char *ca_bc = "critical,CA:TRUE", *ca_ku = "critical,keyCertSign,cRLSign";
+    int64_t nb = NOW - DAY, na = NOW + 365 * DAY;
+    X509 *good = make_issuer_cert(key_p384, "issuer", ca_bc, ca_ku, nb, na);
+    X509 *no_ku = make_issuer_cert(key_p384, "issuer", ca_bc, NULL, nb, na);
+    X509 *starts_now = make_issuer_cert(key_p384, "issuer", ca_bc, ca_ku, NOW, na);
+    X509 *future = make_issuer_cert(key_p384, "issuer", ca_bc, ca_ku, NOW + 1, na);
+    X509 *not_ca = make_issuer_cert(key_p384, "issuer", "critical,CA:FALSE", ca_ku, nb, na);
+    X509 *no_bc = make_issuer_cert(key_p384, "issuer", NULL, ca_ku, nb, na);
+    X509 *no_kcs =
+        make_issuer_cert(key_p384, "issuer", ca_bc, "critical,digitalSignature,cRLSign", nb, na);
+    X509 *empty = make_issuer_cert(key_p384, NULL, ca_bc, ca_ku, nb, na);
+    /* A leaf that another implementation made (tests/data/gen-fixtures), with its own key. */
+    X509 *leaf = fixture_cert("server-ec.pem");
+    EVP_PKEY *leaf_key = fixture_key("server-ec.key");
+    int64_t leaf_now = to_unix(X509_get0_notBefore(leaf)) + 60;
+    X509_REQ *csr = make_csr(key_p256, NULL, 0);
+    const struct issue_profile prof = { .days = 30 };
+    const struct issue_case cases[] = {
+        { "CA", csr, good, key_p384, &prof, NOW, 0, CERTD_E_OK, NULL },
+        { "CA without KeyUsage", csr, no_ku, key_p384, &prof, NOW, 0, CERTD_E_OK, NULL },
+        { "CA from now on", csr, starts_now, key_p384, &prof, NOW, 0, CERTD_E_OK, NULL },
+        { "CA not yet valid", csr, future, key_p384, &prof, NOW, -EKEYEXPIRED,
+          CERTD_E_CERT_NOT_YET_VALID, "not valid before" },
+        { "CA:FALSE", csr, not_ca, key_p384, &prof, NOW, -EINVAL, CERTD_E_NOT_CA, "CA:TRUE" },
+        { "no basicConstraints", csr, no_bc, key_p384, &prof, NOW, -EINVAL, CERTD_E_NOT_CA,
+          "not a CA" },
+        { "no keyCertSign", csr, no_kcs, key_p384, &prof, NOW, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
+          "keyCertSign" },
+        { "empty CA subject", csr, empty, key_p384, &prof, NOW, -EBADMSG, CERTD_E_CERT_BAD,
+          "empty subject" },
+        { "leaf as CA", csr, leaf, leaf_key, &prof, leaf_now, -EINVAL, CERTD_E_NOT_CA, "not a CA" },
+    };
+    run_issue_cases(cases, ELEMENTSOF(cases));
+
+    X509_REQ_free(csr);
+    EVP_PKEY_free(leaf_key);
+    X509_free(leaf);
+    X509_free(empty);
+    X509_free(no_kcs);
+    X509_free(no_bc);
+    X509_free(not_ca);
+    X509_free(future);
+    X509_free(starts_now);
+    X509_free(no_ku);
+    X509_free(good);
+}
+
+/* A subject with one attribute nid holding len bytes of data as ASN.1 string type. */
+static X509_NAME *name_of(int nid, int type, const char *data, int len)
+{
+    X509_NAME *name = X509_NAME_new();
+    assert_non_null(name);
+    assert_int_equal(
+        X509_NAME_add_entry_by_NID(name, nid, type, (const unsigned char *)data, len, -1, 0), 1);
+    return name;
+}
+
+/* str repeated n times, in a malloc'd buffer; *ret_len is its length. */
+static char *repeat_n(const char *str, size_t str_len, size_t n, int *ret_len)
+{
+    char *s = malloc(str_len * n + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s + i * str_len, str, str_len);
+    }
+    s[str_len * n] = '\0';
+    *ret_len = (int)(str_len * n);
+    return s;
+}
+
+static void test_from_csr_subject_bounds(void **state)
+{
+    (void)state;
+    X509 *root = fixture_cert("root-ca.pem");
+    EVP_PKEY *root_key = fixture_key("root-ca.key");
+    int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
+    const struct {
+        int nid;
+        int type;
+        const char *unit; /* repeated `count` times */
+        size_t unit_len;
+        size_t count;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } subjects[] = {
+        { NID_commonName, V_ASN1_UTF8STRING, "a", 1, 64, 0, CERTD_E_OK, NULL },
+        { NID_commonName, V_ASN1_UTF8STRING, "a", 1, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "the CSR's subject CN is longer than 64 characters" },
+        /* Characters, not bytes, whatever the string type. */
+        { NID_commonName, V_ASN1_UTF8STRING, "\xc3\xa9", 2, 64, 0, CERTD_E_OK, NULL },
+        { NID_commonName, V_ASN1_UTF8STRING, "\xc3\xa9", 2, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "CN is longer than 64" },
+        { NID_commonName, V_ASN1_BMPSTRING, "\0a", 2, 64, 0, CERTD_E_OK, NULL },
+        { NID_commonName, V_ASN1_BMPSTRING, "\0a", 2, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "CN is longer than 64" },
+        { NID_commonName, V_ASN1_UTF8STRING, "a", 1, 4096, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "CN is longer than 64" },
+        { NID_commonName, V_ASN1_UTF8STRING, "a\0", 2, 2, -EINVAL, CERTD_E_FIELD_INVALID,
+          "CN contains a NUL" },
+        { NID_commonName, V_ASN1_UTF8STRING, "a\x01", 2, 1, -EINVAL, CERTD_E_FIELD_INVALID,
+          "CN contains a control character" },
+        { NID_commonName, V_ASN1_UTF8STRING, " ", 1, 3, -EINVAL, CERTD_E_FIELD_INVALID,
+          "CN is blank" },
+        { NID_givenName, V_ASN1_UTF8STRING, "g", 1, 64, 0, CERTD_E_OK, NULL },
+        { NID_givenName, V_ASN1_UTF8STRING, "g", 1, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "givenName is longer than 64" },
+        { NID_surname, V_ASN1_UTF8STRING, "s", 1, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "surname is longer than 64" },
+        { NID_initials, V_ASN1_UTF8STRING, "i", 1, 16, 0, CERTD_E_OK, NULL },
+        { NID_initials, V_ASN1_UTF8STRING, "i", 1, 17, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "initials is longer than 16" },
+        { NID_organizationName, V_ASN1_UTF8STRING, "o", 1, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "O is longer than 64" },
+        { NID_localityName, V_ASN1_UTF8STRING, "l", 1, 128, 0, CERTD_E_OK, NULL },
+        { NID_localityName, V_ASN1_UTF8STRING, "l", 1, 129, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "L is longer than 128" },
+        { NID_countryName, V_ASN1_PRINTABLESTRING, "U", 1, 3, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "C is longer than 2" },
+        { NID_pkcs9_emailAddress, V_ASN1_IA5STRING, "e", 1, 256, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "emailAddress is longer than 255" },
+        { NID_serialNumber, V_ASN1_PRINTABLESTRING, "1", 1, 65, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "serialNumber is longer than 64" },
+        /* Attributes csr_build never makes are copied as they are. */
+        { NID_domainComponent, V_ASN1_IA5STRING, "d", 1, 200, 0, CERTD_E_OK, NULL },
+    };
+    const struct issue_profile prof = { .days = 30 };
+    for (size_t i = 0; i < ELEMENTSOF(subjects); i++) {
+        int len = 0;
+        char *data = repeat_n(subjects[i].unit, subjects[i].unit_len, subjects[i].count, &len);
+        X509_NAME *name = name_of(subjects[i].nid, subjects[i].type, data, len);
+        X509_REQ *csr = make_raw_csr(key_p256, name, NULL);
+        char label[64];
+        (void)snprintf(label, sizeof(label), "subject case %zu", i);
+        const struct issue_case c = {
+            .name = label,
+            .csr = csr,
+            .ca = root,
+            .ca_key = root_key,
+            .profile = &prof,
+            .now = now,
+            .r = subjects[i].r,
+            .code = subjects[i].code,
+            .word = subjects[i].word,
+        };
+        run_issue_cases(&c, 1);
+        X509_REQ_free(csr);
+        X509_NAME_free(name);
+        free(data);
+    }
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+}
+
+static void test_from_csr_empty_subject(void **state)
+{
+    (void)state;
+    X509 *root = fixture_cert("root-ca.pem");
+    EVP_PKEY *root_key = fixture_key("root-ca.key");
+    int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
+    X509_REQ *with_san = make_raw_csr(key_p256, NULL, dns_gn("anon.example.com"));
+    X509_REQ *bare = make_raw_csr(key_p256, NULL, NULL);
+    const struct issue_profile copy = { .days = 30,
+                                        .copy_sans = true,
+                                        .allowed_sans = 1u << SAN_DNS };
+    const struct issue_profile no_copy = { .days = 30 };
+    const struct issue_case cases[] = {
+        { "empty subject, SAN copied", with_san, root, root_key, &copy, now, 0, CERTD_E_OK, NULL },
+        { "empty subject, SAN not copied", with_san, root, root_key, &no_copy, now, -EINVAL,
+          CERTD_E_FIELD_MISSING, "empty subject and no alternative name" },
+        { "empty subject, no SAN", bare, root, root_key, &copy, now, -EINVAL, CERTD_E_FIELD_MISSING,
+          "empty subject" },
+        { "empty subject, self-signed", with_san, NULL, key_p256, &copy, now, -EINVAL,
+          CERTD_E_FIELD_MISSING, "self-signed" },
+    };
+    run_issue_cases(cases, ELEMENTSOF(cases));
+
+    /* RFC 5280 §4.1.2.6: with an empty subject the SAN is critical. */
+    struct certd_err err = { 0 };
+    X509 *cert = NULL;
+    assert_int_equal(issue_from_csr(NULL, NULL, with_san, root, root_key, &copy, now, &cert, &err),
+                     0);
+    assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(cert)), 0);
+    int crit = -1;
+    GENERAL_NAMES *gens = get_sans(cert, &crit);
+    assert_non_null(gens);
+    assert_int_equal(crit, 1);
+    assert_gn_string(sk_GENERAL_NAME_value(gens, 0), GEN_DNS, "anon.example.com");
+    GENERAL_NAMES_free(gens);
+    assert_int_equal(verify_with_anchor(cert, root, now + 60, NULL), 1);
+    X509_free(cert);
+
+    X509_REQ_free(bare);
+    X509_REQ_free(with_san);
+    EVP_PKEY_free(root_key);
+    X509_free(root);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +967,10 @@ int main(void)
         cmocka_unit_test(test_from_csr_chain),
         cmocka_unit_test(test_from_csr_selfsigned),
         cmocka_unit_test(test_from_csr_rejections),
+        cmocka_unit_test(test_from_csr_key_policy),
+        cmocka_unit_test(test_from_csr_issuer_checks),
+        cmocka_unit_test(test_from_csr_subject_bounds),
+        cmocka_unit_test(test_from_csr_empty_subject),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,20 +247,39 @@ static const struct fcase fixture_cases[] = {
     { .files = { "selfsigned.pem" }, S, OK() },
     { .files = { "server-rsa.pem", "server-rsa.key" }, S, OK() },
     { .files = { "server-rsa.pem", "server-rsa.key" }, C, OK() },
-    /* rule 1: one leaf, first */
+    /* rule 1: one leaf, first; every later certificate a CA */
     { .files = { "server-two-leaves.pem" },
       S,
-      FAIL(-EINVAL, CERTD_E_NOT_ONE_LEAF, "2 end-entity") },
-    { .files = { "ca-bundle.pem" }, S, FAIL(-EINVAL, CERTD_E_NOT_ONE_LEAF, "only CA") },
+      FAIL(-EINVAL, CERTD_E_NOT_ONE_LEAF,
+           "more than one end-entity certificate: 'server.example.com' at position 2") },
+    { .files = { "server-ec-bundle.pem", "server-rsa.pem" },
+      S,
+      FAIL(-EINVAL, CERTD_E_NOT_ONE_LEAF, "'rsa.example.com' at position 2 is not a CA") },
+    /* the first certificate is the leaf even when it is a CA: then it needs its key */
+    { .files = { "ca-bundle.pem" },
+      S,
+      FAIL(-EINVAL, CERTD_E_KEY_MISSING, "for the certificate 'certd test root'") },
+    /* a reversed upload: the key names the certificate that must come first */
     { .files = { "server-chain-reversed.pem" },
       S,
-      FAIL(-EINVAL, CERTD_E_CHAIN_ORDER, "must come first") },
-    /* rule 2: each certificate issued by the next */
+      FAIL(
+          -EINVAL, CERTD_E_CHAIN_ORDER,
+          "the private key must come first, followed by its issuers; it is 'server.example.com' at position 2") },
+    { .files = { "int-ca.pem", "server-ec.pem" },
+      S,
+      .pending = "server-ec.key",
+      FAIL(-EINVAL, CERTD_E_CHAIN_ORDER, "key of the pending CSR must come first") },
+    /* the key belongs to the intermediate, not to the first certificate */
+    { .files = { "server-ec-chain.pem", "int-ca.key" },
+      S,
+      FAIL(-EINVAL, CERTD_E_CHAIN_ORDER,
+           "first, followed by its issuers; it is 'certd test intermediate' at position 2") },
+    /* rule 4: each certificate issued by the next */
     { .files = { "server-chain-wrong.pem" },
       S,
       FAIL(-EINVAL, CERTD_E_CHAIN_ORDER,
            "'server.example.com' was not issued by certificate 2 'certd test root'") },
-    /* rule 3: the key */
+    /* rule 2: the key */
     { .files = { "server-mismatch.pem" },
       S,
       FAIL(-EKEYREJECTED, CERTD_E_KEY_MISMATCH,
@@ -284,7 +304,7 @@ static const struct fcase fixture_cases[] = {
     { .files = { "codesign-only.pem" },
       S,
       FAIL(-EINVAL, CERTD_E_KEY_MISSING, "'codesign.example.com'") },
-    /* rule 4: strength, named by the certificate's CN */
+    /* rule 3: strength, named by the certificate's CN */
     { .files = { "rsa1024.pem", "rsa1024.key" },
       S,
       FAIL(-EKEYREJECTED, CERTD_E_KEY_WEAK, "weak.example.com") },
@@ -655,6 +675,143 @@ static void test_chain_name_mismatch(void **state)
     EVP_PKEY_free(ca_key);
 }
 
+/*
+ * A v1 certificate (no extensions) for `key`, signed by sign_key under issuer (NULL: self-signed).
+ * Re-read from DER, so that OpenSSL judges it as it would an upload.
+ */
+static X509 *mk_v1_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *sign_key, int64_t nb,
+                        int64_t na, long serial)
+{
+    X509 *x = mk_cert(key, cn, issuer, sign_key, NULL, 0, nb, na, serial);
+    assert_int_equal(X509_set_version(x, X509_VERSION_1), 1);
+    assert_true(X509_sign(x, sign_key, EVP_sha256()) > 0);
+    X509 *copy = X509_dup(x);
+    assert_non_null(copy);
+    X509_free(x);
+    assert_int_equal(X509_get_version(copy), X509_VERSION_1);
+    return copy;
+}
+
+/*
+ * Rule 1: the first certificate is the leaf whatever its basicConstraints; every later one must be
+ * able to issue (CA:TRUE, or v1).
+ */
+static void test_leaf_first(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+
+    /* What `openssl req -x509` makes by default: self-signed, SKI/AKI, critical CA:TRUE, no
+     * KeyUsage or EKU; an RSA 2048 key. */
+    static const struct ext req_x509[] = {
+        { NID_subject_key_identifier, "hash" },
+        { NID_authority_key_identifier, "keyid:always" },
+        { NID_basic_constraints, "critical,CA:TRUE" },
+    };
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    assert_non_null(rsa);
+    X509 *ss = mk_cert(rsa, "bmc.example.com", NULL, rsa, req_x509, ELEMENTSOF(req_x509), now - DAY,
+                       now + 365 * DAY, 1);
+    assert_int_equal(X509_check_ca(ss), 1);
+    assert_int_equal(EVP_PKEY_up_ref(rsa), 1);
+    struct bundle *b = mk_bundle(&ss, 1, rsa);
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    (void)expect_ok(b, ENDPOINT_CLIENT, &pol, NULL, NULL, NULL);
+    /* the same certificate with the pending CSR key, and with a key that does not match */
+    EVP_PKEY *other = ec_key();
+    b->key = NULL;
+    struct validate_result res = expect_ok(b, ENDPOINT_SERVER, &pol, rsa, NULL, NULL);
+    assert_true(res.uses_pending_key);
+    expect_fail(b, ENDPOINT_SERVER, &pol, other, NULL, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                "'bmc.example.com' does not match the key of the pending CSR");
+    b->key = rsa;
+    bundle_discard(b);
+    EVP_PKEY_free(rsa);
+
+    /* a self-signed CA:TRUE leaf still obeys EKU */
+    static const struct ext ca_server[] = {
+        { NID_basic_constraints, "critical,CA:TRUE" },
+        { NID_ext_key_usage, "serverAuth" },
+    };
+    EVP_PKEY *key = ec_key();
+    ss = mk_cert(key, "ca-leaf.example.com", NULL, key, ca_server, 2, now - DAY, now + DAY, 1);
+    b = mk_bundle(&ss, 1, key);
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    expect_fail(b, ENDPOINT_CLIENT, &pol, NULL, NULL, -EINVAL, CERTD_E_EKU_MISMATCH,
+                "'ca-leaf.example.com' is for serverAuth, not clientAuth");
+    bundle_discard(b);
+
+    /* a v1 root after the leaf is chain, not a second leaf, when it signed the leaf */
+    static const struct ext leaf_exts[] = { { NID_basic_constraints, "critical,CA:FALSE" } };
+    EVP_PKEY *root_key = ec_key(), *leaf_key = ec_key();
+    X509 *v1 = mk_v1_cert(root_key, "v1 root", NULL, root_key, now - DAY, now + DAY, 1);
+    X509 *leaf = mk_cert(leaf_key, "v1leaf.example.com", v1, root_key, leaf_exts, 1, now - DAY,
+                         now + DAY, 2);
+    X509 *certs[3] = { leaf, v1 };
+    assert_int_equal(EVP_PKEY_up_ref(leaf_key), 1);
+    assert_int_equal(X509_up_ref(leaf), 1);
+    b = mk_bundle(certs, 2, leaf_key);
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    bundle_discard(b);
+
+    /* ... and breaks the chain when it did not */
+    X509 *v1_other = mk_v1_cert(other, "v1 root", NULL, other, now - DAY, now + DAY, 3);
+    certs[0] = leaf;
+    certs[1] = v1_other;
+    assert_int_equal(EVP_PKEY_up_ref(leaf_key), 1);
+    assert_int_equal(X509_up_ref(leaf), 1);
+    b = mk_bundle(certs, 2, leaf_key);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+                "'v1leaf.example.com' was not issued by certificate 2 'v1 root'");
+    bundle_discard(b);
+
+    /* explicit end entities after the leaf: CA:FALSE, or v3 without basicConstraints; at the
+     * position they hold, also after a CA */
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext ku_only[] = { { NID_key_usage, "critical,keyCertSign" } };
+    static const struct {
+        const struct ext *exts;
+        size_t n_exts;
+        size_t pos;
+        const char *word;
+    } ees[] = {
+        { leaf_exts, 1, 1, "more than one end-entity certificate: 'second' at position 2" },
+        { NULL, 0, 1, "'second' at position 2 is not a CA" },
+        { ku_only, 1, 1, "'second' at position 2 is not a CA" },
+        { leaf_exts, 1, 2, "'second' at position 3" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(ees); i++) {
+        print_message("second end entity %zu\n", i);
+        X509 *ca = mk_cert(root_key, "a ca", NULL, root_key, ca_exts, 1, now - DAY, now + DAY, 4);
+        X509 *second = mk_cert(other, "second", ca, root_key, ees[i].exts, ees[i].n_exts, now - DAY,
+                               now + DAY, 5);
+        assert_int_equal(X509_up_ref(leaf), 1);
+        certs[0] = leaf;
+        certs[1] = ees[i].pos == 1 ? second : ca;
+        certs[2] = ees[i].pos == 1 ? ca : second;
+        assert_int_equal(EVP_PKEY_up_ref(leaf_key), 1);
+        b = mk_bundle(certs, 3, leaf_key);
+        expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_NOT_ONE_LEAF,
+                    ees[i].word);
+        /* the key of the misplaced end entity: a reversed upload, told as such */
+        assert_int_equal(EVP_PKEY_up_ref(other), 1);
+        EVP_PKEY_free(b->key);
+        b->key = other;
+        char want[128];
+        (void)snprintf(want, sizeof(want),
+                       "must come first, followed by its issuers; it is 'second' at position %zu",
+                       ees[i].pos + 1);
+        expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER, want);
+        bundle_discard(b);
+    }
+    X509_free(leaf);
+    EVP_PKEY_free(leaf_key);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(other);
+}
+
 /* Intermediates: outside their validity is the issuer's business; before 1970 is not. */
 static void test_chain_intermediate_validity(void **state)
 {
@@ -870,11 +1027,45 @@ static void test_rule_order(void **state)
                 "authority certificates are stored without keys");
     bundle_free(b);
 
-    /* leaf order before key: a reversed chain with a mismatching key reports the
-     * order */
+    /*
+     * one leaf before the key: a reversed chain whose key matches nothing has a second end-entity
+     * certificate; so has a leaf followed by another leaf
+     */
     const char *rev[] = { "int-ca.pem", "server-ec.pem", "other.key" };
     b = parse_files(rev, 3);
-    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER, "position 2");
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_NOT_ONE_LEAF,
+                "'server.example.com' at position 2");
+    bundle_free(b);
+    const char *two[] = { "server-ec.pem", "server-rsa.pem", "other.key" };
+    b = parse_files(two, 3);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_NOT_ONE_LEAF,
+                "more than one end-entity certificate");
+    bundle_free(b);
+
+    /* key before chain order: a wrong issuer and a mismatching key report the key */
+    const char *wrong[] = { "server-ec.pem", "root-ca.pem", "other.key" };
+    b = parse_files(wrong, 3);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                "private key does not match the certificate 'server.example.com'");
+    bundle_free(b);
+    b = parse_files(wrong, 2);
+    EVP_PKEY *other = fixture_key("other.key");
+    expect_fail(b, ENDPOINT_SERVER, &pol, other, NULL, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                "does not match the key of the pending CSR");
+    EVP_PKEY_free(other);
+    bundle_free(b);
+
+    /* strength before chain order: a weak key under the wrong issuer reports the strength */
+    const char *weak_wrong[] = { "rsa1024.pem", "root-ca.pem", "rsa1024.key" };
+    b = parse_files(weak_wrong, 3);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_KEY_WEAK,
+                "weak.example.com");
+    bundle_free(b);
+
+    /* chain order before EKU: server-chain-wrong.pem (serverAuth) as a client */
+    b = parse_one("server-chain-wrong.pem");
+    expect_fail(b, ENDPOINT_CLIENT, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+                "was not issued by certificate 2");
     bundle_free(b);
 
     /* key before strength: a weak certificate with the wrong key reports the
@@ -996,6 +1187,7 @@ int main(void)
         cmocka_unit_test(test_chain_forged_signature),
         cmocka_unit_test(test_chain_name_mismatch),
         cmocka_unit_test(test_chain_intermediate_validity),
+        cmocka_unit_test(test_leaf_first),
         cmocka_unit_test(test_authority_built),
         cmocka_unit_test(test_authority_existing),
         cmocka_unit_test(test_rule_order),

@@ -3,14 +3,15 @@
  * PKCS#10 requests from Redfish GenerateCSR, and strict parsing of uploaded CSRs.
  *
  * csr_build checks the whole request before it builds anything: every subject attribute is
- * strict UTF-8 without control characters and within its X.520 bound (counted in characters,
- * not bytes), Country is two ASCII letters, Email and UnstructuredName are ASCII (IA5String),
- * each alternative name is classified as exactly one of DNS name, IP address, email address or
- * URI, and KeyUsage holds only names Redfish defines. Only then is the request assembled: the
- * subject in a fixed order, alternative names and usages in a real extensionRequest attribute,
- * the challenge password as the PKCS#9 attribute. Values never appear in messages (the
- * challenge password is a secret; the rest may be unprintable); alternative names and usage
- * names are quoted only when they are printable ASCII.
+ * strict UTF-8 without control characters and within its bound in util/limits.h (X.520's, or
+ * certd's own cap where X.520 has no useful one; counted in characters, not bytes), Country is two
+ * ASCII letters, Email and UnstructuredName are ASCII (IA5String), each alternative name is
+ * classified as exactly one of DNS name, IP address, email address or URI, and KeyUsage holds only
+ * names Redfish defines. Only then is the request assembled: the subject in a fixed order,
+ * alternative names and usages in a real extensionRequest attribute, the challenge password as the
+ * PKCS#9 attribute. Values never appear in messages (the challenge password is a secret; the rest
+ * may be unprintable); alternative names and usage names are quoted only when they are printable
+ * ASCII.
  *
  * csr_parse accepts exactly one PEM block with a CSR label, nothing but white space around it,
  * DER that decodes with no byte left over, and a signature that verifies with the request's own
@@ -613,7 +614,8 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
 
     /* The subject in the conventional big-endian order: C, ST, L, O, OU, CN, then the rest. */
     const struct subject_field fields[] = {
-        { "Country", country[0] ? country : NULL, NID_countryName, V_ASN1_PRINTABLESTRING, 2 },
+        { "Country", country[0] ? country : NULL, NID_countryName, V_ASN1_PRINTABLESTRING,
+          X520_COUNTRY_LEN },
         { "State", req->state, NID_stateOrProvinceName, V_ASN1_UTF8STRING, X520_STATE_MAX },
         { "City", req->city, NID_localityName, V_ASN1_UTF8STRING, X520_LOCALITY_MAX },
         { "Organization", req->organization, NID_organizationName, V_ASN1_UTF8STRING,
@@ -623,9 +625,9 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
         { "CommonName", req->common_name, NID_commonName, V_ASN1_UTF8STRING, X520_CN_MAX },
         /* PKCS #9 emailAddress is an IA5String (RFC 5280 Appendix A.1). */
         { "Email", req->email, NID_pkcs9_emailAddress, V_ASN1_IA5STRING, X520_EMAIL_MAX },
-        { "GivenName", req->given_name, NID_givenName, V_ASN1_UTF8STRING, X520_GIVEN_NAME_MAX },
-        { "Surname", req->surname, NID_surname, V_ASN1_UTF8STRING, X520_SURNAME_MAX },
-        { "Initials", req->initials, NID_initials, V_ASN1_UTF8STRING, X520_INITIALS_MAX },
+        { "GivenName", req->given_name, NID_givenName, V_ASN1_UTF8STRING, CERTD_GIVEN_NAME_MAX },
+        { "Surname", req->surname, NID_surname, V_ASN1_UTF8STRING, CERTD_SURNAME_MAX },
+        { "Initials", req->initials, NID_initials, V_ASN1_UTF8STRING, CERTD_INITIALS_MAX },
         /* ContactPerson has no attribute of its own; X.520 name (2.5.4.41) fits it. */
         { "ContactPerson", req->contact_person, NID_name, V_ASN1_UTF8STRING,
           CERTD_CONTACT_PERSON_MAX },

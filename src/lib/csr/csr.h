@@ -4,7 +4,8 @@
  * Subject attributes go into the subject; AlternativeNames and KeyUsage go into a real
  * extensionRequest attribute (subjectAltName, keyUsage, extendedKeyUsage), never into the
  * subject (the reference implementation gets this wrong); ChallengePassword becomes the PKCS#9
- * challengePassword attribute. Lengths follow the X.520 upper bounds in util/limits.h.
+ * challengePassword attribute. Lengths follow the bounds in util/limits.h: X.520's, or certd's
+ * own caps where X.520 has no useful one (GivenName, Surname, Initials, ContactPerson).
  */
 #pragma once
 

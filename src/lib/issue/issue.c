@@ -7,13 +7,16 @@
  * injected clock (never the wall clock), basicConstraints and keyUsage (both critical), SKI
  * and AKI (RFC 5280 §4.2.1.1-2), and is signed with the digest keys/ chooses for the signing
  * key. Requests are checked completely before the certificate is assembled. From a CSR we take
- * the subject, the public key (after the CSR's signature verifies) and, when the profile says
- * so, the subjectAltName entries of allowed kinds; every other requested extension is ignored:
- * the profile decides what the certificate may do.
+ * the subject, the public key (after the CSR's signature verifies and the key passes the
+ * profile's key policy) and, when the profile says so, the subjectAltName entries of allowed
+ * kinds; every other requested extension is ignored: the profile decides what the certificate
+ * may do. A copied subject keeps the bounds csr_build applies, and the issuer must be a CA
+ * that may sign certificates at the issuing time.
  */
 #include "issue/issue.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -28,6 +31,11 @@
 #include "x509/inspect.h"
 
 DEFINE_CLEANUP(AUTHORITY_KEYID, AUTHORITY_KEYID_free)
+
+static void cleanup_openssl_free(unsigned char **p)
+{
+    OPENSSL_free(*p);
+}
 
 #define SECONDS_PER_DAY 86400
 
@@ -523,6 +531,129 @@ static int csr_sans(X509_REQ *csr, uint32_t allowed, GENERAL_NAMES **ret, struct
     return 0;
 }
 
+/*
+ * Bounds for the subject attributes of a CSR that csr_build also makes, in characters, with the
+ * name a message uses. Attributes of other types are copied as they are.
+ */
+static const struct subject_bound {
+    int nid;
+    const char *name;
+    size_t max_chars;
+} subject_bounds[] = {
+    { NID_countryName, "C", X520_COUNTRY_LEN },
+    { NID_stateOrProvinceName, "ST", X520_STATE_MAX },
+    { NID_localityName, "L", X520_LOCALITY_MAX },
+    { NID_organizationName, "O", X520_ORGANIZATION_MAX },
+    { NID_organizationalUnitName, "OU", X520_OU_MAX },
+    { NID_commonName, "CN", X520_CN_MAX },
+    { NID_pkcs9_emailAddress, "emailAddress", X520_EMAIL_MAX },
+    { NID_givenName, "givenName", CERTD_GIVEN_NAME_MAX },
+    { NID_surname, "surname", CERTD_SURNAME_MAX },
+    { NID_initials, "initials", CERTD_INITIALS_MAX },
+    { NID_name, "name", CERTD_CONTACT_PERSON_MAX },
+    { NID_pkcs9_unstructuredName, "unstructuredName", PKCS9_UNSTRUCTURED_NAME_MAX },
+    { NID_serialNumber, "serialNumber", X520_SERIAL_NUMBER_MAX },
+    { NID_title, "title", X520_TITLE_MAX },
+    { NID_pseudonym, "pseudonym", X520_PSEUDONYM_MAX },
+};
+
+/*
+ * The certificate carries the CSR's subject unchanged, so each attribute we know must be one
+ * csr_build could have made: decodable, no NUL, csr_check_field's rules (UTF-8, no control
+ * characters, not blank) and its bound in characters, whatever the string type.
+ */
+static int check_csr_subject(const X509_NAME *subject, struct certd_err *err)
+{
+    int n = X509_NAME_entry_count(subject);
+
+    for (int i = 0; i < n; i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(subject, i);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+        const struct subject_bound *b = NULL;
+        for (size_t j = 0; j < ELEMENTSOF(subject_bounds) && !b; j++) {
+            if (subject_bounds[j].nid == nid) {
+                b = &subject_bounds[j];
+            }
+        }
+        if (!b) {
+            continue;
+        }
+        char label[64];
+        (void)snprintf(label, sizeof(label), "the CSR's subject %s", b->name);
+        const ASN1_STRING *s = X509_NAME_ENTRY_get_data(e);
+        int len = s ? ASN1_STRING_length(s) : -1;
+        if (len < 0) {
+            return err_set(err, -EBADMSG, CERTD_E_CSR_BAD, "%s cannot be decoded", label);
+        }
+        /* No string type spends more than 4 bytes on a character: longer is too long. */
+        if ((size_t)len > 4 * b->max_chars) {
+            return err_set(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "%s is longer than %zu characters",
+                           label, b->max_chars);
+        }
+        _cleanup_(cleanup_openssl_free) unsigned char *utf8 = NULL;
+        int ulen = ASN1_STRING_to_UTF8(&utf8, s);
+        if (ulen < 0 || !utf8) {
+            unsigned long code = ossl_drain_errors("issue: CSR subject");
+            if (ERR_GET_REASON(code) == ERR_R_MALLOC_FAILURE) {
+                return oom(err);
+            }
+            return err_set(err, -EBADMSG, CERTD_E_CSR_BAD, "%s cannot be decoded", label);
+        }
+        if (memchr(utf8, '\0', (size_t)ulen)) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "%s contains a NUL character",
+                           label);
+        }
+        int r = csr_check_field(label, (const char *)utf8, b->max_chars, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The issuer must be able to sign certificates at now: a CA by basicConstraints (RFC 5280
+ * §4.2.1.9; a v1 certificate does not count), with keyCertSign when it has a keyUsage
+ * (§4.2.1.3), a non-empty subject to become our issuer name (§4.1.2.4, §4.1.2.6), and valid
+ * from notBefore (its notAfter caps the new certificate in set_validity, which refuses a CA
+ * expired at now).
+ */
+static int check_ca(X509 *ca, int64_t now, struct certd_err *err)
+{
+    uint32_t flags = X509_get_extension_flags(ca);
+    if (flags & EXFLAG_INVALID) {
+        (void)ossl_drain_errors("issue: CA extensions");
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "the CA certificate has malformed or repeated extensions");
+    }
+    if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA)) {
+        return err_set(err, -EINVAL, CERTD_E_NOT_CA,
+                       "the issuer is not a CA certificate (basicConstraints CA:TRUE is missing)");
+    }
+    if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(ca) & KU_KEY_CERT_SIGN)) {
+        return err_set(err, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
+                       "the CA certificate's KeyUsage lacks keyCertSign, so it may not sign "
+                       "certificates");
+    }
+    if (X509_NAME_entry_count(X509_get_subject_name(ca)) == 0) {
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "the CA certificate has an empty subject, which cannot name an issuer");
+    }
+    const ASN1_TIME *nb = X509_get0_notBefore(ca);
+    int64_t not_before = 0;
+    if (!nb || asn1_time_to_unix(nb, &not_before) < 0) {
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "the CA certificate's notBefore cannot be read");
+    }
+    if (not_before > now) {
+        char iso[32];
+        unix_to_iso8601(not_before, iso, sizeof(iso));
+        return err_set(err, -EKEYEXPIRED, CERTD_E_CERT_NOT_YET_VALID,
+                       "the CA certificate is not valid before %s", iso);
+    }
+    return 0;
+}
+
 int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 *ca_cert,
                    EVP_PKEY *ca_key, const struct issue_profile *profile, int64_t now, X509 **ret,
                    struct certd_err *err)
@@ -541,6 +672,16 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         (void)ossl_drain_errors("issue: CSR verify");
         return err_set(err, -EBADMSG, CERTD_E_CSR_SIGNATURE, "the CSR's signature does not verify");
     }
+    /* The CA vouches for the key: the same strength policy as for uploaded keys. */
+    r = key_check_strength(pub, &profile->keys, "the CSR's key", err);
+    if (r < 0) {
+        return r;
+    }
+    const X509_NAME *subject = X509_REQ_get_subject_name(csr);
+    r = check_csr_subject(subject, err);
+    if (r < 0) {
+        return r;
+    }
     r = check_days(profile->days, err);
     if (r < 0) {
         return r;
@@ -549,6 +690,10 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "the path length must be -1 or more");
     }
     if (ca_cert) {
+        r = check_ca(ca_cert, now, err);
+        if (r < 0) {
+            return r;
+        }
         if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert), ca_key) != 1) {
             (void)ossl_drain_errors("issue: CA key");
             return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
@@ -567,6 +712,20 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
             return r;
         }
     }
+    if (X509_NAME_entry_count(subject) == 0) {
+        /* RFC 5280 §4.1.2.4: the issuer name, here the subject, must not be empty. */
+        if (!ca_cert) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_MISSING,
+                           "the CSR has an empty subject, but a self-signed certificate needs one "
+                           "for its issuer name");
+        }
+        /* RFC 5280 §4.1.2.6: an empty subject only with a (then critical) subjectAltName. */
+        if (!sans || sk_GENERAL_NAME_num(sans) == 0) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_MISSING,
+                           "the CSR has an empty subject and no alternative name that this "
+                           "profile copies; a certificate needs one or the other");
+        }
+    }
 
     uint32_t ku = profile->key_usage;
     if (ku == 0) {
@@ -574,7 +733,6 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         ku =
             profile->is_ca ? CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN : default_leaf_key_usage(pub);
     }
-    const X509_NAME *subject = X509_REQ_get_subject_name(csr);
     struct cert_params p = {
         .subject = subject,
         .issuer = ca_cert ? X509_get_subject_name(ca_cert) : subject,

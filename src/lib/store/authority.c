@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,23 +142,6 @@ static EVP_MD *sha256_fetch(OSSL_LIB_CTX *libctx, const char *propq)
     return md;
 }
 
-/* A directory stream of its own over dirfd (which stays open and owned by the caller). */
-static int dir_stream(int dirfd, DIR **ret)
-{
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return -errno;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int r = -errno;
-        (void)close(fd);
-        return r;
-    }
-    *ret = d;
-    return 0;
-}
-
 /*
  * Read and parse "<id>.pem" in dir. 1 with *ret set; 0 when the file is to be skipped (gone,
  * not a regular file, too large, not a certificate, or fingerprint != name); -errno.
@@ -231,7 +215,7 @@ static int ca_scan(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const cha
     if (!md) {
         return -EOPNOTSUPP;
     }
-    r = dir_stream(dirfd, &d);
+    r = store_dir_stream(dirfd, &d);
     if (r < 0) {
         return r;
     }
@@ -348,7 +332,7 @@ static int links_prune(int dirfd, char (*keep)[NAME_MAX + 1], size_t n_keep)
     _cleanup_(cleanup_DIR) DIR *d = NULL;
     int r;
 
-    r = dir_stream(dirfd, &d);
+    r = store_dir_stream(dirfd, &d);
     if (r < 0) {
         return r;
     }
@@ -442,6 +426,11 @@ int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
     if (dirfd < 0) {
         return dirfd;
     }
+    /* Shared, like every writer: store_recover() must not take our link temporaries. */
+    int r = store_dir_lock(dirfd, LOCK_SH);
+    if (r < 0) {
+        return r;
+    }
     return rehash_at(libctx, propq, dirfd, dir);
 }
 
@@ -470,13 +459,27 @@ static int cert_pem(X509 *cert, BIO **ret_bio, struct span *ret)
     return 0;
 }
 
-/* Remove the first n files named by ids again (rollback of a failed add). */
-static void files_remove(int dirfd, char (*ids)[AUTH_ID_LEN + 1], size_t n)
+/* A file this call created: its name's id and the inode it got. */
+struct ca_added {
+    char id[AUTH_ID_LEN + 1];
+    dev_t dev;
+    ino_t ino;
+};
+
+/*
+ * Rollback of a failed add: remove the n files this call created, each only while its name
+ * still holds the inode we made (never a file someone else put there since).
+ */
+static void files_remove(int dirfd, const struct ca_added *added, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         char name[AUTH_FILE_LEN + 1];
-        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, ids[i]);
-        (void)unlinkat(dirfd, name, 0);
+        struct stat st;
+        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, added[i].id);
+        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == added[i].dev &&
+            st.st_ino == added[i].ino) {
+            (void)unlinkat(dirfd, name, 0);
+        }
     }
     (void)fsync(dirfd);
 }
@@ -485,7 +488,7 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
                          STACK_OF(X509) *certs, char ***ret_ids, struct certd_err *err)
 {
     _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
-    _cleanup_free_ char(*ids)[AUTH_ID_LEN + 1] = NULL;
+    _cleanup_free_ struct ca_added *ids = NULL;
     _cleanup_close_ int dirfd = -EBADF;
     char **out = NULL;
     size_t n, added = 0;
@@ -511,26 +514,34 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     if (dirfd < 0) {
         return err_set(err, dirfd, CERTD_E_STORAGE, "cannot open authority directory %s", dir);
     }
+    r = store_dir_lock(dirfd, LOCK_SH);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot lock authority directory %s", dir);
+    }
 
-    /* Validate everything before the first write: ids, duplicates in the call and on disk. */
+    /*
+     * Validate everything before the first write: ids, duplicates in the call and on disk. The
+     * check on disk gives the early, clean refusal; the no-replace create below is what makes
+     * it hold against a file that appears in between.
+     */
     for (size_t i = 0; i < n; i++) {
         char name[AUTH_FILE_LEN + 1];
         struct stat st;
 
-        r = cert_id(md, sk_X509_value(certs, (int)i), ids[i]);
+        r = cert_id(md, sk_X509_value(certs, (int)i), ids[i].id);
         if (r < 0) {
             return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
         }
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(ids[i], ids[j]) == 0) {
+            if (strcmp(ids[i].id, ids[j].id) == 0) {
                 return err_set(err, -EEXIST, CERTD_E_DUPLICATE,
-                               "certificate %s appears twice in the request", ids[i]);
+                               "certificate %s appears twice in the request", ids[i].id);
             }
         }
-        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, ids[i]);
+        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, ids[i].id);
         if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             return err_set(err, -EEXIST, CERTD_E_DUPLICATE, "certificate %s is already installed",
-                           ids[i]);
+                           ids[i].id);
         }
         if (errno != ENOENT) {
             return err_set(err, -errno, CERTD_E_STORAGE, "cannot check %s/%s", dir, name);
@@ -543,7 +554,7 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
             return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
         }
         for (size_t i = 0; i < n; i++) {
-            out[i] = strdup(ids[i]);
+            out[i] = strdup(ids[i].id);
             if (!out[i]) {
                 strv_free_n(out, n);
                 return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
@@ -553,24 +564,33 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
 
     for (added = 0; added < n; added++) {
         _cleanup_(cleanup_BIO) BIO *bio = NULL;
-        _cleanup_free_ char *path = NULL;
+        char name[AUTH_FILE_LEN + 1];
+        const char *step = NULL;
         struct span pem;
+        struct stat st;
 
         r = cert_pem(sk_X509_value(certs, (int)added), &bio, &pem);
         if (r < 0) {
-            (void)err_set(err, r, CERTD_E_INTERNAL, "cannot encode certificate %s", ids[added]);
+            (void)err_set(err, r, CERTD_E_INTERNAL, "cannot encode certificate %s", ids[added].id);
             goto fail;
         }
-        if (asprintf(&path, "%s/%s" AUTH_FILE_SUFFIX, dir, ids[added]) < 0) {
-            path = NULL;
-            r = err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, ids[added].id);
+        r = store_write_new_at(dirfd, name, pem, STORE_MODE_PUBLIC, &st, &step);
+        if (r == -EEXIST) {
+            (void)err_set(err, r, CERTD_E_DUPLICATE, "certificate %s is already installed",
+                          ids[added].id);
             goto fail;
         }
-        r = store_write_atomic(path, pem, STORE_MODE_PUBLIC, err);
         if (r < 0) {
+            char buf[128];
+            (void)err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s/%s", step,
+                          strerror_r(-r, buf, sizeof(buf)), dir, name);
             goto fail;
         }
+        ids[added].dev = st.st_dev;
+        ids[added].ino = st.st_ino;
     }
+    /* rehash_at ends with an fsync of the directory, which makes the new names durable too. */
     r = rehash_at(libctx, propq, dirfd, dir);
     if (r < 0) {
         (void)err_set(err, r, CERTD_E_STORAGE, "cannot rebuild the links in %s", dir);
@@ -616,6 +636,10 @@ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
     dirfd = store_open_dir(dir);
     if (dirfd < 0) {
         return err_set(err, dirfd, CERTD_E_STORAGE, "cannot open authority directory %s", dir);
+    }
+    r = store_dir_lock(dirfd, LOCK_SH);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot lock authority directory %s", dir);
     }
     (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, id);
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {

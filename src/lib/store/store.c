@@ -3,15 +3,20 @@
  * store/: durable, atomic file writes (STYLE.md §3 "Changes are all-or-nothing"). Invariants:
  *  - a target is only ever replaced by rename(2) of a temporary in the same directory that was
  *    written completely and fsynced first, so a reader sees the old bytes or the new ones;
+ *  - a set of files (store_write_set) is replaced under a redo journal: once the journal is
+ *    committed (renamed to ".journal-<id>") the new set is what a crash leaves, after
+ *    store_recover(); before that, the old set. Never a mix;
  *  - a file gets its final mode when it is created (O_CREAT|O_EXCL, narrowed by the umask
  *    only); nothing is chmod'ed afterwards, so a key file is never readable by others, not even
  *    for a moment;
- *  - the only names this module leaves behind after a crash start with ".tmp-": readers skip
- *    them and store_cleanup_tmp() removes them;
+ *  - the only names this module leaves behind after a crash start with ".tmp" or ".journal-":
+ *    readers skip them and store_recover() settles them;
+ *  - buffers that may hold key bytes are wiped before they are freed;
  *  - messages name the path and the failing step, never the data.
  */
 #include "store/store.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,16 +25,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <openssl/crypto.h>
 
 #include "log/log.h"
 #include "store/store-internal.h"
 #include "util/parse.h"
 
+/* Temporaries of single writes (store_write_atomic, authority links): removed on recovery. */
 #define STORE_TMP_PREFIX     ".tmp-"
 #define STORE_TMP_PREFIX_LEN (sizeof(STORE_TMP_PREFIX) - 1)
+/*
+ * The names of a write set with journal id J: ".tmpjournal-J" (written, not committed),
+ * ".journal-J" (committed), ".tmpset-J-<index>" (the new contents). A set temporary in a
+ * directory without its journal belongs to a journal in another directory and is left to the
+ * recovery of that one.
+ */
+#define STORE_SET_TMP_PREFIX     ".tmpset-"
+#define STORE_JOURNAL_TMP_PREFIX ".tmpjournal-"
+#define STORE_JOURNAL_PREFIX     ".journal-"
+/* A journal id: 64 random bits in lowercase hex. */
+#define STORE_JID_BYTES 8u
+#define STORE_JID_LEN   (2u * STORE_JID_BYTES)
+/* Journal layout: NUL-terminated fields (paths may hold any other byte), see store.h. */
+#define STORE_JOURNAL_MAGIC "certd-store-journal-1"
+#define STORE_JOURNAL_END   "end"
+/* The largest journal we write: magic, count, end, and per entry a directory and two names. */
+#define STORE_JOURNAL_MAX (4096u + STORE_SET_MAX * (PATH_MAX + 2u * (NAME_MAX + 1u)))
 /*
  * The target's name appears in its temporary's name only to help a human reading a directory
  * after a crash; it is cut to this many bytes so that the temporary's name stays far below
@@ -42,6 +68,16 @@
 #define STORE_READ_CHUNK 4096u
 
 DEFINE_CLEANUP(DIR, closedir)
+
+enum store_crash_point store_test_crash_at = STORE_CRASH_NONE;
+
+/* The crash hook of the write-set test (store-internal.h); a no-op in every real program. */
+static void crash_point(enum store_crash_point p)
+{
+    if (store_test_crash_at == p) {
+        _exit(0);
+    }
+}
 
 /* Describe -r for a message; buf is used only when glibc has no static text for it. */
 static const char *errno_str(int r, char *buf, size_t size)
@@ -58,6 +94,77 @@ static int store_fail(struct certd_err *err, int r, const char *path, const char
     /* The step and the reason first: a long path may be cut at the end of the message. */
     return err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s", step,
                    errno_str(r, buf, sizeof(buf)), path);
+}
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* One path component we could create or rename: not empty, ".", "..", no '/', <= NAME_MAX. */
+static bool name_is_plain(const char *s)
+{
+    size_t len = strnlen(s, NAME_MAX + 1);
+    return len > 0 && len <= NAME_MAX && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 &&
+           !strchr(s, '/');
+}
+
+/* Names recovery acts on: never a target of a write set. */
+static bool name_is_reserved(const char *s)
+{
+    return has_prefix(s, STORE_TMP_PREFIX) || has_prefix(s, STORE_SET_TMP_PREFIX) ||
+           has_prefix(s, STORE_JOURNAL_TMP_PREFIX) || has_prefix(s, STORE_JOURNAL_PREFIX);
+}
+
+/*
+ * "." (the journal's own directory) or an absolute path as realpath(3) makes it: no empty,
+ * "." or ".." component, so that a journal cannot lead recovery anywhere by traversal.
+ */
+static bool dir_is_canonical(const char *s)
+{
+    size_t len = strnlen(s, PATH_MAX);
+
+    if (strcmp(s, ".") == 0 || strcmp(s, "/") == 0) {
+        return true;
+    }
+    if (len == 0 || len >= PATH_MAX || s[0] != '/' || s[len - 1] == '/') {
+        return false;
+    }
+    for (const char *c = s + 1;;) {
+        const char *slash = strchr(c, '/');
+        size_t n = slash ? (size_t)(slash - c) : strlen(c);
+        if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') ||
+            (n == 2 && c[0] == '.' && c[1] == '.')) {
+            return false;
+        }
+        if (!slash) {
+            return true;
+        }
+        c = slash + 1;
+    }
+}
+
+/* prefix followed by exactly STORE_JID_LEN lowercase hex digits, then end (or '-' if is_set). */
+static bool parse_jid_name(const char *name, const char *prefix, bool is_set,
+                           char jid[static STORE_JID_LEN + 1])
+{
+    size_t plen = strlen(prefix);
+
+    if (strncmp(name, prefix, plen) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < STORE_JID_LEN; i++) {
+        char c = name[plen + i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false; /* also stops at a NUL: the name is shorter */
+        }
+    }
+    if (name[plen + STORE_JID_LEN] != (is_set ? '-' : '\0')) {
+        return false;
+    }
+    memcpy(jid, name + plen, STORE_JID_LEN);
+    jid[STORE_JID_LEN] = '\0';
+    return true;
 }
 
 /*
@@ -94,29 +201,73 @@ int store_open_dir(const char *dir)
     return fd < 0 ? -errno : fd;
 }
 
-int store_tmp_name(char *buf, size_t size, const char *kind, const char *base)
+int store_dir_lock(int dirfd, int op)
 {
-    uint8_t rnd[8];
-    size_t got = 0;
-    char hex[2 * sizeof(rnd) + 1];
-    size_t base_len = strnlen(base, STORE_TMP_BASE_MAX);
+    while (flock(dirfd, op) < 0) {
+        if (errno == EINTR) {
+            continue;
+        }
+        /* No flock here (some NFS set-ups): the lock only guards against our own mistakes. */
+        if (errno == EOPNOTSUPP || errno == ENOLCK || errno == EBADF || errno == EINVAL) {
+            log_debug("store: no directory lock on this file system");
+            return 0;
+        }
+        return -errno;
+    }
+    return 0;
+}
 
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-        if (n < 0) {
+int store_dir_stream(int dirfd, DIR **ret)
+{
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int r = -errno;
+        (void)close(fd);
+        return r;
+    }
+    *ret = d;
+    return 0;
+}
+
+/* n random bytes as 2n lowercase hex digits and a NUL into hex. */
+static int random_hex(char *hex, size_t n)
+{
+    uint8_t rnd[STORE_JID_BYTES];
+    size_t got = 0;
+
+    assert(n <= sizeof(rnd));
+    while (got < n) {
+        ssize_t k = getrandom(rnd + got, n - got, 0);
+        if (k < 0) {
             if (errno == EINTR) {
                 continue;
             }
             return -errno;
         }
-        got += (size_t)n;
+        got += (size_t)k;
     }
-    for (size_t i = 0; i < sizeof(rnd); i++) {
+    for (size_t i = 0; i < n; i++) {
         static const char digits[] = "0123456789abcdef";
         hex[2 * i] = digits[rnd[i] >> 4];
         hex[2 * i + 1] = digits[rnd[i] & 0xf];
     }
-    hex[sizeof(hex) - 1] = '\0';
+    hex[2 * n] = '\0';
+    return 0;
+}
+
+int store_tmp_name(char *buf, size_t size, const char *kind, const char *base)
+{
+    char hex[STORE_JID_LEN + 1];
+    size_t base_len = strnlen(base, STORE_TMP_BASE_MAX);
+    int r = random_hex(hex, STORE_JID_BYTES);
+
+    if (r < 0) {
+        return r;
+    }
     int n = snprintf(buf, size, STORE_TMP_PREFIX "%s%.*s-%s", kind, (int)base_len, base, hex);
     if (n < 0 || (size_t)n >= size) {
         return -ENAMETOOLONG;
@@ -146,36 +297,22 @@ static int write_all(int fd, struct span data)
 }
 
 /*
- * Create a fresh temporary for base in dirfd with mode, write data, fsync and close it. On
- * success its name is in tmp (NAME_MAX + 1 bytes); on failure nothing is left behind and
- * *ret_step names the step that failed.
+ * Create name in dirfd (O_EXCL: never an existing file) with mode, write data, fsync, close.
+ * ret_st (nullable) receives the file's stat. On failure the name is removed again when this
+ * call made it, and *ret_step names the step ("create temporary" with -EEXIST when taken).
  */
-static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode, char *tmp,
-                     size_t tmp_size, const char **ret_step)
+static int file_create(int dirfd, const char *name, struct span data, mode_t mode,
+                       struct stat *ret_st, const char **ret_step)
 {
     _cleanup_close_ int fd = -EBADF;
-    int r = -EEXIST;
+    int r;
 
-    for (unsigned i = 0; i < STORE_TMP_TRIES && fd < 0; i++) {
-        r = store_tmp_name(tmp, tmp_size, "", base);
-        if (r < 0) {
-            *ret_step = "name temporary";
-            return r;
-        }
-        /* The mode is final from here on: the umask may narrow it, nothing widens it. */
-        fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-        if (fd < 0) {
-            r = -errno;
-            if (r != -EEXIST) {
-                break;
-            }
-        }
-    }
+    /* The mode is final from here on: the umask may narrow it, nothing widens it. */
+    fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         *ret_step = "create temporary";
-        return r;
+        return -errno;
     }
-
     r = write_all(fd, data);
     if (r < 0) {
         *ret_step = "write";
@@ -184,6 +321,11 @@ static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode,
     if (fsync(fd) < 0) {
         r = -errno;
         *ret_step = "fsync";
+        goto fail;
+    }
+    if (ret_st && fstat(fd, ret_st) < 0) {
+        r = -errno;
+        *ret_step = "stat";
         goto fail;
     }
     /*
@@ -199,8 +341,63 @@ static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode,
     return 0;
 
 fail:
-    (void)unlinkat(dirfd, tmp, 0);
+    (void)unlinkat(dirfd, name, 0);
     return r;
+}
+
+/*
+ * Create a fresh temporary for base in dirfd with mode, write data, fsync and close it. On
+ * success its name is in tmp (NAME_MAX + 1 bytes); on failure nothing is left behind and
+ * *ret_step names the step that failed.
+ */
+static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode, char *tmp,
+                     size_t tmp_size, struct stat *ret_st, const char **ret_step)
+{
+    int r = -EEXIST;
+
+    for (unsigned i = 0; i < STORE_TMP_TRIES && r == -EEXIST; i++) {
+        r = store_tmp_name(tmp, tmp_size, "", base);
+        if (r < 0) {
+            *ret_step = "name temporary";
+            return r;
+        }
+        r = file_create(dirfd, tmp, data, mode, ret_st, ret_step);
+    }
+    return r;
+}
+
+int store_write_new_at(int dirfd, const char *name, struct span data, mode_t mode,
+                       struct stat *ret_st, const char **ret_step)
+{
+    char tmp[NAME_MAX + 1];
+    struct stat st;
+    int r;
+
+    assert_return(name && ret_step, -EINVAL);
+    assert_return(data.p || data.len == 0, -EINVAL);
+
+    r = tmp_write(dirfd, name, data, mode, tmp, sizeof(tmp), &st, ret_step);
+    if (r < 0) {
+        return r;
+    }
+    /* RENAME_NOREPLACE: an existing name (made by anyone, at any moment) is left alone. */
+    if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0) {
+        r = -errno;
+        if (r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP) {
+            /* The file system lacks it: link(2) never replaces either (EEXIST). */
+            r = linkat(dirfd, tmp, dirfd, name, 0) < 0 ? -errno : 0;
+        }
+        if (r < 0) {
+            *ret_step = "rename (no replace)";
+            (void)unlinkat(dirfd, tmp, 0);
+            return r;
+        }
+        (void)unlinkat(dirfd, tmp, 0);
+    }
+    if (ret_st) {
+        *ret_st = st;
+    }
+    return 0;
 }
 
 int store_write_atomic(const char *path, struct span data, mode_t mode, struct certd_err *err)
@@ -223,7 +420,12 @@ int store_write_atomic(const char *path, struct span data, mode_t mode, struct c
     if (dirfd < 0) {
         return store_fail(err, dirfd, path, "open directory");
     }
-    r = tmp_write(dirfd, base, data, mode, tmp, sizeof(tmp), &step);
+    /* Shared: other writers may run, store_recover() waits (it would take our temporary). */
+    r = store_dir_lock(dirfd, LOCK_SH);
+    if (r < 0) {
+        return store_fail(err, r, path, "lock directory");
+    }
+    r = tmp_write(dirfd, base, data, mode, tmp, sizeof(tmp), NULL, &step);
     if (r < 0) {
         return store_fail(err, r, path, step);
     }
@@ -242,220 +444,467 @@ int store_write_atomic(const char *path, struct span data, mode_t mode, struct c
     return 0;
 }
 
-/*
- * One member of a store_write_set() call. States: has_tmp (a written temporary exists), has_bak
- * (a hard link to the previous target exists), renamed (the temporary now is the target).
- */
+/* ---- write sets under a redo journal ---- */
+
+/* One member of a store_write_set() call. */
 struct set_entry {
-    char *dir;
-    const char *base;
+    char *dir;        /* owned: the target's directory as the caller named it */
+    const char *base; /* borrowed from the caller's path */
+    char *jdir;       /* owned: the directory as the journal names it ("." or canonical) */
     int dirfd;
-    bool has_tmp, has_bak, keep_bak, existed, renamed;
+    struct stat dst;   /* of the directory */
+    bool is_dir_first; /* first entry in its directory: it locks and fsyncs the directory */
+    bool has_tmp;
     char tmp[NAME_MAX + 1];
-    char bak[NAME_MAX + 1];
 };
 
-/* Give the target a second name, so that it can be put back after it has been replaced. */
-static int set_backup(struct set_entry *e)
-{
-    struct stat st;
-    int r = -EEXIST;
+struct write_set {
+    struct set_entry *v;
+    size_t n;
+    char jid[STORE_JID_LEN + 1];
+    char jtmp[NAME_MAX + 1];  /* the journal before the commit */
+    char jname[NAME_MAX + 1]; /* its committed name */
+    bool has_jtmp, is_committed;
+};
 
-    if (fstatat(e->dirfd, e->base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno == ENOENT) {
-            e->existed = false;
-            return 0;
+static bool same_dir(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
+}
+
+/* fsync every directory of the set once; the first error, or 0. */
+static int set_fsync_dirs(const struct write_set *s, size_t *ret_failed)
+{
+    int r = 0;
+
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->v[i].is_dir_first && fsync(s->v[i].dirfd) < 0 && r == 0) {
+            r = -errno;
+            *ret_failed = i;
         }
-        return -errno;
-    }
-    e->existed = true;
-    if (S_ISDIR(st.st_mode)) {
-        /*
-         * Directories cannot be hard-linked; the rename over it will fail (EISDIR) and be
-         * rolled back like any other failed rename, so no backup is needed.
-         */
-        return 0;
-    }
-    for (unsigned i = 0; i < STORE_TMP_TRIES && r == -EEXIST; i++) {
-        r = store_tmp_name(e->bak, sizeof(e->bak), "bak-", e->base);
-        if (r < 0) {
-            return r;
-        }
-        /* flags 0: a symlink target is linked itself, never followed. */
-        r = linkat(e->dirfd, e->base, e->dirfd, e->bak, 0) < 0 ? -errno : 0;
-    }
-    if (r == 0) {
-        e->has_bak = true;
     }
     return r;
 }
 
-/* Put back the previous state of an entry that was renamed already. Best effort. */
-static void set_restore(struct set_entry *e, const char *path)
+/*
+ * Ends a set. Before the commit: the temporaries go first, then (once their removal is durable)
+ * the journal that names them, so a crash in between still leaves recovery a complete list.
+ * After the commit nothing is removed here: the journal stays until the set is complete.
+ */
+static void write_set_done(struct write_set *s)
 {
-    int r;
-
-    if (e->has_bak) {
-        /* rename(2) is atomic: the old file reappears under its name in one step. */
-        r = renameat(e->dirfd, e->bak, e->dirfd, e->base) < 0 ? -errno : 0;
-        if (r == 0) {
-            e->has_bak = false;
-        } else {
-            /* Keep the backup: it is now the only copy of the old content. */
-            e->keep_bak = true;
-        }
-    } else {
-        r = unlinkat(e->dirfd, e->base, 0) < 0 ? -errno : 0;
-    }
-    if (r < 0) {
-        char buf[128];
-        log_debug("store: cannot roll back %s: %s", path, errno_str(r, buf, sizeof(buf)));
-    }
-}
-
-static void set_entries_free(struct set_entry *entries, size_t n)
-{
-    if (!entries) {
+    if (!s->v) {
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct set_entry *e = &entries[i];
-        if (e->dirfd >= 0) {
-            if (e->has_tmp && !e->renamed) {
-                (void)unlinkat(e->dirfd, e->tmp, 0);
+    if (!s->is_committed) {
+        bool removed = false;
+        size_t ignored = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->v[i].has_tmp) {
+                (void)unlinkat(s->v[i].dirfd, s->v[i].tmp, 0);
+                removed = true;
             }
-            if (e->has_bak && !e->keep_bak) {
-                (void)unlinkat(e->dirfd, e->bak, 0);
-            }
-            (void)close(e->dirfd);
         }
-        free(e->dir);
+        if (removed) {
+            (void)set_fsync_dirs(s, &ignored);
+        }
+        if (s->has_jtmp) {
+            (void)unlinkat(s->v[0].dirfd, s->jtmp, 0);
+            (void)fsync(s->v[0].dirfd);
+        }
     }
-    free(entries);
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->v[i].dirfd >= 0) {
+            (void)close(s->v[i].dirfd);
+        }
+        free(s->v[i].dir);
+        free(s->v[i].jdir);
+    }
+    free(s->v);
+    s->v = NULL;
 }
 
 /*
- * How far this is atomic, honestly: each rename(2) is atomic, a set of renames is not. All data
- * is written and fsynced before the first rename, and the renames then run back to back, so
- * the window is a handful of system calls. A crash inside it leaves some targets new and the
- * rest old, plus ".tmp-bak-*" hard links holding the old content of those already replaced;
- * store_cleanup_tmp() deletes those links, it does not roll back. True all-or-nothing across
- * files would need one rename of a directory (a symlink flipped to a new versioned directory),
- * which the store layout does not use. A failure that is *reported* (not a crash) is rolled
- * back completely: replaced targets are renamed back from their backups and new ones removed.
- * Two entries must not name the same file (checked for identical paths only).
+ * How the journal names e's directory: "." when it is the journal's own, else its canonical
+ * absolute path, checked to still be the directory we opened.
+ */
+static int set_entry_jdir(struct set_entry *e, const struct stat *journal_dir)
+{
+    _cleanup_free_ char *real = NULL;
+    struct stat st;
+
+    if (same_dir(&e->dst, journal_dir)) {
+        e->jdir = strdup(".");
+        return e->jdir ? 0 : -ENOMEM;
+    }
+    real = realpath(e->dir, NULL);
+    if (!real) {
+        return -errno;
+    }
+    if (!dir_is_canonical(real) || stat(real, &st) < 0 || !same_dir(&st, &e->dst)) {
+        return -EIO; /* renamed or replaced under us: no path to put in the journal */
+    }
+    e->jdir = TAKE_PTR(real);
+    return 0;
+}
+
+/* Append s and its NUL at *off (the size was computed by the caller). */
+static void put_field(uint8_t *buf, size_t *off, const char *s)
+{
+    size_t len = strlen(s) + 1;
+    memcpy(buf + *off, s, len);
+    *off += len;
+}
+
+/* The journal's bytes: magic, count, (directory, temporary, target) per entry, end marker. */
+static int journal_build(const struct write_set *s, uint8_t **ret, size_t *ret_len)
+{
+    char count[24];
+    size_t len = 0, off = 0;
+    uint8_t *buf;
+
+    (void)snprintf(count, sizeof(count), "%zu", s->n);
+    const char *head[] = { STORE_JOURNAL_MAGIC, count };
+    for (size_t i = 0; i < ELEMENTSOF(head); i++) {
+        len += strlen(head[i]) + 1;
+    }
+    len += sizeof(STORE_JOURNAL_END);
+    for (size_t i = 0; i < s->n; i++) {
+        /* Each part is below PATH_MAX and n <= STORE_SET_MAX: no overflow, checked anyway. */
+        const char *parts[] = { s->v[i].jdir, s->v[i].tmp, s->v[i].base };
+        for (size_t k = 0; k < ELEMENTSOF(parts); k++) {
+            if (!size_add(len, strlen(parts[k]) + 1, &len)) {
+                return -E2BIG;
+            }
+        }
+    }
+    if (len > STORE_JOURNAL_MAX) {
+        return -E2BIG;
+    }
+    buf = malloc(len);
+    if (!buf) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < ELEMENTSOF(head); i++) {
+        put_field(buf, &off, head[i]);
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        put_field(buf, &off, s->v[i].jdir);
+        put_field(buf, &off, s->v[i].tmp);
+        put_field(buf, &off, s->v[i].base);
+    }
+    put_field(buf, &off, STORE_JOURNAL_END);
+    assert(off == len);
+    *ret = buf;
+    *ret_len = len;
+    return 0;
+}
+
+static int recover_at(int dirfd, const char *dir);
+
+static int dir_cmp(const struct stat *a, const struct stat *b)
+{
+    if (a->st_dev != b->st_dev) {
+        return a->st_dev < b->st_dev ? -1 : 1;
+    }
+    if (a->st_ino != b->st_ino) {
+        return a->st_ino < b->st_ino ? -1 : 1;
+    }
+    return 0;
+}
+
+/*
+ * Lock each directory of the set once: exclusively the journal's (one set writer at a time
+ * there, and none while store_recover runs), shared the others. Always in (device, inode)
+ * order, so that two writers never wait for each other in a cycle.
+ */
+static int write_set_lock(struct write_set *s, const struct store_file *files,
+                          struct certd_err *err)
+{
+    bool locked[STORE_SET_MAX] = { false };
+
+    for (;;) {
+        size_t next = s->n;
+        for (size_t i = 0; i < s->n; i++) {
+            if (s->v[i].is_dir_first && !locked[i] &&
+                (next == s->n || dir_cmp(&s->v[i].dst, &s->v[next].dst) < 0)) {
+                next = i;
+            }
+        }
+        if (next == s->n) {
+            return 0;
+        }
+        int r = store_dir_lock(s->v[next].dirfd, next == 0 ? LOCK_EX : LOCK_SH);
+        if (r < 0) {
+            return store_fail(err, r, files[next].path, "lock directory");
+        }
+        locked[next] = true;
+    }
+}
+
+/*
+ * Open, lock and check every entry: the directory exists, no file is named twice (same
+ * directory, by device and inode, and same name), no target is a directory or a reserved name.
+ * Nothing is written yet.
+ */
+static int write_set_prepare(struct write_set *s, const struct store_file *files,
+                             struct certd_err *err)
+{
+    int r;
+
+    for (size_t i = 0; i < s->n; i++) {
+        struct set_entry *e = &s->v[i];
+        r = path_split(files[i].path, &e->dir, &e->base);
+        if (r < 0) {
+            return store_fail(err, r, files[i].path, "parse path");
+        }
+        if (name_is_reserved(e->base)) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "%s: names starting with .tmp-, .tmpset-, .tmpjournal- or .journal- "
+                           "are reserved for the store",
+                           files[i].path);
+        }
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        struct set_entry *e = &s->v[i];
+        e->dirfd = store_open_dir(e->dir);
+        if (e->dirfd < 0) {
+            return store_fail(err, e->dirfd, files[i].path, "open directory");
+        }
+        if (fstat(e->dirfd, &e->dst) < 0) {
+            return store_fail(err, -errno, files[i].path, "stat directory");
+        }
+        e->is_dir_first = true;
+        for (size_t j = 0; j < i; j++) {
+            if (!same_dir(&e->dst, &s->v[j].dst)) {
+                continue;
+            }
+            e->is_dir_first = false;
+            /*
+             * "same.pem" and "./same.pem" (or a path through a symlinked directory) are one
+             * file: writing both would silently replace one content with the other.
+             */
+            if (strcmp(e->base, s->v[j].base) == 0) {
+                return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                               "the same file is named twice: %s and %s", files[j].path,
+                               files[i].path);
+            }
+        }
+    }
+    r = write_set_lock(s, files, err);
+    if (r < 0) {
+        return r;
+    }
+    /*
+     * A committed journal left here by a crash would, replayed later, put its older contents
+     * over the ones we are about to write: it is completed first (we hold the directory
+     * exclusively, so any journal in it is a dead writer's). One that does not parse is never
+     * replayed and cannot do that harm.
+     */
+    r = recover_at(s->v[0].dirfd, s->v[0].dir);
+    if (r < 0 && r != -EBADMSG) {
+        return store_fail(err, r, files[0].path, "complete an earlier interrupted write");
+    }
+    /*
+     * Failures we can see coming are found before the commit, while they still leave the old
+     * set: after it, the only way is forward.
+     */
+    for (size_t i = 0; i < s->n; i++) {
+        struct set_entry *e = &s->v[i];
+        struct stat st;
+        if (strlen(e->base) > NAME_MAX) {
+            return store_fail(err, -ENAMETOOLONG, files[i].path, "check target");
+        }
+        if (fstatat(e->dirfd, e->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                return store_fail(err, -EISDIR, files[i].path, "check target");
+            }
+        } else if (errno != ENOENT) {
+            return store_fail(err, -errno, files[i].path, "check target");
+        }
+        r = set_entry_jdir(e, &s->v[0].dst);
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        if (r < 0) {
+            return store_fail(err, r, files[i].path, "resolve directory");
+        }
+    }
+    return 0;
+}
+
+/*
+ * The protocol is described in store.h. Steps, with the state a crash leaves (after
+ * store_recover of the journal's directory):
+ *  1. journal ".tmpjournal-J" written, fsynced, its directory fsynced       -> old set
+ *  2. temporaries ".tmpset-J-i" written, fsynced, their directories fsynced -> old set
+ *  3. commit: rename to ".journal-J", fsync the directory                     -> new set
+ *  4. rename each temporary over its target, fsync the directories           -> new set
+ *  5. unlink the journal                                                     -> new set
+ * The journal is durable before any temporary exists, so recovery can always find the
+ * temporaries of a set, in whichever directory they are; the temporaries are durable before
+ * the commit, so a committed journal whose temporary is missing means "renamed already".
  */
 int store_write_set(const struct store_file *files, size_t n, struct certd_err *err)
 {
-    struct set_entry *entries = NULL;
+    _cleanup_(write_set_done) struct write_set s = { 0 };
+    _cleanup_free_ uint8_t *journal = NULL;
     const char *step = NULL;
-    size_t failed = 0;
-    int r = 0;
+    size_t journal_len = 0, failed = 0;
+    int r;
 
     assert_return(files || n == 0, -EINVAL);
     for (size_t i = 0; i < n; i++) {
         assert_return(files[i].path, -EINVAL);
         assert_return(files[i].data.p || files[i].data.len == 0, -EINVAL);
         assert_return((files[i].mode & ~(mode_t)0777) == 0, -EINVAL);
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(files[i].path, files[j].path) == 0) {
-                return err_set(err, -EINVAL, CERTD_E_STORAGE, "cannot write %s twice in one set",
-                               files[i].path);
-            }
-        }
     }
     if (n == 0) {
         return 0;
     }
+    if (n > STORE_SET_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_FIELD_INVALID,
+                       "at most %u files can be written as one set", STORE_SET_MAX);
+    }
 
-    entries = calloc(n, sizeof(*entries));
-    if (!entries) {
+    s.v = calloc(n, sizeof(*s.v));
+    if (!s.v) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
+    s.n = n;
     for (size_t i = 0; i < n; i++) {
-        entries[i].dirfd = -EBADF;
+        s.v[i].dirfd = -EBADF;
     }
-
-    /* 1. Every new content written and durable under a temporary name. */
-    for (size_t i = 0; i < n && r >= 0; i++) {
-        struct set_entry *e = &entries[i];
-        failed = i;
-        r = path_split(files[i].path, &e->dir, &e->base);
-        if (r < 0) {
-            step = "parse path";
-            break;
-        }
-        e->dirfd = store_open_dir(e->dir);
-        if (e->dirfd < 0) {
-            r = e->dirfd;
-            step = "open directory";
-            break;
-        }
-        r = tmp_write(e->dirfd, e->base, files[i].data, files[i].mode, e->tmp, sizeof(e->tmp),
-                      &step);
-        e->has_tmp = r >= 0;
-    }
-
-    /* 2. A backup link for every target that exists, before anything is replaced. */
-    for (size_t i = 0; i < n && r >= 0; i++) {
-        failed = i;
-        r = set_backup(&entries[i]);
-        if (r < 0) {
-            step = "backup";
-        }
-    }
-
-    /* 3. The renames, back to back; a failure puts back the ones already done. */
-    for (size_t i = 0; i < n && r >= 0; i++) {
-        struct set_entry *e = &entries[i];
-        failed = i;
-        if (renameat(e->dirfd, e->tmp, e->dirfd, e->base) < 0) {
-            r = -errno;
-            step = "rename";
-            for (size_t k = i; k > 0; k--) {
-                set_restore(&entries[k - 1], files[k - 1].path);
-            }
-            break;
-        }
-        e->renamed = true;
-    }
-
-    /* 4. Make the renames (or the rollback) durable. */
-    for (size_t i = 0; i < n; i++) {
-        if (entries[i].dirfd >= 0 && fsync(entries[i].dirfd) < 0 && r >= 0) {
-            r = -errno;
-            step = "fsync directory";
-            failed = i;
-        }
-    }
-
+    r = write_set_prepare(&s, files, err);
     if (r < 0) {
-        (void)store_fail(err, r, files[failed].path, step);
+        return r;
     }
-    /* 5. Backups and leftover temporaries go (set_entries_free). */
-    set_entries_free(entries, n);
-    return r < 0 ? r : 0;
+
+    r = random_hex(s.jid, STORE_JID_BYTES);
+    if (r < 0) {
+        return store_fail(err, r, files[0].path, "name journal");
+    }
+    (void)snprintf(s.jtmp, sizeof(s.jtmp), STORE_JOURNAL_TMP_PREFIX "%s", s.jid);
+    (void)snprintf(s.jname, sizeof(s.jname), STORE_JOURNAL_PREFIX "%s", s.jid);
+    for (size_t i = 0; i < n; i++) {
+        (void)snprintf(s.v[i].tmp, sizeof(s.v[i].tmp), STORE_SET_TMP_PREFIX "%s-%zu", s.jid, i);
+    }
+    r = journal_build(&s, &journal, &journal_len);
+    if (r < 0) {
+        return r == -ENOMEM ? err_set(err, r, CERTD_E_NO_MEMORY, "out of memory")
+                            : store_fail(err, r, files[0].path, "build journal");
+    }
+
+    /* 1. The journal, durable, under its uncommitted name. */
+    r = file_create(s.v[0].dirfd, s.jtmp, span_make(journal, journal_len), STORE_MODE_SECRET, NULL,
+                    &step);
+    free(TAKE_PTR(journal)); /* on disk now; nothing else needs it */
+    if (r < 0) {
+        return store_fail(err, r, files[0].path, "write journal");
+    }
+    s.has_jtmp = true;
+    if (fsync(s.v[0].dirfd) < 0) {
+        return store_fail(err, -errno, files[0].path, "fsync directory");
+    }
+
+    /* 2. Every new content, durable, under its temporary name. */
+    for (size_t i = 0; i < n; i++) {
+        struct set_entry *e = &s.v[i];
+        r = file_create(e->dirfd, e->tmp, files[i].data, files[i].mode, NULL, &step);
+        if (r < 0) {
+            return store_fail(err, r, files[i].path, step);
+        }
+        e->has_tmp = true;
+    }
+    r = set_fsync_dirs(&s, &failed);
+    if (r < 0) {
+        return store_fail(err, r, files[failed].path, "fsync directory");
+    }
+    crash_point(STORE_CRASH_AFTER_TEMPS);
+
+    /* 3. The commit point. */
+    if (renameat(s.v[0].dirfd, s.jtmp, s.v[0].dirfd, s.jname) < 0) {
+        struct stat st;
+        r = -errno;
+        /* A rename that reports failure but happened is a commit all the same. */
+        if (fstatat(s.v[0].dirfd, s.jname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            return store_fail(err, r, files[0].path, "commit journal");
+        }
+    }
+    s.is_committed = true;
+    s.has_jtmp = false;
+    /* From here on only forward: failures are recorded, the remaining steps still run. */
+    r = fsync(s.v[0].dirfd) < 0 ? -errno : 0;
+    step = "fsync directory";
+    failed = 0;
+    crash_point(STORE_CRASH_AFTER_COMMIT);
+
+    /* 4. The renames, then their durability. */
+    for (size_t i = 0; i < n; i++) {
+        struct set_entry *e = &s.v[i];
+        if (renameat(e->dirfd, e->tmp, e->dirfd, e->base) < 0) {
+            if (r == 0) {
+                r = -errno;
+                step = "rename (the set is committed: store_recover completes it)";
+                failed = i;
+            }
+            continue;
+        }
+        e->has_tmp = false;
+        if (i == 0) {
+            crash_point(STORE_CRASH_AFTER_FIRST_RENAME);
+        }
+    }
+    size_t fsync_failed = 0;
+    int q = set_fsync_dirs(&s, &fsync_failed);
+    if (q < 0 && r == 0) {
+        r = q;
+        step = "fsync directory";
+        failed = fsync_failed;
+    }
+    crash_point(STORE_CRASH_AFTER_RENAMES);
+    if (r < 0) {
+        /* The journal stays: store_recover() finishes what could not be finished here. */
+        return store_fail(err, r, files[failed].path, step);
+    }
+
+    /* 5. Done: the journal goes. If that fails, recovery removes it later (nothing to redo). */
+    if (unlinkat(s.v[0].dirfd, s.jname, 0) < 0 || fsync(s.v[0].dirfd) < 0) {
+        char buf[128];
+        log_debug("store: %s: cannot remove journal %s: %s", s.v[0].dir, s.jname,
+                  errno_str(-errno, buf, sizeof(buf)));
+    }
+    return 0;
 }
 
-int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, size_t *ret_len)
+/* ---- reading ---- */
+
+/* A heap buffer that may hold key bytes: wiped before it is freed, whatever the path. */
+struct wipe_buf {
+    uint8_t *p;
+    size_t size;
+};
+
+static void wipe_buf_done(struct wipe_buf *b)
 {
-    _cleanup_close_ int fd = -EBADF;
-    _cleanup_free_ uint8_t *buf = NULL;
+    if (b->p) {
+        OPENSSL_cleanse(b->p, b->size);
+        free(b->p);
+        b->p = NULL;
+        b->size = 0;
+    }
+}
+
+/* Read all of fd (a regular file of at most max bytes) into a NUL-terminated malloc'd buffer. */
+static int read_fd_all(int fd, size_t max, uint8_t **ret, size_t *ret_len)
+{
+    _cleanup_(wipe_buf_done) struct wipe_buf b = { 0 };
     struct stat st;
     size_t limit, cap, len = 0;
 
-    assert_return(path, -EINVAL);
-    assert_return(ret, -EINVAL);
-    assert_return(ret_len, -EINVAL);
     /* We read at most max + 1 bytes (to notice "too large") plus room for the NUL. */
     if (!size_add(max, 1, &limit) || !size_add(limit, 1, &cap)) {
         return -EINVAL;
-    }
-
-    /* O_NONBLOCK: a FIFO planted under this name must not hang us before fstat rejects it. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
-    if (fd < 0) {
-        return -errno;
     }
     if (fstat(fd, &st) < 0) {
         return -errno;
@@ -478,10 +927,11 @@ int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, 
     if (cap > limit) {
         cap = limit;
     }
-    buf = malloc(cap + 1);
-    if (!buf) {
+    b.p = malloc(cap + 1);
+    if (!b.p) {
         return -ENOMEM;
     }
+    b.size = cap + 1;
     for (;;) {
         if (len == cap) {
             size_t ncap;
@@ -492,14 +942,18 @@ int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, 
             if (!size_mul(cap, 2, &ncap) || ncap > limit) {
                 ncap = limit;
             }
-            nbuf = realloc(buf, ncap + 1);
+            /* Not realloc: it would free the old block with the bytes still in it. */
+            nbuf = malloc(ncap + 1);
             if (!nbuf) {
                 return -ENOMEM;
             }
-            buf = nbuf;
+            memcpy(nbuf, b.p, len);
+            wipe_buf_done(&b);
+            b.p = nbuf;
+            b.size = ncap + 1;
             cap = ncap;
         }
-        ssize_t n = read(fd, buf + len, cap - len);
+        ssize_t n = read(fd, b.p + len, cap - len);
         if (n < 0) {
             if (errno == EINTR) {
                 continue;
@@ -514,11 +968,33 @@ int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, 
     if (len > max) {
         return -E2BIG;
     }
-    buf[len] = '\0';
-    *ret = TAKE_PTR(buf);
+    b.p[len] = '\0';
+    *ret = TAKE_PTR(b.p);
     *ret_len = len;
     return 0;
 }
+
+int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, size_t *ret_len)
+{
+    _cleanup_close_ int fd = -EBADF;
+    size_t limit;
+
+    assert_return(path, -EINVAL);
+    assert_return(ret, -EINVAL);
+    assert_return(ret_len, -EINVAL);
+    if (!size_add(max, 2, &limit)) {
+        return -EINVAL;
+    }
+
+    /* O_NONBLOCK: a FIFO planted under this name must not hang us before fstat rejects it. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        return -errno;
+    }
+    return read_fd_all(fd, max, ret, ret_len);
+}
+
+/* ---- directories ---- */
 
 /* One component: exists as a directory (fine), exists as something else, or is made. */
 static int mkdir_one(const char *p, mode_t mode)
@@ -548,11 +1024,14 @@ static int mkdir_one(const char *p, mode_t mode)
 int store_mkdir_p(const char *dir, mode_t mode)
 {
     _cleanup_free_ char *p = NULL;
+    struct stat st;
     size_t len;
 
     assert_return(dir, -EINVAL);
     assert_return(dir[0] != '\0', -EINVAL);
     assert_return((mode & ~(mode_t)07777) == 0, -EINVAL);
+    /* We would refuse such a directory the next time round (below). */
+    assert_return((mode & (S_IWGRP | S_IWOTH)) == 0, -EINVAL);
 
     p = strdup(dir);
     if (!p) {
@@ -572,15 +1051,310 @@ int store_mkdir_p(const char *dir, mode_t mode)
             return r;
         }
     }
+    /*
+     * The final directory holds keys: whoever else can write to it can swap or plant files
+     * (a key we then serve, a journal we then replay). An existing one must be ours and
+     * writable by us alone; one we just made is, by the mode check above.
+     */
+    if (stat(dir, &st) < 0) {
+        return -errno;
+    }
+    if (st.st_uid != geteuid()) {
+        log_debug("store: %s is owned by uid %u, not by us (uid %u): refusing it", dir,
+                  (unsigned)st.st_uid, (unsigned)geteuid());
+        return -EPERM;
+    }
+    if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+        log_debug("store: %s is writable by group or others (mode %04o): refusing it", dir,
+                  (unsigned)(st.st_mode & 07777));
+        return -EPERM;
+    }
     return 0;
 }
 
-int store_cleanup_tmp(const char *dir)
+/* ---- recovery ---- */
+
+struct journal_entry {
+    const char *dir, *tmp, *target; /* borrowed from the journal's buffer */
+};
+
+struct journal {
+    struct journal_entry v[STORE_SET_MAX];
+    size_t n;
+};
+
+/* The next NUL-terminated field, as a C string pointing into the cursor's buffer. */
+static int cur_cstr(struct cursor *c, const char **ret)
+{
+    struct span rest = cur_rest(c), field;
+    const uint8_t *nul = rest.len > 0 ? memchr(rest.p, '\0', rest.len) : NULL;
+    int r;
+
+    if (!nul) {
+        return -EBADMSG;
+    }
+    r = cur_bytes(c, (size_t)(nul - rest.p), &field);
+    if (r < 0) {
+        return r;
+    }
+    r = cur_skip(c, 1);
+    if (r < 0) {
+        return r;
+    }
+    *ret = (const char *)field.p;
+    return 0;
+}
+
+/*
+ * Parse and validate the journal with id jid: every part, before recovery acts on any. Each
+ * directory is "." or canonical absolute, each temporary exactly ".tmpset-<jid>-<index>", each
+ * target a plain, unreserved name: whatever the bytes, recovery renames or removes only our
+ * temporaries, only inside the directories named. -EBADMSG for anything else.
+ */
+static int journal_parse(struct span data, const char *jid, struct journal *ret)
+{
+    struct cursor c = cur_init(data);
+    const char *magic = NULL, *count = NULL, *end = NULL;
+    uint64_t n = 0;
+
+    if (cur_cstr(&c, &magic) < 0 || strcmp(magic, STORE_JOURNAL_MAGIC) != 0 ||
+        cur_cstr(&c, &count) < 0 || parse_u64(count, 1, STORE_SET_MAX, &n) < 0) {
+        return -EBADMSG;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct journal_entry *e = &ret->v[i];
+        char want[NAME_MAX + 1];
+        if (cur_cstr(&c, &e->dir) < 0 || cur_cstr(&c, &e->tmp) < 0 ||
+            cur_cstr(&c, &e->target) < 0) {
+            return -EBADMSG;
+        }
+        (void)snprintf(want, sizeof(want), STORE_SET_TMP_PREFIX "%s-%zu", jid, i);
+        if (!dir_is_canonical(e->dir) || strcmp(e->tmp, want) != 0 || !name_is_plain(e->target) ||
+            name_is_reserved(e->target)) {
+            return -EBADMSG;
+        }
+    }
+    if (cur_cstr(&c, &end) < 0 || strcmp(end, STORE_JOURNAL_END) != 0 || cur_left(&c) != 0) {
+        return -EBADMSG;
+    }
+    ret->n = (size_t)n;
+    return 0;
+}
+
+/* Read and parse journal name in dirfd. -ENOENT/-ELOOP/-EINVAL: not a regular file. */
+static int journal_load(int dirfd, const char *name, const char *jid, uint8_t **ret_buf,
+                        struct journal *ret)
+{
+    _cleanup_close_ int fd = -EBADF;
+    _cleanup_free_ uint8_t *buf = NULL;
+    size_t len = 0;
+    int r;
+
+    fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0) {
+        return -errno;
+    }
+    r = read_fd_all(fd, STORE_JOURNAL_MAX, &buf, &len);
+    if (r == -E2BIG) {
+        return -EBADMSG;
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = journal_parse(span_make(buf, len), jid, ret);
+    if (r < 0) {
+        return r;
+    }
+    *ret_buf = TAKE_PTR(buf);
+    return 0;
+}
+
+/*
+ * Settle the set of a parsed journal: redo (committed) renames each temporary still present
+ * over its target; discard (not committed) removes the temporaries. Then every directory is
+ * fsynced and only then the journal removed, so a crash inside recovery leaves a journal that
+ * still describes what is left. 0, or the first -errno (the journal is kept then).
+ */
+static int journal_settle(int dirfd, const char *dir, const char *name, const struct journal *j,
+                          bool is_redo)
+{
+    int fds[STORE_SET_MAX];
+    int r = 0;
+
+    for (size_t i = 0; i < j->n; i++) {
+        fds[i] = -EBADF;
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        const struct journal_entry *e = &j->v[i];
+        struct stat st;
+        int fd = dirfd;
+        if (strcmp(e->dir, ".") != 0) {
+            fds[i] = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+            if (fds[i] < 0) {
+                /* A directory gone holds no temporary to discard; a redo cannot complete. */
+                if (is_redo || errno != ENOENT) {
+                    r = r < 0 ? r : -errno;
+                }
+                continue;
+            }
+            fd = fds[i];
+        }
+        if (fstatat(fd, e->tmp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno != ENOENT) {
+                r = r < 0 ? r : -errno;
+            }
+            continue; /* gone: renamed already (redo), or never made (discard) */
+        }
+        if (!S_ISREG(st.st_mode)) {
+            r = r < 0 ? r : -EBADMSG; /* not a temporary we made: leave it to a human */
+            continue;
+        }
+        if (is_redo ? renameat(fd, e->tmp, fd, e->target) < 0 : unlinkat(fd, e->tmp, 0) < 0) {
+            r = r < 0 ? r : -errno;
+        }
+    }
+    for (size_t i = 0; i < j->n; i++) {
+        int fd = fds[i] >= 0 ? fds[i] : dirfd;
+        if ((fds[i] >= 0 || strcmp(j->v[i].dir, ".") == 0) && fsync(fd) < 0 && r == 0) {
+            r = -errno;
+        }
+        if (fds[i] >= 0) {
+            (void)close(fds[i]);
+        }
+    }
+    if (r < 0) {
+        char buf[128];
+        log_debug("store: %s/%s: cannot %s the set: %s", dir, name,
+                  is_redo ? "complete" : "discard", errno_str(r, buf, sizeof(buf)));
+        return r;
+    }
+    log_debug("store: %s/%s: %s", dir, name,
+              is_redo ? "completed an interrupted write" : "discarded an unfinished write");
+    return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+/* A committed journal: complete its set. An unreadable one is kept (never guessed at). */
+static int recover_committed(int dirfd, const char *dir, const char *name, const char *jid)
+{
+    _cleanup_free_ uint8_t *buf = NULL;
+    struct journal j = { .n = 0 };
+    int r = journal_load(dirfd, name, jid, &buf, &j);
+
+    if (r == -ENOENT || r == -ELOOP || r == -EINVAL || r == -EISDIR) {
+        return 0; /* not a regular file: not ours */
+    }
+    if (r < 0) {
+        log_debug("store: %s/%s: committed journal unreadable, kept for inspection", dir, name);
+        return r;
+    }
+    return journal_settle(dirfd, dir, name, &j, true);
+}
+
+/*
+ * An uncommitted journal: discard its set. One that does not parse was cut short while being
+ * written, before any of its temporaries existed (they are made only once it is durable): it
+ * alone goes.
+ */
+static int recover_uncommitted(int dirfd, const char *dir, const char *name, const char *jid)
+{
+    _cleanup_free_ uint8_t *buf = NULL;
+    struct journal j = { .n = 0 };
+    int r = journal_load(dirfd, name, jid, &buf, &j);
+
+    if (r == -ENOENT || r == -ELOOP || r == -EINVAL || r == -EISDIR) {
+        return 0;
+    }
+    if (r == -EBADMSG) {
+        log_debug("store: %s/%s: removing a journal cut short", dir, name);
+        return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
+    }
+    if (r < 0) {
+        return r;
+    }
+    return journal_settle(dirfd, dir, name, &j, false);
+}
+
+/* Remove name when it is a regular file (or, with may_be_link, a symlink). */
+static int remove_leftover(int dirfd, const char *dir, const char *name, bool may_be_link)
+{
+    struct stat st;
+
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        return errno == ENOENT ? 0 : -errno;
+    }
+    /* Our temporaries are files and symlinks (authority links); never a directory. */
+    if (!S_ISREG(st.st_mode) && !(may_be_link && S_ISLNK(st.st_mode))) {
+        return 0;
+    }
+    if (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT) {
+        return -errno;
+    }
+    log_debug("store: removed leftover %s/%s", dir, name);
+    return 0;
+}
+
+/* One pass over dir: pass 0 redoes committed sets, 1 removes temporaries, 2 ends the rest. */
+static int recover_pass(int dirfd, DIR *d, const char *dir, int pass)
+{
+    int r = 0;
+
+    rewinddir(d);
+    for (;;) {
+        char jid[STORE_JID_LEN + 1], other[NAME_MAX + 1];
+        struct dirent *de;
+        struct stat st;
+        int q = 0;
+
+        errno = 0;
+        de = readdir(d);
+        if (!de) {
+            return errno != 0 && r == 0 ? -errno : r;
+        }
+        if (pass == 0 && parse_jid_name(de->d_name, STORE_JOURNAL_PREFIX, false, jid)) {
+            q = recover_committed(dirfd, dir, de->d_name, jid);
+        } else if (pass == 1 && has_prefix(de->d_name, STORE_TMP_PREFIX)) {
+            q = remove_leftover(dirfd, dir, de->d_name, true);
+        } else if (pass == 1 && parse_jid_name(de->d_name, STORE_SET_TMP_PREFIX, true, jid)) {
+            /* Ours to remove only when its journal is here and was never committed. */
+            (void)snprintf(other, sizeof(other), STORE_JOURNAL_TMP_PREFIX "%s", jid);
+            if (fstatat(dirfd, other, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) {
+                q = remove_leftover(dirfd, dir, de->d_name, false);
+            }
+        } else if (pass == 2 && parse_jid_name(de->d_name, STORE_JOURNAL_TMP_PREFIX, false, jid)) {
+            q = recover_uncommitted(dirfd, dir, de->d_name, jid);
+        }
+        if (q < 0 && r == 0) {
+            r = q;
+        }
+    }
+}
+
+/* store_recover() on an open directory the caller holds locked exclusively. */
+static int recover_at(int dirfd, const char *dir)
 {
     _cleanup_(cleanup_DIR) DIR *d = NULL;
+    int r = 0, q;
+
+    q = store_dir_stream(dirfd, &d);
+    if (q < 0) {
+        return q;
+    }
+    for (int pass = 0; pass < 3; pass++) {
+        q = recover_pass(dirfd, d, dir, pass);
+        if (q < 0 && r == 0) {
+            r = q;
+        }
+    }
+    if (fsync(dirfd) < 0 && r == 0) {
+        r = -errno;
+    }
+    return r;
+}
+
+int store_recover(const char *dir)
+{
     _cleanup_close_ int dirfd = -EBADF;
-    struct dirent *de;
-    int r = 0;
+    int r;
 
     assert_return(dir, -EINVAL);
 
@@ -588,48 +1362,17 @@ int store_cleanup_tmp(const char *dir)
     if (dirfd < 0) {
         return dirfd;
     }
-    int fd = dup(dirfd);
-    if (fd < 0) {
-        return -errno;
-    }
-    d = fdopendir(fd);
-    if (!d) {
-        r = -errno;
-        (void)close(fd);
+    /* Exclusive: no write into dir is in flight, so every leftover is a crash's. */
+    r = store_dir_lock(dirfd, LOCK_EX);
+    if (r < 0) {
         return r;
     }
-    for (;;) {
-        struct stat st;
-        errno = 0;
-        de = readdir(d);
-        if (!de) {
-            if (errno != 0) {
-                return -errno;
-            }
-            break;
-        }
-        if (strncmp(de->d_name, STORE_TMP_PREFIX, STORE_TMP_PREFIX_LEN) != 0) {
-            continue;
-        }
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            if (errno != ENOENT && r == 0) {
-                r = -errno;
-            }
-            continue;
-        }
-        /* Our temporaries are files and symlinks (authority links); never a directory. */
-        if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
-            continue;
-        }
-        if (unlinkat(dirfd, de->d_name, 0) < 0 && errno != ENOENT && r == 0) {
-            r = -errno;
-        }
-        log_debug("store: removed leftover %s/%s", dir, de->d_name);
-    }
-    if (fsync(dirfd) < 0 && r == 0) {
-        r = -errno;
-    }
-    return r;
+    return recover_at(dirfd, dir);
+}
+
+int store_cleanup_tmp(const char *dir)
+{
+    return store_recover(dir);
 }
 
 void strv_free_n(char **v, size_t n)

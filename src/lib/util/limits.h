@@ -33,19 +33,30 @@
 #define CERTD_DN_STR_MAX 2048u
 
 /* X.520 / RFC 5280 Appendix A upper bounds for name attributes, in characters. */
-#define X520_CN_MAX                  64u
-#define X520_LOCALITY_MAX            128u
-#define X520_STATE_MAX               128u
-#define X520_ORGANIZATION_MAX        64u
-#define X520_OU_MAX                  64u
-#define X520_EMAIL_MAX               255u /* PKCS #9 emailAddress (RFC 5280 ub-emailaddress-length) */
-#define X520_NAME_MAX                32768u /* givenName, surname: ub-name */
-#define X520_GIVEN_NAME_MAX          16u    /* X.411 ub-given-name-length, used by RFC 5280 */
-#define X520_SURNAME_MAX             40u    /* X.411 ub-surname-length */
-#define X520_INITIALS_MAX            5u     /* X.411 ub-initials-length */
-#define PKCS9_UNSTRUCTURED_NAME_MAX  255u   /* PKCS #9 pkcs-9-ub-unstructuredName */
-#define PKCS9_CHALLENGE_PASSWORD_MAX 255u   /* PKCS #9 pkcs-9-ub-challengePassword */
-#define CERTD_CONTACT_PERSON_MAX     128u   /* no standard bound; Redfish gives none, we cap it */
+#define X520_CN_MAX            64u  /* ub-common-name */
+#define X520_LOCALITY_MAX      128u /* ub-locality-name */
+#define X520_STATE_MAX         128u /* ub-state-name */
+#define X520_ORGANIZATION_MAX  64u  /* ub-organization-name */
+#define X520_OU_MAX            64u  /* ub-organizational-unit-name */
+#define X520_COUNTRY_LEN       2u   /* ub-country-name-alpha-length: ISO 3166 alpha-2 */
+#define X520_SERIAL_NUMBER_MAX 64u  /* ub-serial-number */
+#define X520_TITLE_MAX         64u  /* ub-title */
+#define X520_PSEUDONYM_MAX     128u /* ub-pseudonym */
+#define X520_EMAIL_MAX         255u /* PKCS #9 emailAddress (RFC 5280 ub-emailaddress-length) */
+
+/*
+ * givenName, surname and initials are X520name in RFC 5280 Appendix A, bounded only by
+ * ub-name = 32768: no use as a limit. (The 16/40/5 often quoted for them are X.411's bounds for
+ * the personal name of an O/R address, a different structure.) These are certd's own caps,
+ * generous for real names and small enough to keep subjects readable.
+ */
+#define CERTD_GIVEN_NAME_MAX 64u
+#define CERTD_SURNAME_MAX    64u
+#define CERTD_INITIALS_MAX   16u
+
+#define PKCS9_UNSTRUCTURED_NAME_MAX  255u /* PKCS #9 pkcs-9-ub-unstructuredName */
+#define PKCS9_CHALLENGE_PASSWORD_MAX 255u /* PKCS #9 pkcs-9-ub-challengePassword */
+#define CERTD_CONTACT_PERSON_MAX     128u /* no standard bound; Redfish gives none, we cap it */
 
 /* Validity accepted when issuing: 1 day to 100 years. */
 #define CERTD_VALIDITY_DAYS_MAX 36500u

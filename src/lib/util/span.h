@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "util/cleanup.h"
+
 struct span {
     const uint8_t *p;
     size_t len;
@@ -60,17 +62,17 @@ static inline struct span cur_rest(const struct cursor *c)
 }
 
 /* Read one byte. 0 on success, -EBADMSG when none is left. */
-int cur_u8(struct cursor *c, uint8_t *ret);
+_must_check_ int cur_u8(struct cursor *c, uint8_t *ret);
 /* Read a big-endian 16-bit number. */
-int cur_be16(struct cursor *c, uint16_t *ret);
+_must_check_ int cur_be16(struct cursor *c, uint16_t *ret);
 /* Take the next n bytes as a span. */
-int cur_bytes(struct cursor *c, size_t n, struct span *ret);
+_must_check_ int cur_bytes(struct cursor *c, size_t n, struct span *ret);
 /* Skip n bytes. */
-int cur_skip(struct cursor *c, size_t n);
+_must_check_ int cur_skip(struct cursor *c, size_t n);
 /*
  * Take the next line, without its terminator ("\n" or "\r\n"). The last line may lack a
  * terminator. Returns -EBADMSG when nothing is left.
  */
-int cur_line(struct cursor *c, struct span *ret);
+_must_check_ int cur_line(struct cursor *c, struct span *ret);
 /* Skip ASCII white space (space, tab, CR, LF). */
 void cur_skip_space(struct cursor *c);

@@ -45,6 +45,11 @@ struct bundle {
  *   -EKEYREJECTED/CERTD_E_KEY_ENCRYPTED  an encrypted private key
  *   -EINVAL/CERTD_E_MULTIPLE_KEYS      more than one private key
  *   -EBADMSG/CERTD_E_KEY_BAD / CERTD_E_CERT_BAD  a block that does not decode as its label says
+ *   -EBADMSG/CERTD_E_KEY_BAD           a private key whose public part does not belong to its
+ *                                      private part (checked here, since key matching compares
+ *                                      public parts only)
+ *   -EOPNOTSUPP/CERTD_E_KEY_UNSUPPORTED  a private key that cannot be checked that way (a type
+ *                                      no provider validates; RSA above 16384 bits)
  *   -ENOMEM/CERTD_E_NO_MEMORY
  * Certificates are decoded into libctx/propq (X509_new_ex), keys through OSSL_DECODER.
  */
@@ -74,7 +79,8 @@ _must_check_ int cert_to_pem(const X509 *cert, char **ret, size_t *ret_len);
  * Returns 0 and an owned key, or a negative errno with err (CERTD_E_INPUT_EMPTY,
  * CERTD_E_INPUT_TOO_LARGE, CERTD_E_INPUT_GARBAGE, CERTD_E_PEM_TRUNCATED, CERTD_E_PEM_BAD_BLOCK,
  * CERTD_E_PEM_UNEXPECTED_LABEL, CERTD_E_KEY_ENCRYPTED, CERTD_E_MULTIPLE_KEYS, CERTD_E_KEY_BAD,
- * CERTD_E_TRAILING_DATA; CERTD_E_KEY_MISSING when the input holds no key).
+ * CERTD_E_TRAILING_DATA; CERTD_E_KEY_MISSING when the input holds no key). The key is checked
+ * for consistency as in bundle_parse (CERTD_E_KEY_BAD, CERTD_E_KEY_UNSUPPORTED).
  */
 _must_check_ int key_parse_pem(OSSL_LIB_CTX *libctx, const char *propq, struct span in,
                                EVP_PKEY **ret, struct certd_err *err);

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Inspect a certificate into plain C strings for the front ends. Every string taken from the
- * certificate is checked for its ASN.1 type, converted to UTF-8 and refused when it holds a NUL
- * byte, so that no front end ever truncates or misreads a name. Invariants:
+ * certificate is checked for its ASN.1 type and converted to UTF-8, and the certificate is
+ * refused (CERTD_E_CERT_BAD) when a string would reach a terminal, JSON or D-Bus unsafely: a
+ * name attribute that is not valid UTF-8 or holds a control character (C0 with NUL, DEL, C1),
+ * or an IA5String SAN with a byte outside printable ASCII 0x21..0x7e. So no front end ever
+ * truncates or misreads a name, and every string returned is valid UTF-8 without control
+ * characters (the rest: EKU and algorithm names, hex, come from OpenSSL's tables). Invariants:
  *   - all or nothing: on failure nothing is returned and all that was built is freed;
  *   - lists are bounded: at most CERTD_EKUS_MAX EKUs (more is CERTD_E_CERT_BAD, since silently
  *     dropping usages is the reference's bug) and CERTD_SANS_MAX SANs (more are not listed and
@@ -15,7 +19,8 @@
  * other attribute types OpenSSL's short name ("emailAddress", "serialNumber", "title") or,
  * without one, the dotted OID. Values are UTF-8 escaped per RFC 4514 §2.4 (',', '+', '"', '\',
  * '<', '>', ';', a leading '#' or space and a trailing space with a backslash; control
- * characters and NUL as \XX); values of dotted types and values that are not character strings
+ * characters (C0 with NUL, DEL, C1) as \XX per UTF-8 byte; a value that is not valid UTF-8 makes
+ * the whole name -EBADMSG); values of dotted types and values that are not character strings
  * are written "#" + hex of their DER (§2.4). Two differences from OpenSSL's RFC2253 output,
  * both allowed by RFC 4514: non-ASCII UTF-8 is left unescaped, and streetAddress is "STREET"
  * (§3) where OpenSSL writes "street".
@@ -42,6 +47,7 @@
 #include "util/limits.h"
 #include "util/ossl.h"
 #include "util/parse.h"
+#include "util/span.h"
 
 static void openssl_free_p(void *p)
 {
@@ -96,6 +102,86 @@ static int sb_hex(struct strbuf *sb, uint8_t b)
     static const char hex[] = "0123456789ABCDEF";
     char two[2] = { hex[b >> 4], hex[b & 0xf] };
     return sb_add(sb, two, 2);
+}
+
+/* --- text fit to show ---------------------------------------------------------------------- */
+
+/*
+ * Read one UTF-8 character: its code point and its bytes. RFC 3629 §3-4: shortest form only,
+ * no surrogates (U+D800..U+DFFF), nothing above U+10FFFF. -EBADMSG on anything else; the cursor
+ * is then left anywhere (callers give up on the whole string).
+ */
+static int utf8_next(struct cursor *c, uint32_t *ret_cp, struct span *ret_bytes)
+{
+    struct cursor peek = *c;
+    uint8_t b0;
+    if (cur_u8(&peek, &b0) < 0) {
+        return -EBADMSG;
+    }
+    /* The lead byte gives the length, its payload bits, and the smallest code point allowed. */
+    static const struct {
+        uint8_t mask, value;
+        size_t n;
+        uint32_t min;
+    } leads[] = {
+        { 0x80, 0x00, 1, 0x0 },
+        { 0xe0, 0xc0, 2, 0x80 },
+        { 0xf0, 0xe0, 3, 0x800 },
+        { 0xf8, 0xf0, 4, 0x10000 },
+    };
+    size_t n = 0;
+    uint32_t cp = 0, min = 0;
+    for (size_t i = 0; i < ELEMENTSOF(leads); i++) {
+        if ((b0 & leads[i].mask) == leads[i].value) {
+            n = leads[i].n;
+            cp = b0 & (uint8_t)~leads[i].mask;
+            min = leads[i].min;
+            break;
+        }
+    }
+    if (n == 0) {
+        return -EBADMSG; /* a continuation byte, or a lead byte RFC 3629 no longer allows */
+    }
+    struct span bytes;
+    if (cur_bytes(c, n, &bytes) < 0) {
+        return -EBADMSG;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((bytes.p[i] & 0xc0) != 0x80) {
+            return -EBADMSG;
+        }
+        cp = cp << 6 | (bytes.p[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return -EBADMSG;
+    }
+    *ret_cp = cp;
+    *ret_bytes = bytes;
+    return 0;
+}
+
+/* C0 controls (NUL included), DEL and C1 controls: terminal escapes, line breaks, NEL. */
+static bool is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+/*
+ * Text we hand to front ends (terminals, JSON, D-Bus) must be valid UTF-8 (jansson and D-Bus
+ * refuse anything else) and hold no control characters (which would let a certificate rewrite
+ * a terminal or forge log lines).
+ */
+static bool utf8_is_clean(const char *s, size_t len)
+{
+    struct cursor c = cur_init(span_make(s, len));
+    while (cur_left(&c) > 0) {
+        uint32_t cp;
+        struct span bytes;
+        if (utf8_next(&c, &cp, &bytes) < 0 || is_control(cp)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* --- names -------------------------------------------------------------------------------- */
@@ -187,23 +273,37 @@ static int attr_type_name(const ASN1_OBJECT *obj, char *buf, size_t size, bool *
     return 0;
 }
 
-/* RFC 4514 §2.4 escaping of one UTF-8 value. */
+/*
+ * RFC 4514 §2.4 escaping of one UTF-8 value. Control characters are written as \XX per UTF-8
+ * byte, so that the result never holds a raw control byte; a value that is not valid UTF-8
+ * cannot be written at all (-EBADMSG).
+ */
 static int rfc4514_escape(struct strbuf *sb, const char *v, size_t len)
 {
+    struct cursor c = cur_init(span_make(v, len));
     int r = 0;
-    for (size_t i = 0; i < len && r == 0; i++) {
-        uint8_t b = (uint8_t)v[i];
-        if (b < 0x20 || b == 0x7f) {
-            r = sb_str(sb, "\\");
-            if (r == 0) {
-                r = sb_hex(sb, b);
+    while (r == 0 && cur_left(&c) > 0) {
+        bool is_first = c.pos == 0;
+        uint32_t cp;
+        struct span bytes;
+        if (utf8_next(&c, &cp, &bytes) < 0) {
+            return -EBADMSG;
+        }
+        bool is_last = cur_left(&c) == 0;
+        if (is_control(cp)) {
+            for (size_t i = 0; i < bytes.len && r == 0; i++) {
+                r = sb_str(sb, "\\");
+                if (r == 0) {
+                    r = sb_hex(sb, bytes.p[i]);
+                }
             }
-        } else if (strchr(",+\"\\<>;", b) || (i == 0 && (b == '#' || b == ' ')) ||
-                   (i == len - 1 && b == ' ')) {
-            char esc[2] = { '\\', (char)b };
+        } else if (cp < 0x80 &&
+                   (strchr(",+\"\\<>;", (int)cp) || (is_first && (cp == '#' || cp == ' ')) ||
+                    (is_last && cp == ' '))) {
+            char esc[2] = { '\\', (char)cp };
             r = sb_add(sb, esc, 2);
         } else {
-            r = sb_add(sb, &v[i], 1);
+            r = sb_add(sb, bytes.p, bytes.len);
         }
     }
     return r;
@@ -308,7 +408,10 @@ int name_to_rfc4514(const X509_NAME *name, char **ret)
     return 0;
 }
 
-/* The first attribute of type nid as a C string, NULL when absent; NUL bytes are refused. */
+/*
+ * The first attribute of type nid as a C string, NULL when absent; text that is not clean
+ * (utf8_is_clean: NUL and other control characters, invalid UTF-8) is refused.
+ */
 static int name_attr(const X509_NAME *name, int nid, char **ret)
 {
     int i = X509_NAME_get_index_by_NID(name, nid, -1);
@@ -323,7 +426,7 @@ static int name_attr(const X509_NAME *name, int nid, char **ret)
     if (r < 0) {
         return r;
     }
-    if (memchr(s, '\0', len)) {
+    if (!utf8_is_clean(s, len)) {
         return -EBADMSG;
     }
     *ret = TAKE_PTR(s);
@@ -341,6 +444,49 @@ static void cert_name_done(struct cert_name *n)
     free(n->email);
     free(n->rfc4514);
     *n = (struct cert_name){ 0 };
+}
+
+/*
+ * Every attribute of the name that is shown as text (in rfc4514 and the fields of struct
+ * cert_name) must convert to clean UTF-8 (utf8_is_clean); the certificate is refused otherwise,
+ * naming the attribute. Values shown as "#" + hex (dotted types, non-string values) are safe.
+ */
+static int name_check_text(const X509_NAME *name, const char *which, struct certd_err *err)
+{
+    int n = X509_NAME_entry_count(name);
+    for (int i = 0; i < n; i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        const ASN1_STRING *v = e ? X509_NAME_ENTRY_get_data(e) : NULL;
+        char type[128];
+        bool is_dotted = false;
+        if (!v ||
+            attr_type_name(X509_NAME_ENTRY_get_object(e), type, sizeof(type), &is_dotted) < 0) {
+            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                           "malformed certificate: bad attribute %d in the %s name", i + 1, which);
+        }
+        if (is_dotted || !is_char_string_type(ASN1_STRING_type(v))) {
+            continue;
+        }
+        _cleanup_free_ char *u = NULL;
+        size_t ulen = 0;
+        int r = asn1_string_utf8(v, &u, &ulen);
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        if (r < 0) {
+            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                           "malformed certificate: the %s %s is not a valid string (bad "
+                           "encoding or invalid UTF-8)",
+                           which, type);
+        }
+        if (!utf8_is_clean(u, ulen)) {
+            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                           "malformed certificate: the %s %s holds control characters or invalid "
+                           "UTF-8",
+                           which, type);
+        }
+    }
+    return 0;
 }
 
 static int cert_name_fill(const X509_NAME *name, const char *which, struct cert_name *ret,
@@ -364,6 +510,10 @@ static int cert_name_fill(const X509_NAME *name, const char *which, struct cert_
     if (!name) {
         return err_set(err, -EBADMSG, CERTD_E_CERT_BAD, "malformed certificate: no %s name", which);
     }
+    r = name_check_text(name, which, err);
+    if (r < 0) {
+        return r;
+    }
     for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
         char **slot = (char **)(void *)((char *)ret + fields[i].off);
         r = name_attr(name, fields[i].nid, slot);
@@ -372,8 +522,8 @@ static int cert_name_fill(const X509_NAME *name, const char *which, struct cert_
         }
         if (r < 0) {
             return err_set(err, r, CERTD_E_CERT_BAD,
-                           "malformed certificate: the %s %s is not a valid string (NUL byte or "
-                           "bad encoding)",
+                           "malformed certificate: the %s %s is not a valid string (not a "
+                           "character string, bad encoding, or control characters)",
                            which, fields[i].what);
         }
     }
@@ -637,24 +787,40 @@ static int fill_basic_constraints(X509 *cert, struct cert_info *info, struct cer
     return 0;
 }
 
-/* An IA5String SAN (DNS, email, URI) as a C string; NUL bytes would hide a different name. */
-static int san_string(const ASN1_IA5STRING *s, struct str_list *l)
+/*
+ * SAN number `pos` (1-based), an IA5String (DNS name, email address, URI), appended to l as a C
+ * string. Refused when it holds a byte outside printable ASCII 0x21..0x7e: a NUL would hide a
+ * different name from C, control bytes reach terminals and logs, and bytes >= 0x80 are neither
+ * IA5 nor valid in a DNS name (RFC 5280 §4.2.1.6: IDNs are A-labels), an address or a URI
+ * (RFC 3986 §2: percent-encoded; no spaces either).
+ */
+static int san_string(const ASN1_IA5STRING *s, int pos, const char *what, struct str_list *l,
+                      struct certd_err *err)
 {
-    if (!s || ASN1_STRING_type(s) != V_ASN1_IA5STRING) {
-        return -EBADMSG;
+    int len = s ? ASN1_STRING_length(s) : -1;
+    const unsigned char *p = s ? ASN1_STRING_get0_data(s) : NULL;
+    if (!s || ASN1_STRING_type(s) != V_ASN1_IA5STRING || len < 0 || (len > 0 && !p)) {
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "malformed certificate: subject alternative name %d is not a valid %s", pos,
+                       what);
     }
-    int len = ASN1_STRING_length(s);
-    const unsigned char *p = ASN1_STRING_get0_data(s);
-    if (len < 0 || (len > 0 && !p)) {
-        return -EBADMSG;
+    struct span text = span_make(len > 0 ? p : (const unsigned char *)"", (size_t)len);
+    for (size_t i = 0; i < text.len; i++) {
+        if (text.p[i] < 0x21 || text.p[i] > 0x7e) {
+            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                           "malformed certificate: alternative name %d (%s) holds spaces, control "
+                           "or non-ASCII bytes",
+                           pos, what);
+        }
     }
-    if (len > 0 && memchr(p, '\0', (size_t)len)) {
-        return -EBADMSG;
+    if (str_list_add(l, (const char *)text.p, text.len) < 0) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    return str_list_add(l, len > 0 ? (const char *)p : "", (size_t)len);
+    return 0;
 }
 
-static int san_ip(const ASN1_OCTET_STRING *s, struct str_list *l)
+/* SAN number `pos`, an iPAddress, appended to l in text form. */
+static int san_ip(const ASN1_OCTET_STRING *s, int pos, struct str_list *l, struct certd_err *err)
 {
     char buf[INET6_ADDRSTRLEN];
     int len = s ? ASN1_STRING_length(s) : -1;
@@ -662,9 +828,15 @@ static int san_ip(const ASN1_OCTET_STRING *s, struct str_list *l)
     /* RFC 5280 §4.2.1.6: four octets for IPv4, sixteen for IPv6. */
     int af = len == 4 ? AF_INET : len == 16 ? AF_INET6 : -1;
     if (af < 0 || !p || !inet_ntop(af, p, buf, sizeof(buf))) {
-        return -EBADMSG;
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "malformed certificate: subject alternative name %d is not a valid IP "
+                       "address",
+                       pos);
     }
-    return str_list_add(l, buf, strlen(buf));
+    if (str_list_add(l, buf, strlen(buf)) < 0) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    return 0;
 }
 
 static int fill_sans(X509 *cert, struct cert_info *info, struct certd_err *err)
@@ -700,7 +872,6 @@ static int fill_sans(X509 *cert, struct cert_info *info, struct certd_err *err)
             break;
         case GEN_IPADD:
             l = &info->san_ip;
-            what = "IP address";
             break;
         default:
             continue; /* otherName, directoryName, ...: not shown */
@@ -710,17 +881,12 @@ static int fill_sans(X509 *cert, struct cert_info *info, struct certd_err *err)
             continue;
         }
         if (g->type == GEN_IPADD) {
-            r = san_ip(g->d.iPAddress, l);
+            r = san_ip(g->d.iPAddress, i + 1, l, err);
         } else {
-            r = san_string(g->d.ia5, l);
-        }
-        if (r == -ENOMEM) {
-            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+            r = san_string(g->d.ia5, i + 1, what, l, err);
         }
         if (r < 0) {
-            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
-                           "malformed certificate: subject alternative name %d is not a valid %s",
-                           i + 1, what);
+            return r;
         }
         listed++;
     }

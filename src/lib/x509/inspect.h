@@ -85,8 +85,11 @@ struct cert_info {
 
 /*
  * Inspect cert. Returns 0 and an owned result in *ret, or -ENOMEM, or -EBADMSG with
- * CERTD_E_CERT_BAD when a field cannot be decoded (e.g. a SAN that is not valid ASN.1, a
- * string with an embedded NUL). libctx/propq serve the digests.
+ * CERTD_E_CERT_BAD when a field cannot be decoded or shown safely: a SAN that is not valid ASN.1
+ * or whose DNS name, email address or URI holds a byte outside printable ASCII 0x21..0x7e; a
+ * subject or issuer attribute that is not valid UTF-8 or holds a control character (C0 with
+ * NUL, DEL, C1); the message names the SAN's position or the attribute. Every string in the
+ * result is valid UTF-8 without control characters. libctx/propq serve the digests.
  */
 _must_check_ int cert_inspect(OSSL_LIB_CTX *libctx, const char *propq, X509 *cert,
                               struct cert_info **ret, struct certd_err *err);
@@ -94,7 +97,11 @@ _must_check_ int cert_inspect(OSSL_LIB_CTX *libctx, const char *propq, X509 *cer
 struct cert_info *cert_info_free(struct cert_info *info);
 DEFINE_CLEANUP_STRUCT(cert_info, cert_info_free)
 
-/* Render an X509_NAME as an RFC 4514 string into a malloc'd string. -ENOMEM, -EBADMSG. */
+/*
+ * Render an X509_NAME as an RFC 4514 string into a malloc'd string: valid UTF-8, control
+ * characters escaped as \XX per UTF-8 byte. -ENOMEM; -EBADMSG for a value that is not valid
+ * UTF-8 or a string longer than CERTD_DN_STR_MAX.
+ */
 _must_check_ int name_to_rfc4514(const X509_NAME *name, char **ret);
 
 /* Names for CERT_KU_* / CERT_EKU_* bits ("digitalSignature", "serverAuth"), for display. */

@@ -260,49 +260,137 @@ static void key_usage_list(uint32_t ku, char *buf, size_t size)
     }
 }
 
-/* Rule 1 (server/client): exactly one leaf, and it comes first. */
-static int check_one_leaf(const struct bundle *b, size_t n, struct certd_err *err)
+/*
+ * May x follow the end-entity certificate as part of its chain? A CA may (basicConstraints cA
+ * TRUE). So may a v1 or v2 certificate without basicConstraints: extensions exist only in v3
+ * (RFC 5280 §4.1.2.9), so an old root cannot say what it is, and the signature link (rule 4)
+ * decides. An explicit end entity may not: cA FALSE, or a v3 certificate without the extension,
+ * whose key "MUST NOT be used to verify certificate signatures" (RFC 5280 §4.2.1.9).
+ */
+static bool cert_can_follow(X509 *x, uint32_t flags)
 {
-    size_t n_leaves = 0, leaf_pos = 0;
+    if (flags & EXFLAG_BCONS) {
+        return (flags & EXFLAG_CA) != 0;
+    }
+    return X509_get_version(x) < X509_VERSION_3;
+}
+
+/*
+ * Which certificate the key belongs to: the key in the upload wins over the pending CSR key, as
+ * in rule 2. Sets *ret_key to that key (borrowed; NULL when there is neither) and *ret_pos to the
+ * position of the first certificate holding its public key, or n when none does. Certificate 0 is
+ * tried first, so a key matching it is never reported elsewhere. A certificate whose key cannot be
+ * decoded matches nothing here; rule 2 reports it when it is certificate 0.
+ */
+static void find_key_cert(const struct bundle *b, size_t n, EVP_PKEY *pending_key,
+                          EVP_PKEY **ret_key, size_t *ret_pos)
+{
+    EVP_PKEY *key = b->key ? b->key : pending_key;
+    size_t pos = n;
+
+    for (size_t i = 0; key && i < n; i++) {
+        const EVP_PKEY *pub = X509_get0_pubkey(bundle_cert(b, i));
+        if (!pub) {
+            (void)ossl_drain_errors("certificate public key");
+            continue;
+        }
+        if (key_public_eq(key, pub)) {
+            pos = i;
+            break;
+        }
+    }
+    *ret_key = key;
+    *ret_pos = pos;
+}
+
+/*
+ * The key belongs to certificate `pos` > 0, so the upload is out of order: most often an
+ * intermediate pasted before the leaf. Saying so helps more than "the key does not match".
+ */
+static int err_key_not_first(const struct bundle *b, size_t pos, struct certd_err *err)
+{
+    char label[LABEL_MAX + 32];
+    cert_label(bundle_cert(b, pos), pos, label, sizeof(label));
+    return err_set(
+        err, -EINVAL, CERTD_E_CHAIN_ORDER,
+        "the certificate for the %s must come first, followed by its issuers; it is %s at position %zu",
+        b->key ? "private key" : "key of the pending CSR", label, pos + 1);
+}
+
+/*
+ * Rule 1 (server/client): exactly one leaf. Certificate 0 is the end-entity certificate, whatever
+ * its basicConstraints: a self-signed CA:TRUE certificate, as `openssl req -x509` makes by
+ * default, is a valid HTTPS certificate on a controller. Every later certificate must be able to
+ * issue (cert_can_follow). When the key belongs to the misplaced end entity, the leaf is simply
+ * not first (a reversed upload), and that is reported instead.
+ */
+static int check_one_leaf(const struct bundle *b, size_t n, size_t key_pos, struct certd_err *err)
+{
     char label[LABEL_MAX + 32];
 
+    /* Certificates with unreadable extensions cannot be judged, wherever they are. */
     for (size_t i = 0; i < n; i++) {
-        X509 *x = bundle_cert(b, i);
         uint32_t flags = 0;
-        cert_label(x, i, label, sizeof(label));
-        int r = cert_flags(x, label, &flags, err);
+        cert_label(bundle_cert(b, i), i, label, sizeof(label));
+        int r = cert_flags(bundle_cert(b, i), label, &flags, err);
         if (r < 0) {
             return r;
         }
-        if (!flags_is_ca(flags)) {
-            if (n_leaves == 0) {
-                leaf_pos = i;
-            }
-            n_leaves++;
-        }
     }
-    if (n_leaves == 0) {
+    for (size_t i = 1; i < n; i++) {
+        X509 *x = bundle_cert(b, i);
+        if (cert_can_follow(x, X509_get_extension_flags(x))) {
+            continue;
+        }
+        if (key_pos == i) {
+            return err_key_not_first(b, i, err);
+        }
+        cert_label(x, i, label, sizeof(label));
         return err_set(
             err, -EINVAL, CERTD_E_NOT_ONE_LEAF,
-            "the upload holds only CA certificates; it needs exactly one end-entity certificate");
-    }
-    if (n_leaves > 1) {
-        return err_set(err, -EINVAL, CERTD_E_NOT_ONE_LEAF,
-                       "the upload holds %zu end-entity certificates; it needs exactly one",
-                       n_leaves);
-    }
-    if (leaf_pos != 0) {
-        cert_label(bundle_cert(b, leaf_pos), leaf_pos, label, sizeof(label));
-        return err_set(
-            err, -EINVAL, CERTD_E_CHAIN_ORDER,
-            "the end-entity certificate %s is at position %zu; it must come first, followed by its issuers",
-            label, leaf_pos + 1);
+            "more than one end-entity certificate: %s at position %zu is not a CA; only the first certificate may be an end-entity certificate, followed by its issuers",
+            label, i + 1);
     }
     return 0;
 }
 
 /*
- * Rule 2 (server/client): each certificate is issued by the next one (RFC 5246 §7.4.2, RFC 8446
+ * Rule 2 (server/client): the key that goes with the leaf: the one in the upload, or else the
+ * pending CSR key. key and key_pos come from find_key_cert().
+ */
+static int check_leaf_key(const struct bundle *b, size_t n, const char *label, EVP_PKEY *key,
+                          size_t key_pos, struct validate_result *res, struct certd_err *err)
+{
+    if (!X509_get0_pubkey(bundle_cert(b, 0))) {
+        (void)ossl_drain_errors("leaf public key");
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "the public key of the certificate %s cannot be decoded", label);
+    }
+    if (!key) {
+        return err_set(
+            err, -EINVAL, CERTD_E_KEY_MISSING,
+            "no private key was included for the certificate %s, and there is no pending CSR whose key it could match",
+            label);
+    }
+    if (key_pos == 0) {
+        res->uses_pending_key = !b->key;
+        return 0;
+    }
+    if (key_pos < n) {
+        return err_key_not_first(b, key_pos, err);
+    }
+    if (b->key) {
+        return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                       "the private key does not match the certificate %s", label);
+    }
+    return err_set(
+        err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+        "the certificate %s does not match the key of the pending CSR, and no private key was included",
+        label);
+}
+
+/*
+ * Rule 4 (server/client): each certificate is issued by the next one (RFC 5246 §7.4.2, RFC 8446
  * §4.4.2: the sender's certificate first, each following one certifying the one before). Names and
  * key identifiers must link (X509_check_issued) and the signature must verify with the issuer's
  * key. Reaching a trust anchor is not required: most uploads are leaf-only.
@@ -335,39 +423,6 @@ static int check_chain(const struct bundle *b, size_t n, struct certd_err *err)
         }
     }
     return 0;
-}
-
-/* Rule 3 (server/client): the key that goes with the leaf. */
-static int check_leaf_key(const struct bundle *b, X509 *leaf, const char *label,
-                          EVP_PKEY *pending_key, struct validate_result *res, struct certd_err *err)
-{
-    const EVP_PKEY *pub = X509_get0_pubkey(leaf);
-    if (!pub) {
-        (void)ossl_drain_errors("leaf public key");
-        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
-                       "the public key of the certificate %s cannot be decoded", label);
-    }
-    if (b->key) {
-        if (!key_public_eq(b->key, pub)) {
-            return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
-                           "the private key does not match the certificate %s", label);
-        }
-        return 0;
-    }
-    if (pending_key) {
-        if (!key_public_eq(pending_key, pub)) {
-            return err_set(
-                err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
-                "the certificate %s does not match the key of the pending CSR, and no private key was included",
-                label);
-        }
-        res->uses_pending_key = true;
-        return 0;
-    }
-    return err_set(
-        err, -EINVAL, CERTD_E_KEY_MISSING,
-        "no private key was included for the certificate %s, and there is no pending CSR whose key it could match",
-        label);
 }
 
 /* Rule 5 (server/client): EKU and KeyUsage allow the use (RFC 5280 §4.2.1.12,
@@ -411,28 +466,33 @@ static int validate_leaf(const struct bundle *b, enum endpoint_type type,
                          const struct validate_policy *pol, EVP_PKEY *pending_key,
                          struct validate_result *res, struct certd_err *err)
 {
-    size_t n = bundle_n_certs(b);
+    size_t n = bundle_n_certs(b), key_pos;
     char label[LABEL_MAX + 32], what[LABEL_MAX + 64];
+    EVP_PKEY *key;
     int r;
 
-    r = check_one_leaf(b, n, err);
-    if (r < 0) {
-        return r;
-    }
-    r = check_chain(b, n, err);
+    /* The order of issue #2: one leaf, its key, key strength, chain order, usage, validity. */
+    find_key_cert(b, n, pending_key, &key, &key_pos);
+    r = check_one_leaf(b, n, key_pos, err);
     if (r < 0) {
         return r;
     }
 
     X509 *leaf = bundle_cert(b, 0);
     cert_label(leaf, 0, label, sizeof(label));
-    r = check_leaf_key(b, leaf, label, pending_key, res, err);
+    r = check_leaf_key(b, n, label, key, key_pos, res, err);
     if (r < 0) {
         return r;
     }
 
+    /* Rule 3: strength. */
     (void)snprintf(what, sizeof(what), "the key of the certificate %s", label);
     r = key_check_strength(X509_get0_pubkey(leaf), &pol->keys, what, err);
+    if (r < 0) {
+        return r;
+    }
+
+    r = check_chain(b, n, err);
     if (r < 0) {
         return r;
     }
@@ -442,8 +502,8 @@ static int validate_leaf(const struct bundle *b, enum endpoint_type type,
         return r;
     }
 
-    /* Intermediates are the issuer's business; only the pre-1970 rule applies to
-     * them. */
+    /* Rule 6: validity. Intermediates are the issuer's business; only the pre-1970 rule applies
+     * to them. */
     for (size_t i = 1; i < n; i++) {
         X509 *x = bundle_cert(b, i);
         char clabel[LABEL_MAX + 32];

@@ -2,13 +2,23 @@
 /*
  * Validate a parsed bundle for an endpoint type, returning the first violated rule.
  *
- * server/client: exactly one leaf, then optional chain certificates, each issued by the next
- *   (leaf first); a private key that matches the leaf, or else the pending CSR key; key
- *   strength (keys/keys.h); EKU, when present, must include serverAuth (server) or clientAuth
- *   (client) or anyExtendedKeyUsage; KeyUsage, when present, must allow signing
- *   (digitalSignature, or keyEncipherment for RSA); expired / not-yet-valid per policy
- *   (default: accept with a warning, because a controller may boot with a 1970 clock);
- *   notBefore before 1970 is always rejected.
+ * server/client, in this order (issue #2):
+ *   1. exactly one leaf: the FIRST certificate is the end-entity certificate, whatever its
+ *      basicConstraints (a self-signed CA:TRUE certificate from `openssl req -x509` is a valid
+ *      HTTPS certificate); every following one is chain and must be a CA (basicConstraints
+ *      CA:TRUE, or a v1/v2 certificate, which cannot carry extensions);
+ *   2. a private key that matches the leaf: the key in the upload, or else the pending CSR key;
+ *   3. key strength (keys/keys.h);
+ *   4. chain order: each certificate issued by the next (names and signature), at most
+ *      CERTD_CHAIN_DEPTH_MAX certificates;
+ *   5. EKU, when present, must include serverAuth (server) or clientAuth (client) or
+ *      anyExtendedKeyUsage; KeyUsage, when present, must allow signing (digitalSignature, or
+ *      keyEncipherment for RSA);
+ *   6. expired / not-yet-valid per policy (default: accept with a warning, because a controller
+ *      may boot with a 1970 clock); notBefore before 1970 is always rejected.
+ *   A reversed upload (intermediate first) is reported as CHAIN_ORDER ("must come first"), not as
+ *   a key mismatch or a second leaf: when the key (upload or pending) matches a later certificate
+ *   instead of the first, that certificate is named with its position.
  * authority: CA certificates only (basicConstraints CA:TRUE, keyCertSign when KeyUsage is
  *   present); a private key in the upload is refused and never stored; duplicates (same subject,
  *   issuer and serial) within the upload or with `existing` refused; at most policy->max_certs
@@ -62,16 +72,21 @@ struct validate_result {
  * CERTD_E_CERT_EXPIRED, CERTD_E_CERT_NOT_YET_VALID, CERTD_E_CERT_BEFORE_1970, CERTD_E_NOT_CA,
  * CERTD_E_CA_NO_KEYCERTSIGN, CERTD_E_KEY_NOT_ALLOWED, CERTD_E_DUPLICATE, CERTD_E_LIMIT_REACHED).
  * errno by rule:
- *   -EINVAL       NOT_ONE_LEAF, CHAIN_ORDER, KEY_MISSING, EKU_MISMATCH, KEY_USAGE_MISMATCH,
- *                 NOT_CA, CA_NO_KEYCERTSIGN; also a NULL/out-of-range argument (err untouched)
+ *   -EINVAL       NOT_ONE_LEAF (a later certificate is an end entity: CA:FALSE, or v3 without
+ *                 basicConstraints), CHAIN_ORDER (a link does not verify, or the key belongs to
+ *                 a later certificate), KEY_MISSING, EKU_MISMATCH, KEY_USAGE_MISMATCH, NOT_CA,
+ *                 CA_NO_KEYCERTSIGN; also a NULL/out-of-range argument (err untouched)
  *   -E2BIG        CHAIN_TOO_LONG (more than CERTD_CHAIN_DEPTH_MAX), LIMIT_REACHED
- *   -EKEYREJECTED KEY_MISMATCH, KEY_WEAK;  -EOPNOTSUPP KEY_UNSUPPORTED (keys/keys.h)
+ *   -EKEYREJECTED KEY_MISMATCH (the key matches no certificate of the upload), KEY_WEAK;
+ *   -EOPNOTSUPP   KEY_UNSUPPORTED (keys/keys.h)
  *   -EKEYEXPIRED  CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_BEFORE_1970
  *   -EPERM        KEY_NOT_ALLOWED;  -EEXIST DUPLICATE
- *   -EBADMSG      CERT_BAD: repeated or malformed extensions, an undecodable date or key
- * Order for server/client: leaf count and position, chain length and links, key, key strength,
- * EKU then KeyUsage, validity (pre-1970 for every certificate; expired / not-yet-valid only for
- * the leaf, since intermediates are the issuer's business). For authority: key in the upload;
+ *   -EBADMSG      CERT_BAD: repeated or malformed extensions (any certificate, checked with rule
+ *                 1), an undecodable date or leaf key
+ * Order for server/client: rules 1 to 6 above; a key that matches only a later certificate is
+ * CHAIN_ORDER at rule 1 when that certificate is the misplaced end entity, else at rule 2.
+ * Validity: pre-1970 for every certificate; expired / not-yet-valid only for the leaf, since
+ * intermediates are the issuer's business. For authority: key in the upload;
  * per certificate CA, keyCertSign, key strength, validity; duplicates; the limit (max_certs,
  * clamped to CERTD_AUTHORITY_MAX_HARD). Warnings: the first one found is kept in ret->warning.
  * libctx/propq are accepted for symmetry; the objects judged are already bound to them.
