@@ -46,6 +46,7 @@ enum certd_errclass {
     X(CERTD_E_KEY_MISMATCH, "key-mismatch", CERTD_CLASS_INVALID_INPUT)                    \
     X(CERTD_E_KEY_WEAK, "key-weak", CERTD_CLASS_INVALID_INPUT)                            \
     X(CERTD_E_KEY_UNSUPPORTED, "key-unsupported", CERTD_CLASS_INVALID_INPUT)              \
+    X(CERTD_E_SIGNATURE_WEAK, "signature-weak", CERTD_CLASS_INVALID_INPUT)                \
     X(CERTD_E_CHAIN_ORDER, "chain-order", CERTD_CLASS_INVALID_INPUT)                      \
     X(CERTD_E_CHAIN_TOO_LONG, "chain-too-long", CERTD_CLASS_INVALID_INPUT)                \
     X(CERTD_E_EKU_MISMATCH, "eku-mismatch", CERTD_CLASS_INVALID_INPUT)                    \
