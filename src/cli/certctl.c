@@ -42,6 +42,9 @@ int exit_code_for(const struct certd_err *err)
 
 int cli_fail(const char *what, const struct certd_err *err)
 {
+    if (strcmp(what, "-") == 0) {
+        what = "standard input";
+    }
     if (err_is_set(err)) {
         (void)fprintf(stderr, "certctl: %s: %s (%s)\n", what, err->msg, err_code_name(err->code));
     } else {

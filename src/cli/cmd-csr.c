@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 
@@ -96,7 +98,27 @@ static int write_outputs(const struct cli_ctx *ctx, EVP_PKEY *key, const char *k
         files[n++] = (struct store_file){ .path = out,
                                           .data = span_make(pem, pem_len),
                                           .mode = STORE_MODE_PUBLIC };
-        return store_write_set(files, n, err);
+        r = store_write_set(files, n, err);
+        if (r != -EXDEV || !kp) {
+            return r;
+        }
+        /*
+         * Key and output in different directories: the store makes crash-safe sets only within
+         * one directory. Write the key, then the output; if the output fails, take back a key
+         * file this call created, so that a failure leaves no new key without its CSR.
+         */
+        err_clear(err);
+        struct stat st;
+        bool key_existed = lstat(key_out, &st) == 0;
+        r = store_write_atomic(key_out, span_make(kp->p, kp->len), STORE_MODE_SECRET, err);
+        if (r < 0) {
+            return r;
+        }
+        r = store_write_atomic(out, span_make(pem, pem_len), STORE_MODE_PUBLIC, err);
+        if (r < 0 && !key_existed) {
+            (void)unlink(key_out);
+        }
+        return r;
     }
     if (kp) {
         r = store_write_atomic(key_out, span_make(kp->p, kp->len), STORE_MODE_SECRET, err);

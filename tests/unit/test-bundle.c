@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "testutil.h"
@@ -553,6 +554,330 @@ static void mk_rsa_p8_reencoded(struct buf *b)
     EVP_PKEY_free(k);
 }
 
+/*
+ * Hostile RSA keys (a security review): n, e and d of server-rsa.key kept, so that a signature
+ * still verifies through OpenSSL's fall-back to d, and the CRT numbers bent. Each must be
+ * refused before the key is used, naming the failed relation.
+ */
+enum { RSA_N, RSA_E, RSA_D, RSA_P, RSA_Q, RSA_DP, RSA_DQ, RSA_QINV, RSA_NUM_MAX };
+
+static const char *const rsa_num_names[RSA_NUM_MAX] = {
+    OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+    OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+    OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+    OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+};
+
+typedef void (*rsa_bend_fn)(BIGNUM *v[RSA_NUM_MAX]);
+
+/* server-rsa.key's numbers, bent by `bend`, as PEM in `structure`. */
+static void buf_rsa_bent(struct buf *b, rsa_bend_fn bend, const char *structure)
+{
+    EVP_PKEY *orig = fixture_key("server-rsa.key");
+    BIGNUM *v[RSA_NUM_MAX] = { NULL };
+    OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+    assert_non_null(bld);
+    for (size_t i = 0; i < RSA_NUM_MAX; i++) {
+        assert_int_equal(EVP_PKEY_get_bn_param(orig, rsa_num_names[i], &v[i]), 1);
+    }
+    bend(v);
+    for (size_t i = 0; i < RSA_NUM_MAX; i++) {
+        assert_int_equal(OSSL_PARAM_BLD_push_BN(bld, rsa_num_names[i], v[i]), 1);
+    }
+    EVP_PKEY *k = key_from_params("RSA", bld);
+    buf_key_pem(b, k, structure);
+    EVP_PKEY_free(k);
+    OSSL_PARAM_BLD_free(bld);
+    for (size_t i = 0; i < RSA_NUM_MAX; i++) {
+        BN_clear_free(v[i]);
+    }
+    EVP_PKEY_free(orig);
+}
+
+/*
+ * The review's key: p = 3, q = 2^60000 - 1 and a 60000-bit dQ (21 KB of PEM, under the 64 KiB
+ * cap). Before the fix it was accepted after 95 seconds of exponentiation modulo q; a
+ * regression shows as this test timing out.
+ */
+static void bend_huge_q(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_set_word(v[RSA_P], 3), 1);
+    assert_int_equal(BN_set_word(v[RSA_Q], 0), 1);
+    assert_int_equal(BN_set_bit(v[RSA_Q], 60000), 1);
+    assert_int_equal(BN_sub_word(v[RSA_Q], 1), 1);
+    assert_int_equal(BN_set_word(v[RSA_DP], 1), 1);
+    assert_non_null(BN_copy(v[RSA_DQ], v[RSA_Q]));
+    assert_int_equal(BN_sub_word(v[RSA_DQ], 2), 1);
+    assert_int_equal(BN_set_word(v[RSA_QINV], 1), 1);
+}
+
+static void bend_p_plus_2(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_add_word(v[RSA_P], 2), 1);
+}
+
+/* Each of dP, dQ and qInv one less: same size, wrong value. */
+static void bend_dp(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_sub_word(v[RSA_DP], 1), 1);
+}
+
+static void bend_dq(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_sub_word(v[RSA_DQ], 1), 1);
+}
+
+static void bend_qinv(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_sub_word(v[RSA_QINV], 1), 1);
+}
+
+/* dQ + (q-1) * 2^20000: still d mod (q-1) modulo q-1, but 20000 bits long. */
+static void bend_dq_long(BIGNUM *v[RSA_NUM_MAX])
+{
+    BIGNUM *t = BN_dup(v[RSA_Q]);
+    assert_non_null(t);
+    assert_int_equal(BN_sub_word(t, 1), 1);
+    assert_int_equal(BN_lshift(t, t, 20000), 1);
+    assert_int_equal(BN_add(v[RSA_DQ], v[RSA_DQ], t), 1);
+    BN_free(t);
+}
+
+static void bend_e_even(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_set_word(v[RSA_E], 65536), 1);
+}
+
+static void bend_e_one(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_int_equal(BN_set_word(v[RSA_E], 1), 1);
+}
+
+static void bend_d_n(BIGNUM *v[RSA_NUM_MAX])
+{
+    assert_non_null(BN_copy(v[RSA_D], v[RSA_N]));
+}
+
+static void mk_rsa_huge_q(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_huge_q, "type-specific");
+    assert_true(b->len < CERTD_INPUT_MAX_DEFAULT);
+}
+
+static void mk_rsa_huge_q_p8_key(struct buf *b)
+{
+    buf_rsa_bent(b, bend_huge_q, "PrivateKeyInfo");
+}
+
+static void mk_rsa_pq_not_n(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_p_plus_2, "type-specific");
+}
+
+static void mk_rsa_bad_dp(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_dp, "PrivateKeyInfo");
+}
+
+static void mk_rsa_bad_dq(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_dq, "type-specific");
+}
+
+static void mk_rsa_long_dq(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_dq_long, "type-specific");
+}
+
+static void mk_rsa_bad_qinv(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_qinv, "PrivateKeyInfo");
+}
+
+static void mk_rsa_even_e(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_bent(b, bend_e_even, "type-specific");
+}
+
+static void mk_rsa_e_one_key(struct buf *b)
+{
+    buf_rsa_bent(b, bend_e_one, "PrivateKeyInfo");
+}
+
+static void mk_rsa_d_n_key(struct buf *b)
+{
+    buf_rsa_bent(b, bend_d_n, "type-specific");
+}
+
+/* DER by hand, for shapes OpenSSL's encoders will not write: tag, definite length, contents. */
+static void der_tlv(struct buf *b, uint8_t tag, const uint8_t *p, size_t len)
+{
+    uint8_t hdr[4] = { tag };
+    size_t h = 1;
+    assert_true(len <= 0xffff);
+    if (len >= 0x100) {
+        hdr[h++] = 0x82;
+        hdr[h++] = (uint8_t)(len >> 8);
+    } else if (len >= 0x80) {
+        hdr[h++] = 0x81;
+    }
+    hdr[h++] = (uint8_t)len;
+    buf_add(b, hdr, h);
+    buf_add(b, p, len);
+}
+
+/* A non-negative INTEGER. */
+static void der_bn(struct buf *b, const BIGNUM *v)
+{
+    uint8_t c[1 + 2048] = { 0 };
+    int n = BN_num_bytes(v);
+    assert_true(n >= 0 && (size_t)n < sizeof(c));
+    assert_int_equal(BN_bn2bin(v, c + 1), n);
+    /* A leading zero when the top bit is set, and for 0 itself. */
+    bool pad = n == 0 || (c[1] & 0x80);
+    der_tlv(b, 0x02, pad ? c : c + 1, (size_t)n + (pad ? 1 : 0));
+}
+
+/*
+ * PKCS#1 with n, e, d and the five CRT integers all 0 (OpenSSL's encoders refuse to write a key
+ * without them; its decoder reads zeros as numbers, and would fail to sign with them).
+ */
+static void mk_rsa_zero_crt_key(struct buf *b)
+{
+    EVP_PKEY *orig = fixture_key("server-rsa.key");
+    BIGNUM *v[RSA_D + 1] = { NULL }, *zero = BN_new();
+    struct buf body = { 0 }, der = { 0 };
+    assert_non_null(zero);
+    der_bn(&body, zero); /* version */
+    for (size_t i = RSA_N; i <= RSA_D; i++) {
+        assert_int_equal(EVP_PKEY_get_bn_param(orig, rsa_num_names[i], &v[i]), 1);
+        der_bn(&body, v[i]);
+        BN_clear_free(v[i]);
+    }
+    for (size_t i = RSA_P; i < RSA_NUM_MAX; i++) {
+        der_bn(&body, zero);
+    }
+    der_tlv(&der, 0x30, body.p, body.len);
+    buf_pem(b, "RSA PRIVATE KEY", NULL, der.p, der.len);
+    OPENSSL_cleanse(body.p, body.len);
+    OPENSSL_cleanse(der.p, der.len);
+    free(body.p);
+    free(der.p);
+    BN_free(zero);
+    EVP_PKEY_free(orig);
+}
+
+/* A fresh 1024-bit key of `type` ("RSA", "RSA-PSS") with `primes` factors. */
+static EVP_PKEY *rsa_generate(const char *type, int primes)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
+    EVP_PKEY *k = NULL;
+    assert_non_null(ctx);
+    assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 1024), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_primes(ctx, primes), 1);
+    assert_int_equal(EVP_PKEY_generate(ctx, &k), 1);
+    EVP_PKEY_CTX_free(ctx);
+    return k;
+}
+
+/* Three primes: RFC 8017 §3.2 otherPrimeInfos. */
+static void buf_rsa_three_primes(struct buf *b, const char *structure)
+{
+    EVP_PKEY *k = rsa_generate("RSA", 3);
+    BIGNUM *r3 = NULL;
+    assert_int_equal(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_FACTOR3, &r3), 1);
+    buf_key_pem(b, k, structure);
+    BN_clear_free(r3);
+    EVP_PKEY_free(k);
+}
+
+static void mk_rsa_three_primes(struct buf *b)
+{
+    buf_fixture(b, "server-rsa.pem");
+    buf_rsa_three_primes(b, "type-specific");
+}
+
+static void mk_rsa_three_primes_p8_key(struct buf *b)
+{
+    buf_rsa_three_primes(b, "PrivateKeyInfo");
+}
+
+/* Control: a genuine RSA-PSS key goes through the same checks. */
+static void mk_rsa_pss(struct buf *b)
+{
+    EVP_PKEY *k = rsa_generate("RSA-PSS", 2);
+    buf_fixture(b, "server-rsa.pem");
+    buf_key_pem(b, k, "PrivateKeyInfo");
+    EVP_PKEY_free(k);
+}
+
+/*
+ * ed25519.key as PKCS#8 written by hand: v1 (RFC 8410 §7, the private key only) or, with
+ * has_public_key, RFC 5958 v2 with a publicKey field that is the real public key with one bit
+ * flipped.
+ */
+static void buf_ed25519_p8(struct buf *b, bool has_public_key)
+{
+    static const uint8_t alg[] = { 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70 }; /* 1.3.101.112 */
+    EVP_PKEY *k = fixture_key("ed25519.key");
+    uint8_t priv[32], pub[1 + 32] = { 0 }, version = has_public_key ? 1 : 0;
+    size_t n = sizeof(priv);
+    struct buf inner = { 0 }, body = { 0 }, der = { 0 };
+
+    assert_int_equal(EVP_PKEY_get_raw_private_key(k, priv, &n), 1);
+    assert_int_equal(n, sizeof(priv));
+    n = sizeof(pub) - 1;
+    assert_int_equal(EVP_PKEY_get_raw_public_key(k, pub + 1, &n), 1);
+    pub[sizeof(pub) - 1] ^= 1; /* BIT STRING: no unused bits, then the key */
+
+    der_tlv(&body, 0x02, &version, 1);
+    buf_add(&body, alg, sizeof(alg));
+    der_tlv(&inner, 0x04, priv, sizeof(priv));
+    der_tlv(&body, 0x04, inner.p, inner.len);
+    if (has_public_key) {
+        der_tlv(&body, 0x81, pub, sizeof(pub)); /* [1] IMPLICIT BIT STRING */
+    }
+    der_tlv(&der, 0x30, body.p, body.len);
+    buf_pem(b, "PRIVATE KEY", NULL, der.p, der.len);
+    OPENSSL_cleanse(priv, sizeof(priv));
+    OPENSSL_cleanse(inner.p, inner.len);
+    OPENSSL_cleanse(body.p, body.len);
+    OPENSSL_cleanse(der.p, der.len);
+    free(inner.p);
+    free(body.p);
+    free(der.p);
+    EVP_PKEY_free(k);
+}
+
+static void mk_ed25519_p8_v1(struct buf *b)
+{
+    buf_fixture(b, "ed25519.pem");
+    buf_ed25519_p8(b, false);
+}
+
+/*
+ * OpenSSL 3.0 does not decode v2 at all (malformed); a decoder that did would meet
+ * EVP_PKEY_pairwise_check (inconsistent). Either way: refused as a bad key.
+ */
+static void mk_ed25519_p8_v2_mismatch(struct buf *b)
+{
+    buf_fixture(b, "ed25519.pem");
+    buf_ed25519_p8(b, true);
+}
+
+static void mk_ed25519_p8_v2_mismatch_key(struct buf *b)
+{
+    buf_ed25519_p8(b, true);
+}
+
 struct bundle_case {
     const char *what;
     const char *fixture;          /* or NULL and build */
@@ -662,6 +987,26 @@ static const struct bundle_case cases[] = {
       "inconsistent", 0, false, false },
     { "RSA mixed key PKCS#8", NULL, mk_rsa_mixed_p8, 0, -EBADMSG, CERTD_E_KEY_BAD, "inconsistent",
       0, false, false },
+    { "RSA p=3, q=2^60000-1", NULL, mk_rsa_huge_q, 0, -EBADMSG, CERTD_E_KEY_BAD,
+      "(p or q is longer than n)", 0, false, false },
+    { "RSA p*q != n", NULL, mk_rsa_pq_not_n, 0, -EBADMSG, CERTD_E_KEY_BAD, "(p*q != n)", 0, false,
+      false },
+    { "RSA wrong dP", NULL, mk_rsa_bad_dp, 0, -EBADMSG, CERTD_E_KEY_BAD, "(dP != d mod (p-1))", 0,
+      false, false },
+    { "RSA wrong dQ", NULL, mk_rsa_bad_dq, 0, -EBADMSG, CERTD_E_KEY_BAD, "(dQ != d mod (q-1))", 0,
+      false, false },
+    { "RSA long dQ", NULL, mk_rsa_long_dq, 0, -EBADMSG, CERTD_E_KEY_BAD, "(dQ is longer than q)", 0,
+      false, false },
+    { "RSA wrong qInv", NULL, mk_rsa_bad_qinv, 0, -EBADMSG, CERTD_E_KEY_BAD, "(qInv*q mod p != 1)",
+      0, false, false },
+    { "RSA even e", NULL, mk_rsa_even_e, 0, -EBADMSG, CERTD_E_KEY_BAD, "e is not an odd number", 0,
+      false, false },
+    { "RSA 3 primes PKCS#1", NULL, mk_rsa_three_primes, 0, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED,
+      "multi-prime", 0, false, false },
+    { "RSA-PSS key", NULL, mk_rsa_pss, 0, 0, CERTD_E_OK, NULL, 1, true, false },
+    { "Ed25519 PKCS#8 v1 by hand", NULL, mk_ed25519_p8_v1, 0, 0, CERTD_E_OK, NULL, 1, true, false },
+    { "Ed25519 PKCS#8 v2 wrong public key", NULL, mk_ed25519_p8_v2_mismatch, 0, -EBADMSG,
+      CERTD_E_KEY_BAD, "private key", 0, false, false },
 };
 
 static void run_case(const struct bundle_case *c)
@@ -924,6 +1269,17 @@ static void test_key_parse_pem(void **state)
         { "RSA mixed PKCS#1", NULL, mk_rsa_mixed_pkcs1_key, -EBADMSG, CERTD_E_KEY_BAD,
           "inconsistent" },
         { "RSA tampered e", NULL, mk_rsa_tampered_e_key, -EBADMSG, CERTD_E_KEY_BAD, "public part" },
+        { "RSA huge q PKCS#8", NULL, mk_rsa_huge_q_p8_key, -EBADMSG, CERTD_E_KEY_BAD,
+          "p or q is longer than n" },
+        { "RSA e = 1", NULL, mk_rsa_e_one_key, -EBADMSG, CERTD_E_KEY_BAD,
+          "e is not an odd number" },
+        { "RSA d = n", NULL, mk_rsa_d_n_key, -EBADMSG, CERTD_E_KEY_BAD, "d is not between" },
+        { "RSA zero CRT", NULL, mk_rsa_zero_crt_key, -EBADMSG, CERTD_E_KEY_BAD,
+          "p or q is not greater than 1" },
+        { "RSA 3 primes PKCS#8", NULL, mk_rsa_three_primes_p8_key, -EOPNOTSUPP,
+          CERTD_E_KEY_UNSUPPORTED, "multi-prime" },
+        { "Ed25519 v2 wrong public key", NULL, mk_ed25519_p8_v2_mismatch_key, -EBADMSG,
+          CERTD_E_KEY_BAD, "private key" },
     };
     for (size_t i = 0; i < ELEMENTSOF(kcases); i++) {
         struct buf in = { 0 };

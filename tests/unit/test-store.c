@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,6 +205,38 @@ static STACK_OF(X509) *stack_of(X509 *a, X509 *b)
         assert_true(X509_up_ref(b) == 1 && sk_X509_push(sk, b) > 0);
     }
     return sk;
+}
+
+/* Names and contents of a directory, for "unchanged" checks. */
+static char *dir_snapshot(const char *dir)
+{
+    struct dirent **list = NULL;
+    int n = scandir(dir, &list, NULL, alphasort);
+    assert_true(n >= 0);
+    size_t cap = 1 << 16, len = 0;
+    char *s = calloc(1, cap);
+    assert_non_null(s);
+    for (int i = 0; i < n; i++) {
+        char *p = path_join(dir, list[i]->d_name);
+        char target[256] = { 0 };
+        char *content = NULL;
+        struct stat st;
+        assert_int_equal(lstat(p, &st), 0);
+        if (S_ISLNK(st.st_mode)) {
+            assert_true(readlink(p, target, sizeof(target) - 1) > 0);
+        } else if (S_ISREG(st.st_mode)) {
+            content = file_get(p, NULL);
+        }
+        int w = snprintf(s + len, cap - len, "%s|%o|%s|%s\n", list[i]->d_name,
+                         (unsigned)(st.st_mode & 07777), target, content ? content : "");
+        assert_true(w > 0 && (size_t)w < cap - len);
+        len += (size_t)w;
+        free(content);
+        free(p);
+        free(list[i]);
+    }
+    free(list);
+    return s;
 }
 
 static int setup_umask(void **state)
@@ -652,67 +686,47 @@ static void test_write_set_crash(void **state)
         STORE_CRASH_AFTER_RENAMES,
     };
 
-    /* layout 0: cert and key in one directory; 1: the key in a second directory. */
-    for (int layout = 0; layout < 2; layout++) {
-        /* old 0: both files exist; 1: only the certificate exists (the key is new). */
-        for (int old = 0; old < 2; old++) {
-            for (size_t k = 0; k < ELEMENTSOF(points); k++) {
-                char *a = scratch_dir("store-crash-a");
-                char *b = layout == 1 ? scratch_dir("store-crash-b") : a;
-                char *cert = path_join(a, "server.pem");
-                char *key = path_join(b, "server.key");
-                const char *old_key = old == 0 ? "OLD-KEY\n" : NULL;
-                bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+    /* old 0: both files exist; 1: only the certificate exists (the key is new). */
+    for (int old = 0; old < 2; old++) {
+        for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+            char *a = scratch_dir("store-crash");
+            char *cert = path_join(a, "server.pem");
+            char *key = path_join(a, "server.key");
+            const char *old_key = old == 0 ? "OLD-KEY\n" : NULL;
+            bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
 
-                file_put(cert, "OLD-CERT\n", 9, 0644);
-                if (old_key) {
-                    file_put(key, old_key, strlen(old_key), 0600);
-                }
-                struct store_file files[] = {
-                    { .path = cert, .data = span_from_str("NEW-CERT\n"), .mode = 0644 },
-                    { .path = key, .data = span_from_str("NEW-KEY\n"), .mode = 0600 },
-                };
-                write_set_crashing(files, 2, points[k]);
-
-                /* The crash left its traces: a journal in the first directory. */
-                assert_true(count_prefix(a, ".journal-") + count_prefix(a, ".tmpjournal-") == 1);
-                if (layout == 1) {
-                    /*
-                     * The second directory first, the worse order: a temporary whose journal
-                     * is elsewhere is left for that journal's recovery, and nothing changes.
-                     */
-                    assert_int_equal(store_recover(b), 0);
-                    assert_int_equal(count_prefix(b, ".tmpset-"),
-                                     points[k] == STORE_CRASH_AFTER_RENAMES ? 0 : 1);
-                }
-                assert_int_equal(store_recover(a), 0);
-
-                /* Entirely old or entirely new, byte for byte, with the modes asked for. */
-                assert_state(a, "server.pem", is_new ? "NEW-CERT\n" : "OLD-CERT\n");
-                assert_state(b, "server.key", is_new ? "NEW-KEY\n" : old_key);
-                if (is_new) {
-                    assert_int_equal(mode_of(key), 0600);
-                    assert_int_equal(mode_of(cert), 0644);
-                }
-                /* Nothing else is left, in either directory. */
-                assert_int_equal(count_prefix(a, ".tmp"), 0);
-                assert_int_equal(count_prefix(a, ".journal"), 0);
-                assert_int_equal(count_prefix(b, ".tmp"), 0);
-                assert_int_equal(count_prefix(b, ".journal"), 0);
-                size_t want = layout == 0 && (is_new || old_key) ? 2u : 1u;
-                assert_int_equal(count_prefix(a, ""), want);
-                /* Recovery is idempotent. */
-                assert_int_equal(store_recover(a), 0);
-                assert_int_equal(store_recover(b), 0);
-                assert_state(a, "server.pem", is_new ? "NEW-CERT\n" : "OLD-CERT\n");
-
-                free(cert);
-                free(key);
-                if (layout == 1) {
-                    scratch_rm(b);
-                }
-                scratch_rm(a);
+            file_put(cert, "OLD-CERT\n", 9, 0644);
+            if (old_key) {
+                file_put(key, old_key, strlen(old_key), 0600);
             }
+            struct store_file files[] = {
+                { .path = cert, .data = span_from_str("NEW-CERT\n"), .mode = 0644 },
+                { .path = key, .data = span_from_str("NEW-KEY\n"), .mode = 0600 },
+            };
+            write_set_crashing(files, 2, points[k]);
+
+            /* The crash left its traces: a journal in the directory. */
+            assert_true(count_prefix(a, ".journal-") + count_prefix(a, ".tmpjournal-") == 1);
+            assert_int_equal(store_recover(a), 0);
+
+            /* Entirely old or entirely new, byte for byte, with the modes asked for. */
+            assert_state(a, "server.pem", is_new ? "NEW-CERT\n" : "OLD-CERT\n");
+            assert_state(a, "server.key", is_new ? "NEW-KEY\n" : old_key);
+            if (is_new) {
+                assert_int_equal(mode_of(key), 0600);
+                assert_int_equal(mode_of(cert), 0644);
+            }
+            /* Nothing else is left. */
+            assert_int_equal(count_prefix(a, ".tmp"), 0);
+            assert_int_equal(count_prefix(a, ".journal"), 0);
+            assert_int_equal(count_prefix(a, ""), is_new || old_key ? 2u : 1u);
+            /* Recovery is idempotent. */
+            assert_int_equal(store_recover(a), 0);
+            assert_state(a, "server.pem", is_new ? "NEW-CERT\n" : "OLD-CERT\n");
+
+            free(cert);
+            free(key);
+            scratch_rm(a);
         }
     }
 }
@@ -758,6 +772,198 @@ static void test_write_set_after_crash(void **state)
     }
 }
 
+/*
+ * A set spread over two directories is refused before anything is written: recovery of one
+ * directory could otherwise replay an old set over newer files of the other.
+ */
+static void test_write_set_one_dir(void **state)
+{
+    (void)state;
+    char *a = scratch_dir("store-xdev-a");
+    char *b = scratch_dir("store-xdev-b");
+    char *sub = path_join(a, "sub");
+    char *lnk = path_join(b, "to-a");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    assert_int_equal(symlink(a, lnk), 0);
+    char *cert = path_join(a, "server.pem");
+    char *key_b = path_join(b, "server.key");
+    char *key_sub = path_join(sub, "server.key");
+    char *key_via_lnk = path_join(lnk, "server.key");
+    file_put(cert, "OLD-CERT", 8, 0644);
+    char *before_a = dir_snapshot(a);
+    char *before_b = dir_snapshot(b);
+
+    /* Another directory, and a subdirectory: -EXDEV, naming both paths; nothing written. */
+    const char *others[] = { key_b, key_sub };
+    for (size_t i = 0; i < ELEMENTSOF(others); i++) {
+        for (int order = 0; order < 2; order++) {
+            struct store_file files[] = {
+                { .path = cert, .data = span_from_str("NEW-CERT"), .mode = 0644 },
+                { .path = others[i], .data = span_from_str("NEW-KEY"), .mode = 0600 },
+            };
+            if (order == 1) {
+                struct store_file t = files[0];
+                files[0] = files[1];
+                files[1] = t;
+            }
+            struct certd_err err = { 0 };
+            assert_int_equal(store_write_set(files, 2, &err), -EXDEV);
+            assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+            assert_non_null(strstr(err.msg, "one directory"));
+            assert_non_null(strstr(err.msg, others[i]));
+            assert_int_equal(store_write_set(files, 2, NULL), -EXDEV);
+            char *after_a = dir_snapshot(a);
+            char *after_b = dir_snapshot(b);
+            assert_string_equal(before_a, after_a);
+            assert_string_equal(before_b, after_b);
+            assert_int_equal(count_prefix(sub, ""), 0);
+            free(after_a);
+            free(after_b);
+        }
+    }
+    /* The same directory reached through a symlink is one directory: fine. */
+    struct store_file same[] = {
+        { .path = cert, .data = span_from_str("NEW-CERT"), .mode = 0644 },
+        { .path = key_via_lnk, .data = span_from_str("NEW-KEY"), .mode = 0600 },
+    };
+    assert_int_equal(store_write_set(same, 2, NULL), 0);
+    assert_content_at(a, "server.pem", "NEW-CERT");
+    assert_content_at(a, "server.key", "NEW-KEY");
+    assert_int_equal(count_prefix(b, ""), 1);
+
+    free(before_a);
+    free(before_b);
+    free(cert);
+    free(key_b);
+    free(key_sub);
+    free(key_via_lnk);
+    free(sub);
+    free(lnk);
+    scratch_rm(b);
+    scratch_rm(a);
+}
+
+/* The committed journal of dir: its bytes (the test's own reader), or NULL when there is none. */
+static char *journal_bytes(const char *dir, size_t *ret_len)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    char *got = NULL;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, ".journal-", 9) == 0) {
+            char *p = path_join(dir, de->d_name);
+            got = file_get(p, ret_len);
+            free(p);
+        }
+    }
+    closedir(d);
+    return got;
+}
+
+/*
+ * A crash after the commit, then the whole store directory is moved (a restore, a copy to a
+ * new disk): recovery of the new place completes the set there, from plain names, and never
+ * writes into a directory that took the old name.
+ */
+static void test_recover_moved_store(void **state)
+{
+    (void)state;
+    static const enum store_crash_point points[] = {
+        STORE_CRASH_AFTER_COMMIT,
+        STORE_CRASH_AFTER_FIRST_RENAME,
+    };
+    for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+        char *top = scratch_dir("store-moved");
+        char *old = path_join(top, "old");
+        char *moved = path_join(top, "moved");
+        char *cert = path_join(old, "server.pem");
+        char *key = path_join(old, "server.key");
+        assert_int_equal(mkdir(old, 0700), 0);
+        file_put(cert, "OLD-CERT", 8, 0644);
+        file_put(key, "OLD-KEY", 7, 0600);
+        struct store_file files[] = {
+            { .path = cert, .data = span_from_str("NEW-CERT"), .mode = 0644 },
+            { .path = key, .data = span_from_str("NEW-KEY"), .mode = 0600 },
+        };
+        write_set_crashing(files, 2, points[k]);
+
+        /* The journal names no directory: no '/' anywhere in it. */
+        size_t len = 0;
+        char *j = journal_bytes(old, &len);
+        assert_non_null(j);
+        assert_true(len > 0);
+        assert_null(memchr(j, '/', len));
+        free(j);
+
+        assert_int_equal(rename(old, moved), 0);
+        assert_int_equal(mkdir(old, 0700), 0); /* a new directory under the old name */
+        assert_int_equal(store_recover(moved), 0);
+        assert_content_at(moved, "server.pem", "NEW-CERT");
+        assert_content_at(moved, "server.key", "NEW-KEY");
+        assert_int_equal(count_prefix(moved, ""), 2);
+        assert_int_equal(count_prefix(old, ""), 0);
+        assert_int_equal(store_recover(old), 0);
+        assert_int_equal(count_prefix(old, ""), 0);
+
+        free(cert);
+        free(key);
+        free(old);
+        free(moved);
+        scratch_rm(top);
+    }
+}
+
+/*
+ * A crash after a set's commit, then a single write to one of its targets before anyone ran
+ * store_recover (the daemon replacing a certificate at start-up): the newer single write must
+ * win. The set is completed before it, never replayed after it.
+ */
+static void test_write_atomic_after_crash(void **state)
+{
+    (void)state;
+    static const enum store_crash_point points[] = {
+        STORE_CRASH_AFTER_TEMPS,
+        STORE_CRASH_AFTER_COMMIT,
+        STORE_CRASH_AFTER_FIRST_RENAME,
+        STORE_CRASH_AFTER_RENAMES,
+    };
+    for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+        for (int target = 0; target < 2; target++) {
+            char *dir = scratch_dir("store-stale1");
+            char *cert = path_join(dir, "server.pem");
+            char *key = path_join(dir, "server.key");
+            bool is_committed = points[k] != STORE_CRASH_AFTER_TEMPS;
+            file_put(cert, "CERT-0", 6, 0644);
+            file_put(key, "KEY-0", 5, 0600);
+            struct store_file files[] = {
+                { .path = cert, .data = span_from_str("CERT-A"), .mode = 0644 },
+                { .path = key, .data = span_from_str("KEY-A"), .mode = 0600 },
+            };
+            write_set_crashing(files, 2, points[k]);
+
+            /* The single write, into either target of the interrupted set. */
+            struct certd_err err = { 0 };
+            assert_int_equal(
+                store_write_atomic(target == 0 ? cert : key, span_from_str("NEWEST"), 0600, &err),
+                0);
+            assert_false(err_is_set(&err));
+            /* No committed journal outlives it. */
+            assert_int_equal(count_prefix(dir, ".journal-"), 0);
+            assert_int_equal(store_recover(dir), 0);
+            assert_state(dir, "server.pem",
+                         target == 0 ? "NEWEST" : (is_committed ? "CERT-A" : "CERT-0"));
+            assert_state(dir, "server.key",
+                         target == 1 ? "NEWEST" : (is_committed ? "KEY-A" : "KEY-0"));
+            assert_int_equal(count_prefix(dir, ""), 2);
+
+            free(cert);
+            free(key);
+            scratch_rm(dir);
+        }
+    }
+}
+
 /* Write a journal by hand: fields are NUL-terminated, count of them given. */
 static void journal_put(const char *dir, const char *name, const char *const *fields, size_t n)
 {
@@ -774,85 +980,142 @@ static void journal_put(const char *dir, const char *name, const char *const *fi
 
 #define JID "0123456789abcdef"
 
-/* Journals that are corrupt or hostile never make recovery act outside what they may name. */
+/*
+ * Journals that are corrupt or hostile are never acted on: recovery sets a committed one aside
+ * as ".journal-J.broken" (with its temporaries), returns 0, and writes go on. Nothing outside
+ * the directory is ever touched.
+ */
 static void test_recover_hostile_journals(void **state)
 {
     (void)state;
     char *top = scratch_dir("store-hostile");
     char *dir = path_join(top, "store");
     char *victim = path_join(top, "victim");
-    char *abs_dir = NULL;
+    char *victim_dir = path_join(top, "vdir");
     assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(mkdir(victim_dir, 0700), 0);
     file_put(victim, "VICTIM", 6, 0644);
-    assert_content_at(top, "victim", "VICTIM");
     char *real_top = realpath(top, NULL);
     assert_non_null(real_top);
-    assert_true(asprintf(&abs_dir, "%s/store", real_top) > 0);
-    char *dotdot_dir = NULL;
-    assert_true(asprintf(&dotdot_dir, "%s/store/..", real_top) > 0);
-    const char *M = "certd-store-journal-1";
+    char *abs_victim = NULL;
+    assert_true(asprintf(&abs_victim, "%s/victim", real_top) > 0);
+    char *jp = path_join(dir, ".journal-" JID);
+    char *broken = path_join(dir, ".journal-" JID ".broken");
+    char *tp = path_join(dir, ".tmpset-" JID "-0");
+    const char *M = "certd-store-journal-2";
     const char *T = ".tmpset-" JID "-0";
+    const char *T1 = ".tmpset-" JID "-1";
     const char *E = "end";
 
-    /* Each one is committed, so recovery may not guess: it must refuse and touch nothing. */
     struct {
         const char *f[8];
         size_t n;
     } bad[] = {
-        { { M, "1", ".", "../.tmpset-" JID "-0", "x", E }, 6 },       /* temporary outside */
-        { { M, "1", ".", T, "../victim", E }, 6 },                    /* target outside */
-        { { M, "1", ".", T, "sub/victim", E }, 6 },                   /* target with a slash */
-        { { M, "1", "..", T, "victim", E }, 6 },                      /* relative directory */
-        { { M, "1", "store/..", T, "victim", E }, 6 },                /* relative directory */
-        { { M, "1", dotdot_dir, T, "victim", E }, 6 },                /* absolute with .. */
-        { { M, "1", ".", ".tmpset-fedcba9876543210-0", "x", E }, 6 }, /* another journal's */
-        { { M, "1", ".", ".tmp-x", "x", E }, 6 },                     /* not a set temporary */
-        { { M, "1", ".", T, ".journal-" JID, E }, 6 },                /* reserved target */
-        { { M, "1", ".", T, "..", E }, 6 },                           /* not a name */
-        { { M, "1", ".", T, "", E }, 6 },                             /* empty name */
-        { { M, "2", ".", T, "x", E }, 6 },                            /* count above entries */
-        { { M, "0", E }, 3 },                                         /* count 0 */
-        { { M, "17", ".", T, "x", E }, 6 },                           /* over STORE_SET_MAX */
-        { { M, "01", ".", T, "x", E }, 6 },                           /* not our number */
-        { { M, "1", ".", T, "x" }, 5 },                               /* no end: cut short */
-        { { M, "1", ".", T, "x", E, "more" }, 7 },                    /* trailing field */
-        { { "certd-store-journal-2", "1", ".", T, "x", E }, 6 },      /* unknown version */
+        { { M, "1", "../.tmpset-" JID "-0", "x", E }, 5 },       /* temporary outside */
+        { { M, "1", T, "../victim", E }, 5 },                    /* target outside: '..' */
+        { { M, "1", T, abs_victim, E }, 5 },                     /* absolute path */
+        { { M, "1", T, "vdir/victim", E }, 5 },                  /* target with a '/' */
+        { { M, "1", T, "..", E }, 5 },                           /* not a name */
+        { { M, "1", T, ".", E }, 5 },                            /* not a name */
+        { { M, "1", T, "", E }, 5 },                             /* empty name */
+        { { M, "1", ".tmpset-fedcba9876543210-0", "x", E }, 5 }, /* another journal's */
+        { { M, "1", ".tmp-x", "x", E }, 5 },                     /* not a set temporary */
+        { { M, "1", T, ".journal-" JID, E }, 5 },                /* reserved target */
+        { { M, "2", T, "x", T1, "x", E }, 7 },                   /* one target twice */
+        { { M, "2", T, "x", E }, 5 },                            /* count above entries */
+        { { M, "0", E }, 3 },                                    /* count 0 */
+        { { M, "33", T, "x", E }, 5 },                           /* over STORE_SET_MAX */
+        { { M, "01", T, "x", E }, 5 },                           /* not our number */
+        { { M, "1", T, "x" }, 4 },                               /* no end: cut short */
+        { { M, "1", T, "x", E, "more" }, 6 },                    /* trailing field */
+        { { "certd-store-journal-3", "1", T, "x", E }, 5 },      /* unknown version */
+        /* Version 1 named directories, absolute ones included: never replayed any more. */
+        { { "certd-store-journal-1", "1", ".", T, "x", E }, 6 },
+        { { "certd-store-journal-1", "1", real_top, T, "victim", E }, 6 },
     };
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         journal_put(dir, ".journal-" JID, bad[i].f, bad[i].n);
         file_put_str(dir, T, "NEW");
-        assert_int_equal(store_recover(dir), -EBADMSG);
-        /* Kept for a human, with its temporary; nothing renamed anywhere. */
+        assert_int_equal(store_recover(dir), 0);
+        /* Set aside for a human, with its temporary; nothing renamed anywhere. */
+        assert_false(exists(jp));
+        assert_true(exists(broken));
         assert_int_equal(count_prefix(dir, ""), 2);
         assert_content_at(dir, T, "NEW");
         assert_content_at(top, "victim", "VICTIM");
-        assert_int_equal(count_prefix(top, ""), 2);
-        char *jp = path_join(dir, ".journal-" JID);
-        assert_int_equal(unlink(jp), 0);
-        free(jp);
+        assert_int_equal(count_prefix(top, ""), 3);
+        assert_int_equal(count_prefix(victim_dir, ""), 0);
+        assert_int_equal(unlink(broken), 0);
     }
     /* Not a NUL at the end of the bytes: no field may run off the buffer. */
-    char *jp = path_join(dir, ".journal-" JID);
     file_put(jp,
-             "certd-store-journal-1\0"
-             "1\0.\0x",
+             "certd-store-journal-2\0"
+             "1\0x",
              25, 0600);
-    assert_int_equal(store_recover(dir), -EBADMSG);
-    assert_int_equal(unlink(jp), 0);
+    assert_int_equal(store_recover(dir), 0);
+    assert_true(exists(broken));
+    assert_int_equal(unlink(broken), 0);
 
-    /* The same journal, well formed with an absolute directory: it is replayed. */
-    const char *good[] = { M, "1", abs_dir, T, "cert.pem", E };
-    journal_put(dir, ".journal-" JID, good, ELEMENTSOF(good));
+    /*
+     * Well formed, but the directory is not as a crash of ours leaves it: a temporary that is
+     * a symlink (to a file outside), a target that is a directory. Set aside, not acted on.
+     */
+    const char *one[] = { M, "1", T, "cert.pem", E };
+    assert_int_equal(unlink(tp), 0);
+    assert_int_equal(symlink("../victim", tp), 0);
+    journal_put(dir, ".journal-" JID, one, ELEMENTSOF(one));
+    assert_int_equal(store_recover(dir), 0);
+    assert_true(exists(broken));
+    assert_false(exists(jp));
+    char *cert = path_join(dir, "cert.pem");
+    assert_false(exists(cert));
+    assert_content_at(top, "victim", "VICTIM");
+    assert_int_equal(unlink(broken), 0);
+    assert_int_equal(unlink(tp), 0);
+    assert_int_equal(mkdir(cert, 0700), 0);
+    file_put_str(dir, T, "NEW");
+    journal_put(dir, ".journal-" JID, one, ELEMENTSOF(one));
+    assert_int_equal(store_recover(dir), 0);
+    assert_true(exists(broken));
+    assert_content_at(dir, T, "NEW");
+    assert_int_equal(rmdir(cert), 0);
+    assert_int_equal(unlink(broken), 0);
+
+    /* A set-aside journal never blocks a write, nor is it replayed by one. */
+    journal_put(dir, ".journal-" JID, bad[1].f, bad[1].n);
+    struct certd_err err = { 0 };
+    assert_int_equal(store_write_atomic(cert, span_from_str("MINE"), 0644, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_content_at(dir, "cert.pem", "MINE");
+    assert_true(exists(broken));
+    assert_content_at(dir, T, "NEW");
+    assert_content_at(top, "victim", "VICTIM");
+    assert_int_equal(unlink(broken), 0);
+
+    /* A well-formed journal is replayed (plain names, relative to its own directory). */
+    journal_put(dir, ".journal-" JID, one, ELEMENTSOF(one));
     assert_int_equal(store_recover(dir), 0);
     assert_content_at(dir, "cert.pem", "NEW");
+    assert_int_equal(count_prefix(dir, ""), 1);
+    /* A target that is a symlink to a file outside: the link is replaced, never followed. */
+    assert_int_equal(unlink(cert), 0);
+    assert_int_equal(symlink("../victim", cert), 0);
+    file_put_str(dir, T, "NEW2");
+    journal_put(dir, ".journal-" JID, one, ELEMENTSOF(one));
+    assert_int_equal(store_recover(dir), 0);
+    struct stat st;
+    assert_int_equal(lstat(cert, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    assert_content_at(dir, "cert.pem", "NEW2");
+    assert_content_at(top, "victim", "VICTIM");
     assert_int_equal(count_prefix(dir, ""), 1);
 
     /*
      * Not committed: an uncommitted journal cut short is removed with its local temporaries;
-     * a set temporary of a journal elsewhere stays; plain temporaries go; a symlink named like
+     * a set temporary of another journal stays; plain temporaries go; a symlink named like
      * a journal is not ours and stays; a directory named like a temporary stays.
      */
-    const char *torn[] = { M, "1", "." };
+    const char *torn[] = { M, "1", T };
     journal_put(dir, ".tmpjournal-" JID, torn, ELEMENTSOF(torn));
     file_put_str(dir, T, "NEW");
     file_put_str(dir, ".tmpset-fedcba9876543210-0", "FOREIGN");
@@ -865,25 +1128,23 @@ static void test_recover_hostile_journals(void **state)
     assert_content_at(dir, ".tmpset-fedcba9876543210-0", "FOREIGN");
     assert_true(exists(sl));
     assert_true(exists(td));
-    assert_content_at(dir, "cert.pem", "NEW");
+    assert_content_at(dir, "cert.pem", "NEW2");
     assert_int_equal(count_prefix(dir, ""), 4);
     assert_content_at(top, "victim", "VICTIM");
 
-    /* An uncommitted journal that parses: its temporaries go, in every directory it names. */
-    char *other = path_join(top, "other");
-    assert_int_equal(mkdir(other, 0700), 0);
-    char *real_other = realpath(other, NULL);
-    assert_non_null(real_other);
-    const char *T1 = ".tmpset-" JID "-1";
-    const char *unc[] = { M, "2", ".", T, "cert.pem", real_other, T1, "key.pem", E };
+    /*
+     * An uncommitted journal that parses: its temporaries go (a symlink is unlinked, never
+     * followed); the targets keep their old content.
+     */
+    const char *unc[] = { M, "2", T, "cert.pem", T1, "key.pem", E };
     journal_put(dir, ".tmpjournal-" JID, unc, ELEMENTSOF(unc));
-    file_put_str(dir, T, "NEW2");
-    file_put_str(other, T1, "NEWKEY");
-    assert_int_equal(store_recover(other), 0);
-    assert_int_equal(count_prefix(other, ""), 1); /* left to the journal's directory */
+    file_put_str(dir, T, "NEW3");
+    char *tp1 = path_join(dir, T1);
+    assert_int_equal(symlink("../victim", tp1), 0);
     assert_int_equal(store_recover(dir), 0);
-    assert_int_equal(count_prefix(other, ""), 0);
-    assert_content_at(dir, "cert.pem", "NEW");
+    assert_false(exists(tp1));
+    assert_content_at(dir, "cert.pem", "NEW2");
+    assert_content_at(top, "victim", "VICTIM");
     assert_int_equal(count_prefix(dir, ".tmpjournal"), 0);
     assert_int_equal(count_prefix(dir, T), 0);
 
@@ -893,55 +1154,19 @@ static void test_recover_hostile_journals(void **state)
     assert_int_equal(count_prefix(dir, ".tmp-x"), 0);
     assert_int_equal(store_recover(NULL), -EINVAL);
 
-    free(other);
-    free(real_other);
+    free(tp1);
+    free(cert);
     free(sl);
     free(td);
     free(jp);
-    free(abs_dir);
-    free(dotdot_dir);
+    free(tp);
+    free(broken);
+    free(abs_victim);
     free(real_top);
     free(victim);
+    free(victim_dir);
     free(dir);
     scratch_rm(top);
-}
-
-/* ---- store_write_new_at: the no-replace create authority directories use ---- */
-
-static void test_write_new_at(void **state)
-{
-    (void)state;
-    char *dir = scratch_dir("store-new");
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    const char *step = NULL;
-    struct stat st;
-    assert_true(dirfd >= 0);
-
-    assert_int_equal(store_write_new_at(dirfd, "a.pem", span_from_str("A"), 0644, &st, &step), 0);
-    assert_content_at(dir, "a.pem", "A");
-    char *p = path_join(dir, "a.pem");
-    struct stat real;
-    assert_int_equal(lstat(p, &real), 0);
-    assert_int_equal(real.st_ino, st.st_ino);
-    assert_int_equal(mode_of(p), 0644);
-    /* A file that exists (made by anyone, at any time) is never replaced. */
-    step = NULL;
-    assert_int_equal(store_write_new_at(dirfd, "a.pem", span_from_str("B"), 0644, NULL, &step),
-                     -EEXIST);
-    assert_non_null(step);
-    assert_content_at(dir, "a.pem", "A");
-    /* Not even a dangling symlink. */
-    char *lnk = path_join(dir, "l.pem");
-    assert_int_equal(symlink("nowhere", lnk), 0);
-    assert_int_equal(store_write_new_at(dirfd, "l.pem", span_from_str("B"), 0644, NULL, &step),
-                     -EEXIST);
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
-    assert_int_equal(count_prefix(dir, ""), 2);
-
-    free(lnk);
-    free(p);
-    assert_int_equal(close(dirfd), 0);
-    scratch_rm(dir);
 }
 
 /* ---- store_read_file ---- */
@@ -1224,7 +1449,7 @@ static void test_authority_round_trip(void **state)
     /* ret_ids is optional; the _ex form with an explicit (default) context works the same. */
     sk_X509_pop_free(sk, X509_free);
     sk = stack_of(root, NULL);
-    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk, NULL, &err), 0);
+    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk, 0, NULL, &err), 0);
     assert_int_equal(authority_dir_remove_ex(NULL, NULL, dir, want_root, &err), 0);
 
     /* An empty stack is refused. */
@@ -1248,38 +1473,6 @@ static void test_authority_round_trip(void **state)
     X509_free(root);
     X509_free(inter);
     scratch_rm(dir);
-}
-
-/* Names and contents of a directory, for "unchanged" checks. */
-static char *dir_snapshot(const char *dir)
-{
-    struct dirent **list = NULL;
-    int n = scandir(dir, &list, NULL, alphasort);
-    assert_true(n >= 0);
-    size_t cap = 1 << 16, len = 0;
-    char *s = calloc(1, cap);
-    assert_non_null(s);
-    for (int i = 0; i < n; i++) {
-        char *p = path_join(dir, list[i]->d_name);
-        char target[256] = { 0 };
-        char *content = NULL;
-        struct stat st;
-        assert_int_equal(lstat(p, &st), 0);
-        if (S_ISLNK(st.st_mode)) {
-            assert_true(readlink(p, target, sizeof(target) - 1) > 0);
-        } else if (S_ISREG(st.st_mode)) {
-            content = file_get(p, NULL);
-        }
-        int w = snprintf(s + len, cap - len, "%s|%o|%s|%s\n", list[i]->d_name,
-                         (unsigned)(st.st_mode & 07777), target, content ? content : "");
-        assert_true(w > 0 && (size_t)w < cap - len);
-        len += (size_t)w;
-        free(content);
-        free(p);
-        free(list[i]);
-    }
-    free(list);
-    return s;
 }
 
 static void test_authority_duplicates_and_ids(void **state)
@@ -1605,6 +1798,12 @@ static void test_leftovers_and_load_filter(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(X509_cmp(sk_X509_value(loaded, 0), root), 0);
     sk_X509_pop_free(loaded, X509_free);
+
+    /* Loading changes nothing; cleanup removes the temporary files (not the directory). */
+    assert_int_equal(count_prefix(dir, ".tmp-"), 3);
+    assert_int_equal(store_cleanup_tmp(dir), 0);
+    assert_int_equal(count_prefix(dir, ".tmp-"), 1);
+    assert_true(exists(tmpdir));
     /* Rehash makes links only for the good file. */
     assert_int_equal(authority_dir_rehash(dir), 0);
     char link[32];
@@ -1614,10 +1813,9 @@ static void test_leftovers_and_load_filter(void **state)
     char *olink = path_join(dir, link);
     assert_false(exists(olink));
     free(olink);
-
-    /* Cleanup removes the temporary files (not the directory), and nothing else. */
-    assert_int_equal(count_prefix(dir, ".tmp-"), 3);
-    assert_int_equal(store_cleanup_tmp(dir), 0);
+    /* Rehash settles what a crash left first, as every writer does: nothing else goes. */
+    file_put_str(dir, ".tmp-y", "crash leftover");
+    assert_int_equal(authority_dir_rehash(dir), 0);
     assert_int_equal(count_prefix(dir, ".tmp-"), 1);
     assert_true(exists(tmpdir));
     size_t len = 0;
@@ -1654,6 +1852,318 @@ static void test_leftovers_and_load_filter(void **state)
     scratch_rm(dir);
 }
 
+/* Every certificate file of dir has its link, as OpenSSL names it, and no other link exists. */
+static void assert_links_consistent(const char *dir)
+{
+    STACK_OF(X509) *loaded = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(authority_dir_load(NULL, NULL, dir, &loaded, &ids, &n), 0);
+    for (size_t i = 0; i < n; i++) {
+        X509 *x = sk_X509_value(loaded, (int)i);
+        char link[32];
+        unsigned k = 0;
+        /* n counts earlier certificates (id order) with the same subject hash. */
+        for (size_t j = 0; j < i; j++) {
+            k += X509_NAME_cmp(X509_get_subject_name(sk_X509_value(loaded, (int)j)),
+                               X509_get_subject_name(x)) == 0;
+        }
+        expected_link(x, k, link, sizeof(link));
+        assert_link(dir, link, ids[i]);
+    }
+    /* Files and links only: nothing else, no temporary, no journal. */
+    assert_int_equal(count_prefix(dir, ""), 2 * n);
+    sk_X509_pop_free(loaded, X509_free);
+    strv_free_n(ids, n);
+}
+
+/* Run authority_dir_add in a child that "crashes" (_exit(0) from the hook) at point. */
+static void authority_add_crashing(const char *dir, STACK_OF(X509) *sk,
+                                   enum store_crash_point point)
+{
+    int status = 0;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_test_crash_at = point;
+        int r = authority_dir_add(dir, sk, NULL, NULL);
+        _exit(r < 0 ? 2 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * An add of several certificates that crashes at each step of the set protocol: after
+ * store_recover and rehash, none of them or all of them, with consistent links. A later add,
+ * remove or rehash settles the crash itself first.
+ */
+static void test_authority_add_crash(void **state)
+{
+    (void)state;
+    static const enum store_crash_point points[] = {
+        STORE_CRASH_AFTER_TEMPS,
+        STORE_CRASH_AFTER_COMMIT,
+        STORE_CRASH_AFTER_FIRST_RENAME,
+        STORE_CRASH_AFTER_RENAMES,
+    };
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    X509 *old = make_cert("certd already there", 3);
+    STACK_OF(X509) *sk = stack_of(root, inter);
+    STACK_OF(X509) *sk_old = stack_of(old, NULL);
+    char id_root[65], id_inter[65], id_old[65];
+    expected_id(root, id_root);
+    expected_id(inter, id_inter);
+    expected_id(old, id_old);
+
+    for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+        /* how 0: store_recover + rehash; 1: the next remove settles it; 2: the next add. */
+        for (int how = 0; how < 3; how++) {
+            char *dir = scratch_dir("auth-crash-add");
+            bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+            assert_int_equal(authority_dir_add(dir, sk_old, NULL, NULL), 0);
+            authority_add_crashing(dir, sk, points[k]);
+
+            struct certd_err err = { 0 };
+            if (how == 0) {
+                assert_int_equal(store_recover(dir), 0);
+                assert_int_equal(authority_dir_rehash(dir), 0);
+            } else if (how == 1) {
+                /* A committed add is completed before the removal: the id is found. */
+                assert_int_equal(authority_dir_remove(dir, id_root, &err), is_new ? 0 : -ENOENT);
+                assert_int_equal(store_recover(dir), 0); /* and it never comes back */
+            } else {
+                /* The same certificates again: a duplicate exactly when the crash committed. */
+                assert_int_equal(authority_dir_add(dir, sk, NULL, &err), is_new ? -EEXIST : 0);
+                if (is_new) {
+                    assert_int_equal(err.code, CERTD_E_DUPLICATE);
+                }
+                is_new = true;
+            }
+            char *p_root = NULL, *p_inter = NULL, *p_old = NULL;
+            assert_true(asprintf(&p_root, "%s/%s.pem", dir, id_root) > 0);
+            assert_true(asprintf(&p_inter, "%s/%s.pem", dir, id_inter) > 0);
+            assert_true(asprintf(&p_old, "%s/%s.pem", dir, id_old) > 0);
+            assert_true(exists(p_old));
+            assert_int_equal(exists(p_root), is_new && how != 1);
+            assert_int_equal(exists(p_inter), is_new);
+            assert_links_consistent(dir);
+            free(p_root);
+            free(p_inter);
+            free(p_old);
+            scratch_rm(dir);
+        }
+    }
+    sk_X509_pop_free(sk, X509_free);
+    sk_X509_pop_free(sk_old, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    X509_free(old);
+}
+
+/* The limit, checked under the lock against the directory: N fits, N + 1 does not. */
+static void test_authority_limit(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-limit");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    X509 *third = make_cert("certd third", 4);
+    STACK_OF(X509) *sk1 = stack_of(third, NULL);
+    STACK_OF(X509) *sk2 = stack_of(root, inter);
+    struct certd_err err = { 0 };
+
+    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk1, 1, NULL, &err), 0);
+    char *before = dir_snapshot(dir);
+    /* 1 installed + 2 = 3 > 2: refused, nothing written. */
+    char **ids = (char **)0x1;
+    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk2, 2, &ids, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
+    assert_non_null(strstr(err.msg, "at most 2"));
+    assert_ptr_equal(ids, (char **)0x1);
+    char *after = dir_snapshot(dir);
+    assert_string_equal(before, after);
+    free(after);
+    /* Exactly at the limit: fine. */
+    err_clear(&err);
+    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk2, 3, NULL, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_links_consistent(dir);
+    /* Full: one more is over, also for a limit the directory already exceeds. */
+    free(before);
+    before = dir_snapshot(dir);
+    X509 *fourth = make_cert("certd fourth", 5);
+    STACK_OF(X509) *sk4 = stack_of(fourth, NULL);
+    const size_t limits[] = { 3, 2 };
+    for (size_t i = 0; i < ELEMENTSOF(limits); i++) {
+        err_clear(&err);
+        assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk4, limits[i], NULL, &err), -E2BIG);
+        assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
+        after = dir_snapshot(dir);
+        assert_string_equal(before, after);
+        free(after);
+    }
+    /* 0: no limit of the caller's. */
+    assert_int_equal(authority_dir_add_ex(NULL, NULL, dir, sk4, 0, NULL, &err), 0);
+    assert_links_consistent(dir);
+
+    /* More certificates than one set holds: refused before anything is looked at. */
+    STACK_OF(X509) *many = sk_X509_new_null();
+    assert_non_null(many);
+    for (size_t i = 0; i < STORE_SET_MAX + 1; i++) {
+        assert_true(X509_up_ref(root) == 1 && sk_X509_push(many, root) > 0);
+    }
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(dir, many, NULL, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_TOO_MANY_VALUES);
+    assert_non_null(strstr(err.msg, "at most"));
+
+    sk_X509_pop_free(many, X509_free);
+    sk_X509_pop_free(sk4, X509_free);
+    sk_X509_pop_free(sk1, X509_free);
+    sk_X509_pop_free(sk2, X509_free);
+    free(before);
+    X509_free(fourth);
+    X509_free(root);
+    X509_free(inter);
+    X509_free(third);
+    scratch_rm(dir);
+}
+
+/*
+ * Issue #2's duplicate rule (same subject, issuer and serial number), checked under the lock
+ * against the directory: two certificates with different keys, hence different ids.
+ */
+static void test_authority_same_identity(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-ident");
+    X509 *a = make_cert("certd twin", 42);
+    X509 *b = make_cert("certd twin", 42);
+    STACK_OF(X509) *ska = stack_of(a, NULL);
+    STACK_OF(X509) *skb = stack_of(b, NULL);
+    STACK_OF(X509) *skab = stack_of(a, b);
+    char id_a[65], id_b[65];
+    struct certd_err err = { 0 };
+    expected_id(a, id_a);
+    expected_id(b, id_b);
+    assert_string_not_equal(id_a, id_b);
+
+    assert_int_equal(authority_dir_add(dir, skab, NULL, &err), -EEXIST);
+    assert_int_equal(err.code, CERTD_E_DUPLICATE);
+    assert_non_null(strstr(err.msg, "twice"));
+    assert_int_equal(count_prefix(dir, ""), 0);
+
+    assert_int_equal(authority_dir_add(dir, ska, NULL, NULL), 0);
+    char *before = dir_snapshot(dir);
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(dir, skb, NULL, &err), -EEXIST);
+    assert_int_equal(err.code, CERTD_E_DUPLICATE);
+    assert_non_null(strstr(err.msg, "serial"));
+    assert_non_null(strstr(err.msg, id_a));
+    char *after = dir_snapshot(dir);
+    assert_string_equal(before, after);
+
+    free(before);
+    free(after);
+    sk_X509_pop_free(ska, X509_free);
+    sk_X509_pop_free(skb, X509_free);
+    sk_X509_pop_free(skab, X509_free);
+    X509_free(a);
+    X509_free(b);
+    scratch_rm(dir);
+}
+
+/*
+ * Does process pid wait for a flock (a "->" line of /proc/locks)? Returns false when the
+ * process ends first: it did not wait. No sleeping: the answer comes from the kernel's view.
+ */
+static bool child_waits_for_flock(pid_t pid, int *ret_status)
+{
+    char want[32];
+    (void)snprintf(want, sizeof(want), " %ld ", (long)pid);
+    for (;;) {
+        pid_t w = waitpid(pid, ret_status, WNOHANG);
+        assert_true(w >= 0);
+        if (w == pid) {
+            return false;
+        }
+        FILE *f = fopen("/proc/locks", "re");
+        assert_non_null(f);
+        char line[256];
+        bool found = false;
+        while (fgets(line, sizeof(line), f)) {
+            if (strstr(line, "-> FLOCK") && strstr(line, want)) {
+                found = true;
+            }
+        }
+        fclose(f);
+        if (found) {
+            return true;
+        }
+        (void)sched_yield();
+    }
+}
+
+/*
+ * Every writer takes the directory's lock exclusively: while another holder has it even shared
+ * (a reader-writer of old), add, remove, rehash and single writes wait. Two rehashes can thus
+ * never prune each other's links, and a check made under the lock holds for the write.
+ */
+static void test_writers_lock_exclusively(void **state)
+{
+    (void)state;
+    if (access("/proc/locks", R_OK) != 0) {
+        skip();
+    }
+    char *dir = scratch_dir("store-lock");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    STACK_OF(X509) *sk = stack_of(inter, NULL);
+    STACK_OF(X509) *skr = stack_of(root, NULL);
+    char id_root[65];
+    expected_id(root, id_root);
+    assert_int_equal(authority_dir_add(dir, skr, NULL, NULL), 0);
+    char *file = path_join(dir, "file");
+
+    for (int op = 0; op < 4; op++) {
+        int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(flock(fd, LOCK_SH), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            /* The inherited descriptor shares the parent's lock: only the parent may hold it. */
+            (void)close(fd);
+            int r = op == 0   ? authority_dir_rehash(dir)
+                    : op == 1 ? authority_dir_add(dir, sk, NULL, NULL)
+                    : op == 2 ? authority_dir_remove(dir, id_root, NULL)
+                              : store_write_atomic(file, span_from_str("x"), 0644, NULL);
+            _exit(r == 0 ? 0 : 1);
+        }
+        int status = 0;
+        bool waited = child_waits_for_flock(pid, &status);
+        assert_int_equal(close(fd), 0); /* releases the lock: the child goes on */
+        if (waited) {
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+        }
+        assert_true(waited);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_content_at(dir, "file", "x");
+    assert_int_equal(count_prefix(dir, ".tmp"), 0);
+
+    free(file);
+    sk_X509_pop_free(sk, X509_free);
+    sk_X509_pop_free(skr, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    scratch_rm(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1664,8 +2174,10 @@ int main(void)
         cmocka_unit_test(test_write_set_rollback),
         cmocka_unit_test(test_write_set_crash),
         cmocka_unit_test(test_write_set_after_crash),
+        cmocka_unit_test(test_write_set_one_dir),
+        cmocka_unit_test(test_recover_moved_store),
+        cmocka_unit_test(test_write_atomic_after_crash),
         cmocka_unit_test(test_recover_hostile_journals),
-        cmocka_unit_test(test_write_new_at),
         cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_read_file_wipes),
         cmocka_unit_test(test_mkdir_p),
@@ -1674,6 +2186,10 @@ int main(void)
         cmocka_unit_test(test_authority_capath),
         cmocka_unit_test(test_authority_same_subject),
         cmocka_unit_test(test_leftovers_and_load_filter),
+        cmocka_unit_test(test_authority_add_crash),
+        cmocka_unit_test(test_authority_limit),
+        cmocka_unit_test(test_authority_same_identity),
+        cmocka_unit_test(test_writers_lock_exclusively),
     };
     return cmocka_run_group_tests(tests, setup_umask, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -270,6 +271,12 @@ static const struct fcase fixture_cases[] = {
       .pending = "server-ec.key",
       FAIL(-EINVAL, CERTD_E_CHAIN_ORDER, "key of the pending CSR must come first") },
     /* the key belongs to the intermediate, not to the first certificate */
+    /* ... and without any key, the only end-entity certificate names itself */
+    { .files = { "int-ca.pem", "server-ec.pem" },
+      S,
+      FAIL(
+          -EINVAL, CERTD_E_CHAIN_ORDER,
+          "end-entity certificate must come first, followed by its issuers; it is 'server.example.com' at position 2, after the CA certificate 'certd test intermediate'") },
     { .files = { "server-ec-chain.pem", "int-ca.key" },
       S,
       FAIL(-EINVAL, CERTD_E_CHAIN_ORDER,
@@ -558,16 +565,13 @@ static void test_key_usage(void **state)
 
 /*
  * A real chain of n_ca CAs under a leaf, leaf first: ca[0] is the root, ca[i] signs ca[i+1], the
- * last CA signs the leaf.
+ * last CA signs the leaf. bc (nullable) gives each CA's basicConstraints, root first; NULL entries
+ * and a NULL bc mean "critical,CA:TRUE".
  */
-static struct bundle *mk_chain(size_t n_ca, int64_t now)
+static struct bundle *mk_chain_bc(size_t n_ca, const char *const *bc, int64_t now)
 {
     X509 *certs[CERTD_BUNDLE_CERTS_MAX];
     EVP_PKEY *keys[CERTD_BUNDLE_CERTS_MAX];
-    static const struct ext ca_exts[] = {
-        { NID_basic_constraints, "critical,CA:TRUE" },
-        { NID_key_usage, "critical,keyCertSign,cRLSign" },
-    };
     static const struct ext leaf_exts[] = {
         { NID_basic_constraints, "critical,CA:FALSE" },
         { NID_ext_key_usage, "serverAuth" },
@@ -576,6 +580,10 @@ static struct bundle *mk_chain(size_t n_ca, int64_t now)
     for (size_t i = 0; i < n_ca; i++) {
         char cn[32];
         (void)snprintf(cn, sizeof(cn), "ca %zu", i);
+        const struct ext ca_exts[] = {
+            { NID_basic_constraints, bc && bc[i] ? bc[i] : "critical,CA:TRUE" },
+            { NID_key_usage, "critical,keyCertSign,cRLSign" },
+        };
         keys[i] = ec_key();
         certs[i] = mk_cert(keys[i], cn, i ? certs[i - 1] : NULL, i ? keys[i - 1] : keys[i], ca_exts,
                            ELEMENTSOF(ca_exts), now - DAY, now + DAY, (long)i + 1);
@@ -590,6 +598,11 @@ static struct bundle *mk_chain(size_t n_ca, int64_t now)
         EVP_PKEY_free(keys[i]);
     }
     return mk_bundle(ordered, n_ca + 1, leaf_key);
+}
+
+static struct bundle *mk_chain(size_t n_ca, int64_t now)
+{
+    return mk_chain_bc(n_ca, NULL, now);
 }
 
 /* Chain depth at CERTD_CHAIN_DEPTH_MAX and one more. */
@@ -857,6 +870,484 @@ static void test_chain_intermediate_validity(void **state)
     }
 }
 
+/*
+ * What OpenSSL's own verifier says of b, to show that the rules below agree with it: the last
+ * certificate (self-signed) is the trust anchor, the ones between untrusted, at the test clock and
+ * security level 2 (112 bits, as `openssl verify -auth_level 2`). X509_V_OK or the error.
+ */
+static int openssl_verdict(const struct bundle *b, int64_t now)
+{
+    size_t n = bundle_n_certs(b);
+    X509_STORE *store = X509_STORE_new();
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(store);
+    assert_non_null(untrusted);
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_add_cert(store, bundle_cert(b, n - 1)), 1);
+    for (size_t i = 1; i + 1 < n; i++) {
+        assert_true(sk_X509_push(untrusted, bundle_cert(b, i)) > 0);
+    }
+    assert_int_equal(X509_STORE_CTX_init(ctx, store, bundle_cert(b, 0), untrusted), 1);
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_time(param, (time_t)now);
+    X509_VERIFY_PARAM_set_auth_level(param, 2);
+    int r = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted);
+    X509_STORE_free(store);
+    ERR_clear_error();
+    return r;
+}
+
+/* Sign x again with md (NULL for Ed25519) and return a decoded copy, as an upload would be. */
+static X509 *resign(X509 *x, EVP_PKEY *sign_key, const EVP_MD *md)
+{
+    assert_true(X509_sign(x, sign_key, md) > 0);
+    X509 *copy = X509_dup(x);
+    assert_non_null(copy);
+    X509_free(x);
+    return copy;
+}
+
+/*
+ * Rule 4: every certificate after the leaf must be a CA as X509_check_ca sees it. A v1 certificate
+ * qualifies only as a self-signed root (test_leaf_first), and a CA:TRUE certificate whose KeyUsage
+ * lacks keyCertSign not at all.
+ */
+static void test_chain_not_ca(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext ds_ca[] = {
+        { NID_basic_constraints, "critical,CA:TRUE" },
+        { NID_key_usage, "critical,digitalSignature" },
+    };
+    static const struct ext leaf_exts[] = { { NID_basic_constraints, "critical,CA:FALSE" } };
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    EVP_PKEY *root_key = ec_key(), *int_key = ec_key(), *leaf_key = ec_key();
+    X509 *root = mk_cert(root_key, "root", NULL, root_key, ca_exts, 1, now - DAY, now + DAY, 1);
+
+    /* a v1 intermediate, not self-signed: `openssl verify` says "invalid CA certificate" */
+    X509 *v1 = mk_v1_cert(int_key, "v1 int", root, root_key, now - DAY, now + DAY, 2);
+    assert_int_equal(X509_check_ca(v1), 0);
+    X509 *leaf =
+        mk_cert(leaf_key, "leaf.example.com", v1, int_key, leaf_exts, 1, now - DAY, now + DAY, 3);
+    assert_int_equal(X509_up_ref(root), 1);
+    assert_int_equal(EVP_PKEY_up_ref(leaf_key), 1);
+    X509 *certs[] = { leaf, v1, root };
+    struct bundle *b = mk_bundle(certs, 3, leaf_key);
+    assert_int_equal(openssl_verdict(b, now), X509_V_ERR_INVALID_CA);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_NOT_CA,
+                "'v1 int' at position 2 is not a CA");
+    /* the same as the last certificate, with the pending key */
+    X509_free(sk_X509_pop(b->certs));
+    EVP_PKEY_free(b->key);
+    b->key = NULL;
+    expect_fail(b, ENDPOINT_SERVER, &pol, leaf_key, NULL, -EINVAL, CERTD_E_NOT_CA,
+                "only a self-signed v1 root may issue certificates");
+    bundle_discard(b);
+
+    /* CA:TRUE, but KeyUsage without keyCertSign (RFC 5280 §4.2.1.3) */
+    X509 *ds = mk_cert(int_key, "signing-only ca", root, root_key, ds_ca, ELEMENTSOF(ds_ca),
+                       now - DAY, now + DAY, 4);
+    leaf =
+        mk_cert(leaf_key, "leaf.example.com", ds, int_key, leaf_exts, 1, now - DAY, now + DAY, 5);
+    certs[0] = leaf;
+    certs[1] = ds;
+    certs[2] = root;
+    b = mk_bundle(certs, 3, leaf_key);
+    assert_int_not_equal(openssl_verdict(b, now), X509_V_OK);
+    expect_fail(
+        b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
+        "'signing-only ca' at position 2 has KeyUsage digitalSignature, without keyCertSign");
+    bundle_discard(b);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(int_key);
+}
+
+/*
+ * Rule 4: pathLenConstraint (RFC 5280 §4.2.1.9), at N and N+1: the number of non-self-issued
+ * intermediate CAs below each CA in the upload, the leaf not counted.
+ */
+static void test_chain_pathlen(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct {
+        size_t n_ca;
+        const char *bc[3]; /* root first; NULL: CA:TRUE without pathlen */
+        const char *word;  /* NULL: accepted */
+    } cases[] = {
+        { 1, { "critical,CA:TRUE,pathlen:0" }, NULL },
+        { 2,
+          { "critical,CA:TRUE,pathlen:0" },
+          "the CA certificate 'ca 0' at position 3 allows 0 intermediate CAs below it (pathLenConstraint 0), but the chain has 1" },
+        { 2, { "critical,CA:TRUE,pathlen:1" }, NULL },
+        { 3, { "critical,CA:TRUE,pathlen:1" }, "'ca 0' at position 4 allows 1 intermediate" },
+        { 3, { "critical,CA:TRUE,pathlen:2" }, NULL },
+        /* an intermediate's own constraint */
+        { 3,
+          { NULL, "critical,CA:TRUE,pathlen:0" },
+          "'ca 1' at position 3 allows 0 intermediate CAs below it (pathLenConstraint 0), but the chain has 1" },
+        { 3, { NULL, NULL, "critical,CA:TRUE,pathlen:0" }, NULL },
+    };
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        print_message("case %zu\n", i);
+        struct bundle *b = mk_chain_bc(cases[i].n_ca, cases[i].bc, now);
+        if (cases[i].word) {
+            assert_int_equal(openssl_verdict(b, now), X509_V_ERR_PATH_LENGTH_EXCEEDED);
+            expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -E2BIG, CERTD_E_CHAIN_TOO_LONG,
+                        cases[i].word);
+        } else {
+            assert_int_equal(openssl_verdict(b, now), X509_V_OK);
+            (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+        }
+        bundle_discard(b);
+    }
+
+    /*
+     * A self-issued intermediate (same name, new key: a root key rollover) does not count: root
+     * (pathlen:0) -> "root" with another key -> leaf.
+     */
+    static const struct ext root_exts[] = { { NID_basic_constraints,
+                                              "critical,CA:TRUE,pathlen:0" } };
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext leaf_exts[] = { { NID_basic_constraints, "critical,CA:FALSE" } };
+    EVP_PKEY *old_key = ec_key(), *new_key = ec_key(), *leaf_key = ec_key();
+    X509 *root = mk_cert(old_key, "root", NULL, old_key, root_exts, 1, now - DAY, now + DAY, 1);
+    X509 *rollover = mk_cert(new_key, "root", root, old_key, ca_exts, 1, now - DAY, now + DAY, 2);
+    X509 *leaf = mk_cert(leaf_key, "leaf.example.com", rollover, new_key, leaf_exts, 1, now - DAY,
+                         now + DAY, 3);
+    X509 *certs[] = { leaf, rollover, root };
+    struct bundle *b = mk_bundle(certs, 3, leaf_key);
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    bundle_discard(b);
+    EVP_PKEY_free(old_key);
+    EVP_PKEY_free(new_key);
+}
+
+/* Rule 4: a certificate repeated in the chain is a malformed chain. */
+static void test_chain_repeated(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+
+    /* leaf, int, root, root, root: every link verifies, since the root signed itself */
+    struct bundle *b = mk_chain(2, now);
+    X509 *root = sk_X509_value(b->certs, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(X509_up_ref(root), 1);
+        assert_true(sk_X509_push(b->certs, root) > 0);
+    }
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+                "certificate 4 'ca 0' repeats certificate 3");
+    bundle_discard(b);
+
+    /* leaf, int, int, root: the repeat is named, not a broken link */
+    b = mk_chain(2, now);
+    X509 *inter = sk_X509_value(b->certs, 1);
+    assert_int_equal(X509_up_ref(inter), 1);
+    assert_true(sk_X509_insert(b->certs, inter, 2) > 0);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+                "certificate 3 'ca 1' repeats certificate 2");
+    bundle_discard(b);
+}
+
+/* Rule 3: every certificate's key is judged, not only the leaf's, and before the chain. */
+static void test_chain_key_strength(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext leaf_exts[] = { { NID_basic_constraints, "critical,CA:FALSE" } };
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    EVP_PKEY *root_key = ec_key(), *leaf_key = ec_key();
+    EVP_PKEY *weak = EVP_RSA_gen(1024);
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    assert_non_null(weak);
+    assert_non_null(ed);
+    X509 *root = mk_cert(root_key, "root", NULL, root_key, ca_exts, 1, now - DAY, now + DAY, 1);
+
+    /* a 1024-bit RSA intermediate */
+    X509 *inter = mk_cert(weak, "weak int", root, root_key, ca_exts, 1, now - DAY, now + DAY, 2);
+    X509 *leaf =
+        mk_cert(leaf_key, "leaf.example.com", inter, weak, leaf_exts, 1, now - DAY, now + DAY, 3);
+    X509 *certs[] = { leaf, inter, root };
+    assert_int_equal(X509_up_ref(root), 1);
+    assert_int_equal(EVP_PKEY_up_ref(leaf_key), 1);
+    struct bundle *b = mk_bundle(certs, 3, leaf_key);
+    assert_int_equal(openssl_verdict(b, now), X509_V_ERR_CA_KEY_TOO_SMALL);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_KEY_WEAK,
+                "the key of the chain certificate 'weak int' at position 2 is a 1024-bit RSA key");
+    /* strength before chain order: the same under an unrelated root */
+    X509 *stranger =
+        mk_cert(leaf_key, "stranger", NULL, leaf_key, ca_exts, 1, now - DAY, now + DAY, 4);
+    X509_free(sk_X509_value(b->certs, 2));
+    (void)sk_X509_set(b->certs, 2, stranger);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_KEY_WEAK,
+                "'weak int' at position 2");
+    bundle_discard(b);
+
+    /* a weak self-signed root at the end: its key is what the chain hangs on */
+    X509 *weak_root = mk_cert(weak, "weak root", NULL, weak, ca_exts, 1, now - DAY, now + DAY, 5);
+    leaf = mk_cert(leaf_key, "leaf.example.com", weak_root, weak, leaf_exts, 1, now - DAY,
+                   now + DAY, 6);
+    certs[0] = leaf;
+    certs[1] = weak_root;
+    assert_int_equal(EVP_PKEY_up_ref(leaf_key), 1);
+    b = mk_bundle(certs, 2, leaf_key);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_KEY_WEAK,
+                "'weak root' at position 2");
+    bundle_discard(b);
+
+    /* an Ed25519 intermediate follows the key policy */
+    inter = mk_cert(ed, "ed int", root, root_key, ca_exts, 1, now - DAY, now + DAY, 7);
+    leaf = mk_cert(leaf_key, "leaf.example.com", inter, ed, leaf_exts, 1, now - DAY, now + DAY, 8);
+    certs[0] = leaf;
+    certs[1] = inter;
+    certs[2] = root;
+    b = mk_bundle(certs, 3, leaf_key);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED,
+                "the key of the chain certificate 'ed int' at position 2 is an Ed25519 key");
+    pol.keys.allow_ed25519 = true;
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    bundle_discard(b);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(weak);
+    EVP_PKEY_free(ed);
+}
+
+/*
+ * Rule 4: every signature relied upon gives at least 112 bits of security: no MD5 or SHA-1;
+ * SHA-224 and up, and Ed25519, pass. A self-signed last certificate's own signature is not
+ * relied upon, whatever its digest.
+ */
+static void test_signature_strength(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext leaf_exts[] = {
+        { NID_basic_constraints, "critical,CA:FALSE" },
+        { NID_ext_key_usage, "serverAuth" },
+    };
+    static const struct {
+        bool is_rsa_int;                        /* the intermediate's key: RSA 2048, else P-256 */
+        const char *leaf_md, *int_md, *root_md; /* digests of each certificate's signature */
+        size_t n;                               /* uploaded: the leaf, then int, then root */
+        const char *word;                       /* NULL: accepted */
+    } cases[] = {
+        { false, "SHA256", "SHA256", "SHA256", 3, NULL },
+        { false, "SHA224", "SHA256", "SHA256", 3, NULL },
+        { true, "SHA224", "SHA256", "SHA256", 3, NULL },
+        { false, "SHA512", "SHA384", "SHA256", 3, NULL },
+        { false, "SHA1", "SHA256", "SHA256", 3,
+          "the certificate 'sig.example.com' is signed with ecdsa-with-SHA1, a weak algorithm (63 bits of security; at least 112 required" },
+        { true, "SHA1", "SHA256", "SHA256", 3,
+          "'sig.example.com' is signed with sha1WithRSAEncryption" },
+        { true, "MD5", "SHA256", "SHA256", 3,
+          "'sig.example.com' is signed with md5WithRSAEncryption" },
+        { false, "SHA256", "SHA1", "SHA256", 3, "'sig int' is signed with ecdsa-with-SHA1" },
+        /* the root's self-signature is not relied upon */
+        { false, "SHA256", "SHA256", "SHA1", 3, NULL },
+        /* the last certificate, when not self-signed, is relied upon */
+        { false, "SHA256", "SHA1", "SHA1", 2, "'sig int' is signed with ecdsa-with-SHA1" },
+        { false, "SHA1", "SHA256", "SHA256", 1,
+          "'sig.example.com' is signed with ecdsa-with-SHA1" },
+    };
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    EVP_PKEY *rsa = EVP_RSA_gen(2048);
+    assert_non_null(rsa);
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        print_message("case %zu: %s %s %s\n", i, cases[i].leaf_md, cases[i].int_md,
+                      cases[i].root_md);
+        EVP_PKEY *root_key = ec_key(), *leaf_key = ec_key();
+        EVP_PKEY *int_key = cases[i].is_rsa_int ? rsa : ec_key();
+        X509 *root =
+            mk_cert(root_key, "sig root", NULL, root_key, ca_exts, 1, now - DAY, now + DAY, 1);
+        root = resign(root, root_key, EVP_get_digestbyname(cases[i].root_md));
+        X509 *inter =
+            mk_cert(int_key, "sig int", root, root_key, ca_exts, 1, now - DAY, now + DAY, 2);
+        inter = resign(inter, root_key, EVP_get_digestbyname(cases[i].int_md));
+        X509 *leaf = mk_cert(leaf_key, "sig.example.com", inter, int_key, leaf_exts,
+                             ELEMENTSOF(leaf_exts), now - DAY, now + DAY, 3);
+        leaf = resign(leaf, int_key, EVP_get_digestbyname(cases[i].leaf_md));
+        X509 *certs[] = { leaf, inter, root };
+        for (size_t j = cases[i].n; j < ELEMENTSOF(certs); j++) {
+            X509_free(certs[j]);
+        }
+        struct bundle *b = mk_bundle(certs, cases[i].n, leaf_key);
+        if (cases[i].n == 3) {
+            assert_int_equal(openssl_verdict(b, now),
+                             cases[i].word ? X509_V_ERR_CA_MD_TOO_WEAK : X509_V_OK);
+        }
+        if (cases[i].word) {
+            expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_SIGNATURE_WEAK,
+                        cases[i].word);
+        } else {
+            (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+        }
+        /* signature strength (rule 4) comes before EKU (rule 5) */
+        if (cases[i].word) {
+            expect_fail(b, ENDPOINT_CLIENT, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_SIGNATURE_WEAK,
+                        cases[i].word);
+        } else {
+            expect_fail(b, ENDPOINT_CLIENT, &pol, NULL, NULL, -EINVAL, CERTD_E_EKU_MISMATCH,
+                        "not clientAuth");
+        }
+        bundle_discard(b);
+        EVP_PKEY_free(root_key);
+        if (!cases[i].is_rsa_int) {
+            EVP_PKEY_free(int_key);
+        }
+    }
+    EVP_PKEY_free(rsa);
+
+    /* a lone self-signed SHA-1 certificate: nothing relies on its own signature */
+    EVP_PKEY *key = ec_key();
+    X509 *ss = mk_cert(key, "ss.example.com", NULL, key, leaf_exts, 1, now - DAY, now + DAY, 1);
+    ss = resign(ss, key, EVP_sha1());
+    struct bundle *b = mk_bundle(&ss, 1, key);
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    bundle_discard(b);
+
+    /* an Ed25519 signature, under an Ed25519 intermediate the policy allows */
+    EVP_PKEY *ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    EVP_PKEY *root_key = ec_key(), *leaf_key = ec_key();
+    assert_non_null(ed);
+    X509 *root = mk_cert(root_key, "sig root", NULL, root_key, ca_exts, 1, now - DAY, now + DAY, 1);
+    X509 *inter = mk_cert(ed, "ed int", root, root_key, ca_exts, 1, now - DAY, now + DAY, 2);
+    X509 *leaf = mk_cert(leaf_key, "ed-signed.example.com", inter, ed, leaf_exts,
+                         ELEMENTSOF(leaf_exts), now - DAY, now + DAY, 3);
+    X509 *certs[] = { leaf, inter, root };
+    b = mk_bundle(certs, 3, leaf_key);
+    pol.keys.allow_ed25519 = true;
+    assert_int_equal(openssl_verdict(b, now), X509_V_OK);
+    (void)expect_ok(b, ENDPOINT_SERVER, &pol, NULL, NULL, NULL);
+    bundle_discard(b);
+    EVP_PKEY_free(ed);
+    EVP_PKEY_free(root_key);
+}
+
+/*
+ * A signature algorithm OpenSSL does not know (ecdsa-with-SHA256's OID with its last arc changed)
+ * cannot be rated: refused as unsupported, not waved through.
+ */
+static void test_signature_unknown(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext leaf_exts[] = { { NID_basic_constraints, "critical,CA:FALSE" } };
+    static const uint8_t oid[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+    EVP_PKEY *ca_key = ec_key(), *leaf_key = ec_key();
+    X509 *ca = mk_cert(ca_key, "ca", NULL, ca_key, ca_exts, 1, now - DAY, now + DAY, 1);
+    X509 *leaf =
+        mk_cert(leaf_key, "odd.example.com", ca, ca_key, leaf_exts, 1, now - DAY, now + DAY, 2);
+    unsigned char *der = NULL;
+    int len = i2d_X509(leaf, &der);
+    assert_true(len > 0);
+    size_t n_patched = 0;
+    for (size_t i = 0; i + sizeof(oid) <= (size_t)len; i++) {
+        if (memcmp(der + i, oid, sizeof(oid)) == 0) {
+            der[i + sizeof(oid) - 1] = 0x7f;
+            n_patched++;
+        }
+    }
+    assert_int_equal(n_patched, 2); /* in the TBS and in the outer signatureAlgorithm */
+    const unsigned char *p = der;
+    X509 *odd = d2i_X509(NULL, &p, len);
+    assert_non_null(odd);
+    OPENSSL_free(der);
+    X509_free(leaf);
+    X509_free(ca);
+
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    struct bundle *b = mk_bundle(&odd, 1, leaf_key);
+    expect_fail(
+        b, ENDPOINT_SERVER, &pol, NULL, NULL, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
+        "'odd.example.com' is signed with 1.2.840.10045.4.3.127, an algorithm whose strength is unknown");
+    bundle_discard(b);
+    EVP_PKEY_free(ca_key);
+}
+
+/*
+ * Rule 1: an intermediate CA first and the only end-entity certificate after it is an upload out
+ * of order, not two leaves; with a key that matches the first certificate it is two leaves.
+ */
+static void test_end_entity_not_first(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    static const struct ext leaf_exts[] = { { NID_basic_constraints, "critical,CA:FALSE" } };
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    EVP_PKEY *ca_key = ec_key(), *leaf_key = ec_key(), *other = ec_key();
+    X509 *ca = mk_cert(ca_key, "an int", NULL, ca_key, ca_exts, 1, now - DAY, now + DAY, 1);
+    X509 *leaf =
+        mk_cert(leaf_key, "ee.example.com", ca, ca_key, leaf_exts, 1, now - DAY, now + DAY, 2);
+    X509 *leaf2 =
+        mk_cert(other, "ee2.example.com", ca, ca_key, leaf_exts, 1, now - DAY, now + DAY, 3);
+
+    X509 *certs[] = { ca, leaf };
+    struct bundle *b = mk_bundle(certs, 2, NULL);
+    expect_fail(
+        b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+        "the end-entity certificate must come first, followed by its issuers; it is 'ee.example.com' at position 2, after the CA certificate 'an int'");
+    /* a key that matches nothing: still the order */
+    expect_fail(b, ENDPOINT_SERVER, &pol, other, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+                "end-entity certificate must come first");
+    /* the CA's own key: the CA is the leaf, and the other one a second leaf */
+    expect_fail(b, ENDPOINT_SERVER, &pol, ca_key, NULL, -EINVAL, CERTD_E_NOT_ONE_LEAF,
+                "more than one end-entity certificate: 'ee.example.com' at position 2");
+    /* two end entities after the CA: two leaves */
+    assert_true(sk_X509_push(b->certs, leaf2) > 0);
+    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_NOT_ONE_LEAF,
+                "'ee.example.com' at position 2 is not a CA");
+    bundle_discard(b);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(leaf_key);
+    EVP_PKEY_free(other);
+}
+
+/* Authority uploads: CA signatures are judged too, except a self-signed certificate's own. */
+static void test_authority_signature(void **state)
+{
+    (void)state;
+    int64_t now = now_fixed();
+    static const struct ext ca_exts[] = { { NID_basic_constraints, "critical,CA:TRUE" } };
+    struct validate_policy pol;
+    validate_policy_init(&pol, now);
+    EVP_PKEY *root_key = ec_key(), *int_key = ec_key();
+    X509 *root =
+        mk_cert(root_key, "sha1 root", NULL, root_key, ca_exts, 1, now - DAY, now + DAY, 1);
+    root = resign(root, root_key, EVP_sha1());
+    X509 *inter = mk_cert(int_key, "sha1 int", root, root_key, ca_exts, 1, now - DAY, now + DAY, 2);
+    inter = resign(inter, root_key, EVP_sha1());
+    assert_int_equal(X509_up_ref(root), 1);
+    struct bundle *b = mk_bundle(&root, 1, NULL);
+    (void)expect_ok(b, ENDPOINT_AUTHORITY, &pol, NULL, NULL, NULL);
+    bundle_discard(b);
+    X509 *certs[] = { root, inter };
+    b = mk_bundle(certs, 2, NULL);
+    expect_fail(b, ENDPOINT_AUTHORITY, &pol, NULL, NULL, -EKEYREJECTED, CERTD_E_SIGNATURE_WEAK,
+                "'sha1 int' is signed with ecdsa-with-SHA1, a weak algorithm");
+    bundle_discard(b);
+    EVP_PKEY_free(root_key);
+    EVP_PKEY_free(int_key);
+}
+
 /* Authority certificates built here: strength, validity, a leaf without a CN. */
 static void test_authority_built(void **state)
 {
@@ -1028,13 +1519,14 @@ static void test_rule_order(void **state)
     bundle_free(b);
 
     /*
-     * one leaf before the key: a reversed chain whose key matches nothing has a second end-entity
-     * certificate; so has a leaf followed by another leaf
+     * one leaf before the key: a reversed chain whose key matches nothing is out of order (its
+     * only end-entity certificate is not first); a leaf followed by another leaf has two
      */
     const char *rev[] = { "int-ca.pem", "server-ec.pem", "other.key" };
     b = parse_files(rev, 3);
-    expect_fail(b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_NOT_ONE_LEAF,
-                "'server.example.com' at position 2");
+    expect_fail(
+        b, ENDPOINT_SERVER, &pol, NULL, NULL, -EINVAL, CERTD_E_CHAIN_ORDER,
+        "the end-entity certificate must come first, followed by its issuers; it is 'server.example.com' at position 2");
     bundle_free(b);
     const char *two[] = { "server-ec.pem", "server-rsa.pem", "other.key" };
     b = parse_files(two, 3);
@@ -1188,6 +1680,14 @@ int main(void)
         cmocka_unit_test(test_chain_name_mismatch),
         cmocka_unit_test(test_chain_intermediate_validity),
         cmocka_unit_test(test_leaf_first),
+        cmocka_unit_test(test_chain_not_ca),
+        cmocka_unit_test(test_chain_pathlen),
+        cmocka_unit_test(test_chain_repeated),
+        cmocka_unit_test(test_chain_key_strength),
+        cmocka_unit_test(test_signature_strength),
+        cmocka_unit_test(test_signature_unknown),
+        cmocka_unit_test(test_end_entity_not_first),
+        cmocka_unit_test(test_authority_signature),
         cmocka_unit_test(test_authority_built),
         cmocka_unit_test(test_authority_existing),
         cmocka_unit_test(test_rule_order),

@@ -7,11 +7,16 @@
  * so no id can reach outside the directory; a file is trusted under an id only if its
  * fingerprint is that id; links are rebuilt after every change and each one is replaced
  * atomically, so an OpenSSL client reading the directory never misses a certificate that stays.
+ * Every change (add, remove, rehash) holds the directory's flock exclusively from its first
+ * check to its last write, on one descriptor, so checks hold for the write that follows them
+ * and no two changes interleave; the certificates of one add are one journaled write set, so a
+ * crash leaves none or all of them.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +47,9 @@
 #define AUTH_LINK_NUM_MAX  10u
 /* Attempts at a fresh temporary link name (clashes are ~2^-64 each). */
 #define AUTH_TMP_TRIES 8
+
+/* The certificates of one add are one write set: a whole bundle must fit. */
+_Static_assert(STORE_SET_MAX >= CERTD_BUNDLE_CERTS_MAX, "a CA bundle must fit in one write set");
 
 DEFINE_CLEANUP(DIR, closedir)
 
@@ -357,43 +365,55 @@ static int links_prune(int dirfd, char (*keep)[NAME_MAX + 1], size_t n_keep)
     }
 }
 
-static int rehash_at(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const char *dir)
+/*
+ * Compute each entry's subject hash and the room for its link name: everything rehashing needs
+ * that can fail for lack of memory, done before anything is changed. *ret_links has l->n names
+ * (NULL when l is empty).
+ */
+static int links_prepare(OSSL_LIB_CTX *libctx, const char *propq, struct ca_list *l,
+                         char (**ret_links)[NAME_MAX + 1])
 {
-    _cleanup_(ca_list_done) struct ca_list l = { 0 };
     _cleanup_free_ char(*links)[NAME_MAX + 1] = NULL;
-    int r;
 
-    r = ca_scan(libctx, propq, dirfd, dir, &l);
-    if (r < 0) {
-        return r;
-    }
-    if (l.n > 0) {
-        links = calloc(l.n, sizeof(*links));
+    if (l->n > 0) {
+        links = calloc(l->n, sizeof(*links));
         if (!links) {
             return -ENOMEM;
         }
     }
-    for (size_t i = 0; i < l.n; i++) {
+    for (size_t i = 0; i < l->n; i++) {
         int ok = 0;
-        l.v[i].hash = X509_NAME_hash_ex(X509_get_subject_name(l.v[i].cert), libctx, propq, &ok);
+        l->v[i].hash = X509_NAME_hash_ex(X509_get_subject_name(l->v[i].cert), libctx, propq, &ok);
         if (!ok) {
             ossl_drain_errors("authority: subject hash");
             return -EIO;
         }
     }
+    *ret_links = TAKE_PTR(links);
+    return 0;
+}
+
+/*
+ * Make the links of l (prepared by links_prepare, sorted by id), prune the stale ones, fsync
+ * the directory. Allocates nothing of its own.
+ */
+static int links_apply(int dirfd, const struct ca_list *l, char (*links)[NAME_MAX + 1])
+{
+    int r;
+
     /*
      * Entries are in id order; n counts earlier certificates with the same subject hash, as
      * `openssl rehash` numbers them. A name held by a foreign non-symlink file is skipped.
      */
-    for (size_t i = 0; i < l.n; i++) {
+    for (size_t i = 0; i < l->n; i++) {
         char target[AUTH_FILE_LEN + 1];
         size_t k = 0;
         for (size_t j = 0; j < i; j++) {
-            k += l.v[j].hash == l.v[i].hash;
+            k += l->v[j].hash == l->v[i].hash;
         }
-        (void)snprintf(target, sizeof(target), "%s" AUTH_FILE_SUFFIX, l.v[i].id);
+        (void)snprintf(target, sizeof(target), "%s" AUTH_FILE_SUFFIX, l->v[i].id);
         for (;; k++) {
-            (void)snprintf(links[i], sizeof(links[i]), "%08lx.%zu", l.v[i].hash & 0xffffffffUL, k);
+            (void)snprintf(links[i], sizeof(links[i]), "%08lx.%zu", l->v[i].hash & 0xffffffffUL, k);
             if (name_in(links[i], links, i)) {
                 continue;
             }
@@ -406,7 +426,7 @@ static int rehash_at(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const c
             }
         }
     }
-    r = links_prune(dirfd, links, l.n);
+    r = links_prune(dirfd, links, l->n);
     if (r < 0) {
         return r;
     }
@@ -416,22 +436,84 @@ static int rehash_at(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const c
     return 0;
 }
 
-int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir)
+/* Rebuild the links of dirfd, which the caller holds with LOCK_EX. */
+static int rehash_locked(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const char *dir)
 {
-    _cleanup_close_ int dirfd = -EBADF;
+    _cleanup_(ca_list_done) struct ca_list l = { 0 };
+    _cleanup_free_ char(*links)[NAME_MAX + 1] = NULL;
+    int r;
 
-    assert_return(dir, -EINVAL);
-
-    dirfd = store_open_dir(dir);
-    if (dirfd < 0) {
-        return dirfd;
-    }
-    /* Shared, like every writer: store_recover() must not take our link temporaries. */
-    int r = store_dir_lock(dirfd, LOCK_SH);
+    r = ca_scan(libctx, propq, dirfd, dir, &l);
     if (r < 0) {
         return r;
     }
-    return rehash_at(libctx, propq, dirfd, dir);
+    r = links_prepare(libctx, propq, &l, &links);
+    if (r < 0) {
+        return r;
+    }
+    return links_apply(dirfd, &l, links);
+}
+
+/*
+ * Open dir, take its lock exclusively and settle what a crash left there (and when that
+ * completed an interrupted add, rebuild the links it did not get to). Every operation that
+ * changes the directory holds this one descriptor (and lock) to its end and calls only
+ * *_locked helpers on it: a second descriptor of dir locked by this process would wait for the
+ * first forever (flock belongs to the open file description). Returns the descriptor, or
+ * -errno with *ret_step naming the step.
+ */
+static int auth_dir_open_locked(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
+                                const char **ret_step)
+{
+    _cleanup_close_ int dirfd = store_open_dir(dir);
+    int r;
+
+    if (dirfd < 0) {
+        *ret_step = "open";
+        return dirfd;
+    }
+    r = store_dir_lock(dirfd, LOCK_EX);
+    if (r < 0) {
+        *ret_step = "lock";
+        return r;
+    }
+    r = store_recover_locked(dirfd, dir);
+    if (r < 0) {
+        *ret_step = "complete an earlier interrupted change in";
+        return r;
+    }
+    /* Best effort: the operation that follows may refuse, the links are right all the same. */
+    if (r > 0 && rehash_locked(libctx, propq, dirfd, dir) < 0) {
+        log_debug("authority: %s: links not rebuilt after completing an interrupted add", dir);
+    }
+    return TAKE_FD(dirfd);
+}
+
+/* Record a failure of auth_dir_open_locked. */
+static int auth_open_fail(struct certd_err *err, int r, const char *dir, const char *step)
+{
+    char buf[128];
+
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    return err_set(err, r, CERTD_E_STORAGE, "cannot %s authority directory %s (%s)", step, dir,
+                   strerror_r(-r, buf, sizeof(buf)));
+}
+
+int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir)
+{
+    _cleanup_close_ int dirfd = -EBADF;
+    const char *step = NULL;
+
+    assert_return(dir, -EINVAL);
+
+    /* Exclusive: two rehashes at once would prune each other's fresh links. */
+    dirfd = auth_dir_open_locked(libctx, propq, dir, &step);
+    if (dirfd < 0) {
+        return dirfd;
+    }
+    return rehash_locked(libctx, propq, dirfd, dir);
 }
 
 int authority_dir_rehash(const char *dir)
@@ -459,39 +541,144 @@ static int cert_pem(X509 *cert, BIO **ret_bio, struct span *ret)
     return 0;
 }
 
-/* A file this call created: its name's id and the inode it got. */
+/* A certificate of one add call: its id, its file name, its PEM, and the inode it got. */
 struct ca_added {
     char id[AUTH_ID_LEN + 1];
+    char name[AUTH_FILE_LEN + 1];
+    BIO *pem; /* owned: holds the bytes of the set's file */
     dev_t dev;
     ino_t ino;
 };
 
-/*
- * Rollback of a failed add: remove the n files this call created, each only while its name
- * still holds the inode we made (never a file someone else put there since).
- */
-static void files_remove(int dirfd, const struct ca_added *added, size_t n)
+struct ca_added_list {
+    struct ca_added v[STORE_SET_MAX];
+    size_t n;
+};
+
+static void ca_added_done(struct ca_added_list *a)
 {
-    for (size_t i = 0; i < n; i++) {
-        char name[AUTH_FILE_LEN + 1];
+    for (size_t i = 0; i < a->n; i++) {
+        BIO_free(a->v[i].pem);
+        a->v[i].pem = NULL;
+    }
+}
+
+/*
+ * Rollback of a failed add: remove the files this call created, each only while its name still
+ * holds the inode we made (never a file someone else put there since).
+ */
+static void files_remove(int dirfd, const struct ca_added_list *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
         struct stat st;
-        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, added[i].id);
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == added[i].dev &&
-            st.st_ino == added[i].ino) {
-            (void)unlinkat(dirfd, name, 0);
+        if (fstatat(dirfd, a->v[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_dev == a->v[i].dev && st.st_ino == a->v[i].ino) {
+            (void)unlinkat(dirfd, a->v[i].name, 0);
         }
     }
     (void)fsync(dirfd);
 }
 
+/* The same certificate for the duplicate rule of issue #2: same subject, issuer and serial. */
+static bool cert_same_identity(const X509 *a, const X509 *b)
+{
+    return X509_issuer_and_serial_cmp(a, b) == 0 &&
+           X509_NAME_cmp(X509_get_subject_name(a), X509_get_subject_name(b)) == 0;
+}
+
+/*
+ * Everything an add checks under the lock, against the directory as it is now: no new id is a
+ * file there, no new certificate has the identity of a loaded one, the total within the limit.
+ * l holds the loaded certificates.
+ */
+static int add_check_locked(int dirfd, const char *dir, const struct ca_added_list *a,
+                            STACK_OF(X509) *certs, const struct ca_list *l, size_t max_total,
+                            struct certd_err *err)
+{
+    size_t limit = CERTD_AUTHORITY_MAX_HARD;
+
+    for (size_t i = 0; i < a->n; i++) {
+        struct stat st;
+        if (fstatat(dirfd, a->v[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            return err_set(err, -EEXIST, CERTD_E_DUPLICATE, "certificate %s is already installed",
+                           a->v[i].id);
+        }
+        if (errno != ENOENT) {
+            return err_set(err, -errno, CERTD_E_STORAGE, "cannot check %s/%s", dir, a->v[i].name);
+        }
+        for (size_t j = 0; j < l->n; j++) {
+            if (cert_same_identity(sk_X509_value(certs, (int)i), l->v[j].cert)) {
+                return err_set(err, -EEXIST, CERTD_E_DUPLICATE,
+                               "certificate %s has the subject, issuer and serial number of "
+                               "installed certificate %s",
+                               a->v[i].id, l->v[j].id);
+            }
+        }
+    }
+    if (max_total > 0 && max_total < limit) {
+        limit = max_total;
+    }
+    if (l->n > limit || a->n > limit - l->n) {
+        return err_set(err, -E2BIG, CERTD_E_LIMIT_REACHED,
+                       "at most %zu authority certificates: %zu installed, %zu more requested",
+                       limit, l->n, a->n);
+    }
+    return 0;
+}
+
+/* Add the new certificates to the loaded list l (taking references), kept sorted by id. */
+static int ca_list_extend(struct ca_list *l, const struct ca_added_list *a, STACK_OF(X509) *certs)
+{
+    struct ca_entry *nv = reallocarray(l->v, l->n + a->n, sizeof(*nv));
+
+    if (!nv) {
+        return -ENOMEM;
+    }
+    l->v = nv;
+    for (size_t i = 0; i < a->n; i++) {
+        X509 *x = sk_X509_value(certs, (int)i);
+        if (X509_up_ref(x) != 1) {
+            return -EIO;
+        }
+        memcpy(l->v[l->n].id, a->v[i].id, sizeof(l->v[l->n].id));
+        l->v[l->n].cert = x;
+        l->v[l->n].hash = 0;
+        l->n++;
+    }
+    if (l->n > 1) {
+        qsort(l->v, l->n, sizeof(*l->v), ca_entry_cmp);
+    }
+    return 0;
+}
+
+/*
+ * After a failure past the commit point: complete the set now, as recovery would (we hold the
+ * lock). 0 when it is complete and durable, else the error (the journal stays for recovery).
+ */
+static int add_complete_committed(int dirfd, const char *dir, int r, const char *step)
+{
+    char buf[128];
+    int q = store_recover_locked(dirfd, dir);
+
+    log_debug("authority: %s: %s failed (%s) after the commit point; completing the set: %s", dir,
+              step, strerror_r(-r, buf, sizeof(buf)), q < 0 ? "failed" : "done");
+    return q < 0 ? r : 0;
+}
+
 int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
-                         STACK_OF(X509) *certs, char ***ret_ids, struct certd_err *err)
+                         STACK_OF(X509) *certs, size_t max_total, char ***ret_ids,
+                         struct certd_err *err)
 {
     _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
-    _cleanup_free_ struct ca_added *ids = NULL;
+    _cleanup_(ca_added_done) struct ca_added_list a = { .n = 0 };
+    _cleanup_(ca_list_done) struct ca_list l = { 0 };
+    _cleanup_free_ char(*links)[NAME_MAX + 1] = NULL;
     _cleanup_close_ int dirfd = -EBADF;
+    struct store_set_file files[STORE_SET_MAX];
+    const char *step = NULL;
     char **out = NULL;
-    size_t n, added = 0;
+    size_t failed = 0;
+    bool is_committed = false;
     int num, r;
 
     assert_return(dir, -EINVAL);
@@ -501,120 +688,136 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     if (num <= 0) {
         return err_set(err, -EINVAL, CERTD_E_NO_CERT, "no certificate to add");
     }
-    n = (size_t)num;
-    ids = calloc(n, sizeof(*ids));
-    if (!ids) {
-        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    /* One journaled set holds them all; a bundle has at most CERTD_BUNDLE_CERTS_MAX. */
+    if ((size_t)num > STORE_SET_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                       "at most %u certificates can be added at once", STORE_SET_MAX);
     }
     md = sha256_fetch(libctx, propq);
     if (!md) {
         return err_set(err, -EOPNOTSUPP, CERTD_E_INTERNAL, "SHA-256 is not available");
     }
-    dirfd = store_open_dir(dir);
-    if (dirfd < 0) {
-        return err_set(err, dirfd, CERTD_E_STORAGE, "cannot open authority directory %s", dir);
-    }
-    r = store_dir_lock(dirfd, LOCK_SH);
-    if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot lock authority directory %s", dir);
-    }
-
-    /*
-     * Validate everything before the first write: ids, duplicates in the call and on disk. The
-     * check on disk gives the early, clean refusal; the no-replace create below is what makes
-     * it hold against a file that appears in between.
-     */
-    for (size_t i = 0; i < n; i++) {
-        char name[AUTH_FILE_LEN + 1];
-        struct stat st;
-
-        r = cert_id(md, sk_X509_value(certs, (int)i), ids[i].id);
+    /* Ids, and duplicates within the call: nothing on disk is needed for these. */
+    for (size_t i = 0; i < (size_t)num; i++) {
+        struct ca_added *e = &a.v[i];
+        X509 *x = sk_X509_value(certs, (int)i);
+        r = cert_id(md, x, e->id);
         if (r < 0) {
             return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
         }
+        memcpy(e->name, e->id, AUTH_ID_LEN);
+        memcpy(e->name + AUTH_ID_LEN, AUTH_FILE_SUFFIX, AUTH_FILE_SUFFIX_LEN + 1);
+        a.n++;
         for (size_t j = 0; j < i; j++) {
-            if (strcmp(ids[i].id, ids[j].id) == 0) {
+            if (strcmp(e->id, a.v[j].id) == 0 ||
+                cert_same_identity(x, sk_X509_value(certs, (int)j))) {
                 return err_set(err, -EEXIST, CERTD_E_DUPLICATE,
-                               "certificate %s appears twice in the request", ids[i].id);
+                               "certificate %s appears twice in the request", e->id);
             }
         }
-        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, ids[i].id);
-        if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            return err_set(err, -EEXIST, CERTD_E_DUPLICATE, "certificate %s is already installed",
-                           ids[i].id);
-        }
-        if (errno != ENOENT) {
-            return err_set(err, -errno, CERTD_E_STORAGE, "cannot check %s/%s", dir, name);
-        }
     }
-    /* The copies for the caller, made now so that no allocation can fail after the writes. */
-    if (ret_ids) {
-        out = calloc(n, sizeof(*out));
-        if (!out) {
-            return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-        }
-        for (size_t i = 0; i < n; i++) {
-            out[i] = strdup(ids[i].id);
+
+    /*
+     * From here to the end the directory is ours alone (LOCK_EX): the checks below hold for
+     * the write that follows them, and no other add, remove or rehash interleaves.
+     */
+    dirfd = auth_dir_open_locked(libctx, propq, dir, &step);
+    if (dirfd < 0) {
+        return auth_open_fail(err, dirfd, dir, step);
+    }
+    r = ca_scan(libctx, propq, dirfd, dir, &l);
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_LIMIT_REACHED,
+                       "authority directory %s holds more than %u certificates", dir,
+                       CERTD_AUTHORITY_MAX_HARD);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read authority directory %s", dir);
+    }
+    r = add_check_locked(dirfd, dir, &a, certs, &l, max_total, err);
+    if (r < 0) {
+        return r;
+    }
+
+    /*
+     * Everything that can fail for lack of memory before the first write: the new link plan,
+     * the PEM texts, the caller's copies of the ids. After the set is written only system
+     * calls remain.
+     */
+    r = ca_list_extend(&l, &a, certs);
+    if (r >= 0) {
+        r = links_prepare(libctx, propq, &l, &links);
+    }
+    for (size_t i = 0; r >= 0 && i < a.n; i++) {
+        struct span pem = SPAN_EMPTY;
+        r = cert_pem(sk_X509_value(certs, (int)i), &a.v[i].pem, &pem);
+        files[i] =
+            (struct store_set_file){ .name = a.v[i].name, .data = pem, .mode = STORE_MODE_PUBLIC };
+    }
+    if (r >= 0 && ret_ids) {
+        out = calloc(a.n, sizeof(*out));
+        for (size_t i = 0; out && i < a.n; i++) {
+            out[i] = strdup(a.v[i].id);
             if (!out[i]) {
-                strv_free_n(out, n);
-                return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+                strv_free_n(out, a.n);
+                out = NULL;
             }
         }
+        r = out ? 0 : -ENOMEM;
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot prepare the certificates for %s", dir);
     }
 
-    for (added = 0; added < n; added++) {
-        _cleanup_(cleanup_BIO) BIO *bio = NULL;
-        char name[AUTH_FILE_LEN + 1];
-        const char *step = NULL;
-        struct span pem;
+    /* All the files or none, also across a crash: one journaled set. */
+    r = store_write_set_at(dirfd, dir, files, a.n, &step, &failed, &is_committed);
+    if (r < 0 && is_committed) {
+        r = add_complete_committed(dirfd, dir, r, step);
+    }
+    if (r < 0) {
+        char buf[128];
+        strv_free_n(out, a.n);
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        return err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s/%s", step,
+                       strerror_r(-r, buf, sizeof(buf)), dir, a.v[failed].name);
+    }
+    for (size_t i = 0; i < a.n; i++) {
         struct stat st;
-
-        r = cert_pem(sk_X509_value(certs, (int)added), &bio, &pem);
-        if (r < 0) {
-            (void)err_set(err, r, CERTD_E_INTERNAL, "cannot encode certificate %s", ids[added].id);
-            goto fail;
+        if (fstatat(dirfd, a.v[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            a.v[i].dev = st.st_dev;
+            a.v[i].ino = st.st_ino;
         }
-        (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, ids[added].id);
-        r = store_write_new_at(dirfd, name, pem, STORE_MODE_PUBLIC, &st, &step);
-        if (r == -EEXIST) {
-            (void)err_set(err, r, CERTD_E_DUPLICATE, "certificate %s is already installed",
-                          ids[added].id);
-            goto fail;
-        }
-        if (r < 0) {
-            char buf[128];
-            (void)err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s/%s", step,
-                          strerror_r(-r, buf, sizeof(buf)), dir, name);
-            goto fail;
-        }
-        ids[added].dev = st.st_dev;
-        ids[added].ino = st.st_ino;
     }
-    /* rehash_at ends with an fsync of the directory, which makes the new names durable too. */
-    r = rehash_at(libctx, propq, dirfd, dir);
+    /* links_apply ends with an fsync of the directory. */
+    r = links_apply(dirfd, &l, links);
     if (r < 0) {
         (void)err_set(err, r, CERTD_E_STORAGE, "cannot rebuild the links in %s", dir);
-        goto fail;
+        files_remove(dirfd, &a);
+        /* Links may point at the removed files now: put them back in line (best effort). */
+        if (rehash_locked(libctx, propq, dirfd, dir) < 0) {
+            log_debug("authority: %s: links not rebuilt after a failed add", dir);
+        }
+        strv_free_n(out, a.n);
+        return r;
     }
     if (ret_ids) {
         *ret_ids = out;
     }
     return 0;
-
-fail:
-    files_remove(dirfd, ids, added);
-    /* Links may point at the removed files now: put them back in line (best effort). */
-    if (rehash_at(libctx, propq, dirfd, dir) < 0) {
-        log_debug("authority: %s: links not rebuilt after a failed add", dir);
-    }
-    strv_free_n(out, out ? n : 0);
-    return r;
 }
 
 int authority_dir_add(const char *dir, STACK_OF(X509) *certs, char ***ret_ids,
                       struct certd_err *err)
 {
-    return authority_dir_add_ex(NULL, NULL, dir, certs, ret_ids, err);
+    return authority_dir_add_ex(NULL, NULL, dir, certs, 0, ret_ids, err);
 }
 
 int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
@@ -622,6 +825,7 @@ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
 {
     _cleanup_close_ int dirfd = -EBADF;
     char name[AUTH_FILE_LEN + 1];
+    const char *step = NULL;
     struct stat st;
     int r;
 
@@ -633,13 +837,10 @@ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                        "invalid certificate id: expected 64 lowercase hex digits");
     }
-    dirfd = store_open_dir(dir);
+    /* Exclusive to the end: the rehash below sees exactly the files this removal left. */
+    dirfd = auth_dir_open_locked(libctx, propq, dir, &step);
     if (dirfd < 0) {
-        return err_set(err, dirfd, CERTD_E_STORAGE, "cannot open authority directory %s", dir);
-    }
-    r = store_dir_lock(dirfd, LOCK_SH);
-    if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot lock authority directory %s", dir);
+        return auth_open_fail(err, dirfd, dir, step);
     }
     (void)snprintf(name, sizeof(name), "%s" AUTH_FILE_SUFFIX, id);
     if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -657,8 +858,8 @@ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char 
         }
         return err_set(err, -errno, CERTD_E_STORAGE, "cannot remove %s/%s", dir, name);
     }
-    /* rehash_at ends with an fsync of the directory, which makes the unlink durable too. */
-    r = rehash_at(libctx, propq, dirfd, dir);
+    /* rehash_locked ends with an fsync of the directory, which makes the unlink durable too. */
+    r = rehash_locked(libctx, propq, dirfd, dir);
     if (r < 0) {
         return err_set(err, r, CERTD_E_STORAGE, "cannot rebuild the links in %s", dir);
     }

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * What store.c shares with authority.c and the unit tests, and nobody else: directory, lock and
- * temporary-name helpers, the no-replace write, and the crash hook of the write-set test.
+ * temporary-name helpers, recovery and the set protocol on a directory already locked, and the
+ * crash hook of the write-set test.
  */
 #pragma once
 
 #include <dirent.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -16,13 +18,43 @@
 int store_open_dir(const char *dir);
 
 /*
- * Take flock(2) op (LOCK_SH or LOCK_EX, blocking) on an open directory. Writers hold LOCK_SH on
- * every directory they write into, store_recover() holds LOCK_EX, so recovery never takes an
- * in-flight write for a crashed one. The lock goes with the descriptor. On file systems without
+ * Take flock(2) op (LOCK_SH or LOCK_EX, blocking) on an open directory. Every writer and
+ * store_recover() hold LOCK_EX for their whole operation, so recovery never takes an in-flight
+ * write for a crashed one and no two writers interleave. The lock belongs to the open file
+ * description: a second descriptor of the same directory opened by the same process does not
+ * share it, and locking that one would wait for ourselves forever. Code that holds the lock
+ * therefore calls the *_locked / *_at variants on its own descriptor. On file systems without
  * flock (EOPNOTSUPP, ENOLCK, EBADF on some NFS set-ups) it is skipped: returns 0 then, -errno
  * only for other failures.
  */
 int store_dir_lock(int dirfd, int op);
+
+/*
+ * store_recover() on dirfd (dir only names it in log lines), which the caller holds with
+ * LOCK_EX. Every writer calls it after taking the lock, before writing. Returns 1 when it
+ * completed a committed set (targets changed: an authority directory then needs new links),
+ * 0 when there was none, or -errno as store_recover().
+ */
+int store_recover_locked(int dirfd, const char *dir);
+
+/* One file of a store_write_set_at() call: a plain name in the set's directory. */
+struct store_set_file {
+    const char *name;
+    struct span data;
+    mode_t mode;
+};
+
+/*
+ * The journaled set protocol of store_write_set() (store.h) on dirfd, which the caller holds
+ * with LOCK_EX and has settled with store_recover_locked(). The caller has checked the names
+ * (plain, not reserved, each once, at most NAME_MAX bytes, no target a directory); a bad one is
+ * -EINVAL. Returns 0; or -errno with *ret_step naming the step, *ret_failed the index of the
+ * file concerned (0 when none) and *ret_is_committed whether the set got past its commit point
+ * (then it is the new set that a crash or store_recover_locked() leaves, and the journal stays
+ * until that has run). The crash hook below fires inside it.
+ */
+int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *files, size_t n,
+                       const char **ret_step, size_t *ret_failed, bool *ret_is_committed);
 
 /*
  * ".tmp-<kind><base, cut>-<16 random hex digits>" into buf (NAME_MAX + 1 bytes): a name no
@@ -31,19 +63,10 @@ int store_dir_lock(int dirfd, int op);
 int store_tmp_name(char *buf, size_t size, const char *kind, const char *base);
 
 /*
- * Create name in dirfd with data and mode, only if no such name exists: written to a temporary,
- * fsynced, then moved in with renameat2(RENAME_NOREPLACE) (link(2) where the file system lacks
- * it), so a file that appears concurrently is never replaced. Returns 0 (ret_st, nullable,
- * holds the new file's stat), -EEXIST when the name is taken (nothing changed), or -errno with
- * *ret_step naming the step. The directory is not fsynced: the caller does that once.
- */
-int store_write_new_at(int dirfd, const char *name, struct span data, mode_t mode,
-                       struct stat *ret_st, const char **ret_step);
-
-/*
  * Test hook, for tests/unit/test-store.c only: when store_write_set() reaches this point it
- * calls _exit(0) there, to simulate a crash in a forked child. STORE_CRASH_NONE (the default)
- * in every real program; nothing but a unit test assigns it.
+ * calls _exit(0) there, to simulate a crash in a forked child (also when the set is written by
+ * authority_dir_add). STORE_CRASH_NONE (the default) in every real program; nothing but a unit
+ * test assigns it.
  */
 enum store_crash_point {
     STORE_CRASH_NONE,

@@ -3,9 +3,14 @@
  * store/: durable, atomic file writes (STYLE.md §3 "Changes are all-or-nothing"). Invariants:
  *  - a target is only ever replaced by rename(2) of a temporary in the same directory that was
  *    written completely and fsynced first, so a reader sees the old bytes or the new ones;
- *  - a set of files (store_write_set) is replaced under a redo journal: once the journal is
- *    committed (renamed to ".journal-<id>") the new set is what a crash leaves, after
- *    store_recover(); before that, the old set. Never a mix;
+ *  - a set of files (store_write_set), all in one directory, is replaced under a redo journal
+ *    kept in that directory: once the journal is committed (renamed to ".journal-<id>") the new
+ *    set is what a crash leaves, after store_recover(); before that, the old set. Never a mix;
+ *  - journals name files relative to their own directory only (plain names, no '/'): recovery
+ *    never acts outside the directory it is given, and a store can be moved;
+ *  - every writer holds the directory's flock exclusively and first completes any committed
+ *    journal a crash left there, so no journal can outlive a later write and be replayed over
+ *    it; a committed journal that cannot be trusted is set aside, never replayed;
  *  - a file gets its final mode when it is created (O_CREAT|O_EXCL, narrowed by the umask
  *    only); nothing is chmod'ed afterwards, so a key file is never readable by others, not even
  *    for a moment;
@@ -40,22 +45,26 @@
 #define STORE_TMP_PREFIX     ".tmp-"
 #define STORE_TMP_PREFIX_LEN (sizeof(STORE_TMP_PREFIX) - 1)
 /*
- * The names of a write set with journal id J: ".tmpjournal-J" (written, not committed),
- * ".journal-J" (committed), ".tmpset-J-<index>" (the new contents). A set temporary in a
- * directory without its journal belongs to a journal in another directory and is left to the
- * recovery of that one.
+ * The names of a write set with journal id J, all in the one directory of the set:
+ * ".tmpjournal-J" (written, not committed), ".journal-J" (committed), ".tmpset-J-<index>" (the
+ * new contents), and ".journal-J.broken" (a committed journal recovery set aside unread).
  */
-#define STORE_SET_TMP_PREFIX     ".tmpset-"
-#define STORE_JOURNAL_TMP_PREFIX ".tmpjournal-"
-#define STORE_JOURNAL_PREFIX     ".journal-"
+#define STORE_SET_TMP_PREFIX        ".tmpset-"
+#define STORE_JOURNAL_TMP_PREFIX    ".tmpjournal-"
+#define STORE_JOURNAL_PREFIX        ".journal-"
+#define STORE_JOURNAL_BROKEN_SUFFIX ".broken"
 /* A journal id: 64 random bits in lowercase hex. */
 #define STORE_JID_BYTES 8u
 #define STORE_JID_LEN   (2u * STORE_JID_BYTES)
-/* Journal layout: NUL-terminated fields (paths may hold any other byte), see store.h. */
-#define STORE_JOURNAL_MAGIC "certd-store-journal-1"
+/*
+ * Journal layout: NUL-terminated fields (names may hold any other byte), see store.h. Version 2
+ * holds names relative to the journal's directory only; a version 1 journal (with directories)
+ * does not parse and is set aside, never replayed.
+ */
+#define STORE_JOURNAL_MAGIC "certd-store-journal-2"
 #define STORE_JOURNAL_END   "end"
-/* The largest journal we write: magic, count, end, and per entry a directory and two names. */
-#define STORE_JOURNAL_MAX (4096u + STORE_SET_MAX * (PATH_MAX + 2u * (NAME_MAX + 1u)))
+/* The largest journal we write: magic, count, end, and per entry two names. */
+#define STORE_JOURNAL_MAX (4096u + STORE_SET_MAX * 2u * (NAME_MAX + 1u))
 /*
  * The target's name appears in its temporary's name only to help a human reading a directory
  * after a crash; it is cut to this many bytes so that the temporary's name stays far below
@@ -116,32 +125,9 @@ static bool name_is_reserved(const char *s)
            has_prefix(s, STORE_JOURNAL_TMP_PREFIX) || has_prefix(s, STORE_JOURNAL_PREFIX);
 }
 
-/*
- * "." (the journal's own directory) or an absolute path as realpath(3) makes it: no empty,
- * "." or ".." component, so that a journal cannot lead recovery anywhere by traversal.
- */
-static bool dir_is_canonical(const char *s)
+static bool same_dir(const struct stat *a, const struct stat *b)
 {
-    size_t len = strnlen(s, PATH_MAX);
-
-    if (strcmp(s, ".") == 0 || strcmp(s, "/") == 0) {
-        return true;
-    }
-    if (len == 0 || len >= PATH_MAX || s[0] != '/' || s[len - 1] == '/') {
-        return false;
-    }
-    for (const char *c = s + 1;;) {
-        const char *slash = strchr(c, '/');
-        size_t n = slash ? (size_t)(slash - c) : strlen(c);
-        if (n == 0 || n > NAME_MAX || (n == 1 && c[0] == '.') ||
-            (n == 2 && c[0] == '.' && c[1] == '.')) {
-            return false;
-        }
-        if (!slash) {
-            return true;
-        }
-        c = slash + 1;
-    }
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
 }
 
 /* prefix followed by exactly STORE_JID_LEN lowercase hex digits, then end (or '-' if is_set). */
@@ -298,11 +284,11 @@ static int write_all(int fd, struct span data)
 
 /*
  * Create name in dirfd (O_EXCL: never an existing file) with mode, write data, fsync, close.
- * ret_st (nullable) receives the file's stat. On failure the name is removed again when this
- * call made it, and *ret_step names the step ("create temporary" with -EEXIST when taken).
+ * On failure the name is removed again when this call made it, and *ret_step names the step
+ * ("create temporary" with -EEXIST when taken).
  */
 static int file_create(int dirfd, const char *name, struct span data, mode_t mode,
-                       struct stat *ret_st, const char **ret_step)
+                       const char **ret_step)
 {
     _cleanup_close_ int fd = -EBADF;
     int r;
@@ -321,11 +307,6 @@ static int file_create(int dirfd, const char *name, struct span data, mode_t mod
     if (fsync(fd) < 0) {
         r = -errno;
         *ret_step = "fsync";
-        goto fail;
-    }
-    if (ret_st && fstat(fd, ret_st) < 0) {
-        r = -errno;
-        *ret_step = "stat";
         goto fail;
     }
     /*
@@ -351,7 +332,7 @@ fail:
  * *ret_step names the step that failed.
  */
 static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode, char *tmp,
-                     size_t tmp_size, struct stat *ret_st, const char **ret_step)
+                     size_t tmp_size, const char **ret_step)
 {
     int r = -EEXIST;
 
@@ -361,43 +342,9 @@ static int tmp_write(int dirfd, const char *base, struct span data, mode_t mode,
             *ret_step = "name temporary";
             return r;
         }
-        r = file_create(dirfd, tmp, data, mode, ret_st, ret_step);
+        r = file_create(dirfd, tmp, data, mode, ret_step);
     }
     return r;
-}
-
-int store_write_new_at(int dirfd, const char *name, struct span data, mode_t mode,
-                       struct stat *ret_st, const char **ret_step)
-{
-    char tmp[NAME_MAX + 1];
-    struct stat st;
-    int r;
-
-    assert_return(name && ret_step, -EINVAL);
-    assert_return(data.p || data.len == 0, -EINVAL);
-
-    r = tmp_write(dirfd, name, data, mode, tmp, sizeof(tmp), &st, ret_step);
-    if (r < 0) {
-        return r;
-    }
-    /* RENAME_NOREPLACE: an existing name (made by anyone, at any moment) is left alone. */
-    if (renameat2(dirfd, tmp, dirfd, name, RENAME_NOREPLACE) < 0) {
-        r = -errno;
-        if (r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP) {
-            /* The file system lacks it: link(2) never replaces either (EEXIST). */
-            r = linkat(dirfd, tmp, dirfd, name, 0) < 0 ? -errno : 0;
-        }
-        if (r < 0) {
-            *ret_step = "rename (no replace)";
-            (void)unlinkat(dirfd, tmp, 0);
-            return r;
-        }
-        (void)unlinkat(dirfd, tmp, 0);
-    }
-    if (ret_st) {
-        *ret_st = st;
-    }
-    return 0;
 }
 
 int store_write_atomic(const char *path, struct span data, mode_t mode, struct certd_err *err)
@@ -420,12 +367,20 @@ int store_write_atomic(const char *path, struct span data, mode_t mode, struct c
     if (dirfd < 0) {
         return store_fail(err, dirfd, path, "open directory");
     }
-    /* Shared: other writers may run, store_recover() waits (it would take our temporary). */
-    r = store_dir_lock(dirfd, LOCK_SH);
+    /*
+     * Exclusive, like every writer: a committed journal a crash left here is completed before
+     * this write, never after it (replayed later, it would put its older content back over
+     * ours). Holding the lock, any journal here is a dead writer's.
+     */
+    r = store_dir_lock(dirfd, LOCK_EX);
     if (r < 0) {
         return store_fail(err, r, path, "lock directory");
     }
-    r = tmp_write(dirfd, base, data, mode, tmp, sizeof(tmp), NULL, &step);
+    r = store_recover_locked(dirfd, dir);
+    if (r < 0) {
+        return store_fail(err, r, path, "complete an earlier interrupted write");
+    }
+    r = tmp_write(dirfd, base, data, mode, tmp, sizeof(tmp), &step);
     if (r < 0) {
         return store_fail(err, r, path, step);
     }
@@ -446,106 +401,42 @@ int store_write_atomic(const char *path, struct span data, mode_t mode, struct c
 
 /* ---- write sets under a redo journal ---- */
 
-/* One member of a store_write_set() call. */
-struct set_entry {
-    char *dir;        /* owned: the target's directory as the caller named it */
-    const char *base; /* borrowed from the caller's path */
-    char *jdir;       /* owned: the directory as the journal names it ("." or canonical) */
-    int dirfd;
-    struct stat dst;   /* of the directory */
-    bool is_dir_first; /* first entry in its directory: it locks and fsyncs the directory */
-    bool has_tmp;
-    char tmp[NAME_MAX + 1];
-};
-
-struct write_set {
-    struct set_entry *v;
+/* The progress of one store_write_set_at() call, for its cleanup. */
+struct set_state {
+    int dirfd; /* borrowed */
     size_t n;
-    char jid[STORE_JID_LEN + 1];
+    char tmp[STORE_SET_MAX][NAME_MAX + 1];
+    bool has_tmp[STORE_SET_MAX];
     char jtmp[NAME_MAX + 1];  /* the journal before the commit */
     char jname[NAME_MAX + 1]; /* its committed name */
     bool has_jtmp, is_committed;
 };
-
-static bool same_dir(const struct stat *a, const struct stat *b)
-{
-    return a->st_dev == b->st_dev && a->st_ino == b->st_ino;
-}
-
-/* fsync every directory of the set once; the first error, or 0. */
-static int set_fsync_dirs(const struct write_set *s, size_t *ret_failed)
-{
-    int r = 0;
-
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->v[i].is_dir_first && fsync(s->v[i].dirfd) < 0 && r == 0) {
-            r = -errno;
-            *ret_failed = i;
-        }
-    }
-    return r;
-}
 
 /*
  * Ends a set. Before the commit: the temporaries go first, then (once their removal is durable)
  * the journal that names them, so a crash in between still leaves recovery a complete list.
  * After the commit nothing is removed here: the journal stays until the set is complete.
  */
-static void write_set_done(struct write_set *s)
+static void set_state_done(struct set_state *s)
 {
-    if (!s->v) {
+    bool removed = false;
+
+    if (s->is_committed) {
         return;
     }
-    if (!s->is_committed) {
-        bool removed = false;
-        size_t ignored = 0;
-        for (size_t i = 0; i < s->n; i++) {
-            if (s->v[i].has_tmp) {
-                (void)unlinkat(s->v[i].dirfd, s->v[i].tmp, 0);
-                removed = true;
-            }
-        }
-        if (removed) {
-            (void)set_fsync_dirs(s, &ignored);
-        }
-        if (s->has_jtmp) {
-            (void)unlinkat(s->v[0].dirfd, s->jtmp, 0);
-            (void)fsync(s->v[0].dirfd);
-        }
-    }
     for (size_t i = 0; i < s->n; i++) {
-        if (s->v[i].dirfd >= 0) {
-            (void)close(s->v[i].dirfd);
+        if (s->has_tmp[i]) {
+            (void)unlinkat(s->dirfd, s->tmp[i], 0);
+            removed = true;
         }
-        free(s->v[i].dir);
-        free(s->v[i].jdir);
     }
-    free(s->v);
-    s->v = NULL;
-}
-
-/*
- * How the journal names e's directory: "." when it is the journal's own, else its canonical
- * absolute path, checked to still be the directory we opened.
- */
-static int set_entry_jdir(struct set_entry *e, const struct stat *journal_dir)
-{
-    _cleanup_free_ char *real = NULL;
-    struct stat st;
-
-    if (same_dir(&e->dst, journal_dir)) {
-        e->jdir = strdup(".");
-        return e->jdir ? 0 : -ENOMEM;
+    if (removed) {
+        (void)fsync(s->dirfd);
     }
-    real = realpath(e->dir, NULL);
-    if (!real) {
-        return -errno;
+    if (s->has_jtmp) {
+        (void)unlinkat(s->dirfd, s->jtmp, 0);
+        (void)fsync(s->dirfd);
     }
-    if (!dir_is_canonical(real) || stat(real, &st) < 0 || !same_dir(&st, &e->dst)) {
-        return -EIO; /* renamed or replaced under us: no path to put in the journal */
-    }
-    e->jdir = TAKE_PTR(real);
-    return 0;
 }
 
 /* Append s and its NUL at *off (the size was computed by the caller). */
@@ -556,8 +447,9 @@ static void put_field(uint8_t *buf, size_t *off, const char *s)
     *off += len;
 }
 
-/* The journal's bytes: magic, count, (directory, temporary, target) per entry, end marker. */
-static int journal_build(const struct write_set *s, uint8_t **ret, size_t *ret_len)
+/* The journal's bytes: magic, count, (temporary, target) per entry, end marker. */
+static int journal_build(const struct set_state *s, const struct store_set_file *files,
+                         uint8_t **ret, size_t *ret_len)
 {
     char count[24];
     size_t len = 0, off = 0;
@@ -570,8 +462,8 @@ static int journal_build(const struct write_set *s, uint8_t **ret, size_t *ret_l
     }
     len += sizeof(STORE_JOURNAL_END);
     for (size_t i = 0; i < s->n; i++) {
-        /* Each part is below PATH_MAX and n <= STORE_SET_MAX: no overflow, checked anyway. */
-        const char *parts[] = { s->v[i].jdir, s->v[i].tmp, s->v[i].base };
+        /* Each part is a name of at most NAME_MAX bytes, n <= STORE_SET_MAX: checked anyway. */
+        const char *parts[] = { s->tmp[i], files[i].name };
         for (size_t k = 0; k < ELEMENTSOF(parts); k++) {
             if (!size_add(len, strlen(parts[k]) + 1, &len)) {
                 return -E2BIG;
@@ -589,9 +481,8 @@ static int journal_build(const struct write_set *s, uint8_t **ret, size_t *ret_l
         put_field(buf, &off, head[i]);
     }
     for (size_t i = 0; i < s->n; i++) {
-        put_field(buf, &off, s->v[i].jdir);
-        put_field(buf, &off, s->v[i].tmp);
-        put_field(buf, &off, s->v[i].base);
+        put_field(buf, &off, s->tmp[i]);
+        put_field(buf, &off, files[i].name);
     }
     put_field(buf, &off, STORE_JOURNAL_END);
     assert(off == len);
@@ -600,157 +491,227 @@ static int journal_build(const struct write_set *s, uint8_t **ret, size_t *ret_l
     return 0;
 }
 
-static int recover_at(int dirfd, const char *dir);
-
-static int dir_cmp(const struct stat *a, const struct stat *b)
+/*
+ * The protocol is described in store.h. Steps, with the state a crash leaves (after
+ * store_recover of the directory):
+ *  1. journal ".tmpjournal-J" written, fsynced, the directory fsynced        -> old set
+ *  2. temporaries ".tmpset-J-i" written, fsynced, the directory fsynced      -> old set
+ *  3. commit: rename to ".journal-J", fsync the directory                    -> new set
+ *  4. rename each temporary over its target, fsync the directory            -> new set
+ *  5. unlink the journal                                                     -> new set
+ * The journal is durable before any temporary exists, so recovery always finds the temporaries
+ * of a set; they are durable before the commit, so a committed journal whose temporary is
+ * missing means "renamed already". Everything is named relative to dirfd: the journal holds
+ * plain names only, so the directory may be moved and no content can lead recovery elsewhere.
+ */
+int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *files, size_t n,
+                       const char **ret_step, size_t *ret_failed, bool *ret_is_committed)
 {
-    if (a->st_dev != b->st_dev) {
-        return a->st_dev < b->st_dev ? -1 : 1;
+    _cleanup_(set_state_done) struct set_state s = { .dirfd = dirfd, .n = 0 };
+    _cleanup_free_ uint8_t *journal = NULL;
+    char jid[STORE_JID_LEN + 1];
+    size_t journal_len = 0;
+    int r, q;
+
+    assert_return(dirfd >= 0, -EINVAL);
+    assert_return(dir, -EINVAL);
+    assert_return(files, -EINVAL);
+    assert_return(n > 0 && n <= STORE_SET_MAX, -EINVAL);
+    assert_return(ret_step && ret_failed && ret_is_committed, -EINVAL);
+    for (size_t i = 0; i < n; i++) {
+        assert_return(files[i].name && name_is_plain(files[i].name), -EINVAL);
+        assert_return(!name_is_reserved(files[i].name), -EINVAL);
+        assert_return(files[i].data.p || files[i].data.len == 0, -EINVAL);
+        assert_return((files[i].mode & ~(mode_t)0777) == 0, -EINVAL);
     }
-    if (a->st_ino != b->st_ino) {
-        return a->st_ino < b->st_ino ? -1 : 1;
+    *ret_is_committed = false;
+    *ret_failed = 0;
+    s.n = n;
+
+    r = random_hex(jid, STORE_JID_BYTES);
+    if (r < 0) {
+        *ret_step = "name journal";
+        return r;
+    }
+    (void)snprintf(s.jtmp, sizeof(s.jtmp), STORE_JOURNAL_TMP_PREFIX "%s", jid);
+    (void)snprintf(s.jname, sizeof(s.jname), STORE_JOURNAL_PREFIX "%s", jid);
+    for (size_t i = 0; i < n; i++) {
+        (void)snprintf(s.tmp[i], sizeof(s.tmp[i]), STORE_SET_TMP_PREFIX "%s-%zu", jid, i);
+    }
+    r = journal_build(&s, files, &journal, &journal_len);
+    if (r < 0) {
+        *ret_step = "build journal";
+        return r;
+    }
+
+    /* 1. The journal, durable, under its uncommitted name. */
+    r = file_create(dirfd, s.jtmp, span_make(journal, journal_len), STORE_MODE_SECRET, ret_step);
+    free(TAKE_PTR(journal)); /* on disk now; nothing else needs it */
+    if (r < 0) {
+        *ret_step = "write journal";
+        return r;
+    }
+    s.has_jtmp = true;
+    if (fsync(dirfd) < 0) {
+        *ret_step = "fsync directory";
+        return -errno;
+    }
+
+    /* 2. Every new content, durable, under its temporary name. */
+    for (size_t i = 0; i < n; i++) {
+        r = file_create(dirfd, s.tmp[i], files[i].data, files[i].mode, ret_step);
+        if (r < 0) {
+            *ret_failed = i;
+            return r;
+        }
+        s.has_tmp[i] = true;
+    }
+    if (fsync(dirfd) < 0) {
+        *ret_step = "fsync directory";
+        return -errno;
+    }
+    crash_point(STORE_CRASH_AFTER_TEMPS);
+
+    /* 3. The commit point. */
+    if (renameat(dirfd, s.jtmp, dirfd, s.jname) < 0) {
+        struct stat st;
+        r = -errno;
+        /* A rename that reports failure but happened is a commit all the same. */
+        if (fstatat(dirfd, s.jname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            *ret_step = "commit journal";
+            return r;
+        }
+    }
+    s.is_committed = true;
+    *ret_is_committed = true;
+    /* From here on only forward: failures are recorded, the remaining steps still run. */
+    r = fsync(dirfd) < 0 ? -errno : 0;
+    *ret_step = "fsync directory";
+    crash_point(STORE_CRASH_AFTER_COMMIT);
+
+    /* 4. The renames, then their durability. */
+    for (size_t i = 0; i < n; i++) {
+        if (renameat(dirfd, s.tmp[i], dirfd, files[i].name) < 0) {
+            if (r == 0) {
+                r = -errno;
+                *ret_step = "rename (the set is committed: store_recover completes it)";
+                *ret_failed = i;
+            }
+            continue;
+        }
+        if (i == 0) {
+            crash_point(STORE_CRASH_AFTER_FIRST_RENAME);
+        }
+    }
+    q = fsync(dirfd) < 0 ? -errno : 0;
+    if (q < 0 && r == 0) {
+        r = q;
+        *ret_step = "fsync directory";
+    }
+    crash_point(STORE_CRASH_AFTER_RENAMES);
+    if (r < 0) {
+        /* The journal stays: store_recover() finishes what could not be finished here. */
+        return r;
+    }
+
+    /* 5. Done: the journal goes. If that fails, recovery removes it later (nothing to redo). */
+    if (unlinkat(dirfd, s.jname, 0) < 0 || fsync(dirfd) < 0) {
+        char buf[128];
+        log_debug("store: %s: cannot remove journal %s: %s", dir, s.jname,
+                  errno_str(-errno, buf, sizeof(buf)));
     }
     return 0;
 }
 
 /*
- * Lock each directory of the set once: exclusively the journal's (one set writer at a time
- * there, and none while store_recover runs), shared the others. Always in (device, inode)
- * order, so that two writers never wait for each other in a cycle.
+ * Open the one directory of a set and check every entry: all in that directory (by device and
+ * inode: "a/x" and "a/../a/y" are in one), no file named twice, no reserved name. Fills set[]
+ * with the base names (borrowed from files[]). Nothing is locked or written yet.
  */
-static int write_set_lock(struct write_set *s, const struct store_file *files,
-                          struct certd_err *err)
+static int write_set_open(const struct store_file *files, size_t n, struct store_set_file *set,
+                          char **ret_dir, int *ret_dirfd, struct certd_err *err)
 {
-    bool locked[STORE_SET_MAX] = { false };
-
-    for (;;) {
-        size_t next = s->n;
-        for (size_t i = 0; i < s->n; i++) {
-            if (s->v[i].is_dir_first && !locked[i] &&
-                (next == s->n || dir_cmp(&s->v[i].dst, &s->v[next].dst) < 0)) {
-                next = i;
-            }
-        }
-        if (next == s->n) {
-            return 0;
-        }
-        int r = store_dir_lock(s->v[next].dirfd, next == 0 ? LOCK_EX : LOCK_SH);
-        if (r < 0) {
-            return store_fail(err, r, files[next].path, "lock directory");
-        }
-        locked[next] = true;
-    }
-}
-
-/*
- * Open, lock and check every entry: the directory exists, no file is named twice (same
- * directory, by device and inode, and same name), no target is a directory or a reserved name.
- * Nothing is written yet.
- */
-static int write_set_prepare(struct write_set *s, const struct store_file *files,
-                             struct certd_err *err)
-{
+    _cleanup_free_ char *dir0 = NULL;
+    _cleanup_close_ int dirfd = -EBADF;
+    struct stat dst;
     int r;
 
-    for (size_t i = 0; i < s->n; i++) {
-        struct set_entry *e = &s->v[i];
-        r = path_split(files[i].path, &e->dir, &e->base);
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_free_ char *dir = NULL;
+        const char *base = NULL;
+        r = path_split(files[i].path, &dir, &base);
         if (r < 0) {
             return store_fail(err, r, files[i].path, "parse path");
         }
-        if (name_is_reserved(e->base)) {
+        if (name_is_reserved(base)) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "%s: names starting with .tmp-, .tmpset-, .tmpjournal- or .journal- "
                            "are reserved for the store",
                            files[i].path);
         }
-    }
-    for (size_t i = 0; i < s->n; i++) {
-        struct set_entry *e = &s->v[i];
-        e->dirfd = store_open_dir(e->dir);
-        if (e->dirfd < 0) {
-            return store_fail(err, e->dirfd, files[i].path, "open directory");
+        set[i] =
+            (struct store_set_file){ .name = base, .data = files[i].data, .mode = files[i].mode };
+        if (i == 0) {
+            dir0 = TAKE_PTR(dir);
         }
-        if (fstat(e->dirfd, &e->dst) < 0) {
+    }
+    dirfd = store_open_dir(dir0);
+    if (dirfd < 0) {
+        return store_fail(err, dirfd, files[0].path, "open directory");
+    }
+    if (fstat(dirfd, &dst) < 0) {
+        return store_fail(err, -errno, files[0].path, "stat directory");
+    }
+    for (size_t i = 1; i < n; i++) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        const char *base = NULL;
+        struct stat st;
+        r = path_split(files[i].path, &dir, &base);
+        if (r < 0) {
+            return store_fail(err, r, files[i].path, "parse path");
+        }
+        fd = store_open_dir(dir);
+        if (fd < 0) {
+            return store_fail(err, fd, files[i].path, "open directory");
+        }
+        if (fstat(fd, &st) < 0) {
             return store_fail(err, -errno, files[i].path, "stat directory");
         }
-        e->is_dir_first = true;
+        /*
+         * One journal settles one directory: a set spread over several could be replayed by
+         * the recovery of one of them over newer files in another (security review, finding A).
+         */
+        if (!same_dir(&st, &dst)) {
+            return err_set(err, -EXDEV, CERTD_E_FIELD_INVALID,
+                           "the files of a set must be in one directory: %s and %s", files[0].path,
+                           files[i].path);
+        }
         for (size_t j = 0; j < i; j++) {
-            if (!same_dir(&e->dst, &s->v[j].dst)) {
-                continue;
-            }
-            e->is_dir_first = false;
             /*
              * "same.pem" and "./same.pem" (or a path through a symlinked directory) are one
              * file: writing both would silently replace one content with the other.
              */
-            if (strcmp(e->base, s->v[j].base) == 0) {
+            if (strcmp(set[i].name, set[j].name) == 0) {
                 return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                                "the same file is named twice: %s and %s", files[j].path,
                                files[i].path);
             }
         }
     }
-    r = write_set_lock(s, files, err);
-    if (r < 0) {
-        return r;
-    }
-    /*
-     * A committed journal left here by a crash would, replayed later, put its older contents
-     * over the ones we are about to write: it is completed first (we hold the directory
-     * exclusively, so any journal in it is a dead writer's). One that does not parse is never
-     * replayed and cannot do that harm.
-     */
-    r = recover_at(s->v[0].dirfd, s->v[0].dir);
-    if (r < 0 && r != -EBADMSG) {
-        return store_fail(err, r, files[0].path, "complete an earlier interrupted write");
-    }
-    /*
-     * Failures we can see coming are found before the commit, while they still leave the old
-     * set: after it, the only way is forward.
-     */
-    for (size_t i = 0; i < s->n; i++) {
-        struct set_entry *e = &s->v[i];
-        struct stat st;
-        if (strlen(e->base) > NAME_MAX) {
-            return store_fail(err, -ENAMETOOLONG, files[i].path, "check target");
-        }
-        if (fstatat(e->dirfd, e->base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            if (S_ISDIR(st.st_mode)) {
-                return store_fail(err, -EISDIR, files[i].path, "check target");
-            }
-        } else if (errno != ENOENT) {
-            return store_fail(err, -errno, files[i].path, "check target");
-        }
-        r = set_entry_jdir(e, &s->v[0].dst);
-        if (r == -ENOMEM) {
-            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-        }
-        if (r < 0) {
-            return store_fail(err, r, files[i].path, "resolve directory");
-        }
-    }
+    *ret_dir = TAKE_PTR(dir0);
+    *ret_dirfd = TAKE_FD(dirfd);
     return 0;
 }
 
-/*
- * The protocol is described in store.h. Steps, with the state a crash leaves (after
- * store_recover of the journal's directory):
- *  1. journal ".tmpjournal-J" written, fsynced, its directory fsynced       -> old set
- *  2. temporaries ".tmpset-J-i" written, fsynced, their directories fsynced -> old set
- *  3. commit: rename to ".journal-J", fsync the directory                     -> new set
- *  4. rename each temporary over its target, fsync the directories           -> new set
- *  5. unlink the journal                                                     -> new set
- * The journal is durable before any temporary exists, so recovery can always find the
- * temporaries of a set, in whichever directory they are; the temporaries are durable before
- * the commit, so a committed journal whose temporary is missing means "renamed already".
- */
 int store_write_set(const struct store_file *files, size_t n, struct certd_err *err)
 {
-    _cleanup_(write_set_done) struct write_set s = { 0 };
-    _cleanup_free_ uint8_t *journal = NULL;
+    _cleanup_free_ char *dir = NULL;
+    _cleanup_close_ int dirfd = -EBADF;
+    struct store_set_file set[STORE_SET_MAX];
     const char *step = NULL;
-    size_t journal_len = 0, failed = 0;
+    size_t failed = 0;
+    bool is_committed = false;
     int r;
 
     assert_return(files || n == 0, -EINVAL);
@@ -766,113 +727,47 @@ int store_write_set(const struct store_file *files, size_t n, struct certd_err *
         return err_set(err, -E2BIG, CERTD_E_FIELD_INVALID,
                        "at most %u files can be written as one set", STORE_SET_MAX);
     }
-
-    s.v = calloc(n, sizeof(*s.v));
-    if (!s.v) {
-        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-    }
-    s.n = n;
-    for (size_t i = 0; i < n; i++) {
-        s.v[i].dirfd = -EBADF;
-    }
-    r = write_set_prepare(&s, files, err);
+    r = write_set_open(files, n, set, &dir, &dirfd, err);
     if (r < 0) {
         return r;
     }
-
-    r = random_hex(s.jid, STORE_JID_BYTES);
+    /* One set writer at a time, and no other writer or recovery meanwhile. */
+    r = store_dir_lock(dirfd, LOCK_EX);
     if (r < 0) {
-        return store_fail(err, r, files[0].path, "name journal");
+        return store_fail(err, r, files[0].path, "lock directory");
     }
-    (void)snprintf(s.jtmp, sizeof(s.jtmp), STORE_JOURNAL_TMP_PREFIX "%s", s.jid);
-    (void)snprintf(s.jname, sizeof(s.jname), STORE_JOURNAL_PREFIX "%s", s.jid);
+    /*
+     * A committed journal left here by a crash would, replayed later, put its older contents
+     * over the ones we are about to write: it is completed first (we hold the directory
+     * exclusively, so any journal in it is a dead writer's).
+     */
+    r = store_recover_locked(dirfd, dir);
+    if (r < 0) {
+        return store_fail(err, r, files[0].path, "complete an earlier interrupted write");
+    }
+    /*
+     * Failures we can see coming are found before the commit, while they still leave the old
+     * set: after it, the only way is forward.
+     */
     for (size_t i = 0; i < n; i++) {
-        (void)snprintf(s.v[i].tmp, sizeof(s.v[i].tmp), STORE_SET_TMP_PREFIX "%s-%zu", s.jid, i);
-    }
-    r = journal_build(&s, &journal, &journal_len);
-    if (r < 0) {
-        return r == -ENOMEM ? err_set(err, r, CERTD_E_NO_MEMORY, "out of memory")
-                            : store_fail(err, r, files[0].path, "build journal");
-    }
-
-    /* 1. The journal, durable, under its uncommitted name. */
-    r = file_create(s.v[0].dirfd, s.jtmp, span_make(journal, journal_len), STORE_MODE_SECRET, NULL,
-                    &step);
-    free(TAKE_PTR(journal)); /* on disk now; nothing else needs it */
-    if (r < 0) {
-        return store_fail(err, r, files[0].path, "write journal");
-    }
-    s.has_jtmp = true;
-    if (fsync(s.v[0].dirfd) < 0) {
-        return store_fail(err, -errno, files[0].path, "fsync directory");
-    }
-
-    /* 2. Every new content, durable, under its temporary name. */
-    for (size_t i = 0; i < n; i++) {
-        struct set_entry *e = &s.v[i];
-        r = file_create(e->dirfd, e->tmp, files[i].data, files[i].mode, NULL, &step);
-        if (r < 0) {
-            return store_fail(err, r, files[i].path, step);
-        }
-        e->has_tmp = true;
-    }
-    r = set_fsync_dirs(&s, &failed);
-    if (r < 0) {
-        return store_fail(err, r, files[failed].path, "fsync directory");
-    }
-    crash_point(STORE_CRASH_AFTER_TEMPS);
-
-    /* 3. The commit point. */
-    if (renameat(s.v[0].dirfd, s.jtmp, s.v[0].dirfd, s.jname) < 0) {
         struct stat st;
-        r = -errno;
-        /* A rename that reports failure but happened is a commit all the same. */
-        if (fstatat(s.v[0].dirfd, s.jname, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            return store_fail(err, r, files[0].path, "commit journal");
+        if (strlen(set[i].name) > NAME_MAX) {
+            return store_fail(err, -ENAMETOOLONG, files[i].path, "check target");
         }
-    }
-    s.is_committed = true;
-    s.has_jtmp = false;
-    /* From here on only forward: failures are recorded, the remaining steps still run. */
-    r = fsync(s.v[0].dirfd) < 0 ? -errno : 0;
-    step = "fsync directory";
-    failed = 0;
-    crash_point(STORE_CRASH_AFTER_COMMIT);
-
-    /* 4. The renames, then their durability. */
-    for (size_t i = 0; i < n; i++) {
-        struct set_entry *e = &s.v[i];
-        if (renameat(e->dirfd, e->tmp, e->dirfd, e->base) < 0) {
-            if (r == 0) {
-                r = -errno;
-                step = "rename (the set is committed: store_recover completes it)";
-                failed = i;
+        if (fstatat(dirfd, set[i].name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                return store_fail(err, -EISDIR, files[i].path, "check target");
             }
-            continue;
-        }
-        e->has_tmp = false;
-        if (i == 0) {
-            crash_point(STORE_CRASH_AFTER_FIRST_RENAME);
+        } else if (errno != ENOENT) {
+            return store_fail(err, -errno, files[i].path, "check target");
         }
     }
-    size_t fsync_failed = 0;
-    int q = set_fsync_dirs(&s, &fsync_failed);
-    if (q < 0 && r == 0) {
-        r = q;
-        step = "fsync directory";
-        failed = fsync_failed;
+    r = store_write_set_at(dirfd, dir, set, n, &step, &failed, &is_committed);
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
-    crash_point(STORE_CRASH_AFTER_RENAMES);
     if (r < 0) {
-        /* The journal stays: store_recover() finishes what could not be finished here. */
         return store_fail(err, r, files[failed].path, step);
-    }
-
-    /* 5. Done: the journal goes. If that fails, recovery removes it later (nothing to redo). */
-    if (unlinkat(s.v[0].dirfd, s.jname, 0) < 0 || fsync(s.v[0].dirfd) < 0) {
-        char buf[128];
-        log_debug("store: %s: cannot remove journal %s: %s", s.v[0].dir, s.jname,
-                  errno_str(-errno, buf, sizeof(buf)));
     }
     return 0;
 }
@@ -1075,7 +970,7 @@ int store_mkdir_p(const char *dir, mode_t mode)
 /* ---- recovery ---- */
 
 struct journal_entry {
-    const char *dir, *tmp, *target; /* borrowed from the journal's buffer */
+    const char *tmp, *target; /* borrowed from the journal's buffer */
 };
 
 struct journal {
@@ -1107,9 +1002,9 @@ static int cur_cstr(struct cursor *c, const char **ret)
 
 /*
  * Parse and validate the journal with id jid: every part, before recovery acts on any. Each
- * directory is "." or canonical absolute, each temporary exactly ".tmpset-<jid>-<index>", each
- * target a plain, unreserved name: whatever the bytes, recovery renames or removes only our
- * temporaries, only inside the directories named. -EBADMSG for anything else.
+ * temporary is exactly ".tmpset-<jid>-<index>", each target a plain, unreserved name named
+ * once: no '/', so whatever the bytes, recovery renames or removes only our temporaries, and
+ * only inside the journal's own directory. -EBADMSG for anything else.
  */
 static int journal_parse(struct span data, const char *jid, struct journal *ret)
 {
@@ -1124,14 +1019,17 @@ static int journal_parse(struct span data, const char *jid, struct journal *ret)
     for (size_t i = 0; i < n; i++) {
         struct journal_entry *e = &ret->v[i];
         char want[NAME_MAX + 1];
-        if (cur_cstr(&c, &e->dir) < 0 || cur_cstr(&c, &e->tmp) < 0 ||
-            cur_cstr(&c, &e->target) < 0) {
+        if (cur_cstr(&c, &e->tmp) < 0 || cur_cstr(&c, &e->target) < 0) {
             return -EBADMSG;
         }
         (void)snprintf(want, sizeof(want), STORE_SET_TMP_PREFIX "%s-%zu", jid, i);
-        if (!dir_is_canonical(e->dir) || strcmp(e->tmp, want) != 0 || !name_is_plain(e->target) ||
-            name_is_reserved(e->target)) {
+        if (strcmp(e->tmp, want) != 0 || !name_is_plain(e->target) || name_is_reserved(e->target)) {
             return -EBADMSG;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(e->target, ret->v[j].target) == 0) {
+                return -EBADMSG; /* we never write one file twice in a set */
+            }
         }
     }
     if (cur_cstr(&c, &end) < 0 || strcmp(end, STORE_JOURNAL_END) != 0 || cur_left(&c) != 0) {
@@ -1170,57 +1068,80 @@ static int journal_load(int dirfd, const char *name, const char *jid, uint8_t **
 }
 
 /*
+ * A committed journal recovery must not act on (it does not parse, or names files that are not
+ * what the protocol leaves): renamed to ".journal-J.broken", so that it never blocks recovery
+ * (and with it every later write) and stays, with its temporaries, for a human to look at. It
+ * is never replayed: its set keeps whatever state it has. Always 0: a journal that cannot even
+ * be renamed is left as it is, still never acted on.
+ */
+static int journal_quarantine(int dirfd, const char *dir, const char *name, const char *why)
+{
+    char broken[NAME_MAX + 1], buf[128];
+
+    /* name is ".journal-" and a journal id: the suffix always fits. */
+    int k = snprintf(broken, sizeof(broken), "%s" STORE_JOURNAL_BROKEN_SUFFIX, name);
+    if (k < 0 || (size_t)k >= sizeof(broken) || renameat(dirfd, name, dirfd, broken) < 0) {
+        log_debug("store: %s/%s: %s, never replayed; cannot set it aside: %s", dir, name, why,
+                  errno_str(-errno, buf, sizeof(buf)));
+        return 0;
+    }
+    log_debug("store: %s/%s: %s, never replayed: set aside as %s", dir, name, why, broken);
+    return 0;
+}
+
+/*
+ * Before a redo acts on anything: each temporary is a regular file (ours) or gone (renamed
+ * already), and no target is a directory (the rename would fail halfway through the set).
+ * -EBADMSG when the directory does not look like a crash of ours left it; -errno when it
+ * cannot be told.
+ */
+static int journal_check_redo(int dirfd, const struct journal *j)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        struct stat st;
+        if (fstatat(dirfd, j->v[i].tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (!S_ISREG(st.st_mode)) {
+                return -EBADMSG;
+            }
+        } else if (errno != ENOENT) {
+            return -errno;
+        }
+        if (fstatat(dirfd, j->v[i].target, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+            if (S_ISDIR(st.st_mode)) {
+                return -EBADMSG;
+            }
+        } else if (errno != ENOENT) {
+            return -errno;
+        }
+    }
+    return 0;
+}
+
+/*
  * Settle the set of a parsed journal: redo (committed) renames each temporary still present
- * over its target; discard (not committed) removes the temporaries. Then every directory is
- * fsynced and only then the journal removed, so a crash inside recovery leaves a journal that
- * still describes what is left. 0, or the first -errno (the journal is kept then).
+ * over its target (a target that is a symlink is replaced, never followed: rename(2) acts on
+ * the name); discard (not committed) removes the temporaries (a symlink is unlinked, never
+ * followed; a directory stays). Then the directory is fsynced and only then the journal
+ * removed, so a crash inside recovery leaves a journal that still describes what is left.
+ * 0, or the first -errno (the journal is kept then).
  */
 static int journal_settle(int dirfd, const char *dir, const char *name, const struct journal *j,
                           bool is_redo)
 {
-    int fds[STORE_SET_MAX];
     int r = 0;
 
     for (size_t i = 0; i < j->n; i++) {
-        fds[i] = -EBADF;
-    }
-    for (size_t i = 0; i < j->n; i++) {
         const struct journal_entry *e = &j->v[i];
-        struct stat st;
-        int fd = dirfd;
-        if (strcmp(e->dir, ".") != 0) {
-            fds[i] = open(e->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-            if (fds[i] < 0) {
-                /* A directory gone holds no temporary to discard; a redo cannot complete. */
-                if (is_redo || errno != ENOENT) {
-                    r = r < 0 ? r : -errno;
-                }
-                continue;
+        if (is_redo ? renameat(dirfd, e->tmp, dirfd, e->target) < 0
+                    : unlinkat(dirfd, e->tmp, 0) < 0) {
+            /* Gone: renamed already (redo) or never made (discard); a directory is not ours. */
+            if (errno != ENOENT && (is_redo || (errno != EISDIR && errno != EPERM)) && r == 0) {
+                r = -errno;
             }
-            fd = fds[i];
-        }
-        if (fstatat(fd, e->tmp, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            if (errno != ENOENT) {
-                r = r < 0 ? r : -errno;
-            }
-            continue; /* gone: renamed already (redo), or never made (discard) */
-        }
-        if (!S_ISREG(st.st_mode)) {
-            r = r < 0 ? r : -EBADMSG; /* not a temporary we made: leave it to a human */
-            continue;
-        }
-        if (is_redo ? renameat(fd, e->tmp, fd, e->target) < 0 : unlinkat(fd, e->tmp, 0) < 0) {
-            r = r < 0 ? r : -errno;
         }
     }
-    for (size_t i = 0; i < j->n; i++) {
-        int fd = fds[i] >= 0 ? fds[i] : dirfd;
-        if ((fds[i] >= 0 || strcmp(j->v[i].dir, ".") == 0) && fsync(fd) < 0 && r == 0) {
-            r = -errno;
-        }
-        if (fds[i] >= 0) {
-            (void)close(fds[i]);
-        }
+    if (fsync(dirfd) < 0 && r == 0) {
+        r = -errno;
     }
     if (r < 0) {
         char buf[128];
@@ -1233,7 +1154,10 @@ static int journal_settle(int dirfd, const char *dir, const char *name, const st
     return unlinkat(dirfd, name, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
-/* A committed journal: complete its set. An unreadable one is kept (never guessed at). */
+/*
+ * A committed journal: complete its set (1: targets changed), or set it aside when it cannot be
+ * trusted (0), or -errno (the journal is kept).
+ */
 static int recover_committed(int dirfd, const char *dir, const char *name, const char *jid)
 {
     _cleanup_free_ uint8_t *buf = NULL;
@@ -1243,17 +1167,28 @@ static int recover_committed(int dirfd, const char *dir, const char *name, const
     if (r == -ENOENT || r == -ELOOP || r == -EINVAL || r == -EISDIR) {
         return 0; /* not a regular file: not ours */
     }
+    if (r == -EBADMSG) {
+        return journal_quarantine(dirfd, dir, name, "committed journal does not parse");
+    }
     if (r < 0) {
-        log_debug("store: %s/%s: committed journal unreadable, kept for inspection", dir, name);
         return r;
     }
-    return journal_settle(dirfd, dir, name, &j, true);
+    r = journal_check_redo(dirfd, &j);
+    if (r == -EBADMSG) {
+        return journal_quarantine(dirfd, dir, name,
+                                  "committed journal names files we did not leave");
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = journal_settle(dirfd, dir, name, &j, true);
+    return r < 0 ? r : 1;
 }
 
 /*
  * An uncommitted journal: discard its set. One that does not parse was cut short while being
  * written, before any of its temporaries existed (they are made only once it is durable): it
- * alone goes.
+ * alone goes. Discarding can never put old content over new, so it needs no quarantine.
  */
 static int recover_uncommitted(int dirfd, const char *dir, const char *name, const char *jid)
 {
@@ -1293,8 +1228,11 @@ static int remove_leftover(int dirfd, const char *dir, const char *name, bool ma
     return 0;
 }
 
-/* One pass over dir: pass 0 redoes committed sets, 1 removes temporaries, 2 ends the rest. */
-static int recover_pass(int dirfd, DIR *d, const char *dir, int pass)
+/*
+ * One pass over dir: pass 0 redoes committed sets (*changed set when one was), 1 removes
+ * temporaries, 2 ends the rest.
+ */
+static int recover_pass(int dirfd, DIR *d, const char *dir, int pass, bool *changed)
 {
     int r = 0;
 
@@ -1323,6 +1261,9 @@ static int recover_pass(int dirfd, DIR *d, const char *dir, int pass)
         } else if (pass == 2 && parse_jid_name(de->d_name, STORE_JOURNAL_TMP_PREFIX, false, jid)) {
             q = recover_uncommitted(dirfd, dir, de->d_name, jid);
         }
+        if (q > 0) {
+            *changed = true;
+        }
         if (q < 0 && r == 0) {
             r = q;
         }
@@ -1330,9 +1271,10 @@ static int recover_pass(int dirfd, DIR *d, const char *dir, int pass)
 }
 
 /* store_recover() on an open directory the caller holds locked exclusively. */
-static int recover_at(int dirfd, const char *dir)
+int store_recover_locked(int dirfd, const char *dir)
 {
     _cleanup_(cleanup_DIR) DIR *d = NULL;
+    bool changed = false;
     int r = 0, q;
 
     q = store_dir_stream(dirfd, &d);
@@ -1340,7 +1282,7 @@ static int recover_at(int dirfd, const char *dir)
         return q;
     }
     for (int pass = 0; pass < 3; pass++) {
-        q = recover_pass(dirfd, d, dir, pass);
+        q = recover_pass(dirfd, d, dir, pass, &changed);
         if (q < 0 && r == 0) {
             r = q;
         }
@@ -1348,7 +1290,7 @@ static int recover_at(int dirfd, const char *dir)
     if (fsync(dirfd) < 0 && r == 0) {
         r = -errno;
     }
-    return r;
+    return r < 0 ? r : changed;
 }
 
 int store_recover(const char *dir)
@@ -1367,7 +1309,8 @@ int store_recover(const char *dir)
     if (r < 0) {
         return r;
     }
-    return recover_at(dirfd, dir);
+    r = store_recover_locked(dirfd, dir);
+    return r < 0 ? r : 0;
 }
 
 int store_cleanup_tmp(const char *dir)

@@ -3,14 +3,16 @@
  * Durable storage of certificates and keys. Every write is atomic: a temporary file in the
  * same directory (O_CREAT|O_EXCL, the final mode from the start: 0600 for anything holding a
  * key, never widened later), write, fsync, rename over the target, fsync the directory. A set
- * of files (a certificate and its key) is replaced under a redo journal (store_write_set). A
- * crash at any point leaves either the old or the new content, never a mix, once
- * store_recover() has run on the directory; leftovers (".tmp*", ".journal-*") are ignored by
- * readers and settled by store_recover().
+ * of files in one directory (a certificate and its key) is replaced under a redo journal kept in
+ * that directory (store_write_set). A crash at any point leaves either the old or the new
+ * content, never a mix, once store_recover() has run on the directory; leftovers (".tmp*",
+ * ".journal-*") are ignored by readers and settled by store_recover().
  *
- * Locking: writers hold a shared flock(2) on each directory they write into (a set writer an
- * exclusive one on its journal's directory), store_recover() an exclusive one, so recovery
- * never mistakes a write in flight for a crashed one.
+ * Locking: every writer (store_write_atomic, store_write_set, authority add/remove/rehash) and
+ * store_recover() hold an exclusive flock(2) on the directory for the whole operation, and each
+ * writer first completes what a crash left there. So recovery never mistakes a write in flight
+ * for a crashed one, and a committed journal never outlives a later write (replayed after it,
+ * it would put older content back). Readers take no lock: they see old or new files.
  *
  * Authority directories hold one file per CA certificate, "<SHA-256 fingerprint hex>.pem",
  * plus OpenSSL CApath links "<subject-hash>.<n>" (symlinks to those files), rebuilt after each
@@ -38,47 +40,58 @@
  * narrow it, nothing widens it). Returns 0, or -errno with CERTD_E_STORAGE (the message names
  * the path and the failing step, not the data). On failure the target is untouched and no
  * temporary is left, except after "fsync directory": then the new content is in place but not
- * known to be durable.
+ * known to be durable. First completes a committed journal a crash left in the directory
+ * (step "complete an earlier interrupted write" when that fails: nothing is written then).
  */
 _must_check_ int store_write_atomic(const char *path, struct span data, mode_t mode,
                                     struct certd_err *err);
 
-/* Files in one store_write_set() call at most: a certificate, its key, a chain, and room. */
-#define STORE_SET_MAX 16u
+/*
+ * Files in one store_write_set() call at most: a certificate, its key and a chain, or the
+ * certificates of one authority bundle (CERTD_BUNDLE_CERTS_MAX).
+ */
+#define STORE_SET_MAX 32u
 
 /*
- * Atomically write several files as a set: used for a certificate+key pair kept in separate
- * files. After a crash at any point, and store_recover() on the first file's directory (and
- * on the others'), either every target has its old content (or is absent, as before) or every
- * target has its new content, byte for byte. Never a mix, and no temporary or journal is left.
+ * Atomically write several files of ONE directory as a set: used for a certificate+key pair
+ * kept in separate files. After a crash at any point, and store_recover() on that directory,
+ * either every target has its old content (or is absent, as before) or every target has its
+ * new content, byte for byte. Never a mix, and no temporary or journal is left.
  *
- * Protocol (redo logging; J is a random 64-bit id in hex):
- *  1. the journal is written as ".tmpjournal-J" in the first target's directory, fsynced, the
- *     directory fsynced. It lists, for each entry, the directory ("." for the journal's own,
- *     else the canonical absolute path), the temporary's name and the target's name;
- *  2. each new content is written to ".tmpset-J-<index>" in its target's directory (the final
- *     mode from creation), fsynced; each directory fsynced;
+ * Every file must be in the same directory (compared by device and inode, however the paths
+ * spell it): a journal settles its own directory only, so recovery never touches another one
+ * and a store directory can be moved or copied as a whole. Files in several directories are
+ * refused (-EXDEV) before anything is written; a caller that can live without the guarantee
+ * writes them one by one with store_write_atomic().
+ *
+ * Protocol (redo logging; J is a random 64-bit id in hex; every name is in the directory):
+ *  1. the journal is written as ".tmpjournal-J", fsynced, the directory fsynced. It lists, for
+ *     each entry, the temporary's name and the target's name (plain names, never a path);
+ *  2. each new content is written to ".tmpset-J-<index>" (the final mode from creation),
+ *     fsynced; the directory fsynced;
  *  3. COMMIT: the journal is renamed to ".journal-J" and the directory fsynced. Before this
  *     point a crash leaves the old set, after it the new set;
- *  4. each temporary is renamed over its target; each directory fsynced;
+ *  4. each temporary is renamed over its target; the directory fsynced;
  *  5. the journal is unlinked.
- * Journal format: NUL-terminated fields "certd-store-journal-1", the entry count, then
- * directory, temporary, target per entry, then "end"; nothing after it.
+ * Journal format: NUL-terminated fields "certd-store-journal-2", the entry count, then
+ * temporary and target per entry, then "end"; nothing after it.
  *
- * Before step 1 the first file's directory is locked exclusively (the others shared, all in
- * device/inode order) and what a crash left there is settled as store_recover() would: an
- * older committed journal replayed after this write would put its older contents back.
+ * Before step 1 the directory is locked exclusively and what a crash left there is settled as
+ * store_recover() would: an older committed journal replayed after this write would put its
+ * older contents back.
  *
- * Before the commit every check that can be made is made (directories open, no file named
- * twice, no target a directory or a reserved name); a failure there leaves everything as it
- * was. A failure after the commit (a rename or fsync refused) does not roll back: the remaining
- * steps still run, the journal stays and store_recover() completes the set.
+ * Before the commit every check that can be made is made (one directory, no file named twice,
+ * no target a directory or a reserved name); a failure there leaves everything as it was. A
+ * failure after the commit (a rename or fsync refused) does not roll back: the remaining steps
+ * still run, the journal stays and store_recover() (or the next write into the directory)
+ * completes the set.
  *
  * Returns 0, or -errno with err: CERTD_E_STORAGE (step and path in the message);
- * -EINVAL/CERTD_E_FIELD_INVALID when two entries name the same file (the same directory, by
- * device and inode, and the same name: "x" and "./x" are one file) or a target's name starts
- * with ".tmp-", ".tmpset-", ".tmpjournal-" or ".journal-"; -E2BIG/CERTD_E_FIELD_INVALID for
- * more than STORE_SET_MAX files.
+ * -EXDEV/CERTD_E_FIELD_INVALID ("the files of a set must be in one directory: A and B") when
+ * the files are not all in one directory; -EINVAL/CERTD_E_FIELD_INVALID when two entries name
+ * the same file (the same directory and the same name: "x" and "./x" are one file) or a
+ * target's name starts with ".tmp-", ".tmpset-", ".tmpjournal-" or ".journal-";
+ * -E2BIG/CERTD_E_FIELD_INVALID for more than STORE_SET_MAX files.
  */
 struct store_file {
     const char *path;
@@ -107,21 +120,26 @@ _must_check_ int store_read_file(const char *path, size_t max, bool nofollow, ui
 _must_check_ int store_mkdir_p(const char *dir, mode_t mode);
 
 /*
- * Settle what interrupted writes left in dir (call at start-up and before reading a store):
+ * Settle what interrupted writes left in dir (call at start-up and before reading a store;
+ * every writer also does it first, under its lock):
  *  - a committed journal ".journal-J": its temporaries still present are renamed over their
  *    targets (roll forward: the new set), fsynced, then the journal is removed;
  *  - an uncommitted journal ".tmpjournal-J": its temporaries are removed (the old set), then
  *    the journal; one that does not parse (cut short while written, before any temporary of
  *    its set existed) is removed alone;
  *  - ".tmp-*" regular files and symlinks are removed (never directories);
- *  - ".tmpset-J-*" whose journal is in another directory are left to that directory's
- *    recovery.
+ *  - ".tmpset-J-*" without an uncommitted journal of their J are left alone.
  * A journal is validated completely before anything is done for it: it names only our
- * temporaries (".tmpset-J-<index>" of its own J), plain target names, and "." or canonical
- * absolute directories, so no content can make recovery act elsewhere. A committed journal
- * that does not parse is kept, untouched, with its temporaries (-EBADMSG): never guessed at.
- * Takes an exclusive lock on dir, so it waits for writes in flight. Returns 0, or the first
- * -errno (the rest is still done); -ENOENT when dir does not exist.
+ * temporaries (".tmpset-J-<index>" of its own J) and plain, distinct target names (no '/', no
+ * ".", "..", no reserved name), all relative to dir, so no content can make recovery act
+ * outside dir. A target that is a symlink is replaced like any target (rename(2) never follows
+ * it). A committed journal that does not parse, or whose temporaries are not regular files or
+ * whose targets are directories, is never acted on: it is renamed to ".journal-J.broken"
+ * (left with its temporaries for a human; a debug line says so) and recovery goes on, so it
+ * cannot block later writes. Takes an exclusive lock on dir, so it waits for writes in flight.
+ * Returns 0, or the first -errno of a failing system call (the rest is still done; a
+ * committed journal that could not be completed is kept, and writers refuse to write into dir
+ * until it is); -ENOENT when dir does not exist.
  */
 _must_check_ int store_recover(const char *dir);
 
@@ -130,21 +148,35 @@ _must_check_ int store_cleanup_tmp(const char *dir);
 
 /*
  * Add certificates to an authority directory: each as "<fingerprint>.pem" (0644), then rebuild
- * the hash links. A file is created only where none exists (RENAME_NOREPLACE): one that
- * appears concurrently is never overwritten but reported as a duplicate. All or nothing: on
- * failure the files this call created (and only those) are removed again.
- * Returns 0, or -errno with err: -EINVAL/CERTD_E_NO_CERT for an empty stack, -EEXIST/
- * CERTD_E_DUPLICATE when a certificate is present already (or twice in certs; nothing is
- * written then), CERTD_E_STORAGE for file system failures. ret_ids (nullable) receives malloc'd
- * copies of the ids (fingerprint hex) in order; the caller frees each and the array.
+ * the hash links. certs is borrowed.
+ *
+ * The whole call holds the directory's lock exclusively (as do remove and rehash), and first
+ * settles what a crash left (store_recover). Under that lock it checks everything against the
+ * directory as it is then: no certificate is installed already, by id or by subject, issuer and
+ * serial number (CERTD_E_DUPLICATE), and the total stays within the limit (see
+ * authority_dir_add_ex). A caller that validated against a list it loaded earlier (limits,
+ * duplicates) must still treat these refusals as final: another writer may have changed the
+ * directory since its load, and only this check, made under the lock, holds.
+ *
+ * All or nothing: the new files are written as one journaled set (store_write_set's protocol),
+ * so a crash leaves none or all of them (after store_recover, which authority_dir_rehash and
+ * every later add or remove run first); a failure leaves none (a file system failure after the
+ * set's commit point is the exception: the set is then completed by recovery, as after a
+ * crash). Returns 0, or -errno with err: -EINVAL/CERTD_E_NO_CERT for an empty stack,
+ * -E2BIG/CERTD_E_TOO_MANY_VALUES for more than STORE_SET_MAX certificates in one call,
+ * -EEXIST/CERTD_E_DUPLICATE when a certificate is present already (or twice in certs),
+ * -E2BIG/CERTD_E_LIMIT_REACHED over the limit (nothing is written then), CERTD_E_STORAGE for
+ * file system failures. ret_ids (nullable) receives malloc'd copies of the ids (fingerprint
+ * hex) in order; the caller frees each and the array.
  */
 _must_check_ int authority_dir_add(const char *dir, STACK_OF(X509) *certs, char ***ret_ids,
                                    struct certd_err *err);
 
 /*
- * Remove the certificate with this id and rebuild the links. -ENOENT/CERTD_E_NOT_FOUND; an id
- * that is not exactly 64 lowercase hex digits is -EINVAL/CERTD_E_FIELD_INVALID (so no id can
- * name a file outside dir).
+ * Remove the certificate with this id and rebuild the links, under the directory's exclusive
+ * lock (after settling what a crash left). -ENOENT/CERTD_E_NOT_FOUND; an id that is not
+ * exactly 64 lowercase hex digits is -EINVAL/CERTD_E_FIELD_INVALID (so no id can name a file
+ * outside dir); CERTD_E_STORAGE for file system failures.
  */
 _must_check_ int authority_dir_remove(const char *dir, const char *id, struct certd_err *err);
 
@@ -163,16 +195,22 @@ _must_check_ int authority_dir_load(OSSL_LIB_CTX *libctx, const char *propq, con
  * Rebuild the "<subject-hash>.<n>" links from the .pem files present. 0 or -errno.
  * Names as `openssl rehash` makes them: "%08lx" of X509_NAME_hash_ex(subject), n counting
  * certificates with the same hash from 0 in id order. Each link is replaced atomically; stale
- * links (symlinks named like a hash link) are removed; other files are never touched.
+ * links (symlinks named like a hash link) are removed; other files are never touched. Holds
+ * the directory's lock exclusively and settles what a crash left first (store_recover), so two
+ * rehashes never prune each other's links and links are made for the settled set of files.
  */
 _must_check_ int authority_dir_rehash(const char *dir);
 
 /*
  * The same three operations with the library context and property query used to hash and
- * parse (STYLE.md §6); the plain forms above use the default context (NULL, NULL).
+ * parse (STYLE.md §6); the plain forms above use the default context (NULL, NULL) and no limit.
+ * max_total is the most certificates the directory may hold after the add (the endpoint's
+ * configured limit), checked under the lock against the certificates authority_dir_load would
+ * return; 0 means no limit of the caller's. CERTD_AUTHORITY_MAX_HARD always applies (load
+ * refuses a larger directory). Over it: -E2BIG/CERTD_E_LIMIT_REACHED, nothing written.
  */
 _must_check_ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
-                                      STACK_OF(X509) *certs, char ***ret_ids,
+                                      STACK_OF(X509) *certs, size_t max_total, char ***ret_ids,
                                       struct certd_err *err);
 _must_check_ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
                                          const char *id, struct certd_err *err);

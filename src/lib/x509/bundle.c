@@ -8,7 +8,9 @@
  *   - the first problem found is reported, with one specific detail code;
  *   - messages name labels, line numbers and counts, never key bytes;
  *   - decoded key DER is wiped (OPENSSL_clear_free) before it is freed, on every path;
- *   - a returned private key is consistent: its public part belongs to its private part;
+ *   - a returned private key is consistent: its public part belongs to its private part, and
+ *     an RSA key's CRT numbers agree with n and d and are no longer than n, all proved before
+ *     the key is used (so that checking costs about a millisecond, whatever the key claims);
  *   - on failure nothing is returned and everything allocated is freed.
  * key_parse_pem() reuses the same framing for key files: exactly one unencrypted private key.
  * Choice documented here: non-space text BETWEEN two PEM blocks is reported as
@@ -22,9 +24,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
+#include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 
@@ -476,51 +481,262 @@ static int rsa_sign_round_trip(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY
     return 0;
 }
 
+/* An RSA key's numbers as exported by its provider; BIGNUMs holding private values are wiped. */
+struct rsa_nums {
+    BIGNUM *n, *e;                      /* public */
+    BIGNUM *d, *p, *q, *dp, *dq, *qinv; /* private; p..qinv all NULL for an (n, e, d) key */
+};
+
+static void rsa_nums_done(struct rsa_nums *k)
+{
+    BN_free(k->n);
+    BN_free(k->e);
+    BN_clear_free(k->d);
+    BN_clear_free(k->p);
+    BN_clear_free(k->q);
+    BN_clear_free(k->dp);
+    BN_clear_free(k->dq);
+    BN_clear_free(k->qinv);
+}
+
+/* EVP_PKEY_todata()'s copy of a key: wiped before it is freed, for it holds the private part. */
+static void params_clear_free_p(OSSL_PARAM **params)
+{
+    if (!*params) {
+        return;
+    }
+    for (OSSL_PARAM *p = *params; p->key; p++) {
+        if (p->data && p->data_size > 0) {
+            OPENSSL_cleanse(p->data, p->data_size);
+        }
+    }
+    OSSL_PARAM_free(*params);
+}
+
+static void bn_ctx_free_p(BN_CTX **p)
+{
+    BN_CTX_free(*p);
+}
+
+/* Number `name` of an exported key: 1 and an owned copy in *ret, 0 when absent, or -errno. */
+static int rsa_num_get(const OSSL_PARAM *all, const char *name, BIGNUM **ret)
+{
+    const OSSL_PARAM *p = OSSL_PARAM_locate_const(all, name);
+    if (!p) {
+        return 0;
+    }
+    if (OSSL_PARAM_get_BN(p, ret) != 1) {
+        return ossl_failure("bundle: key check: export", -EOPNOTSUPP);
+    }
+    return 1;
+}
+
+/* Fetch n, e, d and the CRT numbers; *ret_why names what is missing on -EOPNOTSUPP. */
+static int rsa_nums_fetch(const EVP_PKEY *key, struct rsa_nums *k, const char **ret_why)
+{
+    _cleanup_(params_clear_free_p) OSSL_PARAM *all = NULL;
+    struct {
+        const char *name;
+        BIGNUM **v;
+    } const nums[] = {
+        { OSSL_PKEY_PARAM_RSA_N, &k->n },          { OSSL_PKEY_PARAM_RSA_E, &k->e },
+        { OSSL_PKEY_PARAM_RSA_D, &k->d },          { OSSL_PKEY_PARAM_RSA_FACTOR1, &k->p },
+        { OSSL_PKEY_PARAM_RSA_FACTOR2, &k->q },    { OSSL_PKEY_PARAM_RSA_EXPONENT1, &k->dp },
+        { OSSL_PKEY_PARAM_RSA_EXPONENT2, &k->dq }, { OSSL_PKEY_PARAM_RSA_COEFFICIENT1, &k->qinv },
+    };
+
+    /*
+     * One export rather than EVP_PKEY_get_bn_param() per number: that returns 0 both for a
+     * number the key lacks and for a failure inside the provider, and mistaking a failure for
+     * "no CRT numbers" would hand unchecked p and q to the signature below.
+     */
+    if (EVP_PKEY_todata(key, EVP_PKEY_KEYPAIR, &all) != 1) {
+        *ret_why = "its RSA numbers cannot be read";
+        return ossl_failure("bundle: key check: export", -EOPNOTSUPP);
+    }
+    /* RFC 8017 §3.2 otherPrimeInfos: rare, and each extra prime would need the same checks. */
+    if (OSSL_PARAM_locate_const(all, OSSL_PKEY_PARAM_RSA_FACTOR3)) {
+        *ret_why = "multi-prime RSA keys are not supported";
+        return -EOPNOTSUPP;
+    }
+    for (size_t i = 0; i < ELEMENTSOF(nums); i++) {
+        int r = rsa_num_get(all, nums[i].name, nums[i].v);
+        if (r < 0) {
+            *ret_why = "its RSA numbers cannot be read";
+            return r;
+        }
+    }
+    if (!k->n || !k->e || !k->d) {
+        *ret_why = "its RSA numbers cannot be read";
+        return -EOPNOTSUPP;
+    }
+    return 0;
+}
+
+/*
+ * The RFC 8017 §3.2 relations between an RSA key's CRT numbers (p, q, dP, dQ, qInv) and n, d,
+ * checked before any private-key operation. OpenSSL signs with the CRT numbers and, when the
+ * result does not verify, silently falls back to d: a key with n, e and d intact but p = 3 and a
+ * q and dQ of 60000 bits still signs correctly, after a minute and a half of exponentiation
+ * modulo q. So the sizes come first (p and q no longer than n, each exponent and qInv no longer
+ * than its modulus), then the relations, which are cheap once the sizes are bounded by n:
+ * p*q = n, dP = d mod (p-1), dQ = d mod (q-1), qInv*q = 1 mod p. Not checked: that p and q are
+ * prime (40 ms for RSA-2048, seconds above 4096 bits, on the daemon's loop for every upload);
+ * composite factors cannot make a wrong signature verify, only fall back to d. Plain BN
+ * operations: the numbers come from the uploaded key and are compared with each other, not
+ * with anyone's guess, so timing tells an attacker nothing they did not send.
+ */
+static int rsa_check_crt(const struct rsa_nums *k, BN_CTX *bnctx, const char **ret_why)
+{
+    int nbits = BN_num_bits(k->n);
+
+    if (BN_num_bits(k->p) > nbits || BN_num_bits(k->q) > nbits) {
+        *ret_why = "p or q is longer than n";
+        return -EBADMSG;
+    }
+    if (BN_num_bits(k->dp) > BN_num_bits(k->p)) {
+        *ret_why = "dP is longer than p";
+        return -EBADMSG;
+    }
+    if (BN_num_bits(k->dq) > BN_num_bits(k->q)) {
+        *ret_why = "dQ is longer than q";
+        return -EBADMSG;
+    }
+    if (BN_num_bits(k->qinv) > BN_num_bits(k->p)) {
+        *ret_why = "qInv is longer than p";
+        return -EBADMSG;
+    }
+    /* Also keeps p-1 and q-1 from being 0 or negative below. */
+    if (BN_cmp(k->p, BN_value_one()) <= 0 || BN_cmp(k->q, BN_value_one()) <= 0) {
+        *ret_why = "p or q is not greater than 1";
+        return -EBADMSG;
+    }
+
+    BN_CTX_start(bnctx);
+    BIGNUM *t = BN_CTX_get(bnctx), *m = BN_CTX_get(bnctx);
+    int r = 0;
+    if (!t || !m) {
+        r = ossl_failure("bundle: key check: CRT", -ENOMEM);
+    } else if (BN_mul(t, k->p, k->q, bnctx) != 1) {
+        r = ossl_failure("bundle: key check: CRT", -ENOMEM);
+    } else if (BN_cmp(t, k->n) != 0) {
+        *ret_why = "p*q != n";
+        r = -EBADMSG;
+    } else if (!BN_sub(m, k->p, BN_value_one()) || !BN_nnmod(t, k->d, m, bnctx)) {
+        r = ossl_failure("bundle: key check: CRT", -ENOMEM);
+    } else if (BN_cmp(t, k->dp) != 0) {
+        *ret_why = "dP != d mod (p-1)";
+        r = -EBADMSG;
+    } else if (!BN_sub(m, k->q, BN_value_one()) || !BN_nnmod(t, k->d, m, bnctx)) {
+        r = ossl_failure("bundle: key check: CRT", -ENOMEM);
+    } else if (BN_cmp(t, k->dq) != 0) {
+        *ret_why = "dQ != d mod (q-1)";
+        r = -EBADMSG;
+    } else if (BN_mod_mul(t, k->qinv, k->q, k->p, bnctx) != 1) {
+        r = ossl_failure("bundle: key check: CRT", -ENOMEM);
+    } else if (!BN_is_one(t)) {
+        *ret_why = "qInv*q mod p != 1";
+        r = -EBADMSG;
+    }
+    /* BN_CTX temporaries are cleared when the context is freed (BN_clear_free). */
+    BN_CTX_end(bnctx);
+    return r;
+}
+
+/*
+ * An RSA key's private part, checked without trusting its sizes: the modulus is capped first
+ * (OpenSSL refuses to use anything larger anyway), e and d must lie in range, the CRT numbers
+ * must be consistent with n and d (rsa_check_crt), and only then does one signature, verified
+ * with the key's own n and e, prove that d belongs to e. A key holding only n, e and d (no CRT
+ * numbers: OpenSSL 3.0's PKCS#1 and PKCS#8 decoders never produce one, a provider might) is
+ * accepted on the range checks and the signature, which then uses d alone, below n in size.
+ * Not EVP_PKEY_pairwise_check: for RSA, OpenSSL 3.0 runs RSA_check_key, which tests p and q for
+ * primality (about 40 ms for RSA-2048, 270 ms for RSA-4096, seconds for larger keys) and trusts
+ * their sizes. All of this costs about 1 ms for RSA-2048.
+ */
+static int rsa_check_consistent(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
+                                const char **ret_why)
+{
+    _cleanup_(rsa_nums_done) struct rsa_nums k = { .n = NULL };
+    int r;
+
+    if (EVP_PKEY_get_bits(key) > OPENSSL_RSA_MAX_MODULUS_BITS) {
+        *ret_why = "an RSA modulus above 16384 bits";
+        return -EOPNOTSUPP;
+    }
+    r = rsa_nums_fetch(key, &k, ret_why);
+    if (r < 0) {
+        return r;
+    }
+    if (BN_num_bits(k.n) > OPENSSL_RSA_MAX_MODULUS_BITS) {
+        *ret_why = "an RSA modulus above 16384 bits";
+        return -EOPNOTSUPP;
+    }
+    /* RFC 8017 §3.1: 1 < e < n, and e is odd, being prime to lambda(n), which is even. */
+    if (BN_cmp(k.e, BN_value_one()) <= 0 || BN_cmp(k.e, k.n) >= 0 || !BN_is_odd(k.e)) {
+        *ret_why = "e is not an odd number between 1 and n";
+        return -EBADMSG;
+    }
+    if (BN_cmp(k.d, BN_value_one()) <= 0 || BN_cmp(k.d, k.n) >= 0) {
+        *ret_why = "d is not between 1 and n";
+        return -EBADMSG;
+    }
+
+    bool has_any = k.p || k.q || k.dp || k.dq || k.qinv;
+    bool has_all = k.p && k.q && k.dp && k.dq && k.qinv;
+    if (has_any && !has_all) {
+        *ret_why = "incomplete CRT numbers";
+        return -EBADMSG;
+    }
+    if (has_all) {
+        _cleanup_(bn_ctx_free_p) BN_CTX *bnctx = BN_CTX_new_ex(libctx);
+        if (!bnctx) {
+            return ossl_failure("bundle: key check: CRT", -ENOMEM);
+        }
+        r = rsa_check_crt(&k, bnctx, ret_why);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return rsa_sign_round_trip(libctx, propq, key);
+}
+
 /*
  * A private key file carries its own public part (SEC1 publicKey, PKCS#1 n and e, PKCS#8
  * with either), and the later key match (EVP_PKEY_eq) compares public parts only: a key whose
  * public part is the certificate's but whose private part belongs to another key would match
- * and yet never sign for the certificate. Prove that the two parts belong together.
- * Returns 0; -EBADMSG when they do not; -EOPNOTSUPP for a key no provider can check (or an RSA
- * modulus above OpenSSL's maximum, which it would refuse to use anyway); -ENOMEM.
+ * and yet never sign for the certificate. Prove that the two parts belong together, and that
+ * proving it costs little whatever the key says about itself.
+ * Returns 0; -EBADMSG when they do not; -EOPNOTSUPP for a key no provider can check, a
+ * multi-prime RSA key or an RSA modulus above OpenSSL's maximum (which it would refuse to use
+ * anyway); -ENOMEM. On -EBADMSG and -EOPNOTSUPP, *ret_why may be set to a static phrase
+ * naming the failed relation or the reason (never a value); it is left alone otherwise.
  */
-static int key_check_consistent(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key)
+static int key_check_consistent(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
+                                const char **ret_why)
 {
+    if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS")) {
+        return rsa_check_consistent(libctx, propq, key, ret_why);
+    }
+
     _cleanup_(cleanup_EVP_PKEY_CTX) EVP_PKEY_CTX *ctx =
         EVP_PKEY_CTX_new_from_pkey(libctx, key, propq);
-    int r;
-
     if (!ctx) {
         return ossl_failure("bundle: key check", -ENOMEM);
     }
-    if (EVP_PKEY_is_a(key, "RSA") || EVP_PKEY_is_a(key, "RSA-PSS")) {
-        /*
-         * Not EVP_PKEY_pairwise_check: for RSA, OpenSSL 3.0 runs RSA_check_key, which tests p
-         * and q for primality (about 40 ms for RSA-2048, 270 ms for RSA-4096, seconds for
-         * larger keys), on the daemon's event loop for every upload. The range check of d
-         * (EVP_PKEY_private_check: 1 < d < n) and one signature cost about 1 ms for RSA-2048.
-         */
-        if (EVP_PKEY_get_bits(key) > OPENSSL_RSA_MAX_MODULUS_BITS) {
-            return -EOPNOTSUPP;
-        }
-        r = EVP_PKEY_private_check(ctx);
-        if (r == -2) {
-            (void)ossl_drain_errors("bundle: key check");
-            return -EOPNOTSUPP;
-        }
-        if (r != 1) {
-            return ossl_failure("bundle: key check: private", -EBADMSG);
-        }
-        return rsa_sign_round_trip(libctx, propq, key);
-    }
     /*
-     * EC, Ed25519 and the rest: the provider checks the public part (on the curve, right
-     * order), the private part's range, and that the public part is the private one times the
-     * generator (SP 800-56A §5.6.2.1.4). Cheap: 0.3 ms for P-521.
+     * EC: the provider checks the public point (on the curve, right order), the private
+     * scalar's range, and that the point is the scalar times the generator (SP 800-56A
+     * §5.6.2.1.4); 0.3 ms for P-521. Ed25519, Ed448, X25519, X448: OpenSSL 3.0 derives the
+     * public key from the private key when it decodes PKCS#8 (RFC 8410 §7: the v1 body holds
+     * only the private key), and refuses RFC 5958 v2 bodies, whose publicKey field could
+     * disagree, as malformed; the pairwise check derives the public key again and compares
+     * it, so a later decoder that reads v2 cannot bring a mismatch in unnoticed.
      */
-    r = EVP_PKEY_pairwise_check(ctx);
+    int r = EVP_PKEY_pairwise_check(ctx);
     if (r == -2) {
         (void)ossl_drain_errors("bundle: key check");
+        *ret_why = "no provider can check its type";
         return -EOPNOTSUPP;
     }
     if (r != 1) {
@@ -642,21 +858,21 @@ static int handle_block(struct parse_state *st, const struct pem_block *blk, str
                        "malformed private key: the block at line %zu is not a valid %s key",
                        blk->line, key_labels[key_idx].what);
     }
-    r = key_check_consistent(st->libctx, st->propq, pkey);
+    const char *why = NULL;
+    r = key_check_consistent(st->libctx, st->propq, pkey, &why);
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
     if (r == -EOPNOTSUPP) {
         return err_set(err, r, CERTD_E_KEY_UNSUPPORTED,
-                       "unsupported private key: the key at line %zu is of a type or size that "
-                       "cannot be checked",
-                       blk->line);
+                       "unsupported private key: the key at line %zu cannot be checked (%s)",
+                       blk->line, why ? why : "its type or size");
     }
     if (r < 0) {
+        /* `why` names a relation (e.g. "p*q != n"), never a value. */
         return err_set(err, -EBADMSG, CERTD_E_KEY_BAD,
-                       "the private key at line %zu is inconsistent (its public part does not "
-                       "belong to its private part)",
-                       blk->line);
+                       "the private key at line %zu is inconsistent (%s)", blk->line,
+                       why ? why : "its public part does not belong to its private part");
     }
     st->key = TAKE_PTR(pkey);
     return 0;

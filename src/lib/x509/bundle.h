@@ -47,9 +47,15 @@ struct bundle {
  *   -EBADMSG/CERTD_E_KEY_BAD / CERTD_E_CERT_BAD  a block that does not decode as its label says
  *   -EBADMSG/CERTD_E_KEY_BAD           a private key whose public part does not belong to its
  *                                      private part (checked here, since key matching compares
- *                                      public parts only)
+ *                                      public parts only), or an RSA key whose numbers do not
+ *                                      fit together: e even or not in (1, n), d not in (1, n),
+ *                                      p or q longer than n, dP/dQ/qInv longer than their
+ *                                      modulus, p*q != n, dP != d mod (p-1), dQ != d mod (q-1),
+ *                                      qInv*q != 1 mod p (the message names the relation, never
+ *                                      a value). All of this is checked before the key is used.
  *   -EOPNOTSUPP/CERTD_E_KEY_UNSUPPORTED  a private key that cannot be checked that way (a type
- *                                      no provider validates; RSA above 16384 bits)
+ *                                      no provider validates; RSA above 16384 bits; multi-prime
+ *                                      RSA, i.e. more than two factors)
  *   -ENOMEM/CERTD_E_NO_MEMORY
  * Certificates are decoded into libctx/propq (X509_new_ex), keys through OSSL_DECODER.
  */

@@ -27,6 +27,11 @@
 #define LABEL_MAX 96u
 /* "2024-01-01T00:00:00Z" and room to spare. */
 #define ISO_MAX 32u
+/*
+ * The least security, in bits, a certificate signature we rely on may give: 112, as NIST SP
+ * 800-57 Part 1 and SP 800-131A require since 2014 (SHA-224 and up; no SHA-1 or MD5).
+ */
+#define SIG_SECURITY_BITS_MIN 112
 
 static const char *const endpoint_names[ENDPOINT_TYPE_MAX] = {
     [ENDPOINT_SERVER] = "server",
@@ -261,11 +266,11 @@ static void key_usage_list(uint32_t ku, char *buf, size_t size)
 }
 
 /*
- * May x follow the end-entity certificate as part of its chain? A CA may (basicConstraints cA
- * TRUE). So may a v1 or v2 certificate without basicConstraints: extensions exist only in v3
- * (RFC 5280 §4.1.2.9), so an old root cannot say what it is, and the signature link (rule 4)
- * decides. An explicit end entity may not: cA FALSE, or a v3 certificate without the extension,
- * whose key "MUST NOT be used to verify certificate signatures" (RFC 5280 §4.2.1.9).
+ * May x follow the end-entity certificate as part of its chain, as far as rule 1 is concerned? It
+ * may unless it is an explicit end entity: cA FALSE, or a v3 certificate without the extension,
+ * whose key "MUST NOT be used to verify certificate signatures" (RFC 5280 §4.2.1.9). A v1 or v2
+ * certificate without basicConstraints cannot say what it is (extensions exist only in v3, RFC
+ * 5280 §4.1.2.9); whether it may issue is rule 4's question (cert_is_ca).
  */
 static bool cert_can_follow(X509 *x, uint32_t flags)
 {
@@ -273,6 +278,17 @@ static bool cert_can_follow(X509 *x, uint32_t flags)
         return (flags & EXFLAG_CA) != 0;
     }
     return X509_get_version(x) < X509_VERSION_3;
+}
+
+/*
+ * May x issue certificates? OpenSSL's own test (X509_check_ca, as `openssl verify` applies it):
+ * basicConstraints cA TRUE with keyCertSign when KeyUsage is present (RFC 5280 §4.2.1.3), or a
+ * self-signed v1 root. Restricted to what cert_can_follow admits, so that a v3 certificate without
+ * basicConstraints, which X509_check_ca tolerates when its KeyUsage has keyCertSign, is no CA.
+ */
+static bool cert_is_ca(X509 *x)
+{
+    return cert_can_follow(x, X509_get_extension_flags(x)) && X509_check_ca(x) != 0;
 }
 
 /*
@@ -320,13 +336,16 @@ static int err_key_not_first(const struct bundle *b, size_t pos, struct certd_er
 /*
  * Rule 1 (server/client): exactly one leaf. Certificate 0 is the end-entity certificate, whatever
  * its basicConstraints: a self-signed CA:TRUE certificate, as `openssl req -x509` makes by
- * default, is a valid HTTPS certificate on a controller. Every later certificate must be able to
- * issue (cert_can_follow). When the key belongs to the misplaced end entity, the leaf is simply
- * not first (a reversed upload), and that is reported instead.
+ * default, is a valid HTTPS certificate on a controller. No later certificate may be an explicit
+ * end entity (cert_can_follow). When one is, the upload is most often out of order rather than
+ * holding two leaves, and that is reported instead: when the key belongs to it (a reversed
+ * upload), or when it is the only one and certificate 0 is a CA that the key does not belong to
+ * (an intermediate pasted first).
  */
 static int check_one_leaf(const struct bundle *b, size_t n, size_t key_pos, struct certd_err *err)
 {
-    char label[LABEL_MAX + 32];
+    char label[LABEL_MAX + 32], ca_label[LABEL_MAX + 32];
+    size_t first_ee = 0, n_ee = 0;
 
     /* Certificates with unreadable extensions cannot be judged, wherever they are. */
     for (size_t i = 0; i < n; i++) {
@@ -342,16 +361,29 @@ static int check_one_leaf(const struct bundle *b, size_t n, size_t key_pos, stru
         if (cert_can_follow(x, X509_get_extension_flags(x))) {
             continue;
         }
-        if (key_pos == i) {
-            return err_key_not_first(b, i, err);
+        if (n_ee == 0) {
+            first_ee = i;
         }
-        cert_label(x, i, label, sizeof(label));
-        return err_set(
-            err, -EINVAL, CERTD_E_NOT_ONE_LEAF,
-            "more than one end-entity certificate: %s at position %zu is not a CA; only the first certificate may be an end-entity certificate, followed by its issuers",
-            label, i + 1);
+        n_ee++;
     }
-    return 0;
+    if (n_ee == 0) {
+        return 0;
+    }
+    if (key_pos == first_ee) {
+        return err_key_not_first(b, first_ee, err);
+    }
+    cert_label(bundle_cert(b, first_ee), first_ee, label, sizeof(label));
+    if (n_ee == 1 && key_pos != 0 && cert_is_ca(bundle_cert(b, 0))) {
+        cert_label(bundle_cert(b, 0), 0, ca_label, sizeof(ca_label));
+        return err_set(
+            err, -EINVAL, CERTD_E_CHAIN_ORDER,
+            "the end-entity certificate must come first, followed by its issuers; it is %s at position %zu, after the CA certificate %s",
+            label, first_ee + 1, ca_label);
+    }
+    return err_set(
+        err, -EINVAL, CERTD_E_NOT_ONE_LEAF,
+        "more than one end-entity certificate: %s at position %zu is not a CA; only the first certificate may be an end-entity certificate, followed by its issuers",
+        label, first_ee + 1);
 }
 
 /*
@@ -389,11 +421,72 @@ static int check_leaf_key(const struct bundle *b, size_t n, const char *label, E
         label);
 }
 
+/* The signature algorithm of x for a message: "ecdsa-with-SHA1", or its OID when OpenSSL has no
+ * name for it. */
+static void sig_alg_name(X509 *x, char *buf, size_t size)
+{
+    const X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *obj = NULL;
+    X509_get0_signature(NULL, &alg, x);
+    if (alg) {
+        X509_ALGOR_get0(&obj, NULL, NULL, alg);
+    }
+    int nid = obj ? OBJ_obj2nid(obj) : NID_undef;
+    const char *ln = nid != NID_undef ? OBJ_nid2ln(nid) : NULL;
+    if (ln) {
+        (void)snprintf(buf, size, "%s", ln);
+    } else if (!obj || OBJ_obj2txt(buf, (int)size, obj, 1) <= 0) {
+        (void)snprintf(buf, size, "(unknown)");
+    }
+}
+
 /*
- * Rule 4 (server/client): each certificate is issued by the next one (RFC 5246 §7.4.2, RFC 8446
- * §4.4.2: the sender's certificate first, each following one certifying the one before). Names and
- * key identifiers must link (X509_check_issued) and the signature must verify with the issuer's
- * key. Reaching a trust anchor is not required: most uploads are leaf-only.
+ * The signature on x must give at least SIG_SECURITY_BITS_MIN bits of security (NIST SP 800-131A:
+ * no MD5 or SHA-1 for signatures; SHA-224 and up, Ed25519). OpenSSL rates the digest the way its
+ * security levels do (X509_get_signature_info: SHA-1 63, MD5 39, SHA-256 128). Callers skip a
+ * self-signed root: its own signature is not relied upon, only its key.
+ */
+static int check_signature_strength(X509 *x, const char *label, struct certd_err *err)
+{
+    char alg[80];
+    int secbits = 0;
+
+    if (X509_get_signature_info(x, NULL, NULL, &secbits, NULL) != 1) {
+        (void)ossl_drain_errors("signature info");
+        sig_alg_name(x, alg, sizeof(alg));
+        return err_set(
+            err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
+            "the certificate %s is signed with %s, an algorithm whose strength is unknown", label,
+            alg);
+    }
+    if (secbits < SIG_SECURITY_BITS_MIN) {
+        sig_alg_name(x, alg, sizeof(alg));
+        return err_set(
+            err, -EKEYREJECTED, CERTD_E_SIGNATURE_WEAK,
+            "the certificate %s is signed with %s, a weak algorithm (%d bits of security; at least %d required: SHA-224 or stronger, or Ed25519)",
+            label, alg, secbits, SIG_SECURITY_BITS_MIN);
+    }
+    return 0;
+}
+
+/* Is x signed by its own key (names and signature)? Errors count as "no". */
+static bool cert_is_self_signed(X509 *x)
+{
+    if (X509_self_signed(x, 1) == 1) {
+        return true;
+    }
+    (void)ossl_drain_errors("self-signed check");
+    return false;
+}
+
+/*
+ * Rule 4 (server/client): the chain. In order: at most CERTD_CHAIN_DEPTH_MAX certificates; no
+ * certificate repeated (checked before the links, whose message would only confuse); every
+ * certificate after the leaf a CA (X509_check_ca); each certificate issued by the next (RFC 5246
+ * §7.4.2, RFC 8446 §4.4.2: the sender's certificate first, each following one certifying the one
+ * before): names and key identifiers link (X509_check_issued) and the signature verifies with the
+ * issuer's key; pathLenConstraint holds; every signature is strong, except a self-signed last
+ * certificate's own. Reaching a trust anchor is not required: most uploads are leaf-only.
  */
 static int check_chain(const struct bundle *b, size_t n, struct certd_err *err)
 {
@@ -404,6 +497,45 @@ static int check_chain(const struct bundle *b, size_t n, struct certd_err *err)
                        "the chain holds %zu certificates; at most %u are accepted", n,
                        CERTD_CHAIN_DEPTH_MAX);
     }
+
+    /* A repeated certificate makes a malformed chain (RFC 8446 §4.4.2 lists each once). */
+    for (size_t i = 1; i < n; i++) {
+        for (size_t j = 0; j < i; j++) {
+            if (X509_cmp(bundle_cert(b, i), bundle_cert(b, j)) == 0) {
+                cert_label(bundle_cert(b, i), i, label, sizeof(label));
+                return err_set(err, -EINVAL, CERTD_E_CHAIN_ORDER,
+                               "certificate %zu %s repeats certificate %zu; list each issuer once",
+                               i + 1, label, j + 1);
+            }
+        }
+    }
+
+    /*
+     * Rule 1 let through only CAs and v1/v2 certificates. Only a CA may issue (RFC 5280 §4.2.1.9,
+     * §4.2.1.3): a v1 certificate counts as one only as a self-signed root, as in `openssl verify`.
+     */
+    for (size_t i = 1; i < n; i++) {
+        X509 *x = bundle_cert(b, i);
+        if (cert_is_ca(x)) {
+            continue;
+        }
+        cert_label(x, i, label, sizeof(label));
+        uint32_t ku = X509_get_key_usage(x);
+        if ((X509_get_extension_flags(x) & EXFLAG_BCONS) && ku != UINT32_MAX &&
+            !(ku & KU_KEY_CERT_SIGN)) {
+            char list[160];
+            key_usage_list(ku, list, sizeof(list));
+            return err_set(
+                err, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
+                "the CA certificate %s at position %zu has KeyUsage %s, without keyCertSign, so it cannot issue certificates",
+                label, i + 1, list);
+        }
+        return err_set(
+            err, -EINVAL, CERTD_E_NOT_CA,
+            "the certificate %s at position %zu is not a CA: without basicConstraints, only a self-signed v1 root may issue certificates",
+            label, i + 1);
+    }
+
     for (size_t i = 0; i + 1 < n; i++) {
         X509 *x = bundle_cert(b, i);
         X509 *issuer = bundle_cert(b, i + 1);
@@ -420,6 +552,39 @@ static int check_chain(const struct bundle *b, size_t n, struct certd_err *err)
                 err, -EINVAL, CERTD_E_CHAIN_ORDER,
                 "certificate %zu %s was not issued by certificate %zu %s; each certificate must be followed by its issuer",
                 i + 1, label, i + 2, ilabel);
+        }
+    }
+
+    /*
+     * RFC 5280 §4.2.1.9: pathLenConstraint is the number of non-self-issued intermediate
+     * certificates that may follow a CA in the path, the leaf not counted. In the upload those
+     * are positions 1 .. i-1 below CA i.
+     */
+    size_t n_below = 0;
+    for (size_t i = 1; i < n; i++) {
+        X509 *x = bundle_cert(b, i);
+        long pathlen = X509_get_pathlen(x);
+        if (pathlen >= 0 && n_below > (size_t)pathlen) {
+            cert_label(x, i, label, sizeof(label));
+            return err_set(
+                err, -E2BIG, CERTD_E_CHAIN_TOO_LONG,
+                "the CA certificate %s at position %zu allows %ld intermediate CAs below it (pathLenConstraint %ld), but the chain has %zu",
+                label, i + 1, pathlen, pathlen, n_below);
+        }
+        if (!(X509_get_extension_flags(x) & EXFLAG_SI)) {
+            n_below++;
+        }
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        X509 *x = bundle_cert(b, i);
+        if (i + 1 == n && cert_is_self_signed(x)) {
+            break;
+        }
+        cert_label(x, i, label, sizeof(label));
+        int r = check_signature_strength(x, label, err);
+        if (r < 0) {
+            return r;
         }
     }
     return 0;
@@ -467,11 +632,11 @@ static int validate_leaf(const struct bundle *b, enum endpoint_type type,
                          struct validate_result *res, struct certd_err *err)
 {
     size_t n = bundle_n_certs(b), key_pos;
-    char label[LABEL_MAX + 32], what[LABEL_MAX + 64];
+    char label[LABEL_MAX + 32], what[LABEL_MAX + 128];
     EVP_PKEY *key;
     int r;
 
-    /* The order of issue #2: one leaf, its key, key strength, chain order, usage, validity. */
+    /* The order of issue #2: one leaf, its key, key strength, the chain, usage, validity. */
     find_key_cert(b, n, pending_key, &key, &key_pos);
     r = check_one_leaf(b, n, key_pos, err);
     if (r < 0) {
@@ -485,11 +650,29 @@ static int validate_leaf(const struct bundle *b, enum endpoint_type type,
         return r;
     }
 
-    /* Rule 3: strength. */
+    /* Rule 3: strength, of every key: a weak issuer key lets anyone forge the leaf. */
     (void)snprintf(what, sizeof(what), "the key of the certificate %s", label);
     r = key_check_strength(X509_get0_pubkey(leaf), &pol->keys, what, err);
     if (r < 0) {
         return r;
+    }
+    for (size_t i = 1; i < n; i++) {
+        X509 *x = bundle_cert(b, i);
+        char clabel[LABEL_MAX + 32];
+        const EVP_PKEY *pub = X509_get0_pubkey(x);
+        cert_label(x, i, clabel, sizeof(clabel));
+        if (!pub) {
+            (void)ossl_drain_errors("chain public key");
+            return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                           "the public key of the certificate %s at position %zu cannot be decoded",
+                           clabel, i + 1);
+        }
+        (void)snprintf(what, sizeof(what), "the key of the chain certificate %s at position %zu",
+                       clabel, i + 1);
+        r = key_check_strength(pub, &pol->keys, what, err);
+        if (r < 0) {
+            return r;
+        }
     }
 
     r = check_chain(b, n, err);
@@ -577,6 +760,13 @@ static int validate_authority(const struct bundle *b, const struct validate_poli
         r = key_check_strength(pub, &pol->keys, what, err);
         if (r < 0) {
             return r;
+        }
+        /* A CA's signature is relied upon unless it signed itself (then only its key is). */
+        if (!cert_is_self_signed(x)) {
+            r = check_signature_strength(x, label, err);
+            if (r < 0) {
+                return r;
+            }
         }
         r = check_validity(x, label, pol, res, err);
         if (r < 0) {

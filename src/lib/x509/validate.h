@@ -5,12 +5,15 @@
  * server/client, in this order (issue #2):
  *   1. exactly one leaf: the FIRST certificate is the end-entity certificate, whatever its
  *      basicConstraints (a self-signed CA:TRUE certificate from `openssl req -x509` is a valid
- *      HTTPS certificate); every following one is chain and must be a CA (basicConstraints
- *      CA:TRUE, or a v1/v2 certificate, which cannot carry extensions);
+ *      HTTPS certificate); no following one may be an explicit end entity (basicConstraints
+ *      CA:FALSE, or v3 without basicConstraints);
  *   2. a private key that matches the leaf: the key in the upload, or else the pending CSR key;
- *   3. key strength (keys/keys.h);
- *   4. chain order: each certificate issued by the next (names and signature), at most
- *      CERTD_CHAIN_DEPTH_MAX certificates;
+ *   3. key strength (keys/keys.h) of every certificate's key, the leaf's first;
+ *   4. the chain: at most CERTD_CHAIN_DEPTH_MAX certificates; none repeated; every one after the
+ *      leaf a CA (X509_check_ca: CA:TRUE with keyCertSign when KeyUsage is present, or a
+ *      self-signed v1 root); each issued by the next (names and signature); pathLenConstraint
+ *      (RFC 5280 §4.2.1.9) held over the upload's positions; every signature at least 112-bit
+ *      strong (no MD5 or SHA-1), except a self-signed last certificate's own;
  *   5. EKU, when present, must include serverAuth (server) or clientAuth (client) or
  *      anyExtendedKeyUsage; KeyUsage, when present, must allow signing (digitalSignature, or
  *      keyEncipherment for RSA);
@@ -18,9 +21,11 @@
  *      may boot with a 1970 clock); notBefore before 1970 is always rejected.
  *   A reversed upload (intermediate first) is reported as CHAIN_ORDER ("must come first"), not as
  *   a key mismatch or a second leaf: when the key (upload or pending) matches a later certificate
- *   instead of the first, that certificate is named with its position.
+ *   instead of the first, that certificate is named with its position; without such a key, when
+ *   certificate 0 is a CA and exactly one later certificate is an end entity, that one is named.
  * authority: CA certificates only (basicConstraints CA:TRUE, keyCertSign when KeyUsage is
- *   present); a private key in the upload is refused and never stored; duplicates (same subject,
+ *   present); a private key in the upload is refused and never stored; key strength; signatures
+ *   at least 112-bit strong except a self-signed certificate's own; duplicates (same subject,
  *   issuer and serial) within the upload or with `existing` refused; at most policy->max_certs
  *   counting `existing`.
  */
@@ -68,26 +73,32 @@ struct validate_result {
  * certificates, for the duplicate and limit checks. Returns 0 and fills *ret, or a negative
  * errno with the first violated rule in err (codes in error.h: CERTD_E_NOT_ONE_LEAF,
  * CERTD_E_KEY_MISSING, CERTD_E_KEY_MISMATCH, CERTD_E_KEY_WEAK, CERTD_E_KEY_UNSUPPORTED,
- * CERTD_E_CHAIN_ORDER, CERTD_E_CHAIN_TOO_LONG, CERTD_E_EKU_MISMATCH, CERTD_E_KEY_USAGE_MISMATCH,
- * CERTD_E_CERT_EXPIRED, CERTD_E_CERT_NOT_YET_VALID, CERTD_E_CERT_BEFORE_1970, CERTD_E_NOT_CA,
- * CERTD_E_CA_NO_KEYCERTSIGN, CERTD_E_KEY_NOT_ALLOWED, CERTD_E_DUPLICATE, CERTD_E_LIMIT_REACHED).
+ * CERTD_E_CHAIN_ORDER, CERTD_E_CHAIN_TOO_LONG, CERTD_E_SIGNATURE_WEAK, CERTD_E_ALG_UNSUPPORTED,
+ * CERTD_E_EKU_MISMATCH, CERTD_E_KEY_USAGE_MISMATCH, CERTD_E_CERT_EXPIRED,
+ * CERTD_E_CERT_NOT_YET_VALID, CERTD_E_CERT_BEFORE_1970, CERTD_E_NOT_CA, CERTD_E_CA_NO_KEYCERTSIGN,
+ * CERTD_E_KEY_NOT_ALLOWED, CERTD_E_DUPLICATE, CERTD_E_LIMIT_REACHED, CERTD_E_CERT_BAD).
  * errno by rule:
  *   -EINVAL       NOT_ONE_LEAF (a later certificate is an end entity: CA:FALSE, or v3 without
- *                 basicConstraints), CHAIN_ORDER (a link does not verify, or the key belongs to
- *                 a later certificate), KEY_MISSING, EKU_MISMATCH, KEY_USAGE_MISMATCH, NOT_CA,
- *                 CA_NO_KEYCERTSIGN; also a NULL/out-of-range argument (err untouched)
- *   -E2BIG        CHAIN_TOO_LONG (more than CERTD_CHAIN_DEPTH_MAX), LIMIT_REACHED
- *   -EKEYREJECTED KEY_MISMATCH (the key matches no certificate of the upload), KEY_WEAK;
- *   -EOPNOTSUPP   KEY_UNSUPPORTED (keys/keys.h)
+ *                 basicConstraints), CHAIN_ORDER (the end entity or the key's certificate is not
+ *                 first, a certificate repeats an earlier one, or a link does not verify),
+ *                 KEY_MISSING, EKU_MISMATCH, KEY_USAGE_MISMATCH, NOT_CA (authority: no CA:TRUE;
+ *                 chain: a v1/v2 certificate that is not a self-signed root), CA_NO_KEYCERTSIGN
+ *                 (authority, or a chain CA); also a NULL/out-of-range argument (err untouched)
+ *   -E2BIG        CHAIN_TOO_LONG (more than CERTD_CHAIN_DEPTH_MAX, or a CA's pathLenConstraint
+ *                 exceeded), LIMIT_REACHED
+ *   -EKEYREJECTED KEY_MISMATCH (the key matches no certificate of the upload), KEY_WEAK,
+ *                 SIGNATURE_WEAK (MD5, SHA-1 or anything under 112 bits of security)
+ *   -EOPNOTSUPP   KEY_UNSUPPORTED (keys/keys.h); ALG_UNSUPPORTED (a signature algorithm OpenSSL
+ *                 cannot rate)
  *   -EKEYEXPIRED  CERT_EXPIRED, CERT_NOT_YET_VALID, CERT_BEFORE_1970
- *   -EPERM        KEY_NOT_ALLOWED;  -EEXIST DUPLICATE
+ *   -EPERM        KEY_NOT_ALLOWED;  -EEXIST DUPLICATE (authority only)
  *   -EBADMSG      CERT_BAD: repeated or malformed extensions (any certificate, checked with rule
- *                 1), an undecodable date or leaf key
+ *                 1), an undecodable date or public key
  * Order for server/client: rules 1 to 6 above; a key that matches only a later certificate is
  * CHAIN_ORDER at rule 1 when that certificate is the misplaced end entity, else at rule 2.
  * Validity: pre-1970 for every certificate; expired / not-yet-valid only for the leaf, since
- * intermediates are the issuer's business. For authority: key in the upload;
- * per certificate CA, keyCertSign, key strength, validity; duplicates; the limit (max_certs,
+ * intermediates are the issuer's business. For authority: key in the upload; per certificate
+ * CA, keyCertSign, key strength, signature strength, validity; duplicates; the limit (max_certs,
  * clamped to CERTD_AUTHORITY_MAX_HARD). Warnings: the first one found is kept in ret->warning.
  * libctx/propq are accepted for symmetry; the objects judged are already bound to them.
  */
