@@ -1311,12 +1311,65 @@ static void test_key_parse_pem(void **state)
     }
 }
 
+/*
+ * PKCS#8 keys of every type certd meets decode with the type their AlgorithmIdentifier names,
+ * and a type we do not name (X25519) still decodes through the generic path.
+ */
+static void test_pkcs8_key_types(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *alg;
+        const char *param; /* EC group, RSA bits, or NULL */
+    } types[] = {
+        { "EC", "P-384" },   { "RSA", "2048" }, { "RSA-PSS", "2048" },
+        { "ED25519", NULL }, { "ED448", NULL }, { "X25519", NULL },
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        EVP_PKEY *k = NULL;
+        if (types[i].param && strcmp(types[i].alg, "EC") == 0) {
+            k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", types[i].param);
+        } else if (strcmp(types[i].alg, "RSA") == 0) {
+            k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+        } else {
+            /* EVP_PKEY_Q_keygen knows no parameters for RSA-PSS: the long way. */
+            EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, types[i].alg, NULL);
+            assert_non_null(ctx);
+            assert_int_equal(EVP_PKEY_keygen_init(ctx), 1);
+            assert_int_equal(EVP_PKEY_generate(ctx, &k), 1);
+            EVP_PKEY_CTX_free(ctx);
+        }
+        assert_non_null(k);
+        BIO *bio = BIO_new(BIO_s_mem());
+        assert_non_null(bio);
+        assert_int_equal(PEM_write_bio_PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL), 1);
+        char *pem = NULL;
+        long len = BIO_get_mem_data(bio, &pem);
+        assert_true(len > 0);
+        assert_non_null(strstr(pem, "-----BEGIN PRIVATE KEY-----"));
+
+        struct certd_err err = { 0 };
+        EVP_PKEY *got = NULL;
+        assert_int_equal(key_parse_pem(NULL, NULL, span_make(pem, (size_t)len), &got, &err), 0);
+        assert_non_null(got);
+        assert_true(EVP_PKEY_is_a(got, types[i].alg));
+        assert_int_equal(EVP_PKEY_eq(got, k), 1);
+        EVP_PKEY_free(got);
+        BIO_free(bio);
+        EVP_PKEY_free(k);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),    cmocka_unit_test(test_size_limit),
-        cmocka_unit_test(test_contents), cmocka_unit_test(test_pem_round_trip),
-        cmocka_unit_test(test_args),     cmocka_unit_test(test_key_parse_pem),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_contents),
+        cmocka_unit_test(test_pem_round_trip),
+        cmocka_unit_test(test_args),
+        cmocka_unit_test(test_key_parse_pem),
+        cmocka_unit_test(test_pkcs8_key_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

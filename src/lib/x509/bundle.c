@@ -29,9 +29,11 @@
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include "util/limits.h"
 #include "util/ossl.h"
@@ -400,6 +402,44 @@ static int decode_cert(OSSL_LIB_CTX *libctx, const char *propq, const struct der
     }
     *ret = TAKE_PTR(x);
     return 0;
+}
+
+/*
+ * The key type a PKCS#8 PrivateKeyInfo names, as a decoder key type, or NULL when unknown (the
+ * decoder then tries every type). Knowing it makes OpenSSL 3.0 build a decoder chain for one
+ * type instead of all of them: about 3x less work per key (bench/, part a).
+ */
+static const char *pkcs8_keytype(const struct der_buf *der)
+{
+    if (der->len > LONG_MAX) {
+        return NULL;
+    }
+    const unsigned char *p = der->p;
+    ERR_set_mark();
+    PKCS8_PRIV_KEY_INFO *p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)der->len);
+    const ASN1_OBJECT *obj = NULL;
+    int nid = NID_undef;
+    if (p8 && PKCS8_pkey_get0(&obj, NULL, NULL, NULL, p8) == 1) {
+        nid = OBJ_obj2nid(obj);
+    }
+    /* Frees with the private key octets wiped (OpenSSL's PKCS8 free callback). */
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    /* A failure here only means "unknown": decode_key() judges the block. */
+    (void)ERR_pop_to_mark();
+    switch (nid) {
+    case NID_rsaEncryption:
+        return "RSA";
+    case NID_rsassaPss:
+        return "RSA-PSS";
+    case NID_X9_62_id_ecPublicKey:
+        return "EC";
+    case NID_ED25519:
+        return "ED25519";
+    case NID_ED448:
+        return "ED448";
+    default:
+        return NULL;
+    }
 }
 
 /*
@@ -847,8 +887,11 @@ static int handle_block(struct parse_state *st, const struct pem_block *blk, str
     }
 
     _cleanup_(pkey_free_p) EVP_PKEY *pkey = NULL;
-    r = decode_key(st->libctx, st->propq, &der, key_labels[key_idx].structure,
-                   key_labels[key_idx].keytype, &pkey);
+    const char *keytype = key_labels[key_idx].keytype;
+    if (!keytype) {
+        keytype = pkcs8_keytype(&der);
+    }
+    r = decode_key(st->libctx, st->propq, &der, key_labels[key_idx].structure, keytype, &pkey);
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
