@@ -957,6 +957,62 @@ static void test_from_csr_empty_subject(void **state)
     X509_free(root);
 }
 
+/* RFC 5280 §4.2.1.9: a CA certificate issued under a pathLenConstraint fits inside it. */
+static void test_from_csr_issuer_pathlen(void **state)
+{
+    (void)state;
+    X509 *root = fixture_cert("root-ca.pem");
+    EVP_PKEY *root_key = fixture_key("root-ca.key");
+    X509 *inter = fixture_cert("int-ca.pem"); /* pathlen:0 */
+    EVP_PKEY *inter_key = fixture_key("int-ca.key");
+    int64_t now = to_unix(X509_get0_notBefore(inter)) + DAY;
+    X509_REQ *csr = make_csr(key_p256, NULL, 0);
+    struct certd_err err = { 0 };
+    X509 *cert = NULL;
+
+    /* Under pathlen 0: no CA at all, whatever its own constraint. */
+    struct issue_profile ca0 = { .days = 30, .is_ca = true, .path_len = 0 };
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, inter, inter_key, &ca0, now, &cert, &err),
+                     -EPERM);
+    assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+    assert_non_null(strstr(err.msg, "pathLenConstraint is 0"));
+    assert_null(cert);
+    /* A leaf under the same CA is fine. */
+    struct issue_profile leaf = { .days = 30 };
+    err_clear(&err);
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, inter, inter_key, &leaf, now, &cert, &err), 0);
+    X509_free(cert);
+    cert = NULL;
+
+    /* A CA with pathlen 1 (made under the unconstrained root) may issue CAs with pathlen 0. */
+    struct issue_profile ca1 = { .days = 30, .is_ca = true, .path_len = 1 };
+    X509 *mid = NULL;
+    err_clear(&err);
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, root, root_key, &ca1, now, &mid, &err), 0);
+    assert_int_equal(X509_get_pathlen(mid), 1);
+    static const int bad[] = { -1, 1, 5 };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        struct issue_profile p = { .days = 10, .is_ca = true, .path_len = bad[i] };
+        err_clear(&err);
+        assert_int_equal(issue_from_csr(NULL, NULL, csr, mid, key_p256, &p, now, &cert, &err),
+                         -EINVAL);
+        assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+        assert_non_null(strstr(err.msg, "at most 0"));
+        assert_null(cert);
+    }
+    err_clear(&err);
+    assert_int_equal(issue_from_csr(NULL, NULL, csr, mid, key_p256, &ca0, now, &cert, &err), 0);
+    assert_int_equal(X509_get_pathlen(cert), 0);
+
+    X509_free(cert);
+    X509_free(mid);
+    X509_REQ_free(csr);
+    X509_free(inter);
+    EVP_PKEY_free(inter_key);
+    X509_free(root);
+    EVP_PKEY_free(root_key);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -971,6 +1027,7 @@ int main(void)
         cmocka_unit_test(test_from_csr_issuer_checks),
         cmocka_unit_test(test_from_csr_subject_bounds),
         cmocka_unit_test(test_from_csr_empty_subject),
+        cmocka_unit_test(test_from_csr_issuer_pathlen),
     };
     return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
 }

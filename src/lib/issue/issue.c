@@ -694,6 +694,25 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         if (r < 0) {
             return r;
         }
+        /*
+         * RFC 5280 §4.2.1.9: under a CA with pathLenConstraint N, a new CA certificate adds one
+         * level, so N must be at least 1 and the new constraint at most N - 1. An unconstrained
+         * intermediate would be legal but would only fail later, at every verifier.
+         */
+        long ca_pathlen = X509_get_pathlen(ca_cert);
+        if (profile->is_ca && ca_pathlen >= 0) {
+            if (ca_pathlen == 0) {
+                return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                               "the CA's pathLenConstraint is 0: it may not issue CA "
+                               "certificates");
+            }
+            if (profile->path_len < 0 || profile->path_len > ca_pathlen - 1) {
+                return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                               "the CA's pathLenConstraint is %ld: a CA it issues needs a path "
+                               "length of at most %ld",
+                               ca_pathlen, ca_pathlen - 1);
+            }
+        }
         if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert), ca_key) != 1) {
             (void)ossl_drain_errors("issue: CA key");
             return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,

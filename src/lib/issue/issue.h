@@ -66,7 +66,9 @@ struct issue_profile {
  *      when it has a KeyUsage (-EINVAL, CERTD_E_CA_NO_KEYCERTSIGN), a non-empty subject and
  *      readable extensions (-EBADMSG, CERTD_E_CERT_BAD), notBefore <= now (-EKEYEXPIRED,
  *      CERTD_E_CERT_NOT_YET_VALID); a CA expired at now is -EINVAL with
- *      CERTD_E_VALIDITY_INVALID;
+ *      CERTD_E_VALIDITY_INVALID; when issuing a CA (is_ca) under a ca_cert with a
+ *      pathLenConstraint N: N = 0 is -EPERM with CERTD_E_POLICY_FORBIDS, and path_len must be
+ *      0..N-1 (-EINVAL, CERTD_E_FIELD_INVALID), RFC 5280 §4.2.1.9;
  *   6. ca_key (-EKEYREJECTED, CERTD_E_KEY_MISMATCH: not ca_cert's key; with ca_cert NULL, not
  *      the CSR's key);
  *   7. with copy_sans, the requested SAN: -EPERM with CERTD_E_POLICY_FORBIDS (a kind the
