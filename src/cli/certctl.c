@@ -185,6 +185,7 @@ static void usage(FILE *f)
                      "  csr                make a new key and a certificate signing request\n"
                      "  selfsign           make a self-signed server certificate\n"
                      "  verify CERT [KEY]  check a certificate (bundle) for an endpoint type\n"
+                     "  user OPERATION     add, passwd, del, list or role: certd's users file\n"
                      "\n"
                      "'certctl COMMAND --help' describes each command.\n"
                      "\n"
@@ -233,10 +234,8 @@ int main(int argc, char **argv)
         const char *name;
         int (*fn)(const struct cli_ctx *, int, char **);
     } cmds[] = {
-        { "info", cmd_info },
-        { "csr", cmd_csr },
-        { "selfsign", cmd_selfsign },
-        { "verify", cmd_verify },
+        { "info", cmd_info },     { "csr", cmd_csr },   { "selfsign", cmd_selfsign },
+        { "verify", cmd_verify }, { "user", cmd_user },
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {

@@ -60,3 +60,4 @@ int cmd_info(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_csr(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_selfsign(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(const struct cli_ctx *ctx, int argc, char **argv);
+int cmd_user(const struct cli_ctx *ctx, int argc, char **argv);

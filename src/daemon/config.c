@@ -1,0 +1,1583 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The configuration parser (config.h). The text is checked as a whole first (size, NUL and
+ * control bytes, line length: inih would split a long line silently), then fed to inih one line
+ * at a time through our own reader, which counts lines (Debian's inih passes no line number to
+ * the handler), recognises section headers itself (inih does not report them, and truncates long
+ * ones) and stops inih at the first error. Values are checked as they arrive; what depends on
+ * the whole endpoint (its type, the keys that belong to it) is checked once the text is read.
+ * Paths not given are derived from state_dir last, so that --state-dir moves them.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "csr/csr.h"
+#include "store/store.h"
+#include "util/limits.h"
+#include "util/parse.h"
+
+_Static_assert(CONFIG_LINE_MAX < INI_MAX_LINE, "a checked line must fit inih's line buffer");
+
+enum section_kind { SEC_NONE, SEC_SERVER, SEC_TLS, SEC_LIMITS, SEC_ENDPOINT, SEC_KIND_MAX };
+
+/* Keys per section, for duplicate detection; the endpoint section has the most. */
+#define SECTION_KEYS_MAX 12u
+
+struct parse_state;
+typedef int (*key_set_fn)(struct parse_state *st, const char *key, const char *value);
+
+struct key_def {
+    const char *name;
+    key_set_fn set;
+    unsigned types; /* endpoint keys: the types (1 << enum endpoint_type) they belong to */
+    bool can_be_empty;
+};
+
+struct parse_state {
+    const char *filename;
+    struct config *cfg;
+    struct certd_err *err;
+    int r; /* the first error; parsing stops there */
+    struct cursor cur;
+    unsigned lineno; /* of the line last handed to inih */
+    enum section_kind sec;
+    struct config_endpoint *ep; /* the current [endpoint] */
+    unsigned *key_lines;        /* the current section's row of the tables below */
+    char label[16 + CONFIG_ENDPOINT_NAME_MAX];
+    unsigned sec_line[SEC_KIND_MAX];
+    unsigned sec_key_lines[SEC_KIND_MAX][SECTION_KEYS_MAX];
+    unsigned ep_line[CONFIG_ENDPOINTS_MAX];
+    unsigned ep_key_lines[CONFIG_ENDPOINTS_MAX][SECTION_KEYS_MAX];
+};
+
+/* ---- messages ---- */
+
+/* A short, printable rendering of outside text for a message: at most 40 bytes, then "...". */
+static const char *quote(const char *s, char *buf, size_t size)
+{
+    size_t n = 0;
+    size_t i = 0;
+    for (; s[i] && n + 4 < size && i < 40; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    if (s[i] && n + 4 <= size) {
+        memcpy(buf + n, "...", 3);
+        n += 3;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+#define QUOTE_SIZE 48u
+
+/*
+ * Record the first error: "FILE:LINE: [section] key: detail", "FILE:LINE: detail" without a
+ * key, "FILE: detail" without a line. Returns r.
+ */
+_printf_(7, 8) static int fail(struct parse_state *st, unsigned line, const char *section,
+                               const char *key, int r, enum certd_errc code, const char *fmt, ...)
+{
+    assert(r < 0);
+    if (st->r < 0) {
+        return st->r;
+    }
+    st->r = r;
+    char detail[CERTD_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        detail[0] = '\0';
+    }
+    if (line == 0) {
+        return err_set(st->err, r, code, "%.100s: %s", st->filename, detail);
+    }
+    if (!key) {
+        return err_set(st->err, r, code, "%.100s:%u: %s", st->filename, line, detail);
+    }
+    return err_set(st->err, r, code, "%.100s:%u: [%s] %s: %s", st->filename, line, section, key,
+                   detail);
+}
+
+/* An error about key on the current line of the current section. */
+#define fail_key(st, key, r, code, ...) \
+    fail((st), (st)->lineno, (st)->label, (key), (r), (code), __VA_ARGS__)
+
+static int fail_nomem(struct parse_state *st)
+{
+    return fail(st, 0, NULL, NULL, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+}
+
+/* ---- value checkers shared by the file and the command line ---- */
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* An absolute path of sane length. why is set on failure. */
+static int path_check(const char *s, const char **why)
+{
+    if (s[0] != '/') {
+        *why = "must be an absolute path";
+        return -EINVAL;
+    }
+    if (strlen(s) >= CONFIG_PATH_MAX) {
+        *why = "path too long";
+        return -E2BIG;
+    }
+    return 0;
+}
+
+/* A copy of an absolute directory path without trailing slashes ("/" stays "/"). */
+static int dir_dup(const char *s, char **ret, const char **why)
+{
+    int r = path_check(s, why);
+    if (r < 0) {
+        return r;
+    }
+    size_t n = strlen(s);
+    while (n > 1 && s[n - 1] == '/') {
+        n--;
+    }
+    char *d = strndup(s, n);
+    if (!d) {
+        return -ENOMEM;
+    }
+    *ret = d;
+    return 0;
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+/* The length of an RFC 3986 §3.1 scheme followed by ':' at the start of s, or 0. */
+static size_t uri_scheme_len(const char *s)
+{
+    size_t i = 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) {
+        return 0;
+    }
+    for (i = 1; s[i] && s[i] != ':'; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '+' || c == '-' || c == '.';
+        if (!ok) {
+            return 0;
+        }
+    }
+    return s[i] == ':' ? i : 0;
+}
+
+/*
+ * Where a certificate or key lives: an absolute path, or a file: URI (RFC 8089: "file:///p",
+ * "file://localhost/p" or "file:/p", percent-encoding decoded). Returns 0 and a malloc'd path;
+ * -EOPNOTSUPP for the URI schemes issue #5 adds; -EINVAL otherwise; -E2BIG; -ENOMEM.
+ */
+static int location_parse(const char *s, char **ret, const char **why)
+{
+    if (s[0] == '/') {
+        int r = path_check(s, why);
+        if (r < 0) {
+            return r;
+        }
+        char *p = strdup(s);
+        if (!p) {
+            return -ENOMEM;
+        }
+        *ret = p;
+        return 0;
+    }
+    size_t slen = uri_scheme_len(s);
+    if (slen == 0) {
+        *why = "must be an absolute path or a file: URI";
+        return -EINVAL;
+    }
+    if ((slen == 6 && strncasecmp(s, "handle", 6) == 0) ||
+        (slen == 6 && strncasecmp(s, "object", 6) == 0)) {
+        /* TODO(#5): TPM keys by handle: and object: URIs through OSSL_STORE. */
+        *why = "'handle:' and 'object:' keys are not supported yet";
+        return -EOPNOTSUPP;
+    }
+    if (!(slen == 4 && strncasecmp(s, "file", 4) == 0)) {
+        *why = "unsupported URI scheme (only file: is)";
+        return -EINVAL;
+    }
+    const char *p = s + 5;
+    if (strncmp(p, "//", 2) == 0) {
+        /* RFC 8089 §2: the authority is empty or "localhost". */
+        p += 2;
+        if (strncasecmp(p, "localhost/", 10) == 0) {
+            p += 9;
+        }
+    }
+    if (p[0] != '/') {
+        *why = "a file: URI must name an absolute path on this host (file:///path)";
+        return -EINVAL;
+    }
+    size_t n = strlen(p);
+    if (n >= CONFIG_PATH_MAX) {
+        *why = "path too long";
+        return -E2BIG;
+    }
+    _cleanup_free_ char *out = malloc(n + 1);
+    if (!out) {
+        return -ENOMEM;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '?' || p[i] == '#') {
+            *why = "a file: URI may not have a query or fragment";
+            return -EINVAL;
+        }
+        if (p[i] != '%') {
+            out[o++] = p[i];
+            continue;
+        }
+        /* p is NUL-terminated: p[i + 2] is read only when p[i + 1] was a hex digit. */
+        int hi = hex_value(p[i + 1]);
+        int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
+        if (lo < 0) {
+            *why = "bad percent-encoding in the file: URI";
+            return -EINVAL;
+        }
+        int c = hi * 16 + lo;
+        if (c < 0x20 || c == 0x7f) {
+            *why = "the file: URI encodes a control character";
+            return -EINVAL;
+        }
+        out[o++] = (char)c;
+        i += 2;
+    }
+    out[o] = '\0';
+    *ret = TAKE_PTR(out);
+    return 0;
+}
+
+/* "ADDR:PORT" with ADDR a numeric IPv4 address or a bracketed IPv6 one. */
+static int listen_parse(const char *s, struct config_listen *ret, const char **why)
+{
+    struct config_listen l = { 0 };
+    char host[INET6_ADDRSTRLEN];
+    const char *port;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':') {
+            *why = "must be [IPv6]:PORT, e.g. [::1]:8443";
+            return -EINVAL;
+        }
+        hlen = (size_t)(end - s - 1);
+        port = end + 2;
+        l.family = AF_INET6;
+        s++;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (!colon || strchr(colon + 1, ':')) {
+            *why = "must be IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:8443";
+            return -EINVAL;
+        }
+        hlen = (size_t)(colon - s);
+        port = colon + 1;
+        l.family = AF_INET;
+    }
+    if (hlen == 0 || hlen >= sizeof(host)) {
+        *why = "the address must be a numeric IPv4 or IPv6 address";
+        return -EINVAL;
+    }
+    memcpy(host, s, hlen);
+    host[hlen] = '\0';
+    if (inet_pton(l.family, host, l.addr) != 1) {
+        *why = "the address must be a numeric IPv4 or IPv6 address";
+        return -EINVAL;
+    }
+    uint64_t v;
+    if (parse_u64(port, 1, 65535, &v) < 0) {
+        *why = "the port must be a number from 1 to 65535";
+        return -EINVAL;
+    }
+    l.port = (uint16_t)v;
+    char canon[INET6_ADDRSTRLEN];
+    if (!inet_ntop(l.family, l.addr, canon, sizeof(canon))) {
+        *why = "the address must be a numeric IPv4 or IPv6 address";
+        return -EINVAL;
+    }
+    (void)snprintf(l.text, sizeof(l.text), l.family == AF_INET6 ? "[%s]:%u" : "%s:%u", canon,
+                   (unsigned)l.port);
+    *ret = l;
+    return 0;
+}
+
+/* systemd.unit(5): a unit name of allowed characters with a known type suffix. */
+static bool unit_name_is_valid(const char *s)
+{
+    static const char *const suffixes[] = { "service", "socket", "target",    "path",
+                                            "timer",   "mount",  "automount", "swap",
+                                            "slice",   "scope",  "device" };
+    size_t n = strlen(s);
+    /* UNIT_NAME_MAX in systemd is 256, the NUL included. */
+    if (n == 0 || n > 255) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == ':' || c == '-' || c == '_' || c == '.' || c == '\\' || c == '@';
+        if (!ok) {
+            return false;
+        }
+    }
+    const char *dot = strrchr(s, '.');
+    if (!dot || dot == s || dot[-1] == '@') {
+        /* no suffix, no name, or a template without an instance ("foo@.service") */
+        return false;
+    }
+    for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+        if (strcmp(dot + 1, suffixes[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int signal_parse(const char *s, int *ret)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = { { "HUP", SIGHUP },
+                 { "USR1", SIGUSR1 },
+                 { "USR2", SIGUSR2 },
+                 { "TERM", SIGTERM },
+                 { "INT", SIGINT } };
+    const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
+    for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
+        if (str_case_eq(name, sigs[i].name)) {
+            *ret = sigs[i].sig;
+            return 0;
+        }
+    }
+    uint64_t v;
+    if (parse_u64(s, 1, 64, &v) < 0) {
+        return -EINVAL;
+    }
+    *ret = (int)v;
+    return 0;
+}
+
+static void reload_clear(struct config_reload *r)
+{
+    free(r->unit);
+    free(r->pidfile);
+    if (r->argv) {
+        for (size_t i = 0; i < r->argc; i++) {
+            free(r->argv[i]);
+        }
+        free(r->argv);
+    }
+    *r = (struct config_reload){ .kind = CONFIG_RELOAD_NONE };
+}
+
+static int reload_parse(const char *s, struct config_reload *ret, enum certd_errc *ret_code,
+                        const char **why)
+{
+    struct config_reload rl = { .kind = CONFIG_RELOAD_NONE };
+    *ret_code = CERTD_E_FIELD_INVALID;
+    if (str_case_eq(s, "none")) {
+        *ret = rl;
+        return 0;
+    }
+    if (str_case_eq(s, "self")) {
+        rl.kind = CONFIG_RELOAD_SELF;
+        *ret = rl;
+        return 0;
+    }
+    if (strncmp(s, "systemd:", 8) == 0) {
+        if (!unit_name_is_valid(s + 8)) {
+            *why = "systemd:UNIT needs a unit name with its suffix, e.g. systemd:nslcd.service";
+            return -EINVAL;
+        }
+        rl.kind = CONFIG_RELOAD_SYSTEMD;
+        rl.unit = strdup(s + 8);
+        if (!rl.unit) {
+            return -ENOMEM;
+        }
+        *ret = rl;
+        return 0;
+    }
+    if (strncmp(s, "signal:", 7) == 0) {
+        const char *sig = s + 7;
+        const char *colon = strchr(sig, ':');
+        char name[8];
+        size_t n = colon ? (size_t)(colon - sig) : 0;
+        if (!colon || n == 0 || n >= sizeof(name)) {
+            *why = "must be signal:SIG:PIDFILE, e.g. signal:HUP:/run/nginx.pid";
+            return -EINVAL;
+        }
+        memcpy(name, sig, n);
+        name[n] = '\0';
+        if (signal_parse(name, &rl.signal) < 0) {
+            *why = "SIG must be HUP, USR1, USR2, TERM, INT or a number from 1 to 64";
+            return -EINVAL;
+        }
+        int r = path_check(colon + 1, why);
+        if (r < 0) {
+            *why = "PIDFILE must be an absolute path";
+            return r;
+        }
+        rl.pidfile = strdup(colon + 1);
+        if (!rl.pidfile) {
+            return -ENOMEM;
+        }
+        rl.kind = CONFIG_RELOAD_SIGNAL;
+        *ret = rl;
+        return 0;
+    }
+    if (strncmp(s, "exec:", 5) == 0) {
+        /* Words split on blanks, no shell: no quoting, no expansion. */
+        const char *p = s + 5;
+        size_t words = 0;
+        for (size_t i = 0; p[i]; i++) {
+            if (!is_blank(p[i]) && (i == 0 || is_blank(p[i - 1]))) {
+                words++;
+            }
+        }
+        if (words == 0 || p[0] != '/') {
+            *why = "exec:COMMAND needs the program's absolute path, e.g. exec:/usr/bin/reload-ldap";
+            return -EINVAL;
+        }
+        if (words > CONFIG_EXEC_ARGS_MAX) {
+            *ret_code = CERTD_E_TOO_MANY_VALUES;
+            _Static_assert(CONFIG_EXEC_ARGS_MAX == 32u, "the message names the limit");
+            *why = "exec:COMMAND has more than 32 words";
+            return -E2BIG;
+        }
+        rl.argv = calloc(words + 1, sizeof(char *));
+        if (!rl.argv) {
+            return -ENOMEM;
+        }
+        rl.kind = CONFIG_RELOAD_EXEC;
+        for (size_t i = 0; p[i];) {
+            if (is_blank(p[i])) {
+                i++;
+                continue;
+            }
+            size_t j = i;
+            while (p[j] && !is_blank(p[j])) {
+                j++;
+            }
+            rl.argv[rl.argc] = strndup(p + i, j - i);
+            if (!rl.argv[rl.argc]) {
+                reload_clear(&rl);
+                return -ENOMEM;
+            }
+            rl.argc++;
+            i = j;
+        }
+        *ret = rl;
+        return 0;
+    }
+    *why = "must be none, self, systemd:UNIT, signal:SIG:PIDFILE or exec:COMMAND";
+    return -EINVAL;
+}
+
+/* ---- the struct ---- */
+
+static void endpoint_clear(struct config_endpoint *ep)
+{
+    free(ep->cert);
+    free(ep->key);
+    free(ep->dir);
+    if (ep->names) {
+        for (size_t i = 0; i < ep->n_names; i++) {
+            free(ep->names[i]);
+        }
+        free(ep->names);
+    }
+    reload_clear(&ep->reload);
+    *ep = (struct config_endpoint){ .type = ENDPOINT_TYPE_MAX };
+}
+
+static void endpoint_init(struct config_endpoint *ep, const char *name, enum endpoint_type type)
+{
+    *ep = (struct config_endpoint){
+        .type = type,
+        .new_key = { .alg = KEY_ALG_EC, .bits = 256, .curve = "P-256" },
+        .days = CONFIG_DAYS_DEFAULT,
+        .expired = VALIDITY_ACCEPT_WARN,
+        .not_yet_valid = VALIDITY_ACCEPT_WARN,
+        .max = CERTD_AUTHORITY_MAX_DEFAULT,
+        .reload = { .kind = CONFIG_RELOAD_NONE },
+    };
+    size_t n = strlen(name);
+    assert(n <= CONFIG_ENDPOINT_NAME_MAX);
+    memcpy(ep->name, name, n + 1);
+}
+
+struct config *config_free(struct config *cfg)
+{
+    if (!cfg) {
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        endpoint_clear(&cfg->endpoints[i]);
+    }
+    free(cfg->state_dir);
+    free(cfg->users_file);
+    free(cfg);
+    return NULL;
+}
+
+/* A config with the [server], [tls] and [limits] defaults and no endpoints. */
+static struct config *config_alloc(void)
+{
+    _cleanup_(cleanup_config) struct config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg) {
+        return NULL;
+    }
+    const char *why = NULL;
+    int r = listen_parse(CONFIG_LISTEN_DEFAULT, &cfg->listen, &why);
+    assert(r == 0);
+    (void)r;
+    cfg->state_dir = strdup(CONFIG_STATE_DIR_DEFAULT);
+    if (!cfg->state_dir) {
+        return NULL;
+    }
+    cfg->log_level = CONFIG_LOG_INFO;
+    cfg->tls_profile = CONFIG_TLS_INTERMEDIATE;
+    cfg->max_body = CONFIG_MAX_BODY_DEFAULT;
+    cfg->max_headers_size = CONFIG_MAX_HEADERS_SIZE_DEFAULT;
+    cfg->max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
+    cfg->idle_timeout = CONFIG_IDLE_TIMEOUT_DEFAULT;
+    cfg->request_timeout = CONFIG_REQUEST_TIMEOUT_DEFAULT;
+    return TAKE_PTR(cfg);
+}
+
+/* DESIGN.md's three endpoints. */
+static void add_default_endpoints(struct config *cfg)
+{
+    assert(cfg->n_endpoints == 0);
+    endpoint_init(&cfg->endpoints[0], "https", ENDPOINT_SERVER);
+    cfg->endpoints[0].reload.kind = CONFIG_RELOAD_SELF;
+    endpoint_init(&cfg->endpoints[1], "ldap", ENDPOINT_CLIENT);
+    endpoint_init(&cfg->endpoints[2], "truststore", ENDPOINT_AUTHORITY);
+    cfg->n_endpoints = 3;
+}
+
+/* "A/B" or "A/B/C" into a new string; -E2BIG when it would reach CONFIG_PATH_MAX. */
+static int path_join(const char *dir, const char *a, const char *b, char **ret)
+{
+    /* "/" joins as "" so that no path starts with "//". */
+    const char *d = strcmp(dir, "/") == 0 ? "" : dir;
+    size_t n = strlen(d) + 1 + strlen(a) + (b ? 1 + strlen(b) : 0);
+    if (n >= CONFIG_PATH_MAX) {
+        return -E2BIG;
+    }
+    char *p = malloc(n + 1);
+    if (!p) {
+        return -ENOMEM;
+    }
+    (void)snprintf(p, n + 1, b ? "%s/%s/%s" : "%s/%s", d, a, b ? b : "");
+    *ret = p;
+    return 0;
+}
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+}
+
+/*
+ * Derive every path not given explicitly from state_dir (new_state_dir, owned, replaces
+ * cfg->state_dir when not NULL). All or nothing: on failure cfg and new_state_dir's owner
+ * are unchanged (new_state_dir is not freed).
+ */
+static int config_resolve(struct config *cfg, char *new_state_dir)
+{
+    const char *sd = new_state_dir ? new_state_dir : cfg->state_dir;
+    /* users_file, then cert and key (or dir and nothing) per endpoint */
+    char *paths[1 + 2 * CONFIG_ENDPOINTS_MAX] = { NULL };
+    int r = 0;
+    if (!cfg->is_users_file_given) {
+        r = path_join(sd, "users", NULL, &paths[0]);
+    }
+    for (size_t i = 0; r == 0 && i < cfg->n_endpoints; i++) {
+        const struct config_endpoint *ep = &cfg->endpoints[i];
+        char **p = &paths[1 + 2 * i];
+        if (ep->type == ENDPOINT_AUTHORITY) {
+            if (!ep->is_dir_given) {
+                r = path_join(sd, ep->name, NULL, &p[0]);
+            }
+            continue;
+        }
+        if (!ep->is_cert_given) {
+            r = path_join(sd, ep->name, "cert.pem", &p[0]);
+        }
+        if (r == 0 && !ep->is_key_given) {
+            r = path_join(sd, ep->name, "key.pem", &p[1]);
+        }
+    }
+    if (r < 0) {
+        free_strings(paths, ELEMENTSOF(paths));
+        return r;
+    }
+    /* Commit: nothing below can fail. */
+    if (new_state_dir) {
+        free(cfg->state_dir);
+        cfg->state_dir = new_state_dir;
+    }
+    if (paths[0]) {
+        free(cfg->users_file);
+        cfg->users_file = paths[0];
+    }
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        struct config_endpoint *ep = &cfg->endpoints[i];
+        char **p = &paths[1 + 2 * i];
+        char **slot0 = ep->type == ENDPOINT_AUTHORITY ? &ep->dir : &ep->cert;
+        if (p[0]) {
+            free(*slot0);
+            *slot0 = p[0];
+        }
+        if (p[1]) {
+            free(ep->key);
+            ep->key = p[1];
+        }
+    }
+    return 0;
+}
+
+/* ---- setters, one per key; value is never empty unless the key allows it ---- */
+
+static int set_number(struct parse_state *st, const char *key, const char *v, uint64_t min,
+                      uint64_t max, uint64_t *ret)
+{
+    if (parse_u64(v, min, max, ret) < 0) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "must be a whole number from %" PRIu64 " to %" PRIu64, min, max);
+    }
+    return 0;
+}
+
+static int set_listen(struct parse_state *st, const char *key, const char *v)
+{
+    const char *why = NULL;
+    if (listen_parse(v, &st->cfg->listen, &why) < 0) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "%s", why);
+    }
+    return 0;
+}
+
+static int set_state_dir(struct parse_state *st, const char *key, const char *v)
+{
+    const char *why = NULL;
+    char *d = NULL;
+    int r = dir_dup(v, &d, &why);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r < 0) {
+        return fail_key(st, key, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
+                        "%s", why);
+    }
+    free(st->cfg->state_dir);
+    st->cfg->state_dir = d;
+    return 0;
+}
+
+static int set_users_file(struct parse_state *st, const char *key, const char *v)
+{
+    const char *why = NULL;
+    int r = path_check(v, &why);
+    if (r < 0) {
+        return fail_key(st, key, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
+                        "%s", why);
+    }
+    char *p = strdup(v);
+    if (!p) {
+        return fail_nomem(st);
+    }
+    free(st->cfg->users_file);
+    st->cfg->users_file = p;
+    st->cfg->is_users_file_given = true;
+    return 0;
+}
+
+static int set_hostname(struct parse_state *st, const char *key, const char *v)
+{
+    enum san_kind kind;
+    size_t n = strlen(v);
+    if (n == 0) {
+        st->cfg->hostname[0] = '\0';
+        return 0;
+    }
+    if (n > CONFIG_HOSTNAME_MAX || san_classify(v, &kind) < 0 || kind != SAN_DNS ||
+        strchr(v, '*')) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "must be a DNS host name (or empty: the system's host name)");
+    }
+    memcpy(st->cfg->hostname, v, n + 1);
+    return 0;
+}
+
+static int set_log_level(struct parse_state *st, const char *key, const char *v)
+{
+    for (int l = CONFIG_LOG_ERR; l < CONFIG_LOG_LEVEL_MAX; l++) {
+        if (str_case_eq(v, config_log_level_name((enum config_log_level)l))) {
+            st->cfg->log_level = (enum config_log_level)l;
+            return 0;
+        }
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "must be err, warning, notice, info or debug");
+}
+
+static int set_profile(struct parse_state *st, const char *key, const char *v)
+{
+    for (int p = 0; p < CONFIG_TLS_PROFILE_MAX; p++) {
+        if (str_case_eq(v, config_tls_profile_name((enum config_tls_profile)p))) {
+            st->cfg->tls_profile = (enum config_tls_profile)p;
+            return 0;
+        }
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be intermediate or modern");
+}
+
+static int set_max_body(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, CONFIG_MAX_BODY_MIN, CONFIG_MAX_BODY_MAX, &n);
+    if (r == 0) {
+        st->cfg->max_body = (size_t)n;
+    }
+    return r;
+}
+
+static int set_max_headers_size(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, CONFIG_MAX_HEADERS_SIZE_MIN, CONFIG_MAX_HEADERS_SIZE_MAX, &n);
+    if (r == 0) {
+        st->cfg->max_headers_size = (size_t)n;
+    }
+    return r;
+}
+
+static int set_max_connections(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, 1, CONFIG_MAX_CONNECTIONS_MAX, &n);
+    if (r == 0) {
+        st->cfg->max_connections = (unsigned)n;
+    }
+    return r;
+}
+
+static int set_idle_timeout(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, 1, CONFIG_IDLE_TIMEOUT_MAX, &n);
+    if (r == 0) {
+        st->cfg->idle_timeout = (unsigned)n;
+    }
+    return r;
+}
+
+static int set_request_timeout(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, 1, CONFIG_REQUEST_TIMEOUT_MAX, &n);
+    if (r == 0) {
+        st->cfg->request_timeout = (unsigned)n;
+    }
+    return r;
+}
+
+static int set_type(struct parse_state *st, const char *key, const char *v)
+{
+    if (endpoint_type_from_name(v, &st->ep->type) < 0) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "must be server, client or authority");
+    }
+    return 0;
+}
+
+static int set_location(struct parse_state *st, const char *key, const char *v, char **slot)
+{
+    const char *why = NULL;
+    char *p = NULL;
+    int r = location_parse(v, &p, &why);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r < 0) {
+        return fail_key(st, key, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
+                        "%s", why);
+    }
+    free(*slot);
+    *slot = p;
+    return 0;
+}
+
+static int set_cert(struct parse_state *st, const char *key, const char *v)
+{
+    int r = set_location(st, key, v, &st->ep->cert);
+    if (r == 0) {
+        st->ep->is_cert_given = true;
+    }
+    return r;
+}
+
+static int set_key(struct parse_state *st, const char *key, const char *v)
+{
+    int r = set_location(st, key, v, &st->ep->key);
+    if (r == 0) {
+        st->ep->is_key_given = true;
+    }
+    return r;
+}
+
+static int set_dir(struct parse_state *st, const char *key, const char *v)
+{
+    const char *why = NULL;
+    char *d = NULL;
+    int r = dir_dup(v, &d, &why);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r < 0) {
+        return fail_key(st, key, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
+                        "%s", why);
+    }
+    free(st->ep->dir);
+    st->ep->dir = d;
+    st->ep->is_dir_given = true;
+    return 0;
+}
+
+static int set_new_key(struct parse_state *st, const char *key, const char *v)
+{
+    struct certd_err e = { 0 };
+    int r = key_spec_parse(v, &st->ep->new_key, &e);
+    if (r < 0) {
+        return fail_key(
+            st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+            "%s (use ec:P-256, ec:P-384, ec:P-521, rsa:2048, rsa:3072, rsa:4096 or ed25519)",
+            e.msg);
+    }
+    return 0;
+}
+
+static int set_names(struct parse_state *st, const char *key, const char *v)
+{
+    size_t count = 1;
+    for (size_t i = 0; v[i]; i++) {
+        count += v[i] == ',';
+    }
+    if (count > CERTD_SANS_MAX) {
+        return fail_key(st, key, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u names",
+                        CERTD_SANS_MAX);
+    }
+    char **names = calloc(count, sizeof(char *));
+    if (!names) {
+        return fail_nomem(st);
+    }
+    size_t n = 0;
+    int r = 0;
+    for (const char *p = v; r == 0 && n < count; n++) {
+        while (is_blank(*p)) {
+            p++;
+        }
+        size_t len = strcspn(p, ",");
+        const char *next = p[len] == ',' ? p + len + 1 : p + len;
+        while (len > 0 && is_blank(p[len - 1])) {
+            len--;
+        }
+        char q[QUOTE_SIZE];
+        enum san_kind kind;
+        names[n] = strndup(p, len);
+        if (!names[n]) {
+            r = fail_nomem(st);
+        } else if (len == 0) {
+            r = fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "name %zu is empty", n + 1);
+        } else if (len > CERTD_SAN_LEN_MAX) {
+            r = fail_key(st, key, -E2BIG, CERTD_E_FIELD_TOO_LONG, "name %zu is longer than %u",
+                         n + 1, CERTD_SAN_LEN_MAX);
+        } else if (san_classify(names[n], &kind) < 0) {
+            r = fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                         "'%s' is not a DNS name, IP address, email address or URI",
+                         quote(names[n], q, sizeof(q)));
+        }
+        p = next;
+    }
+    if (r < 0) {
+        free_strings(names, count);
+        free(names);
+        return r;
+    }
+    struct config_endpoint *ep = st->ep;
+    if (ep->names) {
+        free_strings(ep->names, ep->n_names);
+        free(ep->names);
+    }
+    ep->names = names;
+    ep->n_names = count;
+    return 0;
+}
+
+static int set_days(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, 1, CERTD_VALIDITY_DAYS_MAX, &n);
+    if (r == 0) {
+        st->ep->days = (unsigned)n;
+    }
+    return r;
+}
+
+static int parse_validity(struct parse_state *st, const char *key, const char *v,
+                          enum validity_policy *ret)
+{
+    if (str_case_eq(v, "accept")) {
+        *ret = VALIDITY_ACCEPT_WARN;
+        return 0;
+    }
+    if (str_case_eq(v, "reject")) {
+        *ret = VALIDITY_REJECT;
+        return 0;
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be accept or reject");
+}
+
+static int set_expired(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_validity(st, key, v, &st->ep->expired);
+}
+
+static int set_not_yet_valid(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_validity(st, key, v, &st->ep->not_yet_valid);
+}
+
+static int set_allow_ed25519(struct parse_state *st, const char *key, const char *v)
+{
+    if (str_case_eq(v, "yes")) {
+        st->ep->allow_ed25519 = true;
+        return 0;
+    }
+    if (str_case_eq(v, "no")) {
+        st->ep->allow_ed25519 = false;
+        return 0;
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be yes or no");
+}
+
+static int set_max(struct parse_state *st, const char *key, const char *v)
+{
+    uint64_t n;
+    int r = set_number(st, key, v, 1, CERTD_AUTHORITY_MAX_HARD, &n);
+    if (r == 0) {
+        st->ep->max = (size_t)n;
+    }
+    return r;
+}
+
+static int set_reload(struct parse_state *st, const char *key, const char *v)
+{
+    struct config_reload rl;
+    enum certd_errc code;
+    const char *why = NULL;
+    int r = reload_parse(v, &rl, &code, &why);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r < 0) {
+        return fail_key(st, key, r, code, "%s", why);
+    }
+    reload_clear(&st->ep->reload);
+    st->ep->reload = rl;
+    return 0;
+}
+
+#define T_SC  ((1u << ENDPOINT_SERVER) | (1u << ENDPOINT_CLIENT))
+#define T_A   (1u << ENDPOINT_AUTHORITY)
+#define T_ALL (T_SC | T_A)
+
+static const struct key_def server_keys[] = {
+    { "listen", set_listen, 0, false },         { "state_dir", set_state_dir, 0, false },
+    { "users_file", set_users_file, 0, false }, { "hostname", set_hostname, 0, true },
+    { "log_level", set_log_level, 0, false },
+};
+static const struct key_def tls_keys[] = {
+    { "profile", set_profile, 0, false },
+};
+static const struct key_def limits_keys[] = {
+    { "max_body", set_max_body, 0, false },
+    { "max_headers_size", set_max_headers_size, 0, false },
+    { "max_connections", set_max_connections, 0, false },
+    { "idle_timeout", set_idle_timeout, 0, false },
+    { "request_timeout", set_request_timeout, 0, false },
+};
+static const struct key_def endpoint_keys[] = {
+    { "type", set_type, T_ALL, false },
+    { "cert", set_cert, T_SC, false },
+    { "key", set_key, T_SC, false },
+    { "new_key", set_new_key, T_SC, false },
+    { "names", set_names, T_SC, false },
+    { "days", set_days, T_SC, false },
+    { "expired", set_expired, T_SC, false },
+    { "not_yet_valid", set_not_yet_valid, T_SC, false },
+    { "allow_ed25519", set_allow_ed25519, T_SC, false },
+    { "dir", set_dir, T_A, false },
+    { "max", set_max, T_A, false },
+    { "reload", set_reload, T_ALL, false },
+};
+_Static_assert(ELEMENTSOF(endpoint_keys) <= SECTION_KEYS_MAX, "room for every endpoint key");
+_Static_assert(ELEMENTSOF(server_keys) <= SECTION_KEYS_MAX, "room for every server key");
+_Static_assert(ELEMENTSOF(limits_keys) <= SECTION_KEYS_MAX, "room for every limits key");
+
+/* The index of an endpoint key in endpoint_keys (and in the duplicate tables). */
+static size_t endpoint_key_index(const char *name)
+{
+    for (size_t i = 0; i < ELEMENTSOF(endpoint_keys); i++) {
+        if (strcmp(endpoint_keys[i].name, name) == 0) {
+            return i;
+        }
+    }
+    assert(false);
+    return 0;
+}
+
+static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
+{
+    switch (sec) {
+    case SEC_SERVER:
+        *ret_n = ELEMENTSOF(server_keys);
+        return server_keys;
+    case SEC_TLS:
+        *ret_n = ELEMENTSOF(tls_keys);
+        return tls_keys;
+    case SEC_LIMITS:
+        *ret_n = ELEMENTSOF(limits_keys);
+        return limits_keys;
+    case SEC_ENDPOINT:
+        *ret_n = ELEMENTSOF(endpoint_keys);
+        return endpoint_keys;
+    default:
+        *ret_n = 0;
+        return NULL;
+    }
+}
+
+/* ---- the line reader and the inih handler ---- */
+
+static bool endpoint_name_is_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > CONFIG_ENDPOINT_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A "[...]" line: enter the section it names. */
+static int section_enter(struct parse_state *st, const char *line)
+{
+    char q[QUOTE_SIZE];
+    const char *end = strchr(line, ']');
+    if (!end) {
+        return fail(st, st->lineno, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                    "section header without ']'");
+    }
+    /* After the ']' only blanks or a comment. */
+    const char *after = end + 1;
+    while (is_blank(*after)) {
+        after++;
+    }
+    if (*after && *after != ';' && *after != '#') {
+        return fail(st, st->lineno, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                    "text after the section header");
+    }
+    const char *s = line + 1;
+    size_t n = (size_t)(end - s);
+    while (n > 0 && is_blank(*s)) {
+        s++;
+        n--;
+    }
+    while (n > 0 && is_blank(s[n - 1])) {
+        n--;
+    }
+    char name[CONFIG_LINE_MAX + 1];
+    memcpy(name, s, n);
+    name[n] = '\0';
+
+    static const char *const fixed[SEC_KIND_MAX] = {
+        [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_LIMITS] = "limits"
+    };
+    enum section_kind sec = SEC_NONE;
+    for (int k = 0; k < SEC_KIND_MAX; k++) {
+        if (fixed[k] && strcmp(name, fixed[k]) == 0) {
+            sec = (enum section_kind)k;
+        }
+    }
+    if (sec != SEC_NONE) {
+        /* one of the fixed sections */
+    } else if (strncmp(name, "endpoint", 8) == 0 && (name[8] == '\0' || is_blank(name[8]))) {
+        sec = SEC_ENDPOINT;
+    } else {
+        return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "unknown section [%s] (sections: server, tls, limits, endpoint NAME)",
+                    quote(name, q, sizeof(q)));
+    }
+
+    if (sec != SEC_ENDPOINT) {
+        if (st->sec_line[sec] != 0) {
+            return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "duplicate section [%s] (first on line %u)", fixed[sec], st->sec_line[sec]);
+        }
+        st->sec_line[sec] = st->lineno;
+        st->sec = sec;
+        st->ep = NULL;
+        st->key_lines = st->sec_key_lines[sec];
+        (void)snprintf(st->label, sizeof(st->label), "%s", fixed[sec]);
+        return 0;
+    }
+
+    const char *ep_name = name + 8;
+    while (is_blank(*ep_name)) {
+        ep_name++;
+    }
+    if (!endpoint_name_is_valid(ep_name, strlen(ep_name))) {
+        return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "[endpoint NAME]: the name '%s' must be 1 to %u characters of a-z, 0-9, '_' "
+                    "and '-'",
+                    quote(ep_name, q, sizeof(q)), CONFIG_ENDPOINT_NAME_MAX);
+    }
+    struct config *cfg = st->cfg;
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        if (strcmp(cfg->endpoints[i].name, ep_name) == 0) {
+            return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "duplicate section [endpoint %s] (first on line %u)", ep_name,
+                        st->ep_line[i]);
+        }
+    }
+    if (cfg->n_endpoints >= CONFIG_ENDPOINTS_MAX) {
+        return fail(st, st->lineno, NULL, NULL, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                    "more than %u endpoints", CONFIG_ENDPOINTS_MAX);
+    }
+    size_t i = cfg->n_endpoints++;
+    endpoint_init(&cfg->endpoints[i], ep_name, ENDPOINT_TYPE_MAX);
+    st->ep_line[i] = st->lineno;
+    st->sec = SEC_ENDPOINT;
+    st->ep = &cfg->endpoints[i];
+    st->key_lines = st->ep_key_lines[i];
+    (void)snprintf(st->label, sizeof(st->label), "endpoint %s", ep_name);
+    return 0;
+}
+
+/*
+ * Check a line before inih sees it. Comments and blank lines pass; section headers are handled
+ * here; any other line must be "key = value" (or inih's "key: value"), the separator before an
+ * inline comment (";" after a blank), as inih will split it.
+ */
+static int line_check(struct parse_state *st, const char *line)
+{
+    if (line[0] == '\0' || line[0] == ';' || line[0] == '#') {
+        return 0;
+    }
+    if (line[0] == '[') {
+        return section_enter(st, line);
+    }
+    for (size_t i = 0; line[i]; i++) {
+        if (line[i] == ';' && i > 0 && is_blank(line[i - 1])) {
+            break;
+        }
+        if (line[i] == '=' || line[i] == ':') {
+            if (i == 0) {
+                return fail(st, st->lineno, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                            "a key name is missing before '%c'", line[i]);
+            }
+            return 0;
+        }
+    }
+    return fail(st, st->lineno, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                "expected 'key = value', '[section]' or a comment");
+}
+
+/* inih's fgets-like reader over our checked text: one line per call, NULL at the end or error. */
+static char *line_reader(char *buf, int size, void *user)
+{
+    struct parse_state *st = user;
+    struct span line;
+    if (st->r < 0 || cur_line(&st->cur, &line) < 0) {
+        return NULL;
+    }
+    st->lineno++;
+    /* Leading blanks go: inih would take an indented line as the continuation of the previous
+     * value (its multi-line mode), which only hides mistakes here. */
+    struct cursor c = cur_init(line);
+    while (cur_left(&c) > 0 && is_blank((char)cur_rest(&c).p[0])) {
+        if (cur_skip(&c, 1) < 0) {
+            break;
+        }
+    }
+    struct span rest = cur_rest(&c);
+    if (size <= 0 || rest.len >= (size_t)size) {
+        (void)fail(st, st->lineno, NULL, NULL, -E2BIG, CERTD_E_INPUT_TOO_LARGE,
+                   "line longer than %d bytes", size - 1);
+        return NULL;
+    }
+    if (rest.len > 0) {
+        memcpy(buf, rest.p, rest.len);
+    }
+    buf[rest.len] = '\0';
+    if (line_check(st, buf) < 0) {
+        return NULL;
+    }
+    return buf;
+}
+
+static int ini_handler_cb(void *user, const char *section, const char *name, const char *value)
+{
+    struct parse_state *st = user;
+    char q[QUOTE_SIZE];
+    (void)section; /* ours is st->sec: inih truncates long section names */
+    if (st->r < 0) {
+        return 0;
+    }
+    if (st->sec == SEC_NONE) {
+        (void)fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                   "key '%s' outside any section", quote(name, q, sizeof(q)));
+        return 0;
+    }
+    size_t n;
+    const struct key_def *keys = section_keys(st->sec, &n);
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].name, name) != 0) {
+            continue;
+        }
+        if (st->key_lines[i] != 0) {
+            (void)fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "duplicate key (first on line %u)", st->key_lines[i]);
+            return 0;
+        }
+        st->key_lines[i] = st->lineno;
+        if (value[0] == '\0' && !keys[i].can_be_empty) {
+            (void)fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID, "empty value");
+            return 0;
+        }
+        return keys[i].set(st, name, value) == 0;
+    }
+    (void)fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+               "unknown key '%s' in [%s]", quote(name, q, sizeof(q)), st->label);
+    return 0;
+}
+
+/* The whole text: size, NUL and control bytes, line length. */
+static int text_check(struct parse_state *st, struct span text)
+{
+    if (text.len > CONFIG_FILE_MAX) {
+        return fail(st, 0, NULL, NULL, -E2BIG, CERTD_E_INPUT_TOO_LARGE, "larger than %u bytes",
+                    CONFIG_FILE_MAX);
+    }
+    struct cursor c = cur_init(text);
+    struct span line;
+    for (unsigned lineno = 1; cur_line(&c, &line) == 0; lineno++) {
+        if (line.len > CONFIG_LINE_MAX) {
+            return fail(st, lineno, NULL, NULL, -E2BIG, CERTD_E_INPUT_TOO_LARGE,
+                        "line longer than %u bytes", CONFIG_LINE_MAX);
+        }
+        struct cursor lc = cur_init(line);
+        uint8_t b;
+        while (cur_u8(&lc, &b) == 0) {
+            if (b == 0) {
+                return fail(st, lineno, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                            "contains a NUL byte");
+            }
+            if ((b < 0x20 && b != '\t') || b == 0x7f) {
+                return fail(st, lineno, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                            "contains control character 0x%02x", (unsigned)b);
+            }
+        }
+    }
+    return 0;
+}
+
+/* What needs a whole endpoint: its type, and the keys that belong to the type. */
+static int endpoints_finish(struct parse_state *st)
+{
+    for (size_t i = 0; i < st->cfg->n_endpoints; i++) {
+        const struct config_endpoint *ep = &st->cfg->endpoints[i];
+        const unsigned *lines = st->ep_key_lines[i];
+        char label[sizeof(st->label)];
+        (void)snprintf(label, sizeof(label), "endpoint %s", ep->name);
+        if (ep->type == ENDPOINT_TYPE_MAX) {
+            return fail(st, st->ep_line[i], label, "type", -EINVAL, CERTD_E_FIELD_MISSING,
+                        "missing (server, client or authority)");
+        }
+        /* The first misplaced key by line. */
+        size_t bad = ELEMENTSOF(endpoint_keys);
+        for (size_t k = 0; k < ELEMENTSOF(endpoint_keys); k++) {
+            if (lines[k] != 0 && !(endpoint_keys[k].types & (1u << ep->type)) &&
+                (bad == ELEMENTSOF(endpoint_keys) || lines[k] < lines[bad])) {
+                bad = k;
+            }
+        }
+        if (bad < ELEMENTSOF(endpoint_keys)) {
+            const char *name = endpoint_keys[bad].name;
+            return fail(st, lines[bad], label, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "'%s' is only for %s endpoints", name,
+                        endpoint_keys[bad].types == T_A ? "authority" : "server and client");
+        }
+        if (ep->reload.kind == CONFIG_RELOAD_SELF && ep->type != ENDPOINT_SERVER) {
+            return fail(st, lines[endpoint_key_index("reload")], label, "reload", -EINVAL,
+                        CERTD_E_FIELD_INVALID, "'self' is only for server endpoints");
+        }
+        if (ep->type != ENDPOINT_AUTHORITY && ep->new_key.alg == KEY_ALG_ED25519 &&
+            !ep->allow_ed25519) {
+            return fail(st, lines[endpoint_key_index("new_key")], label, "new_key", -EINVAL,
+                        CERTD_E_FIELD_INVALID, "ed25519 needs allow_ed25519 = yes");
+        }
+    }
+    return 0;
+}
+
+int config_parse(struct span text, const char *filename, struct config **ret, struct certd_err *err)
+{
+    assert_return(ret, -EINVAL);
+    assert_return(text.p || text.len == 0, -EINVAL);
+    /* Big: the duplicate tables. Heap, so that the loop thread's stack stays small. */
+    _cleanup_free_ struct parse_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    st->filename = filename ? filename : "<config>";
+    st->err = err;
+    int r = text_check(st, text);
+    if (r < 0) {
+        return r;
+    }
+    _cleanup_(cleanup_config) struct config *cfg = config_alloc();
+    if (!cfg) {
+        return fail_nomem(st);
+    }
+    st->cfg = cfg;
+    st->cur = cur_init(text);
+    /* A UTF-8 byte-order mark is not part of the first line. */
+    struct span bom = span_make("\xef\xbb\xbf", 3);
+    if (text.len >= 3 && span_eq(span_make(text.p, 3), bom)) {
+        int skipped = cur_skip(&st->cur, 3);
+        assert(skipped == 0); /* the three bytes are there */
+        (void)skipped;
+    }
+    int n = ini_parse_stream(line_reader, st, ini_handler_cb, st);
+    if (st->r < 0) {
+        return st->r;
+    }
+    if (n < 0) {
+        return fail_nomem(st);
+    }
+    if (n > 0) {
+        /* line_check accepts only what inih parses; this is a safety net. */
+        return fail(st, (unsigned)n, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
+                    "expected 'key = value', '[section]' or a comment");
+    }
+    r = endpoints_finish(st);
+    if (r < 0) {
+        return r;
+    }
+    if (cfg->n_endpoints == 0) {
+        add_default_endpoints(cfg);
+    }
+    r = config_resolve(cfg, NULL);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r < 0) {
+        return fail(st, st->sec_key_lines[SEC_SERVER][1], "server", "state_dir", r,
+                    CERTD_E_FIELD_TOO_LONG, "too long for the paths derived from it");
+    }
+    *ret = TAKE_PTR(cfg);
+    return 0;
+}
+
+int config_load(const char *path, struct config **ret, struct certd_err *err)
+{
+    assert_return(path && ret, -EINVAL);
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len = 0;
+    int r = store_read_file(path, CONFIG_FILE_MAX, false, &data, &len);
+    if (r == -ENOENT) {
+        return err_set(err, r, CERTD_E_NOT_FOUND, "%.100s: no such file", path);
+    }
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%.100s: larger than %u bytes", path,
+                       CONFIG_FILE_MAX);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "%.100s: cannot read: %s", path, strerror(-r));
+    }
+    return config_parse(span_make(data, len), path, ret, err);
+}
+
+int config_new_default(const char *state_dir, struct config **ret)
+{
+    assert_return(ret, -EINVAL);
+    _cleanup_(cleanup_config) struct config *cfg = config_alloc();
+    if (!cfg) {
+        return -ENOMEM;
+    }
+    add_default_endpoints(cfg);
+    _cleanup_free_ char *sd = NULL;
+    if (state_dir) {
+        const char *why = NULL;
+        int r = dir_dup(state_dir, &sd, &why);
+        if (r < 0) {
+            return r;
+        }
+    }
+    int r = config_resolve(cfg, sd);
+    if (r < 0) {
+        return r;
+    }
+    TAKE_PTR(sd); /* now cfg's */
+    *ret = TAKE_PTR(cfg);
+    return 0;
+}
+
+int config_apply_overrides(struct config *cfg, const char *state_dir, const char *listen,
+                           struct certd_err *err)
+{
+    assert_return(cfg, -EINVAL);
+    const char *why = NULL;
+    struct config_listen l = cfg->listen;
+    char q[QUOTE_SIZE];
+    if (listen && listen_parse(listen, &l, &why) < 0) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "--listen '%s': %s",
+                       quote(listen, q, sizeof(q)), why);
+    }
+    _cleanup_free_ char *sd = NULL;
+    if (state_dir) {
+        int r = dir_dup(state_dir, &sd, &why);
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        if (r < 0) {
+            return err_set(err, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
+                           "--state-dir '%s': %s", quote(state_dir, q, sizeof(q)), why);
+        }
+        for (const char *p = state_dir; *p; p++) {
+            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+                return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                               "--state-dir: contains a control character");
+            }
+        }
+    }
+    int r = config_resolve(cfg, sd);
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_FIELD_TOO_LONG,
+                       "--state-dir: too long for the paths derived from it");
+    }
+    TAKE_PTR(sd); /* now cfg's */
+    cfg->listen = l;
+    return 0;
+}
+
+const struct config_endpoint *config_endpoint_find(const struct config *cfg, const char *name)
+{
+    if (!cfg || !name) {
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        if (strcmp(cfg->endpoints[i].name, name) == 0) {
+            return &cfg->endpoints[i];
+        }
+    }
+    return NULL;
+}
+
+socklen_t config_listen_sockaddr(const struct config_listen *l, struct sockaddr_storage *ret)
+{
+    memset(ret, 0, sizeof(*ret));
+    if (l->family == AF_INET6) {
+        struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(l->port) };
+        memcpy(&sa.sin6_addr, l->addr, 16);
+        memcpy(ret, &sa, sizeof(sa));
+        return (socklen_t)sizeof(sa);
+    }
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(l->port) };
+    memcpy(&sa.sin_addr, l->addr, 4);
+    memcpy(ret, &sa, sizeof(sa));
+    return (socklen_t)sizeof(sa);
+}
+
+const char *config_log_level_name(enum config_log_level l)
+{
+    switch (l) {
+    case CONFIG_LOG_ERR:
+        return "err";
+    case CONFIG_LOG_WARNING:
+        return "warning";
+    case CONFIG_LOG_NOTICE:
+        return "notice";
+    case CONFIG_LOG_INFO:
+        return "info";
+    case CONFIG_LOG_DEBUG:
+        return "debug";
+    default:
+        return NULL;
+    }
+}
+
+const char *config_tls_profile_name(enum config_tls_profile p)
+{
+    switch (p) {
+    case CONFIG_TLS_INTERMEDIATE:
+        return "intermediate";
+    case CONFIG_TLS_MODERN:
+        return "modern";
+    default:
+        return NULL;
+    }
+}
+
+const char *config_reload_kind_name(enum config_reload_kind k)
+{
+    static const char *const names[] = { "none", "self", "systemd", "signal", "exec" };
+    _Static_assert(ELEMENTSOF(names) == CONFIG_RELOAD_KIND_MAX, "a name per kind");
+    return (unsigned)k < ELEMENTSOF(names) ? names[k] : NULL;
+}

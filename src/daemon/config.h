@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * certd's configuration (DESIGN.md "Configuration", issue #3): an INI file read with inih, the
+ * embedded defaults used without a file, and the --state-dir/--listen overrides. The parser is a
+ * pure function from bytes to a validated struct config (no I/O; config_load adds the bounded
+ * read): everything in the struct has been checked, so the daemon uses it without re-checking.
+ *
+ * Invariants of a struct config handed out by this module:
+ *  - every string is owned by the struct, NUL-terminated, free of control characters;
+ *  - every path is absolute. users_file, cert and key (server and client endpoints) and dir
+ *    (authority endpoints) are always set; those not given in the file are derived from
+ *    state_dir (STATE_DIR/users, STATE_DIR/NAME/cert.pem and key.pem, STATE_DIR/NAME) and
+ *    derived again when config_apply_overrides moves state_dir. is_*_given marks the others;
+ *  - fields that do not belong to an endpoint's type keep their defaults and mean nothing.
+ * Messages: "FILE:LINE: [section] key: what is wrong", "FILE:LINE: ..." for lines that are not a
+ * key, "FILE: ..." for the file as a whole; values are quoted only briefly and printable.
+ * Thread-safety: none needed; the loop thread owns the struct.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "error/error.h"
+#include "keys/keys.h"
+#include "util/cleanup.h"
+#include "util/span.h"
+#include "x509/validate.h"
+
+/*
+ * Largest configuration file read. A file documenting every key of 16 endpoints is about 10 KiB;
+ * 64 KiB bounds the work of parsing a wrong file (a certificate, a log) given by mistake.
+ */
+#define CONFIG_FILE_MAX (64u * 1024u)
+/*
+ * Longest line, in bytes without its terminator. inih copies each line into a buffer of
+ * INI_MAX_LINE (200) bytes and silently splits longer lines; one byte goes to the NUL, and our
+ * line reader hands inih lines without their terminator, so 199 bytes fit.
+ */
+#define CONFIG_LINE_MAX 199u
+/* Endpoints in one configuration: a BMC has a handful (HTTPS, LDAP, truststore, a CA). */
+#define CONFIG_ENDPOINTS_MAX 16u
+/* Length of an endpoint name: it becomes a directory name and part of URIs and object paths. */
+#define CONFIG_ENDPOINT_NAME_MAX 32u
+/* Words of an exec: reload command, the program included (a line holds at most 199 bytes). */
+#define CONFIG_EXEC_ARGS_MAX 32u
+/* Longest path we build or accept (PATH_MAX, terminator included). */
+#define CONFIG_PATH_MAX 4096u
+/* A DNS host name (RFC 1035 §2.3.4: 253 characters in text form). */
+#define CONFIG_HOSTNAME_MAX 253u
+/* "[" INET6_ADDRSTRLEN "]:65535" and a NUL. */
+#define CONFIG_LISTEN_STR_MAX 64u
+
+/* Limits a front end applies; [limits] in the file. */
+#define CONFIG_MAX_BODY_MIN             1024u
+#define CONFIG_MAX_BODY_MAX             (1024u * 1024u)
+#define CONFIG_MAX_BODY_DEFAULT         65536u
+#define CONFIG_MAX_HEADERS_SIZE_MIN     1024u
+#define CONFIG_MAX_HEADERS_SIZE_MAX     65536u
+#define CONFIG_MAX_HEADERS_SIZE_DEFAULT 8192u
+#define CONFIG_MAX_CONNECTIONS_MAX      4096u
+#define CONFIG_MAX_CONNECTIONS_DEFAULT  64u
+#define CONFIG_IDLE_TIMEOUT_MAX         3600u
+#define CONFIG_IDLE_TIMEOUT_DEFAULT     30u
+#define CONFIG_REQUEST_TIMEOUT_MAX      600u
+#define CONFIG_REQUEST_TIMEOUT_DEFAULT  10u
+#define CONFIG_DAYS_DEFAULT             365u
+
+#define CONFIG_STATE_DIR_DEFAULT "/var/lib/certd"
+#define CONFIG_LISTEN_DEFAULT    "127.0.0.1:8443"
+
+/* Values are the syslog(3) priorities, so the log module can use them directly. */
+enum config_log_level {
+    CONFIG_LOG_ERR = 3,
+    CONFIG_LOG_WARNING = 4,
+    CONFIG_LOG_NOTICE = 5,
+    CONFIG_LOG_INFO = 6,
+    CONFIG_LOG_DEBUG = 7,
+    CONFIG_LOG_LEVEL_MAX
+};
+
+enum config_tls_profile {
+    CONFIG_TLS_INTERMEDIATE, /* TLS 1.2 and 1.3, forward-secret AEAD suites (the default) */
+    CONFIG_TLS_MODERN,       /* TLS 1.3 only */
+    CONFIG_TLS_PROFILE_MAX
+};
+
+/* A numeric listening address: family AF_INET (addr[0..4)) or AF_INET6 (addr[0..16)). */
+struct config_listen {
+    int family;
+    uint8_t addr[16];
+    uint16_t port;                    /* host byte order, 1..65535 */
+    char text[CONFIG_LISTEN_STR_MAX]; /* canonical form: "127.0.0.1:8443", "[::1]:8443" */
+};
+
+enum config_reload_kind {
+    CONFIG_RELOAD_NONE,
+    CONFIG_RELOAD_SELF,    /* swap certd's own TLS context (server endpoints only) */
+    CONFIG_RELOAD_SYSTEMD, /* ReloadOrRestartUnit(unit) */
+    CONFIG_RELOAD_SIGNAL,  /* kill(pid read from pidfile, signal) */
+    CONFIG_RELOAD_EXEC,    /* run argv, no shell */
+    CONFIG_RELOAD_KIND_MAX
+};
+
+struct config_reload {
+    enum config_reload_kind kind;
+    char *unit;    /* SYSTEMD: a unit name with a known suffix ("nslcd.service"); else NULL */
+    int signal;    /* SIGNAL: 1..64; else 0 */
+    char *pidfile; /* SIGNAL: absolute path; else NULL */
+    char **argv;   /* EXEC: argc words and a NULL; argv[0] an absolute path; else NULL */
+    size_t argc;
+};
+
+struct config_endpoint {
+    char name[CONFIG_ENDPOINT_NAME_MAX + 1]; /* 1..32 of [a-z0-9_-] */
+    enum endpoint_type type;
+    /* server and client */
+    char *cert; /* absolute path of the certificate (+chain) PEM */
+    char *key;  /* absolute path of the private key PEM (may equal cert) */
+    bool is_cert_given;
+    bool is_key_given;
+    struct key_spec new_key; /* keys made for self-signed certificates and CSRs; ec:P-256 */
+    char **names;            /* n_names SANs (san_classify-valid) for self-signed certificates */
+    size_t n_names;
+    unsigned days; /* self-signed validity, 1..CERTD_VALIDITY_DAYS_MAX; 365 */
+    enum validity_policy expired;
+    enum validity_policy not_yet_valid;
+    bool allow_ed25519;
+    /* authority */
+    char *dir; /* absolute path of the CA directory (no trailing slash) */
+    bool is_dir_given;
+    size_t max; /* 1..CERTD_AUTHORITY_MAX_HARD; CERTD_AUTHORITY_MAX_DEFAULT */
+    /* all */
+    struct config_reload reload;
+};
+
+struct config {
+    /* [server] */
+    struct config_listen listen;
+    char *state_dir; /* absolute, no trailing slash (except "/") */
+    char *users_file;
+    bool is_users_file_given;
+    char hostname[CONFIG_HOSTNAME_MAX + 1]; /* "" = gethostname() at run time */
+    enum config_log_level log_level;
+    /* [tls] */
+    enum config_tls_profile tls_profile;
+    /* [limits] */
+    size_t max_body;
+    size_t max_headers_size;
+    unsigned max_connections;
+    unsigned idle_timeout;    /* seconds */
+    unsigned request_timeout; /* seconds */
+    /* [endpoint NAME], in file order */
+    struct config_endpoint endpoints[CONFIG_ENDPOINTS_MAX];
+    size_t n_endpoints;
+};
+
+/*
+ * Parse configuration text (untrusted: any bytes, not NUL-terminated) read from `filename`
+ * (borrowed, for messages only; NULL means "<config>"). Sections and keys are those of
+ * certd.conf.example; anything else is an error, as is a repeated key or section. A file without
+ * any [endpoint] section gets the embedded default endpoints (see config_new_default).
+ * Returns 0 and an owned config in *ret, or:
+ *   -E2BIG   CERTD_E_INPUT_TOO_LARGE (text over CONFIG_FILE_MAX, a line over CONFIG_LINE_MAX),
+ *            CERTD_E_TOO_MANY_VALUES (endpoints, names, exec words), CERTD_E_FIELD_TOO_LONG;
+ *   -EBADMSG CERTD_E_FIELD_INVALID for malformed text (NUL or control bytes, a line that is
+ *            neither a section, a key nor a comment);
+ *   -EINVAL  CERTD_E_FIELD_INVALID (bad value, unknown or repeated key or section, a key on the
+ *            wrong endpoint type), CERTD_E_FIELD_MISSING (an endpoint without type);
+ *   -EOPNOTSUPP CERTD_E_FIELD_INVALID for key URIs not supported yet (handle:, object:);
+ *   -ENOMEM.
+ */
+_must_check_ int config_parse(struct span text, const char *filename, struct config **ret,
+                              struct certd_err *err);
+
+/*
+ * Read the file at path (at most CONFIG_FILE_MAX bytes, symlinks followed: it is the admin's
+ * file) and config_parse it. Besides config_parse's errors: -ENOENT with CERTD_E_NOT_FOUND,
+ * -E2BIG with CERTD_E_INPUT_TOO_LARGE, other -errno with CERTD_E_STORAGE.
+ */
+_must_check_ int config_load(const char *path, struct config **ret, struct certd_err *err);
+
+/*
+ * The embedded defaults (no file): listen 127.0.0.1:8443, state_dir (borrowed; NULL means
+ * CONFIG_STATE_DIR_DEFAULT; must be absolute), and the endpoints "https" (server, reload self),
+ * "ldap" (client, reload none) and "truststore" (authority, max 10) under it.
+ * Returns 0 and an owned config, -EINVAL for a relative state_dir, -E2BIG for one too long
+ * for its paths, or -ENOMEM.
+ */
+_must_check_ int config_new_default(const char *state_dir, struct config **ret);
+
+/*
+ * Apply the command-line overrides, which win over the file: state_dir (nullable, absolute) moves
+ * every path that was not given explicitly; listen (nullable) as in [server] listen. All or
+ * nothing: on failure cfg is unchanged. Returns 0, or -EINVAL with CERTD_E_FIELD_INVALID
+ * ("--state-dir: ...", "--listen: ..."), -E2BIG with CERTD_E_FIELD_TOO_LONG, or -ENOMEM.
+ */
+_must_check_ int config_apply_overrides(struct config *cfg, const char *state_dir,
+                                        const char *listen, struct certd_err *err);
+
+/* Free cfg and all it owns; accepts NULL; returns NULL. */
+struct config *config_free(struct config *cfg);
+DEFINE_CLEANUP_STRUCT(config, config_free)
+
+/* The endpoint called name (borrowed from cfg), or NULL. */
+const struct config_endpoint *config_endpoint_find(const struct config *cfg, const char *name);
+
+/* Fill a socket address for cfg->listen; returns its length. */
+socklen_t config_listen_sockaddr(const struct config_listen *l, struct sockaddr_storage *ret);
+
+/* "err", "warning", "notice", "info", "debug"; "intermediate", "modern"; "none", "self",
+ * "systemd", "signal", "exec". NULL for out-of-range values. */
+const char *config_log_level_name(enum config_log_level l);
+const char *config_tls_profile_name(enum config_tls_profile p);
+const char *config_reload_kind_name(enum config_reload_kind k);

@@ -1,0 +1,853 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon/config: every key's good and bad values (tables of text, errno, detail code, line and
+ * key), limits at N and N+1, section and key rules, the text checks done before inih, file
+ * loading, the embedded defaults, the command-line overrides, and certd.conf.example.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "store/store.h"
+#include "testutil.h"
+#include "util/limits.h"
+
+#define FILE_NAME "t.conf"
+
+static struct config *parse_ok(const char *text)
+{
+    struct certd_err err = { 0 };
+    struct config *cfg = NULL;
+    int r = config_parse(span_from_str(text), FILE_NAME, &cfg, &err);
+    if (r != 0) {
+        print_error("unexpected failure %d (%s) for:\n%s\n", r, err.msg, text);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(err.code, CERTD_E_OK);
+    assert_non_null(cfg);
+    return cfg;
+}
+
+/* Parse text expecting failure r/code with a message naming "t.conf:LINE:" and word. */
+static void parse_bad_span(struct span text, int r, enum certd_errc code, unsigned line,
+                           const char *word)
+{
+    struct certd_err err = { 0 };
+    struct config *cfg = (struct config *)&err; /* sentinel: must stay untouched */
+    int got = config_parse(text, FILE_NAME, &cfg, &err);
+    if (got != r || err.code != code) {
+        print_error("got %d %s (%s), want %d %s for:\n%.*s\n", got, err_code_name(err.code),
+                    err.msg, r, err_code_name(code), (int)text.len, (const char *)text.p);
+    }
+    assert_int_equal(got, r);
+    assert_int_equal(err.code, code);
+    assert_ptr_equal(cfg, (struct config *)&err);
+    char where[32];
+    if (line > 0) {
+        (void)snprintf(where, sizeof(where), FILE_NAME ":%u: ", line);
+    } else {
+        (void)snprintf(where, sizeof(where), FILE_NAME ": ");
+    }
+    if (strncmp(err.msg, where, strlen(where)) != 0 || (word && !strstr(err.msg, word))) {
+        print_error("message '%s' lacks '%s' or '%s'\n", err.msg, where, word ? word : "");
+        fail();
+    }
+}
+
+static void parse_bad(const char *text, int r, enum certd_errc code, unsigned line,
+                      const char *word)
+{
+    parse_bad_span(span_from_str(text), r, code, line, word);
+}
+
+#define SRV "[server]\n"
+#define EPS "[endpoint e]\ntype = server\n"
+#define EPC "[endpoint e]\ntype = client\n"
+#define EPA "[endpoint e]\ntype = authority\n"
+
+struct bad_case {
+    const char *text;
+    int r;
+    enum certd_errc code;
+    unsigned line;
+    const char *word; /* the key, or a word of the message */
+};
+
+#define INV(text, line, word)                            \
+    {                                                    \
+        text, -EINVAL, CERTD_E_FIELD_INVALID, line, word \
+    }
+
+static const struct bad_case bad_values[] = {
+    /* [server] */
+    INV(SRV "listen = 127.0.0.1\n", 2, "] listen: "),
+    INV(SRV "listen = 127.0.0.1:0\n", 2, "] listen: "),
+    INV(SRV "listen = 127.0.0.1:65536\n", 2, "] listen: "),
+    INV(SRV "listen = 127.0.0.1:08443\n", 2, "port"),
+    INV(SRV "listen = 127.0.0.1:+1\n", 2, "port"),
+    INV(SRV "listen = 127.0.0.1:\n", 2, "port"),
+    INV(SRV "listen = ::1:8443\n", 2, "] listen: "),
+    INV(SRV "listen = [::1]8443\n", 2, "] listen: "),
+    INV(SRV "listen = [::1]:\n", 2, "port"),
+    INV(SRV "listen = [127.0.0.1]:80\n", 2, "numeric"),
+    INV(SRV "listen = localhost:8443\n", 2, "numeric"),
+    INV(SRV "listen = 1.2.3:80\n", 2, "numeric"),
+    INV(SRV "listen = :80\n", 2, "numeric"),
+    INV(SRV "listen =\n", 2, "] listen: empty value"),
+    INV(SRV "state_dir = var/lib/certd\n", 2, "] state_dir: must be an absolute path"),
+    INV(SRV "users_file = users\n", 2, "] users_file: must be an absolute path"),
+    INV(SRV "users_file = file:///etc/users\n", 2, "] users_file: "),
+    INV(SRV "hostname = bad_host!\n", 2, "] hostname: "),
+    INV(SRV "hostname = *.example.com\n", 2, "] hostname: "),
+    INV(SRV "hostname = 10.0.0.1\n", 2, "] hostname: "),
+    INV(SRV "log_level = verbose\n", 2, "] log_level: "),
+    INV(SRV "log_level = 7\n", 2, "] log_level: "),
+    /* [tls] */
+    INV("[tls]\nprofile = old\n", 2, "[tls] profile: "),
+    /* [limits]: N-1 below and N+1 above each range */
+    INV("[limits]\nmax_body = 1023\n", 2, "[limits] max_body: must be a whole number from 1024"),
+    INV("[limits]\nmax_body = 1048577\n", 2, "to 1048576"),
+    INV("[limits]\nmax_body = -1\n", 2, "max_body"),
+    INV("[limits]\nmax_body = 64k\n", 2, "max_body"),
+    INV("[limits]\nmax_body = 99999999999999999999999\n", 2, "max_body"),
+    INV("[limits]\nmax_headers_size = 1023\n", 2, "max_headers_size"),
+    INV("[limits]\nmax_headers_size = 65537\n", 2, "max_headers_size"),
+    INV("[limits]\nmax_connections = 0\n", 2, "max_connections"),
+    INV("[limits]\nmax_connections = 4097\n", 2, "max_connections"),
+    INV("[limits]\nidle_timeout = 0\n", 2, "idle_timeout"),
+    INV("[limits]\nidle_timeout = 3601\n", 2, "idle_timeout"),
+    INV("[limits]\nrequest_timeout = 0\n", 2, "request_timeout"),
+    INV("[limits]\nrequest_timeout = 601\n", 2, "request_timeout"),
+    /* [endpoint] values */
+    INV("[endpoint e]\ntype = bogus\n", 2, "[endpoint e] type: must be server"),
+    INV(EPS "new_key = ec:P-192\n", 3, "[endpoint e] new_key: "),
+    INV(EPS "new_key = rsa:1024\n", 3, "new_key"),
+    INV(EPS "new_key = dsa\n", 3, "new_key"),
+    INV(EPS "new_key = ed25519\n", 3, "new_key: ed25519 needs allow_ed25519 = yes"),
+    INV(EPS "names = a.example,,b.example\n", 3, "[endpoint e] names: name 2 is empty"),
+    INV(EPS "names = a.example,\n", 3, "names: name 2 is empty"),
+    INV(EPS "names = bad name\n", 3, "names: 'bad name' is not"),
+    INV(EPS "names = -bad.example\n", 3, "names"),
+    INV(EPS "days = 0\n", 3, "[endpoint e] days: "),
+    INV(EPS "days = 36501\n", 3, "days"),
+    INV(EPS "expired = warn\n", 3, "[endpoint e] expired: must be accept or reject"),
+    INV(EPS "not_yet_valid = maybe\n", 3, "not_yet_valid"),
+    INV(EPS "allow_ed25519 = true\n", 3, "[endpoint e] allow_ed25519: must be yes or no"),
+    INV(EPA "max = 0\n", 3, "[endpoint e] max: "),
+    INV(EPA "max = 1001\n", 3, "max"),
+    INV(EPA "dir = relative/dir\n", 3, "[endpoint e] dir: must be an absolute path"),
+    INV(EPS "cert = relative.pem\n", 3, "[endpoint e] cert: must be an absolute path or a file"),
+    INV(EPS "key = http://example.com/key.pem\n", 3, "[endpoint e] key: unsupported URI"),
+    INV(EPS "cert = file://host/etc/cert.pem\n", 3, "cert: a file: URI must name"),
+    INV(EPS "cert = file:relative.pem\n", 3, "cert"),
+    INV(EPS "cert = file:///a%zz\n", 3, "cert: bad percent"),
+    INV(EPS "cert = file:///a%4\n", 3, "cert: bad percent"),
+    INV(EPS "cert = file:///a%00b\n", 3, "cert: the file: URI encodes a control"),
+    INV(EPS "cert = file:///a?x=1\n", 3, "cert: a file: URI may not have a query"),
+    /* reload */
+    INV(EPS "reload = sometimes\n", 3, "[endpoint e] reload: must be none, self"),
+    INV(EPS "reload = systemd:\n", 3, "reload: systemd:UNIT"),
+    INV(EPS "reload = systemd:nslcd\n", 3, "reload: systemd:UNIT"),
+    INV(EPS "reload = systemd:nslcd.bogus\n", 3, "reload"),
+    INV(EPS "reload = systemd:.service\n", 3, "reload"),
+    INV(EPS "reload = systemd:getty@.service\n", 3, "reload"),
+    INV(EPS "reload = systemd:a/b.service\n", 3, "reload"),
+    INV(EPS "reload = signal:KILL:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:0:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:65:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:HUP\n", 3, "reload: must be signal:SIG:PIDFILE"),
+    INV(EPS "reload = signal::/run/x.pid\n", 3, "reload: must be signal:SIG:PIDFILE"),
+    INV(EPS "reload = signal:HUP:run/x.pid\n", 3, "reload: PIDFILE must be an absolute path"),
+    INV(EPS "reload = exec:reload-it\n", 3, "reload: exec:COMMAND needs"),
+    INV(EPS "reload = exec:\n", 3, "reload: exec:COMMAND needs"),
+    INV(EPS "reload = exec: /bin/true\n", 3, "reload: exec:COMMAND needs"),
+    INV(EPC "reload = self\n", 3, "[endpoint e] reload: 'self' is only for server endpoints"),
+    INV(EPA "reload = self\n", 3, "reload: 'self' is only for server"),
+    /* keys on the wrong endpoint type, wherever the type line is */
+    INV(EPA "cert = /etc/c.pem\n", 3, "[endpoint e] cert: 'cert' is only for server and client"),
+    INV(EPA "key = /etc/k.pem\n", 3, "key: 'key' is only for server and client"),
+    INV(EPA "new_key = ec\n", 3, "new_key: 'new_key' is only"),
+    INV(EPA "names = a.example\n", 3, "names: 'names' is only"),
+    INV(EPA "days = 10\n", 3, "days: 'days' is only"),
+    INV(EPA "expired = reject\n", 3, "expired: 'expired' is only"),
+    INV(EPA "not_yet_valid = reject\n", 3, "not_yet_valid: 'not_yet_valid' is only"),
+    INV(EPA "allow_ed25519 = yes\n", 3, "allow_ed25519: 'allow_ed25519' is only"),
+    INV(EPS "dir = /etc/ca\n", 3, "[endpoint e] dir: 'dir' is only for authority endpoints"),
+    INV(EPC "max = 5\n", 3, "max: 'max' is only for authority"),
+    INV("[endpoint e]\nmax = 5\ndir = /x\ntype = server\n", 2, "max: 'max' is only"),
+    INV("[endpoint e]\ndir = /x\nmax = 5\ntype = client\n", 2, "dir: 'dir' is only"),
+    /* sections and keys */
+    INV("[providers]\nload = default\n", 1, "unknown section [providers]"),
+    INV("[Server]\n", 1, "unknown section [Server]"),
+    INV("[endpointx]\n", 1, "unknown section"),
+    INV("[endpoint]\ntype = server\n", 1, "the name '' must be"),
+    INV("[endpoint Https]\ntype = server\n", 1, "the name 'Https' must be"),
+    INV("[endpoint a.b]\ntype = server\n", 1, "the name 'a.b' must be"),
+    INV("[endpoint a b]\ntype = server\n", 1, "the name 'a b' must be"),
+    INV("[endpoint aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ntype = server\n", 1, "must be 1 to 32"),
+    INV(SRV "\n[tls]\n[server]\n", 4, "duplicate section [server] (first on line 1)"),
+    INV("[limits]\n[limits]\n", 2, "duplicate section [limits] (first on line 1)"),
+    INV("[tls]\n[tls]\n", 2, "duplicate section [tls]"),
+    INV(EPS "[endpoint e]\n", 3, "duplicate section [endpoint e] (first on line 1)"),
+    INV(SRV "listen = 1.2.3.4:1\n; x\nlisten = 1.2.3.4:2\n", 4,
+        "[server] listen: duplicate key (first on line 2)"),
+    INV(EPS "type = server\n", 3, "[endpoint e] type: duplicate key (first on line 2)"),
+    INV(EPS "names = a.example\nnames = b.example\n", 4, "names: duplicate key"),
+    INV("[tls]\nprofile = modern\nprofile = modern\n", 3, "[tls] profile: duplicate key"),
+    INV(SRV "lsten = 1.2.3.4:1\n", 2, "unknown key 'lsten' in [server]"),
+    INV("[tls]\nciphers = ALL\n", 2, "unknown key 'ciphers' in [tls]"),
+    INV("[limits]\nmax_bodies = 1\n", 2, "unknown key 'max_bodies' in [limits]"),
+    INV(EPS "Type = server\n", 3, "unknown key 'Type' in [endpoint e]"),
+    INV(EPS "listen = 1.2.3.4:1\n", 3, "unknown key 'listen' in [endpoint e]"),
+    INV("listen = 1.2.3.4:1\n", 1, "key 'listen' outside any section"),
+    /* an over-long unknown key is quoted briefly */
+    INV(SRV "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa = 1\n", 2,
+        "unknown key 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' in [server]"),
+    /* an endpoint needs its type */
+    { "[endpoint e]\nnew_key = ec\n", -EINVAL, CERTD_E_FIELD_MISSING, 1,
+      "[endpoint e] type: missing" },
+    { EPS "\n[endpoint f]\n", -EINVAL, CERTD_E_FIELD_MISSING, 4, "[endpoint f] type: missing" },
+    /* syntax */
+    { SRV "listen\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2, "expected 'key = value'" },
+    { SRV "listen ; = 1\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2, "expected 'key = value'" },
+    { SRV "= 1.2.3.4:1\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2, "key name is missing" },
+    { "[server\n", -EBADMSG, CERTD_E_FIELD_INVALID, 1, "without ']'" },
+    { "[server] listen = 1.2.3.4:1\n", -EBADMSG, CERTD_E_FIELD_INVALID, 1, "text after" },
+    { SRV "listen = 1.2.3.4:1\r\x01\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2, "control" },
+    { SRV "listen = 1.2.3.4:1\x7f\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2, "control" },
+    { SRV "listen = 1.2.3.4:1\rlisten = 1.2.3.4:2\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2,
+      "control character 0x0d" },
+    /* URIs issue #5 adds */
+    { EPS "key = handle:0x81000001\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3,
+      "[endpoint e] key: 'handle:' and 'object:' keys are not supported yet" },
+    { EPS "cert = object:tpm2-key\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3,
+      "[endpoint e] cert: " },
+    { EPC "key = HANDLE:0x81000001\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3, "key: " },
+};
+
+static void test_config_bad_values(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(bad_values); i++) {
+        const struct bad_case *c = &bad_values[i];
+        parse_bad(c->text, c->r, c->code, c->line, c->word);
+    }
+}
+
+/* Texts that parse; the values they set are checked in the tests below. */
+static const char *const good_texts[] = {
+    "",
+    "\n\n",
+    "; only a comment\n# and another\n",
+    SRV,
+    SRV "listen = 0.0.0.0:443\n",
+    SRV "listen = 127.0.0.1:1\n",
+    SRV "listen = 127.0.0.1:65535\n",
+    SRV "listen = [::]:443\n",
+    SRV "listen = [fe80::1]:8443 ; inline comment\n",
+    SRV "state_dir = /\n",
+    SRV "hostname =\n",
+    SRV "hostname = bmc\n",
+    SRV "hostname = bmc.example.com.\n",
+    SRV "log_level = err\n",
+    SRV "log_level = WARNING\n",
+    SRV "log_level = notice\n",
+    SRV "log_level = debug\n",
+    "[tls]\nprofile = intermediate\n",
+    "[limits]\nmax_body = 1024\nmax_headers_size = 1024\nmax_connections = 1\n"
+    "idle_timeout = 1\nrequest_timeout = 1\n",
+    "[limits]\nmax_body = 1048576\nmax_headers_size = 65536\nmax_connections = 4096\n"
+    "idle_timeout = 3600\nrequest_timeout = 600\n",
+    EPS "new_key = rsa:4096\n",
+    EPS "new_key = EC:secp384r1\n",
+    EPS "new_key = ed25519\nallow_ed25519 = yes\n",
+    EPS "allow_ed25519 = yes\nnew_key = ed25519\n",
+    EPS "days = 1\n",
+    EPS "days = 36500\n",
+    EPS "expired = reject\nnot_yet_valid = accept\n",
+    EPS "reload = none\n",
+    EPS "reload = systemd:nslcd.service\n",
+    EPS "reload = systemd:getty@tty1.service\n",
+    EPS "reload = systemd:multi-user.target\n",
+    EPS "reload = signal:SIGUSR2:/run/x.pid\n",
+    EPS "reload = signal:1:/run/x.pid\n",
+    EPS "reload = signal:64:/run/x.pid\n",
+    EPC "reload = exec:/usr/bin/true\n",
+    EPA "max = 1\n",
+    EPA "max = 1000\n",
+    EPA "dir = /etc/ssl/ca/\n",
+    /* type after the type-specific keys */
+    "[endpoint e]\ndir = /etc/ca\nmax = 3\ntype = authority\n",
+    /* key: value, as inih also reads it */
+    SRV "listen: 1.2.3.4:80\n",
+    /* indented lines are ordinary lines, not continuations */
+    SRV "  listen = 1.2.3.4:80\n\thostname = bmc\n",
+};
+
+static void test_config_good_values(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(good_texts); i++) {
+        config_free(parse_ok(good_texts[i]));
+    }
+}
+
+static void test_config_server_values(void **state)
+{
+    (void)state;
+    struct config *cfg = parse_ok(SRV "listen = [::1]:8443\nstate_dir = /srv/certd//\n"
+                                      "users_file = /etc/certd/users\nhostname = bmc.example\n"
+                                      "log_level = debug\n[tls]\nprofile = modern\n"
+                                      "[limits]\nmax_body = 2048\nmax_headers_size = 4096\n"
+                                      "max_connections = 7\nidle_timeout = 9\n"
+                                      "request_timeout = 11\n");
+    assert_int_equal(cfg->listen.family, AF_INET6);
+    assert_int_equal(cfg->listen.port, 8443);
+    assert_string_equal(cfg->listen.text, "[::1]:8443");
+    uint8_t loop6[16] = { [15] = 1 };
+    assert_memory_equal(cfg->listen.addr, loop6, 16);
+    struct sockaddr_storage ss;
+    assert_int_equal(config_listen_sockaddr(&cfg->listen, &ss), sizeof(struct sockaddr_in6));
+    assert_int_equal(((struct sockaddr_in6 *)&ss)->sin6_port, htons(8443));
+    assert_string_equal(cfg->state_dir, "/srv/certd");
+    assert_string_equal(cfg->users_file, "/etc/certd/users");
+    assert_true(cfg->is_users_file_given);
+    assert_string_equal(cfg->hostname, "bmc.example");
+    assert_int_equal(cfg->log_level, CONFIG_LOG_DEBUG);
+    assert_int_equal(cfg->tls_profile, CONFIG_TLS_MODERN);
+    assert_int_equal(cfg->max_body, 2048);
+    assert_int_equal(cfg->max_headers_size, 4096);
+    assert_int_equal(cfg->max_connections, 7);
+    assert_int_equal(cfg->idle_timeout, 9);
+    assert_int_equal(cfg->request_timeout, 11);
+    /* no [endpoint]: the embedded three, under the file's state_dir */
+    assert_int_equal(cfg->n_endpoints, 3);
+    assert_string_equal(config_endpoint_find(cfg, "https")->cert, "/srv/certd/https/cert.pem");
+    assert_string_equal(config_endpoint_find(cfg, "truststore")->dir, "/srv/certd/truststore");
+    config_free(cfg);
+
+    cfg = parse_ok(SRV "listen = 10.1.2.3:443\nstate_dir = /\n");
+    assert_int_equal(cfg->listen.family, AF_INET);
+    assert_string_equal(cfg->listen.text, "10.1.2.3:443");
+    assert_int_equal(config_listen_sockaddr(&cfg->listen, &ss), sizeof(struct sockaddr_in));
+    assert_int_equal(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(0x0a010203));
+    assert_string_equal(cfg->state_dir, "/");
+    assert_string_equal(cfg->users_file, "/users");
+    assert_string_equal(config_endpoint_find(cfg, "ldap")->key, "/ldap/key.pem");
+    config_free(cfg);
+}
+
+static void test_config_endpoint_values(void **state)
+{
+    (void)state;
+    struct config *cfg =
+        parse_ok("[endpoint web-1]\ntype = server\ncert = file:///etc/ssl/a%20b.pem\n"
+                 "key = file://localhost/etc/ssl/k.pem\nnew_key = rsa:3072\n"
+                 "names = host.example.com, 10.0.0.1 ,::1,admin@example.com,https://bmc.example/x\n"
+                 "days = 90\nexpired = reject\nnot_yet_valid = reject\nallow_ed25519 = yes\n"
+                 "reload = exec:/usr/sbin/reload-it --now  -v\n"
+                 "[endpoint ldap_2]\ntype = client\ncert = file:/etc/c.pem\n"
+                 "reload = signal:usr1:/run/nslcd/nslcd.pid\n"
+                 "[endpoint ca]\ntype = authority\ndir = /etc/ssl/ca//\nmax = 25\n"
+                 "reload = systemd:nslcd.service\n");
+    assert_int_equal(cfg->n_endpoints, 3);
+    const struct config_endpoint *ep = config_endpoint_find(cfg, "web-1");
+    assert_non_null(ep);
+    assert_ptr_equal(ep, &cfg->endpoints[0]);
+    assert_int_equal(ep->type, ENDPOINT_SERVER);
+    assert_string_equal(ep->cert, "/etc/ssl/a b.pem");
+    assert_string_equal(ep->key, "/etc/ssl/k.pem");
+    assert_true(ep->is_cert_given && ep->is_key_given);
+    assert_int_equal(ep->new_key.alg, KEY_ALG_RSA);
+    assert_int_equal(ep->new_key.bits, 3072);
+    assert_int_equal(ep->n_names, 5);
+    assert_string_equal(ep->names[0], "host.example.com");
+    assert_string_equal(ep->names[1], "10.0.0.1");
+    assert_string_equal(ep->names[2], "::1");
+    assert_string_equal(ep->names[3], "admin@example.com");
+    assert_string_equal(ep->names[4], "https://bmc.example/x");
+    assert_int_equal(ep->days, 90);
+    assert_int_equal(ep->expired, VALIDITY_REJECT);
+    assert_int_equal(ep->not_yet_valid, VALIDITY_REJECT);
+    assert_true(ep->allow_ed25519);
+    assert_int_equal(ep->reload.kind, CONFIG_RELOAD_EXEC);
+    assert_int_equal(ep->reload.argc, 3);
+    assert_string_equal(ep->reload.argv[0], "/usr/sbin/reload-it");
+    assert_string_equal(ep->reload.argv[1], "--now");
+    assert_string_equal(ep->reload.argv[2], "-v");
+    assert_null(ep->reload.argv[3]);
+    assert_null(ep->dir);
+
+    ep = config_endpoint_find(cfg, "ldap_2");
+    assert_int_equal(ep->type, ENDPOINT_CLIENT);
+    assert_string_equal(ep->cert, "/etc/c.pem");
+    assert_true(ep->is_cert_given);
+    assert_false(ep->is_key_given);
+    assert_string_equal(ep->key, CONFIG_STATE_DIR_DEFAULT "/ldap_2/key.pem");
+    assert_int_equal(ep->reload.kind, CONFIG_RELOAD_SIGNAL);
+    assert_int_equal(ep->reload.signal, SIGUSR1);
+    assert_string_equal(ep->reload.pidfile, "/run/nslcd/nslcd.pid");
+    /* defaults of the keys not given */
+    assert_int_equal(ep->new_key.alg, KEY_ALG_EC);
+    assert_string_equal(ep->new_key.curve, "P-256");
+    assert_int_equal(ep->days, CONFIG_DAYS_DEFAULT);
+    assert_int_equal(ep->expired, VALIDITY_ACCEPT_WARN);
+    assert_int_equal(ep->not_yet_valid, VALIDITY_ACCEPT_WARN);
+    assert_false(ep->allow_ed25519);
+    assert_int_equal(ep->n_names, 0);
+
+    ep = config_endpoint_find(cfg, "ca");
+    assert_int_equal(ep->type, ENDPOINT_AUTHORITY);
+    assert_string_equal(ep->dir, "/etc/ssl/ca");
+    assert_true(ep->is_dir_given);
+    assert_int_equal(ep->max, 25);
+    assert_null(ep->cert);
+    assert_null(ep->key);
+    assert_int_equal(ep->reload.kind, CONFIG_RELOAD_SYSTEMD);
+    assert_string_equal(ep->reload.unit, "nslcd.service");
+    assert_null(config_endpoint_find(cfg, "https"));
+    assert_null(config_endpoint_find(cfg, "nope"));
+    config_free(cfg);
+
+    cfg = parse_ok(EPS "reload = signal:HUP:/run/x.pid\n");
+    assert_int_equal(cfg->endpoints[0].reload.signal, SIGHUP);
+    assert_string_equal(config_reload_kind_name(cfg->endpoints[0].reload.kind), "signal");
+    config_free(cfg);
+    cfg = parse_ok(EPS "reload = signal:12:/run/x.pid\n");
+    assert_int_equal(cfg->endpoints[0].reload.signal, 12);
+    config_free(cfg);
+    cfg = parse_ok(EPS);
+    assert_int_equal(cfg->endpoints[0].reload.kind, CONFIG_RELOAD_NONE);
+    config_free(cfg);
+}
+
+/* Build "[endpoint e]\ntype = server\nKEY = v,v,...,v\n" with n copies of item. */
+static char *list_text(const char *prefix, const char *item, const char *sep, size_t n)
+{
+    size_t size = strlen(prefix) + n * (strlen(item) + strlen(sep)) + 2;
+    char *s = malloc(size);
+    assert_non_null(s);
+    size_t o = (size_t)snprintf(s, size, "%s", prefix);
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t)snprintf(s + o, size - o, "%s%s", i ? sep : "", item);
+    }
+    (void)snprintf(s + o, size - o, "\n");
+    return s;
+}
+
+static void test_config_limits(void **state)
+{
+    (void)state;
+    /* SANs: CERTD_SANS_MAX and one more */
+    char *t = list_text(EPS "names = ", "a", ",", CERTD_SANS_MAX);
+    struct config *cfg = parse_ok(t);
+    assert_int_equal(cfg->endpoints[0].n_names, CERTD_SANS_MAX);
+    config_free(cfg);
+    free(t);
+    t = list_text(EPS "names = ", "a", ",", CERTD_SANS_MAX + 1);
+    parse_bad(t, -E2BIG, CERTD_E_TOO_MANY_VALUES, 3, "[endpoint e] names: more than 64 names");
+    free(t);
+
+    /* exec words: CONFIG_EXEC_ARGS_MAX and one more */
+    t = list_text(EPS "reload = exec:/bin/x ", "a", " ", CONFIG_EXEC_ARGS_MAX - 1);
+    cfg = parse_ok(t);
+    assert_int_equal(cfg->endpoints[0].reload.argc, CONFIG_EXEC_ARGS_MAX);
+    assert_null(cfg->endpoints[0].reload.argv[CONFIG_EXEC_ARGS_MAX]);
+    config_free(cfg);
+    free(t);
+    t = list_text(EPS "reload = exec:/bin/x ", "a", " ", CONFIG_EXEC_ARGS_MAX);
+    parse_bad(t, -E2BIG, CERTD_E_TOO_MANY_VALUES, 3, "reload: exec:COMMAND has more than 32");
+    free(t);
+
+    /* endpoints: CONFIG_ENDPOINTS_MAX and one more */
+    char text[2048];
+    size_t o = 0;
+    for (unsigned i = 0; i < CONFIG_ENDPOINTS_MAX; i++) {
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "[endpoint e%u]\ntype = client\n", i);
+    }
+    cfg = parse_ok(text);
+    assert_int_equal(cfg->n_endpoints, CONFIG_ENDPOINTS_MAX);
+    assert_string_equal(cfg->endpoints[15].name, "e15");
+    assert_string_equal(cfg->endpoints[15].cert, CONFIG_STATE_DIR_DEFAULT "/e15/cert.pem");
+    config_free(cfg);
+    (void)snprintf(text + o, sizeof(text) - o, "[endpoint e16]\ntype = client\n");
+    parse_bad(text, -E2BIG, CERTD_E_TOO_MANY_VALUES, 2 * CONFIG_ENDPOINTS_MAX + 1,
+              "more than 16 endpoints");
+
+    /* endpoint names: 32 characters and 33 */
+    cfg = parse_ok("[endpoint abcdefghijklmnopqrstuvwxyz_-0123]\ntype = server\n");
+    assert_string_equal(cfg->endpoints[0].name, "abcdefghijklmnopqrstuvwxyz_-0123");
+    config_free(cfg);
+    parse_bad("[endpoint abcdefghijklmnopqrstuvwxyz_-01234]\ntype = server\n", -EINVAL,
+              CERTD_E_FIELD_INVALID, 1, "must be 1 to 32");
+}
+
+static void test_config_text_checks(void **state)
+{
+    (void)state;
+    /* A line of CONFIG_LINE_MAX bytes, as a comment and as a value, and one byte more. */
+    char line[CONFIG_LINE_MAX + 64];
+    char path[CONFIG_LINE_MAX + 1];
+    size_t plen = CONFIG_LINE_MAX - strlen("users_file = ");
+    memset(path, 'p', plen);
+    path[0] = '/';
+    path[plen] = '\0';
+    (void)snprintf(line, sizeof(line), SRV "users_file = %s\n", path);
+    assert_int_equal(strlen(line), strlen(SRV) + CONFIG_LINE_MAX + 1);
+    struct config *cfg = parse_ok(line);
+    assert_string_equal(cfg->users_file, path);
+    config_free(cfg);
+    (void)snprintf(line, sizeof(line), SRV "users_file = %sp\n", path);
+    parse_bad(line, -E2BIG, CERTD_E_INPUT_TOO_LARGE, 2, "line longer than 199 bytes");
+    /* CRLF endings count as no bytes of the line */
+    (void)snprintf(line, sizeof(line), SRV "users_file = %s\r\n", path);
+    cfg = parse_ok(line);
+    assert_string_equal(cfg->users_file, path);
+    config_free(cfg);
+    memset(line, ';', CONFIG_LINE_MAX);
+    line[CONFIG_LINE_MAX] = '\0';
+    config_free(parse_ok(line));
+    memset(line, ';', CONFIG_LINE_MAX + 1);
+    line[CONFIG_LINE_MAX + 1] = '\0';
+    parse_bad(line, -E2BIG, CERTD_E_INPUT_TOO_LARGE, 1, "line longer");
+    /* leading blanks count too: inih would split the line */
+    (void)snprintf(line, sizeof(line), "[tls]\n   profile = modern%*s\n", CONFIG_LINE_MAX, "");
+    parse_bad(line, -E2BIG, CERTD_E_INPUT_TOO_LARGE, 2, "line longer");
+
+    /* embedded NUL, in a value and in a comment */
+    static const char nul1[] = SRV "listen = 127.0.0.1:80\0 80\n";
+    parse_bad_span(span_make(nul1, sizeof(nul1) - 1), -EBADMSG, CERTD_E_FIELD_INVALID, 2,
+                   "NUL byte");
+    static const char nul2[] = SRV "; comment\0\n";
+    parse_bad_span(span_make(nul2, sizeof(nul2) - 1), -EBADMSG, CERTD_E_FIELD_INVALID, 2,
+                   "NUL byte");
+    /* not NUL-terminated: the span's length rules */
+    static const char cut[] = SRV "log_level = debugXXXX";
+    cfg = NULL;
+    struct certd_err err = { 0 };
+    assert_int_equal(config_parse(span_make(cut, sizeof(cut) - 1 - 4), FILE_NAME, &cfg, &err), 0);
+    assert_int_equal(cfg->log_level, CONFIG_LOG_DEBUG);
+    config_free(cfg);
+
+    /* CONFIG_FILE_MAX bytes, and one more */
+    char *big = malloc(CONFIG_FILE_MAX + 2);
+    assert_non_null(big);
+    for (size_t i = 0; i < CONFIG_FILE_MAX; i++) {
+        big[i] = i % 64 == 63 ? '\n' : ';';
+    }
+    big[CONFIG_FILE_MAX] = '\0';
+    config_free(parse_ok(big));
+    big[CONFIG_FILE_MAX] = '\n';
+    big[CONFIG_FILE_MAX + 1] = '\0';
+    parse_bad(big, -E2BIG, CERTD_E_INPUT_TOO_LARGE, 0, "larger than 65536 bytes");
+    free(big);
+
+    /* a byte-order mark, CRLF endings, a last line without a newline */
+    cfg = parse_ok("\xef\xbb\xbf[server]\r\nlisten = 1.2.3.4:5\r\nlog_level = err");
+    assert_string_equal(cfg->listen.text, "1.2.3.4:5");
+    assert_int_equal(cfg->log_level, CONFIG_LOG_ERR);
+    config_free(cfg);
+    /* line numbers count blank and comment lines */
+    parse_bad("\n; c\n\n[tls]\n\n# x\nprofile = x\n", -EINVAL, CERTD_E_FIELD_INVALID, 7,
+              "[tls] profile");
+    /* an inline comment ends a value; '#' does not start one */
+    cfg = parse_ok(EPS "reload = exec:/bin/x a;b #c ; comment\n");
+    assert_int_equal(cfg->endpoints[0].reload.argc, 3);
+    assert_string_equal(cfg->endpoints[0].reload.argv[1], "a;b");
+    assert_string_equal(cfg->endpoints[0].reload.argv[2], "#c");
+    config_free(cfg);
+    /* a long bad value is not echoed whole */
+    char longval[256] = EPS "names = ";
+    size_t at = strlen(longval);
+    memset(longval + at, 'x', 150);
+    longval[at + 10] = ' ';
+    memcpy(longval + at + 150, "\n", 2);
+    parse_bad(longval, -EINVAL, CERTD_E_FIELD_INVALID, 3, "...' is not");
+    /* a NULL filename */
+    err = (struct certd_err){ 0 };
+    assert_int_equal(config_parse(span_from_str("[x]\n"), NULL, &cfg, &err), -EINVAL);
+    assert_string_equal(err.msg, "<config>:1: unknown section [x] (sections: server, tls, "
+                                 "limits, endpoint NAME)");
+    assert_int_equal(config_parse(span_from_str(""), NULL, NULL, NULL), -EINVAL);
+}
+
+static void check_default_endpoints(const struct config *cfg, const char *sd)
+{
+    char p[256];
+    assert_int_equal(cfg->n_endpoints, 3);
+    const struct config_endpoint *https = &cfg->endpoints[0];
+    assert_string_equal(https->name, "https");
+    assert_int_equal(https->type, ENDPOINT_SERVER);
+    assert_int_equal(https->reload.kind, CONFIG_RELOAD_SELF);
+    (void)snprintf(p, sizeof(p), "%s/https/cert.pem", sd);
+    assert_string_equal(https->cert, p);
+    (void)snprintf(p, sizeof(p), "%s/https/key.pem", sd);
+    assert_string_equal(https->key, p);
+    assert_false(https->is_cert_given || https->is_key_given);
+    assert_int_equal(https->new_key.alg, KEY_ALG_EC);
+    assert_string_equal(https->new_key.curve, "P-256");
+    assert_int_equal(https->days, 365);
+    const struct config_endpoint *ldap = &cfg->endpoints[1];
+    assert_string_equal(ldap->name, "ldap");
+    assert_int_equal(ldap->type, ENDPOINT_CLIENT);
+    assert_int_equal(ldap->reload.kind, CONFIG_RELOAD_NONE);
+    (void)snprintf(p, sizeof(p), "%s/ldap/cert.pem", sd);
+    assert_string_equal(ldap->cert, p);
+    const struct config_endpoint *ts = &cfg->endpoints[2];
+    assert_string_equal(ts->name, "truststore");
+    assert_int_equal(ts->type, ENDPOINT_AUTHORITY);
+    assert_int_equal(ts->max, CERTD_AUTHORITY_MAX_DEFAULT);
+    (void)snprintf(p, sizeof(p), "%s/truststore", sd);
+    assert_string_equal(ts->dir, p);
+    assert_false(ts->is_dir_given);
+}
+
+static void check_server_defaults(const struct config *cfg)
+{
+    assert_string_equal(cfg->listen.text, CONFIG_LISTEN_DEFAULT);
+    assert_int_equal(cfg->listen.family, AF_INET);
+    assert_int_equal(cfg->listen.port, 8443);
+    assert_string_equal(cfg->hostname, "");
+    assert_int_equal(cfg->log_level, CONFIG_LOG_INFO);
+    assert_string_equal(config_log_level_name(cfg->log_level), "info");
+    assert_int_equal(cfg->tls_profile, CONFIG_TLS_INTERMEDIATE);
+    assert_string_equal(config_tls_profile_name(cfg->tls_profile), "intermediate");
+    assert_int_equal(cfg->max_body, 65536);
+    assert_int_equal(cfg->max_headers_size, 8192);
+    assert_int_equal(cfg->max_connections, 64);
+    assert_int_equal(cfg->idle_timeout, 30);
+    assert_int_equal(cfg->request_timeout, 10);
+    assert_false(cfg->is_users_file_given);
+}
+
+static void test_config_defaults(void **state)
+{
+    (void)state;
+    struct config *cfg = NULL;
+    assert_int_equal(config_new_default(NULL, &cfg), 0);
+    check_server_defaults(cfg);
+    assert_string_equal(cfg->state_dir, "/var/lib/certd");
+    assert_string_equal(cfg->users_file, "/var/lib/certd/users");
+    check_default_endpoints(cfg, "/var/lib/certd");
+    config_free(cfg);
+
+    assert_int_equal(config_new_default("/tmp/certd-state///", &cfg), 0);
+    assert_string_equal(cfg->state_dir, "/tmp/certd-state");
+    check_default_endpoints(cfg, "/tmp/certd-state");
+    config_free(cfg);
+
+    cfg = (struct config *)&cfg;
+    assert_int_equal(config_new_default("relative", &cfg), -EINVAL);
+    assert_ptr_equal(cfg, (struct config *)&cfg);
+
+    /* an empty file is the defaults */
+    cfg = parse_ok("");
+    check_server_defaults(cfg);
+    check_default_endpoints(cfg, "/var/lib/certd");
+    config_free(cfg);
+    assert_null(config_free(NULL));
+    assert_null(config_log_level_name(CONFIG_LOG_LEVEL_MAX));
+    assert_null(config_tls_profile_name(CONFIG_TLS_PROFILE_MAX));
+    assert_null(config_reload_kind_name(CONFIG_RELOAD_KIND_MAX));
+}
+
+static void test_config_overrides(void **state)
+{
+    (void)state;
+    struct config *cfg = parse_ok(SRV "state_dir = /etc/certd\nlisten = 1.2.3.4:443\n"
+                                      "[endpoint web]\ntype = server\ncert = /etc/web.pem\n"
+                                      "[endpoint cas]\ntype = authority\n"
+                                      "[endpoint fixed]\ntype = authority\ndir = /etc/fixed\n");
+    assert_string_equal(cfg->endpoints[0].key, "/etc/certd/web/key.pem");
+    assert_string_equal(cfg->users_file, "/etc/certd/users");
+    struct certd_err err = { 0 };
+
+    /* all or nothing: a bad --listen leaves everything as it was */
+    assert_int_equal(config_apply_overrides(cfg, "/run/x", "localhost:1", &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "--listen 'localhost:1': "));
+    assert_string_equal(cfg->state_dir, "/etc/certd");
+    assert_string_equal(cfg->listen.text, "1.2.3.4:443");
+    assert_string_equal(cfg->endpoints[0].key, "/etc/certd/web/key.pem");
+    err_clear(&err);
+    assert_int_equal(config_apply_overrides(cfg, "run/x", "[::1]:80", &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "--state-dir 'run/x': must be an absolute path"));
+    assert_string_equal(cfg->listen.text, "1.2.3.4:443");
+    err_clear(&err);
+    assert_int_equal(config_apply_overrides(cfg, "/run/\x01x", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "--state-dir"));
+    assert_string_equal(cfg->state_dir, "/etc/certd");
+    err_clear(&err);
+    char long_dir[CONFIG_PATH_MAX + 8];
+    memset(long_dir, 'd', sizeof(long_dir) - 1);
+    long_dir[0] = '/';
+    long_dir[CONFIG_PATH_MAX - 10] = '\0'; /* fits; "/web/key.pem" under it does not */
+    assert_int_equal(config_apply_overrides(cfg, long_dir, NULL, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_FIELD_TOO_LONG);
+    assert_string_equal(cfg->state_dir, "/etc/certd");
+    assert_string_equal(cfg->users_file, "/etc/certd/users");
+    err_clear(&err);
+
+    /* nothing to override */
+    assert_int_equal(config_apply_overrides(cfg, NULL, NULL, &err), 0);
+    assert_string_equal(cfg->endpoints[0].key, "/etc/certd/web/key.pem");
+
+    /* --state-dir moves the implicit paths only; --listen wins over the file */
+    assert_int_equal(config_apply_overrides(cfg, "/run/x/", "[::1]:80", &err), 0);
+    assert_int_equal(err.code, CERTD_E_OK);
+    assert_string_equal(cfg->state_dir, "/run/x");
+    assert_string_equal(cfg->users_file, "/run/x/users");
+    assert_string_equal(cfg->listen.text, "[::1]:80");
+    assert_string_equal(cfg->endpoints[0].cert, "/etc/web.pem");
+    assert_string_equal(cfg->endpoints[0].key, "/run/x/web/key.pem");
+    assert_string_equal(cfg->endpoints[1].dir, "/run/x/cas");
+    assert_string_equal(cfg->endpoints[2].dir, "/etc/fixed");
+    config_free(cfg);
+
+    /* an explicit users_file stays; the embedded defaults move */
+    cfg = parse_ok(SRV "users_file = /etc/users\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv", NULL, NULL), 0);
+    assert_string_equal(cfg->users_file, "/etc/users");
+    check_default_endpoints(cfg, "/srv");
+    config_free(cfg);
+    assert_int_equal(config_apply_overrides(NULL, NULL, NULL, NULL), -EINVAL);
+}
+
+static void test_config_load(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("config");
+    char path[512];
+    struct certd_err err = { 0 };
+    struct config *cfg = NULL;
+
+    (void)snprintf(path, sizeof(path), "%s/missing.conf", dir);
+    assert_int_equal(config_load(path, &cfg, &err), -ENOENT);
+    assert_int_equal(err.code, CERTD_E_NOT_FOUND);
+    assert_non_null(strstr(err.msg, "missing.conf: "));
+    assert_null(cfg);
+
+    /* a directory */
+    err_clear(&err);
+    assert_int_equal(config_load(dir, &cfg, &err), -EISDIR);
+    assert_int_equal(err.code, CERTD_E_STORAGE);
+
+    /* over CONFIG_FILE_MAX */
+    (void)snprintf(path, sizeof(path), "%s/big.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (size_t i = 0; i <= CONFIG_FILE_MAX / 8; i++) {
+        assert_int_equal(fputs(";;;;;;;\n", f), 1);
+    }
+    assert_int_equal(fclose(f), 0);
+    err_clear(&err);
+    assert_int_equal(config_load(path, &cfg, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_INPUT_TOO_LARGE);
+    assert_non_null(strstr(err.msg, "big.conf: "));
+
+    /* a good file, and a bad one naming the file and line */
+    (void)snprintf(path, sizeof(path), "%s/good.conf", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs("[tls]\nprofile = modern\n", f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(config_load(path, &cfg, NULL), 0);
+    assert_int_equal(cfg->tls_profile, CONFIG_TLS_MODERN);
+    cfg = config_free(cfg);
+    (void)snprintf(path, sizeof(path), "%s/bad.conf", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs("[tls]\n\nprofile = modren\n", f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    err_clear(&err);
+    assert_int_equal(config_load(path, &cfg, &err), -EINVAL);
+    char want[600];
+    (void)snprintf(want, sizeof(want), "%s:3: [tls] profile: ", path);
+    assert_non_null(strstr(err.msg, want));
+    assert_null(cfg);
+    scratch_rm(dir);
+}
+
+static void test_config_example(void **state)
+{
+    (void)state;
+    const char *root = getenv("CERTD_SOURCE_ROOT");
+    if (!root) {
+        print_message("CERTD_SOURCE_ROOT is not set: skipping certd.conf.example\n");
+        skip();
+    }
+    char path[4096];
+    (void)snprintf(path, sizeof(path), "%s/certd.conf.example", root);
+    struct certd_err err = { 0 };
+    struct config *cfg = NULL;
+    int r = config_load(path, &cfg, &err);
+    if (r < 0) {
+        print_error("%s\n", err.msg);
+    }
+    assert_int_equal(r, 0);
+    /* Its active settings are the embedded defaults. */
+    check_server_defaults(cfg);
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
+    check_default_endpoints(cfg, CONFIG_STATE_DIR_DEFAULT);
+    config_free(cfg);
+
+    /* Every key is documented in it (as "; key =" or "key ="). */
+    uint8_t *text = NULL;
+    size_t len = 0;
+    assert_int_equal(store_read_file(path, CONFIG_FILE_MAX, false, &text, &len), 0);
+    static const char *const keys[] = {
+        "listen",
+        "state_dir",
+        "users_file",
+        "hostname",
+        "log_level",
+        "profile",
+        "max_body",
+        "max_headers_size",
+        "max_connections",
+        "idle_timeout",
+        "request_timeout",
+        "type",
+        "cert",
+        "key",
+        "new_key",
+        "names",
+        "days",
+        "expired",
+        "not_yet_valid",
+        "allow_ed25519",
+        "dir",
+        "max",
+        "reload",
+    };
+    for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+        char k[64];
+        (void)snprintf(k, sizeof(k), "\n; %s =", keys[i]);
+        char k2[64];
+        (void)snprintf(k2, sizeof(k2), "\n%s =", keys[i]);
+        if (!strstr((const char *)text, k) && !strstr((const char *)text, k2)) {
+            print_error("certd.conf.example does not document '%s'\n", keys[i]);
+            fail();
+        }
+    }
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_bad_values),    cmocka_unit_test(test_config_good_values),
+        cmocka_unit_test(test_config_server_values), cmocka_unit_test(test_config_endpoint_values),
+        cmocka_unit_test(test_config_limits),        cmocka_unit_test(test_config_text_checks),
+        cmocka_unit_test(test_config_defaults),      cmocka_unit_test(test_config_overrides),
+        cmocka_unit_test(test_config_load),          cmocka_unit_test(test_config_example),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
