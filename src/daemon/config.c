@@ -162,20 +162,6 @@ static int dir_dup(const char *s, char **ret, const char **why)
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* The length of an RFC 3986 §3.1 scheme followed by ':' at the start of s, or 0. */
 static size_t uri_scheme_len(const char *s)
 {
@@ -260,8 +246,8 @@ static int location_parse(const char *s, char **ret, const char **why)
             continue;
         }
         /* p is NUL-terminated: p[i + 2] is read only when p[i + 1] was a hex digit. */
-        int hi = hex_value(p[i + 1]);
-        int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
+        int hi = hex_digit_value(p[i + 1]);
+        int lo = hi >= 0 ? hex_digit_value(p[i + 2]) : -1;
         if (lo < 0) {
             *why = "bad percent-encoding in the file: URI";
             return -EINVAL;

@@ -119,12 +119,28 @@ static void test_str_case_eq(void **state)
     assert_false(str_case_eq("rsa2", "rsa"));
 }
 
+static void test_hex_digit_value(void **state)
+{
+    (void)state;
+    assert_int_equal(hex_digit_value('0'), 0);
+    assert_int_equal(hex_digit_value('9'), 9);
+    assert_int_equal(hex_digit_value('a'), 10);
+    assert_int_equal(hex_digit_value('F'), 15);
+    assert_int_equal(hex_digit_value('g'), -1);
+    assert_int_equal(hex_digit_value('/'), -1);
+    assert_int_equal(hex_digit_value(':'), -1);
+    assert_int_equal(hex_digit_value('@'), -1);
+    assert_int_equal(hex_digit_value('`'), -1);
+    assert_int_equal(hex_digit_value('\0'), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_u64_table), cmocka_unit_test(test_size_ops),
         cmocka_unit_test(test_cursor),          cmocka_unit_test(test_span_nul),
         cmocka_unit_test(test_secret),          cmocka_unit_test(test_str_case_eq),
+        cmocka_unit_test(test_hex_digit_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

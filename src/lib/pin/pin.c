@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 
 #include "util/ossl.h"
+#include "util/parse.h"
 
 #define PIN_PREFIX     "sha256//"
 #define PIN_PREFIX_LEN (sizeof(PIN_PREFIX) - 1)
@@ -104,20 +105,6 @@ static bool is_b64_char(char c)
            c == '/';
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 static int parse_b64(const char *b64, size_t len, struct pin *ret, struct certd_err *err)
 {
     if (len != PIN_B64_LEN) {
@@ -170,8 +157,8 @@ static int parse_hex(const char *s, size_t len, struct pin *ret, struct certd_er
     size_t step = colons ? 3 : 2;
     for (size_t i = 0; i < PIN_SHA256_LEN; i++) {
         size_t at = i * step;
-        int hi = hex_value(s[at]);
-        int lo = hex_value(s[at + 1]);
+        int hi = hex_digit_value(s[at]);
+        int lo = hex_digit_value(s[at + 1]);
         if (hi < 0 || lo < 0) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "pin has a non-hex character at position %zu", at + (hi < 0 ? 1 : 2));

@@ -36,5 +36,8 @@ static inline bool size_mul(size_t a, size_t b, size_t *ret)
     return true;
 }
 
+/* The value of one hexadecimal digit (either case), or -1. */
+int hex_digit_value(char c);
+
 /* ASCII case-insensitive equality, for names from configuration and requests. */
 bool str_case_eq(const char *a, const char *b);
