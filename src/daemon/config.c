@@ -129,30 +129,68 @@ static bool is_blank(char c)
     return c == ' ' || c == '\t';
 }
 
-/* An absolute path of sane length. why is set on failure. */
-static int path_check(const char *s, const char **why)
+/*
+ * An absolute path of sane length in normal form: no empty ("//"), "." or ".." component and no
+ * trailing "/" ("/" itself only where is_dir). Normal form is what lets paths_check compare
+ * paths as strings: "/a/./b", "/a//b" and "/a/c/../b" would otherwise escape it. why is set on
+ * failure.
+ */
+static int path_check_n(const char *s, size_t n, bool is_dir, const char **why)
 {
-    if (s[0] != '/') {
+    if (n == 0 || s[0] != '/') {
         *why = "must be an absolute path";
         return -EINVAL;
     }
-    if (strlen(s) >= CONFIG_PATH_MAX) {
+    if (n >= CONFIG_PATH_MAX) {
         *why = "path too long";
         return -E2BIG;
+    }
+    if (n == 1) {
+        if (!is_dir) {
+            *why = "must name a file, not '/'";
+            return -EINVAL;
+        }
+        return 0;
+    }
+    /* Each component starts after a '/'. */
+    for (size_t i = 1; i <= n; i++) {
+        size_t j = i;
+        while (j < n && s[j] != '/') {
+            j++;
+        }
+        size_t len = j - i;
+        if (len == 0) {
+            *why = j == n ? "must not end with '/'" : "must not contain '//'";
+            return -EINVAL;
+        }
+        if ((len == 1 && s[i] == '.') || (len == 2 && s[i] == '.' && s[i + 1] == '.')) {
+            *why = "must not contain '.' or '..' components";
+            return -EINVAL;
+        }
+        i = j;
     }
     return 0;
 }
 
-/* A copy of an absolute directory path without trailing slashes ("/" stays "/"). */
+static int path_check(const char *s, const char **why)
+{
+    return path_check_n(s, strlen(s), false, why);
+}
+
+/*
+ * A copy of an absolute directory path without trailing slashes ("/" stays "/"): a trailing "/"
+ * on a directory is usual and harmless, so it is removed rather than refused; the rest must be
+ * in normal form (path_check_n).
+ */
 static int dir_dup(const char *s, char **ret, const char **why)
 {
-    int r = path_check(s, why);
-    if (r < 0) {
-        return r;
-    }
     size_t n = strlen(s);
     while (n > 1 && s[n - 1] == '/') {
         n--;
+    }
+    int r = path_check_n(s, n, true, why);
+    if (r < 0) {
+        return r;
     }
     char *d = strndup(s, n);
     if (!d) {
@@ -261,6 +299,11 @@ static int location_parse(const char *s, char **ret, const char **why)
         i += 2;
     }
     out[o] = '\0';
+    /* Checked after decoding: "%2e%2e" is "..". */
+    int r = path_check(out, why);
+    if (r < 0) {
+        return r;
+    }
     *ret = TAKE_PTR(out);
     return 0;
 }
@@ -351,16 +394,17 @@ static bool unit_name_is_valid(const char *s)
     return false;
 }
 
+/*
+ * The signals a service reloads on: HUP, USR1 or USR2, by name, with or without "SIG", any case.
+ * Numbers and other names are refused: a reload must not be able to KILL, STOP or TERM a process
+ * (or send a real-time signal whose number differs between C libraries).
+ */
 static int signal_parse(const char *s, int *ret)
 {
     static const struct {
         const char *name;
         int sig;
-    } sigs[] = { { "HUP", SIGHUP },
-                 { "USR1", SIGUSR1 },
-                 { "USR2", SIGUSR2 },
-                 { "TERM", SIGTERM },
-                 { "INT", SIGINT } };
+    } sigs[] = { { "HUP", SIGHUP }, { "USR1", SIGUSR1 }, { "USR2", SIGUSR2 } };
     const char *name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
     for (size_t i = 0; i < ELEMENTSOF(sigs); i++) {
         if (str_case_eq(name, sigs[i].name)) {
@@ -368,12 +412,7 @@ static int signal_parse(const char *s, int *ret)
             return 0;
         }
     }
-    uint64_t v;
-    if (parse_u64(s, 1, 64, &v) < 0) {
-        return -EINVAL;
-    }
-    *ret = (int)v;
-    return 0;
+    return -EINVAL;
 }
 
 static void reload_clear(struct config_reload *r)
@@ -428,12 +467,14 @@ static int reload_parse(const char *s, struct config_reload *ret, enum certd_err
         memcpy(name, sig, n);
         name[n] = '\0';
         if (signal_parse(name, &rl.signal) < 0) {
-            *why = "SIG must be HUP, USR1, USR2, TERM, INT or a number from 1 to 64";
+            *why = "SIG must be HUP, USR1 or USR2 (by name; numbers are not accepted)";
             return -EINVAL;
         }
         int r = path_check(colon + 1, why);
+        if (r == -EINVAL) {
+            *why = "PIDFILE must be an absolute path without '.', '..', '//' or a trailing '/'";
+        }
         if (r < 0) {
-            *why = "PIDFILE must be an absolute path";
             return r;
         }
         rl.pidfile = strdup(colon + 1);
@@ -484,6 +525,15 @@ static int reload_parse(const char *s, struct config_reload *ret, enum certd_err
             }
             rl.argc++;
             i = j;
+        }
+        int r = path_check(rl.argv[0], why);
+        if (r < 0) {
+            reload_clear(&rl);
+            if (r == -EINVAL) {
+                *why = "exec:COMMAND: the program must be an absolute path without '.', '..', "
+                       "'//' or a trailing '/'";
+            }
+            return r;
         }
         *ret = rl;
         return 0;
@@ -600,23 +650,25 @@ static void free_strings(char **v, size_t n)
     }
 }
 
+/* Slots of the paths resolved and checked: users_file, then cert (or dir) and key per endpoint. */
+#define SLOT_USERS     0u
+#define SLOT_EP(i, k)  (1u + 2u * (i) + (k))
+#define SLOT_BOOTSTRAP (1u + 2u * CONFIG_ENDPOINTS_MAX) /* STATE_DIR/initial-admin-password */
+#define SLOTS_MAX      (SLOT_BOOTSTRAP + 1u)
+
 /*
- * Derive every path not given explicitly from state_dir (new_state_dir, owned, replaces
- * cfg->state_dir when not NULL). All or nothing: on failure cfg and new_state_dir's owner
- * are unchanged (new_state_dir is not freed).
+ * Derive every path not given explicitly from sd into paths[1 + 2 * CONFIG_ENDPOINTS_MAX]
+ * (owned, NULL where the path is given). On failure nothing is left allocated.
  */
-static int config_resolve(struct config *cfg, char *new_state_dir)
+static int resolve_compute(const struct config *cfg, const char *sd, char **paths)
 {
-    const char *sd = new_state_dir ? new_state_dir : cfg->state_dir;
-    /* users_file, then cert and key (or dir and nothing) per endpoint */
-    char *paths[1 + 2 * CONFIG_ENDPOINTS_MAX] = { NULL };
     int r = 0;
     if (!cfg->is_users_file_given) {
-        r = path_join(sd, "users", NULL, &paths[0]);
+        r = path_join(sd, "users", NULL, &paths[SLOT_USERS]);
     }
     for (size_t i = 0; r == 0 && i < cfg->n_endpoints; i++) {
         const struct config_endpoint *ep = &cfg->endpoints[i];
-        char **p = &paths[1 + 2 * i];
+        char **p = &paths[SLOT_EP(i, 0)];
         if (ep->type == ENDPOINT_AUTHORITY) {
             if (!ep->is_dir_given) {
                 r = path_join(sd, ep->name, NULL, &p[0]);
@@ -631,21 +683,25 @@ static int config_resolve(struct config *cfg, char *new_state_dir)
         }
     }
     if (r < 0) {
-        free_strings(paths, ELEMENTSOF(paths));
-        return r;
+        free_strings(paths, 1 + 2 * CONFIG_ENDPOINTS_MAX);
     }
-    /* Commit: nothing below can fail. */
+    return r;
+}
+
+/* Install what resolve_compute made (and new_state_dir, when not NULL); cannot fail. */
+static void resolve_commit(struct config *cfg, char *new_state_dir, char **paths)
+{
     if (new_state_dir) {
         free(cfg->state_dir);
         cfg->state_dir = new_state_dir;
     }
-    if (paths[0]) {
+    if (paths[SLOT_USERS]) {
         free(cfg->users_file);
-        cfg->users_file = paths[0];
+        cfg->users_file = paths[SLOT_USERS];
     }
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct config_endpoint *ep = &cfg->endpoints[i];
-        char **p = &paths[1 + 2 * i];
+        char **p = &paths[SLOT_EP(i, 0)];
         char **slot0 = ep->type == ENDPOINT_AUTHORITY ? &ep->dir : &ep->cert;
         if (p[0]) {
             free(*slot0);
@@ -655,6 +711,149 @@ static int config_resolve(struct config *cfg, char *new_state_dir)
             free(ep->key);
             ep->key = p[1];
         }
+    }
+}
+
+/*
+ * Derive every path not given explicitly from state_dir (new_state_dir, owned, replaces
+ * cfg->state_dir when not NULL). All or nothing: on failure cfg and new_state_dir's owner
+ * are unchanged (new_state_dir is not freed).
+ */
+static int config_resolve(struct config *cfg, char *new_state_dir)
+{
+    const char *sd = new_state_dir ? new_state_dir : cfg->state_dir;
+    char *paths[1 + 2 * CONFIG_ENDPOINTS_MAX] = { NULL };
+    int r = resolve_compute(cfg, sd, paths);
+    if (r < 0) {
+        return r;
+    }
+    resolve_commit(cfg, new_state_dir, paths);
+    return 0;
+}
+
+/* A clash found by paths_check: the path in slot b is the path in slot a, or lies inside it. */
+struct path_clash {
+    unsigned a;
+    unsigned b;
+    bool is_inside;
+};
+
+/* s is dir itself or lies under it (both in normal form). */
+static bool path_is_under(const char *s, const char *dir)
+{
+    if (strcmp(dir, "/") == 0) {
+        return s[0] == '/' && s[1] != '\0';
+    }
+    size_t n = strlen(dir);
+    return strncmp(s, dir, n) == 0 && s[n] == '/';
+}
+
+/*
+ * The files certd writes must not overlap: a certificate or key rewritten (or a "corrupt" key
+ * renamed aside) must never be the users file, the bootstrap password or another endpoint's
+ * file, nor lie in a directory an authority endpoint manages. eff[SLOTS_MAX] holds the effective
+ * paths (NULL for unused slots), all in normal form, so comparing strings is enough (symlinks
+ * are the run-time code's business: O_NOFOLLOW). Returns 0, or -EINVAL and the first clash.
+ */
+static int paths_check(const struct config *cfg, const char *const *eff, struct path_clash *ret)
+{
+    /* Slots in order: the bootstrap password and the users file first, so that b is the later,
+     * more specific one, the one a message should point at. */
+    unsigned order[SLOTS_MAX];
+    size_t n = 0;
+    order[n++] = SLOT_BOOTSTRAP;
+    order[n++] = SLOT_USERS;
+    for (unsigned i = 0; i < cfg->n_endpoints; i++) {
+        order[n++] = SLOT_EP(i, 0);
+        order[n++] = SLOT_EP(i, 1);
+    }
+    for (size_t y = 0; y < n; y++) {
+        const char *pb = eff[order[y]];
+        if (!pb) {
+            continue;
+        }
+        for (size_t x = 0; x < n; x++) {
+            const char *pa = eff[order[x]];
+            if (!pa || x == y) {
+                continue;
+            }
+            unsigned a = order[x];
+            unsigned b = order[y];
+            /* cert and key of one endpoint may be one combined PEM file. */
+            bool is_same_ep = a >= SLOT_EP(0, 0) && a < SLOT_BOOTSTRAP && b >= SLOT_EP(0, 0) &&
+                              b < SLOT_BOOTSTRAP && (a - 1) / 2 == (b - 1) / 2;
+            if (x < y && strcmp(pa, pb) == 0 && !is_same_ep) {
+                *ret = (struct path_clash){ .a = a, .b = b, .is_inside = false };
+                return -EINVAL;
+            }
+            bool a_is_dir = a != SLOT_USERS && a != SLOT_BOOTSTRAP && (a - 1) % 2 == 0 &&
+                            cfg->endpoints[(a - 1) / 2].type == ENDPOINT_AUTHORITY;
+            if (a_is_dir && path_is_under(pb, pa)) {
+                *ret = (struct path_clash){ .a = a, .b = b, .is_inside = true };
+                return -EINVAL;
+            }
+        }
+    }
+    return 0;
+}
+
+/* "[endpoint NAME] cert", "[server] users_file", ... for slot. */
+static const char *slot_describe(const struct config *cfg, unsigned slot, char *buf, size_t size)
+{
+    if (slot == SLOT_USERS) {
+        return "[server] users_file";
+    }
+    if (slot == SLOT_BOOTSTRAP) {
+        return "certd's initial-admin-password file";
+    }
+    const struct config_endpoint *ep = &cfg->endpoints[(slot - 1) / 2];
+    const char *key = (slot - 1) % 2 == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
+    (void)snprintf(buf, size, "[endpoint %s] %s", ep->name, key);
+    return buf;
+}
+
+/*
+ * Check cfg's paths as they would be after installing paths (nullable: as they are) and, when
+ * new_state_dir is not NULL, moving state_dir there. On a clash: -EINVAL, a description naming
+ * both sides in buf, and the slot of the later side in *ret_slot. -ENOMEM, -E2BIG.
+ */
+static int config_check_paths(const struct config *cfg, const char *new_state_dir,
+                              char *const *paths, char *buf, size_t size, unsigned *ret_slot)
+{
+    const char *sd = new_state_dir ? new_state_dir : cfg->state_dir;
+    _cleanup_free_ char *bootstrap = NULL;
+    int r = path_join(sd, "initial-admin-password", NULL, &bootstrap);
+    if (r < 0) {
+        return r;
+    }
+    const char *eff[SLOTS_MAX] = { NULL };
+    eff[SLOT_BOOTSTRAP] = bootstrap;
+    eff[SLOT_USERS] = paths && paths[SLOT_USERS] ? paths[SLOT_USERS] : cfg->users_file;
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        const struct config_endpoint *ep = &cfg->endpoints[i];
+        const char *cur0 = ep->type == ENDPOINT_AUTHORITY ? ep->dir : ep->cert;
+        const char *cur1 = ep->type == ENDPOINT_AUTHORITY ? NULL : ep->key;
+        eff[SLOT_EP(i, 0)] = paths && paths[SLOT_EP(i, 0)] ? paths[SLOT_EP(i, 0)] : cur0;
+        eff[SLOT_EP(i, 1)] = paths && paths[SLOT_EP(i, 1)] ? paths[SLOT_EP(i, 1)] : cur1;
+    }
+    struct path_clash c;
+    r = paths_check(cfg, eff, &c);
+    if (r < 0) {
+        char da[16 + CONFIG_ENDPOINT_NAME_MAX];
+        char db[16 + CONFIG_ENDPOINT_NAME_MAX];
+        char qb[QUOTE_SIZE];
+        char qa[QUOTE_SIZE];
+        const char *nb = slot_describe(cfg, c.b, db, sizeof(db));
+        const char *na = slot_describe(cfg, c.a, da, sizeof(da));
+        if (c.is_inside) {
+            (void)snprintf(buf, size, "%s '%s' lies inside %s '%s'", nb,
+                           quote(eff[c.b], qb, sizeof(qb)), na, quote(eff[c.a], qa, sizeof(qa)));
+        } else {
+            (void)snprintf(buf, size, "%s '%s' is also %s", nb, quote(eff[c.b], qb, sizeof(qb)),
+                           na);
+        }
+        *ret_slot = c.b;
+        return r;
     }
     return 0;
 }
@@ -1097,6 +1296,22 @@ static bool endpoint_name_is_valid(const char *s, size_t n)
     return true;
 }
 
+/*
+ * Names of certd's own entries in the state directory (config.h CONFIG_RESERVED_NAMES), which an
+ * endpoint's default directory STATE_DIR/NAME would otherwise take over. Names starting with '.'
+ * (temporary files) cannot pass endpoint_name_is_valid.
+ */
+static bool endpoint_name_is_reserved(const char *s)
+{
+    static const char *const reserved[] = { CONFIG_RESERVED_NAMES };
+    for (size_t i = 0; i < ELEMENTSOF(reserved); i++) {
+        if (strcmp(s, reserved[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* A "[...]" line: enter the section it names. */
 static int section_enter(struct parse_state *st, const char *line)
 {
@@ -1169,6 +1384,12 @@ static int section_enter(struct parse_state *st, const char *line)
                     "[endpoint NAME]: the name '%s' must be 1 to %u characters of a-z, 0-9, '_' "
                     "and '-'",
                     quote(ep_name, q, sizeof(q)), CONFIG_ENDPOINT_NAME_MAX);
+    }
+    if (endpoint_name_is_reserved(ep_name)) {
+        return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "[endpoint %s]: the name is reserved (certd keeps its own file '%s' in the "
+                    "state directory)",
+                    ep_name, ep_name);
     }
     struct config *cfg = st->cfg;
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
@@ -1359,6 +1580,22 @@ static int endpoints_finish(struct parse_state *st)
     return 0;
 }
 
+/* The line that set the path in slot: its key, else its endpoint's header; 0 if neither. */
+static unsigned paths_slot_line(const struct parse_state *st, unsigned slot)
+{
+    if (slot == SLOT_USERS) {
+        return st->sec_key_lines[SEC_SERVER][2];
+    }
+    if (slot == SLOT_BOOTSTRAP) {
+        return st->sec_key_lines[SEC_SERVER][1];
+    }
+    size_t i = (slot - 1) / 2;
+    const struct config_endpoint *ep = &st->cfg->endpoints[i];
+    const char *key = (slot - 1) % 2 == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
+    unsigned line = st->ep_key_lines[i][endpoint_key_index(key)];
+    return line != 0 ? line : st->ep_line[i];
+}
+
 int config_parse(struct span text, const char *filename, struct config **ret, struct certd_err *err)
 {
     assert_return(ret, -EINVAL);
@@ -1413,6 +1650,20 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
     if (r < 0) {
         return fail(st, st->sec_key_lines[SEC_SERVER][1], "server", "state_dir", r,
                     CERTD_E_FIELD_TOO_LONG, "too long for the paths derived from it");
+    }
+    char clash[CERTD_ERR_MSG_MAX];
+    unsigned slot = 0;
+    r = config_check_paths(cfg, NULL, NULL, clash, sizeof(clash), &slot);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r == -E2BIG) {
+        return fail(st, st->sec_key_lines[SEC_SERVER][1], "server", "state_dir", r,
+                    CERTD_E_FIELD_TOO_LONG, "too long for the paths derived from it");
+    }
+    if (r < 0) {
+        return fail(st, paths_slot_line(st, slot), NULL, NULL, r, CERTD_E_FIELD_INVALID, "%s",
+                    clash);
     }
     *ret = TAKE_PTR(cfg);
     return 0;
@@ -1490,7 +1741,20 @@ int config_apply_overrides(struct config *cfg, const char *state_dir, const char
             }
         }
     }
-    int r = config_resolve(cfg, sd);
+    char *paths[1 + 2 * CONFIG_ENDPOINTS_MAX] = { NULL };
+    const char *new_sd = sd ? sd : cfg->state_dir;
+    int r = resolve_compute(cfg, new_sd, paths);
+    if (r == 0) {
+        char clash[CERTD_ERR_MSG_MAX];
+        unsigned slot = 0;
+        r = config_check_paths(cfg, sd, paths, clash, sizeof(clash), &slot);
+        if (r < 0) {
+            free_strings(paths, ELEMENTSOF(paths));
+        }
+        if (r == -EINVAL) {
+            return err_set(err, r, CERTD_E_FIELD_INVALID, "%s%s", sd ? "--state-dir: " : "", clash);
+        }
+    }
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
@@ -1498,7 +1762,7 @@ int config_apply_overrides(struct config *cfg, const char *state_dir, const char
         return err_set(err, r, CERTD_E_FIELD_TOO_LONG,
                        "--state-dir: too long for the paths derived from it");
     }
-    TAKE_PTR(sd); /* now cfg's */
+    resolve_commit(cfg, TAKE_PTR(sd), paths); /* sd is now cfg's */
     cfg->listen = l;
     return 0;
 }

@@ -11,6 +11,13 @@
  *    (authority endpoints) are always set; those not given in the file are derived from
  *    state_dir (STATE_DIR/users, STATE_DIR/NAME/cert.pem and key.pem, STATE_DIR/NAME) and
  *    derived again when config_apply_overrides moves state_dir. is_*_given marks the others;
+ *  - every path is in normal form (no "." or ".." component, no "//", no trailing "/"; checked
+ *    after file: URI decoding), and the paths certd writes do not overlap: no two endpoints share
+ *    a cert, key or dir (one endpoint's cert may equal its key: a combined PEM), none is
+ *    users_file or STATE_DIR/initial-admin-password, and neither an endpoint path nor those two
+ *    files lie inside an authority endpoint's dir. Endpoint names CONFIG_RESERVED_NAMES are
+ *    refused. Paths are compared as strings: symlinks, bind mounts and hard links are not seen
+ *    here, so the daemon still opens with O_NOFOLLOW where it writes;
  *  - fields that do not belong to an endpoint's type keep their defaults and mean nothing.
  * Messages: "FILE:LINE: [section] key: what is wrong", "FILE:LINE: ..." for lines that are not a
  * key, "FILE: ..." for the file as a whole; values are quoted only briefly and printable.
@@ -46,6 +53,11 @@
 #define CONFIG_ENDPOINT_NAME_MAX 32u
 /* Words of an exec: reload command, the program included (a line holds at most 199 bytes). */
 #define CONFIG_EXEC_ARGS_MAX 32u
+/*
+ * Endpoint names refused because STATE_DIR/NAME is one of certd's own files: the users file and
+ * the bootstrap password file. ("." names, temporary files, are outside the name charset.)
+ */
+#define CONFIG_RESERVED_NAMES "users", "initial-admin-password"
 /* Longest path we build or accept (PATH_MAX, terminator included). */
 #define CONFIG_PATH_MAX 4096u
 /* A DNS host name (RFC 1035 §2.3.4: 253 characters in text form). */
@@ -104,12 +116,19 @@ enum config_reload_kind {
     CONFIG_RELOAD_KIND_MAX
 };
 
+/*
+ * What the parser guarantees is syntax only. At run time the daemon (TODO(#3)) must still check
+ * that a pidfile and an exec program are owned by root and not writable by group or others (and
+ * the same for their directories) before trusting them, and must run argv with execv(): never
+ * through a shell, so no word is ever interpreted.
+ */
 struct config_reload {
     enum config_reload_kind kind;
     char *unit;    /* SYSTEMD: a unit name with a known suffix ("nslcd.service"); else NULL */
-    int signal;    /* SIGNAL: 1..64; else 0 */
-    char *pidfile; /* SIGNAL: absolute path; else NULL */
-    char **argv;   /* EXEC: argc words and a NULL; argv[0] an absolute path; else NULL */
+    int signal;    /* SIGNAL: SIGHUP, SIGUSR1 or SIGUSR2 (given by name only); else 0 */
+    char *pidfile; /* SIGNAL: absolute path in normal form; else NULL */
+    char **argv;   /* EXEC: argc words and a NULL; argv[0] an absolute path in normal form (the
+                      other words are not checked); else NULL */
     size_t argc;
 };
 
@@ -167,8 +186,11 @@ struct config {
  *            CERTD_E_TOO_MANY_VALUES (endpoints, names, exec words), CERTD_E_FIELD_TOO_LONG;
  *   -EBADMSG CERTD_E_FIELD_INVALID for malformed text (NUL or control bytes, a line that is
  *            neither a section, a key nor a comment);
- *   -EINVAL  CERTD_E_FIELD_INVALID (bad value, unknown or repeated key or section, a key on the
- *            wrong endpoint type), CERTD_E_FIELD_MISSING (an endpoint without type);
+ *   -EINVAL  CERTD_E_FIELD_INVALID (bad value, a path not in normal form, a reserved endpoint
+ *            name, unknown or repeated key or section, a key on the wrong endpoint type, paths
+ *            that overlap: "FILE:LINE: [endpoint B] key 'PATH' is also [endpoint A] cert" or
+ *            "... lies inside [endpoint A] dir 'DIR'", LINE that of B's key, else of B's
+ *            section), CERTD_E_FIELD_MISSING (an endpoint without type);
  *   -EOPNOTSUPP CERTD_E_FIELD_INVALID for key URIs not supported yet (handle:, object:);
  *   -ENOMEM.
  */
@@ -184,18 +206,21 @@ _must_check_ int config_load(const char *path, struct config **ret, struct certd
 
 /*
  * The embedded defaults (no file): listen 127.0.0.1:8443, state_dir (borrowed; NULL means
- * CONFIG_STATE_DIR_DEFAULT; must be absolute), and the endpoints "https" (server, reload self),
+ * CONFIG_STATE_DIR_DEFAULT; absolute, in normal form but for trailing slashes), and the
+ * endpoints "https" (server, reload self),
  * "ldap" (client, reload none) and "truststore" (authority, max 10) under it.
- * Returns 0 and an owned config, -EINVAL for a relative state_dir, -E2BIG for one too long
- * for its paths, or -ENOMEM.
+ * Returns 0 and an owned config, -EINVAL for a relative or non-normal state_dir, -E2BIG for one too
+ * long for its paths, or -ENOMEM.
  */
 _must_check_ int config_new_default(const char *state_dir, struct config **ret);
 
 /*
  * Apply the command-line overrides, which win over the file: state_dir (nullable, absolute) moves
  * every path that was not given explicitly; listen (nullable) as in [server] listen. All or
- * nothing: on failure cfg is unchanged. Returns 0, or -EINVAL with CERTD_E_FIELD_INVALID
- * ("--state-dir: ...", "--listen: ..."), -E2BIG with CERTD_E_FIELD_TOO_LONG, or -ENOMEM.
+ * nothing: on failure cfg is unchanged. The paths are checked again as config_parse does (the
+ * moved paths may overlap where the file's did not). Returns 0, or -EINVAL with
+ * CERTD_E_FIELD_INVALID ("--state-dir: ...", "--listen: ..."), -E2BIG with
+ * CERTD_E_FIELD_TOO_LONG, or -ENOMEM.
  */
 _must_check_ int config_apply_overrides(struct config *cfg, const char *state_dir,
                                         const char *listen, struct certd_err *err);

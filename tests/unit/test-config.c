@@ -149,6 +149,30 @@ static const struct bad_case bad_values[] = {
     INV(EPS "cert = file:///a%4\n", 3, "cert: bad percent"),
     INV(EPS "cert = file:///a%00b\n", 3, "cert: the file: URI encodes a control"),
     INV(EPS "cert = file:///a?x=1\n", 3, "cert: a file: URI may not have a query"),
+    /* paths in normal form, checked after file: URI decoding */
+    INV(EPS "cert = file:///var/lib/certd/a/%2e%2e/users\n", 3,
+        "[endpoint e] cert: must not contain '.' or '..' components"),
+    INV(EPS "cert = file:///a/%2E/c.pem\n", 3, "cert: must not contain '.'"),
+    INV(EPS "cert = file:///a%2f%2fc.pem\n", 3, "cert: must not contain '//'"),
+    INV(EPS "cert = file://localhost//etc/c.pem\n", 3, "cert: must not contain '//'"),
+    INV(EPS "cert = file:///etc/\n", 3, "cert: must not end with '/'"),
+    INV(EPS "key = /etc/ssl/../shadow\n", 3, "[endpoint e] key: must not contain '.' or '..'"),
+    INV(EPS "key = /etc/./k.pem\n", 3, "key: must not contain '.'"),
+    INV(EPS "key = /etc//k.pem\n", 3, "key: must not contain '//'"),
+    INV(EPS "key = /etc/k.pem/\n", 3, "key: must not end with '/'"),
+    INV(EPS "key = /\n", 3, "key: must name a file"),
+    INV(EPC "cert = /..\n", 3, "cert: must not contain"),
+    INV(EPA "dir = /etc/../ca\n", 3, "[endpoint e] dir: must not contain '.' or '..'"),
+    INV(EPA "dir = /etc//ca\n", 3, "dir: must not contain '//'"),
+    INV(EPA "dir = /etc/ca/.\n", 3, "dir: must not contain"),
+    INV(SRV "state_dir = /var/lib/../certd\n", 2, "[server] state_dir: must not contain"),
+    INV(SRV "state_dir = //var\n", 2, "state_dir: must not contain '//'"),
+    INV(SRV "users_file = /etc/./users\n", 2, "[server] users_file: must not contain"),
+    INV(SRV "users_file = /etc/users/\n", 2, "users_file: must not end with '/'"),
+    INV(SRV "users_file = /\n", 2, "users_file: must name a file"),
+    /* names of certd's own state entries */
+    INV("[endpoint users]\ntype = authority\n", 1, "[endpoint users]: the name is reserved"),
+    INV("[endpoint initial-admin-password]\ntype = server\n", 1, "is reserved"),
     /* reload */
     INV(EPS "reload = sometimes\n", 3, "[endpoint e] reload: must be none, self"),
     INV(EPS "reload = systemd:\n", 3, "reload: systemd:UNIT"),
@@ -157,9 +181,28 @@ static const struct bad_case bad_values[] = {
     INV(EPS "reload = systemd:.service\n", 3, "reload"),
     INV(EPS "reload = systemd:getty@.service\n", 3, "reload"),
     INV(EPS "reload = systemd:a/b.service\n", 3, "reload"),
-    INV(EPS "reload = signal:KILL:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:KILL:/run/x.pid\n", 3, "reload: SIG must be HUP, USR1 or USR2"),
     INV(EPS "reload = signal:0:/run/x.pid\n", 3, "reload: SIG must be"),
     INV(EPS "reload = signal:65:/run/x.pid\n", 3, "reload: SIG must be"),
+    /* only the reload signals, only by name */
+    INV(EPS "reload = signal:9:/run/x.pid\n", 3, "reload: SIG must be HUP, USR1 or USR2"),
+    INV(EPS "reload = signal:19:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:32:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:33:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:1:/run/x.pid\n", 3, "numbers are not accepted"),
+    INV(EPS "reload = signal:64:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:SIGSTOP:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:TERM:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:SIGINT:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:SIG:/run/x.pid\n", 3, "reload: SIG must be"),
+    INV(EPS "reload = signal:HUP:/run/../x.pid\n", 3, "reload: PIDFILE must be an absolute path"),
+    INV(EPS "reload = signal:HUP:/run//x.pid\n", 3, "'//'"),
+    INV(EPS "reload = signal:HUP:/run/x/\n", 3, "reload: PIDFILE"),
+    INV(EPS "reload = exec:/../tmp/x\n", 3, "reload: exec:COMMAND: the program must be"),
+    INV(EPS "reload = exec:/usr/./bin/x --now\n", 3, "'..'"),
+    INV(EPS "reload = exec://bin/x\n", 3, "reload: exec:COMMAND: the program"),
+    INV(EPS "reload = exec:/bin/\n", 3, "reload: exec:COMMAND: the program"),
+    INV(EPS "reload = exec:/\n", 3, "reload: exec:COMMAND: the program"),
     INV(EPS "reload = signal:HUP\n", 3, "reload: must be signal:SIG:PIDFILE"),
     INV(EPS "reload = signal::/run/x.pid\n", 3, "reload: must be signal:SIG:PIDFILE"),
     INV(EPS "reload = signal:HUP:run/x.pid\n", 3, "reload: PIDFILE must be an absolute path"),
@@ -275,9 +318,16 @@ static const char *const good_texts[] = {
     EPS "reload = systemd:getty@tty1.service\n",
     EPS "reload = systemd:multi-user.target\n",
     EPS "reload = signal:SIGUSR2:/run/x.pid\n",
-    EPS "reload = signal:1:/run/x.pid\n",
-    EPS "reload = signal:64:/run/x.pid\n",
+    EPS "reload = signal:sighup:/run/x.pid\n",
+    EPS "reload = signal:Usr2:/run/x.pid\n",
     EPC "reload = exec:/usr/bin/true\n",
+    EPC "reload = exec:/usr/bin/x.y ../a //b ./c\n",
+    /* dots inside names are fine; only whole "." and ".." components are not */
+    EPS "cert = /etc/ssl/..pem\nkey = file:///etc/ssl/.k.pem.\n",
+    /* cert and key of one endpoint may be one combined PEM */
+    EPS "cert = /etc/ssl/both.pem\nkey = file:///etc/ssl/both.pem\n",
+    /* endpoints that merely resemble the reserved names */
+    "[endpoint users2]\ntype = server\n[endpoint initial-admin]\ntype = authority\n",
     EPA "max = 1\n",
     EPA "max = 1000\n",
     EPA "dir = /etc/ssl/ca/\n",
@@ -418,8 +468,8 @@ static void test_config_endpoint_values(void **state)
     assert_int_equal(cfg->endpoints[0].reload.signal, SIGHUP);
     assert_string_equal(config_reload_kind_name(cfg->endpoints[0].reload.kind), "signal");
     config_free(cfg);
-    cfg = parse_ok(EPS "reload = signal:12:/run/x.pid\n");
-    assert_int_equal(cfg->endpoints[0].reload.signal, 12);
+    cfg = parse_ok(EPS "reload = signal:SIGUSR2:/run/x.pid\n");
+    assert_int_equal(cfg->endpoints[0].reload.signal, SIGUSR2);
     config_free(cfg);
     cfg = parse_ok(EPS);
     assert_int_equal(cfg->endpoints[0].reload.kind, CONFIG_RELOAD_NONE);
@@ -719,6 +769,90 @@ static void test_config_overrides(void **state)
     assert_int_equal(config_apply_overrides(NULL, NULL, NULL, NULL), -EINVAL);
 }
 
+/* Paths certd writes may not overlap (users file, bootstrap password, endpoints, CA dirs). */
+static const struct bad_case clash_cases[] = {
+    INV(EPS "key = /var/lib/certd/users\n", 3,
+        "[endpoint e] key '/var/lib/certd/users' is also [server] users_file"),
+    INV(EPC "cert = file:///var/lib/certd/initial-admin-password\n", 3,
+        "[endpoint e] cert '/var/lib/certd/initial-admin-password' is also certd's "
+        "initial-admin-password file"),
+    INV("[endpoint a]\ntype = server\ncert = /etc/c.pem\n"
+        "[endpoint b]\ntype = client\nkey = /etc/c.pem\n",
+        6, "[endpoint b] key '/etc/c.pem' is also [endpoint a] cert"),
+    /* an implicit path: the line of the endpoint's header */
+    INV("[endpoint a]\ntype = server\ncert = /var/lib/certd/b/cert.pem\n"
+        "[endpoint b]\ntype = client\n",
+        4, "[endpoint b] cert '/var/lib/certd/b/cert.pem' is also [endpoint a] cert"),
+    INV("[endpoint a]\ntype = authority\ndir = /var/lib/certd/b\n"
+        "[endpoint b]\ntype = server\n",
+        4, "[endpoint b] cert '/var/lib/certd/b/cert.pem' lies inside [endpoint a] dir"),
+    INV("[endpoint a]\ntype = authority\ndir = /etc/ca\n"
+        "[endpoint b]\ntype = authority\ndir = /etc/ca/\n",
+        6, "[endpoint b] dir '/etc/ca' is also [endpoint a] dir"),
+    INV("[endpoint a]\ntype = authority\ndir = /etc/ca/sub\n"
+        "[endpoint b]\ntype = authority\ndir = /etc/ca\n",
+        3, "[endpoint a] dir '/etc/ca/sub' lies inside [endpoint b] dir '/etc/ca'"),
+    INV(SRV "users_file = /etc/ca/u\n" EPA "dir = /etc/ca\n", 2,
+        "[server] users_file '/etc/ca/u' lies inside [endpoint e] dir '/etc/ca'"),
+    INV(SRV "users_file = /var/lib/certd/initial-admin-password\n", 2,
+        "[server] users_file '/var/lib/certd/initial-admin-password' is also certd's"),
+    /* the default endpoints are checked too */
+    INV(SRV "users_file = /var/lib/certd/truststore/users\n", 2,
+        "users_file '/var/lib/certd/truststore/users' lies inside [endpoint truststore] dir"),
+    INV(SRV "state_dir = /srv\n" EPA "dir = /srv\n", 2,
+        "certd's initial-admin-password file '/srv/initial-admin-password' lies inside "
+        "[endpoint e] dir '/srv'"),
+    /* no line to name: the file */
+    INV(EPA "dir = /\n", 0, "lies inside [endpoint e] dir '/'"),
+};
+
+static void test_config_path_clashes(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(clash_cases); i++) {
+        const struct bad_case *c = &clash_cases[i];
+        parse_bad(c->text, c->r, c->code, c->line, c->word);
+    }
+
+    /* --state-dir can make a clash the file did not have; all or nothing */
+    struct certd_err err = { 0 };
+    struct config *cfg = parse_ok("[endpoint ca]\ntype = authority\ndir = /srv/ca\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/ca", "[::1]:80", &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "--state-dir: certd's initial-admin-password file "
+                                    "'/srv/ca/initial-admin-password' lies inside [endpoint ca]"));
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
+    assert_string_equal(cfg->listen.text, CONFIG_LISTEN_DEFAULT);
+    config_free(cfg);
+
+    err_clear(&err);
+    cfg = parse_ok(SRV "users_file = /srv/x/web/key.pem\n[endpoint web]\ntype = server\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/x", NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg,
+                           "--state-dir: [endpoint web] key '/srv/x/web/key.pem' is also [server] "
+                           "users_file"));
+    assert_string_equal(cfg->endpoints[0].key, CONFIG_STATE_DIR_DEFAULT "/web/key.pem");
+    /* elsewhere it is fine */
+    assert_int_equal(config_apply_overrides(cfg, "/srv/y", NULL, &err), 0);
+    assert_string_equal(cfg->endpoints[0].key, "/srv/y/web/key.pem");
+    config_free(cfg);
+
+    /* --state-dir in normal form too (a trailing '/' is dropped, as before) */
+    err_clear(&err);
+    cfg = parse_ok("");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/../etc", NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "--state-dir '/srv/../etc': must not contain '.' or '..'"));
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    err_clear(&err);
+    assert_int_equal(config_apply_overrides(cfg, "/srv//x", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "must not contain '//'"));
+    config_free(cfg);
+    assert_int_equal(config_new_default("/srv/./x", &cfg), -EINVAL);
+}
+
 static void test_config_load(void **state)
 {
     (void)state;
@@ -847,7 +981,8 @@ int main(void)
         cmocka_unit_test(test_config_server_values), cmocka_unit_test(test_config_endpoint_values),
         cmocka_unit_test(test_config_limits),        cmocka_unit_test(test_config_text_checks),
         cmocka_unit_test(test_config_defaults),      cmocka_unit_test(test_config_overrides),
-        cmocka_unit_test(test_config_load),          cmocka_unit_test(test_config_example),
+        cmocka_unit_test(test_config_path_clashes),  cmocka_unit_test(test_config_load),
+        cmocka_unit_test(test_config_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
