@@ -5,6 +5,10 @@
  * terminal (its first line), or else asked twice at a prompt with echo off; the terminal's
  * settings are put back on every path, a signal included. Passwords are held in struct secret
  * and stack buffers that are wiped, and never printed; list shows names and roles only.
+ *
+ * A change holds users_lock() from loading the file to saving it, so two certctl runs (or
+ * certctl and certd) never lose one another's change; the password is asked before the lock is
+ * taken (a prompt must not hold up others), and the file is loaded again under the lock.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -179,7 +183,8 @@ static int prompt_secret(const char *prompt, struct secret **ret, struct certd_e
         *ret = secret_free(*ret);
         (void)fputc('\n', stderr);
         (void)raise(caught_signal);
-        return err_set(err, -EINTR, CERTD_E_UNAVAILABLE, "interrupted");
+        /* Also after a stop and resume (SIGTSTP): the prompt is not picked up again. */
+        return err_set(err, -EINTR, CERTD_E_UNAVAILABLE, "interrupted; run the command again");
     }
     return r;
 }
@@ -221,6 +226,30 @@ static int parse_role(const char *s, enum user_role *ret)
     if (user_role_from_name(s, ret) < 0) {
         return cli_usage_error("user", "a role is Administrator, Operator or ReadOnly, not '%s'",
                                s);
+    }
+    return 0;
+}
+
+/*
+ * Load path into *ret; for add, a missing file is a new empty set whose first user must be an
+ * Administrator. Returns 0, or a negative errno with err set.
+ */
+static int load_for(const char *path, enum user_op op, enum user_role role, struct users **ret,
+                    struct certd_err *err)
+{
+    int r = users_load(path, ret, err);
+    if (r != -ENOENT || op != USER_OP_ADD) {
+        return r;
+    }
+    /* A new file: it must start with someone who can manage the service. */
+    err_clear(err);
+    if (role != USER_ROLE_ADMINISTRATOR) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s does not exist; its first user must be an Administrator", path);
+    }
+    *ret = users_new();
+    if (!*ret) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
     return 0;
 }
@@ -314,35 +343,22 @@ int cmd_user(const struct cli_ctx *ctx, int argc, char **argv)
         return cli_fail("user name", &err);
     }
 
-    _cleanup_(cleanup_users) struct users *u = NULL;
-    r = users_load(path, &u, &err);
-    if (r == -ENOENT && op == USER_OP_ADD) {
-        /* A new file: it must start with someone who can manage the service. */
-        err_clear(&err);
-        if (role != USER_ROLE_ADMINISTRATOR) {
-            (void)err_set(&err, -EPERM, CERTD_E_POLICY_FORBIDS,
-                          "%s does not exist; its first user must be an Administrator", path);
-            return cli_fail("user add", &err);
-        }
-        u = users_new();
-        if (!u) {
-            (void)err_set(&err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-            return cli_fail("user add", &err);
-        }
-    } else if (r < 0) {
-        return cli_fail(path, &err);
-    }
-
     const char *what = op == USER_OP_ADD      ? "user add"
                        : op == USER_OP_PASSWD ? "user passwd"
                        : op == USER_OP_DEL    ? "user del"
                        : op == USER_OP_ROLE   ? "user role"
                                               : "user list";
-    switch (op) {
-    case USER_OP_LIST:
+    _cleanup_(cleanup_users) struct users *u = NULL;
+    r = load_for(path, op, role, &u, &err);
+    if (r < 0) {
+        return cli_fail(r == -EPERM && op == USER_OP_ADD ? what : path, &err);
+    }
+    if (op == USER_OP_LIST) {
         return user_list(u);
-    case USER_OP_ADD:
-    case USER_OP_PASSWD: {
+    }
+
+    _cleanup_(cleanup_secret) struct secret *pw = NULL;
+    if (op == USER_OP_ADD || op == USER_OP_PASSWD) {
         /* Refuse what cannot succeed before anybody types a password. */
         if (op == USER_OP_ADD && users_find(u, name)) {
             (void)err_set(&err, -EEXIST, CERTD_E_DUPLICATE, "user %s exists already", name);
@@ -352,20 +368,37 @@ int cmd_user(const struct cli_ctx *ctx, int argc, char **argv)
             (void)err_set(&err, -ENOENT, CERTD_E_NOT_FOUND, "no user %s", name);
             return cli_fail(what, &err);
         }
-        _cleanup_(cleanup_secret) struct secret *pw = NULL;
         r = read_password(name, &pw, &err);
-        if (r >= 0) {
-            r = op == USER_OP_ADD ? users_add(u, name, role, pw, &err)
-                                  : users_set_password(u, name, pw, &err);
+        if (r < 0) {
+            return cli_fail(what, &err);
         }
-        break;
     }
+
+    /* From here to the end of the save nobody else changes the file: load it again. */
+    _cleanup_close_ int lock = -EBADF;
+    r = users_lock(path, &lock, &err);
+    if (r < 0) {
+        return cli_fail(path, &err);
+    }
+    u = users_free(u);
+    r = load_for(path, op, role, &u, &err);
+    if (r < 0) {
+        return cli_fail(r == -EPERM && op == USER_OP_ADD ? what : path, &err);
+    }
+    switch (op) {
+    case USER_OP_ADD:
+        r = users_add(u, name, role, pw, &err);
+        break;
+    case USER_OP_PASSWD:
+        r = users_set_password(u, name, pw, &err);
+        break;
     case USER_OP_DEL:
         r = users_del(u, name, &err);
         break;
     case USER_OP_ROLE:
         r = users_set_role(u, name, role, &err);
         break;
+    case USER_OP_LIST:
     case USER_OP_MAX:
     default:
         return EXIT_IO;
@@ -377,5 +410,6 @@ int cmd_user(const struct cli_ctx *ctx, int argc, char **argv)
     if (r < 0) {
         return cli_fail(path, &err);
     }
+    lock = users_unlock(TAKE_FD(lock));
     return EXIT_OK;
 }

@@ -132,16 +132,34 @@ def test_refusals(run, users, tmp_path):
     missing = str(tmp_path / "none")
     run("user", "list", "--users-file", missing, check_rc=4)
     run("user", "del", "admin", "--users-file", missing, check_rc=4)
-    # A file that cannot be read: 3.
-    run("user", "list", "--users-file", str(tmp_path), check_rc=3)
+    # Not a regular file (here a directory): refused as not allowed (1), saying what is wrong.
+    p = run("user", "list", "--users-file", str(tmp_path), check_rc=1)
+    assert "regular file" in p.stderr
     assert open(users, encoding="utf-8").read() == before
 
 
 def test_broken_file(run, users):
-    with open(users, "w", encoding="utf-8") as f:
-        f.write("# ok\nadmin:Administrator:$1$abcdefgh$E2IUOVGWn4QIROUcRm1wO/\n")
+    # Other schemes and costs than certd's own yescrypt are refused, naming the line.
+    for h in ["$1$abcdefgh$E2IUOVGWn4QIROUcRm1wO/",
+              "$6$rounds=999999999$abcdefghijklmnop$x",
+              "$y$jFT$W0hPEClv536CNFsjOTzrM.$as.wnJPS6jwQKfN2iBTHiWbBTZq5vgcMnvjFKA0cUoB"]:
+        with open(users, "w", encoding="utf-8") as f:
+            f.write("# ok\nadmin:Administrator:" + h + "\n")
+        os.chmod(users, 0o600)
+        p = run("user", "list", "--users-file", users, check_rc=1)
+        assert users + ":2:" in p.stderr and "unsupported password hash" in p.stderr
+
+
+def test_loose_mode(run, users):
+    run("user", "add", "admin", "--role", "Administrator", "--users-file", users,
+        stdin=PW1 + "\n", check_rc=0)
+    # Readable by others: refused until chmod 600 (like sshd's StrictModes).
+    os.chmod(users, 0o644)
     p = run("user", "list", "--users-file", users, check_rc=1)
-    assert users + ":2:" in p.stderr and "algorithm-unsupported" in p.stderr
+    assert "chmod 600" in p.stderr
+    os.chmod(users, 0o600)
+    run("user", "list", "--users-file", users, check_rc=0)
+    assert os.path.exists(users + ".lock")
 
 
 @pytest.mark.parametrize("args", [

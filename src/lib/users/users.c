@@ -11,10 +11,14 @@
 #include <assert.h>
 #include <crypt.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -22,9 +26,15 @@
 #include "store/store.h"
 #include "util/parse.h"
 
-/* Schemes accepted in a stored hash. New hashes are always the first. */
-static const char *const hash_prefixes[] = { "$y$", "$gy$", "$7$", "$6$" };
+/*
+ * The one scheme accepted in a stored hash, with the one cost that crypt_gensalt_rn gives it by
+ * default (checked on load): every stored hash then costs what the dummy hash costs, so the time
+ * a login takes does not tell whether the name exists, and nobody who can write a hash with
+ * huge parameters ("$y$jFT$", "$6$rounds=999999999$") can make each login take seconds or GiB.
+ */
 #define HASH_PREFIX_NEW "$y$"
+/* Longest yescrypt parameter field we compare (j9T is 3 characters). */
+#define HASH_PARAMS_MAX 16u
 
 /*
  * A yescrypt hash with libxcrypt's default cost (j9T, as new hashes get), of a password nobody
@@ -121,36 +131,66 @@ static int hash_new(const struct secret *password, char **ret, struct certd_err 
 }
 
 /*
- * A stored hash: an accepted scheme, only crypt(3)'s alphabet (plus '$' and the '=' of
- * "rounds="), at least "$id$salt$hash" with a non-empty hash part, and a setting libxcrypt
- * accepts. 0, -E2BIG or -EOPNOTSUPP.
+ * The parameter field of a yescrypt setting or hash ("j9T" in "$y$j9T$salt$hash") into out.
+ * False when it is not "$y$PARAMS$...".
  */
-static int hash_check(const char *h)
+static bool hash_params(const char *h, char out[HASH_PARAMS_MAX + 1])
+{
+    size_t plen = strlen(HASH_PREFIX_NEW);
+    if (strncmp(h, HASH_PREFIX_NEW, plen) != 0) {
+        return false;
+    }
+    const char *start = h + plen, *end = strchr(start, '$');
+    if (!end || end == start || (size_t)(end - start) > HASH_PARAMS_MAX) {
+        return false;
+    }
+    memcpy(out, start, (size_t)(end - start));
+    out[end - start] = '\0';
+    return true;
+}
+
+/* The parameters new hashes get: libxcrypt's default cost ("j9T" with libxcrypt 4.4). */
+static bool hash_default_params(char out[HASH_PARAMS_MAX + 1])
+{
+    /* Fixed entropy: only the parameter field is used, and it does not depend on the salt. */
+    static const char entropy[16] = { 0 };
+    char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+    if (!crypt_gensalt_rn(HASH_PREFIX_NEW, 0, entropy, (int)sizeof(entropy), setting,
+                          (int)sizeof(setting))) {
+        return false;
+    }
+    return hash_params(setting, out);
+}
+
+/*
+ * A stored hash: yescrypt with exactly the default parameters (defaults, from
+ * hash_default_params), only crypt(3)'s alphabet, "$y$params$salt$hash" with a non-empty salt
+ * and hash, and a setting libxcrypt accepts. 0, -E2BIG or -EOPNOTSUPP.
+ */
+static int hash_check(const char *h, const char *defaults)
 {
     size_t len = strlen(h), dollars = 0;
-    bool known = false;
+    char params[HASH_PARAMS_MAX + 1];
 
     if (len > USERS_HASH_MAX) {
         return -E2BIG;
     }
-    for (size_t i = 0; i < ELEMENTSOF(hash_prefixes); i++) {
-        if (strncmp(h, hash_prefixes[i], strlen(hash_prefixes[i])) == 0) {
-            known = true;
-        }
-    }
-    if (!known) {
+    if (!hash_params(h, params) || strcmp(params, defaults) != 0) {
         return -EOPNOTSUPP;
     }
     for (size_t i = 0; i < len; i++) {
         char c = h[i];
         if (c == '$') {
             dollars++;
+            if (i > 0 && h[i - 1] == '$') {
+                return -EOPNOTSUPP; /* an empty field */
+            }
         } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '.' || c == '/' || c == '=')) {
+                     c == '.' || c == '/')) {
             return -EOPNOTSUPP;
         }
     }
-    if (dollars < 3 || h[len - 1] == '$') {
+    if (dollars != 4 || h[len - 1] == '$') {
         return -EOPNOTSUPP;
     }
     if (crypt_checksalt(h) != CRYPT_SALT_OK) {
@@ -368,8 +408,8 @@ static bool is_blank(char c)
 }
 
 /* One non-comment line, NUL-terminated in line (len bytes, no NUL inside). */
-static int parse_entry(struct users *u, char *line, size_t len, const char *fn, size_t lineno,
-                       struct certd_err *err)
+static int parse_entry(struct users *u, char *line, size_t len, const char *params, const char *fn,
+                       size_t lineno, struct certd_err *err)
 {
     char *c1 = memchr(line, ':', len);
     char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
@@ -398,16 +438,17 @@ static int parse_entry(struct users *u, char *line, size_t len, const char *fn, 
         return err_set(err, -EBADMSG, CERTD_E_FIELD_INVALID,
                        "%s:%zu: unknown role (Administrator, Operator or ReadOnly)", fn, lineno);
     }
-    r = hash_check(hash_s);
+    r = hash_check(hash_s, params);
     if (r == -E2BIG) {
         return err_set(err, r, CERTD_E_FIELD_TOO_LONG,
                        "%s:%zu: a password hash has at most %u characters", fn, lineno,
                        USERS_HASH_MAX);
     }
     if (r < 0) {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
-                       "%s:%zu: not a yescrypt, gost-yescrypt, scrypt or sha512crypt hash", fn,
-                       lineno);
+        return err_set(err, -EOPNOTSUPP, CERTD_E_FIELD_INVALID,
+                       "%s:%zu: unsupported password hash: only yescrypt with certd's parameters "
+                       "($y$%s$); set the password again with 'certctl user passwd'",
+                       fn, lineno, params);
     }
     if (users_find_mut(u, name)) {
         return err_set(err, -EBADMSG, CERTD_E_DUPLICATE, "%s:%zu: user %s appears twice", fn,
@@ -440,6 +481,10 @@ int users_parse(struct span data, const char *filename, struct users **ret, stru
         return err_set(err, -E2BIG, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %u bytes", fn,
                        USERS_FILE_MAX);
     }
+    char params[HASH_PARAMS_MAX + 1];
+    if (!hash_default_params(params)) {
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot find yescrypt's default parameters");
+    }
     _cleanup_(cleanup_users) struct users *u = users_new();
     if (!u) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
@@ -470,7 +515,7 @@ int users_parse(struct span data, const char *filename, struct users **ret, stru
         if (skip == line.len || buf[skip] == '#') {
             continue; /* blank or comment */
         }
-        r = parse_entry(u, buf, line.len, fn, lineno, err);
+        r = parse_entry(u, buf, line.len, params, fn, lineno, err);
         if (r < 0) {
             break;
         }
@@ -483,27 +528,103 @@ int users_parse(struct span data, const char *filename, struct users **ret, stru
     return 0;
 }
 
+/*
+ * Refuse a users file others could have written or swapped (as sshd's StrictModes does): it
+ * must be a regular file, owned by us or by root, without any group or other permission.
+ */
+static int users_check_trust(const char *path, const struct stat *st, struct certd_err *err)
+{
+    if (!S_ISREG(st->st_mode)) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s is not a regular file; replace it with one (mode 600)", path);
+    }
+    if (st->st_uid != geteuid() && st->st_uid != 0) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s is owned by uid %u, not by uid %u or root; chown it to the service user",
+                       path, (unsigned)st->st_uid, (unsigned)geteuid());
+    }
+    if ((st->st_mode & 077) != 0) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s has mode %03o: group or others have access; run chmod 600 %s", path,
+                       (unsigned)(st->st_mode & 0777), path);
+    }
+    return 0;
+}
+
+/* Read all of fd (at most max bytes) into a new buffer; -E2BIG when longer. */
+static int read_bounded(int fd, size_t max, uint8_t **ret, size_t *ret_len)
+{
+    uint8_t *buf = malloc(max + 1);
+    size_t n = 0;
+    if (!buf) {
+        return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t k = read(fd, buf + n, max + 1 - n);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            int r = k < 0 ? -errno : 0;
+            if (r < 0) {
+                OPENSSL_cleanse(buf, n);
+                free(buf);
+                return r;
+            }
+            break;
+        }
+        n += (size_t)k;
+        if (n > max) {
+            OPENSSL_cleanse(buf, n);
+            free(buf);
+            return -E2BIG;
+        }
+    }
+    *ret = buf;
+    *ret_len = n;
+    return 0;
+}
+
 int users_load(const char *path, struct users **ret, struct certd_err *err)
 {
     assert_return(path, -EINVAL);
     assert_return(ret, -EINVAL);
 
+    /*
+     * Our own file in our own directory: a symlink there is someone else's doing. O_NONBLOCK: a
+     * FIFO planted under this name must not hang us before fstat refuses it. The checks are made
+     * on the descriptor that is read, so nothing can be swapped in between.
+     */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0) {
+        int r = -errno;
+        if (r == -ENOENT) {
+            return err_set(err, r, CERTD_E_NOT_FOUND, "users file %s does not exist", path);
+        }
+        if (r == -ELOOP) {
+            return err_set(err, r, CERTD_E_STORAGE, "%s is a symbolic link", path);
+        }
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path, strerror(-r));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path, strerror(-r));
+    }
+    int r = users_check_trust(path, &st, err);
+    if (r < 0) {
+        return r;
+    }
     uint8_t *data = NULL;
     size_t len = 0;
-    /* Our own file in our own directory: a symlink there is someone else's doing. */
-    int r = store_read_file(path, USERS_FILE_MAX, true, &data, &len);
-    if (r == -ENOENT) {
-        return err_set(err, r, CERTD_E_NOT_FOUND, "users file %s does not exist", path);
-    }
+    r = read_bounded(fd, USERS_FILE_MAX, &data, &len);
     if (r == -E2BIG) {
         return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %u bytes", path,
                        USERS_FILE_MAX);
     }
-    if (r == -ELOOP) {
-        return err_set(err, r, CERTD_E_STORAGE, "%s is a symbolic link", path);
-    }
     if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path, strerror(-r));
+        return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_STORAGE,
+                       "cannot read %s: %s", path, strerror(-r));
     }
     r = users_parse(span_make(data, len), path, ret, err);
     OPENSSL_cleanse(data, len);
@@ -511,21 +632,20 @@ int users_load(const char *path, struct users **ret, struct certd_err *err)
     return r;
 }
 
-int users_save(const struct users *u, const char *path, struct certd_err *err)
-{
-    static const char header[] =
-        "# certd users: NAME:ROLE:HASH, one per line. Managed by 'certctl user'.\n";
-    assert_return(u, -EINVAL);
-    assert_return(path, -EINVAL);
+static const char users_header[] =
+    "# certd users: NAME:ROLE:HASH, one per line. Managed by 'certctl user'.\n";
 
+/* The text of u (with the header) in a new buffer of *ret_size bytes (no NUL). */
+static int users_format(const struct users *u, char **ret, size_t *ret_size)
+{
     /* Every line is bounded (name, role, hash), and so is n: no overflow is possible here. */
-    size_t size = sizeof(header) - 1;
+    size_t size = sizeof(users_header) - 1;
     for (size_t i = 0; i < u->n; i++) {
         size += strlen(u->v[i].name) + strlen(role_names[u->v[i].role]) + strlen(u->v[i].hash) + 3;
     }
     char *buf = malloc(size);
     if (!buf) {
-        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+        return -ENOMEM;
     }
     size_t pos = 0;
 #define APPEND(s, n)                 \
@@ -533,7 +653,7 @@ int users_save(const struct users *u, const char *path, struct certd_err *err)
         memcpy(buf + pos, (s), (n)); \
         pos += (n);                  \
     } while (0)
-    APPEND(header, sizeof(header) - 1);
+    APPEND(users_header, sizeof(users_header) - 1);
     for (size_t i = 0; i < u->n; i++) {
         const struct user *e = &u->v[i];
         APPEND(e->name, strlen(e->name));
@@ -545,10 +665,76 @@ int users_save(const struct users *u, const char *path, struct certd_err *err)
     }
 #undef APPEND
     assert(pos == size);
-    int r = store_write_atomic(path, span_make(buf, size), STORE_MODE_SECRET, err);
+    *ret = buf;
+    *ret_size = size;
+    return 0;
+}
+
+int users_save(const struct users *u, const char *path, struct certd_err *err)
+{
+    assert_return(u, -EINVAL);
+    assert_return(path, -EINVAL);
+
+    /*
+     * The new file is created by us: replacing a file another user owns (certctl run as root on
+     * the service's file) would hand it to us, and the service could no longer read it.
+     * Refused rather than chowned: the store creates the file, and a chown after the rename
+     * would leave a window with the wrong owner.
+     */
+    struct stat st;
+    if (lstat(path, &st) == 0 && st.st_uid != geteuid()) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s is owned by uid %u: run this as that user (e.g. with sudo -u) so that "
+                       "the file keeps its owner",
+                       path, (unsigned)st.st_uid);
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    int r = users_format(u, &buf, &size);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    r = store_write_atomic(path, span_make(buf, size), STORE_MODE_SECRET, err);
     OPENSSL_cleanse(buf, size);
     free(buf);
     return r;
+}
+
+int users_lock(const char *path, int *ret_fd, struct certd_err *err)
+{
+    assert_return(path, -EINVAL);
+    assert_return(ret_fd, -EINVAL);
+
+    _cleanup_free_ char *lock = NULL;
+    if (asprintf(&lock, "%s" USERS_LOCK_SUFFIX, path) < 0) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    /* Never deleted: unlinking a lock file lets a waiter lock an orphan while others use a new one.
+     */
+    _cleanup_close_ int fd =
+        open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        int r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot open the lock file %s: %s", lock,
+                       strerror(-r));
+    }
+    int r;
+    do {
+        r = flock(fd, LOCK_EX) < 0 ? -errno : 0;
+    } while (r == -EINTR);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot lock %s: %s", lock, strerror(-r));
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+int users_unlock(int fd)
+{
+    if (fd >= 0) {
+        (void)close(fd); /* closing the only descriptor releases the flock */
+    }
+    return -EBADF;
 }
 
 /* ---- changes ---- */
@@ -668,12 +854,21 @@ int users_verify(const struct users *u, const char *name, const struct secret *p
 
     const struct user *e = users_find_mut(u, name);
     const char *hash = e ? e->hash : dummy_hash;
+    /*
+     * Longer than any password certd sets: never a match. It is not hashed (its cost would
+     * grow with its length), but a fixed one is, so that a refusal takes the usual time.
+     */
+    bool too_long = password->len > USERS_PASSWORD_MAX;
+    const char *input = too_long ? "certd: password over the limit" : (const char *)password->p;
+    if (too_long) {
+        hash = dummy_hash;
+    }
     _cleanup_(crypt_data_freep) struct crypt_data *cd = calloc(1, sizeof(*cd));
     if (!cd) {
         return -ENOMEM;
     }
     errno = 0;
-    const char *out = crypt_rn((const char *)password->p, hash, cd, (int)sizeof(*cd));
+    const char *out = crypt_rn(input, hash, cd, (int)sizeof(*cd));
     if (!out) {
         return errno == ENOMEM ? -ENOMEM : 0;
     }
@@ -681,7 +876,7 @@ int users_verify(const struct users *u, const char *name, const struct secret *p
     bool same = strnlen(out, len + 1) == len && CRYPTO_memcmp(out, hash, len) == 0;
     /* A NUL inside would have cut the password short: it can never match. */
     bool whole = memchr(password->p, '\0', password->len) == NULL;
-    return e && same && whole ? 1 : 0;
+    return e && !too_long && same && whole ? 1 : 0;
 }
 
 /* ---- the initial administrator ---- */
@@ -702,6 +897,68 @@ static void base64url(const uint8_t *in, size_t n, char *out)
     }
 }
 
+/* The directory of path ("." for a bare name) in a new string; NULL without memory. */
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        return strdup(".");
+    }
+    if (slash == path) {
+        return strdup("/");
+    }
+    return strndup(path, (size_t)(slash - path));
+}
+
+/*
+ * Create path with data (mode 0600) only if it does not exist: an unnamed O_TMPFILE in its
+ * directory, written and fsynced, then given its name with linkat, which never replaces a file
+ * (EEXIST), then the directory fsynced. Nothing is left behind on failure. Returns 0, -EEXIST,
+ * or -errno with CERTD_E_STORAGE.
+ */
+static int create_noreplace(const char *path, const char *data, size_t size, struct certd_err *err)
+{
+    _cleanup_free_ char *dir = dir_of(path);
+    if (!dir) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    _cleanup_close_ int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot create %s: %s", path, strerror(-r));
+    }
+    for (size_t pos = 0; pos < size;) {
+        ssize_t k = write(fd, data + pos, size - pos);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            int r = k < 0 ? -errno : -EIO;
+            return err_set(err, r, CERTD_E_STORAGE, "cannot write %s: %s", path, strerror(-r));
+        }
+        pos += (size_t)k;
+    }
+    if (fsync(fd) < 0) {
+        int r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot fsync %s: %s", path, strerror(-r));
+    }
+    char proc[64];
+    (void)snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    if (linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) < 0) {
+        int r = -errno;
+        if (r == -EEXIST) {
+            return r;
+        }
+        return err_set(err, r, CERTD_E_STORAGE, "cannot create %s: %s", path, strerror(-r));
+    }
+    _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) < 0) {
+        int r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot fsync directory %s: %s", dir, strerror(-r));
+    }
+    return 0;
+}
+
 int users_bootstrap(const char *users_path, const char *password_path, struct secret **ret_password,
                     struct certd_err *err)
 {
@@ -709,13 +966,22 @@ int users_bootstrap(const char *users_path, const char *password_path, struct se
     assert_return(password_path, -EINVAL);
     assert_return(ret_password, -EINVAL);
 
+    /*
+     * Under the users lock: two bootstraps (or a bootstrap and 'certctl user add') cannot
+     * interleave, so the password file and the users file always come from the same run.
+     */
+    _cleanup_close_ int lock = -EBADF;
+    int r = users_lock(users_path, &lock, err);
+    if (r < 0) {
+        return r;
+    }
     struct stat st;
     if (lstat(users_path, &st) == 0) {
         *ret_password = NULL; /* whatever it holds, it is the administrator's file */
         return 0;
     }
     if (errno != ENOENT) {
-        int r = -errno;
+        r = -errno;
         return err_set(err, r, CERTD_E_STORAGE, "cannot check %s: %s", users_path, strerror(-r));
     }
 
@@ -739,16 +1005,30 @@ int users_bootstrap(const char *users_path, const char *password_path, struct se
     if (!u) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    int r = users_add(u, "admin", USER_ROLE_ADMINISTRATOR, pw, err);
+    r = users_add(u, "admin", USER_ROLE_ADMINISTRATOR, pw, err);
     if (r < 0) {
         return r;
+    }
+    char *buf = NULL;
+    size_t size = 0;
+    r = users_format(u, &buf, &size);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
     /* The password first: a crash before the users file exists makes the next start redo both. */
     r = store_write_atomic(password_path, span_make(file->p, file->len), STORE_MODE_SECRET, err);
-    if (r < 0) {
-        return r;
+    if (r >= 0) {
+        /* Never over a users file: one made in between by a writer ignoring the lock wins. */
+        r = create_noreplace(users_path, buf, size, err);
     }
-    r = users_save(u, users_path, err);
+    OPENSSL_cleanse(buf, size);
+    free(buf);
+    if (r == -EEXIST) {
+        /* Its password would open nothing: do not leave it for someone to trust. */
+        (void)unlink(password_path);
+        *ret_password = NULL;
+        return 0;
+    }
     if (r < 0) {
         return r;
     }

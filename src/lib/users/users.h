@@ -2,17 +2,20 @@
 /*
  * The users file: certd's local accounts, one per line "NAME:ROLE:HASH", with '#' comment
  * lines and blank lines allowed. NAME is 1..USERS_NAME_MAX of [a-z_][a-z0-9_.-]*, ROLE a
- * Redfish role (Administrator, Operator, ReadOnly), HASH a crypt(3) hash: new ones are yescrypt
- * ("$y$"); "$y$", "$gy$", "$7$" and "$6$" are accepted when verifying. Anything else is refused
- * when the file is loaded, with the line named.
+ * Redfish role (Administrator, Operator, ReadOnly), HASH a yescrypt crypt(3) hash ("$y$") with
+ * exactly the parameters libxcrypt gives new hashes by default ("j9T"). Anything else (other
+ * schemes, other costs) is refused when the file is loaded, with the line named: every hash
+ * then costs the same to check, so the time of a login reveals nothing, and nobody can make
+ * logins expensive with a costly hash.
  *
  * Invariants of a struct users: every name is valid and unique, every role is in range, every
- * hash has an accepted scheme, at most USERS_MAX users. Changes are all-or-nothing in memory;
- * users_save() replaces the file atomically with mode 0600 (comments are not kept). Passwords
- * only ever travel in a struct secret and are never copied into plain strings or messages; the
- * memory crypt(3) worked in is wiped.
+ * hash has the accepted scheme and parameters, at most USERS_MAX users. Changes are all-or-nothing
+ * in memory; users_save() replaces the file atomically with mode 0600 (comments are not kept).
+ * Passwords only ever travel in a struct secret and are never copied into plain strings or
+ * messages; the memory crypt(3) worked in is wiped.
  *
- * Pure logic plus file I/O through store/; no locking between writers (the last save wins).
+ * Writers serialise on an exclusive flock(2) of "<users file>.lock" (users_lock), held from
+ * load to the end of save: two changes never lose one another. The lock file is never deleted.
  * Not thread-safe per object; hashing takes tens of milliseconds and 16 MiB (yescrypt j9T).
  */
 #pragma once
@@ -38,6 +41,8 @@
 /* Password policy, in bytes of UTF-8. */
 #define USERS_PASSWORD_MIN 12u
 #define USERS_PASSWORD_MAX 128u
+/* The lock file of a users file is its path with this suffix. */
+#define USERS_LOCK_SUFFIX ".lock"
 /* The default location (certctl); certd uses STATE_DIR/users. */
 #define USERS_FILE_DEFAULT "/var/lib/certd/users"
 
@@ -99,17 +104,36 @@ _must_check_ int users_parse(struct span data, const char *filename, struct user
                              struct certd_err *err);
 
 /*
- * Read and parse path (a symlink is refused). As users_parse, plus -ENOENT with
- * CERTD_E_NOT_FOUND when the file does not exist and -errno with CERTD_E_STORAGE when it cannot
- * be read.
+ * Read and parse path. As users_parse, plus: -ENOENT with CERTD_E_NOT_FOUND when the file does
+ * not exist; -ELOOP with CERTD_E_STORAGE for a symlink; -EPERM with CERTD_E_POLICY_FORBIDS when
+ * the file is not a regular file, is owned by neither the effective uid nor root, or has any
+ * group or other permission bit (the message says what to fix, e.g. "chmod 600"); -E2BIG with
+ * CERTD_E_INPUT_TOO_LARGE; -errno with CERTD_E_STORAGE when it cannot be read. Takes no lock:
+ * a writer calls users_lock() first.
  */
 _must_check_ int users_load(const char *path, struct users **ret, struct certd_err *err);
 
 /*
- * Write u to path atomically (store_write_atomic), mode 0600, with one header comment. Returns
- * 0 or -errno with CERTD_E_STORAGE (or -ENOMEM). u is borrowed.
+ * Write u to path atomically (store_write_atomic), mode 0600, with one header comment. The new
+ * file belongs to the effective uid, so replacing a file owned by another uid (certctl as root
+ * on the service's file) is refused, -EPERM with CERTD_E_POLICY_FORBIDS, rather than taking the
+ * file away from its owner. Returns 0 or -errno with CERTD_E_STORAGE (or -ENOMEM). u is
+ * borrowed. Callers hold users_lock() from their users_load() until this returns.
  */
 _must_check_ int users_save(const struct users *u, const char *path, struct certd_err *err);
+
+/*
+ * Lock the users file at path for a change: open (creating it 0600, O_NOFOLLOW) "path.lock" and
+ * take an exclusive flock(2) on it, waiting for any other holder. Hold it from users_load() until
+ * users_save() returns, and ask for passwords before taking it (a prompt must not block others).
+ * On success *ret_fd is the owned descriptor holding the lock; release it with users_unlock()
+ * (or by closing it). Returns 0, -ENOMEM, or -errno with CERTD_E_STORAGE. Blocks: not for an
+ * event loop thread. A lock on the directory would not do: store_write_atomic() takes that one.
+ */
+_must_check_ int users_lock(const char *path, int *ret_fd, struct certd_err *err);
+
+/* Release a lock from users_lock() (fd < 0 is ignored). Returns -EBADF: fd = users_unlock(fd). */
+int users_unlock(int fd);
 
 /* The user named name (borrowed from u, valid until u changes), or NULL. */
 const struct user *users_find(const struct users *u, const char *name);
@@ -149,7 +173,8 @@ _must_check_ int users_del(struct users *u, const char *name, struct certd_err *
 
 /*
  * Check password (borrowed) for name. Returns 1 on a match, 0 otherwise (unknown user, wrong
- * password, an unusable hash), -ENOMEM when hashing ran out of memory: treat anything but 1 as
+ * password, a password longer than USERS_PASSWORD_MAX (not hashed: a fixed string is, at the
+ * same cost), an unusable hash), -ENOMEM when hashing ran out of memory: treat anything but 1 as
  * a refusal. The hash outputs are compared in constant time (CRYPTO_memcmp), and an unknown
  * name still costs one yescrypt run against a fixed dummy hash, so the time taken does not
  * reveal which names exist. Slow by design: never call it from an event loop thread.
@@ -158,14 +183,17 @@ _must_check_ int users_verify(const struct users *u, const char *name,
                               const struct secret *password);
 
 /*
- * The initial administrator. When users_path does not exist: make user "admin"
+ * The initial administrator. Under users_lock(users_path), when users_path does not exist: make
+ * user "admin"
  * (Administrator) with a random password (144 bits from RAND_bytes, 24 base64url characters),
  * write password_path (0600: the password and a newline) and then users_path (0600) -- in that
  * order, so that a crash between the two leaves no users file and the next start does it all
  * again, never an admin whose password nobody knows -- and return 0 with *ret_password a new
- * secret holding the password (the caller frees it). When users_path exists (whatever it
- * holds), nothing is done: 0 with *ret_password NULL. Errors: -errno with CERTD_E_STORAGE,
- * -ENOMEM, -EIO with CERTD_E_INTERNAL (no randomness, crypt(3) failure).
+ * secret holding the password (the caller frees it). The users file is created without ever
+ * replacing one (O_TMPFILE + linkat; needs /proc): when one appears in between (a writer that
+ * ignores the lock), it is kept, the password file removed, and nothing handed out. When
+ * users_path exists (whatever it holds), nothing is done: 0 with *ret_password NULL. Errors: -errno
+ * with CERTD_E_STORAGE, -ENOMEM, -EIO with CERTD_E_INTERNAL (no randomness, crypt(3) failure).
  */
 _must_check_ int users_bootstrap(const char *users_path, const char *password_path,
                                  struct secret **ret_password, struct certd_err *err);
