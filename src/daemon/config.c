@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -954,54 +955,41 @@ static int set_profile(struct parse_state *st, const char *key, const char *v)
     return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be intermediate or modern");
 }
 
-static int set_max_body(struct parse_state *st, const char *key, const char *v)
-{
-    uint64_t n;
-    int r = set_number(st, key, v, CONFIG_MAX_BODY_MIN, CONFIG_MAX_BODY_MAX, &n);
-    if (r == 0) {
-        st->cfg->max_body = (size_t)n;
-    }
-    return r;
-}
+/*
+ * [limits]: every key is a whole number in a range, stored in an unsigned field of struct
+ * config. One table, one setter, instead of a setter per key.
+ */
+static const struct limit_def {
+    const char *name;
+    uint64_t min, max;
+    size_t offset; /* of an unsigned field of struct config */
+} limit_defs[] = {
+    { "max_body", CONFIG_MAX_BODY_MIN, CONFIG_MAX_BODY_MAX, offsetof(struct config, max_body) },
+    { "max_headers_size", CONFIG_MAX_HEADERS_SIZE_MIN, CONFIG_MAX_HEADERS_SIZE_MAX,
+      offsetof(struct config, max_headers_size) },
+    { "max_connections", 1, CONFIG_MAX_CONNECTIONS_MAX, offsetof(struct config, max_connections) },
+    { "idle_timeout", 1, CONFIG_IDLE_TIMEOUT_MAX, offsetof(struct config, idle_timeout) },
+    { "request_timeout", 1, CONFIG_REQUEST_TIMEOUT_MAX, offsetof(struct config, request_timeout) },
+};
 
-static int set_max_headers_size(struct parse_state *st, const char *key, const char *v)
+static int set_limit(struct parse_state *st, const char *key, const char *v)
 {
-    uint64_t n;
-    int r = set_number(st, key, v, CONFIG_MAX_HEADERS_SIZE_MIN, CONFIG_MAX_HEADERS_SIZE_MAX, &n);
-    if (r == 0) {
-        st->cfg->max_headers_size = (size_t)n;
+    for (size_t i = 0; i < ELEMENTSOF(limit_defs); i++) {
+        const struct limit_def *d = &limit_defs[i];
+        if (strcmp(d->name, key) != 0) {
+            continue;
+        }
+        uint64_t n;
+        int r = set_number(st, key, v, d->min, d->max, &n);
+        if (r == 0) {
+            /* Every max fits an unsigned (config.h's constants). */
+            unsigned *field = (unsigned *)(void *)((char *)st->cfg + d->offset);
+            *field = (unsigned)n;
+        }
+        return r;
     }
-    return r;
-}
-
-static int set_max_connections(struct parse_state *st, const char *key, const char *v)
-{
-    uint64_t n;
-    int r = set_number(st, key, v, 1, CONFIG_MAX_CONNECTIONS_MAX, &n);
-    if (r == 0) {
-        st->cfg->max_connections = (unsigned)n;
-    }
-    return r;
-}
-
-static int set_idle_timeout(struct parse_state *st, const char *key, const char *v)
-{
-    uint64_t n;
-    int r = set_number(st, key, v, 1, CONFIG_IDLE_TIMEOUT_MAX, &n);
-    if (r == 0) {
-        st->cfg->idle_timeout = (unsigned)n;
-    }
-    return r;
-}
-
-static int set_request_timeout(struct parse_state *st, const char *key, const char *v)
-{
-    uint64_t n;
-    int r = set_number(st, key, v, 1, CONFIG_REQUEST_TIMEOUT_MAX, &n);
-    if (r == 0) {
-        st->cfg->request_timeout = (unsigned)n;
-    }
-    return r;
+    assert(!"a [limits] key without a limit_def");
+    return -EINVAL;
 }
 
 static int set_type(struct parse_state *st, const char *key, const char *v)
@@ -1223,11 +1211,9 @@ static const struct key_def tls_keys[] = {
     { "profile", set_profile, 0, false },
 };
 static const struct key_def limits_keys[] = {
-    { "max_body", set_max_body, 0, false },
-    { "max_headers_size", set_max_headers_size, 0, false },
-    { "max_connections", set_max_connections, 0, false },
-    { "idle_timeout", set_idle_timeout, 0, false },
-    { "request_timeout", set_request_timeout, 0, false },
+    { "max_body", set_limit, 0, false },        { "max_headers_size", set_limit, 0, false },
+    { "max_connections", set_limit, 0, false }, { "idle_timeout", set_limit, 0, false },
+    { "request_timeout", set_limit, 0, false },
 };
 static const struct key_def endpoint_keys[] = {
     { "type", set_type, T_ALL, false },

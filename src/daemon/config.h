@@ -166,8 +166,8 @@ struct config {
     /* [tls] */
     enum config_tls_profile tls_profile;
     /* [limits] */
-    size_t max_body;
-    size_t max_headers_size;
+    unsigned max_body;         /* bytes */
+    unsigned max_headers_size; /* bytes */
     unsigned max_connections;
     unsigned idle_timeout;    /* seconds */
     unsigned request_timeout; /* seconds */
