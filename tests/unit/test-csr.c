@@ -22,28 +22,6 @@
 
 #define PASSWORD "s3cret-Chall3nge"
 
-static EVP_PKEY *key_p256, *key_p384, *key_rsa, *key_ed25519;
-
-static int setup_keys(void **state)
-{
-    (void)state;
-    key_p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    key_p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-    key_rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    key_ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    return key_p256 && key_p384 && key_rsa && key_ed25519 ? 0 : -1;
-}
-
-static int teardown_keys(void **state)
-{
-    (void)state;
-    EVP_PKEY_free(key_p256);
-    EVP_PKEY_free(key_p384);
-    EVP_PKEY_free(key_rsa);
-    EVP_PKEY_free(key_ed25519);
-    return 0;
-}
-
 static const char *const full_sans[] = {
     "www.example.com",
     "192.0.2.1",
@@ -134,7 +112,7 @@ static void test_every_field_round_trips(void **state)
     struct csr_request r = full_request();
     X509_REQ *req = NULL;
 
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p384, &req, &err), 0);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p384, &req, &err), 0);
     assert_int_equal(err.code, CERTD_E_OK);
     assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
     assert_int_equal(X509_REQ_get_version(req), X509_REQ_VERSION_1);
@@ -251,10 +229,10 @@ static void test_key_types(void **state)
         EVP_PKEY **key;
         int sig_nid;
     } cases[] = {
-        { &key_p256, NID_ecdsa_with_SHA256 },
-        { &key_p384, NID_ecdsa_with_SHA384 },
-        { &key_rsa, NID_sha256WithRSAEncryption },
-        { &key_ed25519, NID_ED25519 },
+        { &fixture_keys.p256, NID_ecdsa_with_SHA256 },
+        { &fixture_keys.p384, NID_ecdsa_with_SHA384 },
+        { &fixture_keys.rsa, NID_sha256WithRSAEncryption },
+        { &fixture_keys.ed25519, NID_ED25519 },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct certd_err err = { 0 };
@@ -367,7 +345,7 @@ static void test_field_rules(void **state)
         X509_REQ *const sentinel = (X509_REQ *)(void *)&dummy; /* untouched on failure */
         X509_REQ *req = sentinel;
         *(const char **)((char *)&r + cases[i].off) = cases[i].value;
-        int rc = csr_build(NULL, NULL, &r, key_p256, &req, &err);
+        int rc = csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err);
         if (rc != cases[i].r || err.code != cases[i].code) {
             fail_msg("case %zu: r=%d code=%d msg=%s", i, rc, err.code, err.msg);
         }
@@ -504,7 +482,7 @@ static void test_san_rejections(void **state)
         const char *names[] = { "ok.example.com", cases[i].bad };
         struct csr_request r = { .common_name = "x", .alt_names = names, .n_alt_names = 2 };
         X509_REQ *req = NULL;
-        assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), cases[i].r);
+        assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), cases[i].r);
         assert_int_equal(err.code, cases[i].code);
         if (!strstr(err.msg, cases[i].word)) {
             fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].word, err.msg);
@@ -532,7 +510,7 @@ static void test_san_count(void **state)
     X509_REQ *req = NULL;
 
     r.n_alt_names = CERTD_SANS_MAX;
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), 0);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), 0);
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
     GENERAL_NAMES *gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
     assert_int_equal(sk_GENERAL_NAME_num(gens), CERTD_SANS_MAX);
@@ -542,7 +520,7 @@ static void test_san_count(void **state)
     req = NULL;
 
     r.n_alt_names = CERTD_SANS_MAX + 1;
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), -E2BIG);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), -E2BIG);
     assert_int_equal(err.code, CERTD_E_TOO_MANY_VALUES);
     assert_non_null(strstr(err.msg, "AlternativeNames has more than 64"));
     assert_null(req);
@@ -600,7 +578,7 @@ static void test_key_usage(void **state)
     err = (struct certd_err){ 0 };
     struct csr_request r = { .common_name = "x", .key_usage = bad, .n_key_usage = 2 };
     X509_REQ *req = NULL;
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), -EINVAL);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), -EINVAL);
     assert_int_equal(err.code, CERTD_E_KEY_USAGE_INVALID);
     assert_null(req);
 
@@ -611,11 +589,11 @@ static void test_key_usage(void **state)
     r.key_usage = many;
     r.n_key_usage = CERTD_KEY_USAGES_MAX;
     err = (struct certd_err){ 0 };
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), 0);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), 0);
     X509_REQ_free(req);
     req = NULL;
     r.n_key_usage = CERTD_KEY_USAGES_MAX + 1;
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), -E2BIG);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), -E2BIG);
     assert_int_equal(err.code, CERTD_E_TOO_MANY_VALUES);
     assert_non_null(strstr(err.msg, "KeyUsage has more than 32"));
 
@@ -624,7 +602,7 @@ static void test_key_usage(void **state)
     r.key_usage = only_eku;
     r.n_key_usage = 2;
     err = (struct certd_err){ 0 };
-    assert_int_equal(csr_build(NULL, NULL, &r, key_p256, &req, &err), 0);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), 0);
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
     assert_null(find_ext(exts, NID_key_usage));
     assert_null(find_ext(exts, NID_subject_alt_name));
@@ -659,7 +637,7 @@ static void test_password_never_in_messages(void **state)
     for (size_t i = 0; i < ELEMENTSOF(reqs); i++) {
         struct certd_err err = { 0 };
         X509_REQ *req = NULL;
-        assert_true(csr_build(NULL, NULL, &reqs[i], key_p256, &req, &err) < 0);
+        assert_true(csr_build(NULL, NULL, &reqs[i], fixture_keys.p256, &req, &err) < 0);
         assert_true(err.msg[0] != '\0');
         assert_null(strstr(err.msg, PASSWORD));
         assert_null(strstr(err.msg, "Chall3nge"));
@@ -698,7 +676,7 @@ static void test_parse_table(void **state)
     struct certd_err err = { 0 };
     struct csr_request r = full_request();
     X509_REQ *req = NULL;
-    assert_int_equal(csr_build(NULL, NULL, &r, key_rsa, &req, &err), 0);
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.rsa, &req, &err), 0);
     unsigned char *der = NULL;
     int der_len = i2d_X509_REQ(req, &der);
     assert_true(der_len > 0);
@@ -874,5 +852,5 @@ int main(void)
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_hard_cap),
     };
-    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+    return cmocka_run_group_tests(tests, fixture_keys_setup, fixture_keys_teardown);
 }

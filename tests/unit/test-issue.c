@@ -25,28 +25,6 @@
 #define DAY      ((int64_t)86400)
 #define ALL_SANS ((1u << SAN_DNS) | (1u << SAN_IP) | (1u << SAN_EMAIL) | (1u << SAN_URI))
 
-static EVP_PKEY *key_p256, *key_p384, *key_rsa, *key_ed25519;
-
-static int setup_keys(void **state)
-{
-    (void)state;
-    key_p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    key_p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
-    key_rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
-    key_ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    return key_p256 && key_p384 && key_rsa && key_ed25519 ? 0 : -1;
-}
-
-static int teardown_keys(void **state)
-{
-    (void)state;
-    EVP_PKEY_free(key_p256);
-    EVP_PKEY_free(key_p384);
-    EVP_PKEY_free(key_rsa);
-    EVP_PKEY_free(key_ed25519);
-    return 0;
-}
-
 /* Seconds since the epoch of an ASN1_TIME, with OpenSSL's own conversion. */
 static int64_t to_unix(const ASN1_TIME *t)
 {
@@ -141,10 +119,10 @@ static void test_selfsigned(void **state)
     struct certd_err err = { 0 };
     X509 *cert = NULL;
 
-    assert_int_equal(issue_selfsigned(NULL, NULL, key_p256, &req, &cert, &err), 0);
+    assert_int_equal(issue_selfsigned(NULL, NULL, fixture_keys.p256, &req, &cert, &err), 0);
     assert_int_equal(err.code, CERTD_E_OK);
     assert_int_equal(X509_get_version(cert), X509_VERSION_3);
-    assert_int_equal(X509_verify(cert, key_p256), 1);
+    assert_int_equal(X509_verify(cert, fixture_keys.p256), 1);
     assert_int_equal(X509_get_signature_nid(cert), NID_ecdsa_with_SHA256);
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(cert), X509_get_issuer_name(cert)), 0);
     assert_int_equal(X509_NAME_entry_count(X509_get_subject_name(cert)), 1);
@@ -204,7 +182,7 @@ static void test_selfsigned(void **state)
 
     /* Two certificates never share a serial. */
     X509 *cert2 = NULL;
-    assert_int_equal(issue_selfsigned(NULL, NULL, key_p256, &req, &cert2, &err), 0);
+    assert_int_equal(issue_selfsigned(NULL, NULL, fixture_keys.p256, &req, &cert2, &err), 0);
     assert_int_not_equal(
         ASN1_INTEGER_cmp(X509_get0_serialNumber(cert), X509_get0_serialNumber(cert2)), 0);
     X509_free(cert2);
@@ -219,11 +197,11 @@ static void test_selfsigned_key_types(void **state)
         int sig_nid;
         uint32_t ku;
     } cases[] = {
-        { &key_p256, NID_ecdsa_with_SHA256, CERT_KU_DIGITAL_SIGNATURE },
-        { &key_p384, NID_ecdsa_with_SHA384, CERT_KU_DIGITAL_SIGNATURE },
-        { &key_rsa, NID_sha256WithRSAEncryption,
+        { &fixture_keys.p256, NID_ecdsa_with_SHA256, CERT_KU_DIGITAL_SIGNATURE },
+        { &fixture_keys.p384, NID_ecdsa_with_SHA384, CERT_KU_DIGITAL_SIGNATURE },
+        { &fixture_keys.rsa, NID_sha256WithRSAEncryption,
           CERT_KU_DIGITAL_SIGNATURE | CERT_KU_KEY_ENCIPHERMENT },
-        { &key_ed25519, NID_ED25519, CERT_KU_DIGITAL_SIGNATURE },
+        { &fixture_keys.ed25519, NID_ED25519, CERT_KU_DIGITAL_SIGNATURE },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         /* A CN that is no host name is not copied into the SAN; no alt names: no SAN. */
@@ -289,7 +267,7 @@ static void test_selfsigned_rejections(void **state)
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct certd_err err = { 0 };
         X509 *cert = NULL;
-        int r = issue_selfsigned(NULL, NULL, key_p256, &cases[i].req, &cert, &err);
+        int r = issue_selfsigned(NULL, NULL, fixture_keys.p256, &cases[i].req, &cert, &err);
         if (r != cases[i].r || err.code != cases[i].code) {
             fail_msg("case %zu: r=%d code=%s msg=%s", i, r, err_code_name(err.code), err.msg);
         }
@@ -299,7 +277,7 @@ static void test_selfsigned_rejections(void **state)
                 fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].word, err.msg);
             }
         } else {
-            assert_int_equal(X509_verify(cert, key_p256), 1);
+            assert_int_equal(X509_verify(cert, fixture_keys.p256), 1);
             X509_free(cert);
         }
     }
@@ -481,7 +459,7 @@ static void test_from_csr_chain(void **state)
     int64_t now = root_nb + DAY;
     const char *alts[] = { "leaf.example.com", "192.0.2.7", "ops@example.com",
                            "https://leaf.example.com/" };
-    X509_REQ *csr = make_csr(key_p256, alts, ELEMENTSOF(alts));
+    X509_REQ *csr = make_csr(fixture_keys.p256, alts, ELEMENTSOF(alts));
     struct issue_profile profile = {
         .days = 30,
         .eku = CERT_EKU_SERVER_AUTH | CERT_EKU_CLIENT_AUTH,
@@ -501,7 +479,7 @@ static void test_from_csr_chain(void **state)
     assert_int_equal(X509_verify(cert, root_key), 1);
     assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(root)), 0);
     assert_int_equal(X509_NAME_cmp(X509_get_subject_name(cert), X509_REQ_get_subject_name(csr)), 0);
-    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), key_p256), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(cert), fixture_keys.p256), 1);
     assert_int_equal(to_unix(X509_get0_notBefore(cert)), now);
     assert_int_equal(to_unix(X509_get0_notAfter(cert)), now + 30 * DAY);
     /* AKI = the root's SKI; the leaf's SKI differs. */
@@ -590,7 +568,7 @@ static void test_from_csr_selfsigned(void **state)
 {
     (void)state;
     const char *alts[] = { "root.example.com" };
-    X509_REQ *csr = make_csr(key_rsa, alts, 1);
+    X509_REQ *csr = make_csr(fixture_keys.rsa, alts, 1);
     struct issue_profile profile = {
         .days = 10, .is_ca = true, .path_len = -1, .copy_sans = true, .allowed_sans = ALL_SANS
     };
@@ -598,8 +576,9 @@ static void test_from_csr_selfsigned(void **state)
     X509 *cert = NULL;
 
     /* ca_cert NULL: subject = issuer = the CSR's subject, signed with the CSR's own key. */
-    assert_int_equal(issue_from_csr(NULL, NULL, csr, NULL, key_rsa, &profile, NOW, &cert, &err), 0);
-    assert_int_equal(X509_verify(cert, key_rsa), 1);
+    assert_int_equal(
+        issue_from_csr(NULL, NULL, csr, NULL, fixture_keys.rsa, &profile, NOW, &cert, &err), 0);
+    assert_int_equal(X509_verify(cert, fixture_keys.rsa), 1);
     assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(cert), X509_REQ_get_subject_name(csr)), 0);
     assert_int_equal(
         ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(cert), X509_get0_authority_key_id(cert)), 0);
@@ -609,8 +588,9 @@ static void test_from_csr_selfsigned(void **state)
     cert = NULL;
 
     /* Another key cannot self-sign it. */
-    assert_int_equal(issue_from_csr(NULL, NULL, csr, NULL, key_p256, &profile, NOW, &cert, &err),
-                     -EKEYREJECTED);
+    assert_int_equal(
+        issue_from_csr(NULL, NULL, csr, NULL, fixture_keys.p256, &profile, NOW, &cert, &err),
+        -EKEYREJECTED);
     assert_int_equal(err.code, CERTD_E_KEY_MISMATCH);
     assert_non_null(strstr(err.msg, "own key"));
     assert_null(cert);
@@ -626,7 +606,7 @@ static void test_from_csr_rejections(void **state)
     int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
     int64_t after_root = to_unix(X509_get0_notAfter(root)) + 1;
     const char *alts[] = { "leaf.example.com", "192.0.2.7", "ops@example.com" };
-    X509_REQ *csr = make_csr(key_p256, alts, ELEMENTSOF(alts));
+    X509_REQ *csr = make_csr(fixture_keys.p256, alts, ELEMENTSOF(alts));
 
     /* Tampered: flip a bit of the signature and decode again. */
     unsigned char *der = NULL;
@@ -640,13 +620,13 @@ static void test_from_csr_rejections(void **state)
 
     GENERAL_NAME *rid = GENERAL_NAME_new();
     GENERAL_NAME_set0_value(rid, GEN_RID, OBJ_txt2obj("1.2.3.4", 1));
-    X509_REQ *rid_csr = make_csr_with_gn(key_p256, rid);
-    X509_REQ *bad_dns_csr = make_csr_with_gn(key_p256, dns_gn("bad name!"));
+    X509_REQ *rid_csr = make_csr_with_gn(fixture_keys.p256, rid);
+    X509_REQ *bad_dns_csr = make_csr_with_gn(fixture_keys.p256, dns_gn("bad name!"));
     GENERAL_NAME *bad_ip = GENERAL_NAME_new();
     ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
     assert_int_equal(ASN1_OCTET_STRING_set(os, (const unsigned char *)"\x01\x02\x03", 3), 1);
     GENERAL_NAME_set0_value(bad_ip, GEN_IPADD, os);
-    X509_REQ *bad_ip_csr = make_csr_with_gn(key_p256, bad_ip);
+    X509_REQ *bad_ip_csr = make_csr_with_gn(fixture_keys.p256, bad_ip);
 
     const struct issue_profile ok = { .days = 30, .copy_sans = true, .allowed_sans = ALL_SANS };
     const struct issue_profile no_email = { .days = 30,
@@ -723,9 +703,9 @@ static void test_from_csr_key_policy(void **state)
     int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
     X509_REQ *weak = make_csr(rsa1024, NULL, 0);
     X509_REQ *odd_curve = make_csr(k1, NULL, 0);
-    X509_REQ *ed = make_raw_csr(key_ed25519, X509_REQ_get_subject_name(weak), NULL);
-    X509_REQ *rsa = make_csr(key_rsa, NULL, 0);
-    X509_REQ *p384 = make_csr(key_p384, NULL, 0);
+    X509_REQ *ed = make_raw_csr(fixture_keys.ed25519, X509_REQ_get_subject_name(weak), NULL);
+    X509_REQ *rsa = make_csr(fixture_keys.rsa, NULL, 0);
+    X509_REQ *p384 = make_csr(fixture_keys.p384, NULL, 0);
     const struct issue_profile defaults = { .days = 30 };
     const struct issue_profile ed_ok = { .days = 30, .keys = { .allow_ed25519 = true } };
     const struct issue_case cases[] = {
@@ -761,33 +741,35 @@ static void test_from_csr_issuer_checks(void **state)
     (void)state;
     const char *ca_bc = "critical,CA:TRUE", *ca_ku = "critical,keyCertSign,cRLSign";
     int64_t nb = NOW - DAY, na = NOW + 365 * DAY;
-    X509 *good = make_issuer_cert(key_p384, "issuer", ca_bc, ca_ku, nb, na);
-    X509 *no_ku = make_issuer_cert(key_p384, "issuer", ca_bc, NULL, nb, na);
-    X509 *starts_now = make_issuer_cert(key_p384, "issuer", ca_bc, ca_ku, NOW, na);
-    X509 *future = make_issuer_cert(key_p384, "issuer", ca_bc, ca_ku, NOW + 1, na);
-    X509 *not_ca = make_issuer_cert(key_p384, "issuer", "critical,CA:FALSE", ca_ku, nb, na);
-    X509 *no_bc = make_issuer_cert(key_p384, "issuer", NULL, ca_ku, nb, na);
-    X509 *no_kcs =
-        make_issuer_cert(key_p384, "issuer", ca_bc, "critical,digitalSignature,cRLSign", nb, na);
-    X509 *empty = make_issuer_cert(key_p384, NULL, ca_bc, ca_ku, nb, na);
+    X509 *good = make_issuer_cert(fixture_keys.p384, "issuer", ca_bc, ca_ku, nb, na);
+    X509 *no_ku = make_issuer_cert(fixture_keys.p384, "issuer", ca_bc, NULL, nb, na);
+    X509 *starts_now = make_issuer_cert(fixture_keys.p384, "issuer", ca_bc, ca_ku, NOW, na);
+    X509 *future = make_issuer_cert(fixture_keys.p384, "issuer", ca_bc, ca_ku, NOW + 1, na);
+    X509 *not_ca =
+        make_issuer_cert(fixture_keys.p384, "issuer", "critical,CA:FALSE", ca_ku, nb, na);
+    X509 *no_bc = make_issuer_cert(fixture_keys.p384, "issuer", NULL, ca_ku, nb, na);
+    X509 *no_kcs = make_issuer_cert(fixture_keys.p384, "issuer", ca_bc,
+                                    "critical,digitalSignature,cRLSign", nb, na);
+    X509 *empty = make_issuer_cert(fixture_keys.p384, NULL, ca_bc, ca_ku, nb, na);
     /* A leaf that another implementation made (tests/data/gen-fixtures), with its own key. */
     X509 *leaf = fixture_cert("server-ec.pem");
     EVP_PKEY *leaf_key = fixture_key("server-ec.key");
     int64_t leaf_now = to_unix(X509_get0_notBefore(leaf)) + 60;
-    X509_REQ *csr = make_csr(key_p256, NULL, 0);
+    X509_REQ *csr = make_csr(fixture_keys.p256, NULL, 0);
     const struct issue_profile prof = { .days = 30 };
     const struct issue_case cases[] = {
-        { "CA", csr, good, key_p384, &prof, NOW, 0, CERTD_E_OK, NULL },
-        { "CA without KeyUsage", csr, no_ku, key_p384, &prof, NOW, 0, CERTD_E_OK, NULL },
-        { "CA from now on", csr, starts_now, key_p384, &prof, NOW, 0, CERTD_E_OK, NULL },
-        { "CA not yet valid", csr, future, key_p384, &prof, NOW, -EKEYEXPIRED,
+        { "CA", csr, good, fixture_keys.p384, &prof, NOW, 0, CERTD_E_OK, NULL },
+        { "CA without KeyUsage", csr, no_ku, fixture_keys.p384, &prof, NOW, 0, CERTD_E_OK, NULL },
+        { "CA from now on", csr, starts_now, fixture_keys.p384, &prof, NOW, 0, CERTD_E_OK, NULL },
+        { "CA not yet valid", csr, future, fixture_keys.p384, &prof, NOW, -EKEYEXPIRED,
           CERTD_E_CERT_NOT_YET_VALID, "not valid before" },
-        { "CA:FALSE", csr, not_ca, key_p384, &prof, NOW, -EINVAL, CERTD_E_NOT_CA, "CA:TRUE" },
-        { "no basicConstraints", csr, no_bc, key_p384, &prof, NOW, -EINVAL, CERTD_E_NOT_CA,
+        { "CA:FALSE", csr, not_ca, fixture_keys.p384, &prof, NOW, -EINVAL, CERTD_E_NOT_CA,
+          "CA:TRUE" },
+        { "no basicConstraints", csr, no_bc, fixture_keys.p384, &prof, NOW, -EINVAL, CERTD_E_NOT_CA,
           "not a CA" },
-        { "no keyCertSign", csr, no_kcs, key_p384, &prof, NOW, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
-          "keyCertSign" },
-        { "empty CA subject", csr, empty, key_p384, &prof, NOW, -EBADMSG, CERTD_E_CERT_BAD,
+        { "no keyCertSign", csr, no_kcs, fixture_keys.p384, &prof, NOW, -EINVAL,
+          CERTD_E_CA_NO_KEYCERTSIGN, "keyCertSign" },
+        { "empty CA subject", csr, empty, fixture_keys.p384, &prof, NOW, -EBADMSG, CERTD_E_CERT_BAD,
           "empty subject" },
         { "leaf as CA", csr, leaf, leaf_key, &prof, leaf_now, -EINVAL, CERTD_E_NOT_CA, "not a CA" },
     };
@@ -890,7 +872,7 @@ static void test_from_csr_subject_bounds(void **state)
         int len = 0;
         char *data = repeat_n(subjects[i].unit, subjects[i].unit_len, subjects[i].count, &len);
         X509_NAME *name = name_of(subjects[i].nid, subjects[i].type, data, len);
-        X509_REQ *csr = make_raw_csr(key_p256, name, NULL);
+        X509_REQ *csr = make_raw_csr(fixture_keys.p256, name, NULL);
         char label[64];
         (void)snprintf(label, sizeof(label), "subject case %zu", i);
         const struct issue_case c = {
@@ -919,8 +901,8 @@ static void test_from_csr_empty_subject(void **state)
     X509 *root = fixture_cert("root-ca.pem");
     EVP_PKEY *root_key = fixture_key("root-ca.key");
     int64_t now = to_unix(X509_get0_notBefore(root)) + DAY;
-    X509_REQ *with_san = make_raw_csr(key_p256, NULL, dns_gn("anon.example.com"));
-    X509_REQ *bare = make_raw_csr(key_p256, NULL, NULL);
+    X509_REQ *with_san = make_raw_csr(fixture_keys.p256, NULL, dns_gn("anon.example.com"));
+    X509_REQ *bare = make_raw_csr(fixture_keys.p256, NULL, NULL);
     const struct issue_profile copy = { .days = 30,
                                         .copy_sans = true,
                                         .allowed_sans = 1u << SAN_DNS };
@@ -931,7 +913,7 @@ static void test_from_csr_empty_subject(void **state)
           CERTD_E_FIELD_MISSING, "empty subject and no alternative name" },
         { "empty subject, no SAN", bare, root, root_key, &copy, now, -EINVAL, CERTD_E_FIELD_MISSING,
           "empty subject" },
-        { "empty subject, self-signed", with_san, NULL, key_p256, &copy, now, -EINVAL,
+        { "empty subject, self-signed", with_san, NULL, fixture_keys.p256, &copy, now, -EINVAL,
           CERTD_E_FIELD_MISSING, "self-signed" },
     };
     run_issue_cases(cases, ELEMENTSOF(cases));
@@ -966,7 +948,7 @@ static void test_from_csr_issuer_pathlen(void **state)
     X509 *inter = fixture_cert("int-ca.pem"); /* pathlen:0 */
     EVP_PKEY *inter_key = fixture_key("int-ca.key");
     int64_t now = to_unix(X509_get0_notBefore(inter)) + DAY;
-    X509_REQ *csr = make_csr(key_p256, NULL, 0);
+    X509_REQ *csr = make_csr(fixture_keys.p256, NULL, 0);
     struct certd_err err = { 0 };
     X509 *cert = NULL;
 
@@ -994,14 +976,15 @@ static void test_from_csr_issuer_pathlen(void **state)
     for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
         struct issue_profile p = { .days = 10, .is_ca = true, .path_len = bad[i] };
         err_clear(&err);
-        assert_int_equal(issue_from_csr(NULL, NULL, csr, mid, key_p256, &p, now, &cert, &err),
-                         -EINVAL);
+        assert_int_equal(
+            issue_from_csr(NULL, NULL, csr, mid, fixture_keys.p256, &p, now, &cert, &err), -EINVAL);
         assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
         assert_non_null(strstr(err.msg, "at most 0"));
         assert_null(cert);
     }
     err_clear(&err);
-    assert_int_equal(issue_from_csr(NULL, NULL, csr, mid, key_p256, &ca0, now, &cert, &err), 0);
+    assert_int_equal(
+        issue_from_csr(NULL, NULL, csr, mid, fixture_keys.p256, &ca0, now, &cert, &err), 0);
     assert_int_equal(X509_get_pathlen(cert), 0);
 
     X509_free(cert);
@@ -1029,5 +1012,5 @@ int main(void)
         cmocka_unit_test(test_from_csr_empty_subject),
         cmocka_unit_test(test_from_csr_issuer_pathlen),
     };
-    return cmocka_run_group_tests(tests, setup_keys, teardown_keys);
+    return cmocka_run_group_tests(tests, fixture_keys_setup, fixture_keys_teardown);
 }

@@ -109,3 +109,27 @@ void scratch_rm(char *dir)
         free(dir);
     }
 }
+
+struct fixture_keys fixture_keys;
+
+int fixture_keys_setup(void **state)
+{
+    (void)state;
+    fixture_keys.p256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    fixture_keys.p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    fixture_keys.rsa = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    fixture_keys.ed25519 = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    return fixture_keys.p256 && fixture_keys.p384 && fixture_keys.rsa && fixture_keys.ed25519 ? 0
+                                                                                              : -1;
+}
+
+int fixture_keys_teardown(void **state)
+{
+    (void)state;
+    EVP_PKEY_free(fixture_keys.p256);
+    EVP_PKEY_free(fixture_keys.p384);
+    EVP_PKEY_free(fixture_keys.rsa);
+    EVP_PKEY_free(fixture_keys.ed25519);
+    fixture_keys = (struct fixture_keys){ 0 };
+    return 0;
+}

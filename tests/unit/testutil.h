@@ -25,3 +25,12 @@ EVP_PKEY *fixture_key(const char *name);
 /* Make a fresh empty scratch directory (malloc'd path); remove it with scratch_rm(). */
 char *scratch_dir(const char *tag);
 void scratch_rm(char *dir);
+
+/* One key of each type the tests sign with, made once per test program (group setup). */
+struct fixture_keys {
+    EVP_PKEY *p256, *p384, *rsa, *ed25519;
+};
+extern struct fixture_keys fixture_keys;
+/* cmocka group setup/teardown for fixture_keys: 0 on success, -1 when a key cannot be made. */
+int fixture_keys_setup(void **state);
+int fixture_keys_teardown(void **state);
