@@ -865,9 +865,33 @@ static void test_names_and_args(void **state)
     OSSL_LIB_CTX_free(ctx);
 }
 
+/* OpenSSL's cached KeyUsage layout converts to the bits cert_inspect reports, for every bit. */
+static void test_key_usage_from_x509_bits(void **state)
+{
+    (void)state;
+    assert_int_equal(key_usage_from_x509_bits(0x80), CERT_KU_DIGITAL_SIGNATURE);
+    assert_int_equal(key_usage_from_x509_bits(0x04), CERT_KU_KEY_CERT_SIGN);
+    assert_int_equal(key_usage_from_x509_bits(0x02), CERT_KU_CRL_SIGN);
+    assert_int_equal(key_usage_from_x509_bits(0x01), CERT_KU_ENCIPHER_ONLY);
+    assert_int_equal(key_usage_from_x509_bits(0x8000), CERT_KU_DECIPHER_ONLY);
+    assert_int_equal(key_usage_from_x509_bits(0), 0);
+    static const char *const names[] = { "server-rsa.pem", "root-ca.pem", "server-ec.pem" };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        X509 *x = fixture_cert(names[i]);
+        struct cert_info *ci = NULL;
+        struct certd_err err = { 0 };
+        assert_int_equal(cert_inspect(NULL, NULL, x, &ci, &err), 0);
+        assert_true(ci->has_key_usage);
+        assert_int_equal(key_usage_from_x509_bits(X509_get_key_usage(x)), ci->key_usage);
+        (void)cert_info_free(ci);
+        X509_free(x);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_usage_from_x509_bits),
         cmocka_unit_test(test_server_ec),
         cmocka_unit_test(test_other_fixtures),
         cmocka_unit_test(test_self_signed_needs_signature),

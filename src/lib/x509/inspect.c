@@ -629,6 +629,18 @@ static const struct {
     { NID_anyExtendedKeyUsage, CERT_EKU_ANY, "anyExtendedKeyUsage" },
 };
 
+uint32_t key_usage_from_x509_bits(uint32_t x509_ku)
+{
+    uint32_t bits = 0;
+    for (unsigned n = 0; n < ELEMENTSOF(ku_names); n++) {
+        uint32_t mask = n < 8 ? 0x80u >> n : 0x8000u >> (n - 8);
+        if (x509_ku & mask) {
+            bits |= 1u << n;
+        }
+    }
+    return bits;
+}
+
 const char *key_usage_bit_name(uint32_t bit)
 {
     for (size_t i = 0; i < ELEMENTSOF(ku_names); i++) {

@@ -106,6 +106,12 @@ _must_check_ int name_to_rfc4514(const X509_NAME *name, char **ret);
 
 /* Names for CERT_KU_* / CERT_EKU_* bits ("digitalSignature", "serverAuth"), for display. */
 const char *key_usage_bit_name(uint32_t bit);
+
+/*
+ * CERT_KU_* bits from the value X509_get_key_usage() returns, which keeps the KeyUsage BIT
+ * STRING's first two bytes as they are (bit 0, digitalSignature, is 0x80; bit 8 is 0x8000).
+ */
+uint32_t key_usage_from_x509_bits(uint32_t x509_ku);
 const char *eku_bit_name(uint32_t bit);
 
 /* Convert an ASN1_TIME to seconds since the epoch. 0 or -EBADMSG. */

@@ -21,6 +21,7 @@
 #include "util/limits.h"
 #include "util/ossl.h"
 #include "util/parse.h"
+#include "x509/inspect.h"
 
 /* A CN is at most 64 characters (X.520), up to 4 UTF-8 bytes each; longer ones
  * are cut. */
@@ -96,18 +97,16 @@ static void cert_label(X509 *x, size_t pos, char *buf, size_t size)
     (void)snprintf(buf, size, "#%zu (no common name)", pos + 1);
 }
 
-/* Format an ASN1_TIME as ISO 8601 UTC; "(unreadable date)" if it does not
- * decode. */
+/* An ASN1_TIME as ISO 8601 UTC (inspect's conversion); "(unreadable date)" if it does not decode.
+ */
 static void time_to_iso8601(const ASN1_TIME *t, char *buf, size_t size)
 {
-    struct tm tm = { 0 };
-    if (ASN1_TIME_to_tm(t, &tm) != 1) {
+    int64_t secs = 0;
+    if (asn1_time_to_unix(t, &secs) < 0) {
         (void)snprintf(buf, size, "(unreadable date)");
         return;
     }
-    if (strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        (void)snprintf(buf, size, "(unreadable date)");
-    }
+    unix_to_iso8601(secs, buf, size);
 }
 
 /*
@@ -237,27 +236,14 @@ static void eku_list(X509 *x, char *buf, size_t size)
     }
 }
 
-/* OpenSSL's KeyUsage bits (X509_get_key_usage, KU_* of x509v3.h) by their RFC 5280 names. */
+/* OpenSSL's KeyUsage bits (X509_get_key_usage) by their RFC 5280 names, as inspect names them. */
 static void key_usage_list(uint32_t ku, char *buf, size_t size)
 {
-    static const struct {
-        uint32_t bit;
-        const char *name;
-    } bits[] = {
-        { KU_DIGITAL_SIGNATURE, "digitalSignature" },
-        { KU_NON_REPUDIATION, "nonRepudiation" },
-        { KU_KEY_ENCIPHERMENT, "keyEncipherment" },
-        { KU_DATA_ENCIPHERMENT, "dataEncipherment" },
-        { KU_KEY_AGREEMENT, "keyAgreement" },
-        { KU_KEY_CERT_SIGN, "keyCertSign" },
-        { KU_CRL_SIGN, "cRLSign" },
-        { KU_ENCIPHER_ONLY, "encipherOnly" },
-        { KU_DECIPHER_ONLY, "decipherOnly" },
-    };
+    uint32_t bits = key_usage_from_x509_bits(ku);
     buf[0] = '\0';
-    for (size_t i = 0; i < ELEMENTSOF(bits); i++) {
-        if (ku & bits[i].bit) {
-            list_append(buf, size, bits[i].name);
+    for (uint32_t b = 1; b != 0 && b <= bits; b <<= 1) {
+        if (bits & b) {
+            list_append(buf, size, key_usage_bit_name(b));
         }
     }
     if (!buf[0]) {
