@@ -18,7 +18,7 @@ build: $(BUILD)/build.ninja
 	ninja -C $(BUILD) -j $(JOBS)
 
 run: deps build
-	@scripts/demo $(BUILD)
+	@scripts/run $(BUILD)
 
 $(BUILD_SAN)/build.ninja:
 	$(MESON) setup $(BUILD_SAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
@@ -48,6 +48,7 @@ check: deps check-format check-banned check-unit check-sanitize check-valgrind
 
 bench: deps build
 	$(BUILD)/bench/bench-certd
+	bench/https-bench $(BUILD)/src/daemon/certd
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

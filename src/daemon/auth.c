@@ -1,0 +1,1423 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Authentication and sessions (auth.h). Everything here runs on the loop thread; the only work
+ * done elsewhere is users_verify() in a worker job, which reads its own job and a users snapshot.
+ *
+ * Invariants:
+ *  - a->users is the current snapshot. A snapshot is immutable once made and reference-counted
+ *    on the loop thread only: each password job holds a reference, so a reload never frees the
+ *    users a worker is reading. a->generation changes with every snapshot.
+ *  - passwords exist only in struct secret (wiped when freed) and in the stack buffer Basic is
+ *    decoded into (wiped before returning); tokens are kept only as SHA-256 digests, the Basic
+ *    cache only as HMACs under a key that exists only inside an OpenSSL MAC context.
+ *  - sessions[0..n_sessions) are in creation order with unique ids; tables never grow: the
+ *    session table refuses, the cache and the rate tables evict.
+ *  - every check or login calls its done exactly once: at once, from the worker job's done, or
+ *    from auth_free for jobs still out (then the job is detached: job->a == NULL).
+ */
+#include "auth.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
+
+#include "log/log.h"
+#include "util/ossl.h"
+#include "worker.h"
+
+DEFINE_CLEANUP(EVP_MAC, EVP_MAC_free)
+DEFINE_CLEANUP(EVP_MAC_CTX, EVP_MAC_CTX_free)
+
+#define DIGEST_LEN      32u /* SHA-256 and HMAC-SHA-256 */
+#define RANDOM_ID_BYTES 16u /* 128 bits for session ids and tokens */
+#define RANDOM_ID_CHARS 22u /* their base64url form without padding */
+/* The decoded Basic credentials we can use: a name, a colon and a password. */
+#define BASIC_DECODED_MAX (USERS_NAME_MAX + 1u + USERS_PASSWORD_MAX)
+/* Rate-limit keys: an address in text form ("ffff:...:/64", INET6_ADDRSTRLEN + 3) or a name. */
+#define RATE_KEY_MAX 64u
+
+struct users_ref {
+    unsigned n_refs;
+    struct users *u;
+};
+
+struct session {
+    struct auth_session_info info; /* info.token is always "" */
+    uint8_t digest[DIGEST_LEN];    /* SHA-256 of the token's text */
+    uint64_t last_used;
+};
+
+struct cache_entry {
+    bool is_used;
+    uint8_t mac[DIGEST_LEN]; /* HMAC of "user\0password" */
+    char user[USERS_NAME_MAX + 1];
+    uint64_t expires;
+};
+
+struct rate_entry {
+    bool is_used;
+    char key[RATE_KEY_MAX];
+    unsigned failures;
+    unsigned in_flight; /* password checks queued or running for this key */
+    uint64_t last_failure;
+};
+
+struct file_id {
+    bool exists;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtim, ctim;
+};
+
+struct verify_job {
+    struct auth *a; /* NULL once auth is gone */
+    struct verify_job *prev, *next;
+    struct users_ref *users;
+    uint64_t generation;
+    char user[USERS_NAME_MAX + 1];
+    char peer[RATE_KEY_MAX];
+    struct secret *password;
+    uint8_t mac[DIGEST_LEN]; /* Basic: the cache key on success */
+    bool is_login;
+    bool is_reserved; /* holds a rate-limit reservation (job_release ends it) */
+    auth_done_fn check_done;
+    auth_login_fn login_done;
+    void *arg;
+    int result; /* users_verify's, written by the worker */
+};
+
+struct auth {
+    struct event_base *base;
+    struct worker_pool *workers;
+    char *users_path;
+    OSSL_LIB_CTX *libctx;
+    const char *propq;
+    EVP_MD *sha256;
+    EVP_MAC_CTX *hmac; /* keyed and initialised; duplicated per use */
+
+    struct users_ref *users;
+    uint64_t generation;
+    struct file_id file_id; /* of the file as last seen (loaded or not) */
+    uint64_t last_stat;
+
+    struct cache_entry cache[AUTH_BASIC_CACHE_MAX];
+    struct session sessions[AUTH_SESSIONS_MAX];
+    size_t n_sessions;
+    unsigned max_sessions;
+    unsigned timeout;
+    struct rate_entry rate_users[AUTH_RATE_TABLE_MAX];
+    struct rate_entry rate_peers[AUTH_RATE_TABLE_MAX];
+
+    struct verify_job *jobs; /* in flight */
+    uint64_t n_checks;
+    auth_clock_fn clock;
+    void *clock_data;
+};
+
+/* ---- roles ---- */
+
+uint32_t auth_role_privileges(enum user_role role)
+{
+    /* DSP8011 "Redfish standard roles" (Privileges: Login, ConfigureManager, ...). */
+    switch (role) {
+    case USER_ROLE_ADMINISTRATOR:
+        return AUTH_PRIV_LOGIN | AUTH_PRIV_CONFIGURE_MANAGER | AUTH_PRIV_CONFIGURE_USERS |
+               AUTH_PRIV_CONFIGURE_SELF | AUTH_PRIV_CONFIGURE_COMPONENTS;
+    case USER_ROLE_OPERATOR:
+        return AUTH_PRIV_LOGIN | AUTH_PRIV_CONFIGURE_COMPONENTS | AUTH_PRIV_CONFIGURE_SELF;
+    case USER_ROLE_READONLY:
+        return AUTH_PRIV_LOGIN | AUTH_PRIV_CONFIGURE_SELF;
+    case USER_ROLE_MAX:
+    default:
+        return 0;
+    }
+}
+
+const char *auth_privilege_name(uint32_t priv)
+{
+    switch (priv) {
+    case AUTH_PRIV_LOGIN:
+        return "Login";
+    case AUTH_PRIV_CONFIGURE_MANAGER:
+        return "ConfigureManager";
+    case AUTH_PRIV_CONFIGURE_USERS:
+        return "ConfigureUsers";
+    case AUTH_PRIV_CONFIGURE_SELF:
+        return "ConfigureSelf";
+    case AUTH_PRIV_CONFIGURE_COMPONENTS:
+        return "ConfigureComponents";
+    default:
+        return NULL;
+    }
+}
+
+/* ---- small helpers ---- */
+
+static uint64_t now_s(const struct auth *a)
+{
+    if (a->clock) {
+        return a->clock(a->clock_data);
+    }
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
+/* Copy a string that fits (true), else leave dst empty (false). */
+static bool copy_str(char *dst, size_t size, const char *src)
+{
+    size_t len = strnlen(src, size);
+    if (len >= size) {
+        dst[0] = '\0';
+        return false;
+    }
+    memcpy(dst, src, len + 1);
+    return true;
+}
+
+/*
+ * A peer address for logs: our HTTP server gives numeric addresses, but this module does not
+ * rely on it. Anything but the characters of an address becomes '?'; long values are cut.
+ */
+static void peer_sanitise(const char *peer, char out[RATE_KEY_MAX])
+{
+    size_t o = 0;
+    if (!peer || !*peer) {
+        peer = "-";
+    }
+    for (size_t i = 0; peer[i] && o < RATE_KEY_MAX - 1; i++) {
+        char c = peer[i];
+        bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                  c == ':' || c == '.' || c == '%' || c == '-' || c == '_';
+        if (!ok) {
+            c = '?';
+        }
+        out[o++] = c;
+    }
+    out[o] = '\0';
+}
+
+/* The rate-limit key of a peer: the address, or for IPv6 its /64. */
+static void peer_key(const char *peer, char out[RATE_KEY_MAX])
+{
+    struct in6_addr a6;
+    char sane[RATE_KEY_MAX];
+    peer_sanitise(peer, sane);
+    if (inet_pton(AF_INET6, sane, &a6) == 1) {
+        char text[INET6_ADDRSTRLEN];
+        if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+            /* ::ffff:192.0.2.1 is the IPv4 host 192.0.2.1, one key for both spellings. */
+            if (inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text))) {
+                (void)snprintf(out, RATE_KEY_MAX, "%s", text);
+                return;
+            }
+        } else {
+            memset(&a6.s6_addr[8], 0, 8);
+            if (inet_ntop(AF_INET6, &a6, text, sizeof(text))) {
+                (void)snprintf(out, RATE_KEY_MAX, "%s/64", text);
+                return;
+            }
+        }
+    }
+    memcpy(out, sane, RATE_KEY_MAX);
+}
+
+static const char base64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url (RFC 4648 §5) without padding of n bytes into out (4n/3 rounded up, and a NUL). */
+static void base64url_encode(const uint8_t *in, size_t n, char *out)
+{
+    size_t o = 0, i = 0;
+    for (; i + 3 <= n; i += 3) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+        out[o++] = base64url_alphabet[(v >> 18) & 0x3f];
+        out[o++] = base64url_alphabet[(v >> 12) & 0x3f];
+        out[o++] = base64url_alphabet[(v >> 6) & 0x3f];
+        out[o++] = base64url_alphabet[v & 0x3f];
+    }
+    if (n - i == 1) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        out[o++] = base64url_alphabet[(v >> 18) & 0x3f];
+        out[o++] = base64url_alphabet[(v >> 12) & 0x3f];
+    } else if (n - i == 2) {
+        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
+        out[o++] = base64url_alphabet[(v >> 18) & 0x3f];
+        out[o++] = base64url_alphabet[(v >> 12) & 0x3f];
+        out[o++] = base64url_alphabet[(v >> 6) & 0x3f];
+    }
+    out[o] = '\0';
+}
+
+/* A token or id as we make them: exactly RANDOM_ID_CHARS base64url characters. */
+static bool is_random_id(const char *s)
+{
+    size_t len = strnlen(s, RANDOM_ID_CHARS + 1);
+    return len == RANDOM_ID_CHARS && strspn(s, base64url_alphabet) == len;
+}
+
+/* The value of a standard base64 character (RFC 4648 §4), or -1. */
+static int base64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') {
+        return c - 'A';
+    }
+    if (c >= 'a' && c <= 'z') {
+        return c - 'a' + 26;
+    }
+    if (c >= '0' && c <= '9') {
+        return c - '0' + 52;
+    }
+    if (c == '+') {
+        return 62;
+    }
+    if (c == '/') {
+        return 63;
+    }
+    return -1;
+}
+
+/*
+ * Strict base64 (RFC 4648 §4, as RFC 7617 uses it): whole quanta, padding only at the end, no
+ * blanks, no bits set beyond the data (one text, one meaning). Decodes into out (max bytes).
+ * Returns 0, -EBADMSG or -E2BIG; out may hold partial data on failure (the caller wipes it).
+ */
+static int base64_decode_strict(const char *s, size_t len, uint8_t *out, size_t max,
+                                size_t *ret_len)
+{
+    if (len == 0 || len % 4 != 0) {
+        return -EBADMSG;
+    }
+    size_t pad = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
+    size_t n = len / 4 * 3 - pad;
+    if (n > max) {
+        return -E2BIG;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        bool is_last = i + 4 == len;
+        int v[4];
+        for (size_t k = 0; k < 4; k++) {
+            bool is_pad = is_last && k >= 4 - pad;
+            v[k] = is_pad ? 0 : base64_value(s[i + k]);
+            if (v[k] < 0 || (is_pad && s[i + k] != '=')) {
+                return -EBADMSG;
+            }
+        }
+        uint32_t q = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
+                     (uint32_t)v[3];
+        if ((pad == 1 && is_last && (q & 0xffu) != 0) ||
+            (pad == 2 && is_last && (q & 0xffffu) != 0)) {
+            return -EBADMSG;
+        }
+        size_t take = is_last ? 3 - pad : 3;
+        for (size_t k = 0; k < take; k++) {
+            out[o++] = (uint8_t)(q >> (16 - 8 * k));
+        }
+    }
+    assert(o == n);
+    *ret_len = n;
+    return 0;
+}
+
+/* ---- crypto ---- */
+
+static int crypto_setup(struct auth *a, struct certd_err *err)
+{
+    a->sha256 = EVP_MD_fetch(a->libctx, OSSL_DIGEST_NAME_SHA2_256, a->propq);
+    _cleanup_(cleanup_EVP_MAC) EVP_MAC *mac =
+        EVP_MAC_fetch(a->libctx, OSSL_MAC_NAME_HMAC, a->propq);
+    if (!a->sha256 || !mac) {
+        (void)ossl_drain_errors("auth: fetch SHA-256/HMAC");
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "SHA-256 or HMAC is not available");
+    }
+    _cleanup_(cleanup_EVP_MAC_CTX) EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(mac);
+    if (!ctx) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    /* The key lives only in the MAC context: per process, never stored, never shown. */
+    uint8_t key[DIGEST_LEN];
+    if (RAND_priv_bytes_ex(a->libctx, key, sizeof(key), 0) != 1) {
+        (void)ossl_drain_errors("auth: random key");
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "no random bytes for the credential cache");
+    }
+    char digest[] = OSSL_DIGEST_NAME_SHA2_256;
+    OSSL_PARAM params[3];
+    size_t np = 0;
+    params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
+    char *propq = NULL;
+    if (a->propq) {
+        propq = strdup(a->propq);
+        if (!propq) {
+            OPENSSL_cleanse(key, sizeof(key));
+            return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_PROPERTIES, propq, 0);
+    }
+    params[np] = OSSL_PARAM_construct_end();
+    int ok = EVP_MAC_init(ctx, key, sizeof(key), params);
+    OPENSSL_cleanse(key, sizeof(key));
+    free(propq);
+    if (ok != 1) {
+        (void)ossl_drain_errors("auth: HMAC init");
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot set up HMAC-SHA-256");
+    }
+    a->hmac = TAKE_PTR(ctx);
+    return 0;
+}
+
+/* HMAC-SHA-256 of "user\0password" (the NUL keeps "ab"+"c" apart from "a"+"bc"). */
+static int cache_mac(const struct auth *a, const char *user, const struct secret *pw,
+                     uint8_t out[DIGEST_LEN])
+{
+    _cleanup_(cleanup_EVP_MAC_CTX) EVP_MAC_CTX *ctx = EVP_MAC_CTX_dup(a->hmac);
+    size_t n = 0;
+    if (!ctx || EVP_MAC_update(ctx, (const uint8_t *)user, strlen(user) + 1) != 1 ||
+        EVP_MAC_update(ctx, pw->p, pw->len) != 1 || EVP_MAC_final(ctx, out, &n, DIGEST_LEN) != 1 ||
+        n != DIGEST_LEN) {
+        (void)ossl_drain_errors("auth: HMAC");
+        return -EIO;
+    }
+    return 0;
+}
+
+static int token_digest(const struct auth *a, const char *token, uint8_t out[DIGEST_LEN])
+{
+    unsigned n = 0;
+    if (EVP_Digest(token, strlen(token), out, &n, a->sha256, NULL) != 1 || n != DIGEST_LEN) {
+        (void)ossl_drain_errors("auth: SHA-256");
+        return -EIO;
+    }
+    return 0;
+}
+
+/* ---- the Basic cache ---- */
+
+static void cache_clear(struct cache_entry *e)
+{
+    OPENSSL_cleanse(e, sizeof(*e));
+}
+
+static void cache_flush(struct auth *a)
+{
+    for (size_t i = 0; i < AUTH_BASIC_CACHE_MAX; i++) {
+        cache_clear(&a->cache[i]);
+    }
+}
+
+static const struct cache_entry *cache_find(struct auth *a, const uint8_t mac[DIGEST_LEN],
+                                            uint64_t now)
+{
+    const struct cache_entry *hit = NULL;
+    for (size_t i = 0; i < AUTH_BASIC_CACHE_MAX; i++) {
+        struct cache_entry *e = &a->cache[i];
+        if (e->is_used && now >= e->expires) {
+            cache_clear(e);
+        }
+        if (e->is_used && CRYPTO_memcmp(e->mac, mac, DIGEST_LEN) == 0) {
+            hit = e;
+        }
+    }
+    return hit;
+}
+
+static void cache_add(struct auth *a, const char *user, const uint8_t mac[DIGEST_LEN], uint64_t now)
+{
+    struct cache_entry *slot = NULL;
+    for (size_t i = 0; i < AUTH_BASIC_CACHE_MAX; i++) {
+        struct cache_entry *e = &a->cache[i];
+        if (!e->is_used || now >= e->expires || CRYPTO_memcmp(e->mac, mac, DIGEST_LEN) == 0) {
+            slot = e;
+            break;
+        }
+        /* Full: the entry that expires first goes. */
+        if (!slot || e->expires < slot->expires) {
+            slot = e;
+        }
+    }
+    cache_clear(slot);
+    slot->is_used = true;
+    memcpy(slot->mac, mac, DIGEST_LEN);
+    (void)copy_str(slot->user, sizeof(slot->user), user);
+    /* A fixed lifetime from the check, not from the last use: a changed password elsewhere
+     * (another host's copy of the file) is picked up within this time. */
+    slot->expires = now + AUTH_BASIC_CACHE_SECONDS;
+}
+
+/* ---- rate limits ---- */
+
+/* Until when e refuses attempts (0: it does not). */
+static uint64_t rate_locked_until(const struct rate_entry *e)
+{
+    if (e->failures < AUTH_FAILURES_FREE) {
+        return 0;
+    }
+    unsigned k = e->failures - AUTH_FAILURES_FREE; /* 0 for the first delay: 1 s */
+    uint64_t delay = k >= 16 ? AUTH_LOCKOUT_MAX : (uint64_t)1 << k;
+    if (delay > AUTH_LOCKOUT_MAX) {
+        delay = AUTH_LOCKOUT_MAX;
+    }
+    return e->last_failure + delay;
+}
+
+/* Failures are forgotten after a quiet window that starts when the last delay ended. */
+static bool rate_is_stale(const struct rate_entry *e, uint64_t now)
+{
+    if (e->in_flight > 0) {
+        return false;
+    }
+    uint64_t quiet_since = rate_locked_until(e);
+    if (quiet_since < e->last_failure) {
+        quiet_since = e->last_failure;
+    }
+    return now > quiet_since + AUTH_FAILURE_WINDOW;
+}
+
+static struct rate_entry *rate_find(struct rate_entry *table, const char *key, uint64_t now)
+{
+    for (size_t i = 0; i < AUTH_RATE_TABLE_MAX; i++) {
+        struct rate_entry *e = &table[i];
+        if (!e->is_used) {
+            continue;
+        }
+        if (rate_is_stale(e, now)) {
+            memset(e, 0, sizeof(*e));
+            continue;
+        }
+        if (strcmp(e->key, key) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+/* Seconds until key may try again, 0 when it may now. */
+static unsigned rate_wait(struct rate_entry *table, const char *key, uint64_t now)
+{
+    const struct rate_entry *e = rate_find(table, key, now);
+    if (!e) {
+        return 0;
+    }
+    uint64_t until = rate_locked_until(e);
+    if (until > now) {
+        return (unsigned)(until - now);
+    }
+    /*
+     * Checks still running count as failures until they end: without this, a burst of
+     * parallel guesses would all be queued before the first one failed, and every one of
+     * them would get a full password check.
+     */
+    if (e->in_flight > 0 && e->failures + e->in_flight >= AUTH_FAILURES_FREE) {
+        return 1;
+    }
+    return 0;
+}
+
+/* The entry of key, made when absent (evicting, when full, the entry quiet longest). */
+static struct rate_entry *rate_get(struct rate_entry *table, const char *key, uint64_t now)
+{
+    struct rate_entry *e = rate_find(table, key, now);
+    if (e) {
+        return e;
+    }
+    struct rate_entry *busy = NULL;
+    for (size_t i = 0; i < AUTH_RATE_TABLE_MAX; i++) {
+        struct rate_entry *c = &table[i];
+        if (!c->is_used) {
+            e = c;
+            break;
+        }
+        /*
+         * Full: an entry that is locked or has checks running is evicted only when every one
+         * is: a flood of other names or addresses cannot push a locked-out name out and so
+         * reopen it to guessing. Among equals, the oldest failure goes.
+         */
+        bool is_busy = c->in_flight > 0 || rate_locked_until(c) > now;
+        struct rate_entry **pick = is_busy ? &busy : &e;
+        if (!*pick || c->last_failure < (*pick)->last_failure) {
+            *pick = c;
+        }
+    }
+    if (!e) {
+        e = busy;
+    }
+    memset(e, 0, sizeof(*e));
+    e->is_used = true;
+    (void)copy_str(e->key, sizeof(e->key), key);
+    return e;
+}
+
+static void rate_reserve(struct rate_entry *table, const char *key, uint64_t now)
+{
+    struct rate_entry *e = rate_get(table, key, now);
+    e->in_flight++;
+}
+
+static void rate_release(struct rate_entry *table, const char *key, uint64_t now)
+{
+    struct rate_entry *e = rate_find(table, key, now);
+    if (e && e->in_flight > 0) {
+        e->in_flight--;
+    }
+}
+
+/* Count a failure of key; returns the failures counted so far in its window. */
+static unsigned rate_fail(struct rate_entry *table, const char *key, uint64_t now)
+{
+    struct rate_entry *e = rate_get(table, key, now);
+    if (e->failures < UINT32_MAX) {
+        e->failures++;
+    }
+    e->last_failure = now;
+    return e->failures;
+}
+
+static void rate_reset(struct rate_entry *table, const char *key, uint64_t now)
+{
+    struct rate_entry *e = rate_find(table, key, now);
+    if (e) {
+        memset(e, 0, sizeof(*e));
+    }
+}
+
+/* Record a failed attempt from peer (for user too when user is set) and log it. */
+static void note_failure(struct auth *a, const char *user, const char *peer, const char *why)
+{
+    uint64_t now = now_s(a);
+    char pk[RATE_KEY_MAX], sane[RATE_KEY_MAX];
+    peer_key(peer, pk);
+    peer_sanitise(peer, sane);
+    unsigned np = rate_fail(a->rate_peers, pk, now);
+    unsigned nu = user ? rate_fail(a->rate_users, user, now) : 0;
+    /* Names reach here only when they have the shape of a user name: safe to log as they are. */
+    if (user) {
+        log_notice("auth: failed login for user %s from %s: %s", user, sane, why);
+    } else {
+        log_notice("auth: failed login from %s: %s", sane, why);
+    }
+    /* One line when a delay starts, not one per refused attempt (which are not logged). */
+    if (np == AUTH_FAILURES_FREE) {
+        log_notice("auth: %u failed logins from %s: further attempts delayed", np, sane);
+    }
+    if (user && nu == AUTH_FAILURES_FREE) {
+        log_notice("auth: %u failed logins for user %s: further attempts delayed", nu, user);
+    }
+}
+
+static void note_success(struct auth *a, const char *user, const char *peer)
+{
+    uint64_t now = now_s(a);
+    char pk[RATE_KEY_MAX];
+    peer_key(peer, pk);
+    rate_reset(a->rate_peers, pk, now);
+    rate_reset(a->rate_users, user, now);
+}
+
+/* Seconds the attempt must wait (for peer, and user when set), 0 when it may go on. */
+static unsigned throttle_wait(struct auth *a, const char *user, const char *peer)
+{
+    uint64_t now = now_s(a);
+    char pk[RATE_KEY_MAX];
+    peer_key(peer, pk);
+    unsigned w = rate_wait(a->rate_peers, pk, now);
+    if (user) {
+        unsigned wu = rate_wait(a->rate_users, user, now);
+        if (wu > w) {
+            w = wu;
+        }
+    }
+    return w;
+}
+
+/* ---- users ---- */
+
+static struct users_ref *users_ref_unref(struct users_ref *r)
+{
+    if (r) {
+        assert(r->n_refs > 0);
+        if (--r->n_refs == 0) {
+            (void)users_free(r->u);
+            free(r);
+        }
+    }
+    return NULL;
+}
+
+static struct users_ref *users_ref_ref(struct users_ref *r)
+{
+    r->n_refs++;
+    return r;
+}
+
+static void file_id_get(const char *path, struct file_id *ret)
+{
+    struct stat st;
+    memset(ret, 0, sizeof(*ret));
+    /* lstat: users_load refuses symlinks, so a symlink's target is of no interest. */
+    if (lstat(path, &st) < 0) {
+        return;
+    }
+    ret->exists = true;
+    ret->dev = st.st_dev;
+    ret->ino = st.st_ino;
+    ret->size = st.st_size;
+    ret->mtim = st.st_mtim;
+    ret->ctim = st.st_ctim;
+}
+
+static bool file_id_eq(const struct file_id *x, const struct file_id *y)
+{
+    return x->exists == y->exists && x->dev == y->dev && x->ino == y->ino && x->size == y->size &&
+           x->mtim.tv_sec == y->mtim.tv_sec && x->mtim.tv_nsec == y->mtim.tv_nsec &&
+           x->ctim.tv_sec == y->ctim.tv_sec && x->ctim.tv_nsec == y->ctim.tv_nsec;
+}
+
+static void session_remove_at(struct auth *a, size_t i)
+{
+    assert(i < a->n_sessions);
+    OPENSSL_cleanse(&a->sessions[i], sizeof(a->sessions[i]));
+    memmove(&a->sessions[i], &a->sessions[i + 1], (a->n_sessions - i - 1) * sizeof(a->sessions[0]));
+    a->n_sessions--;
+    OPENSSL_cleanse(&a->sessions[a->n_sessions], sizeof(a->sessions[0]));
+}
+
+/* Make u (owned) the current users: sessions follow, the cache goes. */
+static int users_apply(struct auth *a, struct users *u)
+{
+    struct users_ref *r = calloc(1, sizeof(*r));
+    if (!r) {
+        (void)users_free(u);
+        return -ENOMEM;
+    }
+    r->u = u;
+    r->n_refs = 1;
+    const struct users *old = a->users ? a->users->u : NULL;
+
+    for (size_t i = a->n_sessions; i-- > 0;) {
+        struct session *s = &a->sessions[i];
+        const struct user *nu = users_find(u, s->info.user);
+        const struct user *ou = old ? users_find(old, s->info.user) : NULL;
+        if (!nu) {
+            log_info("auth: session %s of user %s ended: the user was removed", s->info.id,
+                     s->info.user);
+            session_remove_at(a, i);
+        } else if (ou && strcmp(nu->hash, ou->hash) != 0) {
+            log_info("auth: session %s of user %s ended: the password changed", s->info.id,
+                     s->info.user);
+            session_remove_at(a, i);
+        } else if (nu->role != s->info.role) {
+            log_info("auth: session %s of user %s: role now %s", s->info.id, s->info.user,
+                     user_role_name(nu->role));
+            s->info.role = nu->role;
+        }
+    }
+    cache_flush(a);
+    a->users = users_ref_unref(a->users);
+    a->users = r;
+    a->generation++;
+    return 0;
+}
+
+/* Load the file and apply it; fid is the file's identity taken before loading. */
+static int users_reload_now(struct auth *a, const struct file_id *fid, struct certd_err *err)
+{
+    struct users *u = NULL;
+    int r = users_load(a->users_path, &u, err);
+    if (r < 0) {
+        return r;
+    }
+    size_t n = u->n;
+    r = users_apply(a, u);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    a->file_id = *fid;
+    log_info("auth: users file %s loaded: %zu users", a->users_path, n);
+    return 0;
+}
+
+/* Before each authentication: reload when the file changed, looking at most once a second. */
+static void users_maybe_reload(struct auth *a)
+{
+    uint64_t now = now_s(a);
+    if (now < a->last_stat + 1) {
+        return;
+    }
+    a->last_stat = now;
+    struct file_id fid;
+    file_id_get(a->users_path, &fid);
+    if (file_id_eq(&fid, &a->file_id)) {
+        return;
+    }
+    struct certd_err err = { 0 };
+    int r = users_reload_now(a, &fid, &err);
+    if (r < 0) {
+        /* Remember this version: one warning per change of the file, not one per second. */
+        a->file_id = fid;
+        log_warning("auth: users file changed but cannot be used, keeping the previous users: %s",
+                    err.msg);
+    }
+}
+
+/* ---- sessions ---- */
+
+static void sessions_expire(struct auth *a)
+{
+    uint64_t now = now_s(a);
+    for (size_t i = a->n_sessions; i-- > 0;) {
+        struct session *s = &a->sessions[i];
+        if (now >= s->last_used + a->timeout) {
+            log_info("auth: session %s of user %s timed out", s->info.id, s->info.user);
+            session_remove_at(a, i);
+        }
+    }
+}
+
+static struct session *session_by_id(struct auth *a, const char *id)
+{
+    for (size_t i = 0; i < a->n_sessions; i++) {
+        if (strcmp(a->sessions[i].info.id, id) == 0) {
+            return &a->sessions[i];
+        }
+    }
+    return NULL;
+}
+
+/* A new session for user (role) with a new id and token; the token goes to *ret only. */
+static int session_new(struct auth *a, const char *user, enum user_role role,
+                       struct auth_session_info *ret)
+{
+    /*
+     * One user may hold AUTH_SESSIONS_PER_USER_MAX sessions; a further login ends that user's
+     * least recently used one. So no single account, however low its role, can fill the table
+     * and lock everybody else out, and a script that never logs out keeps working.
+     */
+    size_t n_user = 0, lru = SIZE_MAX;
+    for (size_t i = 0; i < a->n_sessions; i++) {
+        if (strcmp(a->sessions[i].info.user, user) == 0) {
+            n_user++;
+            if (lru == SIZE_MAX || a->sessions[i].last_used < a->sessions[lru].last_used) {
+                lru = i;
+            }
+        }
+    }
+    if (n_user >= AUTH_SESSIONS_PER_USER_MAX && lru != SIZE_MAX) {
+        char id[AUTH_SESSION_ID_MAX];
+        (void)copy_str(id, sizeof(id), a->sessions[lru].info.id);
+        log_info("auth: user %s has %zu sessions: ending the least recently used, %s", user, n_user,
+                 id);
+        (void)auth_session_delete(a, id);
+    }
+    if (a->n_sessions >= a->max_sessions) {
+        return -E2BIG;
+    }
+    uint8_t raw[2 * RANDOM_ID_BYTES];
+    struct auth_session_info info = { .role = role, .created = time(NULL) };
+    (void)copy_str(info.user, sizeof(info.user), user);
+    /* A repeated id would need 2^64 sessions; still, ids must be unique, so check. */
+    do {
+        if (RAND_bytes_ex(a->libctx, raw, sizeof(raw), 0) != 1) {
+            (void)ossl_drain_errors("auth: session random");
+            OPENSSL_cleanse(raw, sizeof(raw));
+            return -EIO;
+        }
+        base64url_encode(raw, RANDOM_ID_BYTES, info.id);
+        base64url_encode(raw + RANDOM_ID_BYTES, RANDOM_ID_BYTES, info.token);
+    } while (session_by_id(a, info.id));
+    OPENSSL_cleanse(raw, sizeof(raw));
+
+    struct session *s = &a->sessions[a->n_sessions];
+    memset(s, 0, sizeof(*s));
+    if (token_digest(a, info.token, s->digest) < 0) {
+        OPENSSL_cleanse(&info, sizeof(info));
+        return -EIO;
+    }
+    s->info = info;
+    s->info.token[0] = '\0';
+    s->last_used = now_s(a);
+    a->n_sessions++;
+    if (a->n_sessions == a->max_sessions) {
+        log_warning("auth: %zu sessions exist, the most allowed: logins are refused until one "
+                    "ends",
+                    a->n_sessions);
+    }
+    *ret = info;
+    OPENSSL_cleanse(&info, sizeof(info));
+    return 0;
+}
+
+/* ---- identities ---- */
+
+static void identity_fill(struct auth_identity *id, const char *user, enum user_role role,
+                          const char *session_id)
+{
+    memset(id, 0, sizeof(*id));
+    (void)copy_str(id->user, sizeof(id->user), user);
+    id->role = role;
+    id->privileges = auth_role_privileges(role);
+    (void)copy_str(id->session_id, sizeof(id->session_id), session_id);
+}
+
+/* ---- password jobs ---- */
+
+static struct verify_job *job_free(struct verify_job *j)
+{
+    if (j) {
+        j->users = users_ref_unref(j->users);
+        j->password = secret_free(j->password);
+        OPENSSL_cleanse(j->mac, sizeof(j->mac));
+        free(j);
+    }
+    return NULL;
+}
+
+static void job_unlink(struct verify_job *j)
+{
+    struct auth *a = j->a;
+    if (!a) {
+        return;
+    }
+    if (j->prev) {
+        j->prev->next = j->next;
+    } else {
+        a->jobs = j->next;
+    }
+    if (j->next) {
+        j->next->prev = j->prev;
+    }
+    j->prev = j->next = NULL;
+}
+
+static void job_fail(struct verify_job *j, enum auth_result result, unsigned retry_after)
+{
+    if (j->is_login) {
+        j->login_done(j->arg, result, NULL, retry_after);
+    } else {
+        j->check_done(j->arg, result, NULL, retry_after);
+    }
+}
+
+/* Worker thread: reads only the job and its users snapshot. */
+static void verify_run(void *arg)
+{
+    struct verify_job *j = arg;
+    j->result = users_verify(j->users->u, j->user, j->password);
+}
+
+static void job_release(struct auth *a, struct verify_job *j);
+
+static void verify_done(void *arg, bool cancelled)
+{
+    struct verify_job *j = arg;
+    struct auth *a = j->a;
+
+    if (!a) {
+        /* auth_free already answered this one. */
+        (void)job_free(j);
+        return;
+    }
+    job_unlink(j);
+    j->a = NULL;
+    job_release(a, j);
+
+    if (cancelled || j->result < 0) {
+        /* Shutting down, or no memory to hash: the client did nothing wrong. */
+        job_fail(j, AUTH_UNAVAILABLE, 0);
+        (void)job_free(j);
+        return;
+    }
+
+    const struct user *then = users_find(j->users->u, j->user);
+    if (j->result != 1) {
+        note_failure(a, j->user, j->peer, then ? "wrong password" : "unknown user");
+        job_fail(j, AUTH_DENIED, 0);
+        (void)job_free(j);
+        return;
+    }
+    /* The file may have changed while the worker hashed: the hash checked must still be the
+     * user's. Not a failure of the client's: nothing is counted. */
+    const struct user *cur = users_find(a->users->u, j->user);
+    if (!cur || !then || strcmp(then->hash, cur->hash) != 0) {
+        char sane[RATE_KEY_MAX];
+        peer_sanitise(j->peer, sane);
+        log_notice("auth: login for user %s from %s refused: the user changed meanwhile", j->user,
+                   sane);
+        job_fail(j, AUTH_DENIED, 0);
+        (void)job_free(j);
+        return;
+    }
+
+    note_success(a, j->user, j->peer);
+    if (j->is_login) {
+        sessions_expire(a);
+        struct auth_session_info info;
+        int r = session_new(a, j->user, cur->role, &info);
+        if (r < 0) {
+            log_warning("auth: no session for user %s: %s", j->user,
+                        r == -E2BIG ? "session limit reached" : "no random bytes");
+            job_fail(j, AUTH_UNAVAILABLE, 0);
+        } else {
+            char sane[RATE_KEY_MAX];
+            peer_sanitise(j->peer, sane);
+            log_info("auth: session %s created for user %s from %s", info.id, j->user, sane);
+            j->login_done(j->arg, AUTH_OK, &info, 0);
+            OPENSSL_cleanse(&info, sizeof(info));
+        }
+    } else {
+        if (j->generation == a->generation) {
+            cache_add(a, j->user, j->mac, now_s(a));
+        }
+        struct auth_identity id;
+        identity_fill(&id, j->user, cur->role, "");
+        j->check_done(j->arg, AUTH_OK, &id, 0);
+    }
+    (void)job_free(j);
+}
+
+/* The rate-limit reservations of a password check end with it. */
+static void job_release(struct auth *a, struct verify_job *j)
+{
+    if (j->is_reserved) {
+        uint64_t now = now_s(a);
+        char pk[RATE_KEY_MAX];
+        peer_key(j->peer, pk);
+        rate_release(a->rate_peers, pk, now);
+        rate_release(a->rate_users, j->user, now);
+        j->is_reserved = false;
+    }
+}
+
+/* Hand a password check to the workers; answers UNAVAILABLE itself when they refuse. */
+static void job_submit(struct auth *a, struct verify_job *j)
+{
+    uint64_t now = now_s(a);
+    char pk[RATE_KEY_MAX];
+    peer_key(j->peer, pk);
+    rate_reserve(a->rate_peers, pk, now);
+    rate_reserve(a->rate_users, j->user, now);
+    j->is_reserved = true;
+    j->a = a;
+    j->users = users_ref_ref(a->users);
+    j->generation = a->generation;
+    j->next = a->jobs;
+    if (a->jobs) {
+        a->jobs->prev = j;
+    }
+    a->jobs = j;
+    int r = worker_submit(a->workers, WORKER_LANE_PARALLEL, verify_run, verify_done, j);
+    if (r < 0) {
+        job_unlink(j);
+        job_release(a, j);
+        /* Under load this repeats for every request: the 503 tells the client, not the log. */
+        log_debug("auth: password check refused by the workers: %s", strerror(-r));
+        job_fail(j, AUTH_UNAVAILABLE, 0);
+        (void)job_free(j);
+        return;
+    }
+    a->n_checks++;
+}
+
+/* ---- Basic ---- */
+
+/*
+ * Parse "Basic <base64 of user:password>" (RFC 7617 §2, RFC 7235 §2.1: scheme case-insensitive,
+ * one or more spaces). On success user holds a name of the valid shape and *ret_pw a password
+ * within the policy (UTF-8 without control characters: RFC 7617 §2 forbids control characters,
+ * §2.1 gives UTF-8). On failure *why says what was wrong (for the log; never a part of the
+ * credentials): -E2BIG, -EOPNOTSUPP (another scheme), -EBADMSG, -ENOMEM.
+ */
+static int basic_parse(const char *value, char user[USERS_NAME_MAX + 1], struct secret **ret_pw,
+                       const char **why)
+{
+    size_t len = strnlen(value, AUTH_AUTHORIZATION_MAX + 1);
+    if (len > AUTH_AUTHORIZATION_MAX) {
+        *why = "Authorization header too long";
+        return -E2BIG;
+    }
+    if (len < 6 || strncasecmp(value, "Basic ", 6) != 0) {
+        *why = "not Basic credentials";
+        return -EOPNOTSUPP;
+    }
+    const char *b64 = value + 6;
+    b64 += strspn(b64, " ");
+    size_t b64_len = strlen(b64);
+
+    uint8_t buf[BASIC_DECODED_MAX];
+    size_t n = 0;
+    int r = base64_decode_strict(b64, b64_len, buf, sizeof(buf), &n);
+    if (r < 0) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        *why = r == -E2BIG ? "credentials too long" : "credentials not in base64";
+        return r;
+    }
+    /* RFC 7617 §2: the first colon splits; the user-id cannot contain one. */
+    const uint8_t *colon = memchr(buf, ':', n);
+    size_t user_len = colon ? (size_t)(colon - buf) : 0;
+    if (!colon) {
+        *why = "credentials without a colon";
+        r = -EBADMSG;
+    } else if (user_len == 0 || user_len > USERS_NAME_MAX || memchr(buf, '\0', user_len)) {
+        *why = "malformed user name";
+        r = -EBADMSG;
+    } else {
+        memcpy(user, buf, user_len);
+        user[user_len] = '\0';
+        if (users_check_name(user, NULL) < 0) {
+            *why = "malformed user name";
+            r = -EBADMSG;
+        }
+    }
+    struct secret *pw = NULL;
+    if (r == 0) {
+        pw = secret_new(colon + 1, n - user_len - 1);
+        if (!pw) {
+            *why = "out of memory";
+            r = -ENOMEM;
+        } else if (users_check_password(pw, NULL) < 0) {
+            /* No password of a user can be outside the policy: refused without hashing. */
+            *why = "password outside the password policy";
+            pw = secret_free(pw);
+            r = -EBADMSG;
+        }
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+    if (r < 0) {
+        user[0] = '\0';
+        return r;
+    }
+    *ret_pw = pw;
+    return 0;
+}
+
+static void check_token(struct auth *a, const char *token, auth_done_fn done, void *arg)
+{
+    if (!is_random_id(token)) {
+        log_debug("auth: malformed X-Auth-Token");
+        done(arg, AUTH_DENIED, NULL, 0);
+        return;
+    }
+    uint8_t digest[DIGEST_LEN];
+    if (token_digest(a, token, digest) < 0) {
+        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    sessions_expire(a);
+    struct session *found = NULL;
+    for (size_t i = 0; i < a->n_sessions; i++) {
+        if (CRYPTO_memcmp(a->sessions[i].digest, digest, DIGEST_LEN) == 0) {
+            found = &a->sessions[i];
+        }
+    }
+    if (!found) {
+        log_debug("auth: unknown or expired session token");
+        done(arg, AUTH_DENIED, NULL, 0);
+        return;
+    }
+    found->last_used = now_s(a);
+    struct auth_identity id;
+    identity_fill(&id, found->info.user, found->info.role, found->info.id);
+    done(arg, AUTH_OK, &id, 0);
+}
+
+void auth_check(struct auth *a, const char *authorization, const char *x_auth_token,
+                const char *peer, auth_done_fn done, void *arg)
+{
+    assert(a && done);
+    users_maybe_reload(a);
+
+    /* An empty X-Auth-Token (some clients always send the header) is no token. */
+    if (x_auth_token && x_auth_token[0]) {
+        check_token(a, x_auth_token, done, arg);
+        return;
+    }
+    if (!authorization) {
+        done(arg, AUTH_NO_CREDENTIALS, NULL, 0);
+        return;
+    }
+
+    unsigned wait = throttle_wait(a, NULL, peer);
+    if (wait > 0) {
+        done(arg, AUTH_THROTTLED, NULL, wait);
+        return;
+    }
+    char user[USERS_NAME_MAX + 1] = "";
+    _cleanup_(cleanup_secret) struct secret *pw = NULL;
+    const char *why = NULL;
+    int r = basic_parse(authorization, user, &pw, &why);
+    if (r == -ENOMEM) {
+        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    if (r == -EOPNOTSUPP) {
+        /* Another scheme (Bearer, Digest): not ours, not an attempt at our passwords. */
+        log_debug("auth: %s", why);
+        done(arg, AUTH_DENIED, NULL, 0);
+        return;
+    }
+    if (r < 0) {
+        note_failure(a, NULL, peer, why);
+        done(arg, AUTH_DENIED, NULL, 0);
+        return;
+    }
+    wait = throttle_wait(a, user, peer);
+    if (wait > 0) {
+        done(arg, AUTH_THROTTLED, NULL, wait);
+        return;
+    }
+
+    uint8_t mac[DIGEST_LEN];
+    if (cache_mac(a, user, pw, mac) < 0) {
+        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    const struct cache_entry *hit = cache_find(a, mac, now_s(a));
+    const struct user *u = hit ? users_find(a->users->u, hit->user) : NULL;
+    if (u && strcmp(u->name, user) == 0) {
+        OPENSSL_cleanse(mac, sizeof(mac));
+        note_success(a, user, peer);
+        struct auth_identity id;
+        identity_fill(&id, u->name, u->role, "");
+        done(arg, AUTH_OK, &id, 0);
+        return;
+    }
+
+    struct verify_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        OPENSSL_cleanse(mac, sizeof(mac));
+        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    memcpy(j->user, user, sizeof(user));
+    (void)copy_str(j->peer, sizeof(j->peer), peer ? peer : "-");
+    j->password = TAKE_PTR(pw);
+    memcpy(j->mac, mac, sizeof(mac));
+    OPENSSL_cleanse(mac, sizeof(mac));
+    j->check_done = done;
+    j->arg = arg;
+    job_submit(a, j);
+}
+
+void auth_login(struct auth *a, const char *user, const struct secret *password, const char *peer,
+                auth_login_fn done, void *arg)
+{
+    assert(a && done);
+    users_maybe_reload(a);
+
+    unsigned wait = throttle_wait(a, NULL, peer);
+    if (wait > 0) {
+        done(arg, AUTH_THROTTLED, NULL, wait);
+        return;
+    }
+    if (!user || !password || !password->p || users_check_name(user, NULL) < 0) {
+        note_failure(a, NULL, peer, "malformed user name");
+        done(arg, AUTH_DENIED, NULL, 0);
+        return;
+    }
+    if (users_check_password(password, NULL) < 0) {
+        note_failure(a, NULL, peer, "password outside the password policy");
+        done(arg, AUTH_DENIED, NULL, 0);
+        return;
+    }
+    wait = throttle_wait(a, user, peer);
+    if (wait > 0) {
+        done(arg, AUTH_THROTTLED, NULL, wait);
+        return;
+    }
+    /* Refuse before hashing when no session could be made anyway (checked again after). */
+    sessions_expire(a);
+    if (a->n_sessions >= a->max_sessions) {
+        /* The warning came when the table filled up; one line per refusal would be a flood. */
+        log_debug("auth: login of user %s refused: %zu sessions exist", user, a->n_sessions);
+        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        return;
+    }
+
+    struct verify_job *j = calloc(1, sizeof(*j));
+    if (j) {
+        j->password = secret_new(password->p, password->len);
+    }
+    if (!j || !j->password) {
+        (void)job_free(j);
+        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        return;
+    }
+    (void)copy_str(j->user, sizeof(j->user), user);
+    (void)copy_str(j->peer, sizeof(j->peer), peer ? peer : "-");
+    j->is_login = true;
+    j->login_done = done;
+    j->arg = arg;
+    job_submit(a, j);
+}
+
+/* ---- sessions API ---- */
+
+size_t auth_n_sessions(struct auth *a)
+{
+    assert(a);
+    sessions_expire(a);
+    return a->n_sessions;
+}
+
+const struct auth_session_info *auth_session_at(struct auth *a, size_t i)
+{
+    assert(a);
+    return i < a->n_sessions ? &a->sessions[i].info : NULL;
+}
+
+const struct auth_session_info *auth_session_find(struct auth *a, const char *id)
+{
+    assert(a);
+    if (!id) {
+        return NULL;
+    }
+    sessions_expire(a);
+    const struct session *s = session_by_id(a, id);
+    return s ? &s->info : NULL;
+}
+
+int auth_session_delete(struct auth *a, const char *id)
+{
+    assert_return(a && id, -EINVAL);
+    sessions_expire(a);
+    for (size_t i = 0; i < a->n_sessions; i++) {
+        if (strcmp(a->sessions[i].info.id, id) == 0) {
+            log_info("auth: session %s of user %s deleted", id, a->sessions[i].info.user);
+            session_remove_at(a, i);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+int auth_set_max_sessions(struct auth *a, unsigned n)
+{
+    assert_return(a, -EINVAL);
+    assert_return(n >= 1 && n <= AUTH_SESSIONS_MAX, -EINVAL);
+    a->max_sessions = n;
+    return 0;
+}
+
+unsigned auth_session_timeout(const struct auth *a)
+{
+    assert(a);
+    return a->timeout;
+}
+
+int auth_set_session_timeout(struct auth *a, unsigned seconds)
+{
+    assert_return(a, -EINVAL);
+    assert_return(seconds >= AUTH_SESSION_TIMEOUT_MIN && seconds <= AUTH_SESSION_TIMEOUT_MAX,
+                  -EINVAL);
+    a->timeout = seconds;
+    return 0;
+}
+
+int auth_reload(struct auth *a, struct certd_err *err)
+{
+    assert_return(a, -EINVAL);
+    /* The identity before the read: a change after it is seen by the next stat. */
+    struct file_id fid;
+    file_id_get(a->users_path, &fid);
+    a->last_stat = now_s(a);
+    int r = users_reload_now(a, &fid, err);
+    if (r < 0) {
+        log_warning("auth: cannot reload the users file, keeping the previous users: %s",
+                    err ? err->msg : strerror(-r));
+    }
+    return r;
+}
+
+uint64_t auth_password_checks(const struct auth *a)
+{
+    return a ? a->n_checks : 0;
+}
+
+void auth_set_clock(struct auth *a, auth_clock_fn clock, void *userdata)
+{
+    assert(a);
+    a->clock = clock;
+    a->clock_data = userdata;
+    a->last_stat = 0;
+}
+
+/* ---- life cycle ---- */
+
+struct auth *auth_free(struct auth *a)
+{
+    if (!a) {
+        return NULL;
+    }
+    /* Detach every job first: their callbacks must find nothing half-freed. */
+    struct verify_job *list = a->jobs;
+    a->jobs = NULL;
+    for (struct verify_job *j = list; j; j = j->next) {
+        j->a = NULL;
+    }
+    while (list) {
+        struct verify_job *j = list;
+        list = j->next;
+        j->prev = j->next = NULL;
+        /* The job stays with the pool; verify_done frees it and its users reference. */
+        job_fail(j, AUTH_UNAVAILABLE, 0);
+    }
+    cache_flush(a);
+    OPENSSL_cleanse(a->sessions, sizeof(a->sessions));
+    a->users = users_ref_unref(a->users);
+    EVP_MAC_CTX_free(a->hmac);
+    EVP_MD_free(a->sha256);
+    free(a->users_path);
+    free(a);
+    return NULL;
+}
+
+int auth_new_ex(struct event_base *base, struct worker_pool *workers, const char *users_path,
+                OSSL_LIB_CTX *libctx, const char *propq, struct auth **ret, struct certd_err *err)
+{
+    assert_return(base && workers && users_path && ret, -EINVAL);
+
+    _cleanup_(cleanup_auth) struct auth *a = calloc(1, sizeof(*a));
+    if (!a) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    a->base = base;
+    a->workers = workers;
+    a->libctx = libctx;
+    a->propq = propq;
+    a->timeout = AUTH_SESSION_TIMEOUT_DEFAULT;
+    a->max_sessions = AUTH_SESSIONS_MAX;
+    a->users_path = strdup(users_path);
+    if (!a->users_path) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    int r = crypto_setup(a, err);
+    if (r < 0) {
+        return r;
+    }
+    struct file_id fid;
+    file_id_get(users_path, &fid);
+    a->last_stat = now_s(a);
+    r = users_reload_now(a, &fid, err);
+    if (r < 0) {
+        return r;
+    }
+    *ret = TAKE_PTR(a);
+    return 0;
+}
+
+int auth_new(struct event_base *base, struct worker_pool *workers, const char *users_path,
+             struct auth **ret, struct certd_err *err)
+{
+    return auth_new_ex(base, workers, users_path, NULL, NULL, ret, err);
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The daemon's shared state: one struct daemon, owned by the loop thread (main.c), handed to
+ * the front ends (redfish.h) as their context. Front ends read it and call the modules; only
+ * main.c creates, replaces or frees its members.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "auth.h"
+#include "config.h"
+#include "http.h"
+#include "manager.h"
+#include "notifier.h"
+#include "tls.h"
+#include "watch.h"
+#include "worker.h"
+
+/* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" and a NUL. */
+#define DAEMON_UUID_MAX 37u
+
+struct daemon {
+    struct event_base *base;
+    struct config *cfg;
+    const char *config_path; /* NULL: embedded defaults */
+    OSSL_LIB_CTX *libctx;    /* NULL: OpenSSL's default context */
+    const char *propq;       /* NULL: no property query */
+    struct worker_pool *workers;
+    struct manager *manager;
+    struct auth *auth;
+    struct notifier *notifier;
+    struct watch *watch;
+    struct http_server *http;
+    struct tls_tickets *tickets;
+    struct endpoint *tls_endpoint; /* the server endpoint with reload = self that certd serves */
+    char hostname[CONFIG_HOSTNAME_MAX + 1];
+    char uuid[DAEMON_UUID_MAX]; /* ServiceRoot UUID, kept in STATE_DIR/uuid across restarts */
+    time_t start_time;
+    bool is_draining;
+};
+
+/*
+ * A front end changed ep (on the loop thread, in a worker job's done callback): run ep's
+ * notifier (for reload = self: rebuild and swap the TLS context). done (nullable) gets the
+ * result and a message for the response, exactly once.
+ */
+void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep, notifier_done_fn done,
+                             void *arg);

@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * certd: the certificate-lifecycle daemon (issue #3). This file wires the modules together
+ * (daemon.h): configuration, the state directory, the initial administrator, the endpoints, the
+ * TLS context, the HTTPS server, the notifier, the file watcher, signals and systemd's
+ * notifications. It owns struct daemon; the modules own their parts.
+ *
+ * Exit codes: 0 after SIGTERM/SIGINT and a clean drain; 1 when the configuration is wrong;
+ * 2 for command-line usage errors; 3 when starting failed for any other reason.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <systemd/sd-daemon.h>
+
+#include "daemon.h"
+#include "log/log.h"
+#include "redfish.h"
+#include "store/store.h"
+#include "users/users.h"
+#include "util/ossl.h"
+#include "util/secret.h"
+
+#define EXIT_CONFIG  1
+#define EXIT_USAGE   2
+#define EXIT_STARTUP 3
+
+#define PASSWORD_FILE_NAME "initial-admin-password"
+#define UUID_FILE_NAME     "uuid"
+
+struct options {
+    const char *config_path;
+    const char *state_dir;
+    const char *listen;
+};
+
+static void usage(FILE *f)
+{
+    (void)fprintf(f,
+                  "Usage: certd [--config FILE] [--state-dir DIR] [--listen ADDR:PORT]\n"
+                  "\n"
+                  "The certificate-lifecycle daemon: HTTPS server, LDAP client and truststore\n"
+                  "certificates behind a Redfish API.\n"
+                  "\n"
+                  "  -c, --config FILE      read the INI configuration FILE (see certd(8) and\n"
+                  "                         certd.conf.example); without it, embedded defaults\n"
+                  "  -s, --state-dir DIR    keep state under DIR (overrides [server] state_dir)\n"
+                  "  -l, --listen ADDR:PORT listen there (overrides [server] listen)\n"
+                  "  -h, --help             show this help\n"
+                  "  -V, --version          show the version\n"
+                  "\n"
+                  "Signals: SIGHUP re-reads the configuration, certificates and users;\n"
+                  "SIGTERM and SIGINT finish requests in progress and exit 0.\n"
+                  "Exit codes: 0 clean stop, 1 bad configuration, 2 usage, 3 start-up failure.\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option long_options[] = {
+        { "config", required_argument, NULL, 'c' }, { "state-dir", required_argument, NULL, 's' },
+        { "listen", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },      { NULL, 0, NULL, 0 },
+    };
+    int c;
+
+    while ((c = getopt_long(argc, argv, "c:s:l:hV", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config_path = optarg;
+            break;
+        case 's':
+            o->state_dir = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(EXIT_SUCCESS);
+        case 'V':
+            (void)printf("certd %s\n", CERTD_VERSION);
+            exit(EXIT_SUCCESS);
+        default:
+            usage(stderr);
+            return -EINVAL;
+        }
+    }
+    if (optind < argc) {
+        (void)fprintf(stderr, "certd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The configuration from the file or the defaults, with the command line's overrides. */
+static int load_config(const struct options *o, struct config **ret)
+{
+    _cleanup_(cleanup_config) struct config *cfg = NULL;
+    struct certd_err err = { 0 };
+    int r;
+
+    if (o->config_path) {
+        r = config_load(o->config_path, &cfg, &err);
+        if (r < 0) {
+            /* config_parse's messages already start with "FILE:LINE:". */
+            if (err.code == CERTD_E_NOT_FOUND || err.code == CERTD_E_STORAGE) {
+                (void)fprintf(stderr, "certd: %s: %s\n", o->config_path, err.msg);
+            } else {
+                (void)fprintf(stderr, "certd: %s\n", err.msg);
+            }
+            return r;
+        }
+    } else {
+        char abs[PATH_MAX];
+        const char *dir = o->state_dir;
+        /* The defaults need an absolute state dir; a relative --state-dir is made absolute. */
+        if (dir && dir[0] != '/') {
+            if (!realpath(dir, abs)) {
+                r = -errno;
+                if (r == -ENOENT && mkdir(dir, STORE_MODE_DIR) == 0 && realpath(dir, abs)) {
+                    r = 0;
+                }
+                if (r < 0) {
+                    (void)fprintf(stderr, "certd: --state-dir %s: %s\n", dir, strerror(-r));
+                    return r;
+                }
+            }
+            dir = abs;
+        }
+        r = config_new_default(dir, &cfg);
+        if (r < 0) {
+            (void)fprintf(stderr, "certd: --state-dir %s: %s\n", dir ? dir : "(default)",
+                          r == -ENOMEM ? "out of memory" : "not a usable absolute path");
+            return r;
+        }
+    }
+    if (o->config_path || o->listen) {
+        const char *state_dir = o->config_path ? o->state_dir : NULL;
+        char abs[PATH_MAX];
+        if (state_dir && state_dir[0] != '/') {
+            if (!realpath(state_dir, abs)) {
+                (void)fprintf(stderr, "certd: --state-dir %s: %s\n", state_dir, strerror(errno));
+                return -errno;
+            }
+            state_dir = abs;
+        }
+        r = config_apply_overrides(cfg, state_dir, o->listen, &err);
+        if (r < 0) {
+            (void)fprintf(stderr, "certd: %s\n", err.msg);
+            return r;
+        }
+    }
+    *ret = TAKE_PTR(cfg);
+    return 0;
+}
+
+static int path_join(char *buf, size_t size, const char *dir, const char *name)
+{
+    int n = snprintf(buf, size, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The ServiceRoot UUID: made once (random, version 4) and kept in STATE_DIR/uuid. */
+static int load_uuid(struct daemon *d)
+{
+    char path[CONFIG_PATH_MAX];
+    _cleanup_free_ uint8_t *data = NULL;
+    size_t len = 0;
+    struct certd_err err = { 0 };
+    uint8_t b[16];
+    int r;
+
+    r = path_join(path, sizeof(path), d->cfg->state_dir, UUID_FILE_NAME);
+    if (r < 0) {
+        return r;
+    }
+    r = store_read_file(path, 64, true, &data, &len);
+    if (r == 0 && len >= 36) {
+        bool ok = true;
+        for (size_t i = 0; i < 36; i++) {
+            char c = (char)data[i];
+            bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+            ok = ok && (dash ? c == '-' : (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+        }
+        if (ok) {
+            memcpy(d->uuid, data, 36);
+            d->uuid[36] = '\0';
+            return 0;
+        }
+    }
+    if (r < 0 && r != -ENOENT) {
+        log_warning("%s: cannot read (%s); making a new service UUID", path, strerror(-r));
+    }
+    if (RAND_bytes(b, sizeof(b)) != 1) {
+        return -EIO;
+    }
+    b[6] = (uint8_t)((b[6] & 0x0f) | 0x40);
+    b[8] = (uint8_t)((b[8] & 0x3f) | 0x80);
+    (void)snprintf(d->uuid, sizeof(d->uuid),
+                   "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+                   b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                   b[14], b[15]);
+    char line[DAEMON_UUID_MAX + 1];
+    (void)snprintf(line, sizeof(line), "%s\n", d->uuid);
+    r = store_write_atomic(path, (struct span){ .p = (const uint8_t *)line, .len = strlen(line) },
+                           STORE_MODE_PUBLIC, &err);
+    if (r < 0) {
+        log_warning("%s", err.msg);
+    }
+    return 0;
+}
+
+/* The first admin: made when there is no users file at all (never over an existing one). */
+static int bootstrap_admin(struct daemon *d)
+{
+    char password_path[CONFIG_PATH_MAX];
+    _cleanup_(cleanup_secret) struct secret *password = NULL;
+    struct certd_err err = { 0 };
+    int r;
+
+    r = path_join(password_path, sizeof(password_path), d->cfg->state_dir, PASSWORD_FILE_NAME);
+    if (r < 0) {
+        return log_err_errno(r, "state directory path too long");
+    }
+    r = users_bootstrap(d->cfg->users_file, password_path, &password, &err);
+    if (r < 0) {
+        return log_err_errno(r, "cannot create the initial administrator: %s", err.msg);
+    }
+    if (!password) {
+        return 0;
+    }
+    log_notice("created user 'admin' (Administrator) in %s; its password is in %s (mode 0600)",
+               d->cfg->users_file, password_path);
+    /*
+     * The password goes to a terminal only: under systemd stdout is the journal, and a password
+     * never goes into a log. The file above is the one place it is kept.
+     */
+    if (isatty(STDOUT_FILENO)) {
+        (void)printf("certd: initial password of user 'admin': %.*s\n", (int)password->len,
+                     (const char *)password->p);
+        (void)fflush(stdout);
+    }
+    return 0;
+}
+
+/* --- TLS --- */
+
+static int tls_build(struct daemon *d, SSL_CTX **ret, char *msg, size_t msg_size)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = endpoint_snapshot(d->tls_endpoint);
+    struct certd_err err = { 0 };
+    int r;
+
+    if (!s || s->n == 0 || !s->key) {
+        (void)snprintf(msg, msg_size, "endpoint '%s' holds no certificate to serve",
+                       endpoint_name(d->tls_endpoint));
+        return -ENOENT;
+    }
+    r = tls_ctx_new(d->libctx, d->propq, d->cfg->tls_profile, s->entries[0].cert, s->chain, s->key,
+                    d->tickets, ret, &err);
+    if (r < 0) {
+        (void)snprintf(msg, msg_size, "cannot build the TLS context: %s", err.msg);
+    }
+    return r;
+}
+
+/* The notifier's "self": new handshakes get the endpoint's current certificate. */
+static int reload_self(void *userdata, const struct config_endpoint *ep, char *msg, size_t size)
+{
+    struct daemon *d = userdata;
+    SSL_CTX *ctx = NULL;
+    int r;
+
+    if (!d->tls_endpoint || endpoint_config(d->tls_endpoint) != ep) {
+        (void)snprintf(msg, size, "endpoint '%s' is not the one certd serves HTTPS with", ep->name);
+        return -EINVAL;
+    }
+    r = tls_build(d, &ctx, msg, size);
+    if (r < 0) {
+        return r;
+    }
+    http_server_set_ssl_ctx(d->http, ctx);
+    SSL_CTX_free(ctx);
+    (void)snprintf(msg, size, "new TLS connections use the new certificate");
+    return 0;
+}
+
+void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep, notifier_done_fn done,
+                             void *arg)
+{
+    notifier_notify(d->notifier, endpoint_config(ep), done, arg);
+}
+
+/* --- re-reading endpoints (inotify, SIGHUP) --- */
+
+struct reload_job {
+    struct daemon *d;
+    struct endpoint *ep;
+    bool changed;
+    int r;
+    struct certd_err err;
+};
+
+static void reload_run(void *arg)
+{
+    struct reload_job *j = arg;
+    j->r = manager_reload(j->d->manager, j->ep, &j->changed, &j->err);
+}
+
+static void reload_done(void *arg, bool cancelled)
+{
+    struct reload_job *j = arg;
+
+    if (!cancelled) {
+        if (j->r < 0) {
+            log_warning("endpoint '%s': the files changed but are not usable, keeping the "
+                        "current certificate: %s",
+                        endpoint_name(j->ep), j->err.msg);
+        } else if (j->changed) {
+            log_notice("endpoint '%s': certificate changed on disk, reloading its users",
+                       endpoint_name(j->ep));
+            daemon_endpoint_changed(j->d, j->ep, NULL, NULL);
+        }
+    }
+    free(j);
+}
+
+static void endpoint_reload(struct daemon *d, struct endpoint *ep)
+{
+    struct reload_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        log_err("endpoint '%s': out of memory for a reload", endpoint_name(ep));
+        return;
+    }
+    j->d = d;
+    j->ep = ep;
+    if (worker_submit(d->workers, WORKER_LANE_SERIAL, reload_run, reload_done, j) < 0) {
+        log_warning("endpoint '%s': worker queue full, reload skipped", endpoint_name(ep));
+        free(j);
+    }
+}
+
+struct watch_target {
+    struct daemon *d;
+    struct endpoint *ep;
+};
+
+static void on_file_changed(void *arg)
+{
+    struct watch_target *t = arg;
+    if (!t->d->is_draining) {
+        endpoint_reload(t->d, t->ep);
+    }
+}
+
+static int watch_endpoints(struct daemon *d, struct watch_target *targets)
+{
+    for (size_t i = 0; i < manager_n_endpoints(d->manager); i++) {
+        struct endpoint *ep = manager_endpoint_at(d->manager, i);
+        const struct config_endpoint *c = endpoint_config(ep);
+        int r;
+
+        if (c->type == ENDPOINT_AUTHORITY) {
+            continue; /* certd writes its authority dirs; SIGHUP re-reads them */
+        }
+        targets[i] = (struct watch_target){ .d = d, .ep = ep };
+        r = watch_add(d->watch, c->cert, on_file_changed, &targets[i]);
+        if (r >= 0 && strcmp(c->cert, c->key) != 0) {
+            r = watch_add(d->watch, c->key, on_file_changed, &targets[i]);
+        }
+        if (r < 0) {
+            log_warning("endpoint '%s': cannot watch its files (%s); SIGHUP re-reads them", c->name,
+                        strerror(-r));
+        }
+    }
+    return 0;
+}
+
+/* --- signals --- */
+
+static void on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    struct certd_err err = { 0 };
+    (void)fd;
+    (void)what;
+
+    (void)sd_notify(0, "RELOADING=1");
+    log_notice("SIGHUP: re-reading the configuration, certificates and users");
+    if (d->config_path) {
+        _cleanup_(cleanup_config) struct config *cfg = NULL;
+        if (config_load(d->config_path, &cfg, &err) < 0) {
+            log_err("%s; keeping the current configuration", err.msg);
+        } else {
+            /*
+             * Endpoints, paths and the listening address belong to the objects built at start;
+             * what can change in place is applied, the rest waits for a restart.
+             */
+            log_set_max_level((int)cfg->log_level);
+            d->cfg->log_level = cfg->log_level;
+            d->cfg->tls_profile = cfg->tls_profile; /* read on the loop thread only */
+            /*
+             * The limits go to the HTTP server only: d->cfg's copies stay as they were,
+             * because worker jobs read them (the manager's upload cap) while this runs.
+             */
+            http_server_set_limits(d->http, &(struct http_limits){
+                                                .max_body = cfg->max_body,
+                                                .max_headers_size = cfg->max_headers_size,
+                                                .max_connections = cfg->max_connections,
+                                                .idle_timeout = cfg->idle_timeout,
+                                                .request_timeout = cfg->request_timeout,
+                                            });
+            log_info("applied log level, TLS profile and limits; endpoint and listen changes "
+                     "take effect at the next start");
+        }
+    }
+    err_clear(&err);
+    if (auth_reload(d->auth, &err) < 0) {
+        log_err("users file: %s; keeping the current users", err.msg);
+    }
+    for (size_t i = 0; i < manager_n_endpoints(d->manager); i++) {
+        endpoint_reload(d, manager_endpoint_at(d->manager, i));
+    }
+    /* The TLS profile may have changed: a new context for new connections. */
+    if (d->tls_endpoint) {
+        char msg[NOTIFIER_MESSAGE_MAX];
+        if (reload_self(d, endpoint_config(d->tls_endpoint), msg, sizeof(msg)) < 0) {
+            log_err("%s", msg);
+        }
+    }
+    (void)sd_notify(0, "READY=1");
+}
+
+static void drained(void *arg)
+{
+    struct daemon *d = arg;
+    log_info("all connections closed");
+    (void)event_base_loopexit(d->base, NULL);
+}
+
+static void on_sigterm(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+
+    if (d->is_draining) {
+        return;
+    }
+    d->is_draining = true;
+    (void)sd_notify(0, "STOPPING=1");
+    log_notice("stopping: finishing requests in progress");
+    http_server_drain(d->http, drained, d);
+}
+
+static void on_ticket_rotate(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    if (tls_tickets_rotate(d->tickets) < 0) {
+        log_warning("cannot rotate the TLS session ticket keys; keeping the current ones");
+    }
+}
+
+/* --- start and stop --- */
+
+static struct endpoint *find_tls_endpoint(struct manager *m)
+{
+    for (size_t i = 0; i < manager_n_endpoints(m); i++) {
+        struct endpoint *ep = manager_endpoint_at(m, i);
+        const struct config_endpoint *c = endpoint_config(ep);
+        if (c->type == ENDPOINT_SERVER && c->reload.kind == CONFIG_RELOAD_SELF) {
+            return ep;
+        }
+    }
+    return NULL;
+}
+
+static int daemon_start(struct daemon *d)
+{
+    struct certd_err err = { 0 };
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    SSL_CTX *ctx = NULL;
+    char msg[NOTIFIER_MESSAGE_MAX];
+    int r;
+
+    if (d->cfg->hostname[0]) {
+        (void)snprintf(d->hostname, sizeof(d->hostname), "%s", d->cfg->hostname);
+    } else if (gethostname(d->hostname, sizeof(d->hostname) - 1) < 0 || !d->hostname[0]) {
+        (void)snprintf(d->hostname, sizeof(d->hostname), "localhost");
+    }
+    r = store_mkdir_p(d->cfg->state_dir, STORE_MODE_DIR);
+    if (r < 0) {
+        return log_err_errno(r, "state directory %s: %s", d->cfg->state_dir,
+                             r == -EPERM ? "must be ours and not writable by group or others"
+                                         : strerror(-r));
+    }
+    r = load_uuid(d);
+    if (r < 0) {
+        return log_err_errno(r, "cannot make the service UUID: %s", strerror(-r));
+    }
+    r = bootstrap_admin(d);
+    if (r < 0) {
+        return r;
+    }
+
+    r = worker_pool_new(d->base, WORKER_THREADS_DEFAULT, &d->workers);
+    if (r < 0) {
+        return log_err_errno(r, "cannot start worker threads: %s", strerror(-r));
+    }
+    r = manager_new(d->cfg, d->libctx, d->propq, d->hostname, &d->manager);
+    if (r < 0) {
+        return log_err_errno(r, "out of memory");
+    }
+    r = manager_start(d->manager, &err);
+    if (r < 0) {
+        return log_err_errno(r, "cannot start the certificate endpoints: %s", err.msg);
+    }
+    d->tls_endpoint = find_tls_endpoint(d->manager);
+    if (!d->tls_endpoint) {
+        return log_err_errno(-EINVAL, "no [endpoint] of type server with reload = self: certd "
+                                      "has no certificate to serve HTTPS with");
+    }
+    err_clear(&err);
+    r = auth_new_ex(d->base, d->workers, d->cfg->users_file, d->libctx, d->propq, &d->auth, &err);
+    if (r < 0) {
+        return log_err_errno(r, "users file %s: %s", d->cfg->users_file, err.msg);
+    }
+    r = notifier_new(d->base, reload_self, d, &d->notifier);
+    if (r < 0) {
+        return log_err_errno(r, "out of memory");
+    }
+    d->tickets = tls_tickets_new_ex(d->libctx, d->propq);
+    if (!d->tickets) {
+        return log_err_errno(-EIO, "cannot make TLS session ticket keys");
+    }
+    r = tls_build(d, &ctx, msg, sizeof(msg));
+    if (r < 0) {
+        return log_err_errno(r, "%s", msg);
+    }
+    r = http_server_new(d->base,
+                        &(struct http_limits){
+                            .max_body = d->cfg->max_body,
+                            .max_headers_size = d->cfg->max_headers_size,
+                            .max_connections = d->cfg->max_connections,
+                            .idle_timeout = d->cfg->idle_timeout,
+                            .request_timeout = d->cfg->request_timeout,
+                        },
+                        front_handle, d, &d->http);
+    if (r < 0) {
+        SSL_CTX_free(ctx);
+        return log_err_errno(r, "out of memory");
+    }
+    http_server_set_ssl_ctx(d->http, ctx);
+    SSL_CTX_free(ctx);
+    sl = config_listen_sockaddr(&d->cfg->listen, &ss);
+    r = http_server_listen(d->http, (const struct sockaddr *)&ss, sl, -1);
+    if (r < 0) {
+        return log_err_errno(r, "cannot listen on %s: %s", d->cfg->listen.text, strerror(-r));
+    }
+    r = watch_new(d->base, &d->watch);
+    if (r < 0) {
+        log_warning("cannot watch certificate files (%s); SIGHUP re-reads them", strerror(-r));
+    }
+    return 0;
+}
+
+static void daemon_stop(struct daemon *d)
+{
+    /* Workers first: their done callbacks may still use the other parts. */
+    d->workers = worker_pool_free(d->workers);
+    d->http = http_server_free(d->http);
+    d->watch = watch_free(d->watch);
+    d->notifier = notifier_free(d->notifier);
+    d->auth = auth_free(d->auth);
+    d->manager = manager_free(d->manager);
+    d->tickets = tls_tickets_free(d->tickets);
+    d->cfg = config_free(d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = { 0 };
+    struct daemon d = { 0 };
+    struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL, *ev_tickets = NULL;
+    struct watch_target targets[CONFIG_ENDPOINTS_MAX] = { 0 };
+    int r, code = EXIT_STARTUP;
+
+    if (parse_options(argc, argv, &o) < 0) {
+        return EXIT_USAGE;
+    }
+    if (load_config(&o, &d.cfg) < 0) {
+        return EXIT_CONFIG;
+    }
+    d.config_path = o.config_path;
+    log_set_max_level((int)d.cfg->log_level);
+    (void)signal(SIGPIPE, SIG_IGN);
+    d.start_time = time(NULL);
+
+    if (evthread_use_pthreads() < 0) {
+        log_err("libevent has no thread support");
+        goto out;
+    }
+    d.base = event_base_new();
+    if (!d.base) {
+        log_err("cannot create the event loop");
+        goto out;
+    }
+    if (daemon_start(&d) < 0) {
+        goto out;
+    }
+    if (d.watch) {
+        (void)watch_endpoints(&d, targets);
+    }
+    ev_hup = evsignal_new(d.base, SIGHUP, on_sighup, &d);
+    ev_term = evsignal_new(d.base, SIGTERM, on_sigterm, &d);
+    ev_int = evsignal_new(d.base, SIGINT, on_sigterm, &d);
+    ev_tickets = event_new(d.base, -1, EV_PERSIST, on_ticket_rotate, &d);
+    if (!ev_hup || !ev_term || !ev_int || !ev_tickets || event_add(ev_hup, NULL) < 0 ||
+        event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0 ||
+        event_add(ev_tickets, &(struct timeval){ .tv_sec = TLS_TICKET_ROTATE_SECONDS }) < 0) {
+        log_err("cannot set up signal handling");
+        goto out;
+    }
+
+    log_notice("certd %s listening on https://%s (state in %s)", CERTD_VERSION, d.cfg->listen.text,
+               d.cfg->state_dir);
+    (void)sd_notify(0, "READY=1");
+    r = event_base_dispatch(d.base);
+    if (r < 0) {
+        log_err("the event loop failed");
+        goto out;
+    }
+    code = EXIT_SUCCESS;
+    log_notice("stopped");
+out:
+    if (ev_hup) {
+        event_free(ev_hup);
+    }
+    if (ev_term) {
+        event_free(ev_term);
+    }
+    if (ev_int) {
+        event_free(ev_int);
+    }
+    if (ev_tickets) {
+        event_free(ev_tickets);
+    }
+    daemon_stop(&d);
+    if (d.base) {
+        event_base_free(d.base);
+    }
+    return code;
+}

@@ -1,0 +1,2013 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The certificate endpoints (manager.h): what each endpoint holds, published as immutable
+ * snapshots, and every change to it, validated by libcertd and written through store/.
+ *
+ * Invariants:
+ *  - ep->current is never NULL, and a published snapshot is never written again: readers on any
+ *    thread use it without a lock, holding a reference.
+ *  - m->lock guards ep->current, ep->generation and the pending lists (entries and next_seq),
+ *    and is held only to copy or swap pointers and numbers: never during crypto or I/O.
+ *  - A change builds everything it will publish (inspection, PEM) before it writes a byte, so
+ *    the only failures after a write are the write's own, and those leave the old files.
+ *  - A pending key is in its endpoint's list exactly while its file is meant to exist; whoever
+ *    takes an entry out of the list (consumed, dropped as the oldest) removes the file.
+ */
+#include "manager.h"
+
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/x509.h>
+
+#include "issue/issue.h"
+#include "log/log.h"
+#include "store/store.h"
+#include "util/limits.h"
+#include "util/ossl.h"
+#include "util/parse.h"
+#include "util/secret.h"
+#include "x509/bundle.h"
+#include "x509/validate.h"
+
+/*
+ * Directories: those holding a private key are ours alone; the state directory and authority
+ * directories must stay readable for the services that use their certificates (nslcd reads a
+ * CApath), and no file in them is secret (the users file and keys are 0600 themselves).
+ */
+#define MODE_DIR_PUBLIC 0755
+/* A pending key file: PKCS#8 PEM of RSA-4096 is about 3.3 KiB. */
+#define PENDING_FILE_MAX CERTD_INPUT_MAX_DEFAULT
+/* ".corrupt-20240101T000000Z" clashes (two starts within a second): "-1" .. "-99". */
+#define ASIDE_TRIES 100u
+/*
+ * csr_build needs a common name. A Renew/Rekey CSR's subject is then replaced by the
+ * certificate's own, whole (which may have no CN at all), so this name never reaches it.
+ */
+#define RENEW_CN_PLACEHOLDER "certd"
+
+DEFINE_CLEANUP(DIR, closedir)
+
+typedef STACK_OF(X509) x509_view;
+/* A stack of borrowed certificates: frees the stack only. */
+static inline void x509_view_free(x509_view *sk)
+{
+    sk_X509_free(sk);
+}
+DEFINE_CLEANUP(x509_view, x509_view_free)
+
+/* A malloc'd buffer that may hold key material: wiped before it is freed. */
+struct wiped_buf {
+    uint8_t *p;
+    size_t len;
+};
+
+static void wiped_buf_done(struct wiped_buf *b)
+{
+    if (b->p) {
+        OPENSSL_cleanse(b->p, b->len);
+        free(b->p);
+    }
+    *b = (struct wiped_buf){ 0 };
+}
+
+struct pending_key {
+    uint64_t seq;
+    EVP_PKEY *key; /* owned by the list */
+};
+
+struct endpoint {
+    struct manager *m;
+    const struct config_endpoint *cfg; /* borrowed from m->cfg */
+    char *dir;                         /* STATE_DIR/NAME */
+    char *pending_dir;                 /* STATE_DIR/NAME/pending (server/client), else NULL */
+    bool is_combined;                  /* cert and key are one file */
+    /* Guarded by m->lock. */
+    struct ep_snapshot *current;
+    uint64_t generation;
+    struct pending_key pending[MANAGER_PENDING_MAX]; /* ascending seq: [0] is the oldest */
+    size_t n_pending;
+    uint64_t next_seq;
+};
+
+struct manager {
+    const struct config *cfg;
+    OSSL_LIB_CTX *libctx;
+    char *propq;
+    char *hostname;
+    pthread_mutex_t lock;
+    struct endpoint *endpoints;
+    size_t n_endpoints;
+    bool is_started;
+};
+
+static int64_t now_unix(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int oom(struct certd_err *err)
+{
+    return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+}
+
+static const char *errno_name(int r, char *buf, size_t size)
+{
+    return strerror_r(r < 0 ? -r : r, buf, size);
+}
+
+static void lock(struct manager *m)
+{
+    int r = pthread_mutex_lock(&m->lock);
+    assert(r == 0);
+    (void)r;
+}
+
+static void unlock(struct manager *m)
+{
+    int r = pthread_mutex_unlock(&m->lock);
+    assert(r == 0);
+    (void)r;
+}
+
+/* ---- snapshots ---- */
+
+static void entry_done(struct cert_entry *e)
+{
+    X509_free(e->cert);
+    (void)cert_info_free(e->info);
+    free(e->pem);
+    *e = (struct cert_entry){ .cert = NULL };
+}
+
+static struct ep_snapshot *snapshot_destroy(struct ep_snapshot *s)
+{
+    if (!s) {
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        entry_done(&s->entries[i]);
+    }
+    free(s->entries);
+    sk_X509_pop_free(s->chain, X509_free);
+    EVP_PKEY_free(s->key);
+    free(s);
+    return NULL;
+}
+
+struct ep_snapshot *ep_snapshot_ref(struct ep_snapshot *s)
+{
+    if (s) {
+        /* Relaxed: whoever hands out a reference holds one, so the object cannot go away. */
+        (void)atomic_fetch_add_explicit(&s->refs_, 1, memory_order_relaxed);
+    }
+    return s;
+}
+
+struct ep_snapshot *ep_snapshot_unref(struct ep_snapshot *s)
+{
+    /* acq_rel: every other holder's reads happen before the last one frees. */
+    if (s && atomic_fetch_sub_explicit(&s->refs_, 1, memory_order_acq_rel) == 1) {
+        (void)snapshot_destroy(s);
+    }
+    return NULL;
+}
+
+const struct cert_entry *ep_snapshot_find(const struct ep_snapshot *s, const char *id)
+{
+    if (!s || !id) {
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->entries[i].id, id) == 0) {
+            return &s->entries[i];
+        }
+    }
+    return NULL;
+}
+
+/* An empty snapshot with room for n entries; chain is always a stack, possibly empty. */
+static struct ep_snapshot *snapshot_alloc(size_t n)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        return NULL;
+    }
+    atomic_init(&s->refs_, 1);
+    s->chain = sk_X509_new_null();
+    if (!s->chain) {
+        return NULL;
+    }
+    if (n > 0) {
+        s->entries = calloc(n, sizeof(*s->entries));
+        if (!s->entries) {
+            return NULL;
+        }
+    }
+    return TAKE_PTR(s);
+}
+
+/*
+ * Fill e for cert (a reference is taken): its inspection and pem_certs as PEM (the certificate
+ * and its chain, or the certificate alone when pem_certs is NULL).
+ */
+static int entry_init(struct manager *m, struct cert_entry *e, const char *id, X509 *cert,
+                      const STACK_OF(X509) *pem_certs, struct certd_err *err)
+{
+    _cleanup_(cleanup_cert_info) struct cert_info *info = NULL;
+    _cleanup_free_ char *pem = NULL;
+    size_t len = 0;
+    int r;
+
+    r = cert_inspect(m->libctx, m->propq, cert, &info, err);
+    if (r < 0) {
+        return r;
+    }
+    r = pem_certs ? certs_to_pem(pem_certs, &pem, &len) : cert_to_pem(cert, &pem, &len);
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the certificate as PEM");
+    }
+    if (X509_up_ref(cert) != 1) {
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the certificate");
+    }
+    (void)snprintf(e->id, sizeof(e->id), "%s", id);
+    e->cert = cert;
+    e->info = TAKE_PTR(info);
+    e->pem = TAKE_PTR(pem);
+    e->pem_len = len;
+    return 0;
+}
+
+/* A server/client snapshot for certs (leaf first) and key (references are taken). */
+static int snapshot_new_single(struct manager *m, const STACK_OF(X509) *certs, EVP_PKEY *key,
+                               bool is_bootstrap, struct ep_snapshot **ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = snapshot_alloc(1);
+    int r;
+
+    assert(sk_X509_num(certs) > 0 && key);
+    if (!s) {
+        return oom(err);
+    }
+    r = entry_init(m, &s->entries[0], MANAGER_SINGLE_ID, sk_X509_value(certs, 0), certs, err);
+    if (r < 0) {
+        return r;
+    }
+    s->n = 1;
+    for (int i = 1; i < sk_X509_num(certs); i++) {
+        X509 *c = sk_X509_value(certs, i);
+        if (X509_up_ref(c) != 1) {
+            return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the certificate");
+        }
+        if (sk_X509_push(s->chain, c) <= 0) {
+            X509_free(c);
+            return oom(err);
+        }
+    }
+    if (EVP_PKEY_up_ref(key) != 1) {
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
+    }
+    s->key = key;
+    s->is_self_signed_bootstrap = is_bootstrap;
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+/* The authority id: the SHA-256 fingerprint as 64 lower-case hex digits (store/store.h). */
+static int id_from_fingerprint(const struct cert_info *info, char id[static MANAGER_ID_MAX])
+{
+    size_t n = 0;
+    for (const char *p = info->fingerprint_sha256; *p; p++) {
+        if (*p == ':') {
+            continue;
+        }
+        int v = hex_digit_value(*p);
+        if (v < 0 || n >= MANAGER_ID_MAX - 1) {
+            return -EBADMSG;
+        }
+        id[n++] = "0123456789abcdef"[v];
+    }
+    if (n != MANAGER_ID_MAX - 1) {
+        return -EBADMSG;
+    }
+    id[n] = '\0';
+    return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cert_entry *)a)->id, ((const struct cert_entry *)b)->id);
+}
+
+/*
+ * An authority snapshot of certs (references are taken), sorted by id. A certificate that
+ * cannot be shown is an error when is_strict (a change must not publish less than it wrote),
+ * else skipped with a log line (a directory loaded from disk).
+ */
+static int snapshot_new_authority(struct manager *m, const struct endpoint *ep,
+                                  const STACK_OF(X509) *certs, bool is_strict,
+                                  struct ep_snapshot **ret, struct certd_err *err)
+{
+    size_t n = (size_t)sk_X509_num(certs);
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = snapshot_alloc(n);
+    int r;
+
+    if (!s) {
+        return oom(err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct certd_err e = { 0 };
+        X509 *c = sk_X509_value(certs, (int)i);
+        struct cert_entry *entry = &s->entries[s->n];
+
+        r = entry_init(m, entry, "", c, NULL, &e);
+        if (r >= 0 && id_from_fingerprint(entry->info, entry->id) < 0) {
+            entry_done(entry);
+            r = err_set(&e, -EBADMSG, CERTD_E_INTERNAL, "the fingerprint is not SHA-256 hex");
+        }
+        if (r == -ENOMEM || (r < 0 && is_strict)) {
+            return err_set(err, r, e.code, "%s", e.msg);
+        }
+        if (r < 0) {
+            log_warning("endpoint %s: certificate %zu of %s is left out: %s", ep->cfg->name, i,
+                        ep->cfg->dir, e.msg);
+            continue;
+        }
+        s->n++;
+    }
+    if (s->n > 1) {
+        qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
+    }
+    *ret = TAKE_PTR(s);
+    return 0;
+}
+
+/* Publish s (ownership taken) as ep's current snapshot. */
+static void publish(struct endpoint *ep, struct ep_snapshot *s)
+{
+    struct ep_snapshot *old;
+
+    lock(ep->m);
+    /* s is not visible to anyone yet: setting its generation here keeps it immutable after. */
+    s->generation = ++ep->generation;
+    old = ep->current;
+    ep->current = s;
+    unlock(ep->m);
+    (void)ep_snapshot_unref(old);
+}
+
+/* ---- paths and files ---- */
+
+/* The directory of an absolute path in normal form, malloc'd ("/x" -> "/"). */
+static char *path_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        return strdup(".");
+    }
+    if (slash == path) {
+        return strdup("/");
+    }
+    return strndup(path, (size_t)(slash - path));
+}
+
+static int dir_sync(const char *dir)
+{
+    _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0) {
+        return -errno;
+    }
+    return 0;
+}
+
+static int path_sync_dir(const char *path)
+{
+    _cleanup_free_ char *dir = path_dir(path);
+    if (!dir) {
+        return -ENOMEM;
+    }
+    return dir_sync(dir);
+}
+
+static char *pending_path(const struct endpoint *ep, uint64_t seq)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/%" PRIu64 ".key", ep->pending_dir, seq) < 0) {
+        return NULL;
+    }
+    return p;
+}
+
+/*
+ * Our own state directory is not followed through symlinks; paths the admin configured may be
+ * links (certbot's live/ directory is made of them).
+ */
+static bool cert_nofollow(const struct endpoint *ep)
+{
+    return !ep->cfg->is_cert_given;
+}
+
+static bool key_nofollow(const struct endpoint *ep)
+{
+    return !ep->cfg->is_key_given;
+}
+
+static void validate_policy_for(const struct endpoint *ep, struct validate_policy *pol)
+{
+    validate_policy_init(pol, now_unix());
+    pol->expired = ep->cfg->expired;
+    pol->not_yet_valid = ep->cfg->not_yet_valid;
+    pol->keys.allow_ed25519 = ep->cfg->allow_ed25519;
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        pol->max_certs = ep->cfg->max;
+    }
+}
+
+static int read_file_err(const char *path, int r, struct certd_err *err)
+{
+    char buf[128];
+    if (r == -ENOENT) {
+        return err_set(err, r, CERTD_E_NOT_FOUND, "%s does not exist", path);
+    }
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %u bytes", path,
+                       CERTD_INPUT_MAX_HARD);
+    }
+    return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
+                   errno_name(r, buf, sizeof(buf)));
+}
+
+/*
+ * Read a server/client endpoint's files into a bundle holding the certificates and the key,
+ * not validated. Returns 0 and *ret, 1 when neither file exists (an empty endpoint), or -errno
+ * with err naming the file and what is wrong with it.
+ */
+static int files_load(struct manager *m, struct endpoint *ep, struct bundle **ret,
+                      struct certd_err *err)
+{
+    _cleanup_(wiped_buf_done) struct wiped_buf cert = { 0 }, key = { 0 };
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    const char *cert_path = ep->cfg->cert, *key_path = ep->cfg->key;
+    struct certd_err e = { 0 };
+    int rc, rk = 0;
+
+    rc = store_read_file(cert_path, CERTD_INPUT_MAX_HARD, cert_nofollow(ep), &cert.p, &cert.len);
+    if (!ep->is_combined) {
+        rk = store_read_file(key_path, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &key.p, &key.len);
+    }
+    if (rc == -ENOENT && (ep->is_combined || rk == -ENOENT)) {
+        return 1;
+    }
+    if (rc < 0) {
+        return read_file_err(cert_path, rc, err);
+    }
+    if (rk < 0) {
+        return read_file_err(key_path, rk, err);
+    }
+    rc = bundle_parse(m->libctx, m->propq, span_make(cert.p, cert.len), CERTD_INPUT_MAX_HARD, &b,
+                      &e);
+    if (rc < 0) {
+        return err_set(err, rc, e.code, "%s: %s", cert_path, e.msg);
+    }
+    if (!ep->is_combined) {
+        EVP_PKEY *k = NULL;
+        rk = key_parse_pem(m->libctx, m->propq, span_make(key.p, key.len), &k, &e);
+        if (rk < 0) {
+            return err_set(err, rk, e.code, "%s: %s", key_path, e.msg);
+        }
+        /* The key file is the key; one the certificate file may also hold does not count. */
+        EVP_PKEY_free(b->key);
+        b->key = k;
+    } else if (!b->key) {
+        return err_set(err, -EINVAL, CERTD_E_KEY_MISSING, "%s holds no private key", cert_path);
+    }
+    *ret = TAKE_PTR(b);
+    return 0;
+}
+
+/* Restore path to old (or remove it when it did not exist), after a failed set of writes. */
+static void file_restore(const char *path, const struct wiped_buf *old, bool had_old)
+{
+    int r;
+    if (had_old) {
+        r = store_write_atomic(path, span_make(old->p, old->len), STORE_MODE_SECRET, NULL);
+    } else {
+        r = unlink(path) < 0 ? -errno : 0;
+    }
+    if (r < 0) {
+        char buf[128];
+        log_err("cannot put %s back as it was: %s", path, errno_name(r, buf, sizeof(buf)));
+    }
+}
+
+/*
+ * Write certs (leaf first) and key to a server/client endpoint's files, all or nothing: one
+ * combined file (chain PEM, then key PEM, 0600), or cert (0644) and key (0600) as one journaled
+ * set in their directory. Files in two directories are written one after the other (key
+ * first), the key put back as it was when the certificate cannot be written.
+ */
+static int files_write(struct manager *m, struct endpoint *ep, const STACK_OF(X509) *certs,
+                       EVP_PKEY *key, struct certd_err *err)
+{
+    _cleanup_free_ char *cert_pem = NULL;
+    _cleanup_(cleanup_secret) struct secret *key_pem = NULL;
+    struct span cert_span, key_span;
+    struct certd_err e = { 0 };
+    size_t cert_len = 0;
+    int r;
+
+    r = certs_to_pem(certs, &cert_pem, &cert_len);
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the certificates as PEM");
+    }
+    r = key_private_to_pem(m->libctx, m->propq, key, &key_pem);
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the private key");
+    }
+    cert_span = span_make(cert_pem, cert_len);
+    key_span = span_make(key_pem->p, key_pem->len);
+
+    if (ep->is_combined) {
+        _cleanup_(wiped_buf_done) struct wiped_buf both = { 0 };
+        if (!size_add(cert_len, key_pem->len, &both.len) || !(both.p = malloc(both.len))) {
+            return oom(err);
+        }
+        memcpy(both.p, cert_pem, cert_len);
+        memcpy(both.p + cert_len, key_pem->p, key_pem->len);
+        return store_write_atomic(ep->cfg->cert, span_make(both.p, both.len), STORE_MODE_SECRET,
+                                  err);
+    }
+
+    const struct store_file files[] = {
+        { .path = ep->cfg->cert, .data = cert_span, .mode = STORE_MODE_PUBLIC },
+        { .path = ep->cfg->key, .data = key_span, .mode = STORE_MODE_SECRET },
+    };
+    r = store_write_set(files, ELEMENTSOF(files), &e);
+    if (r != -EXDEV) {
+        return r < 0 ? err_set(err, r, e.code, "%s", e.msg) : 0;
+    }
+
+    /* Two directories: no journal spans them (store_write_set refused before writing). */
+    _cleanup_(wiped_buf_done) struct wiped_buf old_key = { 0 };
+    bool had_key = true;
+    r = store_read_file(ep->cfg->key, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &old_key.p,
+                        &old_key.len);
+    if (r == -ENOENT) {
+        had_key = false;
+    } else if (r < 0) {
+        return read_file_err(ep->cfg->key, r, err);
+    }
+    r = store_write_atomic(ep->cfg->key, key_span, STORE_MODE_SECRET, err);
+    if (r < 0) {
+        return r;
+    }
+    r = store_write_atomic(ep->cfg->cert, cert_span, STORE_MODE_PUBLIC, err);
+    if (r < 0) {
+        file_restore(ep->cfg->key, &old_key, had_key);
+        return r;
+    }
+    return 0;
+}
+
+/* Write what a server/client snapshot holds to ep's files (files_write). */
+static int snapshot_write(struct manager *m, struct endpoint *ep, const struct ep_snapshot *s,
+                          struct certd_err *err)
+{
+    _cleanup_(cleanup_x509_view) x509_view *certs = sk_X509_new_null();
+
+    assert(s->n == 1 && s->key);
+    if (!certs || sk_X509_push(certs, s->entries[0].cert) <= 0) {
+        return oom(err);
+    }
+    for (int i = 0; i < sk_X509_num(s->chain); i++) {
+        if (sk_X509_push(certs, sk_X509_value(s->chain, i)) <= 0) {
+            return oom(err);
+        }
+    }
+    return files_write(m, ep, certs, s->key, err);
+}
+
+/*
+ * Remove a client endpoint's files, all or nothing: each is first renamed to a ".tmp-" name in
+ * its directory (which store_recover would clear after a crash), and renamed back if another
+ * cannot be; only then are they unlinked.
+ */
+static int files_remove(struct endpoint *ep, struct certd_err *err)
+{
+    const char *paths[2] = { ep->cfg->cert, ep->is_combined ? NULL : ep->cfg->key };
+    char *moved[2] = { NULL, NULL };
+    char buf[128];
+    int r = 0;
+
+    for (size_t i = 0; i < ELEMENTSOF(paths) && paths[i]; i++) {
+        _cleanup_free_ char *dir = path_dir(paths[i]);
+        const char *base = strrchr(paths[i], '/');
+        if (!dir ||
+            asprintf(&moved[i], "%s/.tmp-deleted-%s", dir, base ? base + 1 : paths[i]) < 0) {
+            moved[i] = NULL;
+            r = oom(err);
+            break;
+        }
+        if (rename(paths[i], moved[i]) < 0) {
+            r = -errno;
+            free(moved[i]);
+            moved[i] = NULL;
+            if (r == -ENOENT) {
+                /* Gone already (removed behind our back): nothing to undo for it. */
+                r = 0;
+                continue;
+            }
+            r = err_set(err, r, CERTD_E_STORAGE, "cannot remove %s: %s", paths[i],
+                        errno_name(r, buf, sizeof(buf)));
+            break;
+        }
+    }
+    for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+        if (!moved[i]) {
+            continue;
+        }
+        if (r < 0) {
+            if (rename(moved[i], paths[i]) < 0) {
+                log_err("cannot put %s back: %s", paths[i], errno_name(-errno, buf, sizeof(buf)));
+            }
+        } else if (unlink(moved[i]) < 0) {
+            log_debug("cannot unlink %s: %s (store_recover will)", moved[i],
+                      errno_name(-errno, buf, sizeof(buf)));
+        }
+        (void)path_sync_dir(paths[i]);
+        free(moved[i]);
+    }
+    return r;
+}
+
+/*
+ * Rename path aside to "<path>.corrupt-<stamp>" (never over an existing file). 0 when done or
+ * when there was nothing at path; -errno otherwise. ret_aside gets the new name (malloc'd).
+ */
+static int file_keep_aside(const char *path, const char *stamp, char **ret_aside)
+{
+    struct stat st;
+
+    if (lstat(path, &st) < 0) {
+        return errno == ENOENT ? 0 : -errno;
+    }
+    for (unsigned i = 0; i < ASIDE_TRIES; i++) {
+        _cleanup_free_ char *aside = NULL;
+        int n = i == 0 ? asprintf(&aside, "%s.corrupt-%s", path, stamp)
+                       : asprintf(&aside, "%s.corrupt-%s-%u", path, stamp, i);
+        if (n < 0) {
+            aside = NULL;
+            return -ENOMEM;
+        }
+        if (renameat2(AT_FDCWD, path, AT_FDCWD, aside, RENAME_NOREPLACE) < 0) {
+            if (errno == EEXIST) {
+                continue;
+            }
+            if (errno != EINVAL) {
+                return -errno;
+            }
+            /*
+             * A file system without RENAME_NOREPLACE: check, then rename. Nothing else writes
+             * these names, and start-up runs alone.
+             */
+            if (lstat(aside, &st) == 0) {
+                continue;
+            }
+            if (errno != ENOENT || rename(path, aside) < 0) {
+                return -errno;
+            }
+        }
+        (void)path_sync_dir(path);
+        *ret_aside = TAKE_PTR(aside);
+        return 0;
+    }
+    return -EEXIST;
+}
+
+static void log_loaded(const struct endpoint *ep, const struct ep_snapshot *s, const char *warning)
+{
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        log_info("endpoint %s: %zu CA certificate(s) in %s", ep->cfg->name, s->n, ep->cfg->dir);
+        return;
+    }
+    if (s->n == 0) {
+        log_info("endpoint %s: no certificate yet", ep->cfg->name);
+        return;
+    }
+    const struct cert_info *info = s->entries[0].info;
+    char until[32];
+    unix_to_iso8601(info->not_after, until, sizeof(until));
+    log_info("endpoint %s: certificate %s, serial %s, valid until %s", ep->cfg->name,
+             info->subject.rfc4514, info->serial_hex, until);
+    if (warning && warning[0]) {
+        log_warning("endpoint %s: %s", ep->cfg->name, warning);
+    }
+}
+
+/* ---- self-signed certificates ---- */
+
+/*
+ * A new key (the endpoint's new_key) and a self-signed certificate for the host name: CN = the
+ * host name, SAN = host name and the configured names, the configured days.
+ */
+static int selfsigned_make(struct manager *m, struct endpoint *ep, X509 **ret_cert,
+                           EVP_PKEY **ret_key, struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509) X509 *cert = NULL;
+    _cleanup_free_ const char **alts = NULL;
+    char cn[X520_CN_MAX + 1];
+    size_t n_alts = 0;
+    int r;
+
+    /*
+     * A host name may be longer than a CN may be (253 against 64): the CN is then its first
+     * label, and the whole name goes into the SAN, which is what clients match anyway.
+     */
+    const char *host = m->hostname;
+    bool is_short = strlen(host) <= X520_CN_MAX;
+    if (is_short) {
+        (void)snprintf(cn, sizeof(cn), "%s", host);
+    } else {
+        size_t label = strcspn(host, ".");
+        (void)snprintf(cn, sizeof(cn), "%.*s", (int)(label < X520_CN_MAX ? label : X520_CN_MAX),
+                       host);
+    }
+    alts = calloc(ep->cfg->n_names + 1, sizeof(*alts));
+    if (!alts) {
+        return oom(err);
+    }
+    if (!is_short) {
+        alts[n_alts++] = host;
+    }
+    for (size_t i = 0; i < ep->cfg->n_names; i++) {
+        alts[n_alts++] = ep->cfg->names[i];
+    }
+
+    r = key_generate(m->libctx, m->propq, &ep->cfg->new_key, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    const struct selfsign_request req = {
+        .common_name = cn,
+        .alt_names = alts,
+        .n_alt_names = n_alts,
+        .days = ep->cfg->days,
+        .now = now_unix(),
+    };
+    r = issue_selfsigned(m->libctx, m->propq, key, &req, &cert, err);
+    if (r < 0) {
+        return r;
+    }
+    *ret_cert = TAKE_PTR(cert);
+    *ret_key = TAKE_PTR(key);
+    return 0;
+}
+
+/* A self-signed certificate for ep, as a snapshot ready to publish (nothing written yet). */
+static int selfsigned_snapshot(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
+                               struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509) X509 *cert = NULL;
+    _cleanup_(cleanup_x509_view) x509_view *certs = sk_X509_new_null();
+    int r;
+
+    if (!certs) {
+        return oom(err);
+    }
+    r = selfsigned_make(m, ep, &cert, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    if (sk_X509_push(certs, cert) <= 0) {
+        return oom(err);
+    }
+    return snapshot_new_single(m, certs, key, true, ret, err);
+}
+
+/*
+ * Start-up for a server endpoint without a usable certificate: keep whatever files exist aside,
+ * store a self-signed certificate and publish it. reason says why, for the log.
+ */
+static int bootstrap(struct manager *m, struct endpoint *ep, const char *reason,
+                     struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    const char *paths[2] = { ep->cfg->cert, ep->is_combined ? NULL : ep->cfg->key };
+    char stamp[32], buf[128];
+    struct tm tm;
+    time_t t = (time_t)now_unix();
+    int r;
+
+    r = selfsigned_snapshot(m, ep, &s, err);
+    if (r < 0) {
+        return r;
+    }
+    if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0) {
+        return err_set(err, -EINVAL, CERTD_E_INTERNAL, "cannot format the time");
+    }
+    log_notice("endpoint %s: %s; making a self-signed certificate for %s", ep->cfg->name, reason,
+               m->hostname);
+    /* Never deleted: an admin may want to see what was there, or it held the only key. */
+    for (size_t i = 0; i < ELEMENTSOF(paths) && paths[i]; i++) {
+        _cleanup_free_ char *aside = NULL;
+        r = file_keep_aside(paths[i], stamp, &aside);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_STORAGE, "cannot keep %s aside: %s", paths[i],
+                           errno_name(r, buf, sizeof(buf)));
+        }
+        if (aside) {
+            log_notice("endpoint %s: kept %s aside as %s", ep->cfg->name, paths[i], aside);
+        }
+    }
+    r = snapshot_write(m, ep, s, err);
+    if (r < 0) {
+        return r;
+    }
+    log_loaded(ep, s, NULL);
+    publish(ep, TAKE_PTR(s));
+    return 0;
+}
+
+/* ---- pending keys ---- */
+
+static void pending_drop_file(const struct endpoint *ep, uint64_t seq)
+{
+    _cleanup_free_ char *path = pending_path(ep, seq);
+    char buf[128];
+
+    if (!path) {
+        log_warning("endpoint %s: out of memory removing pending key %" PRIu64, ep->cfg->name, seq);
+        return;
+    }
+    if (unlink(path) < 0 && errno != ENOENT) {
+        log_warning("endpoint %s: cannot remove %s: %s", ep->cfg->name, path,
+                    errno_name(-errno, buf, sizeof(buf)));
+        return;
+    }
+    (void)dir_sync(ep->pending_dir);
+}
+
+/*
+ * Insert (seq, key) into the list, a reference to key already taken for it. When the list is
+ * full, the oldest entry (possibly this one) leaves it and is returned in *ret_victim (its
+ * file and reference are the caller's to drop, outside the lock). Caller holds m->lock.
+ */
+static bool pending_insert_locked(struct endpoint *ep, uint64_t seq, EVP_PKEY *key,
+                                  struct pending_key *ret_victim)
+{
+    bool has_victim = false;
+
+    if (ep->n_pending == MANAGER_PENDING_MAX) {
+        if (seq < ep->pending[0].seq) {
+            *ret_victim = (struct pending_key){ .seq = seq, .key = key };
+            return true;
+        }
+        *ret_victim = ep->pending[0];
+        memmove(&ep->pending[0], &ep->pending[1], (ep->n_pending - 1) * sizeof(ep->pending[0]));
+        ep->n_pending--;
+        has_victim = true;
+    }
+    size_t i = ep->n_pending;
+    while (i > 0 && ep->pending[i - 1].seq > seq) {
+        ep->pending[i] = ep->pending[i - 1];
+        i--;
+    }
+    ep->pending[i] = (struct pending_key){ .seq = seq, .key = key };
+    ep->n_pending++;
+    return has_victim;
+}
+
+static void pending_victim_drop(const struct endpoint *ep, struct pending_key *victim)
+{
+    log_info("endpoint %s: dropped pending key %" PRIu64 " (more than %u CSRs wait)", ep->cfg->name,
+             victim->seq, MANAGER_PENDING_MAX);
+    pending_drop_file(ep, victim->seq);
+    EVP_PKEY_free(victim->key);
+    victim->key = NULL;
+}
+
+/*
+ * Keep key (borrowed; the list takes its own reference) as a new pending key of ep: its file
+ * first, then the list. Parallel callers get distinct numbers under the lock.
+ */
+static int pending_add(struct manager *m, struct endpoint *ep, EVP_PKEY *key, struct certd_err *err)
+{
+    _cleanup_(cleanup_secret) struct secret *pem = NULL;
+    _cleanup_free_ char *path = NULL;
+    struct pending_key victim = { 0 };
+    uint64_t seq;
+    int r;
+
+    lock(m);
+    seq = ep->next_seq++;
+    unlock(m);
+
+    r = key_private_to_pem(m->libctx, m->propq, key, &pem);
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the private key");
+    }
+    path = pending_path(ep, seq);
+    if (!path) {
+        return oom(err);
+    }
+    r = store_write_atomic(path, span_make(pem->p, pem->len), STORE_MODE_SECRET, err);
+    if (r < 0) {
+        return r;
+    }
+    if (EVP_PKEY_up_ref(key) != 1) {
+        pending_drop_file(ep, seq);
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
+    }
+    lock(m);
+    bool has_victim = pending_insert_locked(ep, seq, key, &victim);
+    unlock(m);
+    if (has_victim) {
+        pending_victim_drop(ep, &victim);
+    }
+    return 0;
+}
+
+/* References to every pending key of ep, oldest first, into v (at most MANAGER_PENDING_MAX). */
+static size_t pending_copy(struct endpoint *ep, struct pending_key v[static MANAGER_PENDING_MAX])
+{
+    size_t n;
+
+    lock(ep->m);
+    n = ep->n_pending;
+    for (size_t i = 0; i < n; i++) {
+        v[i] = ep->pending[i];
+        /* Cannot fail for a live key: the list holds a reference. */
+        (void)EVP_PKEY_up_ref(v[i].key);
+    }
+    unlock(ep->m);
+    return n;
+}
+
+static void pending_copy_free(struct pending_key *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        EVP_PKEY_free(v[i].key);
+        v[i].key = NULL;
+    }
+}
+
+/* Consume every pending key of ep whose public key is key's: it is installed now. */
+static void pending_consume(struct endpoint *ep, const EVP_PKEY *key)
+{
+    struct pending_key v[MANAGER_PENDING_MAX], taken[MANAGER_PENDING_MAX];
+    uint64_t match[MANAGER_PENDING_MAX];
+    size_t n, n_match = 0, n_taken = 0, j = 0;
+
+    /* Compared outside the lock; an entry dropped meanwhile is the dropper's to remove. */
+    n = pending_copy(ep, v);
+    for (size_t i = 0; i < n; i++) {
+        if (key_public_eq(v[i].key, key)) {
+            match[n_match++] = v[i].seq;
+        }
+    }
+    pending_copy_free(v, n);
+    if (n_match == 0) {
+        return;
+    }
+
+    lock(ep->m);
+    for (size_t i = 0; i < ep->n_pending; i++) {
+        bool is_match = false;
+        for (size_t k = 0; k < n_match; k++) {
+            is_match = is_match || ep->pending[i].seq == match[k];
+        }
+        if (is_match) {
+            taken[n_taken++] = ep->pending[i];
+        } else {
+            ep->pending[j++] = ep->pending[i];
+        }
+    }
+    ep->n_pending = j;
+    unlock(ep->m);
+
+    for (size_t i = 0; i < n_taken; i++) {
+        log_info("endpoint %s: pending key %" PRIu64 " is installed now", ep->cfg->name,
+                 taken[i].seq);
+        pending_drop_file(ep, taken[i].seq);
+        EVP_PKEY_free(taken[i].key);
+    }
+}
+
+/* "<seq>.key" -> seq; false for any other name. */
+static bool pending_name_parse(const char *name, uint64_t *ret)
+{
+    const char *dot = strchr(name, '.');
+    char digits[24];
+
+    if (!dot || strcmp(dot, ".key") != 0 || dot == name || (size_t)(dot - name) >= sizeof(digits)) {
+        return false;
+    }
+    memcpy(digits, name, (size_t)(dot - name));
+    digits[dot - name] = '\0';
+    /* UINT64_MAX - 1: next_seq = seq + 1 must not wrap. */
+    return parse_u64(digits, 1, UINT64_MAX - 1, ret) == 0;
+}
+
+/*
+ * Load ep's pending keys at start: the newest MANAGER_PENDING_MAX files, in sequence order.
+ * Older ones would have been dropped already (a crash between two steps leaves them) and are
+ * removed, as are files that no longer hold a key. Never fatal: a key lost here only means a
+ * certificate for it must come with its key.
+ */
+static void pending_load(struct manager *m, struct endpoint *ep)
+{
+    _cleanup_(cleanup_DIR) DIR *d = opendir(ep->pending_dir);
+    uint64_t seqs[MANAGER_PENDING_MAX], max_seq = 0;
+    size_t n = 0;
+    char buf[128];
+    struct dirent *de;
+
+    if (!d) {
+        log_warning("endpoint %s: cannot read %s: %s", ep->cfg->name, ep->pending_dir,
+                    errno_name(-errno, buf, sizeof(buf)));
+        return;
+    }
+    /* The newest MANAGER_PENDING_MAX numbers, ascending, whatever the directory's order. */
+    while ((de = readdir(d))) {
+        uint64_t seq;
+        if (!pending_name_parse(de->d_name, &seq)) {
+            continue;
+        }
+        if (seq > max_seq) {
+            max_seq = seq;
+        }
+        uint64_t drop = seq;
+        if (n < MANAGER_PENDING_MAX || seq > seqs[0]) {
+            if (n == MANAGER_PENDING_MAX) {
+                drop = seqs[0];
+                memmove(&seqs[0], &seqs[1], (n - 1) * sizeof(seqs[0]));
+                n--;
+            } else {
+                drop = 0;
+            }
+            size_t i = n;
+            while (i > 0 && seqs[i - 1] > seq) {
+                seqs[i] = seqs[i - 1];
+                i--;
+            }
+            seqs[i] = seq;
+            n++;
+        }
+        if (drop != 0) {
+            log_info("endpoint %s: dropped pending key %" PRIu64 " (more than %u)", ep->cfg->name,
+                     drop, MANAGER_PENDING_MAX);
+            pending_drop_file(ep, drop);
+        }
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        _cleanup_(wiped_buf_done) struct wiped_buf file = { 0 };
+        _cleanup_free_ char *path = pending_path(ep, seqs[i]);
+        EVP_PKEY *key = NULL;
+        struct certd_err e = { 0 };
+        struct pending_key victim;
+        int r;
+
+        if (!path) {
+            log_warning("endpoint %s: out of memory loading pending keys", ep->cfg->name);
+            break;
+        }
+        r = store_read_file(path, PENDING_FILE_MAX, true, &file.p, &file.len);
+        if (r < 0 && r != -E2BIG) {
+            /* Perhaps passing (memory, I/O): left for the next start, numbered past. */
+            (void)read_file_err(path, r, &e);
+            log_warning("endpoint %s: pending key left out: %s", ep->cfg->name, e.msg);
+            continue;
+        }
+        if (r < 0) {
+            (void)read_file_err(path, r, &e);
+        } else {
+            r = key_parse_pem(m->libctx, m->propq, span_make(file.p, file.len), &key, &e);
+        }
+        if (r < 0) {
+            /* No key will come out of it: nothing is lost by removing it. */
+            log_warning("endpoint %s: pending key %s is unusable (%s): removed", ep->cfg->name,
+                        path, e.msg);
+            pending_drop_file(ep, seqs[i]);
+            continue;
+        }
+        lock(m);
+        bool has_victim = pending_insert_locked(ep, seqs[i], key, &victim);
+        unlock(m);
+        assert(!has_victim);
+        (void)has_victim;
+    }
+    lock(m);
+    ep->next_seq = max_seq + 1;
+    n = ep->n_pending;
+    unlock(m);
+    if (n > 0) {
+        log_info("endpoint %s: %zu pending key(s) waiting for a certificate", ep->cfg->name, n);
+    }
+}
+
+/* ---- loading ---- */
+
+static int dir_prepare(const char *dir, mode_t mode, struct certd_err *err)
+{
+    char buf[128];
+    int r = store_mkdir_p(dir, mode);
+    if (r == -EPERM) {
+        return err_set(err, r, CERTD_E_STORAGE,
+                       "directory %s is not safe: not owned by certd's user, or writable by others",
+                       dir);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot create directory %s: %s", dir,
+                       errno_name(r, buf, sizeof(buf)));
+    }
+    r = store_recover(dir);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot settle interrupted writes in %s: %s", dir,
+                       errno_name(r, buf, sizeof(buf)));
+    }
+    return 0;
+}
+
+/* The directories of a server/client endpoint: its own, pending keys', the cert's, the key's. */
+static int single_dirs_prepare(struct endpoint *ep, struct certd_err *err)
+{
+    _cleanup_free_ char *cert_dir = path_dir(ep->cfg->cert);
+    _cleanup_free_ char *key_dir = path_dir(ep->cfg->key);
+    int r;
+
+    if (!cert_dir || !key_dir) {
+        return oom(err);
+    }
+    const struct {
+        const char *dir;
+        mode_t mode;
+    } dirs[] = {
+        { ep->dir, STORE_MODE_DIR },
+        { ep->pending_dir, STORE_MODE_DIR },
+        { key_dir, STORE_MODE_DIR },
+        /* A certificate alone is public; with the key beside it the directory is not. */
+        { cert_dir, strcmp(cert_dir, key_dir) == 0 ? STORE_MODE_DIR : MODE_DIR_PUBLIC },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+        bool is_seen = false;
+        for (size_t j = 0; j < i; j++) {
+            is_seen = is_seen || strcmp(dirs[i].dir, dirs[j].dir) == 0;
+        }
+        if (is_seen) {
+            continue;
+        }
+        r = dir_prepare(dirs[i].dir, dirs[i].mode, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+/* A server/client endpoint's files as a validated snapshot; 1 when neither file exists. */
+static int single_load(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
+                       char warning[static 256], struct certd_err *err)
+{
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    struct validate_policy pol;
+    struct validate_result res = { .is_expired = false };
+    int r;
+
+    r = files_load(m, ep, &b, err);
+    if (r != 0) {
+        return r;
+    }
+    validate_policy_for(ep, &pol);
+    r = validate_bundle(m->libctx, m->propq, b, ep->cfg->type, &pol, NULL, NULL, &res, err);
+    if (r < 0) {
+        return r;
+    }
+    r = snapshot_new_single(m, b->certs, b->key, false, ret, err);
+    if (r < 0) {
+        return r;
+    }
+    (void)snprintf(warning, 256, "%s", res.warning);
+    return 0;
+}
+
+static int authority_load(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
+                          struct certd_err *err)
+{
+    _cleanup_(cleanup_x509_stack) STACK_OF(X509) *certs = NULL;
+    char buf[128];
+    int r;
+
+    r = authority_dir_load(m->libctx, m->propq, ep->cfg->dir, &certs, NULL, NULL);
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_LIMIT_REACHED, "%s holds more than %u certificates",
+                       ep->cfg->dir, CERTD_AUTHORITY_MAX_HARD);
+    }
+    if (r < 0) {
+        return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_STORAGE,
+                       "cannot load %s: %s", ep->cfg->dir, errno_name(r, buf, sizeof(buf)));
+    }
+    return snapshot_new_authority(m, ep, certs, false, ret, err);
+}
+
+static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    struct certd_err e = { 0 };
+    char warning[256] = "";
+    int r;
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        r = dir_prepare(ep->cfg->dir, MODE_DIR_PUBLIC, &e);
+        if (r >= 0) {
+            r = authority_load(m, ep, &s, &e);
+        }
+        if (r < 0) {
+            log_warning("endpoint %s: left empty: %s", ep->cfg->name, e.msg);
+            return 0;
+        }
+        log_loaded(ep, s, NULL);
+        publish(ep, TAKE_PTR(s));
+        return 0;
+    }
+
+    r = single_dirs_prepare(ep, &e);
+    if (r < 0) {
+        if (ep->cfg->type == ENDPOINT_SERVER) {
+            return err_set(err, r, e.code, "endpoint %s: %s", ep->cfg->name, e.msg);
+        }
+        log_warning("endpoint %s: left empty: %s", ep->cfg->name, e.msg);
+        return 0;
+    }
+    pending_load(m, ep);
+
+    r = single_load(m, ep, &s, warning, &e);
+    if (r == 0) {
+        log_loaded(ep, s, warning);
+        publish(ep, TAKE_PTR(s));
+        return 0;
+    }
+    if (ep->cfg->type == ENDPOINT_CLIENT) {
+        if (r == 1) {
+            log_info("endpoint %s: no certificate yet", ep->cfg->name);
+        } else {
+            log_warning("endpoint %s: left empty, its files as they are: %s", ep->cfg->name, e.msg);
+        }
+        return 0;
+    }
+    return bootstrap(m, ep, r == 1 ? "no certificate yet" : e.msg, err);
+}
+
+/* ---- life cycle and accessors ---- */
+
+int manager_new(const struct config *cfg, OSSL_LIB_CTX *libctx, const char *propq,
+                const char *hostname, struct manager **ret)
+{
+    _cleanup_(cleanup_manager) struct manager *m = NULL;
+
+    assert_return(cfg && hostname && ret, -EINVAL);
+    assert_return(hostname[0] != '\0', -EINVAL);
+
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        return -ENOMEM;
+    }
+    if (pthread_mutex_init(&m->lock, NULL) != 0) {
+        free(TAKE_PTR(m));
+        return -ENOMEM;
+    }
+    m->cfg = cfg;
+    m->libctx = libctx;
+    m->propq = propq ? strdup(propq) : NULL;
+    m->hostname = strdup(hostname);
+    m->endpoints = calloc(cfg->n_endpoints > 0 ? cfg->n_endpoints : 1, sizeof(*m->endpoints));
+    if ((propq && !m->propq) || !m->hostname || !m->endpoints) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        struct endpoint *ep = &m->endpoints[i];
+        const struct config_endpoint *ce = &cfg->endpoints[i];
+
+        ep->m = m;
+        ep->cfg = ce;
+        ep->next_seq = 1;
+        /* Counted now, so that manager_free frees whatever the loop got to. */
+        m->n_endpoints++;
+        ep->current = snapshot_alloc(0);
+        if (!ep->current || asprintf(&ep->dir, "%s/%s", cfg->state_dir, ce->name) < 0) {
+            ep->dir = NULL;
+            return -ENOMEM;
+        }
+        if (ce->type != ENDPOINT_AUTHORITY) {
+            if (asprintf(&ep->pending_dir, "%s/pending", ep->dir) < 0) {
+                ep->pending_dir = NULL;
+                return -ENOMEM;
+            }
+            ep->is_combined = strcmp(ce->cert, ce->key) == 0;
+        }
+    }
+    *ret = TAKE_PTR(m);
+    return 0;
+}
+
+struct manager *manager_free(struct manager *m)
+{
+    if (!m) {
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n_endpoints; i++) {
+        struct endpoint *ep = &m->endpoints[i];
+        (void)ep_snapshot_unref(ep->current);
+        pending_copy_free(ep->pending, ep->n_pending);
+        free(ep->dir);
+        free(ep->pending_dir);
+    }
+    free(m->endpoints);
+    free(m->propq);
+    free(m->hostname);
+    (void)pthread_mutex_destroy(&m->lock);
+    free(m);
+    return NULL;
+}
+
+int manager_start(struct manager *m, struct certd_err *err)
+{
+    int r;
+
+    assert_return(m, -EINVAL);
+    assert_return(!m->is_started, -EALREADY);
+    m->is_started = true;
+
+    r = dir_prepare(m->cfg->state_dir, MODE_DIR_PUBLIC, err);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < m->n_endpoints; i++) {
+        r = endpoint_start(m, &m->endpoints[i], err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return 0;
+}
+
+size_t manager_n_endpoints(const struct manager *m)
+{
+    return m ? m->n_endpoints : 0;
+}
+
+struct endpoint *manager_endpoint_at(struct manager *m, size_t i)
+{
+    return m && i < m->n_endpoints ? &m->endpoints[i] : NULL;
+}
+
+struct endpoint *manager_endpoint(struct manager *m, const char *name)
+{
+    if (!m || !name) {
+        return NULL;
+    }
+    for (size_t i = 0; i < m->n_endpoints; i++) {
+        if (strcmp(m->endpoints[i].cfg->name, name) == 0) {
+            return &m->endpoints[i];
+        }
+    }
+    return NULL;
+}
+
+const char *endpoint_name(const struct endpoint *ep)
+{
+    return ep->cfg->name;
+}
+
+enum endpoint_type endpoint_type(const struct endpoint *ep)
+{
+    return ep->cfg->type;
+}
+
+const struct config_endpoint *endpoint_config(const struct endpoint *ep)
+{
+    return ep->cfg;
+}
+
+struct ep_snapshot *endpoint_snapshot(struct endpoint *ep)
+{
+    struct ep_snapshot *s;
+
+    lock(ep->m);
+    s = ep_snapshot_ref(ep->current);
+    unlock(ep->m);
+    return s;
+}
+
+size_t endpoint_n_pending(struct endpoint *ep)
+{
+    size_t n;
+
+    lock(ep->m);
+    n = ep->n_pending;
+    unlock(ep->m);
+    return n;
+}
+
+/* ---- changes ---- */
+
+static int not_found(struct certd_err *err, const struct endpoint *ep, const char *id)
+{
+    /* The id comes from a request: only a bounded, printable piece of it is quoted. */
+    return err_set(err, -ENOENT, CERTD_E_NOT_FOUND, "endpoint %s has no certificate '%.64s'",
+                   ep->cfg->name, id);
+}
+
+static int forbid_authority(struct certd_err *err, const struct endpoint *ep)
+{
+    return err_set(err, -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS,
+                   "endpoint %s holds CA certificates: it has no key to make a CSR for",
+                   ep->cfg->name);
+}
+
+/*
+ * The key to pair with an upload that has none: the newest pending key whose public key is the
+ * leaf's; else the current key (the answer to a Renew is for it); else a pending key matching
+ * another certificate of the upload, so that validation reports the misordered chain rather
+ * than a missing key. NULL when none: validation then reports the missing key.
+ */
+static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *cands, size_t n,
+                           const struct ep_snapshot *cur, bool *ret_is_pending,
+                           bool *ret_is_current)
+{
+    EVP_PKEY *leaf_key = X509_get0_pubkey(bundle_cert(b, 0));
+
+    *ret_is_pending = *ret_is_current = false;
+    if (!leaf_key) {
+        (void)ossl_drain_errors("manager: leaf public key");
+        return NULL;
+    }
+    for (size_t i = n; i > 0; i--) {
+        if (key_public_eq(cands[i - 1].key, leaf_key)) {
+            *ret_is_pending = true;
+            return cands[i - 1].key;
+        }
+    }
+    if (cur->key && key_public_eq(cur->key, leaf_key)) {
+        *ret_is_current = true;
+        return cur->key;
+    }
+    for (size_t c = 1; c < bundle_n_certs(b); c++) {
+        EVP_PKEY *k = X509_get0_pubkey(bundle_cert(b, c));
+        for (size_t i = n; k && i > 0; i--) {
+            if (key_public_eq(cands[i - 1].key, k)) {
+                return cands[i - 1].key;
+            }
+        }
+    }
+    (void)ossl_drain_errors("manager: chain public keys");
+    return NULL;
+}
+
+struct pending_copy {
+    struct pending_key v[MANAGER_PENDING_MAX];
+    size_t n;
+};
+
+static void pending_copy_done(struct pending_copy *c)
+{
+    pending_copy_free(c->v, c->n);
+    c->n = 0;
+}
+
+static int install_single(struct manager *m, struct endpoint *ep, struct span data,
+                          const char *replace_id, struct manager_change *ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = endpoint_snapshot(ep);
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    _cleanup_(pending_copy_done) struct pending_copy cands = { .n = 0 };
+    struct validate_policy pol;
+    struct validate_result res = { .is_expired = false };
+    struct manager_change change = { .n_added = 0 };
+    EVP_PKEY *pair = NULL;
+    int r;
+
+    if (replace_id && (strcmp(replace_id, MANAGER_SINGLE_ID) != 0 || cur->n == 0)) {
+        return not_found(err, ep, replace_id);
+    }
+    r = bundle_parse(m->libctx, m->propq, data, m->cfg->max_body, &b, err);
+    if (r < 0) {
+        return r;
+    }
+    if (!b->key) {
+        cands.n = pending_copy(ep, cands.v);
+        pair =
+            pair_find(b, cands.v, cands.n, cur, &change.used_pending_key, &change.used_current_key);
+    }
+    validate_policy_for(ep, &pol);
+    r = validate_bundle(m->libctx, m->propq, b, ep->cfg->type, &pol, pair, NULL, &res, err);
+    if (r < 0) {
+        return r;
+    }
+    EVP_PKEY *key = b->key ? b->key : pair;
+    r = snapshot_new_single(m, b->certs, key, false, &s, err);
+    if (r < 0) {
+        return r;
+    }
+    r = snapshot_write(m, ep, s, err);
+    if (r < 0) {
+        return r;
+    }
+    (void)snprintf(change.id, sizeof(change.id), "%s", MANAGER_SINGLE_ID);
+    change.replaced = cur->n > 0;
+    (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
+    log_info("endpoint %s: installed %s, serial %s%s", ep->cfg->name,
+             s->entries[0].info->subject.rfc4514, s->entries[0].info->serial_hex,
+             change.used_pending_key ? " (with the key of an earlier CSR)" : "");
+    publish(ep, TAKE_PTR(s));
+    /* key stays valid: b or cands hold a reference until we return. */
+    pending_consume(ep, key);
+    *ret = change;
+    return 0;
+}
+
+/* A borrowed view of the snapshot's certificates, leaving out skip (nullable). */
+static int snapshot_certs_view(const struct ep_snapshot *s, const struct cert_entry *skip,
+                               x509_view **ret)
+{
+    _cleanup_(cleanup_x509_view) x509_view *v = sk_X509_new_null();
+    if (!v) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (&s->entries[i] != skip && sk_X509_push(v, s->entries[i].cert) <= 0) {
+            return -ENOMEM;
+        }
+    }
+    *ret = TAKE_PTR(v);
+    return 0;
+}
+
+static int install_authority(struct manager *m, struct endpoint *ep, struct span data,
+                             const char *replace_id, struct manager_change *ret,
+                             struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = endpoint_snapshot(ep);
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    _cleanup_(cleanup_x509_view) x509_view *all = NULL;
+    struct validate_policy pol;
+    struct validate_result res = { .is_expired = false };
+    struct manager_change change = { .n_added = 0 };
+    const struct cert_entry *old = NULL;
+    char **ids = NULL;
+    int r;
+
+    if (replace_id) {
+        old = ep_snapshot_find(cur, replace_id);
+        if (!old) {
+            return not_found(err, ep, replace_id);
+        }
+    }
+    r = bundle_parse(m->libctx, m->propq, data, m->cfg->max_body, &b, err);
+    if (r < 0) {
+        return r;
+    }
+    /* Duplicates and the limit are judged against what stays: the replaced one goes. */
+    r = snapshot_certs_view(cur, old, &all);
+    if (r < 0) {
+        return oom(err);
+    }
+    validate_policy_for(ep, &pol);
+    r = validate_bundle(m->libctx, m->propq, b, ENDPOINT_AUTHORITY, &pol, NULL, all, &res, err);
+    if (r < 0) {
+        return r;
+    }
+    for (size_t i = 0; i < bundle_n_certs(b); i++) {
+        if (sk_X509_push(all, bundle_cert(b, i)) <= 0) {
+            return oom(err);
+        }
+    }
+    r = snapshot_new_authority(m, ep, all, true, &s, err);
+    if (r < 0) {
+        return r;
+    }
+
+    /*
+     * Add first, then remove the replaced one: undoing an add removes exactly the files it
+     * made, so a failed replace leaves the directory as it was. For that moment the directory
+     * holds one more than the limit.
+     */
+    size_t n_new = bundle_n_certs(b);
+    r = authority_dir_add_ex(m->libctx, m->propq, ep->cfg->dir, b->certs,
+                             ep->cfg->max + (old ? 1 : 0), &ids, err);
+    if (r < 0) {
+        return r;
+    }
+    if (old) {
+        r = authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, old->id, err);
+        if (r < 0) {
+            for (size_t i = 0; i < n_new; i++) {
+                struct certd_err e = { 0 };
+                if (authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, ids[i], &e) < 0) {
+                    log_err("endpoint %s: cannot undo adding %s: %s", ep->cfg->name, ids[i], e.msg);
+                }
+            }
+            strv_free_n(ids, n_new);
+            return r;
+        }
+    }
+    (void)snprintf(change.id, sizeof(change.id), "%s", ids[0]);
+    strv_free_n(ids, n_new);
+    change.n_added = n_new;
+    change.replaced = old != NULL;
+    (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
+    log_info("endpoint %s: added %zu CA certificate(s)%s%s", ep->cfg->name, n_new,
+             old ? ", replacing " : "", old ? old->id : "");
+    publish(ep, TAKE_PTR(s));
+    *ret = change;
+    return 0;
+}
+
+int manager_install(struct manager *m, struct endpoint *ep, struct span data,
+                    const char *replace_id, struct manager_change *ret, struct certd_err *err)
+{
+    assert_return(m && ep && ret, -EINVAL);
+    assert_return(data.p || data.len == 0, -EINVAL);
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        return install_authority(m, ep, data, replace_id, ret, err);
+    }
+    return install_single(m, ep, data, replace_id, ret, err);
+}
+
+int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
+                   struct manager_change *ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    struct manager_change change = { .n_added = 0 };
+    const struct cert_entry *e;
+    int r;
+
+    assert_return(m && ep && id && ret, -EINVAL);
+
+    cur = endpoint_snapshot(ep);
+    e = ep_snapshot_find(cur, id);
+    if (!e) {
+        return not_found(err, ep, id);
+    }
+    switch (ep->cfg->type) {
+    case ENDPOINT_AUTHORITY: {
+        _cleanup_(cleanup_x509_view) x509_view *rest = NULL;
+        if (snapshot_certs_view(cur, e, &rest) < 0) {
+            return oom(err);
+        }
+        r = snapshot_new_authority(m, ep, rest, true, &s, err);
+        if (r < 0) {
+            return r;
+        }
+        r = authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, e->id, err);
+        if (r < 0) {
+            return r;
+        }
+        log_info("endpoint %s: removed CA certificate %s", ep->cfg->name, e->id);
+        break;
+    }
+    case ENDPOINT_CLIENT:
+        s = snapshot_alloc(0);
+        if (!s) {
+            return oom(err);
+        }
+        r = files_remove(ep, err);
+        if (r < 0) {
+            return r;
+        }
+        log_info("endpoint %s: certificate and key removed", ep->cfg->name);
+        break;
+    case ENDPOINT_SERVER:
+        /* A server must keep serving something (seed 002): a new self-signed one. */
+        r = selfsigned_snapshot(m, ep, &s, err);
+        if (r < 0) {
+            return r;
+        }
+        r = snapshot_write(m, ep, s, err);
+        if (r < 0) {
+            return r;
+        }
+        log_notice("endpoint %s: certificate deleted; made a self-signed certificate for %s",
+                   ep->cfg->name, m->hostname);
+        break;
+    case ENDPOINT_TYPE_MAX:
+    default:
+        return err_set(err, -EINVAL, CERTD_E_INTERNAL, "endpoint %s has no valid type",
+                       ep->cfg->name);
+    }
+    (void)snprintf(change.id, sizeof(change.id), "%s", e->id);
+    change.replaced = true;
+    publish(ep, TAKE_PTR(s));
+    *ret = change;
+    return 0;
+}
+
+/* ---- CSRs ---- */
+
+static int csr_pem(X509_REQ *x, char **ret, struct certd_err *err)
+{
+    size_t len = 0;
+    int r = csr_to_pem(x, ret, &len);
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the CSR as PEM");
+    }
+    return 0;
+}
+
+static int key_new_checked(struct manager *m, const struct endpoint *ep,
+                           const struct key_spec *spec, EVP_PKEY **ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    const struct key_policy pol = { .allow_ed25519 = ep->cfg->allow_ed25519 };
+    int r;
+
+    r = key_generate(m->libctx, m->propq, spec, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    /* A certificate for a key the endpoint would refuse could never be installed. */
+    r = key_check_strength(key, &pol, "the requested key", err);
+    if (r < 0) {
+        return r;
+    }
+    *ret = TAKE_PTR(key);
+    return 0;
+}
+
+int manager_generate_csr(struct manager *m, struct endpoint *ep, const struct key_spec *spec,
+                         const struct csr_request *req, char **ret_pem, struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509_REQ) X509_REQ *x = NULL;
+    _cleanup_free_ char *pem = NULL;
+    int r;
+
+    assert_return(m && ep && spec && req && ret_pem, -EINVAL);
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        return forbid_authority(err, ep);
+    }
+    r = key_new_checked(m, ep, spec, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    r = csr_build(m->libctx, m->propq, req, key, &x, err);
+    if (r < 0) {
+        return r;
+    }
+    r = csr_pem(x, &pem, err);
+    if (r < 0) {
+        return r;
+    }
+    r = pending_add(m, ep, key, err);
+    if (r < 0) {
+        return r;
+    }
+    *ret_pem = TAKE_PTR(pem);
+    return 0;
+}
+
+/*
+ * A CSR for key with the subject and alternative names of certificate e. csr_build makes the
+ * request (SANs, challenge password); the subject is then set to the certificate's own, whole
+ * (every attribute, its order and string type, which csr_request cannot all express), and the
+ * request signed again.
+ */
+static int csr_for_entry(struct manager *m, const struct cert_entry *e, EVP_PKEY *key,
+                         const char *challenge_password, char **ret_pem, struct certd_err *err)
+{
+    _cleanup_(cleanup_X509_REQ) X509_REQ *x = NULL;
+    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = NULL;
+    _cleanup_free_ const char **alts = NULL;
+    const struct cert_info *info = e->info;
+    const struct str_list *lists[] = { &info->san_dns, &info->san_ip, &info->san_email,
+                                       &info->san_uri };
+    size_t n = 0;
+    int r;
+
+    for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+        n += lists[i]->n;
+    }
+    if (info->san_truncated || n > CERTD_SANS_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                       "the certificate has more than %u alternative names", CERTD_SANS_MAX);
+    }
+    alts = calloc(n > 0 ? n : 1, sizeof(*alts));
+    if (!alts) {
+        return oom(err);
+    }
+    n = 0;
+    for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
+        for (size_t j = 0; j < lists[i]->n; j++) {
+            alts[n++] = lists[i]->v[j];
+        }
+    }
+    const struct csr_request req = {
+        .common_name = RENEW_CN_PLACEHOLDER,
+        .alt_names = alts,
+        .n_alt_names = n,
+        .challenge_password = challenge_password,
+    };
+    r = csr_build(m->libctx, m->propq, &req, key, &x, err);
+    if (r < 0) {
+        return r;
+    }
+    if (X509_REQ_set_subject_name(x, X509_get_subject_name(e->cert)) != 1) {
+        (void)ossl_drain_errors("manager: CSR subject");
+        return oom(err);
+    }
+    r = key_sign_ctx_new(m->libctx, m->propq, key, &mctx, err);
+    if (r < 0) {
+        return r;
+    }
+    if (X509_REQ_sign_ctx(x, mctx) <= 0) {
+        (void)ossl_drain_errors("manager: CSR sign");
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot sign the CSR with this key");
+    }
+    return csr_pem(x, ret_pem, err);
+}
+
+int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
+                      const char *challenge_password, char **ret_pem, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    const struct cert_entry *e;
+
+    assert_return(m && ep && id && ret_pem, -EINVAL);
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        return forbid_authority(err, ep);
+    }
+    cur = endpoint_snapshot(ep);
+    e = ep_snapshot_find(cur, id);
+    if (!e) {
+        return not_found(err, ep, id);
+    }
+    return csr_for_entry(m, e, cur->key, challenge_password, ret_pem, err);
+}
+
+int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
+                      const struct key_spec *spec, const char *challenge_password, char **ret_pem,
+                      struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_free_ char *pem = NULL;
+    const struct cert_entry *e;
+    struct key_spec same;
+    int r;
+
+    assert_return(m && ep && id && ret_pem, -EINVAL);
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        return forbid_authority(err, ep);
+    }
+    cur = endpoint_snapshot(ep);
+    e = ep_snapshot_find(cur, id);
+    if (!e) {
+        return not_found(err, ep, id);
+    }
+    if (!spec) {
+        struct key_info ki;
+        r = key_describe(cur->key, &ki);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot describe the current key");
+        }
+        r = key_spec_from_names(ki.alg_name, ki.alg == KEY_ALG_RSA ? (unsigned)ki.bits : 0,
+                                ki.alg == KEY_ALG_EC ? ki.curve : NULL, &same, err);
+        if (r < 0) {
+            return r;
+        }
+        spec = &same;
+    }
+    r = key_new_checked(m, ep, spec, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    r = csr_for_entry(m, e, key, challenge_password, &pem, err);
+    if (r < 0) {
+        return r;
+    }
+    r = pending_add(m, ep, key, err);
+    if (r < 0) {
+        return r;
+    }
+    *ret_pem = TAKE_PTR(pem);
+    return 0;
+}
+
+/* ---- reload ---- */
+
+static bool single_same(const struct ep_snapshot *cur, const struct ep_snapshot *s)
+{
+    if (cur->n != s->n) {
+        return false;
+    }
+    if (s->n == 0) {
+        return true;
+    }
+    if (X509_cmp(cur->entries[0].cert, s->entries[0].cert) != 0 ||
+        sk_X509_num(cur->chain) != sk_X509_num(s->chain) || !key_public_eq(cur->key, s->key)) {
+        return false;
+    }
+    for (int i = 0; i < sk_X509_num(s->chain); i++) {
+        if (X509_cmp(sk_X509_value(cur->chain, i), sk_X509_value(s->chain, i)) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool authority_same(const struct ep_snapshot *cur, const struct ep_snapshot *s)
+{
+    if (cur->n != s->n) {
+        return false;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(cur->entries[i].id, s->entries[i].id) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int manager_reload(struct manager *m, struct endpoint *ep, bool *ret_changed, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    char warning[256] = "";
+    bool is_same;
+    int r;
+
+    assert_return(m && ep && ret_changed, -EINVAL);
+
+    cur = endpoint_snapshot(ep);
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        r = authority_load(m, ep, &s, err);
+        if (r < 0) {
+            return r;
+        }
+        is_same = authority_same(cur, s);
+    } else {
+        r = single_load(m, ep, &s, warning, err);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 1) {
+            /* A server keeps serving what it has; a client may be emptied by hand. */
+            if (ep->cfg->type == ENDPOINT_SERVER) {
+                return err_set(err, -ENOENT, CERTD_E_NOT_FOUND, "%s does not exist", ep->cfg->cert);
+            }
+            s = snapshot_alloc(0);
+            if (!s) {
+                return oom(err);
+            }
+        }
+        is_same = single_same(cur, s);
+    }
+    if (is_same) {
+        *ret_changed = false;
+        return 0;
+    }
+    log_info("endpoint %s: its files changed; reloaded", ep->cfg->name);
+    log_loaded(ep, s, warning);
+    publish(ep, TAKE_PTR(s));
+    *ret_changed = true;
+    return 0;
+}

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The certificate endpoints of certd (DESIGN.md "manager", seed 002): for each [endpoint] of the
+ * configuration, the certificates it holds and the rules for changing them.
+ *  - server / client: one certificate (with its chain) and its private key, in the endpoint's
+ *    cert and key files (one combined PEM when cert == key). Id "1" (as bmcweb numbers them).
+ *  - authority: a set of CA certificates in the endpoint's dir (store/store.h), each with its
+ *    SHA-256 fingerprint (64 lower-case hex digits) as id; at most the endpoint's max.
+ * Every change is validated first (x509/validate.h), written atomically (store/store.h: a
+ * certificate and its key as one journaled set when they share a directory), and only then
+ * published as a new snapshot. A failed change leaves files and snapshot as they were.
+ *
+ * Snapshots: readers (the loop thread rendering Redfish, the TLS layer) take a reference to an
+ * immutable struct ep_snapshot and drop it when done; a change publishes a new one. Nothing in a
+ * snapshot changes after publication, so it may be read from any thread.
+ *
+ * Pending keys: every GenerateCSR/Rekey makes a new key, kept per endpoint (file
+ * STATE_DIR/NAME/pending/<seq>.key, 0600) until a certificate for it is installed; at most
+ * MANAGER_PENDING_MAX per endpoint, the oldest dropped (file removed) when a new one comes.
+ * A later upload without a key is paired with the pending key whose public key matches the
+ * leaf's (the newest, should several), and that key is then consumed (its file removed); so is
+ * a pending key that an upload brings itself. Failing that, an upload without a key is paired
+ * with the endpoint's current key (the answer to a Renew). Pending keys survive a restart:
+ * manager_start loads the newest MANAGER_PENDING_MAX files in sequence order, removes older
+ * ones and files that no longer parse, and numbers new keys after the highest seen.
+ *
+ * Bootstrap: at start every server endpoint must hold a valid, matching certificate and key.
+ * When a file is missing, unreadable, corrupt, mismatched or the bundle does not validate, a
+ * self-signed certificate is made (the endpoint's new_key algorithm, CN = hostname, SAN
+ * hostname + names, days), stored, and the reason logged at notice. A file that exists but
+ * is not usable is kept aside, renamed to "<file>.corrupt-<UTC yyyymmddThhmmssZ>" (a "-N"
+ * suffix when that name exists), never deleted; both cert and key files are kept aside when
+ * either is unusable. Client endpoints may be empty (no files); authority dirs may be empty.
+ *
+ * Files: a combined file (cert == key) holds the chain PEM then the PKCS#8 key PEM, 0600;
+ * otherwise the cert file (chain PEM) is 0644 and the key file (PKCS#8 PEM) 0600, written as
+ * one journaled set when they share a directory. In two directories they are written one after
+ * the other (key first), the key put back when the certificate cannot be written; a crash
+ * between the two leaves a mismatched pair, which the next start keeps aside (server).
+ * Directories made: STATE_DIR (0755), STATE_DIR/NAME and its pending/ (0700), the cert and key
+ * directories (0700; 0755 for a cert directory without the key), authority dirs (0755, a
+ * CApath others read). Default cert/key paths (under STATE_DIR) and pending keys are read
+ * without following symlinks; cert/key paths given in the configuration may be symlinks.
+ *
+ * Thread-safety: every function may be called from any thread. Changes (install, delete,
+ * reload, bootstrap) must be serialised by the caller (the worker pool's serial lane); the
+ * manager guards its own state with a mutex held only for short pointer swaps, never during
+ * crypto or I/O. CSRs (generate, renew, rekey) may run in parallel with each other and with
+ * one change. manager_start and manager_free run alone. Blocking: every function but the snapshot
+ * accessors does I/O or crypto: call them from a worker, except at start-up before the loop runs.
+ */
+#pragma once
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "csr/csr.h"
+#include "error/error.h"
+#include "keys/keys.h"
+#include "util/cleanup.h"
+#include "util/span.h"
+#include "x509/inspect.h"
+
+#define MANAGER_PENDING_MAX 4u
+/* Id of the one certificate of a server or client endpoint. */
+#define MANAGER_SINGLE_ID "1"
+/* Longest id: 64 hex digits and the NUL. */
+#define MANAGER_ID_MAX 65u
+
+struct manager;
+struct endpoint;
+
+struct cert_entry {
+    char id[MANAGER_ID_MAX];
+    X509 *cert;             /* the leaf (server/client) or the CA certificate (authority) */
+    struct cert_info *info; /* cert_inspect of cert */
+    char *pem;              /* PEM of cert followed by its chain (server/client) or of the CA
+                               certificate alone: what Redfish shows as CertificateString.
+                               Never a key. NUL-terminated. */
+    size_t pem_len;
+};
+
+struct ep_snapshot {
+    uint64_t generation; /* increases with every published change of this endpoint */
+    size_t n;            /* server/client: 0 or 1; authority: 0..max, sorted by id */
+    struct cert_entry *entries;
+    STACK_OF(X509) *chain; /* server/client: the certificates after the leaf; never NULL, empty
+                              for an authority or an empty endpoint */
+    EVP_PKEY *key;         /* server/client: the private key (NULL when n == 0). Never shown. */
+    bool is_self_signed_bootstrap; /* made by bootstrap or a server delete */
+    /* private: reference count */
+    atomic_int refs_;
+};
+
+/* Take / drop a reference (thread-safe). Both accept NULL; unref returns NULL. */
+struct ep_snapshot *ep_snapshot_ref(struct ep_snapshot *s);
+struct ep_snapshot *ep_snapshot_unref(struct ep_snapshot *s);
+DEFINE_CLEANUP_STRUCT(ep_snapshot, ep_snapshot_unref)
+
+/* The entry with this id, or NULL (borrowed from s). NULL s or id: NULL. */
+const struct cert_entry *ep_snapshot_find(const struct ep_snapshot *s, const char *id);
+
+/*
+ * A manager for cfg's endpoints (cfg borrowed; must outlive the manager, unchanged), with
+ * libctx (borrowed) / propq (copied) for every key and certificate operation. hostname (copied,
+ * not empty) is used for self-signed certificates: the CN (its first label when it is longer
+ * than 64 characters, the whole name then going into the SAN) and the first SAN. No file is
+ * touched yet. Returns 0, -EINVAL, -ENOMEM.
+ */
+_must_check_ int manager_new(const struct config *cfg, OSSL_LIB_CTX *libctx, const char *propq,
+                             const char *hostname, struct manager **ret);
+struct manager *manager_free(struct manager *m);
+DEFINE_CLEANUP_STRUCT(manager, manager_free)
+
+/*
+ * Start-up: create the endpoint directories (store_mkdir_p), settle interrupted writes
+ * (store_recover), load every endpoint and its pending keys, and bootstrap server endpoints as
+ * described above. Returns 0, or -errno with err for what makes starting impossible (a state
+ * directory that cannot be made or is not safe, a self-signed certificate that cannot be
+ * stored: CERTD_E_STORAGE). A client endpoint or authority dir that does not load is logged and
+ * left empty (its files untouched), never fatal. Call once; -EALREADY after that. A pending
+ * key that cannot be loaded is logged and removed, never fatal.
+ */
+_must_check_ int manager_start(struct manager *m, struct certd_err *err);
+
+size_t manager_n_endpoints(const struct manager *m);
+struct endpoint *manager_endpoint_at(struct manager *m, size_t i);
+/* By configured name; NULL when there is none. */
+struct endpoint *manager_endpoint(struct manager *m, const char *name);
+
+const char *endpoint_name(const struct endpoint *ep);
+enum endpoint_type endpoint_type(const struct endpoint *ep);
+const struct config_endpoint *endpoint_config(const struct endpoint *ep);
+/* A new reference to the current snapshot (never NULL after manager_start). */
+struct ep_snapshot *endpoint_snapshot(struct endpoint *ep);
+/* Pending keys held now (for tests and logs). */
+size_t endpoint_n_pending(struct endpoint *ep);
+
+/* What a change did, for the response and the log. */
+struct manager_change {
+    char id[MANAGER_ID_MAX]; /* the certificate installed (authority: the first one added) */
+    size_t n_added;          /* authority: certificates added */
+    bool used_pending_key;   /* the upload had no key; a pending CSR key was paired with it */
+    bool used_current_key;   /* the upload had no key; it is for the current key (Renew) */
+    bool replaced;           /* server/client: a certificate was there before */
+    char warning[256];       /* "" or a warning for the user (expired, not yet valid ...) */
+};
+
+/*
+ * Install data (an upload: PEM certificate(s) with or without a key, or one DER certificate)
+ * into ep. server/client: the one certificate is replaced. authority: the CA certificates are
+ * added (duplicates and the limit refused). When replace_id is not NULL it must name the
+ * certificate being replaced (ReplaceCertificate): server/client "1" (present), authority an
+ * existing id (removed in the same change; -ENOENT/CERTD_E_NOT_FOUND otherwise).
+ * Returns 0 with *ret filled, or -errno with err: every error of bundle_parse and
+ * validate_bundle (CERTD_E_KEY_MISMATCH ...; CERTD_E_KEY_MISSING when there is no key and no
+ * pending key matches), CERTD_E_DUPLICATE, CERTD_E_LIMIT_REACHED, CERTD_E_NOT_FOUND,
+ * CERTD_E_STORAGE. Messages never hold key material or the upload. data is bounded by
+ * cfg->max_body. For an authority replace the directory holds one certificate over max between
+ * the add and the removal (both under its lock); a failed removal undoes the add.
+ */
+_must_check_ int manager_install(struct manager *m, struct endpoint *ep, struct span data,
+                                 const char *replace_id, struct manager_change *ret,
+                                 struct certd_err *err);
+
+/*
+ * Delete certificate id of ep. authority: removed. client: the certificate and key files are
+ * removed (the endpoint is then empty; pending keys stay). server: a new self-signed certificate
+ * and key take its place (seed 002). -ENOENT/CERTD_E_NOT_FOUND for an unknown id;
+ * CERTD_E_STORAGE. On success *ret has id (the one deleted) and replaced = true.
+ */
+_must_check_ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
+                                struct manager_change *ret, struct certd_err *err);
+
+/*
+ * GenerateCSR for ep (server or client): make a key of spec (borrowed) with libctx/propq,
+ * build the CSR from req (borrowed) with csr_build, keep the key as a pending key of ep, and
+ * return the CSR as an owned PEM string. Parallel-safe (several may run at once; the pending
+ * list is updated under the mutex). Errors of key_generate and csr_build; a key the endpoint's
+ * policy refuses (Ed25519 without allow_ed25519: -EOPNOTSUPP/CERTD_E_KEY_UNSUPPORTED, checked
+ * with key_check_strength); -EOPNOTSUPP with CERTD_E_POLICY_FORBIDS for an authority
+ * endpoint; CERTD_E_STORAGE. Unlike the other changes it need not run on the serial lane.
+ */
+_must_check_ int manager_generate_csr(struct manager *m, struct endpoint *ep,
+                                      const struct key_spec *spec, const struct csr_request *req,
+                                      char **ret_pem, struct certd_err *err);
+
+/*
+ * Certificate.Renew (same key) and Certificate.Rekey (new key of spec; NULL spec = the key
+ * algorithm and size of the current key): a CSR with the subject (exactly: every attribute in
+ * its order) and alternative names of certificate id. Rekey keeps the new key as a pending key;
+ * Renew keeps nothing (the answer pairs with the current key). challenge_password may be NULL.
+ * -ENOENT/CERTD_E_NOT_FOUND; -EOPNOTSUPP/CERTD_E_POLICY_FORBIDS for authority endpoints;
+ * -E2BIG/CERTD_E_TOO_MANY_VALUES for a certificate with more than CERTD_SANS_MAX SANs; errors
+ * of csr_build (a SAN csr_build would not make) and key_generate. Parallel-safe like
+ * manager_generate_csr.
+ */
+_must_check_ int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
+                                   const char *challenge_password, char **ret_pem,
+                                   struct certd_err *err);
+_must_check_ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
+                                   const struct key_spec *spec, const char *challenge_password,
+                                   char **ret_pem, struct certd_err *err);
+
+/*
+ * Re-read ep from its files (SIGHUP, or inotify saw them change). When the files hold what the
+ * snapshot holds, nothing happens (*ret_changed false). When they hold a different valid
+ * certificate, it is published (*ret_changed true). When they are unusable, the old snapshot
+ * stays (a server keeps serving) and -errno with err says why; nothing is renamed or
+ * regenerated while running (an admin may be halfway through copying files). Comparison:
+ * server/client the same certificates (X509_cmp) and public key, whatever the file's layout;
+ * authority the same ids. A client whose two files are both gone becomes empty (a change);
+ * for a server that is -ENOENT/CERTD_E_NOT_FOUND. *ret_changed is written only on success.
+ */
+_must_check_ int manager_reload(struct manager *m, struct endpoint *ep, bool *ret_changed,
+                                struct certd_err *err);

@@ -1,0 +1,1771 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * manager: the endpoints of the embedded default configuration (https: server, ldap: client,
+ * truststore: authority) in a scratch state directory. Start-up and bootstrap (self-signed,
+ * files kept aside), installs of every kind and their refusals (checked as errno, code and a
+ * word of the message, with every file of the state directory compared byte for byte before
+ * and after), pending CSR keys (pairing, limit, restart), deletes, Renew/Rekey CSRs, reload,
+ * and CSRs from two threads at once. Certificates are checked and made with OpenSSL directly,
+ * independent of the code under test.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "manager.h"
+#include "store/store.h"
+#include "testutil.h"
+#include "util/limits.h"
+
+#define HOSTNAME "bmc.example.com"
+
+/* ---- helpers (plain libc and OpenSSL, never the code under test) ---- */
+
+static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *strf(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    return s;
+}
+
+/* Whole file, NUL-terminated; NULL when it does not exist. */
+static char *file_get(const char *path, size_t *ret_len)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        assert_int_equal(errno, ENOENT);
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0 || len < cap) {
+            break;
+        }
+        cap *= 2;
+        buf = realloc(buf, cap + 1);
+        assert_non_null(buf);
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (ret_len) {
+        *ret_len = len;
+    }
+    return buf;
+}
+
+static void file_put(const char *path, const void *data, size_t len, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, data, len), (ssize_t)len);
+    assert_int_equal(close(fd), 0);
+}
+
+static void file_put_str(const char *path, const char *s)
+{
+    file_put(path, s, strlen(s), 0600);
+}
+
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static mode_t file_mode(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mode & 07777;
+}
+
+/* Names in dir that start with prefix. */
+static size_t dir_count_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *de;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* The one name in dir that starts with prefix (malloc'd full path); fails unless exactly one. */
+static char *dir_find_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    char *found = NULL;
+    struct dirent *de;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
+            assert_null(found);
+            found = strf("%s/%s", dir, de->d_name);
+        }
+    }
+    closedir(d);
+    assert_non_null(found);
+    return found;
+}
+
+static char *str_cat(const char *a, const char *b)
+{
+    return strf("%s%s", a, b);
+}
+
+static char *fixture_str(const char *name)
+{
+    size_t len;
+    return (char *)fixture_read(name, &len);
+}
+
+static char *fixture_cat(const char *a, const char *b)
+{
+    char *x = fixture_str(a), *y = fixture_str(b);
+    char *r = str_cat(x, y);
+    free(x);
+    free(y);
+    return r;
+}
+
+static char *bio_take(BIO *b)
+{
+    char *p = NULL;
+    long n = BIO_get_mem_data(b, &p);
+    assert_true(n > 0);
+    char *s = strndup(p, (size_t)n);
+    assert_non_null(s);
+    BIO_free(b);
+    return s;
+}
+
+static char *pem_of_cert(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    assert_non_null(b);
+    assert_int_equal(PEM_write_bio_X509(b, x), 1);
+    return bio_take(b);
+}
+
+static X509 *cert_of_pem(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    assert_non_null(b);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_non_null(x);
+    return x;
+}
+
+static X509 *cert_of_file(const char *path)
+{
+    char *pem = file_get(path, NULL);
+    assert_non_null(pem);
+    X509 *x = cert_of_pem(pem);
+    free(pem);
+    return x;
+}
+
+/* The private key in a file (the first one, wherever it is among certificates). */
+static EVP_PKEY *key_of_file(const char *path)
+{
+    char *pem = file_get(path, NULL);
+    assert_non_null(pem);
+    const char *begin = strstr(pem, "-----BEGIN PRIVATE KEY-----");
+    assert_non_null(begin);
+    BIO *b = BIO_new_mem_buf(begin, -1);
+    assert_non_null(b);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    BIO_free(b);
+    free(pem);
+    assert_non_null(k);
+    return k;
+}
+
+static X509_REQ *csr_of_pem(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    assert_non_null(b);
+    X509_REQ *x = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+    BIO_free(b);
+    assert_non_null(x);
+    /* Proof of possession: the request is signed by the key it carries. */
+    assert_int_equal(X509_REQ_verify(x, X509_REQ_get0_pubkey(x)), 1);
+    return x;
+}
+
+static void ext_add(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+}
+
+/*
+ * A certificate for pub (public key is enough), signed by issuer/issuer_key (NULL: self-signed
+ * with pub, which must then be a private key). Validity from now + nb_days to now + na_days.
+ */
+static X509 *cert_make(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+                       bool is_ca, const char *eku, const char *san, long nb_days, long na_days)
+{
+    X509 *x = X509_new();
+    uint64_t serial;
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(RAND_bytes((unsigned char *)&serial, sizeof(serial)), 1);
+    assert_int_equal(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial >> 1), 1);
+    X509_NAME *name = X509_get_subject_name(x);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
+                                                (const unsigned char *)"certd tests", -1, -1, 0),
+                     1);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8,
+                                                (const unsigned char *)"manager", -1, -1, 0),
+                     1);
+    assert_int_equal(
+        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
+        1);
+    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), nb_days * 86400));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), na_days * 86400));
+    assert_int_equal(X509_set_pubkey(x, pub), 1);
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
+    ext_add(x, &v3, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    ext_add(x, &v3, NID_key_usage,
+            is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+    ext_add(x, &v3, NID_subject_key_identifier, "hash");
+    if (eku) {
+        ext_add(x, &v3, NID_ext_key_usage, eku);
+    }
+    if (san) {
+        ext_add(x, &v3, NID_subject_alt_name, san);
+    }
+    assert_true(X509_sign(x, issuer_key ? issuer_key : pub, EVP_sha384()) > 0);
+    return x;
+}
+
+/*
+ * The CA that signs what the tests' CSRs ask for. Its own P-384 key, not testutil's fixture
+ * keys: those include an RSA key, and RSA key generation is slow under valgrind.
+ */
+static X509 *test_ca;
+static EVP_PKEY *test_ca_key;
+
+/* A certificate from the test CA for the key of csr_pem, as PEM. */
+static char *cert_for_csr(const char *csr_pem, const char *cn)
+{
+    X509_REQ *req = csr_of_pem(csr_pem);
+    X509 *x = cert_make(X509_REQ_get0_pubkey(req), cn, test_ca, test_ca_key, false,
+                        "serverAuth,clientAuth", "DNS:csr.example.com", -1, 90);
+    char *pem = pem_of_cert(x);
+    X509_free(x);
+    X509_REQ_free(req);
+    return pem;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    test_ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+    if (!test_ca_key) {
+        return -1;
+    }
+    test_ca = cert_make(test_ca_key, "manager test CA", NULL, NULL, true, NULL, NULL, -1, 3650);
+    (void)umask(022);
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    X509_free(test_ca);
+    test_ca = NULL;
+    EVP_PKEY_free(test_ca_key);
+    test_ca_key = NULL;
+    return 0;
+}
+
+/* ---- the manager under test ---- */
+
+struct ctx {
+    char *root;  /* scratch directory */
+    char *state; /* root/state: the state directory */
+    struct config *cfg;
+    struct manager *m;
+};
+
+static void ctx_init(struct ctx *c, const char *tag)
+{
+    *c = (struct ctx){ .root = scratch_dir(tag) };
+    c->state = strf("%s/state", c->root);
+    assert_int_equal(config_new_default(c->state, &c->cfg), 0);
+}
+
+static struct config_endpoint *ctx_cfg_ep(struct ctx *c, const char *name)
+{
+    size_t i = 0;
+    while (i < c->cfg->n_endpoints && strcmp(c->cfg->endpoints[i].name, name) != 0) {
+        i++;
+    }
+    assert_true(i < c->cfg->n_endpoints);
+    return &c->cfg->endpoints[i];
+}
+
+static void ctx_start(struct ctx *c)
+{
+    struct certd_err err = { 0 };
+    assert_int_equal(manager_new(c->cfg, NULL, NULL, HOSTNAME, &c->m), 0);
+    int r = manager_start(c->m, &err);
+    if (r < 0) {
+        fail_msg("manager_start: %d %s", r, err.msg);
+    }
+}
+
+static void ctx_restart(struct ctx *c)
+{
+    c->m = manager_free(c->m);
+    ctx_start(c);
+}
+
+static void ctx_done(struct ctx *c)
+{
+    c->m = manager_free(c->m);
+    c->cfg = config_free(c->cfg);
+    free(c->state);
+    scratch_rm(c->root);
+}
+
+static struct endpoint *ep_get(struct ctx *c, const char *name)
+{
+    struct endpoint *ep = manager_endpoint(c->m, name);
+    assert_non_null(ep);
+    return ep;
+}
+
+static char *ep_file(struct ctx *c, const char *name, const char *file)
+{
+    return strf("%s/%s/%s", c->state, name, file);
+}
+
+static uint64_t generation(struct ctx *c, const char *name)
+{
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(c, name));
+    uint64_t g = s->generation;
+    ep_snapshot_unref(s);
+    return g;
+}
+
+static size_t n_certs(struct ctx *c, const char *name)
+{
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(c, name));
+    size_t n = s->n;
+    ep_snapshot_unref(s);
+    return n;
+}
+
+static int install(struct ctx *c, const char *name, const char *data, const char *replace_id,
+                   struct manager_change *ch, struct certd_err *err)
+{
+    return manager_install(c->m, ep_get(c, name), span_from_str(data), replace_id, ch, err);
+}
+
+static void install_ok(struct ctx *c, const char *name, const char *data, const char *replace_id,
+                       struct manager_change *ret)
+{
+    struct manager_change ch = { .n_added = 0 };
+    struct certd_err err = { 0 };
+    int r = install(c, name, data, replace_id, &ch, &err);
+    if (r < 0) {
+        fail_msg("install into %s: %d %s: %s", name, r, err_code_name(err.code), err.msg);
+    }
+    if (ret) {
+        *ret = ch;
+    }
+}
+
+static char *csr_ok(struct ctx *c, const char *name, const struct key_spec *spec)
+{
+    const struct csr_request req = { .common_name = "csr.example.com" };
+    struct certd_err err = { 0 };
+    char *pem = NULL;
+    int r = manager_generate_csr(c->m, ep_get(c, name), spec, &req, &pem, &err);
+    if (r < 0) {
+        fail_msg("generate_csr: %d %s", r, err.msg);
+    }
+    assert_non_null(pem);
+    return pem;
+}
+
+static const struct key_spec spec_p256 = { .alg = KEY_ALG_EC, .bits = 256, .curve = "P-256" };
+static const struct key_spec spec_p384 = { .alg = KEY_ALG_EC, .bits = 384, .curve = "P-384" };
+
+static void assert_err(int r, const struct certd_err *err, int want_r, enum certd_errc want_code,
+                       const char *word)
+{
+    if (r != want_r || err->code != want_code || !strstr(err->msg, word)) {
+        fail_msg("got %d %s \"%s\", want %d %s with \"%s\"", r, err_code_name(err->code), err->msg,
+                 want_r, err_code_name(want_code), word);
+    }
+}
+
+/* Every regular file and link under a directory, with its content, to compare byte for byte. */
+#define TREE_MAX 128
+struct tree {
+    size_t n;
+    char *path[TREE_MAX];
+    char *data[TREE_MAX];
+    size_t len[TREE_MAX];
+    mode_t mode[TREE_MAX];
+};
+static struct tree *tree_cur;
+
+static int tree_add(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)ftw;
+    struct tree *t = tree_cur;
+    if (flag == FTW_D || flag == FTW_DP) {
+        return 0;
+    }
+    assert_true(t->n < TREE_MAX);
+    t->path[t->n] = strdup(path);
+    t->mode[t->n] = st->st_mode;
+    if (flag == FTW_SL) {
+        char buf[4096];
+        ssize_t n = readlink(path, buf, sizeof(buf) - 1);
+        assert_true(n >= 0);
+        t->data[t->n] = strndup(buf, (size_t)n);
+        t->len[t->n] = (size_t)n;
+    } else {
+        t->data[t->n] = file_get(path, &t->len[t->n]);
+    }
+    t->n++;
+    return 0;
+}
+
+static void tree_take(const char *dir, struct tree *t)
+{
+    *t = (struct tree){ .n = 0 };
+    tree_cur = t;
+    assert_int_equal(nftw(dir, tree_add, 16, FTW_PHYS), 0);
+    tree_cur = NULL;
+}
+
+static void tree_assert_same(const struct tree *a, const struct tree *b)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b->n && !found; j++) {
+            if (strcmp(a->path[i], b->path[j]) == 0) {
+                found = true;
+                if (a->len[i] != b->len[j] || memcmp(a->data[i], b->data[j], a->len[i]) != 0) {
+                    fail_msg("%s changed", a->path[i]);
+                }
+                assert_int_equal(a->mode[i], b->mode[j]);
+            }
+        }
+        if (!found) {
+            fail_msg("%s is gone", a->path[i]);
+        }
+    }
+    if (a->n != b->n) {
+        fail_msg("%zu files before, %zu after", a->n, b->n);
+    }
+}
+
+static void tree_free(struct tree *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->path[i]);
+        free(t->data[i]);
+    }
+    t->n = 0;
+}
+
+/* The SAN of x as "DNS:a,IP:b" sorted by nothing: in certificate order. */
+static bool cert_has_dns(X509 *x, const char *name)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    bool found = false;
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_DNS && (size_t)ASN1_STRING_length(g->d.dNSName) == strlen(name) &&
+            memcmp(ASN1_STRING_get0_data(g->d.dNSName), name, strlen(name)) == 0) {
+            found = true;
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    return found;
+}
+
+static bool cert_has_ip(X509 *x, const unsigned char *ip, int len)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    bool found = false;
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        if (g->type == GEN_IPADD && ASN1_STRING_length(g->d.iPAddress) == len &&
+            memcmp(ASN1_STRING_get0_data(g->d.iPAddress), ip, (size_t)len) == 0) {
+            found = true;
+        }
+    }
+    GENERAL_NAMES_free(gens);
+    return found;
+}
+
+static void cert_assert_cn(X509 *x, const char *cn)
+{
+    char buf[256];
+    assert_true(
+        X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, buf, sizeof(buf)) > 0);
+    assert_string_equal(buf, cn);
+}
+
+/* Set an endpoint's names (the configuration owns them). */
+static void cfg_set_names(struct config_endpoint *ce, const char *a, const char *b)
+{
+    ce->names = calloc(2, sizeof(char *));
+    assert_non_null(ce->names);
+    ce->names[0] = strdup(a);
+    ce->names[1] = strdup(b);
+    ce->n_names = 2;
+}
+
+/* A server snapshot must hold what the files hold, and the files must hold a matching pair. */
+static void assert_https_files_match(struct ctx *c)
+{
+    char *cert_path = ep_file(c, "https", "cert.pem"), *key_path = ep_file(c, "https", "key.pem");
+    X509 *x = cert_of_file(cert_path);
+    EVP_PKEY *k = key_of_file(key_path);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(c, "https"));
+
+    assert_int_equal(s->n, 1);
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    assert_int_equal(X509_cmp(x, s->entries[0].cert), 0);
+    assert_int_equal(EVP_PKEY_eq(k, s->key), 1);
+    assert_int_equal(file_mode(key_path), 0600);
+    assert_int_equal(file_mode(cert_path), 0644);
+    /* What Redfish shows is the certificate, never the key. */
+    assert_null(strstr(s->entries[0].pem, "PRIVATE KEY"));
+    assert_non_null(strstr(s->entries[0].pem, "BEGIN CERTIFICATE"));
+    ep_snapshot_unref(s);
+    EVP_PKEY_free(k);
+    X509_free(x);
+    free(cert_path);
+    free(key_path);
+}
+
+/* ---- start-up and bootstrap ---- */
+
+static void test_start_bootstraps_server(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_init(&c, "mgr-boot");
+    cfg_set_names(ctx_cfg_ep(&c, "https"), "bmc.local", "192.0.2.7");
+    ctx_start(&c);
+
+    assert_int_equal(manager_n_endpoints(c.m), 3);
+    assert_null(manager_endpoint(c.m, "nope"));
+    assert_int_equal(endpoint_type(ep_get(&c, "https")), ENDPOINT_SERVER);
+    assert_int_equal(endpoint_type(ep_get(&c, "ldap")), ENDPOINT_CLIENT);
+    assert_int_equal(endpoint_type(ep_get(&c, "truststore")), ENDPOINT_AUTHORITY);
+    assert_string_equal(endpoint_name(manager_endpoint_at(c.m, 0)), "https");
+
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
+    assert_int_equal(s->n, 1);
+    assert_true(s->is_self_signed_bootstrap);
+    assert_true(s->generation >= 1);
+    assert_string_equal(s->entries[0].id, MANAGER_SINGLE_ID);
+    assert_non_null(ep_snapshot_find(s, "1"));
+    assert_null(ep_snapshot_find(s, "2"));
+    X509 *x = s->entries[0].cert;
+    cert_assert_cn(x, HOSTNAME);
+    assert_true(cert_has_dns(x, HOSTNAME));
+    assert_true(cert_has_dns(x, "bmc.local"));
+    const unsigned char ip[4] = { 192, 0, 2, 7 };
+    assert_true(cert_has_ip(x, ip, 4));
+    /* Self-signed: its own key verifies it; EC P-256, the default new_key. */
+    assert_int_equal(X509_verify(x, X509_get0_pubkey(x)), 1);
+    assert_true(EVP_PKEY_is_a(s->key, "EC"));
+    assert_int_equal(EVP_PKEY_get_bits(s->key), 256);
+    assert_int_equal(X509_get_extended_key_usage(x) & XKU_SSL_SERVER, XKU_SSL_SERVER);
+    assert_string_equal(s->entries[0].info->subject.common_name, HOSTNAME);
+    ep_snapshot_unref(s);
+    assert_https_files_match(&c);
+
+    /* Nothing was there before: nothing kept aside. */
+    char *dir = ep_file(&c, "https", "");
+    assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt-"), 0);
+    free(dir);
+
+    /* Client and authority endpoints may be empty; they are. */
+    assert_int_equal(n_certs(&c, "ldap"), 0);
+    assert_int_equal(n_certs(&c, "truststore"), 0);
+    s = endpoint_snapshot(ep_get(&c, "ldap"));
+    assert_null(s->key);
+    assert_non_null(s->chain);
+    assert_int_equal(sk_X509_num(s->chain), 0);
+    ep_snapshot_unref(s);
+    char *ldap_cert = ep_file(&c, "ldap", "cert.pem");
+    assert_false(file_exists(ldap_cert));
+    free(ldap_cert);
+    char *pending = ep_file(&c, "https", "pending");
+    assert_int_equal(file_mode(pending), 0700);
+    free(pending);
+    ctx_done(&c);
+}
+
+static void test_restart_loads_same(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_init(&c, "mgr-restart");
+    ctx_start(&c);
+    char *cert_path = ep_file(&c, "https", "cert.pem"), *key_path = ep_file(&c, "https", "key.pem");
+    size_t cert_len, key_len;
+    char *cert = file_get(cert_path, &cert_len), *key = file_get(key_path, &key_len);
+    struct ep_snapshot *before = endpoint_snapshot(ep_get(&c, "https"));
+
+    ctx_restart(&c);
+    struct ep_snapshot *after = endpoint_snapshot(ep_get(&c, "https"));
+    assert_int_equal(X509_cmp(before->entries[0].cert, after->entries[0].cert), 0);
+    assert_int_equal(EVP_PKEY_eq(before->key, after->key), 1);
+    /* Loaded, not made: not flagged as a bootstrap certificate. */
+    assert_false(after->is_self_signed_bootstrap);
+    size_t len;
+    char *now = file_get(cert_path, &len);
+    assert_int_equal(len, cert_len);
+    assert_memory_equal(now, cert, len);
+    free(now);
+    now = file_get(key_path, &len);
+    assert_int_equal(len, key_len);
+    assert_memory_equal(now, key, len);
+    free(now);
+    ep_snapshot_unref(before);
+    ep_snapshot_unref(after);
+    free(cert);
+    free(key);
+    free(cert_path);
+    free(key_path);
+    ctx_done(&c);
+}
+
+/* What is wrong with the files at start; every case must end in a new self-signed pair. */
+enum spoil { SPOIL_GARBAGE_CERT, SPOIL_MISMATCHED_KEY, SPOIL_MISSING_KEY, SPOIL_EXPIRED_REJECT };
+
+static void test_bootstrap_keeps_bad_files_aside(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        enum spoil spoil;
+        bool is_key_aside; /* the key file existed and must be kept aside too */
+    } cases[] = {
+        { "garbage certificate", SPOIL_GARBAGE_CERT, true },
+        { "mismatched key", SPOIL_MISMATCHED_KEY, true },
+        { "missing key", SPOIL_MISSING_KEY, false },
+        { "expired certificate, policy reject", SPOIL_EXPIRED_REJECT, true },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct ctx c;
+        print_message("case: %s\n", cases[i].name);
+        ctx_init(&c, "mgr-aside");
+        if (cases[i].spoil == SPOIL_EXPIRED_REJECT) {
+            ctx_cfg_ep(&c, "https")->expired = VALIDITY_REJECT;
+        }
+        ctx_start(&c);
+        char *dir = ep_file(&c, "https", "");
+        char *cert_path = ep_file(&c, "https", "cert.pem");
+        char *key_path = ep_file(&c, "https", "key.pem");
+        struct ep_snapshot *old = endpoint_snapshot(ep_get(&c, "https"));
+        char *old_key = file_get(key_path, NULL);
+        char *cert_bytes = NULL, *key_bytes = NULL;
+
+        switch (cases[i].spoil) {
+        case SPOIL_GARBAGE_CERT:
+            cert_bytes = strdup("-----BEGIN CERTIFICATE-----\nnot base64 at all\n");
+            break;
+        case SPOIL_MISMATCHED_KEY:
+            key_bytes = fixture_str("other.key");
+            break;
+        case SPOIL_MISSING_KEY:
+            assert_int_equal(unlink(key_path), 0);
+            break;
+        case SPOIL_EXPIRED_REJECT: {
+            char *both = fixture_str("expired.pem");
+            char *k = strstr(both, "-----BEGIN PRIVATE KEY-----");
+            assert_non_null(k);
+            key_bytes = strdup(k);
+            *k = '\0';
+            cert_bytes = both;
+            break;
+        }
+        }
+        if (cert_bytes) {
+            file_put_str(cert_path, cert_bytes);
+        }
+        if (key_bytes) {
+            file_put_str(key_path, key_bytes);
+        }
+        char *cert_before = file_get(cert_path, NULL);
+        char *key_before = file_get(key_path, NULL);
+
+        ctx_restart(&c);
+        struct ep_snapshot *now = endpoint_snapshot(ep_get(&c, "https"));
+        assert_true(now->is_self_signed_bootstrap);
+        assert_int_not_equal(X509_cmp(old->entries[0].cert, now->entries[0].cert), 0);
+        assert_https_files_match(&c);
+
+        /* Kept aside byte for byte, never deleted. */
+        char *aside = dir_find_prefix(dir, "cert.pem.corrupt-");
+        char *kept = file_get(aside, NULL);
+        assert_string_equal(kept, cert_before);
+        /* "<file>.corrupt-yyyymmddThhmmssZ" */
+        const char *stamp = strstr(aside, ".corrupt-") + strlen(".corrupt-");
+        assert_int_equal(strlen(stamp), 16);
+        assert_int_equal(stamp[8], 'T');
+        assert_int_equal(stamp[15], 'Z');
+        free(kept);
+        free(aside);
+        if (cases[i].is_key_aside) {
+            aside = dir_find_prefix(dir, "key.pem.corrupt-");
+            kept = file_get(aside, NULL);
+            assert_string_equal(kept, key_before);
+            free(kept);
+            free(aside);
+        } else {
+            assert_int_equal(dir_count_prefix(dir, "key.pem.corrupt-"), 0);
+        }
+        (void)old_key;
+        ep_snapshot_unref(now);
+        ep_snapshot_unref(old);
+        free(old_key);
+        free(cert_bytes);
+        free(key_bytes);
+        free(cert_before);
+        free(key_before);
+        free(cert_path);
+        free(key_path);
+        free(dir);
+        ctx_done(&c);
+    }
+}
+
+static void test_start_refuses_unsafe_state_dir(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct certd_err err = { 0 };
+    ctx_init(&c, "mgr-unsafe");
+    assert_int_equal(mkdir(c.state, 0700), 0);
+    /* chmod, not the umask: group- and world-writable; root is refused as well. */
+    assert_int_equal(chmod(c.state, 0777), 0);
+    assert_int_equal(manager_new(c.cfg, NULL, NULL, HOSTNAME, &c.m), 0);
+    assert_err(manager_start(c.m, &err), &err, -EPERM, CERTD_E_STORAGE, "not safe");
+    ctx_done(&c);
+}
+
+/* ---- installs ---- */
+
+static void test_install_replaces(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-install");
+    ctx_start(&c);
+    uint64_t g0 = generation(&c, "https");
+
+    /* EC with its chain, the key first. */
+    char *ec = fixture_str("server-key-first.pem");
+    install_ok(&c, "https", ec, NULL, &ch);
+    assert_string_equal(ch.id, "1");
+    assert_true(ch.replaced);
+    assert_false(ch.used_pending_key);
+    assert_int_equal(ch.warning[0], '\0');
+    uint64_t g1 = generation(&c, "https");
+    assert_true(g1 > g0);
+    assert_https_files_match(&c);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
+    assert_false(s->is_self_signed_bootstrap);
+    assert_int_equal(sk_X509_num(s->chain), 1);
+    X509 *srv = fixture_cert("server-ec.pem");
+    assert_int_equal(X509_cmp(s->entries[0].cert, srv), 0);
+    X509_free(srv);
+    assert_string_equal(s->entries[0].info->subject.common_name, "server.example.com");
+    ep_snapshot_unref(s);
+    /* The chain is in the certificate file, after the leaf. */
+    char *cert_path = ep_file(&c, "https", "cert.pem");
+    char *cert = file_get(cert_path, NULL);
+    char *second = strstr(strstr(cert, "-----END CERTIFICATE-----"), "-----BEGIN CERTIFICATE-----");
+    assert_non_null(second);
+    X509 *inter = cert_of_pem(second);
+    X509 *want = fixture_cert("int-ca.pem");
+    assert_int_equal(X509_cmp(inter, want), 0);
+    assert_null(strstr(cert, "PRIVATE KEY"));
+    X509_free(inter);
+    X509_free(want);
+    free(cert);
+
+    /* RSA, the certificate then a traditional "RSA PRIVATE KEY". */
+    char *rsa = fixture_cat("server-rsa.pem", "server-rsa.key");
+    install_ok(&c, "https", rsa, "1", &ch);
+    assert_true(ch.replaced);
+    assert_true(generation(&c, "https") > g1);
+    assert_https_files_match(&c);
+    s = endpoint_snapshot(ep_get(&c, "https"));
+    assert_true(EVP_PKEY_is_a(s->key, "RSA"));
+    assert_int_equal(sk_X509_num(s->chain), 0);
+    ep_snapshot_unref(s);
+    /* Written as PKCS#8 whatever the upload used. */
+    char *key_path = ep_file(&c, "https", "key.pem");
+    char *key = file_get(key_path, NULL);
+    assert_non_null(strstr(key, "-----BEGIN PRIVATE KEY-----"));
+    free(key);
+
+    /* A restart serves what was installed. */
+    ctx_restart(&c);
+    assert_https_files_match(&c);
+    s = endpoint_snapshot(ep_get(&c, "https"));
+    assert_true(EVP_PKEY_is_a(s->key, "RSA"));
+    ep_snapshot_unref(s);
+
+    free(key_path);
+    free(cert_path);
+    free(ec);
+    free(rsa);
+    ctx_done(&c);
+}
+
+static void test_install_expired_warns(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-warn");
+    ctx_start(&c);
+    char *pem = fixture_str("expired.pem");
+    install_ok(&c, "https", pem, NULL, &ch);
+    assert_non_null(strstr(ch.warning, "expired"));
+    free(pem);
+    ctx_done(&c);
+}
+
+static void test_install_combined_file(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-combined");
+    struct config_endpoint *ce = ctx_cfg_ep(&c, "ldap");
+    free(ce->key);
+    ce->key = strdup(ce->cert);
+    ctx_start(&c);
+    assert_int_equal(n_certs(&c, "ldap"), 0);
+
+    char *pem = fixture_cat("client-ec384.pem", "client-ec384.key");
+    install_ok(&c, "ldap", pem, NULL, &ch);
+    assert_false(ch.replaced);
+    char *path = ep_file(&c, "ldap", "cert.pem");
+    char *file = file_get(path, NULL);
+    /* The chain, then the key, in one file that holds a key: 0600. */
+    char *cert_at = strstr(file, "-----BEGIN CERTIFICATE-----");
+    char *key_at = strstr(file, "-----BEGIN PRIVATE KEY-----");
+    assert_non_null(cert_at);
+    assert_non_null(key_at);
+    assert_true(cert_at < key_at);
+    assert_int_equal(file_mode(path), 0600);
+    X509 *x = cert_of_file(path);
+    EVP_PKEY *k = key_of_file(path);
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    X509_free(x);
+    EVP_PKEY_free(k);
+
+    ctx_restart(&c);
+    assert_int_equal(n_certs(&c, "ldap"), 1);
+    bool changed = true;
+    struct certd_err err = { 0 };
+    assert_int_equal(manager_reload(c.m, ep_get(&c, "ldap"), &changed, &err), 0);
+    assert_false(changed);
+    free(file);
+    free(path);
+    free(pem);
+    ctx_done(&c);
+}
+
+/* Cert and key in two directories: no journal spans them; a failure puts the key back. */
+static void test_install_two_directories(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct certd_err err = { 0 };
+    struct manager_change ch;
+    ctx_init(&c, "mgr-twodirs");
+    struct config_endpoint *ce = ctx_cfg_ep(&c, "https");
+    free(ce->cert);
+    free(ce->key);
+    ce->cert = strf("%s/certs/https.pem", c.root);
+    ce->key = strf("%s/private/https.key", c.root);
+    ce->is_cert_given = ce->is_key_given = true;
+    ctx_start(&c);
+    assert_int_equal(file_mode(ce->key), 0600);
+    assert_int_equal(file_mode(ce->cert), 0644);
+    X509 *x = cert_of_file(ce->cert);
+    EVP_PKEY *k = key_of_file(ce->key);
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    X509_free(x);
+    EVP_PKEY_free(k);
+
+    char *pem = fixture_str("server-ec-bundle.pem");
+    install_ok(&c, "https", pem, NULL, &ch);
+    x = cert_of_file(ce->cert);
+    k = key_of_file(ce->key);
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    X509_free(x);
+    EVP_PKEY_free(k);
+
+    /* The certificate cannot be written (a directory stands in its place): the key is put back. */
+    size_t key_len, len;
+    char *key_before = file_get(ce->key, &key_len);
+    assert_int_equal(unlink(ce->cert), 0);
+    assert_int_equal(mkdir(ce->cert, 0700), 0);
+    char *rsa = fixture_cat("server-rsa.pem", "server-rsa.key");
+    uint64_t g = generation(&c, "https");
+    int r = install(&c, "https", rsa, NULL, &ch, &err);
+    assert_true(r < 0);
+    assert_int_equal(err.code, CERTD_E_STORAGE);
+    char *key_after = file_get(ce->key, &len);
+    assert_int_equal(len, key_len);
+    assert_memory_equal(key_after, key_before, len);
+    assert_int_equal(file_mode(ce->key), 0600);
+    assert_int_equal(generation(&c, "https"), g);
+    free(key_before);
+    free(key_after);
+    free(rsa);
+    free(pem);
+    ctx_done(&c);
+}
+
+/* ---- pending keys ---- */
+
+static void test_install_pairs_pending_key(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-pair");
+    ctx_start(&c);
+
+    char *csr = csr_ok(&c, "https", &spec_p256);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    char *pending = ep_file(&c, "https", "pending/1.key");
+    assert_true(file_exists(pending));
+    assert_int_equal(file_mode(pending), 0600);
+    /* The pending key file holds the CSR's key. */
+    EVP_PKEY *pk = key_of_file(pending);
+    X509_REQ *req = csr_of_pem(csr);
+    assert_int_equal(EVP_PKEY_eq(pk, X509_REQ_get0_pubkey(req)), 1);
+    X509_REQ_free(req);
+
+    char *cert = cert_for_csr(csr, "csr.example.com");
+    install_ok(&c, "https", cert, NULL, &ch);
+    assert_true(ch.used_pending_key);
+    assert_false(ch.used_current_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_false(file_exists(pending));
+    assert_https_files_match(&c);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
+    assert_int_equal(EVP_PKEY_eq(s->key, pk), 1);
+    ep_snapshot_unref(s);
+
+    /* Consumed: the same certificate again has no key to go with it any more... */
+    struct certd_err err = { 0 };
+    char *other_csr = csr_ok(&c, "https", &spec_p256);
+    (void)other_csr;
+    /* ...except the current key, which it is for: a Renew's answer pairs with it. */
+    install_ok(&c, "https", cert, NULL, &ch);
+    assert_false(ch.used_pending_key);
+    assert_true(ch.used_current_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+
+    /* DER, for the second CSR's key. */
+    char *cert2 = cert_for_csr(other_csr, "der.example.com");
+    X509 *x2 = cert_of_pem(cert2);
+    unsigned char *der = NULL;
+    int der_len = i2d_X509(x2, &der);
+    assert_true(der_len > 0);
+    assert_int_equal(
+        manager_install(c.m, ep_get(&c, "https"), span_make(der, (size_t)der_len), NULL, &ch, &err),
+        0);
+    assert_true(ch.used_pending_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_https_files_match(&c);
+    OPENSSL_free(der);
+    X509_free(x2);
+    free(cert2);
+    free(other_csr);
+    EVP_PKEY_free(pk);
+    free(cert);
+    free(csr);
+    free(pending);
+    ctx_done(&c);
+}
+
+static void test_pending_limit_drops_oldest(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    char *csrs[MANAGER_PENDING_MAX + 1];
+    ctx_init(&c, "mgr-limit");
+    ctx_start(&c);
+
+    for (size_t i = 0; i < ELEMENTSOF(csrs); i++) {
+        csrs[i] = csr_ok(&c, "https", &spec_p256);
+        assert_int_equal(endpoint_n_pending(ep_get(&c, "https")),
+                         i + 1 < MANAGER_PENDING_MAX ? i + 1 : MANAGER_PENDING_MAX);
+    }
+    char *dir = ep_file(&c, "https", "pending");
+    assert_int_equal(dir_count_prefix(dir, ""), MANAGER_PENDING_MAX + 2); /* with . and .. */
+    char *first = ep_file(&c, "https", "pending/1.key");
+    assert_false(file_exists(first));
+    for (unsigned i = 2; i <= MANAGER_PENDING_MAX + 1; i++) {
+        char *p = strf("%s/%u.key", dir, i);
+        assert_true(file_exists(p));
+        free(p);
+    }
+
+    /* The oldest is gone: its certificate finds no key. */
+    char *cert0 = cert_for_csr(csrs[0], "first.example.com");
+    uint64_t g = generation(&c, "https");
+    assert_err(install(&c, "https", cert0, NULL, &ch, &err), &err, -EINVAL, CERTD_E_KEY_MISSING,
+               "key");
+    assert_int_equal(generation(&c, "https"), g);
+    /* The second is kept. */
+    char *cert1 = cert_for_csr(csrs[1], "second.example.com");
+    install_ok(&c, "https", cert1, NULL, &ch);
+    assert_true(ch.used_pending_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), MANAGER_PENDING_MAX - 1);
+    char *second = ep_file(&c, "https", "pending/2.key");
+    assert_false(file_exists(second));
+
+    free(second);
+    free(cert0);
+    free(cert1);
+    free(first);
+    free(dir);
+    for (size_t i = 0; i < ELEMENTSOF(csrs); i++) {
+        free(csrs[i]);
+    }
+    ctx_done(&c);
+}
+
+static void test_pending_survive_restart(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-survive");
+    ctx_start(&c);
+    char *a = csr_ok(&c, "https", &spec_p256);
+    char *b = csr_ok(&c, "ldap", &spec_p384);
+    char *d = csr_ok(&c, "https", &spec_p256);
+
+    ctx_restart(&c);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 2);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "ldap")), 1);
+    /* Numbering goes on after the highest: the next CSR does not overwrite a kept key. */
+    char *e = csr_ok(&c, "https", &spec_p256);
+    char *third = ep_file(&c, "https", "pending/3.key");
+    assert_true(file_exists(third));
+
+    char *cert = cert_for_csr(a, "a.example.com");
+    install_ok(&c, "https", cert, NULL, &ch);
+    assert_true(ch.used_pending_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 2);
+    assert_https_files_match(&c);
+    free(cert);
+    cert = cert_for_csr(b, "b.example.com");
+    install_ok(&c, "ldap", cert, NULL, &ch);
+    assert_true(ch.used_pending_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "ldap")), 0);
+    free(cert);
+
+    /* A pending key file that was damaged is dropped at start, the others kept. */
+    char *second = ep_file(&c, "https", "pending/2.key");
+    file_put_str(second, "garbage");
+    ctx_restart(&c);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_false(file_exists(second));
+    assert_true(file_exists(third));
+
+    free(second);
+    free(third);
+    free(a);
+    free(b);
+    free(d);
+    free(e);
+    ctx_done(&c);
+}
+
+static void test_generate_csr_refusals(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct certd_err err = { 0 };
+    char *pem = NULL;
+    const struct csr_request req = { .common_name = "x.example.com" };
+    const struct csr_request bad = { .common_name = "x.example.com", .country = "USA" };
+    const struct key_spec ed = { .alg = KEY_ALG_ED25519, .bits = 256, .curve = "" };
+    ctx_init(&c, "mgr-csrbad");
+    ctx_start(&c);
+
+    assert_err(manager_generate_csr(c.m, ep_get(&c, "truststore"), &spec_p256, &req, &pem, &err),
+               &err, -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS, "CA certificates");
+    err_clear(&err);
+    assert_err(manager_generate_csr(c.m, ep_get(&c, "https"), &ed, &req, &pem, &err), &err,
+               -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED, "Ed25519");
+    err_clear(&err);
+    assert_err(manager_generate_csr(c.m, ep_get(&c, "https"), &spec_p256, &bad, &pem, &err), &err,
+               -EINVAL, CERTD_E_FIELD_INVALID, "Country");
+    assert_null(pem);
+    /* No refused CSR leaves a pending key. */
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    char *dir = ep_file(&c, "https", "pending");
+    assert_int_equal(dir_count_prefix(dir, ""), 2);
+    free(dir);
+    ctx_done(&c);
+}
+
+/* ---- refusals leave everything as it was ---- */
+
+struct bad_upload {
+    const char *name;
+    const char *endpoint;
+    const char *fixture, *fixture2; /* the upload: one fixture or two concatenated */
+    const char *data;               /* or literal data */
+    const char *replace_id;
+    int r;
+    enum certd_errc code;
+    const char *word;
+};
+
+static void test_bad_uploads_change_nothing(void **state)
+{
+    (void)state;
+    static const struct bad_upload cases[] = {
+        { "garbage", "https", NULL, NULL, "this is no certificate\n", NULL, -EBADMSG,
+          CERTD_E_INPUT_GARBAGE, "PEM" },
+        { "empty", "https", NULL, NULL, " \n", NULL, -EINVAL, CERTD_E_INPUT_EMPTY, "empty" },
+        { "truncated PEM", "https", NULL, NULL, "-----BEGIN CERTIFICATE-----\nMIIB\n", NULL,
+          -EBADMSG, CERTD_E_PEM_TRUNCATED, "END" },
+        { "key mismatch", "https", "server-mismatch.pem", NULL, NULL, NULL, -EKEYREJECTED,
+          CERTD_E_KEY_MISMATCH, "match" },
+        { "no key and no pending key", "https", "server-rsa.pem", NULL, NULL, NULL, -EINVAL,
+          CERTD_E_KEY_MISSING, "key" },
+        { "expired, policy reject", "https", "expired.pem", NULL, NULL, NULL, -EKEYEXPIRED,
+          CERTD_E_CERT_EXPIRED, "expired" },
+        { "encrypted key", "https", "server-enc-bundle.pem", NULL, NULL, NULL, -EKEYREJECTED,
+          CERTD_E_KEY_ENCRYPTED, "encrypted" },
+        { "weak key", "https", "rsa1024.pem", "rsa1024.key", NULL, NULL, -EKEYREJECTED,
+          CERTD_E_KEY_WEAK, "1024" },
+        { "reversed chain", "https", "server-chain-reversed.pem", NULL, NULL, NULL, -EINVAL,
+          CERTD_E_CHAIN_ORDER, "first" },
+        { "CA certificate into a server", "https", "ca-with-key.pem", NULL, NULL, NULL, -EINVAL,
+          CERTD_E_KEY_USAGE_MISMATCH, "digitalSignature" },
+        { "server-only certificate into a client", "ldap", "server-ec-bundle.pem", NULL, NULL, NULL,
+          -EINVAL, CERTD_E_EKU_MISMATCH, "clientAuth" },
+        { "replace an unknown id", "https", "server-ec-bundle.pem", NULL, NULL, "2", -ENOENT,
+          CERTD_E_NOT_FOUND, "no certificate" },
+        { "replace on an empty client", "ldap", "client-ec384.pem", "client-ec384.key", NULL, "1",
+          -ENOENT, CERTD_E_NOT_FOUND, "no certificate" },
+        { "leaf into an authority", "truststore", "server-ec.pem", NULL, NULL, NULL, -EINVAL,
+          CERTD_E_NOT_CA, "CA" },
+        { "key into an authority", "truststore", "ca-with-key.pem", NULL, NULL, NULL, -EPERM,
+          CERTD_E_KEY_NOT_ALLOWED, "key" },
+        { "duplicate into an authority", "truststore", "root-ca.pem", NULL, NULL, NULL, -EEXIST,
+          CERTD_E_DUPLICATE, "already" },
+        { "authority limit", "truststore", "ca-eleven.pem", NULL, NULL, NULL, -E2BIG,
+          CERTD_E_LIMIT_REACHED, "10" },
+        { "replace an unknown authority id", "truststore", "ca-noku.pem", NULL, NULL,
+          "0000000000000000000000000000000000000000000000000000000000000000", -ENOENT,
+          CERTD_E_NOT_FOUND, "no certificate" },
+        { "CA without keyCertSign", "truststore", "ca-nokeycertsign.pem", NULL, NULL, NULL, -EINVAL,
+          CERTD_E_CA_NO_KEYCERTSIGN, "keyCertSign" },
+    };
+    struct ctx c;
+    struct tree before, after;
+    ctx_init(&c, "mgr-bad");
+    ctx_cfg_ep(&c, "https")->expired = VALIDITY_REJECT;
+    ctx_start(&c);
+    char *root = fixture_str("root-ca.pem");
+    install_ok(&c, "truststore", root, NULL, NULL);
+    free(root);
+    /* Something installed on https and a pending key on ldap, so that more can go wrong. */
+    char *srv = fixture_str("server-ec-bundle.pem");
+    install_ok(&c, "https", srv, NULL, NULL);
+    free(srv);
+    char *csr = csr_ok(&c, "ldap", &spec_p256);
+    free(csr);
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        const struct bad_upload *t = &cases[i];
+        struct certd_err err = { 0 };
+        struct manager_change ch = { .n_added = 99 };
+        char *data;
+        print_message("case: %s\n", t->name);
+
+        if (t->fixture2) {
+            data = fixture_cat(t->fixture, t->fixture2);
+        } else if (t->fixture) {
+            data = fixture_str(t->fixture);
+        } else {
+            data = strdup(t->data);
+        }
+        uint64_t g[3] = { generation(&c, "https"), generation(&c, "ldap"),
+                          generation(&c, "truststore") };
+        size_t pend = endpoint_n_pending(ep_get(&c, "ldap"));
+        tree_take(c.state, &before);
+
+        int r = install(&c, t->endpoint, data, t->replace_id, &ch, &err);
+        assert_err(r, &err, t->r, t->code, t->word);
+        /* Never the upload, never a key in the message. */
+        assert_null(strstr(err.msg, "-----"));
+        /* *ret is not written on failure. */
+        assert_int_equal(ch.n_added, 99);
+
+        tree_take(c.state, &after);
+        tree_assert_same(&before, &after);
+        tree_free(&before);
+        tree_free(&after);
+        assert_int_equal(generation(&c, "https"), g[0]);
+        assert_int_equal(generation(&c, "ldap"), g[1]);
+        assert_int_equal(generation(&c, "truststore"), g[2]);
+        assert_int_equal(endpoint_n_pending(ep_get(&c, "ldap")), pend);
+        free(data);
+    }
+    ctx_done(&c);
+}
+
+/* ---- authority ---- */
+
+static void test_authority_add_delete_replace(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    ctx_init(&c, "mgr-auth");
+    ctx_cfg_ep(&c, "truststore")->max = 3;
+    ctx_start(&c);
+    char *dir = ep_file(&c, "truststore", "");
+
+    char *bundle = fixture_str("ca-bundle.pem");
+    install_ok(&c, "truststore", bundle, NULL, &ch);
+    assert_int_equal(ch.n_added, 3);
+    assert_int_equal(strlen(ch.id), 64);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "truststore"));
+    assert_int_equal(s->n, 3);
+    char ids[3][MANAGER_ID_MAX];
+    for (size_t i = 0; i < s->n; i++) {
+        /* Sorted by id; each id the SHA-256 of the certificate, as OpenSSL computes it. */
+        if (i > 0) {
+            assert_true(strcmp(s->entries[i - 1].id, s->entries[i].id) < 0);
+        }
+        unsigned char md[32];
+        unsigned int md_len = 0;
+        char hex[65];
+        assert_int_equal(X509_digest(s->entries[i].cert, EVP_sha256(), md, &md_len), 1);
+        for (unsigned j = 0; j < md_len; j++) {
+            (void)snprintf(hex + 2 * j, 3, "%02x", md[j]);
+        }
+        assert_string_equal(s->entries[i].id, hex);
+        char *file = strf("%s%s.pem", dir, hex);
+        assert_true(file_exists(file));
+        assert_int_equal(file_mode(file), 0644);
+        free(file);
+        assert_null(strstr(s->entries[i].pem, "PRIVATE"));
+        (void)snprintf(ids[i], sizeof(ids[i]), "%s", s->entries[i].id);
+        assert_ptr_equal(ep_snapshot_find(s, ids[i]), &s->entries[i]);
+    }
+    ep_snapshot_unref(s);
+
+    /* Full (max 3), yet a replace fits: the replaced one goes in the same change. */
+    char *noku = fixture_str("ca-noku.pem");
+    install_ok(&c, "truststore", noku, ids[1], &ch);
+    assert_true(ch.replaced);
+    assert_int_equal(ch.n_added, 1);
+    s = endpoint_snapshot(ep_get(&c, "truststore"));
+    assert_int_equal(s->n, 3);
+    assert_null(ep_snapshot_find(s, ids[1]));
+    assert_non_null(ep_snapshot_find(s, ch.id));
+    ep_snapshot_unref(s);
+    char *gone = strf("%s%s.pem", dir, ids[1]);
+    assert_false(file_exists(gone));
+    free(gone);
+
+    /* Full: a plain add is refused. */
+    char *root = fixture_str("root-ca.pem");
+    char *eleven = fixture_str("ca-eleven.pem");
+    X509 *one = cert_of_pem(eleven);
+    char *one_pem = pem_of_cert(one);
+    X509_free(one);
+    assert_err(install(&c, "truststore", one_pem, NULL, &ch, &err), &err, -E2BIG,
+               CERTD_E_LIMIT_REACHED, "3");
+
+    /* Delete, then the add fits. */
+    struct manager_change del;
+    assert_int_equal(manager_delete(c.m, ep_get(&c, "truststore"), ids[0], &del, &err), 0);
+    assert_string_equal(del.id, ids[0]);
+    assert_int_equal(n_certs(&c, "truststore"), 2);
+    gone = strf("%s%s.pem", dir, ids[0]);
+    assert_false(file_exists(gone));
+    free(gone);
+    install_ok(&c, "truststore", one_pem, NULL, &ch);
+    assert_int_equal(n_certs(&c, "truststore"), 3);
+
+    err_clear(&err);
+    assert_err(manager_delete(c.m, ep_get(&c, "truststore"), ids[0], &del, &err), &err, -ENOENT,
+               CERTD_E_NOT_FOUND, "no certificate");
+    err_clear(&err);
+    assert_err(manager_delete(c.m, ep_get(&c, "truststore"), "../../etc/passwd", &del, &err), &err,
+               -ENOENT, CERTD_E_NOT_FOUND, "no certificate");
+
+    /* The directory is what a restart loads. */
+    s = endpoint_snapshot(ep_get(&c, "truststore"));
+    ctx_restart(&c);
+    struct ep_snapshot *s2 = endpoint_snapshot(ep_get(&c, "truststore"));
+    assert_int_equal(s2->n, s->n);
+    for (size_t i = 0; i < s->n; i++) {
+        assert_string_equal(s->entries[i].id, s2->entries[i].id);
+    }
+    ep_snapshot_unref(s);
+    ep_snapshot_unref(s2);
+
+    free(one_pem);
+    free(eleven);
+    free(root);
+    free(noku);
+    free(bundle);
+    free(dir);
+    ctx_done(&c);
+}
+
+/* ---- deletes ---- */
+
+static void test_client_delete_removes_files(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    ctx_init(&c, "mgr-cdel");
+    ctx_start(&c);
+    char *pem = fixture_cat("client-ec384.pem", "client-ec384.key");
+    install_ok(&c, "ldap", pem, NULL, &ch);
+    assert_false(ch.replaced);
+    char *cert = ep_file(&c, "ldap", "cert.pem"), *key = ep_file(&c, "ldap", "key.pem");
+    assert_true(file_exists(cert));
+    assert_int_equal(file_mode(key), 0600);
+    uint64_t g = generation(&c, "ldap");
+
+    assert_err(manager_delete(c.m, ep_get(&c, "ldap"), "2", &ch, &err), &err, -ENOENT,
+               CERTD_E_NOT_FOUND, "no certificate");
+    assert_int_equal(manager_delete(c.m, ep_get(&c, "ldap"), "1", &ch, &err), 0);
+    assert_int_equal(n_certs(&c, "ldap"), 0);
+    assert_true(generation(&c, "ldap") > g);
+    assert_false(file_exists(cert));
+    assert_false(file_exists(key));
+    char *dir = ep_file(&c, "ldap", "");
+    assert_int_equal(dir_count_prefix(dir, ".tmp"), 0);
+    free(dir);
+    err_clear(&err);
+    assert_err(manager_delete(c.m, ep_get(&c, "ldap"), "1", &ch, &err), &err, -ENOENT,
+               CERTD_E_NOT_FOUND, "no certificate");
+    /* Empty across a restart too. */
+    ctx_restart(&c);
+    assert_int_equal(n_certs(&c, "ldap"), 0);
+    free(cert);
+    free(key);
+    free(pem);
+    ctx_done(&c);
+}
+
+static void test_server_delete_regenerates(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    ctx_init(&c, "mgr-sdel");
+    ctx_start(&c);
+    char *pem = fixture_str("server-ec-bundle.pem");
+    install_ok(&c, "https", pem, NULL, &ch);
+    struct ep_snapshot *old = endpoint_snapshot(ep_get(&c, "https"));
+
+    assert_int_equal(manager_delete(c.m, ep_get(&c, "https"), "1", &ch, &err), 0);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
+    assert_int_equal(s->n, 1);
+    assert_true(s->is_self_signed_bootstrap);
+    assert_true(s->generation > old->generation);
+    assert_int_not_equal(X509_cmp(s->entries[0].cert, old->entries[0].cert), 0);
+    cert_assert_cn(s->entries[0].cert, HOSTNAME);
+    assert_int_equal(EVP_PKEY_eq(s->key, old->key), 0);
+    assert_https_files_match(&c);
+    ep_snapshot_unref(s);
+    ep_snapshot_unref(old);
+    free(pem);
+    ctx_done(&c);
+}
+
+/* ---- Renew and Rekey ---- */
+
+static void assert_csr_like(const char *csr_pem, X509 *cert, EVP_PKEY *want_key, bool is_same)
+{
+    X509_REQ *req = csr_of_pem(csr_pem);
+    assert_int_equal(X509_NAME_cmp(X509_REQ_get_subject_name(req), X509_get_subject_name(cert)), 0);
+    assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), want_key), is_same ? 1 : 0);
+    /* The SAN asked for is the certificate's. */
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    assert_non_null(exts);
+    int at = X509v3_get_ext_by_NID(exts, NID_subject_alt_name, -1);
+    assert_true(at >= 0);
+    GENERAL_NAMES *want = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *got = X509V3_EXT_d2i(sk_X509_EXTENSION_value(exts, at));
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_int_equal(sk_GENERAL_NAME_num(got), sk_GENERAL_NAME_num(want));
+    for (int i = 0; i < sk_GENERAL_NAME_num(want); i++) {
+        bool found = false;
+        for (int j = 0; j < sk_GENERAL_NAME_num(got) && !found; j++) {
+            found = GENERAL_NAME_cmp(sk_GENERAL_NAME_value(want, i),
+                                     sk_GENERAL_NAME_value(got, j)) == 0;
+        }
+        assert_true(found);
+    }
+    GENERAL_NAMES_free(want);
+    GENERAL_NAMES_free(got);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+}
+
+static void test_renew_and_rekey(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    char *csr = NULL;
+    ctx_init(&c, "mgr-renew");
+    ctx_start(&c);
+    /* A subject with every attribute and RFC 4514 specials; six kinds of SAN. */
+    char *pem = fixture_str("server-ec-bundle.pem");
+    install_ok(&c, "https", pem, NULL, &ch);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
+
+    assert_int_equal(manager_renew_csr(c.m, ep_get(&c, "https"), "1", "s3cret", &csr, &err), 0);
+    assert_csr_like(csr, s->entries[0].cert, s->key, true);
+    assert_null(strstr(csr, "s3cret"));
+    X509_REQ *req = csr_of_pem(csr);
+    assert_true(X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1) >= 0);
+    X509_REQ_free(req);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    free(csr);
+    csr = NULL;
+
+    /* Rekey without a spec: a new key of the same kind (EC P-256), kept pending. */
+    assert_int_equal(manager_rekey_csr(c.m, ep_get(&c, "https"), "1", NULL, NULL, &csr, &err), 0);
+    assert_csr_like(csr, s->entries[0].cert, s->key, false);
+    req = csr_of_pem(csr);
+    assert_true(EVP_PKEY_is_a(X509_REQ_get0_pubkey(req), "EC"));
+    assert_int_equal(EVP_PKEY_get_bits(X509_REQ_get0_pubkey(req)), 256);
+    X509_REQ_free(req);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    char *rekey_csr = csr;
+    csr = NULL;
+
+    /* Rekey to the key asked for (P-384: RSA key generation is slow under valgrind). */
+    assert_int_equal(manager_rekey_csr(c.m, ep_get(&c, "https"), "1", &spec_p384, NULL, &csr, &err),
+                     0);
+    assert_csr_like(csr, s->entries[0].cert, s->key, false);
+    req = csr_of_pem(csr);
+    assert_true(EVP_PKEY_is_a(X509_REQ_get0_pubkey(req), "EC"));
+    assert_int_equal(EVP_PKEY_get_bits(X509_REQ_get0_pubkey(req)), 384);
+    X509_REQ_free(req);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 2);
+    free(csr);
+    csr = NULL;
+
+    /* The answer to the first Rekey pairs with its key. */
+    char *cert = cert_for_csr(rekey_csr, "rekeyed.example.com");
+    install_ok(&c, "https", cert, "1", &ch);
+    assert_true(ch.used_pending_key);
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_https_files_match(&c);
+    free(cert);
+
+    /* Refusals. */
+    err_clear(&err);
+    assert_err(manager_renew_csr(c.m, ep_get(&c, "https"), "7", NULL, &csr, &err), &err, -ENOENT,
+               CERTD_E_NOT_FOUND, "no certificate");
+    err_clear(&err);
+    assert_err(manager_renew_csr(c.m, ep_get(&c, "ldap"), "1", NULL, &csr, &err), &err, -ENOENT,
+               CERTD_E_NOT_FOUND, "no certificate");
+    err_clear(&err);
+    assert_err(manager_rekey_csr(c.m, ep_get(&c, "truststore"), "1", NULL, NULL, &csr, &err), &err,
+               -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS, "CA certificates");
+    err_clear(&err);
+    assert_err(manager_renew_csr(c.m, ep_get(&c, "truststore"), "1", NULL, &csr, &err), &err,
+               -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS, "CA certificates");
+    assert_null(csr);
+
+    ep_snapshot_unref(s);
+    free(rekey_csr);
+    free(pem);
+    ctx_done(&c);
+}
+
+/* ---- reload ---- */
+
+static void test_reload(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct certd_err err = { 0 };
+    bool changed = true;
+    ctx_init(&c, "mgr-reload");
+    ctx_start(&c);
+    struct endpoint *https = ep_get(&c, "https");
+    char *cert_path = ep_file(&c, "https", "cert.pem"), *key_path = ep_file(&c, "https", "key.pem");
+    char *dir = ep_file(&c, "https", "");
+
+    /* Nothing changed. */
+    assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
+    assert_false(changed);
+    uint64_t g = generation(&c, "https");
+
+    /* An admin copies another certificate and key into place. */
+    char *rsa_cert = fixture_str("server-rsa.pem"), *rsa_key = fixture_str("server-rsa.key");
+    file_put_str(cert_path, rsa_cert);
+    file_put_str(key_path, rsa_key);
+    assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
+    assert_true(changed);
+    assert_true(generation(&c, "https") > g);
+    g = generation(&c, "https");
+    struct ep_snapshot *s = endpoint_snapshot(https);
+    X509 *want = fixture_cert("server-rsa.pem");
+    assert_int_equal(X509_cmp(s->entries[0].cert, want), 0);
+    assert_false(s->is_self_signed_bootstrap);
+    X509_free(want);
+    ep_snapshot_unref(s);
+
+    /* The same again, and the same re-formatted: no change. */
+    file_put_str(cert_path, rsa_cert);
+    assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
+    assert_false(changed);
+    char *spaced = str_cat(rsa_cert, "\n\n");
+    file_put_str(cert_path, spaced);
+    assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
+    assert_false(changed);
+    assert_int_equal(generation(&c, "https"), g);
+
+    /* Garbage, or a certificate without its key yet: the old stays, nothing renamed. */
+    file_put_str(cert_path, "garbage\n");
+    changed = true;
+    assert_err(manager_reload(c.m, https, &changed, &err), &err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+               "cert.pem");
+    assert_true(changed); /* untouched on failure */
+    assert_int_equal(generation(&c, "https"), g);
+    char *ec = fixture_str("server-ec.pem");
+    file_put_str(cert_path, ec);
+    err_clear(&err);
+    assert_err(manager_reload(c.m, https, &changed, &err), &err, -EKEYREJECTED,
+               CERTD_E_KEY_MISMATCH, "match");
+    assert_int_equal(unlink(cert_path), 0);
+    err_clear(&err);
+    assert_err(manager_reload(c.m, https, &changed, &err), &err, -ENOENT, CERTD_E_NOT_FOUND,
+               "cert.pem");
+    assert_int_equal(generation(&c, "https"), g);
+    assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt"), 0);
+    assert_int_equal(dir_count_prefix(dir, "key.pem.corrupt"), 0);
+    s = endpoint_snapshot(https);
+    assert_true(EVP_PKEY_is_a(s->key, "RSA"));
+    ep_snapshot_unref(s);
+
+    /* A client emptied by hand is empty; filled by hand, it is filled. */
+    struct endpoint *ldap = ep_get(&c, "ldap");
+    char *lc = ep_file(&c, "ldap", "cert.pem"), *lk = ep_file(&c, "ldap", "key.pem");
+    char *cli_cert = fixture_str("client-ec384.pem"), *cli_key = fixture_str("client-ec384.key");
+    file_put_str(lc, cli_cert);
+    file_put_str(lk, cli_key);
+    err_clear(&err);
+    assert_int_equal(manager_reload(c.m, ldap, &changed, &err), 0);
+    assert_true(changed);
+    assert_int_equal(n_certs(&c, "ldap"), 1);
+    assert_int_equal(unlink(lc), 0);
+    assert_int_equal(unlink(lk), 0);
+    assert_int_equal(manager_reload(c.m, ldap, &changed, &err), 0);
+    assert_true(changed);
+    assert_int_equal(n_certs(&c, "ldap"), 0);
+    assert_int_equal(manager_reload(c.m, ldap, &changed, &err), 0);
+    assert_false(changed);
+
+    /* An authority directory changed by another writer. */
+    struct endpoint *ts = ep_get(&c, "truststore");
+    assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
+    assert_false(changed);
+    STACK_OF(X509) *add = sk_X509_new_null();
+    X509 *root = fixture_cert("root-ca.pem");
+    assert_true(sk_X509_push(add, root) > 0);
+    char *ts_dir = ep_file(&c, "truststore", "");
+    assert_int_equal(authority_dir_add(ts_dir, add, NULL, &err), 0);
+    sk_X509_pop_free(add, X509_free);
+    assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
+    assert_true(changed);
+    assert_int_equal(n_certs(&c, "truststore"), 1);
+    assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
+    assert_false(changed);
+
+    free(ts_dir);
+    free(cli_cert);
+    free(cli_key);
+    free(lc);
+    free(lk);
+    free(ec);
+    free(spaced);
+    free(rsa_cert);
+    free(rsa_key);
+    free(dir);
+    free(cert_path);
+    free(key_path);
+    ctx_done(&c);
+}
+
+/* ---- threads ---- */
+
+#define CSR_THREADS     2
+#define CSRS_PER_THREAD 2
+
+struct csr_thread {
+    struct ctx *c;
+    pthread_barrier_t *barrier;
+    char *csr[CSRS_PER_THREAD];
+    int r[CSRS_PER_THREAD];
+};
+
+static void *csr_thread_run(void *arg)
+{
+    struct csr_thread *t = arg;
+    const struct csr_request req = { .common_name = "thread.example.com" };
+    struct endpoint *ep = manager_endpoint(t->c->m, "https");
+
+    (void)pthread_barrier_wait(t->barrier);
+    for (size_t i = 0; i < CSRS_PER_THREAD; i++) {
+        struct certd_err err = { 0 };
+        t->r[i] = manager_generate_csr(t->c->m, ep, &spec_p256, &req, &t->csr[i], &err);
+        /* Readers run alongside: a snapshot is always there and whole. */
+        struct ep_snapshot *s = endpoint_snapshot(ep);
+        if (!s || s->n != 1 || !s->key) {
+            t->r[i] = -EPROTO;
+        }
+        ep_snapshot_unref(s);
+    }
+    return NULL;
+}
+
+static void test_concurrent_csrs(void **state)
+{
+    (void)state;
+    _Static_assert(CSR_THREADS * CSRS_PER_THREAD <= MANAGER_PENDING_MAX, "all must stay pending");
+    struct ctx c;
+    struct manager_change ch;
+    pthread_barrier_t barrier;
+    pthread_t tid[CSR_THREADS];
+    struct csr_thread t[CSR_THREADS];
+    ctx_init(&c, "mgr-threads");
+    ctx_start(&c);
+
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, CSR_THREADS), 0);
+    for (size_t i = 0; i < CSR_THREADS; i++) {
+        t[i] = (struct csr_thread){ .c = &c, .barrier = &barrier };
+        assert_int_equal(pthread_create(&tid[i], NULL, csr_thread_run, &t[i]), 0);
+    }
+    for (size_t i = 0; i < CSR_THREADS; i++) {
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+    }
+    assert_int_equal(pthread_barrier_destroy(&barrier), 0);
+
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), CSR_THREADS * CSRS_PER_THREAD);
+    char *dir = ep_file(&c, "https", "pending");
+    assert_int_equal(dir_count_prefix(dir, ""), CSR_THREADS * CSRS_PER_THREAD + 2);
+    free(dir);
+    /* Every CSR's key was kept, each under its own number: each answer pairs. */
+    for (size_t i = 0; i < CSR_THREADS; i++) {
+        for (size_t j = 0; j < CSRS_PER_THREAD; j++) {
+            assert_int_equal(t[i].r[j], 0);
+            char *cert = cert_for_csr(t[i].csr[j], "thread.example.com");
+            install_ok(&c, "https", cert, NULL, &ch);
+            assert_true(ch.used_pending_key);
+            free(cert);
+            free(t[i].csr[j]);
+        }
+    }
+    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    ctx_done(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_start_bootstraps_server),
+        cmocka_unit_test(test_restart_loads_same),
+        cmocka_unit_test(test_bootstrap_keeps_bad_files_aside),
+        cmocka_unit_test(test_start_refuses_unsafe_state_dir),
+        cmocka_unit_test(test_install_replaces),
+        cmocka_unit_test(test_install_expired_warns),
+        cmocka_unit_test(test_install_combined_file),
+        cmocka_unit_test(test_install_two_directories),
+        cmocka_unit_test(test_install_pairs_pending_key),
+        cmocka_unit_test(test_pending_limit_drops_oldest),
+        cmocka_unit_test(test_pending_survive_restart),
+        cmocka_unit_test(test_generate_csr_refusals),
+        cmocka_unit_test(test_bad_uploads_change_nothing),
+        cmocka_unit_test(test_authority_add_delete_replace),
+        cmocka_unit_test(test_client_delete_removes_files),
+        cmocka_unit_test(test_server_delete_regenerates),
+        cmocka_unit_test(test_renew_and_rekey),
+        cmocka_unit_test(test_reload),
+        cmocka_unit_test(test_concurrent_csrs),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
