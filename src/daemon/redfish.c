@@ -870,6 +870,10 @@ void rf_error_certd(struct rf_request *rq, const struct certd_err *err, const ch
 {
     enum certd_errc code = err && err_is_set(err) ? err->code : CERTD_E_INTERNAL;
     const char *reason = err && err->msg[0] ? err->msg : err_code_name(code);
+    /* The library names the field at fault of a structured request (GenerateCSR's Country). */
+    if (!param && err && err->field[0]) {
+        param = err->field;
+    }
     char action_buf[CLEAN_MAX(RF_ARG_MAX)], value[CLEAN_MAX(RF_ARG_MAX)];
     const char *action = action_of(rq, action_buf, sizeof(action_buf));
     const char *path = http_request_path(rq->http);

@@ -357,6 +357,10 @@ static void test_field_rules(void **state)
             if (!strstr(err.msg, cases[i].word)) {
                 fail_msg("case %zu: \"%s\" not in \"%s\"", i, cases[i].word, err.msg);
             }
+            /* The field at fault is named for front ends, and it is the one the message names. */
+            if (!err.field[0] || strncmp(err.msg, err.field, strlen(err.field)) != 0) {
+                fail_msg("case %zu: field \"%s\" for \"%s\"", i, err.field, err.msg);
+            }
             continue;
         }
         assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);

@@ -22,6 +22,31 @@ static void test_first_writer_wins(void **state)
     assert_string_equal(err.msg, "");
     /* A NULL record is allowed and still yields r. */
     assert_int_equal(err_set(NULL, -EIO, CERTD_E_STORAGE, "x"), -EIO);
+    assert_int_equal(err_set_field(NULL, -EIO, CERTD_E_STORAGE, "F", "x"), -EIO);
+}
+
+static void test_field(void **state)
+{
+    (void)state;
+    struct certd_err err = { 0 };
+    /* The field travels with the first writer only; a later writer's field is ignored. */
+    assert_int_equal(err_set_field(&err, -EINVAL, CERTD_E_FIELD_INVALID, "Country",
+                                   "Country must be %d letters", 2),
+                     -EINVAL);
+    assert_int_equal(err_set_field(&err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "City", "outer"), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_string_equal(err.field, "Country");
+    assert_string_equal(err.msg, "Country must be 2 letters");
+    err_clear(&err);
+    assert_string_equal(err.field, "");
+    /* err_set names no field, even after a record that had one. */
+    (void)err_set(&err, -EINVAL, CERTD_E_FIELD_INVALID, "plain");
+    assert_string_equal(err.field, "");
+    err_clear(&err);
+    /* A field longer than the record holds is cut, never overflows. */
+    (void)err_set_field(&err, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "AVeryLongFieldNameThatDoesNotFitInThirtyTwoBytes", "m");
+    assert_int_equal(strlen(err.field), CERTD_ERR_FIELD_MAX - 1);
 }
 
 static void test_names_and_classes(void **state)
@@ -61,6 +86,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_first_writer_wins),
+        cmocka_unit_test(test_field),
         cmocka_unit_test(test_names_and_classes),
         cmocka_unit_test(test_message_sanitised_and_bounded),
     };

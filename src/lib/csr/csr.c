@@ -156,18 +156,19 @@ int csr_check_field(const char *field, const char *value, size_t max_chars, stru
         return 0;
     }
     if (!utf8_scan(value, &chars, &has_control)) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "%s is not valid UTF-8", field);
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field, "%s is not valid UTF-8",
+                             field);
     }
     if (has_control) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "%s contains a control character",
-                       field);
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field,
+                             "%s contains a control character", field);
     }
     if (strspn(value, " ") == strlen(value)) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "%s is blank", field);
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field, "%s is blank", field);
     }
     if (chars > max_chars) {
-        return err_set(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "%s is longer than %zu characters",
-                       field, max_chars);
+        return err_set_field(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, field,
+                             "%s is longer than %zu characters", field, max_chars);
     }
     return 0;
 }
@@ -385,24 +386,27 @@ int san_append_general_names(GENERAL_NAMES *gens, const char *const *names, size
         const char *s = names[i];
         enum san_kind kind;
         if (is_absent(s)) {
-            return err_set(err, -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames[%zu] is empty", i);
+            return err_set_field(err, -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames",
+                                 "AlternativeNames[%zu] is empty", i);
         }
         if (strlen(s) > CERTD_SAN_LEN_MAX) {
-            return err_set(err, -E2BIG, CERTD_E_FIELD_TOO_LONG,
-                           "AlternativeNames[%zu] is longer than %u characters", i,
-                           CERTD_SAN_LEN_MAX);
+            return err_set_field(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "AlternativeNames",
+                                 "AlternativeNames[%zu] is longer than %u characters", i,
+                                 CERTD_SAN_LEN_MAX);
         }
         if (san_classify(s, &kind) < 0) {
             if (is_printable_ascii(s)) {
-                return err_set(err, -EINVAL, CERTD_E_SAN_INVALID,
-                               "AlternativeNames[%zu] (\"%.*s%s\") is not a DNS name, IP address, "
-                               "email address or URI",
-                               i, QUOTE_MAX, s, strlen(s) > QUOTE_MAX ? "..." : "");
+                return err_set_field(
+                    err, -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames",
+                    "AlternativeNames[%zu] (\"%.*s%s\") is not a DNS name, IP address, "
+                    "email address or URI",
+                    i, QUOTE_MAX, s, strlen(s) > QUOTE_MAX ? "..." : "");
             }
-            return err_set(err, -EINVAL, CERTD_E_SAN_INVALID,
-                           "AlternativeNames[%zu] is not a DNS name, IP address, email address or "
-                           "URI",
-                           i);
+            return err_set_field(
+                err, -EINVAL, CERTD_E_SAN_INVALID, "AlternativeNames",
+                "AlternativeNames[%zu] is not a DNS name, IP address, email address or "
+                "URI",
+                i);
         }
     }
 
@@ -420,9 +424,10 @@ int san_append_general_names(GENERAL_NAMES *gens, const char *const *names, size
             while ((size_t)sk_GENERAL_NAME_num(gens) > base) {
                 GENERAL_NAME_free(sk_GENERAL_NAME_pop(gens));
             }
-            return r == -EINVAL ? err_set(err, r, CERTD_E_SAN_INVALID,
-                                          "AlternativeNames[%zu] is not a valid IP address", i)
-                                : oom(err);
+            return r == -EINVAL
+                       ? err_set_field(err, r, CERTD_E_SAN_INVALID, "AlternativeNames",
+                                       "AlternativeNames[%zu] is not a valid IP address", i)
+                       : oom(err);
         }
     }
     return 0;
@@ -474,12 +479,12 @@ int key_usage_from_redfish(const char *const *names, size_t n, uint32_t *ret_ku,
             continue;
         }
         if (s && is_printable_ascii(s)) {
-            return err_set(err, -EINVAL, CERTD_E_KEY_USAGE_INVALID,
-                           "KeyUsage[%zu] (\"%.*s%s\") is not a known key usage", i, QUOTE_MAX, s,
-                           strlen(s) > QUOTE_MAX ? "..." : "");
+            return err_set_field(err, -EINVAL, CERTD_E_KEY_USAGE_INVALID, "KeyUsage",
+                                 "KeyUsage[%zu] (\"%.*s%s\") is not a known key usage", i,
+                                 QUOTE_MAX, s, strlen(s) > QUOTE_MAX ? "..." : "");
         }
-        return err_set(err, -EINVAL, CERTD_E_KEY_USAGE_INVALID,
-                       "KeyUsage[%zu] is not a known key usage", i);
+        return err_set_field(err, -EINVAL, CERTD_E_KEY_USAGE_INVALID, "KeyUsage",
+                             "KeyUsage[%zu] is not a known key usage", i);
     }
     *ret_ku = ku;
     *ret_eku = eku;
@@ -559,8 +564,8 @@ static int check_country(const char *s, char out[static 3], struct certd_err *er
         return 0;
     }
     if (strlen(s) != 2 || !is_alpha(s[0]) || !is_alpha(s[1])) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "Country must be a two-letter ISO 3166 code such as \"US\"");
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, "Country",
+                             "Country must be a two-letter ISO 3166 code such as \"US\"");
     }
     for (size_t i = 0; i < 2; i++) {
         out[i] = s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 'a' + 'A') : s[i];
@@ -605,7 +610,8 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
 
     /* Check everything before building anything. */
     if (is_absent(req->common_name)) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName is required");
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
+                             "CommonName is required");
     }
     r = check_country(req->country, country, err);
     if (r < 0) {
@@ -642,12 +648,13 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
             return r;
         }
         if (f->asn1_type == V_ASN1_IA5STRING && !is_absent(f->value) && !is_ascii(f->value)) {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           "%s may contain only ASCII characters", f->label);
+            return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, f->label,
+                                 "%s may contain only ASCII characters", f->label);
         }
     }
     if (!is_absent(req->email) && !email_valid(req->email)) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "Email is not a valid email address");
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, "Email",
+                             "Email is not a valid email address");
     }
     /* The message names the field only: the password is a secret. */
     r = csr_check_field("ChallengePassword", req->challenge_password, PKCS9_CHALLENGE_PASSWORD_MAX,
@@ -656,12 +663,12 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
         return r;
     }
     if (req->n_alt_names > CERTD_SANS_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
-                       "AlternativeNames has more than %u entries", CERTD_SANS_MAX);
+        return err_set_field(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "AlternativeNames",
+                             "AlternativeNames has more than %u entries", CERTD_SANS_MAX);
     }
     if (req->n_key_usage > CERTD_KEY_USAGES_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "KeyUsage has more than %u entries",
-                       CERTD_KEY_USAGES_MAX);
+        return err_set_field(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "KeyUsage",
+                             "KeyUsage has more than %u entries", CERTD_KEY_USAGES_MAX);
     }
     r = key_usage_from_redfish(req->key_usage, req->n_key_usage, &ku, &eku, err);
     if (r < 0) {

@@ -25,16 +25,15 @@ static const char *const class_names[CERTD_CLASS_MAX] = {
     [CERTD_CLASS_INTERNAL] = "internal",
 };
 
-int err_set(struct certd_err *err, int r, enum certd_errc code, const char *fmt, ...)
+_printf_(5, 0) static int err_vset(struct certd_err *err, int r, enum certd_errc code,
+                                   const char *field, const char *fmt, va_list ap)
 {
     if (!err || err->code != CERTD_E_OK) {
         return r;
     }
     err->code = code;
-    va_list ap;
-    va_start(ap, fmt);
+    (void)snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
     int n = vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-    va_end(ap);
     if (n < 0) {
         err->msg[0] = '\0';
     }
@@ -47,11 +46,31 @@ int err_set(struct certd_err *err, int r, enum certd_errc code, const char *fmt,
     return r;
 }
 
+int err_set(struct certd_err *err, int r, enum certd_errc code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    r = err_vset(err, r, code, NULL, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
+int err_set_field(struct certd_err *err, int r, enum certd_errc code, const char *field,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    r = err_vset(err, r, code, field, fmt, ap);
+    va_end(ap);
+    return r;
+}
+
 void err_clear(struct certd_err *err)
 {
     if (err) {
         err->code = CERTD_E_OK;
         err->msg[0] = '\0';
+        err->field[0] = '\0';
     }
 }
 

@@ -84,11 +84,16 @@ enum certd_errclass {
 enum certd_errc { CERTD_ERRORS(CERTD_ERR_ENUM) CERTD_E_MAX };
 #undef CERTD_ERR_ENUM
 
-#define CERTD_ERR_MSG_MAX 256
+#define CERTD_ERR_MSG_MAX   256
+#define CERTD_ERR_FIELD_MAX 32
 
 struct certd_err {
     enum certd_errc code;
     char msg[CERTD_ERR_MSG_MAX];
+    /* The request field at fault, by its Redfish name ("Country", "AlternativeNames"), when
+     * the error is about one field of a structured request; "" otherwise. Front ends name it
+     * (Redfish ActionParameterValueError) without parsing the message. */
+    char field[CERTD_ERR_FIELD_MAX];
 };
 
 /*
@@ -97,6 +102,10 @@ struct certd_err {
  */
 _printf_(4, 5) int err_set(struct certd_err *err, int r, enum certd_errc code, const char *fmt,
                            ...);
+
+/* err_set that also records the request field at fault (see struct certd_err). */
+_printf_(5, 6) int err_set_field(struct certd_err *err, int r, enum certd_errc code,
+                                 const char *field, const char *fmt, ...);
 
 /* Reset err (nullable) to "no error". */
 void err_clear(struct certd_err *err);
