@@ -34,6 +34,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -172,6 +173,8 @@ struct http_conn {
     char method_peek[HTTP_METHOD_PEEK];
     size_t method_peek_len;
     uint64_t id;
+    struct http_conn *idle_prev, *idle_next; /* the server's idle list, while CONN_IDLE */
+    bool is_in_idle_list;
 };
 
 struct http_server {
@@ -190,6 +193,9 @@ struct http_server {
     struct http_conn *conns;
     unsigned n_conns;
     uint64_t next_conn_id;
+    /* Idle keep-alive connections, the one idle the longest first: at the connection limit a
+     * newcomer takes the first one's place. */
+    struct http_conn *idle_first, *idle_last;
     time_t date_sec;
     char date[HTTP_DATE_LEN];
 };
@@ -672,6 +678,52 @@ static void server_check_drained(struct http_server *s)
     }
 }
 
+static void idle_list_remove(struct http_conn *c)
+{
+    struct http_server *s = c->s;
+    if (!c->is_in_idle_list) {
+        return;
+    }
+    *(c->idle_prev ? &c->idle_prev->idle_next : &s->idle_first) = c->idle_next;
+    *(c->idle_next ? &c->idle_next->idle_prev : &s->idle_last) = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+    c->is_in_idle_list = false;
+}
+
+/*
+ * The keep-alive connection idle the longest with no byte of a next request waiting: what a
+ * newcomer may take the place of at the connection limit. NULL when every connection is busy.
+ */
+static struct http_conn *server_oldest_idle(struct http_server *s)
+{
+    for (struct http_conn *c = s->idle_first; c; c = c->idle_next) {
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Listening depends on idle connections only at the limit. */
+static void server_idle_changed(struct http_server *s)
+{
+    if (s->n_conns >= s->limits.max_connections) {
+        server_update_listener(s);
+    }
+}
+
+static void conn_set_idle(struct http_conn *c)
+{
+    struct http_server *s = c->s;
+    c->state = CONN_IDLE;
+    idle_list_remove(c);
+    c->idle_prev = s->idle_last;
+    *(s->idle_last ? &s->idle_last->idle_next : &s->idle_first) = c;
+    s->idle_last = c;
+    c->is_in_idle_list = true;
+    server_idle_changed(s);
+}
+
 /* Close at once: no more bytes either way. */
 static void conn_free(struct http_conn *c)
 {
@@ -685,6 +737,7 @@ static void conn_free(struct http_conn *c)
     if (c->next) {
         c->next->prev = c->prev;
     }
+    idle_list_remove(c);
     s->n_conns--;
 
     if (c->bev) {
@@ -759,6 +812,7 @@ static void conn_close(struct http_conn *c, bool is_linger)
         return;
     }
     c->linger_fd = fd2;
+    idle_list_remove(c); /* no bufferevent any more: never a newcomer's place */
     bufferevent_free(c->bev);
     c->bev = NULL;
     c->state = CONN_LINGER;
@@ -923,6 +977,8 @@ static void conn_process(struct http_conn *c)
 static void conn_start_request(struct http_conn *c)
 {
     c->state = CONN_READING;
+    idle_list_remove(c);
+    server_idle_changed(c->s);
     c->header_bytes = 0;
     c->is_headers_done = false;
     c->is_url_seen = false;
@@ -940,7 +996,7 @@ static void conn_start_request(struct http_conn *c)
 static void conn_handshake_done(struct http_conn *c)
 {
     if (c->state == CONN_HANDSHAKE) {
-        c->state = CONN_IDLE;
+        conn_set_idle(c);
         if (c->s->is_draining) {
             conn_free(c);
         }
@@ -952,7 +1008,7 @@ static void read_cb(struct bufferevent *bev, void *arg)
     struct http_conn *c = arg;
     /* Deferred callbacks run reads before events: data may come before "connected". */
     if (c->state == CONN_HANDSHAKE) {
-        c->state = CONN_IDLE;
+        conn_set_idle(c);
     }
     if (c->state == CONN_IDLE && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
         conn_start_request(c);
@@ -976,7 +1032,7 @@ static void conn_written(struct http_conn *c)
         c->wcap = 0;
     }
     http_parser_pause(&c->parser, 0);
-    c->state = CONN_IDLE;
+    conn_set_idle(c);
     if (evbuffer_get_length(in) > 0 || conn_pull_pending(c) > 0) {
         conn_start_request(c); /* a pipelined request was waiting */
     } else {
@@ -1239,7 +1295,13 @@ static void server_update_listener(struct http_server *s)
     if (!s->listener) {
         return;
     }
-    bool want = s->ssl_ctx && !s->is_draining && s->n_conns < s->limits.max_connections &&
+    /*
+     * At the limit a new client may still come in when it can take an idle keep-alive
+     * connection's place: otherwise one client holding every slot open with a request now and
+     * then would keep everybody else waiting in the backlog.
+     */
+    bool want = s->ssl_ctx && !s->is_draining &&
+                (s->n_conns < s->limits.max_connections || server_oldest_idle(s)) &&
                 !(s->accept_retry && event_pending(s->accept_retry, EV_TIMEOUT, NULL));
     if (want && !s->is_listening) {
         s->is_listening = evconnlistener_enable(s->listener) == 0;
@@ -1259,6 +1321,18 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     if (!s->ssl_ctx || s->is_draining) {
         (void)close(fd);
         return;
+    }
+    if (s->n_conns >= s->limits.max_connections) {
+        struct http_conn *idle = server_oldest_idle(s);
+        if (!idle) {
+            /* Accepted in the same batch as the connection that filled the last slot. */
+            (void)close(fd);
+            server_update_listener(s);
+            return;
+        }
+        /* Closing an idle keep-alive connection is always allowed (RFC 9112 §9.6). */
+        log_debug("http: connection limit reached, closing idle connection %" PRIu64, idle->id);
+        conn_close(idle, false);
     }
     if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6) {
         /* Responses go out whole in one write; waiting for Nagle only adds latency. */

@@ -20,8 +20,10 @@
  *    chunked bodies are read and ignored.
  *  - Limits (struct http_limits): header section size and count, body size (Content-Length
  *    checked before reading a byte of body; chunked bodies counted as they come), connection
- *    count (the listener stops accepting at the limit and resumes below it: extra clients wait
- *    in the kernel's backlog, nobody is dropped), a total deadline from the first byte of a
+ *    count (at the limit a newcomer takes the place of the keep-alive connection idle the
+ *    longest, which is closed; when every connection is busy the listener stops accepting
+ *    and extra clients wait in the kernel's backlog: one client holding every slot with a
+ *    request now and then cannot lock others out), a total deadline from the first byte of a
  *    request (TLS handshake included) to its last byte, an idle timeout between requests, a
  *    write timeout for the response.
  *  - Errors the server finds itself (431 headers too large or too many, 413 body too large,

@@ -1125,6 +1125,25 @@ static void *late_client(void *arg)
     return NULL;
 }
 
+static void start_late_client(struct waiter *w, pthread_t *t)
+{
+    *w = (struct waiter){ .status = 0 };
+    assert_int_equal(pipe2(w->ready, O_CLOEXEC), 0);
+    assert_int_equal(pthread_create(t, NULL, late_client, w), 0);
+    char x;
+    assert_int_equal(read(w->ready[0], &x, 1), 1);
+}
+
+static void end_late_client(struct waiter *w, pthread_t t, int want)
+{
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (w->status != want) {
+        fail_msg("late client: status %d, want %d", w->status, want);
+    }
+    (void)close(w->ready[0]);
+    (void)close(w->ready[1]);
+}
+
 static void test_connection_limit(void **state)
 {
     (void)state;
@@ -1136,27 +1155,43 @@ static void test_connection_limit(void **state)
     exchange(c1, GET("/1"), 200, "P=/1 ");
     exchange(c2, GET("/2"), 200, "P=/2 ");
 
-    /* The third waits in the backlog: connected, but not accepted, not served. */
-    struct waiter w = { .status = 0 };
-    assert_int_equal(pipe2(w.ready, O_CLOEXEC), 0);
+    /* Both busy (a request half sent): the third waits in the backlog, not accepted. */
+    cl_sends(c1, "GET /1b HTTP/1.1\r\nHost: t\r\n");
+    cl_sends(c2, "GET /2b HTTP/1.1\r\nHost: t\r\n");
+    struct waiter w;
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, late_client, &w), 0);
-    char x;
-    assert_int_equal(read(w.ready[0], &x, 1), 1);
+    start_late_client(&w, &t);
     struct pollfd p = { .fd = c1->fd, .events = POLLIN };
     assert_int_equal(poll(&p, 1, 300), 0);
     assert_int_equal(cmd(CMD_NCONN), 2);
     assert_int_equal(w.status, -2);
-    exchange(c2, GET("/2b"), 200, "P=/2b ");
 
-    /* One closes: the third is accepted and served. */
+    /* c1 finishes its request and goes idle: the third takes its place, c1 is closed. */
+    struct resp r = { 0 };
+    cl_sends(c1, "\r\n");
+    assert_int_equal(cl_response(c1, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    resp_done(&r);
+    end_late_client(&w, t, 200);
+    assert_true(cl_is_eof(c1));
+    /* c2, busy all along, is untouched. */
+    cl_sends(c2, "\r\n");
+    assert_int_equal(cl_response(c2, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    resp_done(&r);
     cl_free(c1);
-    assert_int_equal(pthread_join(t, NULL), 0);
-    assert_int_equal(w.status, 200);
-    exchange(c2, GET("/2c"), 200, "P=/2c ");
 
-    (void)close(w.ready[0]);
-    (void)close(w.ready[1]);
+    /* All idle: a newcomer closes the one idle the longest (c3), not the most recent (c2). */
+    cmd_wait(CMD_NCONN, 1);
+    struct cl *c3 = cl_new();
+    exchange(c3, GET("/3"), 200, "P=/3 ");
+    exchange(c2, GET("/2c"), 200, "P=/2c ");
+    start_late_client(&w, &t);
+    end_late_client(&w, t, 200);
+    assert_true(cl_is_eof(c3));
+    exchange(c2, GET("/2d"), 200, "P=/2d ");
+
+    cl_free(c3);
     cl_free(c2);
     cmd_wait(CMD_NCONN, 0);
     srv_stop();
