@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -90,8 +91,12 @@ static void on_signal(int sig)
  * Read one line from fd (without "\n" or "\r\n") into a new secret, byte by byte so that no
  * stdio buffer keeps a copy and nothing after the line is consumed. A line longer than the
  * policy allows is refused as such. -EINTR when a signal we watch arrived.
+ * wait_mask (nullable): the watched signals are blocked by the caller, and each wait for input
+ * unblocks them atomically with ppoll(). A signal that lands between a check of caught_signal
+ * and a blocking read() would otherwise leave the read waiting for ever.
  */
-static int read_line_secret(int fd, struct secret **ret, struct certd_err *err)
+static int read_line_secret(int fd, const sigset_t *wait_mask, struct secret **ret,
+                            struct certd_err *err)
 {
     uint8_t buf[USERS_PASSWORD_MAX + 2]; /* the longest password, a CR, and one more to tell */
     size_t n = 0;
@@ -100,7 +105,17 @@ static int read_line_secret(int fd, struct secret **ret, struct certd_err *err)
 
     while (n < sizeof(buf)) {
         uint8_t b;
-        ssize_t k = read(fd, &b, 1);
+        ssize_t k = 0;
+        if (wait_mask) {
+            struct pollfd pfd = { .fd = fd, .events = POLLIN };
+            if (ppoll(&pfd, 1, NULL, wait_mask) < 0 || caught_signal != 0) {
+                errno = caught_signal != 0 ? EINTR : errno;
+                k = -1;
+            }
+        }
+        if (k == 0) {
+            k = read(fd, &b, 1);
+        }
         if (k < 0) {
             if (errno == EINTR && caught_signal == 0) {
                 continue;
@@ -156,10 +171,18 @@ static int prompt_secret(const char *prompt, struct secret **ret, struct certd_e
         return err_set(err, r, CERTD_E_STORAGE, "cannot use the terminal: %s", strerror(-r));
     }
     caught_signal = 0;
-    sa.sa_handler = on_signal; /* no SA_RESTART: read() returns EINTR */
+    sa.sa_handler = on_signal;
     (void)sigemptyset(&sa.sa_mask);
+    sigset_t watched, wait_mask;
+    (void)sigemptyset(&watched);
+    for (size_t i = 0; i < ELEMENTSOF(watched_signals); i++) {
+        (void)sigaddset(&watched, watched_signals[i]);
+    }
+    /* Blocked except inside ppoll(): see read_line_secret. */
+    (void)sigprocmask(SIG_BLOCK, &watched, &wait_mask);
     for (size_t i = 0; i < ELEMENTSOF(watched_signals); i++) {
         (void)sigaction(watched_signals[i], &sa, &saved[i]);
+        (void)sigdelset(&wait_mask, watched_signals[i]);
     }
 
     quiet = old;
@@ -172,13 +195,14 @@ static int prompt_secret(const char *prompt, struct secret **ret, struct certd_e
     } else {
         (void)fputs(prompt, stderr);
         (void)fflush(stderr);
-        r = read_line_secret(STDIN_FILENO, ret, err);
+        r = read_line_secret(STDIN_FILENO, &wait_mask, ret, err);
         (void)tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
     }
 
     for (size_t i = 0; i < ELEMENTSOF(watched_signals); i++) {
         (void)sigaction(watched_signals[i], &saved[i], NULL);
     }
+    (void)sigprocmask(SIG_UNBLOCK, &watched, NULL);
     if (caught_signal != 0) {
         *ret = secret_free(*ret);
         (void)fputc('\n', stderr);
@@ -192,7 +216,7 @@ static int prompt_secret(const char *prompt, struct secret **ret, struct certd_e
 static int read_password(const char *name, struct secret **ret, struct certd_err *err)
 {
     if (!isatty(STDIN_FILENO)) {
-        return read_line_secret(STDIN_FILENO, ret, err);
+        return read_line_secret(STDIN_FILENO, NULL, ret, err);
     }
 
     char prompt[96];
