@@ -255,7 +255,19 @@ static int op_csr(void *arg)
         free(pem);
     }
     X509_REQ_free(csr);
-    return r;
+    if (r < 0) {
+        return r;
+    }
+    /* Renew: the subject and the SANs of a certificate, copied. */
+    const struct csr_request renew = { .from_cert = D.cert, .challenge_password = "pw" };
+    csr = NULL;
+    r = csr_build(NULL, NULL, &renew, D.ec_key, &csr, &err);
+    if (r < 0) {
+        assert_null(csr);
+        return r;
+    }
+    X509_REQ_free(csr);
+    return 0;
 }
 
 static int op_selfsign(void *arg)

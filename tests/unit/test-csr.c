@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/conf.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -558,7 +559,27 @@ static void test_key_usage(void **state)
         assert_int_equal(key_usage_from_redfish(&map[i].name, 1, &ku, &eku, NULL), 0);
         assert_int_equal(ku, map[i].ku);
         assert_int_equal(eku, map[i].eku);
+        /* And back: exactly this name. */
+        const char *one[CSR_REDFISH_KEY_USAGES_MAX];
+        assert_int_equal(key_usage_to_redfish(ku, eku, one, ELEMENTSOF(one)), 1);
+        assert_string_equal(one[0], map[i].name);
     }
+    /* Every name, in the schema's order; never more than max. */
+    const char *all[CSR_REDFISH_KEY_USAGES_MAX];
+    assert_int_equal(ELEMENTSOF(map), CSR_REDFISH_KEY_USAGES_MAX);
+    assert_int_equal(key_usage_to_redfish(UINT32_MAX, UINT32_MAX, all, ELEMENTSOF(all)),
+                     ELEMENTSOF(map));
+    for (size_t i = 0; i < ELEMENTSOF(map); i++) {
+        assert_string_equal(all[i], map[i].name);
+    }
+    assert_int_equal(key_usage_to_redfish(UINT32_MAX, UINT32_MAX, all, 3), 3);
+    assert_int_equal(key_usage_to_redfish(0, 0, all, ELEMENTSOF(all)), 0);
+    assert_int_equal(key_usage_to_redfish(CERT_KU_KEY_CERT_SIGN | CERT_KU_DIGITAL_SIGNATURE,
+                                          CERT_EKU_SERVER_AUTH, all, ELEMENTSOF(all)),
+                     3);
+    assert_string_equal(all[0], "DigitalSignature");
+    assert_string_equal(all[1], "KeyCertSign");
+    assert_string_equal(all[2], "ServerAuthentication");
 
     /* Unknown and wrongly-cased names are refused; outputs stay untouched. */
     const char *bad[] = { "DigitalSignature", "Frobnicate" };
@@ -645,6 +666,220 @@ static void test_password_never_in_messages(void **state)
         assert_true(err.msg[0] != '\0');
         assert_null(strstr(err.msg, PASSWORD));
         assert_null(strstr(err.msg, "Chall3nge"));
+    }
+}
+
+/*
+ * A certificate made with plain OpenSSL for Renew/Rekey requests: the subject entries as given
+ * (object, string type, text), then san (conf syntax, NULL for none) as subjectAltName.
+ */
+struct name_part {
+    int nid;
+    int type;
+    const char *text;
+};
+
+static X509 *renew_cert(const struct name_part *parts, size_t n, const char *san)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(x), 42), 1);
+    X509_NAME *name = X509_get_subject_name(x);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(X509_NAME_add_entry_by_NID(name, parts[i].nid, parts[i].type,
+                                                    (const unsigned char *)parts[i].text, -1, -1,
+                                                    0),
+                         1);
+    }
+    assert_int_equal(X509_set_issuer_name(x, name), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+    assert_int_equal(X509_set_pubkey(x, fixture_keys.p256), 1);
+    if (san) {
+        X509V3_CTX v3;
+        X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, san);
+        assert_non_null(e);
+        assert_int_equal(X509_add_ext(x, e, -1), 1);
+        X509_EXTENSION_free(e);
+    }
+    assert_true(X509_sign(x, fixture_keys.p256, EVP_sha256()) > 0);
+    return x;
+}
+
+/* DER of a name, to compare byte for byte. */
+static void assert_name_der_equal(const X509_NAME *a, const X509_NAME *b)
+{
+    unsigned char *da = NULL, *db = NULL;
+    int la = i2d_X509_NAME(a, &da), lb = i2d_X509_NAME(b, &db);
+    assert_true(la > 0);
+    assert_int_equal(la, lb);
+    assert_memory_equal(da, db, (size_t)la);
+    OPENSSL_free(da);
+    OPENSSL_free(db);
+}
+
+static void test_from_cert(void **state)
+{
+    (void)state;
+    /* An order csr_build would never use, a PrintableString and a TeletexString, and no CN. */
+    static const struct name_part parts[] = {
+        { NID_organizationName, V_ASN1_PRINTABLESTRING, "Example Corp" },
+        { NID_serialNumber, V_ASN1_PRINTABLESTRING, "SN-42" },
+        { NID_countryName, V_ASN1_PRINTABLESTRING, "DE" },
+        { NID_organizationalUnitName, V_ASN1_T61STRING, "Platform" },
+        { NID_localityName, V_ASN1_UTF8STRING, "K\xc3\xb6ln" },
+    };
+    /* A directoryName and a registeredID too: names no AlternativeNames entry can make. */
+    const char *san = "DNS:www.example.com,IP:192.0.2.1,email:pki@example.com,"
+                      "URI:https://example.com/x,dirName:dir_sect,RID:1.2.3.4";
+    X509 *cert = NULL;
+    {
+        /* dirName needs a section: build the SAN from a config string. */
+        CONF *conf = NCONF_new(NULL);
+        long line = 0;
+        BIO *b = BIO_new_mem_buf("[dir_sect]\nCN=Directory Name\nO=Example\n", -1);
+        assert_non_null(conf);
+        assert_non_null(b);
+        assert_int_equal(NCONF_load_bio(conf, b, &line), 1);
+        BIO_free(b);
+        cert = renew_cert(parts, ELEMENTSOF(parts), NULL);
+        X509V3_CTX v3;
+        X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
+        X509V3_set_nconf(&v3, conf);
+        X509_EXTENSION *e = X509V3_EXT_nconf_nid(conf, &v3, NID_subject_alt_name, san);
+        assert_non_null(e);
+        assert_int_equal(X509_add_ext(cert, e, -1), 1);
+        X509_EXTENSION_free(e);
+        assert_true(X509_sign(cert, fixture_keys.p256, EVP_sha256()) > 0);
+        NCONF_free(conf);
+    }
+    static const char *const usages[] = { "DigitalSignature", "ServerAuthentication" };
+    struct csr_request r = { .from_cert = cert,
+                             .key_usage = usages,
+                             .n_key_usage = ELEMENTSOF(usages),
+                             .challenge_password = PASSWORD };
+    struct certd_err err = { 0 };
+    X509_REQ *req = NULL;
+
+    /* A new key (Rekey): the request carries it and is signed by it. */
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p384, &req, &err), 0);
+    assert_int_equal(X509_REQ_verify(req, X509_REQ_get0_pubkey(req)), 1);
+    assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), fixture_keys.p384), 1);
+    assert_int_equal(X509_REQ_get_signature_nid(req), NID_ecdsa_with_SHA384);
+
+    /* The subject exactly: entries, order and string types, byte for byte. */
+    const X509_NAME *name = X509_REQ_get_subject_name(req);
+    assert_name_der_equal(name, X509_get_subject_name(cert));
+    assert_int_equal(X509_NAME_entry_count(name), (int)ELEMENTSOF(parts));
+    assert_int_equal(ASN1_STRING_type(X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, 3))),
+                     V_ASN1_T61STRING);
+
+    /* Every name of the SAN, in its order; non-critical beside a non-empty subject. */
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
+    assert_non_null(exts);
+    X509_EXTENSION *ext = find_ext(exts, NID_subject_alt_name);
+    assert_non_null(ext);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 0);
+    GENERAL_NAMES *got = X509V3_EXT_d2i(ext);
+    GENERAL_NAMES *want = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    assert_non_null(got);
+    assert_non_null(want);
+    assert_int_equal(sk_GENERAL_NAME_num(got), 6);
+    assert_int_equal(sk_GENERAL_NAME_num(got), sk_GENERAL_NAME_num(want));
+    for (int i = 0; i < sk_GENERAL_NAME_num(want); i++) {
+        assert_int_equal(
+            GENERAL_NAME_cmp(sk_GENERAL_NAME_value(got, i), sk_GENERAL_NAME_value(want, i)), 0);
+    }
+    assert_int_equal(sk_GENERAL_NAME_value(got, 4)->type, GEN_DIRNAME);
+    GENERAL_NAMES_free(got);
+    GENERAL_NAMES_free(want);
+    /* The usages and the password as for GenerateCSR. */
+    assert_non_null(find_ext(exts, NID_key_usage));
+    assert_non_null(find_ext(exts, NID_ext_key_usage));
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    assert_true(X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1) >= 0);
+    /* The PEM parses and verifies through csr_parse too. */
+    char *pem = to_pem(req);
+    X509_REQ *back = NULL;
+    assert_int_equal(csr_parse(NULL, NULL, pem, strlen(pem), 0, &back, &err), 0);
+    free(pem);
+    X509_REQ_free(back);
+    X509_REQ_free(req);
+    req = NULL;
+
+    /* The other fields keep their Redfish checks. */
+    const char *bad_ku[] = { "Nope" };
+    struct csr_request bad = { .from_cert = cert, .key_usage = bad_ku, .n_key_usage = 1 };
+    err = (struct certd_err){ 0 };
+    assert_int_equal(csr_build(NULL, NULL, &bad, fixture_keys.p256, &req, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_KEY_USAGE_INVALID);
+    assert_non_null(strstr(err.msg, "KeyUsage"));
+    bad = (struct csr_request){ .from_cert = cert, .challenge_password = "pw\x01" };
+    err = (struct certd_err){ 0 };
+    assert_int_equal(csr_build(NULL, NULL, &bad, fixture_keys.p256, &req, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "ChallengePassword"));
+    /* Subject fields or AlternativeNames beside from_cert: a caller's mistake. */
+    static const char *const one_san[] = { "a.example.com" };
+    bad = (struct csr_request){ .from_cert = cert, .common_name = "x" };
+    assert_int_equal(csr_build(NULL, NULL, &bad, fixture_keys.p256, &req, NULL), -EINVAL);
+    bad = (struct csr_request){ .from_cert = cert, .country = "US" };
+    assert_int_equal(csr_build(NULL, NULL, &bad, fixture_keys.p256, &req, NULL), -EINVAL);
+    bad = (struct csr_request){ .from_cert = cert, .alt_names = one_san, .n_alt_names = 1 };
+    assert_int_equal(csr_build(NULL, NULL, &bad, fixture_keys.p256, &req, NULL), -EINVAL);
+    assert_null(req);
+    X509_free(cert);
+
+    /* An empty subject: the SAN is critical (RFC 5280 §4.2.1.6). No SAN: no extension. */
+    cert = renew_cert(NULL, 0, "DNS:only.example.com");
+    r = (struct csr_request){ .from_cert = cert };
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), 0);
+    assert_int_equal(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 0);
+    exts = X509_REQ_get_extensions(req);
+    ext = find_ext(exts, NID_subject_alt_name);
+    assert_non_null(ext);
+    assert_int_equal(X509_EXTENSION_get_critical(ext), 1);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(req);
+    req = NULL;
+    X509_free(cert);
+    static const struct name_part cn[] = { { NID_commonName, V_ASN1_UTF8STRING, "plain" } };
+    cert = renew_cert(cn, 1, NULL);
+    r = (struct csr_request){ .from_cert = cert };
+    assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err), 0);
+    assert_name_der_equal(X509_REQ_get_subject_name(req), X509_get_subject_name(cert));
+    assert_int_equal(X509_REQ_get_attr_count(req), 0);
+    X509_REQ_free(req);
+    req = NULL;
+    X509_free(cert);
+
+    /* The SAN count limit at N and N+1. */
+    for (size_t extra = 0; extra <= 1; extra++) {
+        size_t n = CERTD_SANS_MAX + extra;
+        char *list = calloc(n, 32);
+        assert_non_null(list);
+        size_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+            off += (size_t)snprintf(list + off, 32, "%sDNS:h%zu.example.com", i ? "," : "", i);
+        }
+        cert = renew_cert(cn, 1, list);
+        free(list);
+        r = (struct csr_request){ .from_cert = cert };
+        err = (struct certd_err){ 0 };
+        int rc = csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &err);
+        if (extra == 0) {
+            assert_int_equal(rc, 0);
+            X509_REQ_free(req);
+            req = NULL;
+        } else {
+            assert_int_equal(rc, -E2BIG);
+            assert_int_equal(err.code, CERTD_E_TOO_MANY_VALUES);
+            assert_non_null(strstr(err.msg, "more than 64 alternative names"));
+            assert_null(req);
+        }
+        X509_free(cert);
     }
 }
 
@@ -853,6 +1088,7 @@ int main(void)
         cmocka_unit_test(test_san_count),
         cmocka_unit_test(test_key_usage),
         cmocka_unit_test(test_password_never_in_messages),
+        cmocka_unit_test(test_from_cert),
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_hard_cap),
     };

@@ -74,6 +74,21 @@ static void assert_err(const struct certd_err *err, enum certd_errc code, const 
 /* A spec the code under test must not touch on failure. */
 static const struct key_spec sentinel = { .alg = KEY_ALG_MAX, .bits = 4242, .curve = "sentinel" };
 
+/* keys.h: the Redfish parameter each refusal of key_spec_from_names blames. */
+static const char *refused_field(enum certd_errc code)
+{
+    switch (code) {
+    case CERTD_E_ALG_UNSUPPORTED:
+        return "KeyPairAlgorithm";
+    case CERTD_E_KEY_SIZE_UNSUPPORTED:
+        return "KeyBitLength";
+    case CERTD_E_CURVE_UNSUPPORTED:
+        return "KeyCurveId";
+    default:
+        return "(none)";
+    }
+}
+
 static void test_spec_from_names_table(void **state)
 {
     (void)state;
@@ -156,11 +171,14 @@ static void test_spec_from_names_table(void **state)
         }
         if (r == 0) {
             assert_int_equal(err.code, CERTD_E_OK);
+            assert_string_equal(err.field, "");
             assert_int_equal(spec.alg, cases[i].want_alg);
             assert_int_equal(spec.bits, cases[i].want_bits);
             assert_string_equal(spec.curve, cases[i].kw);
         } else {
             assert_err(&err, cases[i].code, cases[i].kw);
+            /* The front end names the parameter at fault from this alone. */
+            assert_string_equal(err.field, refused_field(cases[i].code));
             assert_memory_equal(&spec, &sentinel, sizeof(spec));
         }
     }

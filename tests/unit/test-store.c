@@ -1261,6 +1261,67 @@ static void test_read_file(void **state)
     scratch_rm(dir);
 }
 
+/* store_read_file_err: the same reads, each failure with its errno, code and message. */
+static void test_read_file_err(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-read-err");
+    char *p = path_join(dir, "f");
+    char *lnk = path_join(dir, "lnk");
+    char *fifo = path_join(dir, "fifo");
+    char *missing = path_join(dir, "missing");
+    file_put(p, "0123456789", 10, 0600);
+    assert_int_equal(symlink("f", lnk), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const struct {
+        const char *path;
+        size_t max;
+        bool nofollow;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { p, 10, true, 0, CERTD_E_OK, NULL },
+        { lnk, 10, false, 0, CERTD_E_OK, NULL },
+        { missing, 10, false, -ENOENT, CERTD_E_NOT_FOUND, "does not exist" },
+        { p, 9, false, -E2BIG, CERTD_E_INPUT_TOO_LARGE, "larger than 9 bytes" },
+        { dir, 10, false, -EISDIR, CERTD_E_STORAGE, "cannot read" },
+        { lnk, 10, true, -ELOOP, CERTD_E_STORAGE, "cannot read" },
+        { fifo, 10, false, -EINVAL, CERTD_E_STORAGE, "cannot read" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        static uint8_t sentinel_buf[] = "sentinel";
+        struct store_buf b = { .p = sentinel_buf, .len = 777 };
+        struct certd_err err = { 0 };
+        print_message("case %zu: %s\n", i, cases[i].path);
+        int r = store_read_file_err(cases[i].path, cases[i].max, cases[i].nofollow, &b, &err);
+        assert_int_equal(r, cases[i].r);
+        assert_int_equal(err.code, cases[i].code);
+        if (r == 0) {
+            assert_int_equal(b.len, 10);
+            assert_memory_equal(b.p, "0123456789", 11);
+            store_buf_done(&b);
+            assert_null(b.p);
+            assert_int_equal(b.len, 0);
+            continue;
+        }
+        /* Nothing written on failure; the message names the file. */
+        assert_ptr_equal(b.p, sentinel_buf);
+        assert_int_equal(b.len, 777);
+        assert_non_null(strstr(err.msg, cases[i].word));
+        assert_non_null(strstr(err.msg, cases[i].path));
+    }
+    /* A zeroed buffer is fine to clean up; so is one never filled. */
+    struct store_buf none = { .p = NULL };
+    store_buf_done(&none);
+    assert_int_equal(store_read_file_err(NULL, 1, false, &none, NULL), -EINVAL);
+    free(p);
+    free(lnk);
+    free(fifo);
+    free(missing);
+    scratch_rm(dir);
+}
+
 /*
  * A buffer store_read_file frees itself is wiped first. White-box: glibc hands a freed small
  * chunk straight back to the next malloc of that size, so the bytes it held are visible there
@@ -1393,6 +1454,14 @@ static void test_authority_round_trip(void **state)
 
     expected_id(root, want_root);
     expected_id(inter, want_inter);
+    /* authority_cert_id names a certificate as the directory will, before any write. */
+    char cid[AUTHORITY_ID_LEN + 1];
+    assert_int_equal(authority_cert_id(NULL, NULL, root, cid), 0);
+    assert_string_equal(cid, want_root);
+    assert_int_equal(strlen(cid), AUTHORITY_ID_LEN);
+    assert_int_equal(authority_cert_id(NULL, NULL, inter, cid), 0);
+    assert_string_equal(cid, want_inter);
+    assert_int_equal(authority_cert_id(NULL, NULL, NULL, cid), -EINVAL);
     assert_int_equal(authority_dir_add(dir, sk, &ids, &err), 0);
     assert_false(err_is_set(&err));
     assert_string_equal(ids[0], want_root);
@@ -2179,6 +2248,7 @@ int main(void)
         cmocka_unit_test(test_write_atomic_after_crash),
         cmocka_unit_test(test_recover_hostile_journals),
         cmocka_unit_test(test_read_file),
+        cmocka_unit_test(test_read_file_err),
         cmocka_unit_test(test_read_file_wipes),
         cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_authority_round_trip),

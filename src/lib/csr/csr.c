@@ -11,7 +11,8 @@
  * alternative names and usages in a real extensionRequest attribute, the challenge password as the
  * PKCS#9 attribute. Values never appear in messages (the challenge password is a secret; the rest
  * may be unprintable); alternative names and usage names are quoted only when they are printable
- * ASCII.
+ * ASCII. A Renew/Rekey request (from_cert) takes the certificate's subject and subjectAltName as
+ * they are instead, so that the request is assembled and signed once, like any other.
  *
  * csr_parse accepts exactly one PEM block with a CSR label, nothing but white space around it,
  * DER that decodes with no byte left over, and a signature that verifies with the request's own
@@ -437,7 +438,7 @@ static const struct {
     const char *name;
     uint32_t ku;
     uint32_t eku;
-} redfish_usages[] = {
+} redfish_usages[CSR_REDFISH_KEY_USAGES_MAX] = {
     { "DigitalSignature", CERT_KU_DIGITAL_SIGNATURE, 0 },
     { "NonRepudiation", CERT_KU_NON_REPUDIATION, 0 },
     { "KeyEncipherment", CERT_KU_KEY_ENCIPHERMENT, 0 },
@@ -454,6 +455,17 @@ static const struct {
     { "Timestamping", 0, CERT_EKU_TIME_STAMPING },
     { "OCSPSigning", 0, CERT_EKU_OCSP_SIGNING },
 };
+
+size_t key_usage_to_redfish(uint32_t ku, uint32_t eku, const char **names, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ELEMENTSOF(redfish_usages) && n < max; i++) {
+        if ((redfish_usages[i].ku & ku) || (redfish_usages[i].eku & eku)) {
+            names[n++] = redfish_usages[i].name;
+        }
+    }
+    return n;
+}
 
 int key_usage_from_redfish(const char *const *names, size_t n, uint32_t *ret_ku, uint32_t *ret_eku,
                            struct certd_err *err)
@@ -582,6 +594,61 @@ struct subject_field {
     size_t max_chars;
 };
 
+/* Whether req names a subject attribute (a request from_cert must not). */
+static bool has_subject_fields(const struct csr_request *req)
+{
+    const char *const v[] = {
+        req->common_name,
+        req->city,
+        req->state,
+        req->country,
+        req->organization,
+        req->organizational_unit,
+        req->email,
+        req->given_name,
+        req->surname,
+        req->initials,
+        req->unstructured_name,
+        req->contact_person,
+    };
+    for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+        if (!is_absent(v[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A copy of cert's subjectAltName names, as they are (an empty list when it has none). The
+ * certificate was checked when it was installed; only the count is bounded here again.
+ */
+static int sans_of_cert(const X509 *cert, GENERAL_NAMES **ret, struct certd_err *err)
+{
+    int crit = 0;
+    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *gens =
+        X509_get_ext_d2i(cert, NID_subject_alt_name, &crit, NULL);
+
+    if (!gens && crit != -1) {
+        /* -2: the extension appears twice; otherwise it does not decode. */
+        (void)ossl_drain_errors("csr: certificate SAN");
+        return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
+                       "the certificate's subjectAltName cannot be decoded");
+    }
+    if (!gens) {
+        gens = GENERAL_NAMES_new();
+        if (!gens) {
+            return oom(err);
+        }
+    }
+    if (sk_GENERAL_NAME_num(gens) > (int)CERTD_SANS_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                       "the certificate has more than %u alternative names", CERTD_SANS_MAX);
+    }
+    *ret = TAKE_PTR(gens);
+    return 0;
+}
+
 static int sign_request(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *x, EVP_PKEY *key,
                         struct certd_err *err)
 {
@@ -608,8 +675,11 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
     assert_return(req->alt_names || req->n_alt_names == 0, -EINVAL);
     assert_return(req->key_usage || req->n_key_usage == 0, -EINVAL);
 
+    /* A Renew/Rekey request takes its subject and names from the certificate alone. */
+    assert_return(!req->from_cert || (!has_subject_fields(req) && req->n_alt_names == 0), -EINVAL);
+
     /* Check everything before building anything. */
-    if (is_absent(req->common_name)) {
+    if (!req->from_cert && is_absent(req->common_name)) {
         return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
                              "CommonName is required");
     }
@@ -674,18 +744,31 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
     if (r < 0) {
         return r;
     }
-    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *gens = GENERAL_NAMES_new();
-    if (!gens) {
-        return oom(err);
-    }
-    r = san_append_general_names(gens, req->alt_names, req->n_alt_names, err);
-    if (r < 0) {
-        return r;
+    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *gens = NULL;
+    if (req->from_cert) {
+        r = sans_of_cert(req->from_cert, &gens, err);
+        if (r < 0) {
+            return r;
+        }
+    } else {
+        gens = GENERAL_NAMES_new();
+        if (!gens) {
+            return oom(err);
+        }
+        r = san_append_general_names(gens, req->alt_names, req->n_alt_names, err);
+        if (r < 0) {
+            return r;
+        }
     }
 
     /* Build. From here on only OpenSSL (memory, provider) can fail. */
     _cleanup_(cleanup_X509_REQ) X509_REQ *x = X509_REQ_new_ex(libctx, propq);
     if (!x || X509_REQ_set_version(x, X509_REQ_VERSION_1) != 1) {
+        return oom(err);
+    }
+    /* X509_REQ_set_subject_name copies the name whole: its entries, order and string types. */
+    if (req->from_cert &&
+        X509_REQ_set_subject_name(x, X509_get_subject_name(req->from_cert)) != 1) {
         return oom(err);
     }
     X509_NAME *subject = X509_REQ_get_subject_name(x);
@@ -710,8 +793,12 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
         return oom(err);
     }
     if (sk_GENERAL_NAME_num(gens) > 0) {
-        /* Non-critical: the subject holds a CN (RFC 5280 §4.2.1.6). */
-        r = push_ext(exts, NID_subject_alt_name, 0, gens);
+        /*
+         * Critical only when the subject is empty (RFC 5280 §4.2.1.6): a request of ours holds
+         * a CN, a certificate being renewed may not.
+         */
+        int crit = X509_NAME_entry_count(subject) == 0 ? 1 : 0;
+        r = push_ext(exts, NID_subject_alt_name, crit, gens);
         if (r < 0) {
             return oom(err);
         }

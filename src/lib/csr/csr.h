@@ -25,7 +25,14 @@
  * NUL-terminated; NULL or "" means absent.
  */
 struct csr_request {
-    const char *common_name;      /* CommonName: required, 1..64 */
+    /*
+     * Renew/Rekey (borrowed, nullable): ask for this certificate's subject exactly (every
+     * attribute, in its order, with its string type) and its subjectAltName, every name as it
+     * is. The subject fields (common_name .. contact_person) and alt_names must then be absent;
+     * key_usage and challenge_password are checked as for GenerateCSR.
+     */
+    const X509 *from_cert;
+    const char *common_name;      /* CommonName: required (unless from_cert), 1..64 */
     const char *const *alt_names; /* AlternativeNames: DNS names, IPv4/IPv6, emails, URIs */
     size_t n_alt_names;
     const char *const *key_usage; /* KeyUsage: Redfish KeyUsage enum names */
@@ -46,12 +53,15 @@ struct csr_request {
 
 /*
  * Check the request and build a CSR signed with key (SHA-256; SHA-384 for P-384/P-521; none
- * for Ed25519). Returns 0 and an owned X509_REQ in *ret, or a negative errno with err:
- * CERTD_E_FIELD_MISSING (no CommonName), CERTD_E_FIELD_TOO_LONG (naming the field and its
- * bound), CERTD_E_FIELD_INVALID (bad country, control characters or NUL, not UTF-8),
+ * for Ed25519), signing once. Returns 0 and an owned X509_REQ in *ret, or a negative errno
+ * with err: CERTD_E_FIELD_MISSING (no CommonName), CERTD_E_FIELD_TOO_LONG (naming the field and
+ * its bound), CERTD_E_FIELD_INVALID (bad country, control characters or NUL, not UTF-8),
  * CERTD_E_SAN_INVALID (an alternative name that is none of DNS, IP, email, URI),
  * CERTD_E_KEY_USAGE_INVALID (unknown KeyUsage name), CERTD_E_TOO_MANY_VALUES (over
- * CERTD_SANS_MAX or CERTD_KEY_USAGES_MAX). The challenge password never appears in a message.
+ * CERTD_SANS_MAX or CERTD_KEY_USAGES_MAX; for from_cert, a certificate with more than
+ * CERTD_SANS_MAX alternative names), CERTD_E_CERT_BAD (-EBADMSG: from_cert's subjectAltName
+ * does not decode or appears twice); -EINVAL without err when from_cert comes with subject
+ * fields or alt_names (a caller's mistake). The challenge password never appears in a message.
  * errno: -E2BIG for FIELD_TOO_LONG and TOO_MANY_VALUES, -EINVAL for the other input errors,
  * -ENOMEM, -EIO (CERTD_E_INTERNAL: the key cannot sign). Country is upper-cased; Email and
  * UnstructuredName must be ASCII (IA5String) and Email a valid local@domain address; a field
@@ -95,6 +105,14 @@ _must_check_ int san_classify(const char *s, enum san_kind *ret);
  */
 _must_check_ int key_usage_from_redfish(const char *const *names, size_t n, uint32_t *ret_ku,
                                         uint32_t *ret_eku, struct certd_err *err);
+
+/* Every Redfish KeyUsage name, in the schema's order (the table key_usage_from_redfish reads). */
+#define CSR_REDFISH_KEY_USAGES_MAX 15u
+/*
+ * The reverse: the Redfish names of the CERT_KU_* bits in ku and CERT_EKU_* bits in eku, in
+ * the schema's order, into names[0..max); returns how many (UINT32_MAX for both: every name).
+ */
+size_t key_usage_to_redfish(uint32_t ku, uint32_t eku, const char **names, size_t max);
 
 /*
  * Helpers that issue/ shares with csr_build, so both apply the same rules.

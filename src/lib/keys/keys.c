@@ -28,6 +28,11 @@ DEFINE_CLEANUP(OSSL_ENCODER_CTX, OSSL_ENCODER_CTX_free)
 /* The longest configuration string key_spec_parse looks at ("TPM_ALG_ECDSA:TPM_ECC_NIST_P521"). */
 #define KEY_SPEC_STR_MAX 64u
 
+/* The request fields key_spec_from_names blames (struct certd_err.field): Redfish's names. */
+#define FIELD_ALG   "KeyPairAlgorithm"
+#define FIELD_BITS  "KeyBitLength"
+#define FIELD_CURVE "KeyCurveId"
+
 /* RSA below 2048 bits is weak (NIST SP 800-131A Rev. 2 §2). */
 #define KEY_RSA_MIN_BITS 2048
 
@@ -105,8 +110,8 @@ int key_spec_from_names(const char *alg, unsigned bits, const char *curve, struc
     assert_return(ret, -EINVAL);
 
     if (!alg || alg[0] == '\0') {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
-                       "no key algorithm given; use RSA, EC or Ed25519");
+        return err_set_field(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, FIELD_ALG,
+                             "no key algorithm given; use RSA, EC or Ed25519");
     }
     const struct alg_entry *a = NULL;
     for (size_t i = 0; i < ELEMENTSOF(algs); i++) {
@@ -116,9 +121,9 @@ int key_spec_from_names(const char *alg, unsigned bits, const char *curve, struc
         }
     }
     if (!a) {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
-                       "key algorithm '%.*s' is not supported; use RSA, EC or Ed25519",
-                       quote_len(alg), alg);
+        return err_set_field(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, FIELD_ALG,
+                             "key algorithm '%.*s' is not supported; use RSA, EC or Ed25519",
+                             quote_len(alg), alg);
     }
 
     bool has_curve = curve && curve[0] != '\0';
@@ -127,15 +132,16 @@ int key_spec_from_names(const char *alg, unsigned bits, const char *curve, struc
     switch (a->alg) {
     case KEY_ALG_RSA:
         if (has_curve) {
-            return err_set(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED,
-                           "a curve ('%.*s') applies to EC keys, not RSA", quote_len(curve), curve);
+            return err_set_field(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED, FIELD_CURVE,
+                                 "a curve ('%.*s') applies to EC keys, not RSA", quote_len(curve),
+                                 curve);
         }
         if (bits == 0) {
             bits = 2048;
         }
         if (!rsa_bits_ok(bits)) {
-            return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED,
-                           "RSA key size %u is not supported; use 2048, 3072 or 4096", bits);
+            return err_set_field(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED, FIELD_BITS,
+                                 "RSA key size %u is not supported; use 2048, 3072 or 4096", bits);
         }
         spec.bits = bits;
         break;
@@ -144,18 +150,18 @@ int key_spec_from_names(const char *alg, unsigned bits, const char *curve, struc
         if (has_curve) {
             c = curve_lookup(curve);
             if (!c) {
-                return err_set(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED,
-                               "curve '%.*s' is not supported; use P-256, P-384 or P-521",
-                               quote_len(curve), curve);
+                return err_set_field(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED, FIELD_CURVE,
+                                     "curve '%.*s' is not supported; use P-256, P-384 or P-521",
+                                     quote_len(curve), curve);
             }
         } else {
             /* No curve: the size picks one (Redfish KeyBitLength alone), default P-256. */
             c = curve_by_bits(bits == 0 ? 256 : bits);
         }
         if (!c || (bits != 0 && bits != c->bits)) {
-            return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED,
-                           "EC key size %u is not supported%s%s; use 256, 384 or 521", bits,
-                           c ? " with " : "", c ? c->nist : "");
+            return err_set_field(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED, FIELD_BITS,
+                                 "EC key size %u is not supported%s%s; use 256, 384 or 521", bits,
+                                 c ? " with " : "", c ? c->nist : "");
         }
         spec.bits = c->bits;
         (void)snprintf(spec.curve, sizeof(spec.curve), "%s", c->nist);
@@ -163,19 +169,21 @@ int key_spec_from_names(const char *alg, unsigned bits, const char *curve, struc
     }
     case KEY_ALG_ED25519:
         if (has_curve) {
-            return err_set(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED,
-                           "a curve ('%.*s') applies to EC keys, not Ed25519", quote_len(curve),
-                           curve);
+            return err_set_field(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED, FIELD_CURVE,
+                                 "a curve ('%.*s') applies to EC keys, not Ed25519",
+                                 quote_len(curve), curve);
         }
         if (bits != 0 && bits != 256) {
-            return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED,
-                           "Ed25519 key size %u is not supported; Ed25519 keys are 256 bits", bits);
+            return err_set_field(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED, FIELD_BITS,
+                                 "Ed25519 key size %u is not supported; Ed25519 keys are 256 bits",
+                                 bits);
         }
         spec.bits = 256;
         break;
     case KEY_ALG_MAX:
     default:
-        return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "key algorithm not supported");
+        return err_set_field(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, FIELD_ALG,
+                             "key algorithm not supported");
     }
 
     *ret = spec;

@@ -37,7 +37,9 @@ struct key_policy {
  * "secp256r1", "TPM_ECC_NIST_P256" (and the 384/521 equivalents; "secp384r1", "secp521r1").
  * RSA sizes: bits = 0 means 2048; 2048, 3072, 4096 accepted. For EC a NULL curve means P-256.
  * Returns 0, or -EOPNOTSUPP with CERTD_E_ALG_UNSUPPORTED / CERTD_E_KEY_SIZE_UNSUPPORTED /
- * CERTD_E_CURVE_UNSUPPORTED in err. *ret is written only on success.
+ * CERTD_E_CURVE_UNSUPPORTED in err, err->field naming the argument at fault by its Redfish
+ * name: "KeyPairAlgorithm", "KeyBitLength" or "KeyCurveId" (a curve given for RSA or Ed25519
+ * is the curve's fault). *ret is written only on success.
  */
 _must_check_ int key_spec_from_names(const char *alg, unsigned bits, const char *curve,
                                      struct key_spec *ret, struct certd_err *err);

@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "util/base64.h"
 #include "util/ossl.h"
 #include "util/parse.h"
 
@@ -25,6 +26,7 @@
 #define PIN_PREFIX_LEN (sizeof(PIN_PREFIX) - 1)
 /* Base64 of 32 bytes: 4 * ceil(32 / 3) = 44 characters, the last one '=' padding. */
 #define PIN_B64_LEN 44
+_Static_assert(BASE64_LEN(PIN_SHA256_LEN) == PIN_B64_LEN, "pin base64 length");
 /* Hex forms: 64 digits, or 32 pairs joined by 31 colons. */
 #define PIN_HEX_LEN       (2 * PIN_SHA256_LEN)
 #define PIN_HEX_COLON_LEN (3 * PIN_SHA256_LEN - 1)
@@ -90,19 +92,9 @@ void pin_format(const struct pin *p, char *buf, size_t size)
         buf[0] = '\0';
         return;
     }
-    unsigned char b64[PIN_B64_LEN + 1];
-    int n = EVP_EncodeBlock(b64, p->sha256, PIN_SHA256_LEN);
-    if (n != PIN_B64_LEN) {
-        buf[0] = '\0';
-        return;
-    }
-    (void)snprintf(buf, size, "%s%s", PIN_PREFIX, (const char *)b64);
-}
-
-static bool is_b64_char(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
-           c == '/';
+    char b64[PIN_B64_LEN + 1];
+    base64_encode(p->sha256, PIN_SHA256_LEN, b64, sizeof(b64));
+    (void)snprintf(buf, size, "%s%s", PIN_PREFIX, b64);
 }
 
 static int parse_b64(const char *b64, size_t len, struct pin *ret, struct certd_err *err)
@@ -112,9 +104,9 @@ static int parse_b64(const char *b64, size_t len, struct pin *ret, struct certd_
                        "pin has %zu base64 characters after \"sha256//\"; expected %d", len,
                        PIN_B64_LEN);
     }
-    /* EVP_DecodeBlock skips blanks and ignores padding: check the alphabet ourselves. */
+    /* Checked here, before decoding, to name the position of the first bad character. */
     for (size_t i = 0; i < PIN_B64_LEN - 1; i++) {
-        if (!is_b64_char(b64[i])) {
+        if (base64_char_value(b64[i]) < 0) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "pin has an invalid base64 character at position %zu",
                            i + PIN_PREFIX_LEN + 1);
@@ -124,17 +116,12 @@ static int parse_b64(const char *b64, size_t len, struct pin *ret, struct certd_
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                        "pin base64 must end with one '=' (32 bytes)");
     }
-    /* 44 characters decode to 33 bytes: the padding comes back as a trailing zero byte. */
-    unsigned char raw[PIN_B64_LEN];
-    int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, PIN_B64_LEN);
-    if (n != 33) {
-        (void)ossl_drain_errors("pin: base64");
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "pin is not valid base64");
-    }
-    /* Reject non-canonical encodings (unused low bits set), so one pin has one spelling. */
-    unsigned char again[PIN_B64_LEN + 1];
-    if (EVP_EncodeBlock(again, raw, PIN_SHA256_LEN) != PIN_B64_LEN ||
-        memcmp(again, b64, PIN_B64_LEN) != 0) {
+    /* The text is 43 characters of the alphabet and one '=': decoding can only fail for bits
+     * set under the padding, a second spelling of the same pin. */
+    uint8_t raw[PIN_SHA256_LEN];
+    size_t n = 0;
+    if (base64_decode(span_make(b64, PIN_B64_LEN), 0, raw, sizeof(raw), &n) < 0 ||
+        n != PIN_SHA256_LEN) {
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                        "pin base64 is not canonical (unused bits set)");
     }

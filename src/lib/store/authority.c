@@ -34,8 +34,8 @@
 #include "util/limits.h"
 #include "util/ossl.h"
 
-/* An id: SHA-256 in lowercase hex. */
-#define AUTH_ID_LEN 64u
+/* An id: SHA-256 in lowercase hex (store.h). */
+#define AUTH_ID_LEN AUTHORITY_ID_LEN
 /* "<id>.pem" */
 #define AUTH_FILE_SUFFIX     ".pem"
 #define AUTH_FILE_SUFFIX_LEN (sizeof(AUTH_FILE_SUFFIX) - 1)
@@ -148,6 +148,20 @@ static EVP_MD *sha256_fetch(OSSL_LIB_CTX *libctx, const char *propq)
         ossl_drain_errors("authority: fetch SHA2-256");
     }
     return md;
+}
+
+int authority_cert_id(OSSL_LIB_CTX *libctx, const char *propq, const X509 *cert,
+                      char ret_id[static AUTHORITY_ID_LEN + 1])
+{
+    _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
+
+    assert_return(cert && ret_id, -EINVAL);
+
+    md = sha256_fetch(libctx, propq);
+    if (!md) {
+        return -EOPNOTSUPP;
+    }
+    return cert_id(md, cert, ret_id);
 }
 
 /*
@@ -498,7 +512,7 @@ static int auth_open_fail(struct certd_err *err, int r, const char *dir, const c
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
     return err_set(err, r, CERTD_E_STORAGE, "cannot %s authority directory %s (%s)", step, dir,
-                   strerror_r(-r, buf, sizeof(buf)));
+                   store_errno_str(r, buf, sizeof(buf)));
 }
 
 int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir)
@@ -661,7 +675,7 @@ static int add_complete_committed(int dirfd, const char *dir, int r, const char 
     int q = store_recover_locked(dirfd, dir);
 
     log_debug("authority: %s: %s failed (%s) after the commit point; completing the set: %s", dir,
-              step, strerror_r(-r, buf, sizeof(buf)), q < 0 ? "failed" : "done");
+              step, store_errno_str(r, buf, sizeof(buf)), q < 0 ? "failed" : "done");
     return q < 0 ? r : 0;
 }
 
@@ -787,7 +801,7 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
             return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
         }
         return err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s/%s", step,
-                       strerror_r(-r, buf, sizeof(buf)), dir, a.v[failed].name);
+                       store_errno_str(r, buf, sizeof(buf)), dir, a.v[failed].name);
     }
     for (size_t i = 0; i < a.n; i++) {
         struct stat st;

@@ -57,12 +57,6 @@ int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *
                        const char **ret_step, size_t *ret_failed, bool *ret_is_committed);
 
 /*
- * ".tmp-<kind><base, cut>-<16 random hex digits>" into buf (NAME_MAX + 1 bytes): a name no
- * reader takes for real data and store_recover() removes. 0, -ENAMETOOLONG or -errno.
- */
-int store_tmp_name(char *buf, size_t size, const char *kind, const char *base);
-
-/*
  * Test hook, for tests/unit/test-store.c only: when store_write_set() reaches this point it
  * calls _exit(0) there, to simulate a crash in a forked child (also when the set is written by
  * authority_dir_add). STORE_CRASH_NONE (the default) in every real program; nothing but a unit

@@ -88,8 +88,7 @@ static void crash_point(enum store_crash_point p)
     }
 }
 
-/* Describe -r for a message; buf is used only when glibc has no static text for it. */
-static const char *errno_str(int r, char *buf, size_t size)
+const char *store_errno_str(int r, char *buf, size_t size)
 {
     return strerror_r(r < 0 ? -r : r, buf, size);
 }
@@ -99,10 +98,10 @@ static int store_fail(struct certd_err *err, int r, const char *path, const char
 {
     char buf[128];
 
-    log_debug("store: %s: %s: %s", path, step, errno_str(r, buf, sizeof(buf)));
+    log_debug("store: %s: %s: %s", path, step, store_errno_str(r, buf, sizeof(buf)));
     /* The step and the reason first: a long path may be cut at the end of the message. */
     return err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s", step,
-                   errno_str(r, buf, sizeof(buf)), path);
+                   store_errno_str(r, buf, sizeof(buf)), path);
 }
 
 static bool has_prefix(const char *s, const char *prefix)
@@ -618,7 +617,7 @@ int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *
     if (unlinkat(dirfd, s.jname, 0) < 0 || fsync(dirfd) < 0) {
         char buf[128];
         log_debug("store: %s: cannot remove journal %s: %s", dir, s.jname,
-                  errno_str(-errno, buf, sizeof(buf)));
+                  store_errno_str(-errno, buf, sizeof(buf)));
     }
     return 0;
 }
@@ -774,26 +773,20 @@ int store_write_set(const struct store_file *files, size_t n, struct certd_err *
 
 /* ---- reading ---- */
 
-/* A heap buffer that may hold key bytes: wiped before it is freed, whatever the path. */
-struct wipe_buf {
-    uint8_t *p;
-    size_t size;
-};
-
-static void wipe_buf_done(struct wipe_buf *b)
+void store_buf_done(struct store_buf *b)
 {
     if (b->p) {
-        OPENSSL_cleanse(b->p, b->size);
+        OPENSSL_cleanse(b->p, b->len);
         free(b->p);
-        b->p = NULL;
-        b->size = 0;
     }
+    *b = (struct store_buf){ .p = NULL };
 }
 
 /* Read all of fd (a regular file of at most max bytes) into a NUL-terminated malloc'd buffer. */
 static int read_fd_all(int fd, size_t max, uint8_t **ret, size_t *ret_len)
 {
-    _cleanup_(wipe_buf_done) struct wipe_buf b = { 0 };
+    /* len is the whole allocation here: every byte of it may have held file data. */
+    _cleanup_(store_buf_done) struct store_buf b = { .p = NULL };
     struct stat st;
     size_t limit, cap, len = 0;
 
@@ -826,7 +819,7 @@ static int read_fd_all(int fd, size_t max, uint8_t **ret, size_t *ret_len)
     if (!b.p) {
         return -ENOMEM;
     }
-    b.size = cap + 1;
+    b.len = cap + 1;
     for (;;) {
         if (len == cap) {
             size_t ncap;
@@ -843,9 +836,9 @@ static int read_fd_all(int fd, size_t max, uint8_t **ret, size_t *ret_len)
                 return -ENOMEM;
             }
             memcpy(nbuf, b.p, len);
-            wipe_buf_done(&b);
+            store_buf_done(&b);
             b.p = nbuf;
-            b.size = ncap + 1;
+            b.len = ncap + 1;
             cap = ncap;
         }
         ssize_t n = read(fd, b.p + len, cap - len);
@@ -887,6 +880,33 @@ int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, 
         return -errno;
     }
     return read_fd_all(fd, max, ret, ret_len);
+}
+
+int store_read_file_err(const char *path, size_t max, bool nofollow, struct store_buf *ret,
+                        struct certd_err *err)
+{
+    struct store_buf b = { .p = NULL };
+    char buf[128];
+    int r;
+
+    assert_return(path && ret, -EINVAL);
+
+    r = store_read_file(path, max, nofollow, &b.p, &b.len);
+    if (r == -ENOENT) {
+        return err_set(err, r, CERTD_E_NOT_FOUND, "%s does not exist", path);
+    }
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %zu bytes", path, max);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
+                       store_errno_str(r, buf, sizeof(buf)));
+    }
+    *ret = b;
+    return 0;
 }
 
 /* ---- directories ---- */
@@ -1082,7 +1102,7 @@ static int journal_quarantine(int dirfd, const char *dir, const char *name, cons
     int k = snprintf(broken, sizeof(broken), "%s" STORE_JOURNAL_BROKEN_SUFFIX, name);
     if (k < 0 || (size_t)k >= sizeof(broken) || renameat(dirfd, name, dirfd, broken) < 0) {
         log_debug("store: %s/%s: %s, never replayed; cannot set it aside: %s", dir, name, why,
-                  errno_str(-errno, buf, sizeof(buf)));
+                  store_errno_str(-errno, buf, sizeof(buf)));
         return 0;
     }
     log_debug("store: %s/%s: %s, never replayed: set aside as %s", dir, name, why, broken);
@@ -1146,7 +1166,7 @@ static int journal_settle(int dirfd, const char *dir, const char *name, const st
     if (r < 0) {
         char buf[128];
         log_debug("store: %s/%s: cannot %s the set: %s", dir, name,
-                  is_redo ? "complete" : "discard", errno_str(r, buf, sizeof(buf)));
+                  is_redo ? "complete" : "discard", store_errno_str(r, buf, sizeof(buf)));
         return r;
     }
     log_debug("store: %s/%s: %s", dir, name,

@@ -111,6 +111,37 @@ _must_check_ int store_read_file(const char *path, size_t max, bool nofollow, ui
                                  size_t *ret_len);
 
 /*
+ * A heap buffer that may hold key bytes. store_buf_done (a _cleanup_ function; a zeroed struct
+ * is fine) wipes p[0..len) with OPENSSL_cleanse, frees p and zeroes the struct.
+ */
+struct store_buf {
+    uint8_t *p;
+    size_t len;
+};
+void store_buf_done(struct store_buf *b);
+
+/*
+ * store_read_file into *ret (written only on success; the caller wipes and frees it with
+ * store_buf_done), with err for people, the message naming path: -ENOENT/CERTD_E_NOT_FOUND
+ * ("does not exist"), -E2BIG/CERTD_E_INPUT_TOO_LARGE ("larger than max bytes"),
+ * -ENOMEM/CERTD_E_NO_MEMORY, any other -errno (-EISDIR, -ELOOP, -EINVAL for a file that is not
+ * regular, -EACCES ...) CERTD_E_STORAGE ("cannot read PATH: reason").
+ */
+_must_check_ int store_read_file_err(const char *path, size_t max, bool nofollow,
+                                     struct store_buf *ret, struct certd_err *err);
+
+/*
+ * ".tmp-<kind><base, cut>-<16 random hex digits>" into buf (NAME_MAX + 1 bytes): a name no
+ * reader takes for real data and store_recover() removes (a regular file or symlink), so a
+ * file renamed to it within its directory is gone for good after a crash. 0, -ENAMETOOLONG or
+ * -errno (no randomness).
+ */
+_must_check_ int store_tmp_name(char *buf, size_t size, const char *kind, const char *base);
+
+/* Describe -r (or r) for a message, as strerror_r(3) does: its text, or buf filled with one. */
+const char *store_errno_str(int r, char *buf, size_t size);
+
+/*
  * Create dir (and missing parents) with mode (e.g. STORE_MODE_DIR) when absent. The final
  * directory, new or existing, must be owned by the effective uid and not writable by group or
  * others: a key directory others can write to is not safe (they could swap keys or plant a
@@ -145,6 +176,17 @@ _must_check_ int store_recover(const char *dir);
 
 /* The older name of store_recover(), kept for callers: exactly the same function. */
 _must_check_ int store_cleanup_tmp(const char *dir);
+
+/* An authority id: the certificate's SHA-256 fingerprint as lowercase hex, without separators. */
+#define AUTHORITY_ID_LEN 64u
+
+/*
+ * The id cert has (or would have) in an authority directory, as the functions below name it,
+ * into ret_id (AUTHORITY_ID_LEN digits and a NUL; written only on success). The digest is
+ * fetched with libctx/propq. 0, -EOPNOTSUPP (no SHA-256) or -EIO.
+ */
+_must_check_ int authority_cert_id(OSSL_LIB_CTX *libctx, const char *propq, const X509 *cert,
+                                   char ret_id[static AUTHORITY_ID_LEN + 1]);
 
 /*
  * Add certificates to an authority directory: each as "<fingerprint>.pem" (0644), then rebuild
@@ -184,9 +226,9 @@ _must_check_ int authority_dir_remove(const char *dir, const char *id, struct ce
  * Load every "<fingerprint>.pem" of an authority directory (temporary files and links are
  * skipped), sorted by id. A file that does not parse, or whose SHA-256 fingerprint is not its
  * name, is skipped with a debug log line. At most CERTD_AUTHORITY_MAX_HARD files (-E2BIG).
- * ret_n may be NULL. Returns
- * 0 with an owned stack (possibly empty) and, when ret_ids is not NULL, a parallel owned array
- * of ids; or -errno.
+ * ret_n may be NULL. Returns 0 with an owned stack (possibly empty) and, when ret_ids is not
+ * NULL, a parallel owned array of ids (authority_cert_id of each certificate, ascending; free
+ * with strv_free_n and the count); or -errno.
  */
 _must_check_ int authority_dir_load(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
                                     STACK_OF(X509) **ret_certs, char ***ret_ids, size_t *ret_n);

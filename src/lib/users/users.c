@@ -24,6 +24,7 @@
 #include <openssl/rand.h>
 
 #include "store/store.h"
+#include "util/base64.h"
 #include "util/parse.h"
 
 /*
@@ -881,22 +882,6 @@ int users_verify(const struct users *u, const char *name, const struct secret *p
 
 /* ---- the initial administrator ---- */
 
-/* base64url (RFC 4648 §5) of n bytes into out (4 characters per 3 bytes; n % 3 == 0). */
-static void base64url(const uint8_t *in, size_t n, char *out)
-{
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    size_t o = 0;
-    assert(n % 3 == 0);
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
-        out[o++] = alphabet[(v >> 18) & 0x3f];
-        out[o++] = alphabet[(v >> 12) & 0x3f];
-        out[o++] = alphabet[(v >> 6) & 0x3f];
-        out[o++] = alphabet[v & 0x3f];
-    }
-}
-
 /* The directory of path ("." for a bare name) in a new string; NULL without memory. */
 static char *dir_of(const char *path)
 {
@@ -986,12 +971,13 @@ int users_bootstrap(const char *users_path, const char *password_path, struct se
     }
 
     uint8_t rnd[BOOTSTRAP_RANDOM_BYTES];
-    char text[BOOTSTRAP_PASSWORD_LEN + 1]; /* the password and a newline */
-    _Static_assert(BOOTSTRAP_RANDOM_BYTES / 3 * 4 == BOOTSTRAP_PASSWORD_LEN, "base64url size");
+    char text[BOOTSTRAP_PASSWORD_LEN + 1]; /* the password, then a newline over its NUL */
+    _Static_assert(BASE64URL_LEN(BOOTSTRAP_RANDOM_BYTES) == BOOTSTRAP_PASSWORD_LEN,
+                   "base64url size");
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         return err_set(err, -EIO, CERTD_E_INTERNAL, "no random bytes for the initial password");
     }
-    base64url(rnd, sizeof(rnd), text);
+    base64url_encode(rnd, sizeof(rnd), text, sizeof(text));
     text[BOOTSTRAP_PASSWORD_LEN] = '\n';
     OPENSSL_cleanse(rnd, sizeof(rnd));
     _cleanup_(cleanup_secret) struct secret *pw = secret_new(text, BOOTSTRAP_PASSWORD_LEN);

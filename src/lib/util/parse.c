@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Strict number parsing: the only way a decimal string becomes a number in certd. */
+/*
+ * Strict parsing of what certd reads as text: decimal numbers (the only way a string becomes a
+ * number in certd), percent-encoding (request paths, file: URIs) and absolute paths.
+ */
 #include "util/parse.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -58,4 +62,54 @@ int hex_digit_value(char c)
         return c - 'A' + 10;
     }
     return -1;
+}
+
+int percent_decode(struct span in, char *out, size_t *ret_len)
+{
+    assert_return(out && (in.p || in.len == 0), -EINVAL);
+    const char *s = (const char *)in.p;
+    /* Check all of it first, so that a bad escape leaves out untouched. */
+    for (size_t i = 0; i < in.len; i++) {
+        if (s[i] == '\0') {
+            return -EBADMSG;
+        }
+        if (s[i] != '%') {
+            continue;
+        }
+        if (in.len - i < 3 || hex_digit_value(s[i + 1]) < 0 || hex_digit_value(s[i + 2]) < 0 ||
+            (s[i + 1] == '0' && s[i + 2] == '0')) {
+            return -EBADMSG;
+        }
+        i += 2;
+    }
+    size_t o = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        if (s[i] == '%') {
+            out[o++] = (char)(hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2]));
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    if (ret_len) {
+        *ret_len = o;
+    }
+    return 0;
+}
+
+int path_split_name(const char *path, char **ret_dir, const char **ret_name)
+{
+    assert_return(path && ret_dir && ret_name, -EINVAL);
+    const char *slash = strrchr(path, '/');
+    if (path[0] != '/' || slash[1] == '\0') {
+        return -EINVAL;
+    }
+    char *dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+    if (!dir) {
+        return -ENOMEM;
+    }
+    *ret_dir = dir;
+    *ret_name = slash + 1;
+    return 0;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Number parsing and overflow-checked size arithmetic (STYLE.md §5). */
+/* Number parsing, percent-decoding, path splitting and overflow-checked size arithmetic (§5). */
 #pragma once
 
 #include <stdbool.h>
@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "util/cleanup.h"
+#include "util/span.h"
 
 /*
  * Parse a decimal unsigned number in [min, max]. Rejects empty strings, signs, blanks, leading
@@ -38,6 +39,28 @@ static inline bool size_mul(size_t a, size_t b, size_t *ret)
 
 /* The value of one hexadecimal digit (either case), or -1. */
 int hex_digit_value(char c);
+
+/*
+ * Percent-decode in (RFC 3986 §2.1; untrusted, not NUL-terminated) into out, which the caller
+ * provides with room for in.len + 1 bytes (decoding never lengthens), and NUL-terminate it; the
+ * decoded length goes to *ret_len (nullable). Thread-safe, no allocation.
+ * Strict: a '%' not followed by two hex digits (either case), "%00" and a raw NUL are -EBADMSG,
+ * since the result is used as a C string and "a%00b" would silently become "a"; so on success
+ * strlen(out) == *ret_len. Other decoded bytes, control characters included, are the caller's
+ * to judge. '+' stays '+': it means a space only in HTML form data
+ * (application/x-www-form-urlencoded), which certd never reads, while in paths and file: URIs
+ * (RFC 8089) it is an ordinary character.
+ * On failure out and *ret_len are untouched. -EINVAL for a NULL out or in.p with in.len > 0.
+ */
+_must_check_ int percent_decode(struct span in, char *out, size_t *ret_len);
+
+/*
+ * Split an absolute path into its directory (a new string in *ret_dir; "/" for "/x") and its last
+ * name (borrowed from path, in *ret_name). No normalisation: "/a//b" gives "/a/" and "b".
+ * Returns 0, -EINVAL for a path that is not absolute or ends in '/' (it names no file), or
+ * -ENOMEM; the outputs are written only on success.
+ */
+_must_check_ int path_split_name(const char *path, char **ret_dir, const char **ret_name);
 
 /* ASCII case-insensitive equality, for names from configuration and requests. */
 bool str_case_eq(const char *a, const char *b);

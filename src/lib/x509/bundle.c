@@ -35,6 +35,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "util/base64.h"
 #include "util/limits.h"
 #include "util/ossl.h"
 #include "util/parse.h"
@@ -291,88 +292,6 @@ static int pem_frame(struct span in, struct cursor *c, size_t *lineno, struct sp
         blk.body = SPAN_EMPTY;
     }
     *ret = blk;
-    return 0;
-}
-
-static int b64_value(uint8_t b)
-{
-    if (b >= 'A' && b <= 'Z') {
-        return b - 'A';
-    }
-    if (b >= 'a' && b <= 'z') {
-        return b - 'a' + 26;
-    }
-    if (b >= '0' && b <= '9') {
-        return b - '0' + 52;
-    }
-    if (b == '+') {
-        return 62;
-    }
-    if (b == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/*
- * Strict base64 (RFC 4648 §4) ignoring line breaks and blanks: only the alphabet, '=' only as
- * one or two final pad characters, complete quads, and zero pad bits (canonical encoding).
- * Writes at most cap bytes. -EBADMSG on any deviation or an empty body.
- */
-static int b64_decode(struct span text, uint8_t *out, size_t cap, size_t *ret_len)
-{
-    struct cursor c = cur_init(text);
-    uint32_t acc = 0;
-    unsigned n = 0, pad = 0;
-    size_t o = 0;
-    uint8_t b;
-
-    while (cur_u8(&c, &b) == 0) {
-        if (is_blank(b)) {
-            continue;
-        }
-        if (pad > 0 && (b != '=' || n == 0)) {
-            return -EBADMSG; /* data after padding */
-        }
-        if (b == '=') {
-            if (n < 2) {
-                return -EBADMSG;
-            }
-            pad++;
-            acc <<= 6;
-        } else {
-            int v = b64_value(b);
-            if (v < 0) {
-                return -EBADMSG;
-            }
-            acc = acc << 6 | (uint32_t)v;
-        }
-        n++;
-        if (n < 4) {
-            continue;
-        }
-        size_t nout = 3 - pad;
-        /* Canonical encoding: the bits under the padding are zero. */
-        if ((pad == 1 && (acc & 0xffu) != 0) || (pad == 2 && (acc & 0xffffu) != 0)) {
-            return -EBADMSG;
-        }
-        if (o + nout > cap) {
-            return -EBADMSG;
-        }
-        out[o++] = (uint8_t)(acc >> 16);
-        if (nout > 1) {
-            out[o++] = (uint8_t)(acc >> 8);
-        }
-        if (nout > 2) {
-            out[o++] = (uint8_t)acc;
-        }
-        acc = 0;
-        n = 0;
-    }
-    if (n != 0 || o == 0) {
-        return -EBADMSG;
-    }
-    *ret_len = o;
     return 0;
 }
 
@@ -860,7 +779,8 @@ static int handle_block(struct parse_state *st, const struct pem_block *blk, str
     if (!der.p) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    r = b64_decode(blk->body, der.p, der.cap, &der.len);
+    /* RFC 7468 §3: line breaks and blanks may sit anywhere in the base64 text. */
+    r = base64_decode(blk->body, BASE64_SKIP_BLANKS, der.p, der.cap, &der.len);
     if (r < 0) {
         return err_set(err, -EBADMSG, CERTD_E_PEM_BAD_BLOCK,
                        "bad PEM block: the " LABEL_FMT " block at line %zu is not valid base64",
