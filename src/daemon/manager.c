@@ -5,9 +5,10 @@
  *
  * Invariants:
  *  - ep->current is never NULL, and a published snapshot is never written again: readers on any
- *    thread use it without a lock, holding a reference.
- *  - m->lock guards ep->current, ep->generation and the pending lists (entries and next_seq),
- *    and is held only to copy or swap pointers and numbers: never during crypto or I/O.
+ *    thread use it without a lock, holding a reference. An entry shared by several snapshots
+ *    (authorities) is freed with the last of them.
+ *  - m->lock guards ep->current and the pending lists (entries and next_seq), and is held only
+ *    to copy or swap pointers and numbers: never during crypto or I/O.
  *  - A change builds everything it will publish (inspection, PEM) before it writes a byte, so
  *    the only failures after a write are the write's own, and those leave the old files.
  *  - A pending key is in its endpoint's list exactly while its file is meant to exist; whoever
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -29,7 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
 #include <openssl/x509.h>
 
 #include "issue/issue.h"
@@ -52,11 +53,6 @@
 #define PENDING_FILE_MAX CERTD_INPUT_MAX_DEFAULT
 /* ".corrupt-20240101T000000Z" clashes (two starts within a second): "-1" .. "-99". */
 #define ASIDE_TRIES 100u
-/*
- * csr_build needs a common name. A Renew/Rekey CSR's subject is then replaced by the
- * certificate's own, whole (which may have no CN at all), so this name never reaches it.
- */
-#define RENEW_CN_PLACEHOLDER "certd"
 
 DEFINE_CLEANUP(DIR, closedir)
 
@@ -67,21 +63,6 @@ static inline void x509_view_free(x509_view *sk)
     sk_X509_free(sk);
 }
 DEFINE_CLEANUP(x509_view, x509_view_free)
-
-/* A malloc'd buffer that may hold key material: wiped before it is freed. */
-struct wiped_buf {
-    uint8_t *p;
-    size_t len;
-};
-
-static void wiped_buf_done(struct wiped_buf *b)
-{
-    if (b->p) {
-        OPENSSL_cleanse(b->p, b->len);
-        free(b->p);
-    }
-    *b = (struct wiped_buf){ 0 };
-}
 
 struct pending_key {
     uint64_t seq;
@@ -96,7 +77,6 @@ struct endpoint {
     bool is_combined;                  /* cert and key are one file */
     /* Guarded by m->lock. */
     struct ep_snapshot *current;
-    uint64_t generation;
     struct pending_key pending[MANAGER_PENDING_MAX]; /* ascending seq: [0] is the oldest */
     size_t n_pending;
     uint64_t next_seq;
@@ -123,11 +103,6 @@ static int oom(struct certd_err *err)
     return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
 }
 
-static const char *errno_name(int r, char *buf, size_t size)
-{
-    return strerror_r(r < 0 ? -r : r, buf, size);
-}
-
 static void lock(struct manager *m)
 {
     int r = pthread_mutex_lock(&m->lock);
@@ -146,10 +121,22 @@ static void unlock(struct manager *m)
 
 static void entry_done(struct cert_entry *e)
 {
-    X509_free(e->cert);
-    (void)cert_info_free(e->info);
-    free(e->pem);
+    /* acq_rel, as for snapshots: every holder's reads happen before the last one frees. */
+    if (e->refs_ && atomic_fetch_sub_explicit(e->refs_, 1, memory_order_acq_rel) == 1) {
+        X509_free(e->cert);
+        (void)cert_info_free(e->info);
+        free(e->pem);
+        free(e->refs_);
+    }
     *e = (struct cert_entry){ .cert = NULL };
+}
+
+/* Put e, an entry of a snapshot, into another one at dst: shared, not copied. */
+static void entry_share(struct cert_entry *dst, const struct cert_entry *e)
+{
+    /* Relaxed: the caller holds a snapshot that holds e, so e cannot go away meanwhile. */
+    (void)atomic_fetch_add_explicit(e->refs_, 1, memory_order_relaxed);
+    *dst = *e;
 }
 
 static struct ep_snapshot *snapshot_destroy(struct ep_snapshot *s)
@@ -185,17 +172,22 @@ struct ep_snapshot *ep_snapshot_unref(struct ep_snapshot *s)
     return NULL;
 }
 
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cert_entry *)a)->id, ((const struct cert_entry *)b)->id);
+}
+
 const struct cert_entry *ep_snapshot_find(const struct ep_snapshot *s, const char *id)
 {
-    if (!s || !id) {
+    struct cert_entry key = { .cert = NULL };
+
+    /* An id longer than any is in no snapshot (and must not be cut into one that is). */
+    if (!s || !id || s->n == 0 || strnlen(id, sizeof(key.id)) == sizeof(key.id)) {
         return NULL;
     }
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->entries[i].id, id) == 0) {
-            return &s->entries[i];
-        }
-    }
-    return NULL;
+    memcpy(key.id, id, strlen(id) + 1);
+    /* Every snapshot is sorted by id: one entry, or an authority's. */
+    return bsearch(&key, s->entries, s->n, sizeof(*s->entries), entry_cmp);
 }
 
 /* An empty snapshot with room for n entries; chain is always a stack, possibly empty. */
@@ -242,6 +234,11 @@ static int entry_init(struct manager *m, struct cert_entry *e, const char *id, X
     if (r < 0) {
         return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the certificate as PEM");
     }
+    _cleanup_free_ atomic_int *refs = malloc(sizeof(*refs));
+    if (!refs) {
+        return oom(err);
+    }
+    atomic_init(refs, 1);
     if (X509_up_ref(cert) != 1) {
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the certificate");
     }
@@ -250,12 +247,13 @@ static int entry_init(struct manager *m, struct cert_entry *e, const char *id, X
     e->info = TAKE_PTR(info);
     e->pem = TAKE_PTR(pem);
     e->pem_len = len;
+    e->refs_ = TAKE_PTR(refs);
     return 0;
 }
 
 /* A server/client snapshot for certs (leaf first) and key (references are taken). */
 static int snapshot_new_single(struct manager *m, const STACK_OF(X509) *certs, EVP_PKEY *key,
-                               bool is_bootstrap, struct ep_snapshot **ret, struct certd_err *err)
+                               struct ep_snapshot **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = snapshot_alloc(1);
     int r;
@@ -283,75 +281,54 @@ static int snapshot_new_single(struct manager *m, const STACK_OF(X509) *certs, E
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
     }
     s->key = key;
-    s->is_self_signed_bootstrap = is_bootstrap;
     *ret = TAKE_PTR(s);
     return 0;
 }
 
-/* The authority id: the SHA-256 fingerprint as 64 lower-case hex digits (store/store.h). */
-static int id_from_fingerprint(const struct cert_info *info, char id[static MANAGER_ID_MAX])
-{
-    size_t n = 0;
-    for (const char *p = info->fingerprint_sha256; *p; p++) {
-        if (*p == ':') {
-            continue;
-        }
-        int v = hex_digit_value(*p);
-        if (v < 0 || n >= MANAGER_ID_MAX - 1) {
-            return -EBADMSG;
-        }
-        id[n++] = "0123456789abcdef"[v];
-    }
-    if (n != MANAGER_ID_MAX - 1) {
-        return -EBADMSG;
-    }
-    id[n] = '\0';
-    return 0;
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct cert_entry *)a)->id, ((const struct cert_entry *)b)->id);
-}
-
 /*
- * An authority snapshot of certs (references are taken), sorted by id. A certificate that
- * cannot be shown is an error when is_strict (a change must not publish less than it wrote),
- * else skipped with a log line (a directory loaded from disk).
+ * An authority snapshot: the entries of keep (nullable) but skip (nullable), then certs[i]
+ * under ids[i] (references taken), in that order: the caller sorts when it adds (keep and a
+ * loaded directory are sorted already). An entry of reuse (nullable) with the same id is
+ * shared rather than inspected again: an id is the certificate's fingerprint. A certificate
+ * that cannot be shown is an error when is_strict (a change must not publish less than it
+ * wrote), else left out with a log line (a directory loaded from disk).
  */
 static int snapshot_new_authority(struct manager *m, const struct endpoint *ep,
-                                  const STACK_OF(X509) *certs, bool is_strict,
+                                  const struct ep_snapshot *keep, const struct cert_entry *skip,
+                                  const STACK_OF(X509) *certs, char *const *ids,
+                                  const struct ep_snapshot *reuse, bool is_strict,
                                   struct ep_snapshot **ret, struct certd_err *err)
 {
-    size_t n = (size_t)sk_X509_num(certs);
-    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = snapshot_alloc(n);
+    size_t n_keep = keep ? keep->n : 0, n_certs = certs ? (size_t)sk_X509_num(certs) : 0;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = snapshot_alloc(n_keep + n_certs);
     int r;
 
     if (!s) {
         return oom(err);
     }
-    for (size_t i = 0; i < n; i++) {
-        struct certd_err e = { 0 };
-        X509 *c = sk_X509_value(certs, (int)i);
-        struct cert_entry *entry = &s->entries[s->n];
-
-        r = entry_init(m, entry, "", c, NULL, &e);
-        if (r >= 0 && id_from_fingerprint(entry->info, entry->id) < 0) {
-            entry_done(entry);
-            r = err_set(&e, -EBADMSG, CERTD_E_INTERNAL, "the fingerprint is not SHA-256 hex");
+    for (size_t i = 0; i < n_keep; i++) {
+        if (&keep->entries[i] != skip) {
+            entry_share(&s->entries[s->n++], &keep->entries[i]);
         }
+    }
+    for (size_t i = 0; i < n_certs; i++) {
+        const struct cert_entry *have = ep_snapshot_find(reuse, ids[i]);
+        struct certd_err e = { 0 };
+
+        if (have) {
+            entry_share(&s->entries[s->n++], have);
+            continue;
+        }
+        r = entry_init(m, &s->entries[s->n], ids[i], sk_X509_value(certs, (int)i), NULL, &e);
         if (r == -ENOMEM || (r < 0 && is_strict)) {
             return err_set(err, r, e.code, "%s", e.msg);
         }
         if (r < 0) {
-            log_warning("endpoint %s: certificate %zu of %s is left out: %s", ep->cfg->name, i,
+            log_warning("endpoint %s: certificate %s of %s is left out: %s", ep->cfg->name, ids[i],
                         ep->cfg->dir, e.msg);
             continue;
         }
         s->n++;
-    }
-    if (s->n > 1) {
-        qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
     }
     *ret = TAKE_PTR(s);
     return 0;
@@ -363,8 +340,6 @@ static void publish(struct endpoint *ep, struct ep_snapshot *s)
     struct ep_snapshot *old;
 
     lock(ep->m);
-    /* s is not visible to anyone yet: setting its generation here keeps it immutable after. */
-    s->generation = ++ep->generation;
     old = ep->current;
     ep->current = s;
     unlock(ep->m);
@@ -438,23 +413,6 @@ static void validate_policy_for(const struct endpoint *ep, struct validate_polic
     }
 }
 
-static int read_file_err(const char *path, int r, struct certd_err *err)
-{
-    char buf[128];
-    if (r == -ENOENT) {
-        return err_set(err, r, CERTD_E_NOT_FOUND, "%s does not exist", path);
-    }
-    if (r == -ENOMEM) {
-        return oom(err);
-    }
-    if (r == -E2BIG) {
-        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %u bytes", path,
-                       CERTD_INPUT_MAX_HARD);
-    }
-    return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
-                   errno_name(r, buf, sizeof(buf)));
-}
-
 /*
  * Read a server/client endpoint's files into a bundle holding the certificates and the key,
  * not validated. Returns 0 and *ret, 1 when neither file exists (an empty endpoint), or -errno
@@ -463,24 +421,25 @@ static int read_file_err(const char *path, int r, struct certd_err *err)
 static int files_load(struct manager *m, struct endpoint *ep, struct bundle **ret,
                       struct certd_err *err)
 {
-    _cleanup_(wiped_buf_done) struct wiped_buf cert = { 0 }, key = { 0 };
+    _cleanup_(store_buf_done) struct store_buf cert = { .p = NULL }, key = { .p = NULL };
     _cleanup_(cleanup_bundle) struct bundle *b = NULL;
     const char *cert_path = ep->cfg->cert, *key_path = ep->cfg->key;
-    struct certd_err e = { 0 };
+    struct certd_err e = { 0 }, ek = { 0 };
     int rc, rk = 0;
 
-    rc = store_read_file(cert_path, CERTD_INPUT_MAX_HARD, cert_nofollow(ep), &cert.p, &cert.len);
+    /* Into e and ek: both missing is no error, only an empty endpoint. */
+    rc = store_read_file_err(cert_path, CERTD_INPUT_MAX_HARD, cert_nofollow(ep), &cert, &e);
     if (!ep->is_combined) {
-        rk = store_read_file(key_path, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &key.p, &key.len);
+        rk = store_read_file_err(key_path, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &key, &ek);
     }
     if (rc == -ENOENT && (ep->is_combined || rk == -ENOENT)) {
         return 1;
     }
     if (rc < 0) {
-        return read_file_err(cert_path, rc, err);
+        return err_set(err, rc, e.code, "%s", e.msg);
     }
     if (rk < 0) {
-        return read_file_err(key_path, rk, err);
+        return err_set(err, rk, ek.code, "%s", ek.msg);
     }
     rc = bundle_parse(m->libctx, m->propq, span_make(cert.p, cert.len), CERTD_INPUT_MAX_HARD, &b,
                       &e);
@@ -503,18 +462,24 @@ static int files_load(struct manager *m, struct endpoint *ep, struct bundle **re
     return 0;
 }
 
-/* Restore path to old (or remove it when it did not exist), after a failed set of writes. */
-static void file_restore(const char *path, const struct wiped_buf *old, bool had_old)
+/*
+ * Restore path to old (or remove it when old is empty: it did not exist), after a failed set of
+ * writes.
+ */
+static void file_restore(const char *path, const struct store_buf *old)
 {
-    int r;
-    if (had_old) {
-        r = store_write_atomic(path, span_make(old->p, old->len), STORE_MODE_SECRET, NULL);
-    } else {
-        r = unlink(path) < 0 ? -errno : 0;
+    struct certd_err e = { 0 };
+    char buf[128];
+    int r = 0;
+
+    if (old->p) {
+        r = store_write_atomic(path, span_make(old->p, old->len), STORE_MODE_SECRET, &e);
+    } else if (unlink(path) < 0) {
+        r = -errno;
     }
     if (r < 0) {
-        char buf[128];
-        log_err("cannot put %s back as it was: %s", path, errno_name(r, buf, sizeof(buf)));
+        log_err("cannot put %s back as it was: %s", path,
+                err_is_set(&e) ? e.msg : store_errno_str(r, buf, sizeof(buf)));
     }
 }
 
@@ -552,7 +517,7 @@ static int files_write(struct manager *m, struct endpoint *ep, const STACK_OF(X5
     key_span = span_make(key_pem->p, key_pem->len);
 
     if (ep->is_combined) {
-        _cleanup_(wiped_buf_done) struct wiped_buf both = { 0 };
+        _cleanup_(store_buf_done) struct store_buf both = { .p = NULL };
         if (!size_add(cert_len, key_pem->len, &both.len) || !(both.p = malloc(both.len))) {
             return oom(err);
         }
@@ -572,14 +537,11 @@ static int files_write(struct manager *m, struct endpoint *ep, const STACK_OF(X5
     }
 
     /* Two directories: no journal spans them (store_write_set refused before writing). */
-    _cleanup_(wiped_buf_done) struct wiped_buf old_key = { 0 };
-    bool had_key = true;
-    r = store_read_file(ep->cfg->key, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &old_key.p,
-                        &old_key.len);
-    if (r == -ENOENT) {
-        had_key = false;
-    } else if (r < 0) {
-        return read_file_err(ep->cfg->key, r, err);
+    _cleanup_(store_buf_done) struct store_buf old_key = { .p = NULL };
+    err_clear(&e);
+    r = store_read_file_err(ep->cfg->key, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &old_key, &e);
+    if (r < 0 && r != -ENOENT) {
+        return err_set(err, r, e.code, "%s", e.msg);
     }
     r = store_write_atomic(ep->cfg->key, key_span, STORE_MODE_SECRET, err);
     if (r < 0) {
@@ -587,7 +549,7 @@ static int files_write(struct manager *m, struct endpoint *ep, const STACK_OF(X5
     }
     r = store_write_atomic(ep->cfg->cert, cert_span, STORE_MODE_PUBLIC, err);
     if (r < 0) {
-        file_restore(ep->cfg->key, &old_key, had_key);
+        file_restore(ep->cfg->key, &old_key);
         return r;
     }
     return 0;
@@ -612,22 +574,28 @@ static int snapshot_write(struct manager *m, struct endpoint *ep, const struct e
 }
 
 /*
- * Remove a client endpoint's files, all or nothing: each is first renamed to a ".tmp-" name in
- * its directory (which store_recover would clear after a crash), and renamed back if another
+ * Remove a client endpoint's files, all or nothing: each is first renamed within its directory
+ * to a store_tmp_name (which store_recover removes after a crash), and renamed back if another
  * cannot be; only then are they unlinked.
  */
 static int files_remove(struct endpoint *ep, struct certd_err *err)
 {
     const char *paths[2] = { ep->cfg->cert, ep->is_combined ? NULL : ep->cfg->key };
     char *moved[2] = { NULL, NULL };
-    char buf[128];
+    char buf[128], tmp[NAME_MAX + 1];
     int r = 0;
 
-    for (size_t i = 0; i < ELEMENTSOF(paths) && paths[i]; i++) {
+    for (size_t i = 0; i < ELEMENTSOF(paths) && paths[i] && r == 0; i++) {
         _cleanup_free_ char *dir = path_dir(paths[i]);
         const char *base = strrchr(paths[i], '/');
-        if (!dir ||
-            asprintf(&moved[i], "%s/.tmp-deleted-%s", dir, base ? base + 1 : paths[i]) < 0) {
+        base = base ? base + 1 : paths[i];
+        r = store_tmp_name(tmp, sizeof(tmp), "deleted-", base);
+        if (r < 0) {
+            r = err_set(err, r, CERTD_E_STORAGE, "cannot remove %s: %s", paths[i],
+                        store_errno_str(r, buf, sizeof(buf)));
+            break;
+        }
+        if (!dir || asprintf(&moved[i], "%s/%s", dir, tmp) < 0) {
             moved[i] = NULL;
             r = oom(err);
             break;
@@ -642,8 +610,7 @@ static int files_remove(struct endpoint *ep, struct certd_err *err)
                 continue;
             }
             r = err_set(err, r, CERTD_E_STORAGE, "cannot remove %s: %s", paths[i],
-                        errno_name(r, buf, sizeof(buf)));
-            break;
+                        store_errno_str(r, buf, sizeof(buf)));
         }
     }
     for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
@@ -652,11 +619,12 @@ static int files_remove(struct endpoint *ep, struct certd_err *err)
         }
         if (r < 0) {
             if (rename(moved[i], paths[i]) < 0) {
-                log_err("cannot put %s back: %s", paths[i], errno_name(-errno, buf, sizeof(buf)));
+                log_err("cannot put %s back: %s", paths[i],
+                        store_errno_str(-errno, buf, sizeof(buf)));
             }
         } else if (unlink(moved[i]) < 0) {
             log_debug("cannot unlink %s: %s (store_recover will)", moved[i],
-                      errno_name(-errno, buf, sizeof(buf)));
+                      store_errno_str(-errno, buf, sizeof(buf)));
         }
         (void)path_sync_dir(paths[i]);
         free(moved[i]);
@@ -788,13 +756,47 @@ static int selfsigned_make(struct manager *m, struct endpoint *ep, X509 **ret_ce
     return 0;
 }
 
-/* A self-signed certificate for ep, as a snapshot ready to publish (nothing written yet). */
-static int selfsigned_snapshot(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
-                               struct certd_err *err)
+/*
+ * Rename ep's files aside (start-up), each that exists to "<file>.corrupt-<UTC stamp>": never
+ * deleted, as an admin may want to see what was there, or it held the only key.
+ */
+static int files_keep_aside(const struct endpoint *ep, struct certd_err *err)
+{
+    const char *paths[2] = { ep->cfg->cert, ep->is_combined ? NULL : ep->cfg->key };
+    char stamp[32], buf[128];
+    struct tm tm;
+    time_t t = (time_t)now_unix();
+    int r;
+
+    if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0) {
+        return err_set(err, -EINVAL, CERTD_E_INTERNAL, "cannot format the time");
+    }
+    for (size_t i = 0; i < ELEMENTSOF(paths) && paths[i]; i++) {
+        _cleanup_free_ char *aside = NULL;
+        r = file_keep_aside(paths[i], stamp, &aside);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_STORAGE, "cannot keep %s aside: %s", paths[i],
+                           store_errno_str(r, buf, sizeof(buf)));
+        }
+        if (aside) {
+            log_notice("endpoint %s: kept %s aside as %s", ep->cfg->name, paths[i], aside);
+        }
+    }
+    return 0;
+}
+
+/*
+ * A self-signed certificate and key for ep (a server without a usable certificate at start, or
+ * whose certificate is deleted), stored in its files, those there first kept aside when
+ * is_aside. why (logged at notice) says what led here. *ret is the snapshot to publish.
+ */
+static int selfsigned_store(struct manager *m, struct endpoint *ep, const char *why, bool is_aside,
+                            struct ep_snapshot **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
     _cleanup_(cleanup_X509) X509 *cert = NULL;
     _cleanup_(cleanup_x509_view) x509_view *certs = sk_X509_new_null();
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
     int r;
 
     if (!certs) {
@@ -807,50 +809,23 @@ static int selfsigned_snapshot(struct manager *m, struct endpoint *ep, struct ep
     if (sk_X509_push(certs, cert) <= 0) {
         return oom(err);
     }
-    return snapshot_new_single(m, certs, key, true, ret, err);
-}
-
-/*
- * Start-up for a server endpoint without a usable certificate: keep whatever files exist aside,
- * store a self-signed certificate and publish it. reason says why, for the log.
- */
-static int bootstrap(struct manager *m, struct endpoint *ep, const char *reason,
-                     struct certd_err *err)
-{
-    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
-    const char *paths[2] = { ep->cfg->cert, ep->is_combined ? NULL : ep->cfg->key };
-    char stamp[32], buf[128];
-    struct tm tm;
-    time_t t = (time_t)now_unix();
-    int r;
-
-    r = selfsigned_snapshot(m, ep, &s, err);
+    r = snapshot_new_single(m, certs, key, &s, err);
     if (r < 0) {
         return r;
     }
-    if (!gmtime_r(&t, &tm) || strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm) == 0) {
-        return err_set(err, -EINVAL, CERTD_E_INTERNAL, "cannot format the time");
-    }
-    log_notice("endpoint %s: %s; making a self-signed certificate for %s", ep->cfg->name, reason,
+    log_notice("endpoint %s: %s; making a self-signed certificate for %s", ep->cfg->name, why,
                m->hostname);
-    /* Never deleted: an admin may want to see what was there, or it held the only key. */
-    for (size_t i = 0; i < ELEMENTSOF(paths) && paths[i]; i++) {
-        _cleanup_free_ char *aside = NULL;
-        r = file_keep_aside(paths[i], stamp, &aside);
+    if (is_aside) {
+        r = files_keep_aside(ep, err);
         if (r < 0) {
-            return err_set(err, r, CERTD_E_STORAGE, "cannot keep %s aside: %s", paths[i],
-                           errno_name(r, buf, sizeof(buf)));
-        }
-        if (aside) {
-            log_notice("endpoint %s: kept %s aside as %s", ep->cfg->name, paths[i], aside);
+            return r;
         }
     }
     r = snapshot_write(m, ep, s, err);
     if (r < 0) {
         return r;
     }
-    log_loaded(ep, s, NULL);
-    publish(ep, TAKE_PTR(s));
+    *ret = TAKE_PTR(s);
     return 0;
 }
 
@@ -867,7 +842,7 @@ static void pending_drop_file(const struct endpoint *ep, uint64_t seq)
     }
     if (unlink(path) < 0 && errno != ENOENT) {
         log_warning("endpoint %s: cannot remove %s: %s", ep->cfg->name, path,
-                    errno_name(-errno, buf, sizeof(buf)));
+                    store_errno_str(-errno, buf, sizeof(buf)));
         return;
     }
     (void)dir_sync(ep->pending_dir);
@@ -1038,96 +1013,95 @@ static bool pending_name_parse(const char *name, uint64_t *ret)
 }
 
 /*
- * Load ep's pending keys at start: the newest MANAGER_PENDING_MAX files, in sequence order.
- * Older ones would have been dropped already (a crash between two steps leaves them) and are
- * removed, as are files that no longer hold a key. Never fatal: a key lost here only means a
- * certificate for it must come with its key.
+ * The key in pending file seq, or NULL (logged): a file that holds no key is removed, as no key
+ * will come out of it; one that cannot be read now (memory, I/O) is left for the next start.
+ */
+static EVP_PKEY *pending_key_load(struct manager *m, const struct endpoint *ep, uint64_t seq)
+{
+    _cleanup_(store_buf_done) struct store_buf file = { .p = NULL };
+    _cleanup_free_ char *path = pending_path(ep, seq);
+    struct certd_err e = { 0 };
+    EVP_PKEY *key = NULL;
+    int r;
+
+    if (!path) {
+        log_warning("endpoint %s: out of memory loading pending keys", ep->cfg->name);
+        return NULL;
+    }
+    r = store_read_file_err(path, PENDING_FILE_MAX, true, &file, &e);
+    if (r < 0 && r != -E2BIG) {
+        log_warning("endpoint %s: pending key left out: %s", ep->cfg->name, e.msg);
+        return NULL;
+    }
+    if (r >= 0) {
+        r = key_parse_pem(m->libctx, m->propq, span_make(file.p, file.len), &key, &e);
+    }
+    if (r < 0) {
+        log_warning("endpoint %s: pending key %s is unusable (%s): removed", ep->cfg->name, path,
+                    e.msg);
+        pending_drop_file(ep, seq);
+        return NULL;
+    }
+    return key;
+}
+
+/*
+ * Load ep's pending keys at start: the newest MANAGER_PENDING_MAX files, in sequence order,
+ * chosen as pending_add keeps them (pending_insert_locked, whatever the directory's order);
+ * older ones, which a crash between two steps may leave, are dropped with their files. Only
+ * then are the chosen keys read, and a file that yields none leaves the list. Never fatal: a
+ * key lost here only means a certificate for it must come with its key.
  */
 static void pending_load(struct manager *m, struct endpoint *ep)
 {
     _cleanup_(cleanup_DIR) DIR *d = opendir(ep->pending_dir);
     uint64_t seqs[MANAGER_PENDING_MAX], max_seq = 0;
-    size_t n = 0;
-    char buf[128];
+    struct pending_key victim;
     struct dirent *de;
+    bool has_victim;
+    char buf[128];
+    size_t n;
 
     if (!d) {
         log_warning("endpoint %s: cannot read %s: %s", ep->cfg->name, ep->pending_dir,
-                    errno_name(-errno, buf, sizeof(buf)));
+                    store_errno_str(-errno, buf, sizeof(buf)));
         return;
     }
-    /* The newest MANAGER_PENDING_MAX numbers, ascending, whatever the directory's order. */
     while ((de = readdir(d))) {
         uint64_t seq;
         if (!pending_name_parse(de->d_name, &seq)) {
             continue;
         }
-        if (seq > max_seq) {
-            max_seq = seq;
-        }
-        uint64_t drop = seq;
-        if (n < MANAGER_PENDING_MAX || seq > seqs[0]) {
-            if (n == MANAGER_PENDING_MAX) {
-                drop = seqs[0];
-                memmove(&seqs[0], &seqs[1], (n - 1) * sizeof(seqs[0]));
-                n--;
-            } else {
-                drop = 0;
-            }
-            size_t i = n;
-            while (i > 0 && seqs[i - 1] > seq) {
-                seqs[i] = seqs[i - 1];
-                i--;
-            }
-            seqs[i] = seq;
-            n++;
-        }
-        if (drop != 0) {
-            log_info("endpoint %s: dropped pending key %" PRIu64 " (more than %u)", ep->cfg->name,
-                     drop, MANAGER_PENDING_MAX);
-            pending_drop_file(ep, drop);
+        max_seq = seq > max_seq ? seq : max_seq;
+        /* No key yet: the list only picks the numbers here. */
+        lock(m);
+        has_victim = pending_insert_locked(ep, seq, NULL, &victim);
+        unlock(m);
+        if (has_victim) {
+            pending_victim_drop(ep, &victim);
         }
     }
 
+    lock(m);
+    n = ep->n_pending;
     for (size_t i = 0; i < n; i++) {
-        _cleanup_(wiped_buf_done) struct wiped_buf file = { 0 };
-        _cleanup_free_ char *path = pending_path(ep, seqs[i]);
-        EVP_PKEY *key = NULL;
-        struct certd_err e = { 0 };
-        struct pending_key victim;
-        int r;
-
-        if (!path) {
-            log_warning("endpoint %s: out of memory loading pending keys", ep->cfg->name);
-            break;
-        }
-        r = store_read_file(path, PENDING_FILE_MAX, true, &file.p, &file.len);
-        if (r < 0 && r != -E2BIG) {
-            /* Perhaps passing (memory, I/O): left for the next start, numbered past. */
-            (void)read_file_err(path, r, &e);
-            log_warning("endpoint %s: pending key left out: %s", ep->cfg->name, e.msg);
-            continue;
-        }
-        if (r < 0) {
-            (void)read_file_err(path, r, &e);
-        } else {
-            r = key_parse_pem(m->libctx, m->propq, span_make(file.p, file.len), &key, &e);
-        }
-        if (r < 0) {
-            /* No key will come out of it: nothing is lost by removing it. */
-            log_warning("endpoint %s: pending key %s is unusable (%s): removed", ep->cfg->name,
-                        path, e.msg);
-            pending_drop_file(ep, seqs[i]);
+        seqs[i] = ep->pending[i].seq;
+    }
+    /* Refilled below with the keys that load, in the same order. */
+    ep->n_pending = 0;
+    ep->next_seq = max_seq + 1;
+    unlock(m);
+    for (size_t i = 0; i < n; i++) {
+        EVP_PKEY *key = pending_key_load(m, ep, seqs[i]);
+        if (!key) {
             continue;
         }
         lock(m);
-        bool has_victim = pending_insert_locked(ep, seqs[i], key, &victim);
+        has_victim = pending_insert_locked(ep, seqs[i], key, &victim);
         unlock(m);
         assert(!has_victim);
-        (void)has_victim;
     }
     lock(m);
-    ep->next_seq = max_seq + 1;
     n = ep->n_pending;
     unlock(m);
     if (n > 0) {
@@ -1148,12 +1122,12 @@ static int dir_prepare(const char *dir, mode_t mode, struct certd_err *err)
     }
     if (r < 0) {
         return err_set(err, r, CERTD_E_STORAGE, "cannot create directory %s: %s", dir,
-                       errno_name(r, buf, sizeof(buf)));
+                       store_errno_str(r, buf, sizeof(buf)));
     }
     r = store_recover(dir);
     if (r < 0) {
         return err_set(err, r, CERTD_E_STORAGE, "cannot settle interrupted writes in %s: %s", dir,
-                       errno_name(r, buf, sizeof(buf)));
+                       store_errno_str(r, buf, sizeof(buf)));
     }
     return 0;
 }
@@ -1194,9 +1168,32 @@ static int single_dirs_prepare(struct endpoint *ep, struct certd_err *err)
     return 0;
 }
 
-/* A server/client endpoint's files as a validated snapshot; 1 when neither file exists. */
-static int single_load(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
-                       char warning[static 256], struct certd_err *err)
+/* Whether b holds the certificates (leaf first) and public key cur holds. */
+static bool single_same(const struct ep_snapshot *cur, const struct bundle *b)
+{
+    size_t n = bundle_n_certs(b);
+
+    if (cur->n != 1 || (size_t)sk_X509_num(cur->chain) + 1 != n ||
+        X509_cmp(cur->entries[0].cert, bundle_cert(b, 0)) != 0 ||
+        !key_public_eq(cur->key, b->key)) {
+        return false;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if (X509_cmp(sk_X509_value(cur->chain, (int)(i - 1)), bundle_cert(b, i)) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * A server/client endpoint's files as a validated snapshot in *ret; 1 when neither file exists.
+ * With cur (a reload), 0 and *ret = NULL when the files hold what cur holds: found before
+ * anything is validated, inspected or encoded, since every change certd makes itself comes
+ * back as a reload.
+ */
+static int single_load(struct manager *m, struct endpoint *ep, const struct ep_snapshot *cur,
+                       struct ep_snapshot **ret, char warning[static 256], struct certd_err *err)
 {
     _cleanup_(cleanup_bundle) struct bundle *b = NULL;
     struct validate_policy pol;
@@ -1207,12 +1204,16 @@ static int single_load(struct manager *m, struct endpoint *ep, struct ep_snapsho
     if (r != 0) {
         return r;
     }
+    if (cur && single_same(cur, b)) {
+        *ret = NULL;
+        return 0;
+    }
     validate_policy_for(ep, &pol);
     r = validate_bundle(m->libctx, m->propq, b, ep->cfg->type, &pol, NULL, NULL, &res, err);
     if (r < 0) {
         return r;
     }
-    r = snapshot_new_single(m, b->certs, b->key, false, ret, err);
+    r = snapshot_new_single(m, b->certs, b->key, ret, err);
     if (r < 0) {
         return r;
     }
@@ -1220,23 +1221,61 @@ static int single_load(struct manager *m, struct endpoint *ep, struct ep_snapsho
     return 0;
 }
 
-static int authority_load(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
-                          struct certd_err *err)
+/* Whether two authority snapshots hold the same ids (the same certificates). */
+static bool authority_same(const struct ep_snapshot *a, const struct ep_snapshot *b)
+{
+    if (a->n != b->n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->entries[i].id, b->entries[i].id) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * An authority's directory as a snapshot in *ret; with cur (a reload) as single_load, and
+ * entries of cur shared rather than inspected again.
+ */
+static int authority_load(struct manager *m, struct endpoint *ep, const struct ep_snapshot *cur,
+                          struct ep_snapshot **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_x509_stack) STACK_OF(X509) *certs = NULL;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    char **ids = NULL;
     char buf[128];
+    size_t n = 0;
     int r;
 
-    r = authority_dir_load(m->libctx, m->propq, ep->cfg->dir, &certs, NULL, NULL);
+    r = authority_dir_load(m->libctx, m->propq, ep->cfg->dir, &certs, &ids, &n);
     if (r == -E2BIG) {
         return err_set(err, r, CERTD_E_LIMIT_REACHED, "%s holds more than %u certificates",
                        ep->cfg->dir, CERTD_AUTHORITY_MAX_HARD);
     }
     if (r < 0) {
         return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_STORAGE,
-                       "cannot load %s: %s", ep->cfg->dir, errno_name(r, buf, sizeof(buf)));
+                       "cannot load %s: %s", ep->cfg->dir, store_errno_str(r, buf, sizeof(buf)));
     }
-    return snapshot_new_authority(m, ep, certs, false, ret, err);
+    /* Both lists are sorted by id, and an id is the certificate's fingerprint. */
+    bool is_same = cur && cur->n == n;
+    for (size_t i = 0; is_same && i < n; i++) {
+        is_same = strcmp(cur->entries[i].id, ids[i]) == 0;
+    }
+    if (!is_same) {
+        r = snapshot_new_authority(m, ep, NULL, NULL, certs, ids, cur, false, &s, err);
+    }
+    strv_free_n(ids, n);
+    if (r < 0) {
+        return r;
+    }
+    /* A certificate left out (it cannot be shown) is left out again: no change either. */
+    if (s && cur && authority_same(cur, s)) {
+        s = ep_snapshot_unref(s);
+    }
+    *ret = TAKE_PTR(s);
+    return 0;
 }
 
 static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_err *err)
@@ -1249,7 +1288,7 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
     if (ep->cfg->type == ENDPOINT_AUTHORITY) {
         r = dir_prepare(ep->cfg->dir, MODE_DIR_PUBLIC, &e);
         if (r >= 0) {
-            r = authority_load(m, ep, &s, &e);
+            r = authority_load(m, ep, NULL, &s, &e);
         }
         if (r < 0) {
             log_warning("endpoint %s: left empty: %s", ep->cfg->name, e.msg);
@@ -1270,7 +1309,7 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
     }
     pending_load(m, ep);
 
-    r = single_load(m, ep, &s, warning, &e);
+    r = single_load(m, ep, NULL, &s, warning, &e);
     if (r == 0) {
         log_loaded(ep, s, warning);
         publish(ep, TAKE_PTR(s));
@@ -1284,7 +1323,14 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
         }
         return 0;
     }
-    return bootstrap(m, ep, r == 1 ? "no certificate yet" : e.msg, err);
+    /* A server without a usable certificate: a self-signed one, the files there kept aside. */
+    r = selfsigned_store(m, ep, r == 1 ? "no certificate yet" : e.msg, true, &s, err);
+    if (r < 0) {
+        return r;
+    }
+    log_loaded(ep, s, NULL);
+    publish(ep, TAKE_PTR(s));
+    return 0;
 }
 
 /* ---- life cycle and accessors ---- */
@@ -1428,16 +1474,6 @@ struct ep_snapshot *endpoint_snapshot(struct endpoint *ep)
     return s;
 }
 
-size_t endpoint_n_pending(struct endpoint *ep)
-{
-    size_t n;
-
-    lock(ep->m);
-    n = ep->n_pending;
-    unlock(ep->m);
-    return n;
-}
-
 /* ---- changes ---- */
 
 static int not_found(struct certd_err *err, const struct endpoint *ep, const char *id)
@@ -1456,17 +1492,17 @@ static int forbid_authority(struct certd_err *err, const struct endpoint *ep)
 
 /*
  * The key to pair with an upload that has none: the newest pending key whose public key is the
- * leaf's; else the current key (the answer to a Renew is for it); else a pending key matching
- * another certificate of the upload, so that validation reports the misordered chain rather
- * than a missing key. NULL when none: validation then reports the missing key.
+ * leaf's (*ret_is_pending); else the current key (the answer to a Renew is for it); else a
+ * pending key matching another certificate of the upload, so that validation reports the
+ * misordered chain rather than a missing key. NULL when none: validation then reports the
+ * missing key.
  */
 static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *cands, size_t n,
-                           const struct ep_snapshot *cur, bool *ret_is_pending,
-                           bool *ret_is_current)
+                           const struct ep_snapshot *cur, bool *ret_is_pending)
 {
     EVP_PKEY *leaf_key = X509_get0_pubkey(bundle_cert(b, 0));
 
-    *ret_is_pending = *ret_is_current = false;
+    *ret_is_pending = false;
     if (!leaf_key) {
         (void)ossl_drain_errors("manager: leaf public key");
         return NULL;
@@ -1478,7 +1514,6 @@ static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *can
         }
     }
     if (cur->key && key_public_eq(cur->key, leaf_key)) {
-        *ret_is_current = true;
         return cur->key;
     }
     for (size_t c = 1; c < bundle_n_certs(b); c++) {
@@ -1513,8 +1548,9 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
     _cleanup_(pending_copy_done) struct pending_copy cands = { .n = 0 };
     struct validate_policy pol;
     struct validate_result res = { .is_expired = false };
-    struct manager_change change = { .n_added = 0 };
+    struct manager_change change = { .id = "" };
     EVP_PKEY *pair = NULL;
+    bool is_pending = false;
     int r;
 
     if (replace_id && (strcmp(replace_id, MANAGER_SINGLE_ID) != 0 || cur->n == 0)) {
@@ -1526,8 +1562,7 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
     }
     if (!b->key) {
         cands.n = pending_copy(ep, cands.v);
-        pair =
-            pair_find(b, cands.v, cands.n, cur, &change.used_pending_key, &change.used_current_key);
+        pair = pair_find(b, cands.v, cands.n, cur, &is_pending);
     }
     validate_policy_for(ep, &pol);
     r = validate_bundle(m->libctx, m->propq, b, ep->cfg->type, &pol, pair, NULL, &res, err);
@@ -1535,7 +1570,7 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
         return r;
     }
     EVP_PKEY *key = b->key ? b->key : pair;
-    r = snapshot_new_single(m, b->certs, key, false, &s, err);
+    r = snapshot_new_single(m, b->certs, key, &s, err);
     if (r < 0) {
         return r;
     }
@@ -1544,11 +1579,10 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
         return r;
     }
     (void)snprintf(change.id, sizeof(change.id), "%s", MANAGER_SINGLE_ID);
-    change.replaced = cur->n > 0;
     (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
     log_info("endpoint %s: installed %s, serial %s%s", ep->cfg->name,
              s->entries[0].info->subject.rfc4514, s->entries[0].info->serial_hex,
-             change.used_pending_key ? " (with the key of an earlier CSR)" : "");
+             is_pending ? " (with the key of an earlier CSR)" : "");
     publish(ep, TAKE_PTR(s));
     /* key stays valid: b or cands hold a reference until we return. */
     pending_consume(ep, key);
@@ -1573,6 +1607,18 @@ static int snapshot_certs_view(const struct ep_snapshot *s, const struct cert_en
     return 0;
 }
 
+/* Undo adding ids[0..n) to ep's directory (a replace whose removal failed). */
+static void authority_undo_add(struct manager *m, const struct endpoint *ep, char *const *ids,
+                               size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct certd_err e = { 0 };
+        if (authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, ids[i], &e) < 0) {
+            log_err("endpoint %s: cannot undo adding %s: %s", ep->cfg->name, ids[i], e.msg);
+        }
+    }
+}
+
 static int install_authority(struct manager *m, struct endpoint *ep, struct span data,
                              const char *replace_id, struct manager_change *ret,
                              struct certd_err *err)
@@ -1580,12 +1626,14 @@ static int install_authority(struct manager *m, struct endpoint *ep, struct span
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = endpoint_snapshot(ep);
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
     _cleanup_(cleanup_bundle) struct bundle *b = NULL;
-    _cleanup_(cleanup_x509_view) x509_view *all = NULL;
+    _cleanup_(cleanup_x509_view) x509_view *rest = NULL;
     struct validate_policy pol;
     struct validate_result res = { .is_expired = false };
-    struct manager_change change = { .n_added = 0 };
+    struct manager_change change = { .id = "" };
     const struct cert_entry *old = NULL;
-    char **ids = NULL;
+    char id_buf[CERTD_BUNDLE_CERTS_MAX][MANAGER_ID_MAX];
+    char *ids[CERTD_BUNDLE_CERTS_MAX];
+    size_t n_new;
     int r;
 
     if (replace_id) {
@@ -1599,53 +1647,52 @@ static int install_authority(struct manager *m, struct endpoint *ep, struct span
         return r;
     }
     /* Duplicates and the limit are judged against what stays: the replaced one goes. */
-    r = snapshot_certs_view(cur, old, &all);
+    r = snapshot_certs_view(cur, old, &rest);
     if (r < 0) {
         return oom(err);
     }
     validate_policy_for(ep, &pol);
-    r = validate_bundle(m->libctx, m->propq, b, ENDPOINT_AUTHORITY, &pol, NULL, all, &res, err);
+    r = validate_bundle(m->libctx, m->propq, b, ENDPOINT_AUTHORITY, &pol, NULL, rest, &res, err);
     if (r < 0) {
         return r;
     }
-    for (size_t i = 0; i < bundle_n_certs(b); i++) {
-        if (sk_X509_push(all, bundle_cert(b, i)) <= 0) {
-            return oom(err);
+    n_new = bundle_n_certs(b);
+    if (n_new > CERTD_BUNDLE_CERTS_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u certificates",
+                       CERTD_BUNDLE_CERTS_MAX);
+    }
+    for (size_t i = 0; i < n_new; i++) {
+        ids[i] = id_buf[i];
+        r = authority_cert_id(m->libctx, m->propq, bundle_cert(b, i), id_buf[i]);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
         }
     }
-    r = snapshot_new_authority(m, ep, all, true, &s, err);
+    /* What stays is shared with the current snapshot; only the new ones are inspected. */
+    r = snapshot_new_authority(m, ep, cur, old, b->certs, ids, NULL, true, &s, err);
     if (r < 0) {
         return r;
     }
+    qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
 
     /*
      * Add first, then remove the replaced one: undoing an add removes exactly the files it
      * made, so a failed replace leaves the directory as it was. For that moment the directory
      * holds one more than the limit.
      */
-    size_t n_new = bundle_n_certs(b);
     r = authority_dir_add_ex(m->libctx, m->propq, ep->cfg->dir, b->certs,
-                             ep->cfg->max + (old ? 1 : 0), &ids, err);
+                             ep->cfg->max + (old ? 1 : 0), NULL, err);
     if (r < 0) {
         return r;
     }
     if (old) {
         r = authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, old->id, err);
         if (r < 0) {
-            for (size_t i = 0; i < n_new; i++) {
-                struct certd_err e = { 0 };
-                if (authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, ids[i], &e) < 0) {
-                    log_err("endpoint %s: cannot undo adding %s: %s", ep->cfg->name, ids[i], e.msg);
-                }
-            }
-            strv_free_n(ids, n_new);
+            authority_undo_add(m, ep, ids, n_new);
             return r;
         }
     }
     (void)snprintf(change.id, sizeof(change.id), "%s", ids[0]);
-    strv_free_n(ids, n_new);
-    change.n_added = n_new;
-    change.replaced = old != NULL;
     (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
     log_info("endpoint %s: added %zu CA certificate(s)%s%s", ep->cfg->name, n_new,
              old ? ", replacing " : "", old ? old->id : "");
@@ -1671,7 +1718,7 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
-    struct manager_change change = { .n_added = 0 };
+    struct manager_change change = { .id = "" };
     const struct cert_entry *e;
     int r;
 
@@ -1683,12 +1730,9 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
         return not_found(err, ep, id);
     }
     switch (ep->cfg->type) {
-    case ENDPOINT_AUTHORITY: {
-        _cleanup_(cleanup_x509_view) x509_view *rest = NULL;
-        if (snapshot_certs_view(cur, e, &rest) < 0) {
-            return oom(err);
-        }
-        r = snapshot_new_authority(m, ep, rest, true, &s, err);
+    case ENDPOINT_AUTHORITY:
+        /* Everything else stays, shared with the current snapshot. */
+        r = snapshot_new_authority(m, ep, cur, e, NULL, NULL, NULL, true, &s, err);
         if (r < 0) {
             return r;
         }
@@ -1698,7 +1742,6 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
         }
         log_info("endpoint %s: removed CA certificate %s", ep->cfg->name, e->id);
         break;
-    }
     case ENDPOINT_CLIENT:
         s = snapshot_alloc(0);
         if (!s) {
@@ -1712,16 +1755,10 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
         break;
     case ENDPOINT_SERVER:
         /* A server must keep serving something (seed 002): a new self-signed one. */
-        r = selfsigned_snapshot(m, ep, &s, err);
+        r = selfsigned_store(m, ep, "deleting its certificate", false, &s, err);
         if (r < 0) {
             return r;
         }
-        r = snapshot_write(m, ep, s, err);
-        if (r < 0) {
-            return r;
-        }
-        log_notice("endpoint %s: certificate deleted; made a self-signed certificate for %s",
-                   ep->cfg->name, m->hostname);
         break;
     case ENDPOINT_TYPE_MAX:
     default:
@@ -1729,7 +1766,6 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
                        ep->cfg->name);
     }
     (void)snprintf(change.id, sizeof(change.id), "%s", e->id);
-    change.replaced = true;
     publish(ep, TAKE_PTR(s));
     *ret = change;
     return 0;
@@ -1737,10 +1773,19 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
 
 /* ---- CSRs ---- */
 
-static int csr_pem(X509_REQ *x, char **ret, struct certd_err *err)
+/* The CSR of req signed by key, as PEM. */
+static int csr_make(struct manager *m, const struct csr_request *req, EVP_PKEY *key, char **ret_pem,
+                    struct certd_err *err)
 {
+    _cleanup_(cleanup_X509_REQ) X509_REQ *x = NULL;
     size_t len = 0;
-    int r = csr_to_pem(x, ret, &len);
+    int r;
+
+    r = csr_build(m->libctx, m->propq, req, key, &x, err);
+    if (r < 0) {
+        return r;
+    }
+    r = csr_to_pem(x, ret_pem, &len);
     if (r == -ENOMEM) {
         return oom(err);
     }
@@ -1750,10 +1795,12 @@ static int csr_pem(X509_REQ *x, char **ret, struct certd_err *err)
     return 0;
 }
 
-static int key_new_checked(struct manager *m, const struct endpoint *ep,
-                           const struct key_spec *spec, EVP_PKEY **ret, struct certd_err *err)
+/* A new key of spec, the CSR of req with it (as PEM), and the key kept as a pending key of ep. */
+static int csr_make_new_key(struct manager *m, struct endpoint *ep, const struct key_spec *spec,
+                            const struct csr_request *req, char **ret_pem, struct certd_err *err)
 {
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_free_ char *pem = NULL;
     const struct key_policy pol = { .allow_ed25519 = ep->cfg->allow_ed25519 };
     int r;
 
@@ -1766,32 +1813,7 @@ static int key_new_checked(struct manager *m, const struct endpoint *ep,
     if (r < 0) {
         return r;
     }
-    *ret = TAKE_PTR(key);
-    return 0;
-}
-
-int manager_generate_csr(struct manager *m, struct endpoint *ep, const struct key_spec *spec,
-                         const struct csr_request *req, char **ret_pem, struct certd_err *err)
-{
-    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
-    _cleanup_(cleanup_X509_REQ) X509_REQ *x = NULL;
-    _cleanup_free_ char *pem = NULL;
-    int r;
-
-    assert_return(m && ep && spec && req && ret_pem, -EINVAL);
-
-    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
-        return forbid_authority(err, ep);
-    }
-    r = key_new_checked(m, ep, spec, &key, err);
-    if (r < 0) {
-        return r;
-    }
-    r = csr_build(m->libctx, m->propq, req, key, &x, err);
-    if (r < 0) {
-        return r;
-    }
-    r = csr_pem(x, &pem, err);
+    r = csr_make(m, req, key, &pem, err);
     if (r < 0) {
         return r;
     }
@@ -1803,73 +1825,12 @@ int manager_generate_csr(struct manager *m, struct endpoint *ep, const struct ke
     return 0;
 }
 
-/*
- * A CSR for key with the subject and alternative names of certificate e. csr_build makes the
- * request (SANs, challenge password); the subject is then set to the certificate's own, whole
- * (every attribute, its order and string type, which csr_request cannot all express), and the
- * request signed again.
- */
-static int csr_for_entry(struct manager *m, const struct cert_entry *e, EVP_PKEY *key,
-                         const char *challenge_password, char **ret_pem, struct certd_err *err)
-{
-    _cleanup_(cleanup_X509_REQ) X509_REQ *x = NULL;
-    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = NULL;
-    _cleanup_free_ const char **alts = NULL;
-    const struct cert_info *info = e->info;
-    const struct str_list *lists[] = { &info->san_dns, &info->san_ip, &info->san_email,
-                                       &info->san_uri };
-    size_t n = 0;
-    int r;
-
-    for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
-        n += lists[i]->n;
-    }
-    if (info->san_truncated || n > CERTD_SANS_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
-                       "the certificate has more than %u alternative names", CERTD_SANS_MAX);
-    }
-    alts = calloc(n > 0 ? n : 1, sizeof(*alts));
-    if (!alts) {
-        return oom(err);
-    }
-    n = 0;
-    for (size_t i = 0; i < ELEMENTSOF(lists); i++) {
-        for (size_t j = 0; j < lists[i]->n; j++) {
-            alts[n++] = lists[i]->v[j];
-        }
-    }
-    const struct csr_request req = {
-        .common_name = RENEW_CN_PLACEHOLDER,
-        .alt_names = alts,
-        .n_alt_names = n,
-        .challenge_password = challenge_password,
-    };
-    r = csr_build(m->libctx, m->propq, &req, key, &x, err);
-    if (r < 0) {
-        return r;
-    }
-    if (X509_REQ_set_subject_name(x, X509_get_subject_name(e->cert)) != 1) {
-        (void)ossl_drain_errors("manager: CSR subject");
-        return oom(err);
-    }
-    r = key_sign_ctx_new(m->libctx, m->propq, key, &mctx, err);
-    if (r < 0) {
-        return r;
-    }
-    if (X509_REQ_sign_ctx(x, mctx) <= 0) {
-        (void)ossl_drain_errors("manager: CSR sign");
-        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot sign the CSR with this key");
-    }
-    return csr_pem(x, ret_pem, err);
-}
-
-int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
-                      const char *challenge_password, char **ret_pem, struct certd_err *err)
+/* What a Renew or Rekey of certificate id is for: the snapshot holding it, and the entry. */
+static int csr_target(struct endpoint *ep, const char *id, struct ep_snapshot **ret_snap,
+                      const struct cert_entry **ret_entry, struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
     const struct cert_entry *e;
-
-    assert_return(m && ep && id && ret_pem, -EINVAL);
 
     if (ep->cfg->type == ENDPOINT_AUTHORITY) {
         return forbid_authority(err, ep);
@@ -1879,7 +1840,38 @@ int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
     if (!e) {
         return not_found(err, ep, id);
     }
-    return csr_for_entry(m, e, cur->key, challenge_password, ret_pem, err);
+    *ret_entry = e;
+    *ret_snap = TAKE_PTR(cur);
+    return 0;
+}
+
+int manager_generate_csr(struct manager *m, struct endpoint *ep, const struct key_spec *spec,
+                         const struct csr_request *req, char **ret_pem, struct certd_err *err)
+{
+    assert_return(m && ep && spec && req && ret_pem, -EINVAL);
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        return forbid_authority(err, ep);
+    }
+    return csr_make_new_key(m, ep, spec, req, ret_pem, err);
+}
+
+int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
+                      const char *challenge_password, char **ret_pem, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    const struct cert_entry *e = NULL;
+    int r;
+
+    assert_return(m && ep && id && ret_pem, -EINVAL);
+
+    r = csr_target(ep, id, &cur, &e, err);
+    if (r < 0) {
+        return r;
+    }
+    const struct csr_request req = { .from_cert = e->cert,
+                                     .challenge_password = challenge_password };
+    return csr_make(m, &req, cur->key, ret_pem, err);
 }
 
 int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
@@ -1887,21 +1879,15 @@ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
                       struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
-    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
-    _cleanup_free_ char *pem = NULL;
-    const struct cert_entry *e;
+    const struct cert_entry *e = NULL;
     struct key_spec same;
     int r;
 
     assert_return(m && ep && id && ret_pem, -EINVAL);
 
-    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
-        return forbid_authority(err, ep);
-    }
-    cur = endpoint_snapshot(ep);
-    e = ep_snapshot_find(cur, id);
-    if (!e) {
-        return not_found(err, ep, id);
+    r = csr_target(ep, id, &cur, &e, err);
+    if (r < 0) {
+        return r;
     }
     if (!spec) {
         struct key_info ki;
@@ -1916,92 +1902,44 @@ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
         }
         spec = &same;
     }
-    r = key_new_checked(m, ep, spec, &key, err);
-    if (r < 0) {
-        return r;
-    }
-    r = csr_for_entry(m, e, key, challenge_password, &pem, err);
-    if (r < 0) {
-        return r;
-    }
-    r = pending_add(m, ep, key, err);
-    if (r < 0) {
-        return r;
-    }
-    *ret_pem = TAKE_PTR(pem);
-    return 0;
+    const struct csr_request req = { .from_cert = e->cert,
+                                     .challenge_password = challenge_password };
+    return csr_make_new_key(m, ep, spec, &req, ret_pem, err);
 }
 
 /* ---- reload ---- */
-
-static bool single_same(const struct ep_snapshot *cur, const struct ep_snapshot *s)
-{
-    if (cur->n != s->n) {
-        return false;
-    }
-    if (s->n == 0) {
-        return true;
-    }
-    if (X509_cmp(cur->entries[0].cert, s->entries[0].cert) != 0 ||
-        sk_X509_num(cur->chain) != sk_X509_num(s->chain) || !key_public_eq(cur->key, s->key)) {
-        return false;
-    }
-    for (int i = 0; i < sk_X509_num(s->chain); i++) {
-        if (X509_cmp(sk_X509_value(cur->chain, i), sk_X509_value(s->chain, i)) != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool authority_same(const struct ep_snapshot *cur, const struct ep_snapshot *s)
-{
-    if (cur->n != s->n) {
-        return false;
-    }
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(cur->entries[i].id, s->entries[i].id) != 0) {
-            return false;
-        }
-    }
-    return true;
-}
 
 int manager_reload(struct manager *m, struct endpoint *ep, bool *ret_changed, struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
     char warning[256] = "";
-    bool is_same;
     int r;
 
     assert_return(m && ep && ret_changed, -EINVAL);
 
     cur = endpoint_snapshot(ep);
     if (ep->cfg->type == ENDPOINT_AUTHORITY) {
-        r = authority_load(m, ep, &s, err);
-        if (r < 0) {
-            return r;
-        }
-        is_same = authority_same(cur, s);
+        r = authority_load(m, ep, cur, &s, err);
     } else {
-        r = single_load(m, ep, &s, warning, err);
-        if (r < 0) {
-            return r;
+        r = single_load(m, ep, cur, &s, warning, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (r == 1) {
+        /* A server keeps serving what it has; a client may be emptied by hand. */
+        if (ep->cfg->type == ENDPOINT_SERVER) {
+            return err_set(err, -ENOENT, CERTD_E_NOT_FOUND, "%s does not exist", ep->cfg->cert);
         }
-        if (r == 1) {
-            /* A server keeps serving what it has; a client may be emptied by hand. */
-            if (ep->cfg->type == ENDPOINT_SERVER) {
-                return err_set(err, -ENOENT, CERTD_E_NOT_FOUND, "%s does not exist", ep->cfg->cert);
-            }
+        if (cur->n > 0) {
             s = snapshot_alloc(0);
             if (!s) {
                 return oom(err);
             }
         }
-        is_same = single_same(cur, s);
     }
-    if (is_same) {
+    if (!s) {
         *ret_changed = false;
         return 0;
     }

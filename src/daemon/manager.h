@@ -12,7 +12,8 @@
  *
  * Snapshots: readers (the loop thread rendering Redfish, the TLS layer) take a reference to an
  * immutable struct ep_snapshot and drop it when done; a change publishes a new one. Nothing in a
- * snapshot changes after publication, so it may be read from any thread.
+ * snapshot changes after publication, so it may be read from any thread. Successive snapshots
+ * of an authority share the entries they have in common (an entry is as immutable as they are).
  *
  * Pending keys: every GenerateCSR/Rekey makes a new key, kept per endpoint (file
  * STATE_DIR/NAME/pending/<seq>.key, 0600) until a certificate for it is installed; at most
@@ -63,6 +64,7 @@
 #include "csr/csr.h"
 #include "error/error.h"
 #include "keys/keys.h"
+#include "store/store.h"
 #include "util/cleanup.h"
 #include "util/span.h"
 #include "x509/inspect.h"
@@ -70,8 +72,8 @@
 #define MANAGER_PENDING_MAX 4u
 /* Id of the one certificate of a server or client endpoint. */
 #define MANAGER_SINGLE_ID "1"
-/* Longest id: 64 hex digits and the NUL. */
-#define MANAGER_ID_MAX 65u
+/* Longest id and its NUL: an authority id (store/store.h). */
+#define MANAGER_ID_MAX (AUTHORITY_ID_LEN + 1u)
 
 struct manager;
 struct endpoint;
@@ -84,16 +86,16 @@ struct cert_entry {
                                certificate alone: what Redfish shows as CertificateString.
                                Never a key. NUL-terminated. */
     size_t pem_len;
+    /* private: how many snapshots hold cert, info and pem (shared, never changed) */
+    atomic_int *refs_;
 };
 
 struct ep_snapshot {
-    uint64_t generation; /* increases with every published change of this endpoint */
-    size_t n;            /* server/client: 0 or 1; authority: 0..max, sorted by id */
+    size_t n; /* server/client: 0 or 1; authority: 0..max, sorted by id */
     struct cert_entry *entries;
     STACK_OF(X509) *chain; /* server/client: the certificates after the leaf; never NULL, empty
                               for an authority or an empty endpoint */
     EVP_PKEY *key;         /* server/client: the private key (NULL when n == 0). Never shown. */
-    bool is_self_signed_bootstrap; /* made by bootstrap or a server delete */
     /* private: reference count */
     atomic_int refs_;
 };
@@ -137,18 +139,16 @@ struct endpoint *manager_endpoint(struct manager *m, const char *name);
 const char *endpoint_name(const struct endpoint *ep);
 enum endpoint_type endpoint_type(const struct endpoint *ep);
 const struct config_endpoint *endpoint_config(const struct endpoint *ep);
-/* A new reference to the current snapshot (never NULL after manager_start). */
+/*
+ * A new reference to the current snapshot (never NULL). Every published change gives a new
+ * snapshot: while a reference is held, comparing pointers tells whether ep changed since.
+ */
 struct ep_snapshot *endpoint_snapshot(struct endpoint *ep);
-/* Pending keys held now (for tests and logs). */
-size_t endpoint_n_pending(struct endpoint *ep);
 
 /* What a change did, for the response and the log. */
 struct manager_change {
-    char id[MANAGER_ID_MAX]; /* the certificate installed (authority: the first one added) */
-    size_t n_added;          /* authority: certificates added */
-    bool used_pending_key;   /* the upload had no key; a pending CSR key was paired with it */
-    bool used_current_key;   /* the upload had no key; it is for the current key (Renew) */
-    bool replaced;           /* server/client: a certificate was there before */
+    char id[MANAGER_ID_MAX]; /* the certificate installed (authority: the first one added) or
+                                deleted */
     char warning[256];       /* "" or a warning for the user (expired, not yet valid ...) */
 };
 
@@ -173,7 +173,7 @@ _must_check_ int manager_install(struct manager *m, struct endpoint *ep, struct 
  * Delete certificate id of ep. authority: removed. client: the certificate and key files are
  * removed (the endpoint is then empty; pending keys stay). server: a new self-signed certificate
  * and key take its place (seed 002). -ENOENT/CERTD_E_NOT_FOUND for an unknown id;
- * CERTD_E_STORAGE. On success *ret has id (the one deleted) and replaced = true.
+ * CERTD_E_STORAGE. On success *ret has id (the one deleted) and no warning.
  */
 _must_check_ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
                                 struct manager_change *ret, struct certd_err *err);
@@ -194,12 +194,12 @@ _must_check_ int manager_generate_csr(struct manager *m, struct endpoint *ep,
 /*
  * Certificate.Renew (same key) and Certificate.Rekey (new key of spec; NULL spec = the key
  * algorithm and size of the current key): a CSR with the subject (exactly: every attribute in
- * its order) and alternative names of certificate id. Rekey keeps the new key as a pending key;
- * Renew keeps nothing (the answer pairs with the current key). challenge_password may be NULL.
+ * its order, with its string type) and the alternative names (every one, as it is) of
+ * certificate id (csr_request.from_cert). Rekey keeps the new key as a pending key; Renew keeps
+ * nothing (the answer pairs with the current key). challenge_password may be NULL.
  * -ENOENT/CERTD_E_NOT_FOUND; -EOPNOTSUPP/CERTD_E_POLICY_FORBIDS for authority endpoints;
- * -E2BIG/CERTD_E_TOO_MANY_VALUES for a certificate with more than CERTD_SANS_MAX SANs; errors
- * of csr_build (a SAN csr_build would not make) and key_generate. Parallel-safe like
- * manager_generate_csr.
+ * -E2BIG/CERTD_E_TOO_MANY_VALUES for a certificate with more than CERTD_SANS_MAX SANs; the other
+ * errors of csr_build and key_generate. Parallel-safe like manager_generate_csr.
  */
 _must_check_ int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
                                    const char *challenge_password, char **ret_pem,
@@ -213,7 +213,8 @@ _must_check_ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const
  * snapshot holds, nothing happens (*ret_changed false). When they hold a different valid
  * certificate, it is published (*ret_changed true). When they are unusable, the old snapshot
  * stays (a server keeps serving) and -errno with err says why; nothing is renamed or
- * regenerated while running (an admin may be halfway through copying files). Comparison:
+ * regenerated while running (an admin may be halfway through copying files). Comparison, made
+ * as soon as the files are parsed (before anything is validated, inspected or encoded):
  * server/client the same certificates (X509_cmp) and public key, whatever the file's layout;
  * authority the same ids. A client whose two files are both gone becomes empty (a change);
  * for a server that is -ENOENT/CERTD_E_NOT_FOUND. *ret_changed is written only on success.

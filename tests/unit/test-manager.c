@@ -4,15 +4,18 @@
  * truststore: authority) in a scratch state directory. Start-up and bootstrap (self-signed,
  * files kept aside), installs of every kind and their refusals (checked as errno, code and a
  * word of the message, with every file of the state directory compared byte for byte before
- * and after), pending CSR keys (pairing, limit, restart), deletes, Renew/Rekey CSRs, reload,
- * and CSRs from two threads at once. Certificates are checked and made with OpenSSL directly,
- * independent of the code under test.
+ * and after), pending CSR keys (pairing, limit, restart, more files than kept), deletes,
+ * Renew/Rekey CSRs, reload, and CSRs from two threads while a change publishes and a reader
+ * holds and reads snapshots. Whether an endpoint changed is told by its snapshot pointer, which
+ * every change replaces; pending keys by their files. Certificates are checked and made with
+ * OpenSSL directly, independent of the code under test.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,12 +379,41 @@ static char *ep_file(struct ctx *c, const char *name, const char *file)
     return strf("%s/%s/%s", c->state, name, file);
 }
 
-static uint64_t generation(struct ctx *c, const char *name)
+/* A reference to the current snapshot of endpoint name; the caller drops it. */
+static struct ep_snapshot *snap(struct ctx *c, const char *name)
 {
-    struct ep_snapshot *s = endpoint_snapshot(ep_get(c, name));
-    uint64_t g = s->generation;
+    return endpoint_snapshot(ep_get(c, name));
+}
+
+/*
+ * Whether name still publishes before (a reference the caller holds): every change publishes a
+ * new snapshot (manager.h), so the same pointer means no change since.
+ */
+static bool is_unchanged(struct ctx *c, const char *name, const struct ep_snapshot *before)
+{
+    struct ep_snapshot *s = snap(c, name);
+    bool same = s == before;
     ep_snapshot_unref(s);
-    return g;
+    return same;
+}
+
+/* Pending key files ("<seq>.key") of endpoint name: a pending key is kept exactly as its file. */
+static size_t n_pending(struct ctx *c, const char *name)
+{
+    char *dir = ep_file(c, name, "pending");
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    struct dirent *de;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len > 4 && strcmp(de->d_name + len - 4, ".key") == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    free(dir);
+    return n;
 }
 
 static size_t n_certs(struct ctx *c, const char *name)
@@ -401,7 +433,7 @@ static int install(struct ctx *c, const char *name, const char *data, const char
 static void install_ok(struct ctx *c, const char *name, const char *data, const char *replace_id,
                        struct manager_change *ret)
 {
-    struct manager_change ch = { .n_added = 0 };
+    struct manager_change ch = { .id = "" };
     struct certd_err err = { 0 };
     int r = install(c, name, data, replace_id, &ch, &err);
     if (r < 0) {
@@ -549,6 +581,32 @@ static void cert_assert_cn(X509 *x, const char *cn)
     assert_string_equal(buf, cn);
 }
 
+/* x is a self-signed certificate for the host name: what bootstrap and a server delete make. */
+static void assert_selfsigned_for_host(X509 *x)
+{
+    /* Issued by itself (names, key identifiers) and its signature verifies with its own key. */
+    assert_int_equal(X509_self_signed(x, 1), 1);
+    cert_assert_cn(x, HOSTNAME);
+}
+
+/* The public key of a CSR (PEM) equals key's. */
+static bool csr_is_for(const char *csr_pem, const EVP_PKEY *key)
+{
+    X509_REQ *req = csr_of_pem(csr_pem);
+    bool is_for = EVP_PKEY_eq(X509_REQ_get0_pubkey(req), key) == 1;
+    X509_REQ_free(req);
+    return is_for;
+}
+
+/* The key endpoint name uses now is the key of csr_pem (a pending key was paired). */
+static void assert_key_of_csr(struct ctx *c, const char *name, const char *csr_pem)
+{
+    struct ep_snapshot *s = snap(c, name);
+    assert_int_equal(s->n, 1);
+    assert_true(csr_is_for(csr_pem, s->key));
+    ep_snapshot_unref(s);
+}
+
 /* Set an endpoint's names (the configuration owns them). */
 static void cfg_set_names(struct config_endpoint *ce, const char *a, const char *b)
 {
@@ -602,8 +660,7 @@ static void test_start_bootstraps_server(void **state)
 
     struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
     assert_int_equal(s->n, 1);
-    assert_true(s->is_self_signed_bootstrap);
-    assert_true(s->generation >= 1);
+    assert_selfsigned_for_host(s->entries[0].cert);
     assert_string_equal(s->entries[0].id, MANAGER_SINGLE_ID);
     assert_non_null(ep_snapshot_find(s, "1"));
     assert_null(ep_snapshot_find(s, "2"));
@@ -659,8 +716,10 @@ static void test_restart_loads_same(void **state)
     struct ep_snapshot *after = endpoint_snapshot(ep_get(&c, "https"));
     assert_int_equal(X509_cmp(before->entries[0].cert, after->entries[0].cert), 0);
     assert_int_equal(EVP_PKEY_eq(before->key, after->key), 1);
-    /* Loaded, not made: not flagged as a bootstrap certificate. */
-    assert_false(after->is_self_signed_bootstrap);
+    /* Loaded, not made again: both files are byte for byte what they were, nothing aside. */
+    char *dir = ep_file(&c, "https", "");
+    assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt-"), 0);
+    free(dir);
     size_t len;
     char *now = file_get(cert_path, &len);
     assert_int_equal(len, cert_len);
@@ -680,7 +739,35 @@ static void test_restart_loads_same(void **state)
 }
 
 /* What is wrong with the files at start; every case must end in a new self-signed pair. */
-enum spoil { SPOIL_GARBAGE_CERT, SPOIL_MISMATCHED_KEY, SPOIL_MISSING_KEY, SPOIL_EXPIRED_REJECT };
+enum spoil {
+    SPOIL_GARBAGE_CERT,
+    SPOIL_MISMATCHED_KEY,
+    SPOIL_MISSING_KEY,
+    SPOIL_EXPIRED_REJECT,
+    SPOIL_CERT_IS_DIR,
+    SPOIL_COMBINED_GARBAGE,
+    SPOIL_COMBINED_NO_KEY,
+};
+
+/* The combined https file (cert == key) holds a matching pair, 0600, and the snapshot has it. */
+static void assert_https_combined_match(struct ctx *c)
+{
+    char *path = ep_file(c, "https", "cert.pem");
+    X509 *x = cert_of_file(path);
+    EVP_PKEY *k = key_of_file(path);
+    struct ep_snapshot *s = endpoint_snapshot(ep_get(c, "https"));
+
+    assert_int_equal(s->n, 1);
+    assert_int_equal(X509_check_private_key(x, k), 1);
+    assert_int_equal(X509_cmp(x, s->entries[0].cert), 0);
+    assert_int_equal(EVP_PKEY_eq(k, s->key), 1);
+    assert_int_equal(file_mode(path), 0600);
+    assert_null(strstr(s->entries[0].pem, "PRIVATE KEY"));
+    ep_snapshot_unref(s);
+    EVP_PKEY_free(k);
+    X509_free(x);
+    free(path);
+}
 
 static void test_bootstrap_keeps_bad_files_aside(void **state)
 {
@@ -688,12 +775,16 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
     static const struct {
         const char *name;
         enum spoil spoil;
-        bool is_key_aside; /* the key file existed and must be kept aside too */
+        bool is_key_aside; /* a separate key file existed and must be kept aside too */
+        bool is_combined;  /* cert == key: one file */
     } cases[] = {
-        { "garbage certificate", SPOIL_GARBAGE_CERT, true },
-        { "mismatched key", SPOIL_MISMATCHED_KEY, true },
-        { "missing key", SPOIL_MISSING_KEY, false },
-        { "expired certificate, policy reject", SPOIL_EXPIRED_REJECT, true },
+        { "garbage certificate", SPOIL_GARBAGE_CERT, true, false },
+        { "mismatched key", SPOIL_MISMATCHED_KEY, true, false },
+        { "missing key", SPOIL_MISSING_KEY, false, false },
+        { "expired certificate, policy reject", SPOIL_EXPIRED_REJECT, true, false },
+        { "unreadable certificate (a directory)", SPOIL_CERT_IS_DIR, true, false },
+        { "corrupt combined file", SPOIL_COMBINED_GARBAGE, false, true },
+        { "combined file without its key", SPOIL_COMBINED_NO_KEY, false, true },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct ctx c;
@@ -702,16 +793,26 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
         if (cases[i].spoil == SPOIL_EXPIRED_REJECT) {
             ctx_cfg_ep(&c, "https")->expired = VALIDITY_REJECT;
         }
+        if (cases[i].is_combined) {
+            struct config_endpoint *ce = ctx_cfg_ep(&c, "https");
+            free(ce->key);
+            ce->key = strdup(ce->cert);
+        }
         ctx_start(&c);
         char *dir = ep_file(&c, "https", "");
         char *cert_path = ep_file(&c, "https", "cert.pem");
         char *key_path = ep_file(&c, "https", "key.pem");
+        char *marker = NULL;
         struct ep_snapshot *old = endpoint_snapshot(ep_get(&c, "https"));
-        char *old_key = file_get(key_path, NULL);
         char *cert_bytes = NULL, *key_bytes = NULL;
+        if (cases[i].is_combined) {
+            assert_https_combined_match(&c);
+            assert_false(file_exists(key_path));
+        }
 
         switch (cases[i].spoil) {
         case SPOIL_GARBAGE_CERT:
+        case SPOIL_COMBINED_GARBAGE:
             cert_bytes = strdup("-----BEGIN CERTIFICATE-----\nnot base64 at all\n");
             break;
         case SPOIL_MISMATCHED_KEY:
@@ -729,6 +830,17 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
             cert_bytes = both;
             break;
         }
+        case SPOIL_CERT_IS_DIR:
+            /* Unreadable as a certificate, whoever runs the test (root reads any file). */
+            assert_int_equal(unlink(cert_path), 0);
+            assert_int_equal(mkdir(cert_path, 0700), 0);
+            marker = strf("%s/marker", cert_path);
+            file_put_str(marker, "kept\n");
+            break;
+        case SPOIL_COMBINED_NO_KEY:
+            /* A valid certificate alone: a combined file must hold its key too. */
+            cert_bytes = fixture_str("server-ec.pem");
+            break;
         }
         if (cert_bytes) {
             file_put_str(cert_path, cert_bytes);
@@ -736,39 +848,59 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
         if (key_bytes) {
             file_put_str(key_path, key_bytes);
         }
-        char *cert_before = file_get(cert_path, NULL);
+        bool is_dir = cases[i].spoil == SPOIL_CERT_IS_DIR;
+        char *cert_before = is_dir ? NULL : file_get(cert_path, NULL);
         char *key_before = file_get(key_path, NULL);
 
         ctx_restart(&c);
         struct ep_snapshot *now = endpoint_snapshot(ep_get(&c, "https"));
-        assert_true(now->is_self_signed_bootstrap);
+        assert_selfsigned_for_host(now->entries[0].cert);
         assert_int_not_equal(X509_cmp(old->entries[0].cert, now->entries[0].cert), 0);
-        assert_https_files_match(&c);
+        assert_int_equal(EVP_PKEY_eq(old->key, now->key), 0);
+        if (cases[i].is_combined) {
+            assert_https_combined_match(&c);
+        } else {
+            assert_https_files_match(&c);
+        }
 
-        /* Kept aside byte for byte, never deleted. */
+        /* Kept aside byte for byte (a directory with what it held), never deleted. */
         char *aside = dir_find_prefix(dir, "cert.pem.corrupt-");
-        char *kept = file_get(aside, NULL);
-        assert_string_equal(kept, cert_before);
+        if (is_dir) {
+            struct stat st;
+            assert_int_equal(lstat(aside, &st), 0);
+            assert_true(S_ISDIR(st.st_mode));
+            char *kept_marker = strf("%s/marker", aside);
+            char *kept = file_get(kept_marker, NULL);
+            assert_string_equal(kept, "kept\n");
+            free(kept);
+            free(kept_marker);
+        } else {
+            char *kept = file_get(aside, NULL);
+            assert_string_equal(kept, cert_before);
+            free(kept);
+        }
         /* "<file>.corrupt-yyyymmddThhmmssZ" */
         const char *stamp = strstr(aside, ".corrupt-") + strlen(".corrupt-");
         assert_int_equal(strlen(stamp), 16);
         assert_int_equal(stamp[8], 'T');
         assert_int_equal(stamp[15], 'Z');
-        free(kept);
         free(aside);
         if (cases[i].is_key_aside) {
             aside = dir_find_prefix(dir, "key.pem.corrupt-");
-            kept = file_get(aside, NULL);
+            char *kept = file_get(aside, NULL);
             assert_string_equal(kept, key_before);
             free(kept);
             free(aside);
         } else {
             assert_int_equal(dir_count_prefix(dir, "key.pem.corrupt-"), 0);
         }
-        (void)old_key;
+        if (cases[i].is_combined) {
+            /* One file: nothing else was made beside it. */
+            assert_false(file_exists(key_path));
+        }
         ep_snapshot_unref(now);
         ep_snapshot_unref(old);
-        free(old_key);
+        free(marker);
         free(cert_bytes);
         free(key_bytes);
         free(cert_before);
@@ -803,24 +935,26 @@ static void test_install_replaces(void **state)
     struct manager_change ch;
     ctx_init(&c, "mgr-install");
     ctx_start(&c);
-    uint64_t g0 = generation(&c, "https");
+    struct ep_snapshot *s0 = snap(&c, "https");
 
-    /* EC with its chain, the key first. */
+    /* EC with its chain, the key first: it replaces the self-signed one, with its own key. */
     char *ec = fixture_str("server-key-first.pem");
     install_ok(&c, "https", ec, NULL, &ch);
     assert_string_equal(ch.id, "1");
-    assert_true(ch.replaced);
-    assert_false(ch.used_pending_key);
     assert_int_equal(ch.warning[0], '\0');
-    uint64_t g1 = generation(&c, "https");
-    assert_true(g1 > g0);
+    assert_false(is_unchanged(&c, "https", s0));
     assert_https_files_match(&c);
     struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
-    assert_false(s->is_self_signed_bootstrap);
+    struct ep_snapshot *s1 = ep_snapshot_ref(s);
     assert_int_equal(sk_X509_num(s->chain), 1);
     X509 *srv = fixture_cert("server-ec.pem");
+    EVP_PKEY *srv_key = fixture_key("server-ec.key");
     assert_int_equal(X509_cmp(s->entries[0].cert, srv), 0);
+    assert_int_not_equal(X509_cmp(s->entries[0].cert, s0->entries[0].cert), 0);
+    assert_int_equal(EVP_PKEY_eq(s->key, srv_key), 1);
     X509_free(srv);
+    EVP_PKEY_free(srv_key);
+    ep_snapshot_unref(s0);
     assert_string_equal(s->entries[0].info->subject.common_name, "server.example.com");
     ep_snapshot_unref(s);
     /* The chain is in the certificate file, after the leaf. */
@@ -836,16 +970,17 @@ static void test_install_replaces(void **state)
     X509_free(want);
     free(cert);
 
-    /* RSA, the certificate then a traditional "RSA PRIVATE KEY". */
+    /* RSA, the certificate then a traditional "RSA PRIVATE KEY": replaces certificate 1. */
     char *rsa = fixture_cat("server-rsa.pem", "server-rsa.key");
     install_ok(&c, "https", rsa, "1", &ch);
-    assert_true(ch.replaced);
-    assert_true(generation(&c, "https") > g1);
+    assert_false(is_unchanged(&c, "https", s1));
     assert_https_files_match(&c);
     s = endpoint_snapshot(ep_get(&c, "https"));
     assert_true(EVP_PKEY_is_a(s->key, "RSA"));
     assert_int_equal(sk_X509_num(s->chain), 0);
+    assert_int_not_equal(X509_cmp(s->entries[0].cert, s1->entries[0].cert), 0);
     ep_snapshot_unref(s);
+    ep_snapshot_unref(s1);
     /* Written as PKCS#8 whatever the upload used. */
     char *key_path = ep_file(&c, "https", "key.pem");
     char *key = file_get(key_path, NULL);
@@ -894,7 +1029,7 @@ static void test_install_combined_file(void **state)
 
     char *pem = fixture_cat("client-ec384.pem", "client-ec384.key");
     install_ok(&c, "ldap", pem, NULL, &ch);
-    assert_false(ch.replaced);
+    assert_int_equal(n_certs(&c, "ldap"), 1);
     char *path = ep_file(&c, "ldap", "cert.pem");
     char *file = file_get(path, NULL);
     /* The chain, then the key, in one file that holds a key: 0600. */
@@ -959,15 +1094,15 @@ static void test_install_two_directories(void **state)
     assert_int_equal(unlink(ce->cert), 0);
     assert_int_equal(mkdir(ce->cert, 0700), 0);
     char *rsa = fixture_cat("server-rsa.pem", "server-rsa.key");
-    uint64_t g = generation(&c, "https");
+    struct ep_snapshot *before = snap(&c, "https");
     int r = install(&c, "https", rsa, NULL, &ch, &err);
-    assert_true(r < 0);
-    assert_int_equal(err.code, CERTD_E_STORAGE);
+    assert_err(r, &err, -EISDIR, CERTD_E_STORAGE, "https.pem");
     char *key_after = file_get(ce->key, &len);
     assert_int_equal(len, key_len);
     assert_memory_equal(key_after, key_before, len);
     assert_int_equal(file_mode(ce->key), 0600);
-    assert_int_equal(generation(&c, "https"), g);
+    assert_true(is_unchanged(&c, "https", before));
+    ep_snapshot_unref(before);
     free(key_before);
     free(key_after);
     free(rsa);
@@ -986,36 +1121,37 @@ static void test_install_pairs_pending_key(void **state)
     ctx_start(&c);
 
     char *csr = csr_ok(&c, "https", &spec_p256);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_int_equal(n_pending(&c, "https"), 1);
     char *pending = ep_file(&c, "https", "pending/1.key");
     assert_true(file_exists(pending));
     assert_int_equal(file_mode(pending), 0600);
     /* The pending key file holds the CSR's key. */
     EVP_PKEY *pk = key_of_file(pending);
-    X509_REQ *req = csr_of_pem(csr);
-    assert_int_equal(EVP_PKEY_eq(pk, X509_REQ_get0_pubkey(req)), 1);
-    X509_REQ_free(req);
+    assert_true(csr_is_for(csr, pk));
 
+    /* The answer to the CSR, without a key: paired with the pending key, which is consumed. */
     char *cert = cert_for_csr(csr, "csr.example.com");
     install_ok(&c, "https", cert, NULL, &ch);
-    assert_true(ch.used_pending_key);
-    assert_false(ch.used_current_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_int_equal(n_pending(&c, "https"), 0);
     assert_false(file_exists(pending));
     assert_https_files_match(&c);
     struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
     assert_int_equal(EVP_PKEY_eq(s->key, pk), 1);
-    ep_snapshot_unref(s);
 
-    /* Consumed: the same certificate again has no key to go with it any more... */
+    /* Consumed: the same certificate again has no pending key to go with it any more... */
     struct certd_err err = { 0 };
     char *other_csr = csr_ok(&c, "https", &spec_p256);
-    (void)other_csr;
+    char *other_pending = ep_file(&c, "https", "pending/2.key");
+    assert_true(file_exists(other_pending));
     /* ...except the current key, which it is for: a Renew's answer pairs with it. */
     install_ok(&c, "https", cert, NULL, &ch);
-    assert_false(ch.used_pending_key);
-    assert_true(ch.used_current_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_false(is_unchanged(&c, "https", s));
+    assert_key_of_csr(&c, "https", csr);
+    assert_https_files_match(&c);
+    /* The other CSR's key was not taken: it still waits. */
+    assert_int_equal(n_pending(&c, "https"), 1);
+    assert_true(file_exists(other_pending));
+    ep_snapshot_unref(s);
 
     /* DER, for the second CSR's key. */
     char *cert2 = cert_for_csr(other_csr, "der.example.com");
@@ -1026,13 +1162,15 @@ static void test_install_pairs_pending_key(void **state)
     assert_int_equal(
         manager_install(c.m, ep_get(&c, "https"), span_make(der, (size_t)der_len), NULL, &ch, &err),
         0);
-    assert_true(ch.used_pending_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_key_of_csr(&c, "https", other_csr);
+    assert_int_equal(n_pending(&c, "https"), 0);
+    assert_false(file_exists(other_pending));
     assert_https_files_match(&c);
     OPENSSL_free(der);
     X509_free(x2);
     free(cert2);
     free(other_csr);
+    free(other_pending);
     EVP_PKEY_free(pk);
     free(cert);
     free(csr);
@@ -1052,7 +1190,7 @@ static void test_pending_limit_drops_oldest(void **state)
 
     for (size_t i = 0; i < ELEMENTSOF(csrs); i++) {
         csrs[i] = csr_ok(&c, "https", &spec_p256);
-        assert_int_equal(endpoint_n_pending(ep_get(&c, "https")),
+        assert_int_equal(n_pending(&c, "https"),
                          i + 1 < MANAGER_PENDING_MAX ? i + 1 : MANAGER_PENDING_MAX);
     }
     char *dir = ep_file(&c, "https", "pending");
@@ -1067,15 +1205,16 @@ static void test_pending_limit_drops_oldest(void **state)
 
     /* The oldest is gone: its certificate finds no key. */
     char *cert0 = cert_for_csr(csrs[0], "first.example.com");
-    uint64_t g = generation(&c, "https");
+    struct ep_snapshot *before = snap(&c, "https");
     assert_err(install(&c, "https", cert0, NULL, &ch, &err), &err, -EINVAL, CERTD_E_KEY_MISSING,
                "key");
-    assert_int_equal(generation(&c, "https"), g);
+    assert_true(is_unchanged(&c, "https", before));
+    ep_snapshot_unref(before);
     /* The second is kept. */
     char *cert1 = cert_for_csr(csrs[1], "second.example.com");
     install_ok(&c, "https", cert1, NULL, &ch);
-    assert_true(ch.used_pending_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), MANAGER_PENDING_MAX - 1);
+    assert_key_of_csr(&c, "https", csrs[1]);
+    assert_int_equal(n_pending(&c, "https"), MANAGER_PENDING_MAX - 1);
     char *second = ep_file(&c, "https", "pending/2.key");
     assert_false(file_exists(second));
 
@@ -1102,32 +1241,39 @@ static void test_pending_survive_restart(void **state)
     char *d = csr_ok(&c, "https", &spec_p256);
 
     ctx_restart(&c);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 2);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "ldap")), 1);
+    assert_int_equal(n_pending(&c, "https"), 2);
+    assert_int_equal(n_pending(&c, "ldap"), 1);
     /* Numbering goes on after the highest: the next CSR does not overwrite a kept key. */
     char *e = csr_ok(&c, "https", &spec_p256);
     char *third = ep_file(&c, "https", "pending/3.key");
     assert_true(file_exists(third));
+    assert_int_equal(n_pending(&c, "https"), 3);
 
+    /* The keys were loaded: answers without a key pair with them. */
     char *cert = cert_for_csr(a, "a.example.com");
     install_ok(&c, "https", cert, NULL, &ch);
-    assert_true(ch.used_pending_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 2);
+    assert_key_of_csr(&c, "https", a);
+    assert_int_equal(n_pending(&c, "https"), 2);
     assert_https_files_match(&c);
     free(cert);
     cert = cert_for_csr(b, "b.example.com");
     install_ok(&c, "ldap", cert, NULL, &ch);
-    assert_true(ch.used_pending_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "ldap")), 0);
+    assert_key_of_csr(&c, "ldap", b);
+    assert_int_equal(n_pending(&c, "ldap"), 0);
     free(cert);
 
     /* A pending key file that was damaged is dropped at start, the others kept. */
     char *second = ep_file(&c, "https", "pending/2.key");
     file_put_str(second, "garbage");
     ctx_restart(&c);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_int_equal(n_pending(&c, "https"), 1);
     assert_false(file_exists(second));
     assert_true(file_exists(third));
+    cert = cert_for_csr(e, "e.example.com");
+    install_ok(&c, "https", cert, NULL, &ch);
+    assert_key_of_csr(&c, "https", e);
+    assert_int_equal(n_pending(&c, "https"), 0);
+    free(cert);
 
     free(second);
     free(third);
@@ -1135,6 +1281,90 @@ static void test_pending_survive_restart(void **state)
     free(b);
     free(d);
     free(e);
+    ctx_done(&c);
+}
+
+/*
+ * More pending key files on disk than are kept (a crash between writing a new one and dropping
+ * the oldest, or files copied in): a start keeps the newest MANAGER_PENDING_MAX by number,
+ * whatever the directory's order, and removes the older files.
+ */
+static void test_pending_load_keeps_newest(void **state)
+{
+    (void)state;
+    enum { N = MANAGER_PENDING_MAX };
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    char *https_csrs[N], *ldap_csrs[N];
+    ctx_init(&c, "mgr-newest");
+    ctx_start(&c);
+    for (size_t i = 0; i < N; i++) {
+        https_csrs[i] = csr_ok(&c, "https", &spec_p256);
+        ldap_csrs[i] = csr_ok(&c, "ldap", &spec_p256);
+    }
+    c.m = manager_free(c.m);
+
+    /* https keeps 1..N; ldap's keys join them as N+1..2N, interleaved: https i -> 2i-1, ldap i ->
+     * 2i. */
+    for (size_t i = N; i > 0; i--) {
+        char *from = ep_file(&c, "https", "pending");
+        char *old_name = strf("%s/%zu.key", from, i);
+        char *new_name = strf("%s/%zu.key", from, 2 * i - 1);
+        assert_int_equal(rename(old_name, new_name), 0);
+        char *ldap_dir = ep_file(&c, "ldap", "pending");
+        char *ldap_name = strf("%s/%zu.key", ldap_dir, i);
+        char *to = strf("%s/%zu.key", from, 2 * i);
+        assert_int_equal(rename(ldap_name, to), 0);
+        free(from);
+        free(old_name);
+        free(new_name);
+        free(ldap_dir);
+        free(ldap_name);
+        free(to);
+    }
+    assert_int_equal(n_pending(&c, "https"), 2 * N);
+
+    ctx_start(&c);
+    /* The newest N numbers stay (N+1..2N), the older files are gone. */
+    assert_int_equal(n_pending(&c, "https"), N);
+    char *dir = ep_file(&c, "https", "pending");
+    for (size_t k = 1; k <= 2 * N; k++) {
+        char *p = strf("%s/%zu.key", dir, k);
+        if (file_exists(p) != (k > N)) {
+            fail_msg("pending key %zu: %s", k, k > N ? "removed" : "kept");
+        }
+        free(p);
+    }
+    /* The numbering goes on after the highest. */
+    char *next_csr = csr_ok(&c, "https", &spec_p256);
+    char *next = strf("%s/%d.key", dir, 2 * N + 1);
+    assert_true(file_exists(next));
+    free(next);
+    /* That dropped the oldest kept one, N+1: now N+2..2N+1. */
+    assert_int_equal(n_pending(&c, "https"), N);
+
+    /* The kept keys load and pair: number k is https CSR (k+1)/2 when odd, ldap CSR k/2 else. */
+    for (size_t k = N + 2; k <= 2 * N; k++) {
+        const char *csr = k % 2 ? https_csrs[(k + 1) / 2 - 1] : ldap_csrs[k / 2 - 1];
+        char *cert = cert_for_csr(csr, "newest.example.com");
+        install_ok(&c, "https", cert, NULL, &ch);
+        assert_key_of_csr(&c, "https", csr);
+        free(cert);
+    }
+    /* A dropped one finds no key. */
+    char *cert = cert_for_csr(https_csrs[0], "oldest.example.com");
+    assert_err(install(&c, "https", cert, NULL, &ch, &err), &err, -EINVAL, CERTD_E_KEY_MISSING,
+               "key");
+    free(cert);
+    assert_int_equal(n_pending(&c, "https"), 1);
+
+    free(next_csr);
+    free(dir);
+    for (size_t i = 0; i < N; i++) {
+        free(https_csrs[i]);
+        free(ldap_csrs[i]);
+    }
     ctx_done(&c);
 }
 
@@ -1160,7 +1390,7 @@ static void test_generate_csr_refusals(void **state)
                -EINVAL, CERTD_E_FIELD_INVALID, "Country");
     assert_null(pem);
     /* No refused CSR leaves a pending key. */
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_int_equal(n_pending(&c, "https"), 0);
     char *dir = ep_file(&c, "https", "pending");
     assert_int_equal(dir_count_prefix(dir, ""), 2);
     free(dir);
@@ -1241,7 +1471,7 @@ static void test_bad_uploads_change_nothing(void **state)
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         const struct bad_upload *t = &cases[i];
         struct certd_err err = { 0 };
-        struct manager_change ch = { .n_added = 99 };
+        struct manager_change ch = { .id = "sentinel", .warning = "sentinel" };
         char *data;
         print_message("case: %s\n", t->name);
 
@@ -1252,9 +1482,12 @@ static void test_bad_uploads_change_nothing(void **state)
         } else {
             data = strdup(t->data);
         }
-        uint64_t g[3] = { generation(&c, "https"), generation(&c, "ldap"),
-                          generation(&c, "truststore") };
-        size_t pend = endpoint_n_pending(ep_get(&c, "ldap"));
+        static const char *const names[] = { "https", "ldap", "truststore" };
+        struct ep_snapshot *snaps[ELEMENTSOF(names)];
+        for (size_t k = 0; k < ELEMENTSOF(names); k++) {
+            snaps[k] = snap(&c, names[k]);
+        }
+        size_t pend = n_pending(&c, "ldap");
         tree_take(c.state, &before);
 
         int r = install(&c, t->endpoint, data, t->replace_id, &ch, &err);
@@ -1262,16 +1495,18 @@ static void test_bad_uploads_change_nothing(void **state)
         /* Never the upload, never a key in the message. */
         assert_null(strstr(err.msg, "-----"));
         /* *ret is not written on failure. */
-        assert_int_equal(ch.n_added, 99);
+        assert_string_equal(ch.id, "sentinel");
+        assert_string_equal(ch.warning, "sentinel");
 
         tree_take(c.state, &after);
         tree_assert_same(&before, &after);
         tree_free(&before);
         tree_free(&after);
-        assert_int_equal(generation(&c, "https"), g[0]);
-        assert_int_equal(generation(&c, "ldap"), g[1]);
-        assert_int_equal(generation(&c, "truststore"), g[2]);
-        assert_int_equal(endpoint_n_pending(ep_get(&c, "ldap")), pend);
+        for (size_t k = 0; k < ELEMENTSOF(names); k++) {
+            assert_true(is_unchanged(&c, names[k], snaps[k]));
+            ep_snapshot_unref(snaps[k]);
+        }
+        assert_int_equal(n_pending(&c, "ldap"), pend);
         free(data);
     }
     ctx_done(&c);
@@ -1292,10 +1527,15 @@ static void test_authority_add_delete_replace(void **state)
 
     char *bundle = fixture_str("ca-bundle.pem");
     install_ok(&c, "truststore", bundle, NULL, &ch);
-    assert_int_equal(ch.n_added, 3);
     assert_int_equal(strlen(ch.id), 64);
     struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "truststore"));
     assert_int_equal(s->n, 3);
+    /* The id reported is the first certificate's of the upload. */
+    X509 *first = cert_of_pem(bundle);
+    const struct cert_entry *first_e = ep_snapshot_find(s, ch.id);
+    assert_non_null(first_e);
+    assert_int_equal(X509_cmp(first_e->cert, first), 0);
+    X509_free(first);
     char ids[3][MANAGER_ID_MAX];
     for (size_t i = 0; i < s->n; i++) {
         /* Sorted by id; each id the SHA-256 of the certificate, as OpenSSL computes it. */
@@ -1318,18 +1558,27 @@ static void test_authority_add_delete_replace(void **state)
         (void)snprintf(ids[i], sizeof(ids[i]), "%s", s->entries[i].id);
         assert_ptr_equal(ep_snapshot_find(s, ids[i]), &s->entries[i]);
     }
-    ep_snapshot_unref(s);
-
     /* Full (max 3), yet a replace fits: the replaced one goes in the same change. */
+    struct ep_snapshot *old = s;
     char *noku = fixture_str("ca-noku.pem");
     install_ok(&c, "truststore", noku, ids[1], &ch);
-    assert_true(ch.replaced);
-    assert_int_equal(ch.n_added, 1);
     s = endpoint_snapshot(ep_get(&c, "truststore"));
     assert_int_equal(s->n, 3);
     assert_null(ep_snapshot_find(s, ids[1]));
     assert_non_null(ep_snapshot_find(s, ch.id));
-    ep_snapshot_unref(s);
+    assert_true(strcmp(s->entries[0].id, s->entries[1].id) < 0);
+    assert_true(strcmp(s->entries[1].id, s->entries[2].id) < 0);
+    /* Those that stay are shared with the snapshot before, not inspected again. */
+    for (size_t i = 0; i < 3; i += 2) {
+        const struct cert_entry *kept = ep_snapshot_find(s, ids[i]);
+        assert_non_null(kept);
+        assert_ptr_equal(kept->info, old->entries[i].info);
+        assert_ptr_equal(kept->pem, old->entries[i].pem);
+    }
+    /* The old snapshot is whole while held, and its entries outlive it where shared. */
+    assert_non_null(ep_snapshot_find(old, ids[1]));
+    ep_snapshot_unref(old);
+    assert_non_null(strstr(ep_snapshot_find(s, ids[0])->pem, "BEGIN CERTIFICATE"));
     char *gone = strf("%s%s.pem", dir, ids[1]);
     assert_false(file_exists(gone));
     free(gone);
@@ -1343,11 +1592,17 @@ static void test_authority_add_delete_replace(void **state)
     assert_err(install(&c, "truststore", one_pem, NULL, &ch, &err), &err, -E2BIG,
                CERTD_E_LIMIT_REACHED, "3");
 
-    /* Delete, then the add fits. */
+    /* Delete, then the add fits. The other two stay shared. */
     struct manager_change del;
     assert_int_equal(manager_delete(c.m, ep_get(&c, "truststore"), ids[0], &del, &err), 0);
     assert_string_equal(del.id, ids[0]);
     assert_int_equal(n_certs(&c, "truststore"), 2);
+    old = s;
+    s = endpoint_snapshot(ep_get(&c, "truststore"));
+    assert_null(ep_snapshot_find(s, ids[0]));
+    assert_ptr_equal(ep_snapshot_find(s, ids[2])->info, ep_snapshot_find(old, ids[2])->info);
+    ep_snapshot_unref(old);
+    ep_snapshot_unref(s);
     gone = strf("%s%s.pem", dir, ids[0]);
     assert_false(file_exists(gone));
     free(gone);
@@ -1392,18 +1647,22 @@ static void test_client_delete_removes_files(void **state)
     ctx_init(&c, "mgr-cdel");
     ctx_start(&c);
     char *pem = fixture_cat("client-ec384.pem", "client-ec384.key");
+    assert_int_equal(n_certs(&c, "ldap"), 0);
     install_ok(&c, "ldap", pem, NULL, &ch);
-    assert_false(ch.replaced);
+    assert_int_equal(n_certs(&c, "ldap"), 1);
     char *cert = ep_file(&c, "ldap", "cert.pem"), *key = ep_file(&c, "ldap", "key.pem");
     assert_true(file_exists(cert));
     assert_int_equal(file_mode(key), 0600);
-    uint64_t g = generation(&c, "ldap");
+    struct ep_snapshot *before = snap(&c, "ldap");
 
     assert_err(manager_delete(c.m, ep_get(&c, "ldap"), "2", &ch, &err), &err, -ENOENT,
                CERTD_E_NOT_FOUND, "no certificate");
+    assert_true(is_unchanged(&c, "ldap", before));
     assert_int_equal(manager_delete(c.m, ep_get(&c, "ldap"), "1", &ch, &err), 0);
+    assert_string_equal(ch.id, "1");
     assert_int_equal(n_certs(&c, "ldap"), 0);
-    assert_true(generation(&c, "ldap") > g);
+    assert_false(is_unchanged(&c, "ldap", before));
+    ep_snapshot_unref(before);
     assert_false(file_exists(cert));
     assert_false(file_exists(key));
     char *dir = ep_file(&c, "ldap", "");
@@ -1434,12 +1693,12 @@ static void test_server_delete_regenerates(void **state)
     struct ep_snapshot *old = endpoint_snapshot(ep_get(&c, "https"));
 
     assert_int_equal(manager_delete(c.m, ep_get(&c, "https"), "1", &ch, &err), 0);
+    assert_string_equal(ch.id, "1");
     struct ep_snapshot *s = endpoint_snapshot(ep_get(&c, "https"));
     assert_int_equal(s->n, 1);
-    assert_true(s->is_self_signed_bootstrap);
-    assert_true(s->generation > old->generation);
+    assert_true(s != old);
+    assert_selfsigned_for_host(s->entries[0].cert);
     assert_int_not_equal(X509_cmp(s->entries[0].cert, old->entries[0].cert), 0);
-    cert_assert_cn(s->entries[0].cert, HOSTNAME);
     assert_int_equal(EVP_PKEY_eq(s->key, old->key), 0);
     assert_https_files_match(&c);
     ep_snapshot_unref(s);
@@ -1453,7 +1712,15 @@ static void test_server_delete_regenerates(void **state)
 static void assert_csr_like(const char *csr_pem, X509 *cert, EVP_PKEY *want_key, bool is_same)
 {
     X509_REQ *req = csr_of_pem(csr_pem);
-    assert_int_equal(X509_NAME_cmp(X509_REQ_get_subject_name(req), X509_get_subject_name(cert)), 0);
+    /* The subject exactly: byte for byte (order and string types too). */
+    unsigned char *d1 = NULL, *d2 = NULL;
+    int l1 = i2d_X509_NAME(X509_REQ_get_subject_name(req), &d1);
+    int l2 = i2d_X509_NAME(X509_get_subject_name(cert), &d2);
+    assert_true(l1 > 0);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(d1, d2, (size_t)l1);
+    OPENSSL_free(d1);
+    OPENSSL_free(d2);
     assert_int_equal(EVP_PKEY_eq(X509_REQ_get0_pubkey(req), want_key), is_same ? 1 : 0);
     /* The SAN asked for is the certificate's. */
     STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(req);
@@ -1464,14 +1731,11 @@ static void assert_csr_like(const char *csr_pem, X509 *cert, EVP_PKEY *want_key,
     GENERAL_NAMES *got = X509V3_EXT_d2i(sk_X509_EXTENSION_value(exts, at));
     assert_non_null(want);
     assert_non_null(got);
+    /* Every name, as it is, in its order. */
     assert_int_equal(sk_GENERAL_NAME_num(got), sk_GENERAL_NAME_num(want));
     for (int i = 0; i < sk_GENERAL_NAME_num(want); i++) {
-        bool found = false;
-        for (int j = 0; j < sk_GENERAL_NAME_num(got) && !found; j++) {
-            found = GENERAL_NAME_cmp(sk_GENERAL_NAME_value(want, i),
-                                     sk_GENERAL_NAME_value(got, j)) == 0;
-        }
-        assert_true(found);
+        assert_int_equal(
+            GENERAL_NAME_cmp(sk_GENERAL_NAME_value(want, i), sk_GENERAL_NAME_value(got, i)), 0);
     }
     GENERAL_NAMES_free(want);
     GENERAL_NAMES_free(got);
@@ -1499,7 +1763,7 @@ static void test_renew_and_rekey(void **state)
     X509_REQ *req = csr_of_pem(csr);
     assert_true(X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1) >= 0);
     X509_REQ_free(req);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_int_equal(n_pending(&c, "https"), 0);
     free(csr);
     csr = NULL;
 
@@ -1510,7 +1774,7 @@ static void test_renew_and_rekey(void **state)
     assert_true(EVP_PKEY_is_a(X509_REQ_get0_pubkey(req), "EC"));
     assert_int_equal(EVP_PKEY_get_bits(X509_REQ_get0_pubkey(req)), 256);
     X509_REQ_free(req);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_int_equal(n_pending(&c, "https"), 1);
     char *rekey_csr = csr;
     csr = NULL;
 
@@ -1522,15 +1786,15 @@ static void test_renew_and_rekey(void **state)
     assert_true(EVP_PKEY_is_a(X509_REQ_get0_pubkey(req), "EC"));
     assert_int_equal(EVP_PKEY_get_bits(X509_REQ_get0_pubkey(req)), 384);
     X509_REQ_free(req);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 2);
+    assert_int_equal(n_pending(&c, "https"), 2);
     free(csr);
     csr = NULL;
 
     /* The answer to the first Rekey pairs with its key. */
     char *cert = cert_for_csr(rekey_csr, "rekeyed.example.com");
     install_ok(&c, "https", cert, "1", &ch);
-    assert_true(ch.used_pending_key);
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 1);
+    assert_key_of_csr(&c, "https", rekey_csr);
+    assert_int_equal(n_pending(&c, "https"), 1);
     assert_https_files_match(&c);
     free(cert);
 
@@ -1570,9 +1834,10 @@ static void test_reload(void **state)
     char *dir = ep_file(&c, "https", "");
 
     /* Nothing changed. */
+    struct ep_snapshot *g = snap(&c, "https");
     assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
     assert_false(changed);
-    uint64_t g = generation(&c, "https");
+    assert_true(is_unchanged(&c, "https", g));
 
     /* An admin copies another certificate and key into place. */
     char *rsa_cert = fixture_str("server-rsa.pem"), *rsa_key = fixture_str("server-rsa.key");
@@ -1580,12 +1845,12 @@ static void test_reload(void **state)
     file_put_str(key_path, rsa_key);
     assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
     assert_true(changed);
-    assert_true(generation(&c, "https") > g);
-    g = generation(&c, "https");
+    assert_false(is_unchanged(&c, "https", g));
+    ep_snapshot_unref(g);
+    g = snap(&c, "https");
     struct ep_snapshot *s = endpoint_snapshot(https);
     X509 *want = fixture_cert("server-rsa.pem");
     assert_int_equal(X509_cmp(s->entries[0].cert, want), 0);
-    assert_false(s->is_self_signed_bootstrap);
     X509_free(want);
     ep_snapshot_unref(s);
 
@@ -1597,7 +1862,17 @@ static void test_reload(void **state)
     file_put_str(cert_path, spaced);
     assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
     assert_false(changed);
-    assert_int_equal(generation(&c, "https"), g);
+    assert_true(is_unchanged(&c, "https", g));
+    /* The same pair after an install of certd's own (its inotify echo): no change either. */
+    char *rsa_both = str_cat(rsa_cert, rsa_key);
+    struct manager_change ch;
+    install_ok(&c, "https", rsa_both, NULL, &ch);
+    free(rsa_both);
+    ep_snapshot_unref(g);
+    g = snap(&c, "https");
+    assert_int_equal(manager_reload(c.m, https, &changed, &err), 0);
+    assert_false(changed);
+    assert_true(is_unchanged(&c, "https", g));
 
     /* Garbage, or a certificate without its key yet: the old stays, nothing renamed. */
     file_put_str(cert_path, "garbage\n");
@@ -1605,7 +1880,7 @@ static void test_reload(void **state)
     assert_err(manager_reload(c.m, https, &changed, &err), &err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
                "cert.pem");
     assert_true(changed); /* untouched on failure */
-    assert_int_equal(generation(&c, "https"), g);
+    assert_true(is_unchanged(&c, "https", g));
     char *ec = fixture_str("server-ec.pem");
     file_put_str(cert_path, ec);
     err_clear(&err);
@@ -1615,7 +1890,8 @@ static void test_reload(void **state)
     err_clear(&err);
     assert_err(manager_reload(c.m, https, &changed, &err), &err, -ENOENT, CERTD_E_NOT_FOUND,
                "cert.pem");
-    assert_int_equal(generation(&c, "https"), g);
+    assert_true(is_unchanged(&c, "https", g));
+    ep_snapshot_unref(g);
     assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt"), 0);
     assert_int_equal(dir_count_prefix(dir, "key.pem.corrupt"), 0);
     s = endpoint_snapshot(https);
@@ -1644,6 +1920,13 @@ static void test_reload(void **state)
     struct endpoint *ts = ep_get(&c, "truststore");
     assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
     assert_false(changed);
+    char *ca = fixture_str("ca-noku.pem");
+    install_ok(&c, "truststore", ca, NULL, &ch);
+    free(ca);
+    struct ep_snapshot *before = snap(&c, "truststore");
+    assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
+    assert_false(changed);
+    assert_true(is_unchanged(&c, "truststore", before));
     STACK_OF(X509) *add = sk_X509_new_null();
     X509 *root = fixture_cert("root-ca.pem");
     assert_true(sk_X509_push(add, root) > 0);
@@ -1652,7 +1935,13 @@ static void test_reload(void **state)
     sk_X509_pop_free(add, X509_free);
     assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
     assert_true(changed);
-    assert_int_equal(n_certs(&c, "truststore"), 1);
+    assert_int_equal(n_certs(&c, "truststore"), 2);
+    /* The one that was there is shared with the snapshot before, the new one inspected. */
+    s = snap(&c, "truststore");
+    assert_non_null(ep_snapshot_find(s, before->entries[0].id));
+    assert_ptr_equal(ep_snapshot_find(s, before->entries[0].id)->info, before->entries[0].info);
+    ep_snapshot_unref(before);
+    ep_snapshot_unref(s);
     assert_int_equal(manager_reload(c.m, ts, &changed, &err), 0);
     assert_false(changed);
 
@@ -1675,10 +1964,17 @@ static void test_reload(void **state)
 
 #define CSR_THREADS     2
 #define CSRS_PER_THREAD 2
+/* Installs the change thread makes while the others run. */
+#define CHANGES 4
+
+struct thread_ctx {
+    struct ctx *c;
+    pthread_barrier_t *barrier; /* every thread starts together */
+    atomic_bool *is_done;       /* the change thread has made all its changes */
+};
 
 struct csr_thread {
-    struct ctx *c;
-    pthread_barrier_t *barrier;
+    struct thread_ctx *t;
     char *csr[CSRS_PER_THREAD];
     int r[CSRS_PER_THREAD];
 };
@@ -1687,19 +1983,78 @@ static void *csr_thread_run(void *arg)
 {
     struct csr_thread *t = arg;
     const struct csr_request req = { .common_name = "thread.example.com" };
-    struct endpoint *ep = manager_endpoint(t->c->m, "https");
+    struct endpoint *ep = manager_endpoint(t->t->c->m, "https");
 
-    (void)pthread_barrier_wait(t->barrier);
+    (void)pthread_barrier_wait(t->t->barrier);
     for (size_t i = 0; i < CSRS_PER_THREAD; i++) {
         struct certd_err err = { 0 };
-        t->r[i] = manager_generate_csr(t->c->m, ep, &spec_p256, &req, &t->csr[i], &err);
-        /* Readers run alongside: a snapshot is always there and whole. */
+        t->r[i] = manager_generate_csr(t->t->c->m, ep, &spec_p256, &req, &t->csr[i], &err);
+    }
+    return NULL;
+}
+
+/* One change at a time (the serial lane): installs, each with its key, alternating two pairs. */
+struct change_thread {
+    struct thread_ctx *t;
+    int r;
+};
+
+static void *change_thread_run(void *arg)
+{
+    struct change_thread *t = arg;
+    char *pairs[2] = { fixture_str("server-ec-bundle.pem"),
+                       fixture_cat("server-rsa.pem", "server-rsa.key") };
+    struct endpoint *ep = manager_endpoint(t->t->c->m, "https");
+
+    (void)pthread_barrier_wait(t->t->barrier);
+    for (size_t i = 0; i < CHANGES && t->r == 0; i++) {
+        struct manager_change ch;
+        struct certd_err err = { 0 };
+        t->r = manager_install(t->t->c->m, ep, span_from_str(pairs[i % 2]), NULL, &ch, &err);
+    }
+    atomic_store(t->t->is_done, true);
+    free(pairs[0]);
+    free(pairs[1]);
+    return NULL;
+}
+
+/* A snapshot is whole: one certificate, its key matching it, its PEM complete. */
+static bool snapshot_is_whole(const struct ep_snapshot *s)
+{
+    return s && s->n == 1 && s->key && X509_check_private_key(s->entries[0].cert, s->key) == 1 &&
+           s->entries[0].pem_len == strlen(s->entries[0].pem) &&
+           strstr(s->entries[0].pem, "-----END CERTIFICATE-----") != NULL;
+}
+
+/* Readers run alongside the changes: every snapshot they see is whole, so is the one they hold. */
+struct reader_thread {
+    struct thread_ctx *t;
+    int r;
+    bool was_replaced; /* the snapshot held from the start was no longer current at the end */
+};
+
+static void *reader_thread_run(void *arg)
+{
+    struct reader_thread *t = arg;
+    struct endpoint *ep = manager_endpoint(t->t->c->m, "https");
+    /* Taken before any change starts and held across all of them. */
+    struct ep_snapshot *held = endpoint_snapshot(ep);
+
+    (void)pthread_barrier_wait(t->t->barrier);
+    while (!atomic_load(t->t->is_done)) {
         struct ep_snapshot *s = endpoint_snapshot(ep);
-        if (!s || s->n != 1 || !s->key) {
-            t->r[i] = -EPROTO;
+        if (!snapshot_is_whole(s)) {
+            t->r = -EPROTO;
         }
         ep_snapshot_unref(s);
     }
+    struct ep_snapshot *now = endpoint_snapshot(ep);
+    t->was_replaced = now != held;
+    if (!snapshot_is_whole(held) || !snapshot_is_whole(now)) {
+        t->r = -EPROTO;
+    }
+    ep_snapshot_unref(now);
+    ep_snapshot_unref(held);
     return NULL;
 }
 
@@ -1710,37 +2065,49 @@ static void test_concurrent_csrs(void **state)
     struct ctx c;
     struct manager_change ch;
     pthread_barrier_t barrier;
-    pthread_t tid[CSR_THREADS];
+    atomic_bool is_done = false;
+    pthread_t tid[CSR_THREADS + 2];
     struct csr_thread t[CSR_THREADS];
     ctx_init(&c, "mgr-threads");
     ctx_start(&c);
+    struct thread_ctx tc = { .c = &c, .barrier = &barrier, .is_done = &is_done };
+    struct change_thread changer = { .t = &tc, .r = 0 };
+    struct reader_thread reader = { .t = &tc, .r = 0 };
 
-    assert_int_equal(pthread_barrier_init(&barrier, NULL, CSR_THREADS), 0);
+    assert_int_equal(pthread_barrier_init(&barrier, NULL, CSR_THREADS + 2), 0);
     for (size_t i = 0; i < CSR_THREADS; i++) {
-        t[i] = (struct csr_thread){ .c = &c, .barrier = &barrier };
+        t[i] = (struct csr_thread){ .t = &tc };
         assert_int_equal(pthread_create(&tid[i], NULL, csr_thread_run, &t[i]), 0);
     }
-    for (size_t i = 0; i < CSR_THREADS; i++) {
+    assert_int_equal(pthread_create(&tid[CSR_THREADS], NULL, change_thread_run, &changer), 0);
+    assert_int_equal(pthread_create(&tid[CSR_THREADS + 1], NULL, reader_thread_run, &reader), 0);
+    for (size_t i = 0; i < ELEMENTSOF(tid); i++) {
         assert_int_equal(pthread_join(tid[i], NULL), 0);
     }
     assert_int_equal(pthread_barrier_destroy(&barrier), 0);
+    assert_int_equal(changer.r, 0);
+    assert_int_equal(reader.r, 0);
+    /* The changes were published while the reader held its snapshot (which stayed whole). */
+    assert_true(reader.was_replaced);
+    /* The last install is what the files hold. */
+    assert_https_files_match(&c);
 
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), CSR_THREADS * CSRS_PER_THREAD);
+    /* Every CSR's key was kept, each under its own number: each answer pairs. */
+    assert_int_equal(n_pending(&c, "https"), CSR_THREADS * CSRS_PER_THREAD);
     char *dir = ep_file(&c, "https", "pending");
     assert_int_equal(dir_count_prefix(dir, ""), CSR_THREADS * CSRS_PER_THREAD + 2);
     free(dir);
-    /* Every CSR's key was kept, each under its own number: each answer pairs. */
     for (size_t i = 0; i < CSR_THREADS; i++) {
         for (size_t j = 0; j < CSRS_PER_THREAD; j++) {
             assert_int_equal(t[i].r[j], 0);
             char *cert = cert_for_csr(t[i].csr[j], "thread.example.com");
             install_ok(&c, "https", cert, NULL, &ch);
-            assert_true(ch.used_pending_key);
+            assert_key_of_csr(&c, "https", t[i].csr[j]);
             free(cert);
             free(t[i].csr[j]);
         }
     }
-    assert_int_equal(endpoint_n_pending(ep_get(&c, "https")), 0);
+    assert_int_equal(n_pending(&c, "https"), 0);
     ctx_done(&c);
 }
 
@@ -1758,6 +2125,7 @@ int main(void)
         cmocka_unit_test(test_install_pairs_pending_key),
         cmocka_unit_test(test_pending_limit_drops_oldest),
         cmocka_unit_test(test_pending_survive_restart),
+        cmocka_unit_test(test_pending_load_keeps_newest),
         cmocka_unit_test(test_generate_csr_refusals),
         cmocka_unit_test(test_bad_uploads_change_nothing),
         cmocka_unit_test(test_authority_add_delete_replace),
