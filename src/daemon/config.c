@@ -270,36 +270,24 @@ static int location_parse(const char *s, char **ret, const char **why)
         *why = "path too long";
         return -E2BIG;
     }
+    if (strpbrk(p, "?#")) {
+        *why = "a file: URI may not have a query or fragment";
+        return -EINVAL;
+    }
     _cleanup_free_ char *out = malloc(n + 1);
     if (!out) {
         return -ENOMEM;
     }
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '?' || p[i] == '#') {
-            *why = "a file: URI may not have a query or fragment";
-            return -EINVAL;
-        }
-        if (p[i] != '%') {
-            out[o++] = p[i];
-            continue;
-        }
-        /* p is NUL-terminated: p[i + 2] is read only when p[i + 1] was a hex digit. */
-        int hi = hex_digit_value(p[i + 1]);
-        int lo = hi >= 0 ? hex_digit_value(p[i + 2]) : -1;
-        if (lo < 0) {
-            *why = "bad percent-encoding in the file: URI";
-            return -EINVAL;
-        }
-        int c = hi * 16 + lo;
-        if (c < 0x20 || c == 0x7f) {
+    if (percent_decode(span_make(p, n), out, NULL) < 0) {
+        *why = "bad percent-encoding in the file: URI (a '%' takes two hex digits; not %00)";
+        return -EINVAL;
+    }
+    for (const char *c = out; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
             *why = "the file: URI encodes a control character";
             return -EINVAL;
         }
-        out[o++] = (char)c;
-        i += 2;
     }
-    out[o] = '\0';
     /* Checked after decoding: "%2e%2e" is "..". */
     int r = path_check(out, why);
     if (r < 0) {
@@ -586,6 +574,8 @@ struct config *config_free(struct config *cfg)
     }
     free(cfg->state_dir);
     free(cfg->users_file);
+    free(cfg->password_file);
+    free(cfg->uuid_file);
     free(cfg);
     return NULL;
 }
@@ -651,21 +641,47 @@ static void free_strings(char **v, size_t n)
     }
 }
 
-/* Slots of the paths resolved and checked: users_file, then cert (or dir) and key per endpoint. */
-#define SLOT_USERS     0u
-#define SLOT_EP(i, k)  (1u + 2u * (i) + (k))
-#define SLOT_BOOTSTRAP (1u + 2u * CONFIG_ENDPOINTS_MAX) /* STATE_DIR/initial-admin-password */
-#define SLOTS_MAX      (SLOT_BOOTSTRAP + 1u)
+/*
+ * Slots of the paths resolved and checked: certd's own files in the state directory (always
+ * derived), the users file, then cert (or dir) and key per endpoint.
+ */
+#define SLOT_PASSWORD 0u
+#define SLOT_UUID     1u
+#define SLOT_USERS    2u
+#define SLOT_EP0      3u
+#define SLOT_EP(i, k) (SLOT_EP0 + 2u * (i) + (k))
+#define SLOTS_MAX     SLOT_EP(CONFIG_ENDPOINTS_MAX, 0)
+
+/* The endpoint a slot belongs to, and whether it is its cert/dir (0) or key (1). */
+static bool slot_is_ep(unsigned slot)
+{
+    return slot >= SLOT_EP0;
+}
+
+static size_t slot_ep(unsigned slot)
+{
+    assert(slot_is_ep(slot));
+    return (slot - SLOT_EP0) / 2;
+}
+
+static unsigned slot_k(unsigned slot)
+{
+    assert(slot_is_ep(slot));
+    return (slot - SLOT_EP0) % 2;
+}
 
 /*
- * Derive every path not given explicitly from sd into paths[1 + 2 * CONFIG_ENDPOINTS_MAX]
- * (owned, NULL where the path is given). On failure nothing is left allocated.
+ * Derive every path not given explicitly from sd into paths[SLOTS_MAX] (owned, NULL where the
+ * path is given). On failure nothing is left allocated.
  */
 static int resolve_compute(const struct config *cfg, const char *sd, char **paths)
 {
-    int r = 0;
-    if (!cfg->is_users_file_given) {
-        r = path_join(sd, "users", NULL, &paths[SLOT_USERS]);
+    int r = path_join(sd, CONFIG_PASSWORD_FILE_NAME, NULL, &paths[SLOT_PASSWORD]);
+    if (r == 0) {
+        r = path_join(sd, CONFIG_UUID_FILE_NAME, NULL, &paths[SLOT_UUID]);
+    }
+    if (r == 0 && !cfg->is_users_file_given) {
+        r = path_join(sd, CONFIG_USERS_FILE_NAME, NULL, &paths[SLOT_USERS]);
     }
     for (size_t i = 0; r == 0 && i < cfg->n_endpoints; i++) {
         const struct config_endpoint *ep = &cfg->endpoints[i];
@@ -684,7 +700,7 @@ static int resolve_compute(const struct config *cfg, const char *sd, char **path
         }
     }
     if (r < 0) {
-        free_strings(paths, 1 + 2 * CONFIG_ENDPOINTS_MAX);
+        free_strings(paths, SLOTS_MAX);
     }
     return r;
 }
@@ -696,6 +712,10 @@ static void resolve_commit(struct config *cfg, char *new_state_dir, char **paths
         free(cfg->state_dir);
         cfg->state_dir = new_state_dir;
     }
+    free(cfg->password_file);
+    cfg->password_file = paths[SLOT_PASSWORD];
+    free(cfg->uuid_file);
+    cfg->uuid_file = paths[SLOT_UUID];
     if (paths[SLOT_USERS]) {
         free(cfg->users_file);
         cfg->users_file = paths[SLOT_USERS];
@@ -723,7 +743,7 @@ static void resolve_commit(struct config *cfg, char *new_state_dir, char **paths
 static int config_resolve(struct config *cfg, char *new_state_dir)
 {
     const char *sd = new_state_dir ? new_state_dir : cfg->state_dir;
-    char *paths[1 + 2 * CONFIG_ENDPOINTS_MAX] = { NULL };
+    char *paths[SLOTS_MAX] = { NULL };
     int r = resolve_compute(cfg, sd, paths);
     if (r < 0) {
         return r;
@@ -751,18 +771,20 @@ static bool path_is_under(const char *s, const char *dir)
 
 /*
  * The files certd writes must not overlap: a certificate or key rewritten (or a "corrupt" key
- * renamed aside) must never be the users file, the bootstrap password or another endpoint's
- * file, nor lie in a directory an authority endpoint manages. eff[SLOTS_MAX] holds the effective
- * paths (NULL for unused slots), all in normal form, so comparing strings is enough (symlinks
- * are the run-time code's business: O_NOFOLLOW). Returns 0, or -EINVAL and the first clash.
+ * renamed aside) must never be the users file, the bootstrap password, the service UUID or
+ * another endpoint's file, nor lie in a directory an authority endpoint manages. eff[SLOTS_MAX]
+ * holds the effective paths (NULL for unused slots), all in normal form, so comparing strings is
+ * enough (symlinks are the run-time code's business: O_NOFOLLOW). Returns 0, or -EINVAL and the
+ * first clash.
  */
 static int paths_check(const struct config *cfg, const char *const *eff, struct path_clash *ret)
 {
-    /* Slots in order: the bootstrap password and the users file first, so that b is the later,
-     * more specific one, the one a message should point at. */
+    /* Slots in order: certd's own files and the users file first, so that b is the later, more
+     * specific one, the one a message should point at. */
     unsigned order[SLOTS_MAX];
     size_t n = 0;
-    order[n++] = SLOT_BOOTSTRAP;
+    order[n++] = SLOT_PASSWORD;
+    order[n++] = SLOT_UUID;
     order[n++] = SLOT_USERS;
     for (unsigned i = 0; i < cfg->n_endpoints; i++) {
         order[n++] = SLOT_EP(i, 0);
@@ -781,14 +803,13 @@ static int paths_check(const struct config *cfg, const char *const *eff, struct 
             unsigned a = order[x];
             unsigned b = order[y];
             /* cert and key of one endpoint may be one combined PEM file. */
-            bool is_same_ep = a >= SLOT_EP(0, 0) && a < SLOT_BOOTSTRAP && b >= SLOT_EP(0, 0) &&
-                              b < SLOT_BOOTSTRAP && (a - 1) / 2 == (b - 1) / 2;
+            bool is_same_ep = slot_is_ep(a) && slot_is_ep(b) && slot_ep(a) == slot_ep(b);
             if (x < y && strcmp(pa, pb) == 0 && !is_same_ep) {
                 *ret = (struct path_clash){ .a = a, .b = b, .is_inside = false };
                 return -EINVAL;
             }
-            bool a_is_dir = a != SLOT_USERS && a != SLOT_BOOTSTRAP && (a - 1) % 2 == 0 &&
-                            cfg->endpoints[(a - 1) / 2].type == ENDPOINT_AUTHORITY;
+            bool a_is_dir = slot_is_ep(a) && slot_k(a) == 0 &&
+                            cfg->endpoints[slot_ep(a)].type == ENDPOINT_AUTHORITY;
             if (a_is_dir && path_is_under(pb, pa)) {
                 *ret = (struct path_clash){ .a = a, .b = b, .is_inside = true };
                 return -EINVAL;
@@ -804,31 +825,28 @@ static const char *slot_describe(const struct config *cfg, unsigned slot, char *
     if (slot == SLOT_USERS) {
         return "[server] users_file";
     }
-    if (slot == SLOT_BOOTSTRAP) {
-        return "certd's initial-admin-password file";
+    if (slot == SLOT_PASSWORD) {
+        return "certd's " CONFIG_PASSWORD_FILE_NAME " file";
     }
-    const struct config_endpoint *ep = &cfg->endpoints[(slot - 1) / 2];
-    const char *key = (slot - 1) % 2 == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
+    if (slot == SLOT_UUID) {
+        return "certd's " CONFIG_UUID_FILE_NAME " file";
+    }
+    const struct config_endpoint *ep = &cfg->endpoints[slot_ep(slot)];
+    const char *key = slot_k(slot) == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
     (void)snprintf(buf, size, "[endpoint %s] %s", ep->name, key);
     return buf;
 }
 
 /*
- * Check cfg's paths as they would be after installing paths (nullable: as they are) and, when
- * new_state_dir is not NULL, moving state_dir there. On a clash: -EINVAL, a description naming
- * both sides in buf, and the slot of the later side in *ret_slot. -ENOMEM, -E2BIG.
+ * Check cfg's paths as they would be after installing paths (nullable: as they are). On a clash:
+ * -EINVAL, a description naming both sides in buf, and the slot of the later side in *ret_slot.
  */
-static int config_check_paths(const struct config *cfg, const char *new_state_dir,
-                              char *const *paths, char *buf, size_t size, unsigned *ret_slot)
+static int config_check_paths(const struct config *cfg, char *const *paths, char *buf, size_t size,
+                              unsigned *ret_slot)
 {
-    const char *sd = new_state_dir ? new_state_dir : cfg->state_dir;
-    _cleanup_free_ char *bootstrap = NULL;
-    int r = path_join(sd, "initial-admin-password", NULL, &bootstrap);
-    if (r < 0) {
-        return r;
-    }
     const char *eff[SLOTS_MAX] = { NULL };
-    eff[SLOT_BOOTSTRAP] = bootstrap;
+    eff[SLOT_PASSWORD] = paths ? paths[SLOT_PASSWORD] : cfg->password_file;
+    eff[SLOT_UUID] = paths ? paths[SLOT_UUID] : cfg->uuid_file;
     eff[SLOT_USERS] = paths && paths[SLOT_USERS] ? paths[SLOT_USERS] : cfg->users_file;
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         const struct config_endpoint *ep = &cfg->endpoints[i];
@@ -838,7 +856,7 @@ static int config_check_paths(const struct config *cfg, const char *new_state_di
         eff[SLOT_EP(i, 1)] = paths && paths[SLOT_EP(i, 1)] ? paths[SLOT_EP(i, 1)] : cur1;
     }
     struct path_clash c;
-    r = paths_check(cfg, eff, &c);
+    int r = paths_check(cfg, eff, &c);
     if (r < 0) {
         char da[16 + CONFIG_ENDPOINT_NAME_MAX];
         char db[16 + CONFIG_ENDPOINT_NAME_MAX];
@@ -1572,12 +1590,12 @@ static unsigned paths_slot_line(const struct parse_state *st, unsigned slot)
     if (slot == SLOT_USERS) {
         return st->sec_key_lines[SEC_SERVER][2];
     }
-    if (slot == SLOT_BOOTSTRAP) {
+    if (!slot_is_ep(slot)) { /* certd's own files: where state_dir is */
         return st->sec_key_lines[SEC_SERVER][1];
     }
-    size_t i = (slot - 1) / 2;
+    size_t i = slot_ep(slot);
     const struct config_endpoint *ep = &st->cfg->endpoints[i];
-    const char *key = (slot - 1) % 2 == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
+    const char *key = slot_k(slot) == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
     unsigned line = st->ep_key_lines[i][endpoint_key_index(key)];
     return line != 0 ? line : st->ep_line[i];
 }
@@ -1639,14 +1657,7 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
     }
     char clash[CERTD_ERR_MSG_MAX];
     unsigned slot = 0;
-    r = config_check_paths(cfg, NULL, NULL, clash, sizeof(clash), &slot);
-    if (r == -ENOMEM) {
-        return fail_nomem(st);
-    }
-    if (r == -E2BIG) {
-        return fail(st, st->sec_key_lines[SEC_SERVER][1], "server", "state_dir", r,
-                    CERTD_E_FIELD_TOO_LONG, "too long for the paths derived from it");
-    }
+    r = config_check_paths(cfg, NULL, clash, sizeof(clash), &slot);
     if (r < 0) {
         return fail(st, paths_slot_line(st, slot), NULL, NULL, r, CERTD_E_FIELD_INVALID, "%s",
                     clash);
@@ -1727,17 +1738,15 @@ int config_apply_overrides(struct config *cfg, const char *state_dir, const char
             }
         }
     }
-    char *paths[1 + 2 * CONFIG_ENDPOINTS_MAX] = { NULL };
+    char *paths[SLOTS_MAX] = { NULL };
     const char *new_sd = sd ? sd : cfg->state_dir;
     int r = resolve_compute(cfg, new_sd, paths);
     if (r == 0) {
         char clash[CERTD_ERR_MSG_MAX];
         unsigned slot = 0;
-        r = config_check_paths(cfg, sd, paths, clash, sizeof(clash), &slot);
+        r = config_check_paths(cfg, paths, clash, sizeof(clash), &slot);
         if (r < 0) {
             free_strings(paths, ELEMENTSOF(paths));
-        }
-        if (r == -EINVAL) {
             return err_set(err, r, CERTD_E_FIELD_INVALID, "%s%s", sd ? "--state-dir: " : "", clash);
         }
     }

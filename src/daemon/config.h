@@ -7,15 +7,17 @@
  *
  * Invariants of a struct config handed out by this module:
  *  - every string is owned by the struct, NUL-terminated, free of control characters;
- *  - every path is absolute. users_file, cert and key (server and client endpoints) and dir
- *    (authority endpoints) are always set; those not given in the file are derived from
- *    state_dir (STATE_DIR/users, STATE_DIR/NAME/cert.pem and key.pem, STATE_DIR/NAME) and
- *    derived again when config_apply_overrides moves state_dir. is_*_given marks the others;
+ *  - every path is absolute. users_file, password_file, uuid_file, cert and key (server and
+ *    client endpoints) and dir (authority endpoints) are always set; those not given in the file
+ *    are derived from state_dir (STATE_DIR/users, STATE_DIR/initial-admin-password and
+ *    STATE_DIR/uuid, which are never given, STATE_DIR/NAME/cert.pem and key.pem,
+ *    STATE_DIR/NAME) and derived again when config_apply_overrides moves state_dir.
+ *    is_*_given marks the others;
  *  - every path is in normal form (no "." or ".." component, no "//", no trailing "/"; checked
  *    after file: URI decoding), and the paths certd writes do not overlap: no two endpoints share
  *    a cert, key or dir (one endpoint's cert may equal its key: a combined PEM), none is
- *    users_file or STATE_DIR/initial-admin-password, and neither an endpoint path nor those two
- *    files lie inside an authority endpoint's dir. Endpoint names CONFIG_RESERVED_NAMES are
+ *    users_file, password_file or uuid_file, and neither an endpoint path nor those three files
+ *    lie inside an authority endpoint's dir. Endpoint names CONFIG_RESERVED_NAMES are
  *    refused. Paths are compared as strings: symlinks, bind mounts and hard links are not seen
  *    here, so the daemon still opens with O_NOFOLLOW where it writes;
  *  - fields that do not belong to an endpoint's type keep their defaults and mean nothing.
@@ -53,11 +55,16 @@
 #define CONFIG_ENDPOINT_NAME_MAX 32u
 /* Words of an exec: reload command, the program included (a line holds at most 199 bytes). */
 #define CONFIG_EXEC_ARGS_MAX 32u
+/* certd's own files in the state directory (struct config users_file, password_file, uuid_file). */
+#define CONFIG_USERS_FILE_NAME    "users"
+#define CONFIG_PASSWORD_FILE_NAME "initial-admin-password"
+#define CONFIG_UUID_FILE_NAME     "uuid"
 /*
- * Endpoint names refused because STATE_DIR/NAME is one of certd's own files: the users file and
- * the bootstrap password file. ("." names, temporary files, are outside the name charset.)
+ * Endpoint names refused because STATE_DIR/NAME is one of certd's own files. ("." names,
+ * temporary files, are outside the name charset.)
  */
-#define CONFIG_RESERVED_NAMES "users", "initial-admin-password"
+#define CONFIG_RESERVED_NAMES \
+    CONFIG_USERS_FILE_NAME, CONFIG_PASSWORD_FILE_NAME, CONFIG_UUID_FILE_NAME
 /* Longest path we build or accept (PATH_MAX, terminator included). */
 #define CONFIG_PATH_MAX 4096u
 /* A DNS host name (RFC 1035 §2.3.4: 253 characters in text form). */
@@ -161,6 +168,8 @@ struct config {
     char *state_dir; /* absolute, no trailing slash (except "/") */
     char *users_file;
     bool is_users_file_given;
+    char *password_file; /* the first admin's password, written once (users_bootstrap) */
+    char *uuid_file;     /* the Redfish ServiceRoot UUID, made once and kept */
     char hostname[CONFIG_HOSTNAME_MAX + 1]; /* "" = gethostname() at run time */
     enum config_log_level log_level;
     /* [tls] */

@@ -141,7 +141,6 @@ struct http_request {
     char *out;
     size_t out_len, out_cap;
     unsigned n_out;
-    bool is_gone;
     bool is_keep_alive;
     uint64_t conn_id;
     char peer[INET6_ADDRSTRLEN];
@@ -200,7 +199,6 @@ struct http_server {
     char date[HTTP_DATE_LEN];
 };
 
-static int on_message_begin(http_parser *p);
 static int on_url(http_parser *p, const char *at, size_t len);
 static int on_header_field(http_parser *p, const char *at, size_t len);
 static int on_header_value(http_parser *p, const char *at, size_t len);
@@ -209,7 +207,6 @@ static int on_body(http_parser *p, const char *at, size_t len);
 static int on_message_complete(http_parser *p);
 
 static const http_parser_settings parser_settings = {
-    .on_message_begin = on_message_begin,
     .on_url = on_url,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
@@ -315,14 +312,20 @@ static void request_reset(struct http_request *r)
     }
 }
 
-/* Append n bytes to the arena, keeping room for a NUL after them. */
-static int arena_append(struct http_request *r, const char *p, size_t n)
+/* Make room in the arena for n more bytes and a NUL after them. */
+static int arena_reserve(struct http_request *r, size_t n)
 {
     size_t need;
     if (!size_add(r->len, n, &need) || !size_add(need, 1, &need)) {
         return -ENOMEM;
     }
-    int ret = buf_reserve(&r->buf, &r->cap, need, HTTP_ARENA_INITIAL);
+    return buf_reserve(&r->buf, &r->cap, need, HTTP_ARENA_INITIAL);
+}
+
+/* Append n bytes to the arena, keeping room for a NUL after them. */
+static int arena_append(struct http_request *r, const char *p, size_t n)
+{
+    int ret = arena_reserve(r, n);
     if (ret < 0) {
         return ret;
     }
@@ -420,16 +423,6 @@ static int finish_part(struct http_conn *c)
     return 0;
 }
 
-static int on_message_begin(http_parser *p)
-{
-    struct http_conn *c = p->data;
-    request_reset(c->req);
-    c->is_headers_done = false;
-    c->is_url_seen = false;
-    c->last = PART_NONE;
-    return 0;
-}
-
 static int on_url(http_parser *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
@@ -510,25 +503,15 @@ static int split_target(struct http_request *r)
     /* Offsets, not pointers: the arena may still move until the request is complete. */
     r->query_off = q ? r->url_off + path_len + 1 : SIZE_MAX;
     r->path_off = r->len;
-    for (size_t i = 0; i < path_len; i++) {
-        char ch = r->buf[r->url_off + i];
-        if (ch == '%') {
-            if (i + 2 >= path_len) {
-                return -EBADMSG;
-            }
-            int hi = hex_digit_value(r->buf[r->url_off + i + 1]);
-            int lo = hex_digit_value(r->buf[r->url_off + i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
-                return -EBADMSG;
-            }
-            ch = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (arena_append(r, &ch, 1) < 0) {
-            return -ENOMEM;
-        }
+    if (arena_reserve(r, path_len) < 0) {
+        return -ENOMEM;
     }
-    return arena_terminate(r) < 0 ? -ENOMEM : 0;
+    size_t n_path;
+    if (percent_decode(span_make(r->buf + r->url_off, path_len), r->buf + r->len, &n_path) < 0) {
+        return -EBADMSG;
+    }
+    r->len += n_path + 1; /* and its NUL */
+    return 0;
 }
 
 static unsigned header_count(const struct http_request *r, const char *name)
@@ -757,7 +740,6 @@ static void conn_free(struct http_conn *c)
         if (c->state == CONN_HANDLING) {
             /* The handler owns it now; http_respond frees it. */
             c->req->conn = NULL;
-            c->req->is_gone = true;
         } else {
             request_free(c->req);
         }
@@ -973,7 +955,11 @@ static void conn_process(struct http_conn *c)
     }
 }
 
-/* The first byte of a request has arrived (or was waiting): start reading it. */
+/*
+ * The first byte of a request has arrived (or was waiting): start reading it. The one place the
+ * per-request state is reset: the parser pauses after each message, so every message begins
+ * after a call here.
+ */
 static void conn_start_request(struct http_conn *c)
 {
     c->state = CONN_READING;
@@ -1639,7 +1625,7 @@ const char *http_request_peer(const struct http_request *r)
 
 bool http_request_is_gone(const struct http_request *r)
 {
-    return r->is_gone;
+    return !r->conn;
 }
 
 uint64_t http_request_connection_id(const struct http_request *r)

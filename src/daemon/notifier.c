@@ -110,16 +110,22 @@ static void msg_sanitize(char *msg)
     }
 }
 
-_printf_(4, 5) static int msgf(char *msg, size_t size, int r, const char *fmt, ...)
+_printf_(4, 0) static int vmsgf(char *msg, size_t size, int r, const char *fmt, va_list ap)
 {
-    va_list ap;
-    va_start(ap, fmt);
     /* Truncation is acceptable: paths are quoted with a precision, the rest is short. */
     if (vsnprintf(msg, size, fmt, ap) < 0) {
         msg[0] = '\0';
     }
-    va_end(ap);
     msg_sanitize(msg);
+    return r;
+}
+
+_printf_(4, 5) static int msgf(char *msg, size_t size, int r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    (void)vmsgf(msg, size, r, fmt, ap);
+    va_end(ap);
     return r;
 }
 
@@ -203,11 +209,8 @@ _printf_(3, 4) static void job_finish(struct job *j, int r, const char *fmt, ...
     va_list ap;
 
     va_start(ap, fmt);
-    if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0) {
-        msg[0] = '\0';
-    }
+    (void)vmsgf(msg, sizeof(msg), r, fmt, ap);
     va_end(ap);
-    msg_sanitize(msg);
     job_free(j);
     report(ep, r, msg, done, arg);
 }
@@ -359,24 +362,6 @@ static int open_trusted_dir(const char *dir, const char *what, int *ret_fd, char
     return 0;
 }
 
-/* Split an absolute path into its directory (malloc'd; "/" for "/x") and last name. */
-static int path_split(const char *path, char **ret_dir, const char **ret_name)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-
-    if (!slash || slash[1] == '\0' || path[0] != '/') {
-        return -EINVAL;
-    }
-    dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
-    if (!dir) {
-        return -ENOMEM;
-    }
-    *ret_dir = dir;
-    *ret_name = slash + 1;
-    return 0;
-}
-
 /* ---- signal:SIG:PIDFILE ---- */
 
 /* The pid in a pidfile: one decimal number and at most one newline, nothing else. */
@@ -390,7 +375,7 @@ static int pidfile_read(const char *path, pid_t *ret, char *msg, size_t size)
     uint64_t v;
     int r;
 
-    r = path_split(path, &dir, &name);
+    r = path_split_name(path, &dir, &name);
     if (r < 0) {
         return msgf(msg, size, r, "pidfile %." MSG_PATH_MAX "s: not an absolute file path", path);
     }
@@ -496,7 +481,7 @@ static int exec_resolve(const char *program, char **ret, char *msg, size_t size)
         r = -errno;
         return msgf(msg, size, r, "program %." MSG_PATH_MAX "s: %s", program, strerror(-r));
     }
-    r = path_split(real, &dir, &name);
+    r = path_split_name(real, &dir, &name);
     if (r < 0) {
         return msgf(msg, size, r, "program %." MSG_PATH_MAX "s: not a file", program);
     }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "util/parse.h"
 
 /* read() calls per wakeup: the descriptor is level-triggered, the loop comes back for more. */
 #define WATCH_READS_MAX 16u
@@ -28,15 +29,12 @@
 #define WATCH_MASK \
     (IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR)
 
-struct watch;
-
 struct watch_dir {
     int wd; /* -1 once the kernel dropped the watch */
     char *path;
 };
 
 struct watch_group {
-    struct watch *w;
     watch_fn fn;
     void *arg;
     struct event *timer;
@@ -250,7 +248,7 @@ static int find_group(struct watch *w, watch_fn fn, void *arg, size_t *ret)
         return -E2BIG;
     }
     struct watch_group *g = &w->groups[w->n_groups];
-    *g = (struct watch_group){ .w = w, .fn = fn, .arg = arg };
+    *g = (struct watch_group){ .fn = fn, .arg = arg };
     g->timer = evtimer_new(w->base, on_settled, g);
     if (!g->timer) {
         return -ENOMEM;
@@ -282,21 +280,23 @@ static int find_dir(struct watch *w, int wd, const char *dir, size_t *ret)
 int watch_add(struct watch *w, const char *path, watch_fn fn, void *arg)
 {
     _cleanup_free_ char *dir = NULL, *name = NULL;
-    const char *slash;
+    const char *base;
     size_t d, g;
     int wd, r;
 
     assert_return(w, -EINVAL);
     assert_return(fn, -EINVAL);
-    assert_return(path && path[0] == '/', -EINVAL);
-    slash = strrchr(path, '/');
-    assert_return(slash[1] != '\0' && strlen(slash + 1) <= NAME_MAX, -EINVAL);
+    assert_return(path, -EINVAL);
+    r = path_split_name(path, &dir, &base);
+    if (r < 0) {
+        return r;
+    }
+    assert_return(strlen(base) <= NAME_MAX, -EINVAL);
     if (w->n_files >= WATCH_FILES_MAX) {
         return -E2BIG;
     }
-    dir = slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
-    name = strdup(slash + 1);
-    if (!dir || !name) {
+    name = strdup(base);
+    if (!name) {
         return -ENOMEM;
     }
     /* The same directory gives the same wd however it is spelled (links, bind mounts). */

@@ -4,10 +4,10 @@
  * back to the loop thread through an eventfd watched by a libevent event.
  *
  * Locking (one mutex, p->lock, so that there is no lock order to get wrong):
- *  - p->lock guards the lanes, n_queued, n_running, is_serial_busy, is_stopping and the
- *    finished list. Workers hold it only to take a job and to hand it back, never while `run`
- *    runs; the loop thread holds it only to queue a job and to take the whole finished list,
- *    never while a `done` runs (a done may submit again without deadlocking).
+ *  - p->lock guards the lanes, n_queued, is_serial_busy, is_stopping and the finished list.
+ *    Workers hold it only to take a job and to hand it back, never while `run` runs; the loop
+ *    thread holds it only to queue a job and to take the whole finished list, never while a
+ *    `done` runs (a done may submit again without deadlocking).
  *  - Everything else -- base, the event, the eventfd, n_undone, is_dispatching -- is touched
  *    only by the loop thread (the eventfd's counter is the kernel's business).
  *  - A job belongs to whoever holds it: the lane (under the lock), then one worker (without
@@ -67,7 +67,6 @@ struct worker_pool {
     pthread_cond_t cond; /* a job was queued, a serial job finished, or the pool stops */
     struct job_list lanes[WORKER_LANE_MAX];
     size_t n_queued;
-    size_t n_running;
     bool is_serial_busy;
     bool is_stopping;
     struct job_list finished;
@@ -152,13 +151,11 @@ static void *worker_main(void *userdata)
          */
         j->is_cancelled = p->is_stopping;
         if (!j->is_cancelled) {
-            p->n_running++;
             (void)pthread_mutex_unlock(&p->lock);
 
             j->run(j->arg);
 
             (void)pthread_mutex_lock(&p->lock);
-            p->n_running--;
         }
         if (j->lane == WORKER_LANE_SERIAL) {
             p->is_serial_busy = false;

@@ -147,7 +147,10 @@ static const struct bad_case bad_values[] = {
     INV(EPS "cert = file:relative.pem\n", 3, "cert"),
     INV(EPS "cert = file:///a%zz\n", 3, "cert: bad percent"),
     INV(EPS "cert = file:///a%4\n", 3, "cert: bad percent"),
-    INV(EPS "cert = file:///a%00b\n", 3, "cert: the file: URI encodes a control"),
+    INV(EPS "cert = file:///a%00b\n", 3, "cert: bad percent-encoding"),
+    INV(EPS "cert = file:///a%0ab\n", 3, "cert: the file: URI encodes a control"),
+    INV(EPS "cert = file:///a%7Fb\n", 3, "cert: the file: URI encodes a control"),
+    INV(EPS "cert = file:///a%3f?b\n", 3, "cert: a file: URI may not have a query"),
     INV(EPS "cert = file:///a?x=1\n", 3, "cert: a file: URI may not have a query"),
     /* paths in normal form, checked after file: URI decoding */
     INV(EPS "cert = file:///var/lib/certd/a/%2e%2e/users\n", 3,
@@ -173,6 +176,8 @@ static const struct bad_case bad_values[] = {
     /* names of certd's own state entries */
     INV("[endpoint users]\ntype = authority\n", 1, "[endpoint users]: the name is reserved"),
     INV("[endpoint initial-admin-password]\ntype = server\n", 1, "is reserved"),
+    /* STATE_DIR/uuid is a file: as an authority's directory it would break start-up */
+    INV("[endpoint uuid]\ntype = authority\n", 1, "[endpoint uuid]: the name is reserved"),
     /* reload */
     INV(EPS "reload = sometimes\n", 3, "[endpoint e] reload: must be none, self"),
     INV(EPS "reload = systemd:\n", 3, "reload: systemd:UNIT"),
@@ -322,12 +327,15 @@ static const char *const good_texts[] = {
     EPS "reload = signal:Usr2:/run/x.pid\n",
     EPC "reload = exec:/usr/bin/true\n",
     EPC "reload = exec:/usr/bin/x.y ../a //b ./c\n",
+    /* an encoded '?' is part of the name; '+' is not a space */
+    EPS "cert = file:///etc/ssl/a%3Fb+c.pem\n",
     /* dots inside names are fine; only whole "." and ".." components are not */
     EPS "cert = /etc/ssl/..pem\nkey = file:///etc/ssl/.k.pem.\n",
     /* cert and key of one endpoint may be one combined PEM */
     EPS "cert = /etc/ssl/both.pem\nkey = file:///etc/ssl/both.pem\n",
     /* endpoints that merely resemble the reserved names */
-    "[endpoint users2]\ntype = server\n[endpoint initial-admin]\ntype = authority\n",
+    "[endpoint users2]\ntype = server\n[endpoint initial-admin]\ntype = authority\n"
+    "[endpoint uuid2]\ntype = authority\n",
     EPA "max = 1\n",
     EPA "max = 1000\n",
     EPA "dir = /etc/ssl/ca/\n",
@@ -388,6 +396,8 @@ static void test_config_server_values(void **state)
     assert_int_equal(((struct sockaddr_in *)&ss)->sin_addr.s_addr, htonl(0x0a010203));
     assert_string_equal(cfg->state_dir, "/");
     assert_string_equal(cfg->users_file, "/users");
+    assert_string_equal(cfg->password_file, "/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/uuid");
     assert_string_equal(config_endpoint_find(cfg, "ldap")->key, "/ldap/key.pem");
     config_free(cfg);
 }
@@ -683,11 +693,15 @@ static void test_config_defaults(void **state)
     check_server_defaults(cfg);
     assert_string_equal(cfg->state_dir, "/var/lib/certd");
     assert_string_equal(cfg->users_file, "/var/lib/certd/users");
+    assert_string_equal(cfg->password_file, "/var/lib/certd/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/var/lib/certd/uuid");
     check_default_endpoints(cfg, "/var/lib/certd");
     config_free(cfg);
 
     assert_int_equal(config_new_default("/tmp/certd-state///", &cfg), 0);
     assert_string_equal(cfg->state_dir, "/tmp/certd-state");
+    assert_string_equal(cfg->password_file, "/tmp/certd-state/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/tmp/certd-state/uuid");
     check_default_endpoints(cfg, "/tmp/certd-state");
     config_free(cfg);
 
@@ -715,6 +729,8 @@ static void test_config_overrides(void **state)
                                       "[endpoint fixed]\ntype = authority\ndir = /etc/fixed\n");
     assert_string_equal(cfg->endpoints[0].key, "/etc/certd/web/key.pem");
     assert_string_equal(cfg->users_file, "/etc/certd/users");
+    assert_string_equal(cfg->password_file, "/etc/certd/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/etc/certd/uuid");
     struct certd_err err = { 0 };
 
     /* all or nothing: a bad --listen leaves everything as it was */
@@ -742,6 +758,8 @@ static void test_config_overrides(void **state)
     assert_int_equal(err.code, CERTD_E_FIELD_TOO_LONG);
     assert_string_equal(cfg->state_dir, "/etc/certd");
     assert_string_equal(cfg->users_file, "/etc/certd/users");
+    assert_string_equal(cfg->password_file, "/etc/certd/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/etc/certd/uuid");
     err_clear(&err);
 
     /* nothing to override */
@@ -753,6 +771,8 @@ static void test_config_overrides(void **state)
     assert_int_equal(err.code, CERTD_E_OK);
     assert_string_equal(cfg->state_dir, "/run/x");
     assert_string_equal(cfg->users_file, "/run/x/users");
+    assert_string_equal(cfg->password_file, "/run/x/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/run/x/uuid");
     assert_string_equal(cfg->listen.text, "[::1]:80");
     assert_string_equal(cfg->endpoints[0].cert, "/etc/web.pem");
     assert_string_equal(cfg->endpoints[0].key, "/run/x/web/key.pem");
@@ -764,12 +784,14 @@ static void test_config_overrides(void **state)
     cfg = parse_ok(SRV "users_file = /etc/users\n");
     assert_int_equal(config_apply_overrides(cfg, "/srv", NULL, NULL), 0);
     assert_string_equal(cfg->users_file, "/etc/users");
+    assert_string_equal(cfg->password_file, "/srv/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, "/srv/uuid");
     check_default_endpoints(cfg, "/srv");
     config_free(cfg);
     assert_int_equal(config_apply_overrides(NULL, NULL, NULL, NULL), -EINVAL);
 }
 
-/* Paths certd writes may not overlap (users file, bootstrap password, endpoints, CA dirs). */
+/* Paths certd writes may not overlap (users file, bootstrap password, UUID, endpoints, CA dirs). */
 static const struct bad_case clash_cases[] = {
     INV(EPS "key = /var/lib/certd/users\n", 3,
         "[endpoint e] key '/var/lib/certd/users' is also [server] users_file"),
@@ -796,6 +818,10 @@ static const struct bad_case clash_cases[] = {
         "[server] users_file '/etc/ca/u' lies inside [endpoint e] dir '/etc/ca'"),
     INV(SRV "users_file = /var/lib/certd/initial-admin-password\n", 2,
         "[server] users_file '/var/lib/certd/initial-admin-password' is also certd's"),
+    INV(SRV "users_file = /var/lib/certd/uuid\n", 2,
+        "[server] users_file '/var/lib/certd/uuid' is also certd's uuid file"),
+    INV(EPS "key = /var/lib/certd/uuid\n", 3,
+        "[endpoint e] key '/var/lib/certd/uuid' is also certd's uuid file"),
     /* the default endpoints are checked too */
     INV(SRV "users_file = /var/lib/certd/truststore/users\n", 2,
         "users_file '/var/lib/certd/truststore/users' lies inside [endpoint truststore] dir"),
@@ -823,7 +849,19 @@ static void test_config_path_clashes(void **state)
                                     "'/srv/ca/initial-admin-password' lies inside [endpoint ca]"));
     assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
     assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
+    assert_string_equal(cfg->password_file, CONFIG_STATE_DIR_DEFAULT "/initial-admin-password");
+    assert_string_equal(cfg->uuid_file, CONFIG_STATE_DIR_DEFAULT "/uuid");
     assert_string_equal(cfg->listen.text, CONFIG_LISTEN_DEFAULT);
+    config_free(cfg);
+
+    /* the UUID file is checked as the password file is, --state-dir included */
+    err_clear(&err);
+    cfg = parse_ok("[endpoint web]\ntype = server\ncert = /srv/uuid\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv", NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(
+        strstr(err.msg, "--state-dir: [endpoint web] cert '/srv/uuid' is also certd's uuid file"));
+    assert_string_equal(cfg->uuid_file, CONFIG_STATE_DIR_DEFAULT "/uuid");
     config_free(cfg);
 
     err_clear(&err);

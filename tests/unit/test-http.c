@@ -60,6 +60,7 @@ struct srv {
     X509 *cert_a, *cert_b;
     SSL_CTX *ctx_a, *ctx_b;
     pthread_t thread;
+    bool is_running; /* the loop thread runs */
     int cmd[2];
     struct event *cmd_ev;
     uint16_t port;
@@ -334,13 +335,23 @@ static void srv_start(const struct http_limits *limits)
     assert_non_null(S.cmd_ev);
     assert_int_equal(event_add(S.cmd_ev, NULL), 0);
     assert_int_equal(pthread_create(&S.thread, NULL, loop_thread, S.base), 0);
+    S.is_running = true;
+}
+
+/* End the loop thread: from then on the test's thread may call the server itself. */
+static void srv_quit(void)
+{
+    (void)cmd(CMD_QUIT);
+    assert_int_equal(pthread_join(S.thread, NULL), 0);
+    S.is_running = false;
 }
 
 static void srv_stop(void)
 {
-    assert_int_equal(cmd(CMD_ASYNC), 0);
-    (void)cmd(CMD_QUIT);
-    assert_int_equal(pthread_join(S.thread, NULL), 0);
+    if (S.is_running) {
+        assert_int_equal(cmd(CMD_ASYNC), 0);
+        srv_quit();
+    }
     assert_null(S.held);
     S.http = http_server_free(S.http);
     event_free(S.cmd_ev);
@@ -354,6 +365,25 @@ static void srv_stop(void)
     X509_free(S.cert_b);
     tls_tickets_free(S.tickets);
     S = (struct srv){ 0 };
+}
+
+/* Most tests run on a server with the default limits; the others start theirs themselves. */
+static int srv_setup(void **state)
+{
+    (void)state;
+    struct http_limits l = limits_default();
+    srv_start(&l);
+    return 0;
+}
+
+/* Every test that starts a server: stopped (and freed) even after a failure. */
+static int srv_teardown(void **state)
+{
+    (void)state;
+    if (S.base) {
+        srv_stop();
+    }
+    return 0;
 }
 
 /* ---- clients: blocking OpenSSL sockets ---- */
@@ -555,8 +585,6 @@ static void exchange(struct cl *c, const char *req, int status, const char *want
 static void test_get_post_keepalive(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *c = cl_new();
     struct resp r = { 0 };
 
@@ -613,7 +641,6 @@ static void test_get_post_keepalive(void **state)
     assert_int_equal(cmd(CMD_NCONN), 1);
     resp_done(&r);
     cl_free(c);
-    srv_stop();
 }
 
 /* A response larger than the socket takes at once: the rest goes out as the client reads. */
@@ -644,14 +671,11 @@ static void test_large_response_backpressure(void **state)
     cl_free(c);
 
     resp_done(&r);
-    srv_stop();
 }
 
 static void test_connection_close_and_http10(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct resp r = { 0 };
 
     struct cl *c = cl_new();
@@ -678,14 +702,11 @@ static void test_connection_close_and_http10(void **state)
 
     resp_done(&r);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static void test_pipelining_order(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *c = cl_new();
     struct resp r = { 0 };
 
@@ -707,14 +728,11 @@ static void test_pipelining_order(void **state)
 
     resp_done(&r);
     cl_free(c);
-    srv_stop();
 }
 
 static void test_head_and_bodyless(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *c = cl_new();
     struct resp r = { 0 };
     char v[64];
@@ -758,14 +776,11 @@ static void test_head_and_bodyless(void **state)
 
     resp_done(&r);
     cl_free(c);
-    srv_stop();
 }
 
 static void test_response_headers(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *c = cl_new();
     struct resp r = { 0 };
 
@@ -783,14 +798,11 @@ static void test_response_headers(void **state)
 
     resp_done(&r);
     cl_free(c);
-    srv_stop();
 }
 
 static void test_expect_continue(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *c = cl_new();
     struct resp r = { 0 };
 
@@ -812,7 +824,6 @@ static void test_expect_continue(void **state)
 
     resp_done(&r);
     cl_free(c);
-    srv_stop();
 }
 
 /* A request (built by the caller) with name: value headers filling exactly total bytes. */
@@ -906,8 +917,6 @@ static char *with_body(const char *head, size_t body_len, bool is_chunked)
 static void test_limits(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
 
     char target[HTTP_TARGET_MAX + 64];
     char long_ok[HTTP_TARGET_MAX + 64], long_bad[HTTP_TARGET_MAX + 64];
@@ -945,14 +954,11 @@ static void test_limits(void **state)
     };
     run_limit_cases(cases, sizeof(cases) / sizeof(cases[0]));
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static void test_malformed(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct limit_case cases[] = {
         { "garbage", str_dup("hello world\r\n\r\n"), 400 },
         { "lower case method", str_dup("get / HTTP/1.1\r\nHost: t\r\n\r\n"), 400 },
@@ -1001,7 +1007,6 @@ static void test_malformed(void **state)
     };
     run_limit_cases(cases, sizeof(cases) / sizeof(cases[0]));
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static void test_deadline_slow_client(void **state)
@@ -1033,7 +1038,6 @@ static void test_deadline_slow_client(void **state)
     cl_free(c);
     resp_done(&r);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 /* A handshake never finished: closed without a word once the deadline passes. */
@@ -1049,7 +1053,6 @@ static void test_deadline_handshake(void **state)
     assert_int_equal(read(fd, b, sizeof(b)), 0);
     (void)close(fd);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 /* A handshake and then nothing: closed too (close_notify, no response). */
@@ -1063,7 +1066,6 @@ static void test_deadline_no_request(void **state)
     assert_true(cl_is_eof(c));
     cl_free(c);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static void test_idle_timeout(void **state)
@@ -1081,7 +1083,6 @@ static void test_idle_timeout(void **state)
     cmd_wait(CMD_NCONN, 0);
 
     cl_free(c);
-    srv_stop();
 }
 
 struct waiter {
@@ -1194,14 +1195,11 @@ static void test_connection_limit(void **state)
     cl_free(c3);
     cl_free(c2);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static void test_async_and_vanishing_clients(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct resp r = { 0 };
 
     /* An answer after a timer; the connection goes on afterwards. */
@@ -1239,7 +1237,6 @@ static void test_async_and_vanishing_clients(void **state)
 
     resp_done(&r);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static X509 *peer_cert(struct cl *c)
@@ -1252,8 +1249,6 @@ static X509 *peer_cert(struct cl *c)
 static void test_ssl_ctx_swap(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *old = cl_new();
     exchange(old, GET("/old"), 200, "P=/old ");
     X509 *x = peer_cert(old);
@@ -1276,14 +1271,11 @@ static void test_ssl_ctx_swap(void **state)
     cl_free(old);
     cl_free(new);
     cmd_wait(CMD_NCONN, 0);
-    srv_stop();
 }
 
 static void test_drain(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct resp r = { 0 };
 
     struct cl *idle = cl_new();
@@ -1309,36 +1301,22 @@ static void test_drain(void **state)
     resp_done(&r);
     cl_free(idle);
     cl_free(busy);
-    srv_stop();
 }
 
 /* Freeing the server while a handler holds a request: http_respond frees it later. */
 static void test_free_with_held_request(void **state)
 {
     (void)state;
-    struct http_limits l = limits_default();
-    srv_start(&l);
     struct cl *c = cl_new();
     cl_sends(c, GET("/hold"));
     cmd_wait(CMD_HELD, 1);
-    (void)cmd(CMD_QUIT);
-    assert_int_equal(pthread_join(S.thread, NULL), 0);
+    srv_quit();
     S.http = http_server_free(S.http);
     assert_true(http_request_is_gone(S.held));
     assert_string_equal(http_request_path(S.held), "/hold");
     http_respond(S.held, 200, NULL, NULL, 0);
     S.held = NULL;
     cl_free(c);
-    event_free(S.cmd_ev);
-    (void)close(S.cmd[0]);
-    (void)close(S.cmd[1]);
-    event_base_free(S.base);
-    SSL_CTX_free(S.ctx_a);
-    SSL_CTX_free(S.ctx_b);
-    X509_free(S.cert_a);
-    X509_free(S.cert_b);
-    tls_tickets_free(S.tickets);
-    S = (struct srv){ 0 };
 }
 
 static void test_api_refusals(void **state)
@@ -1422,26 +1400,30 @@ static int group_teardown(void **state)
 
 int main(void)
 {
+#define SRV_TEST(fn)     cmocka_unit_test_setup_teardown(fn, srv_setup, srv_teardown)
+#define OWN_SRV_TEST(fn) cmocka_unit_test_teardown(fn, srv_teardown)
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_get_post_keepalive),
-        cmocka_unit_test(test_large_response_backpressure),
-        cmocka_unit_test(test_connection_close_and_http10),
-        cmocka_unit_test(test_pipelining_order),
-        cmocka_unit_test(test_head_and_bodyless),
-        cmocka_unit_test(test_response_headers),
-        cmocka_unit_test(test_expect_continue),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_deadline_slow_client),
-        cmocka_unit_test(test_deadline_handshake),
-        cmocka_unit_test(test_deadline_no_request),
-        cmocka_unit_test(test_idle_timeout),
-        cmocka_unit_test(test_connection_limit),
-        cmocka_unit_test(test_async_and_vanishing_clients),
-        cmocka_unit_test(test_ssl_ctx_swap),
-        cmocka_unit_test(test_drain),
-        cmocka_unit_test(test_free_with_held_request),
+        SRV_TEST(test_get_post_keepalive),
+        OWN_SRV_TEST(test_large_response_backpressure),
+        SRV_TEST(test_connection_close_and_http10),
+        SRV_TEST(test_pipelining_order),
+        SRV_TEST(test_head_and_bodyless),
+        SRV_TEST(test_response_headers),
+        SRV_TEST(test_expect_continue),
+        SRV_TEST(test_limits),
+        SRV_TEST(test_malformed),
+        OWN_SRV_TEST(test_deadline_slow_client),
+        OWN_SRV_TEST(test_deadline_handshake),
+        OWN_SRV_TEST(test_deadline_no_request),
+        OWN_SRV_TEST(test_idle_timeout),
+        OWN_SRV_TEST(test_connection_limit),
+        SRV_TEST(test_async_and_vanishing_clients),
+        SRV_TEST(test_ssl_ctx_swap),
+        SRV_TEST(test_drain),
+        SRV_TEST(test_free_with_held_request),
         cmocka_unit_test(test_api_refusals),
     };
+#undef SRV_TEST
+#undef OWN_SRV_TEST
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -182,55 +182,92 @@ static void loop_until(struct event_base *base, const struct tstate *st, int n)
     }
 }
 
+/* What every test starts with: a loop, a pool, the jobs' shared state and a closed gate. */
+struct fixture {
+    struct event_base *base;
+    struct worker_pool *pool; /* NULL once the test freed it */
+    struct tstate st;         /* st.pool is pool */
+    struct gate g;
+};
+
+/* The pool's thread count comes in *state (cmocka's prestate, see main). */
+static int fixture_setup(void **state)
+{
+    unsigned n_threads = *(unsigned *)*state;
+    struct fixture *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    f->base = event_base_new();
+    assert_non_null(f->base);
+    assert_int_equal(worker_pool_new(f->base, n_threads, &f->pool), 0);
+    tstate_init(&f->st);
+    f->st.pool = f->pool;
+    gate_init(&f->g);
+    *state = f;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    struct fixture *f = *state;
+    /* After a failure a job may still wait at the gate, and free would wait for it. */
+    gate_open(&f->g);
+    (void)worker_pool_free(f->pool);
+    gate_destroy(&f->g);
+    event_base_free(f->base);
+    free(f);
+    return 0;
+}
+
+/* Free the pool in the test (its teardown then has nothing to free). */
+static void fixture_pool_free(struct fixture *f)
+{
+    assert_null(worker_pool_free(f->pool));
+    f->pool = NULL;
+    f->st.pool = NULL;
+}
+
+/* Runs on a pool of WORKER_THREADS_MAX threads: the largest allowed is accepted. */
 static void test_invalid(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
+    struct fixture *f = *state;
     struct worker_pool *p = NULL;
 
-    assert_int_equal(worker_pool_new(base, 0, &p), -EINVAL);
-    assert_int_equal(worker_pool_new(base, WORKER_THREADS_MAX + 1, &p), -EINVAL);
+    assert_int_equal(worker_pool_new(f->base, 0, &p), -EINVAL);
+    assert_int_equal(worker_pool_new(f->base, WORKER_THREADS_MAX + 1, &p), -EINVAL);
     assert_int_equal(worker_pool_new(NULL, 1, &p), -EINVAL);
-    assert_int_equal(worker_pool_new(base, 1, NULL), -EINVAL);
+    assert_int_equal(worker_pool_new(f->base, 1, NULL), -EINVAL);
     assert_null(p);
 
-    assert_int_equal(worker_pool_new(base, WORKER_THREADS_MAX, &p), 0);
-    assert_non_null(p);
-    struct tstate st;
-    tstate_init(&st);
-    struct tjob j = { .st = &st };
+    assert_non_null(f->pool);
+    p = f->pool;
+    struct tjob j = { .st = &f->st };
     assert_int_equal(worker_submit(p, WORKER_LANE_MAX, job_run, job_done, &j), -EINVAL);
     assert_int_equal(worker_submit(p, WORKER_LANE_PARALLEL, NULL, job_done, &j), -EINVAL);
     assert_int_equal(worker_submit(p, WORKER_LANE_PARALLEL, job_run, NULL, &j), -EINVAL);
     assert_int_equal(worker_submit(NULL, WORKER_LANE_PARALLEL, job_run, job_done, &j), -EINVAL);
     assert_int_equal(worker_pool_pending(p), 0);
-    assert_null(worker_pool_free(p));
+    fixture_pool_free(f);
     assert_int_equal(j.n_done_calls, 0);
     assert_false(j.is_ran);
 
     assert_null(worker_pool_free(NULL));
     assert_int_equal(worker_pool_pending(NULL), 0);
     worker_pool_stop(NULL);
-    event_base_free(base);
 }
 
 static void test_parallel(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, 4, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
+    struct fixture *f = *state;
+    struct event_base *base = f->base;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
 
     /* Two jobs that each wait for the other to have started: only side by side do both see
      * the other. */
     struct gate g0, g1;
     gate_init(&g0);
     gate_init(&g1);
-    struct tjob *pair = jobs_new(&st, 2);
+    struct tjob *pair = jobs_new(st, 2);
     pair[0].gate = &g0;
     pair[0].peer = &g1;
     pair[1].gate = &g1;
@@ -243,13 +280,13 @@ static void test_parallel(void **state)
     assert_int_equal(submit(p, &pair[1], WORKER_LANE_PARALLEL), 0);
 
     const size_t n = WORKER_QUEUE_MAX - 2;
-    struct tjob *v = jobs_new(&st, n);
+    struct tjob *v = jobs_new(st, n);
     for (size_t i = 0; i < n; i++) {
         v[i].id = (int)(i + 100);
         assert_int_equal(submit(p, &v[i], WORKER_LANE_PARALLEL), 0);
     }
     assert_int_equal(worker_pool_pending(p), n + 2);
-    loop_until(base, &st, (int)n + 2);
+    loop_until(base, st, (int)n + 2);
     assert_int_equal(worker_pool_pending(p), 0);
 
     for (size_t i = 0; i < 2; i++) {
@@ -262,42 +299,38 @@ static void test_parallel(void **state)
         assert_true(v[i].is_ran);
         assert_int_equal(v[i].result, v[i].id * 3);
         assert_true(v[i].is_done_on_loop);
-        assert_false(pthread_equal(v[i].run_thread, st.loop_thread));
+        assert_false(pthread_equal(v[i].run_thread, st->loop_thread));
     }
-    assert_int_equal(st.n_cancelled, 0);
-    assert_null(worker_pool_free(p));
+    assert_int_equal(st->n_cancelled, 0);
+    fixture_pool_free(f);
     /* Nothing more after free. */
-    assert_int_equal(st.n_done, (int)n + 2);
+    assert_int_equal(st->n_done, (int)n + 2);
     free(v);
     free(pair);
     gate_destroy(&g0);
     gate_destroy(&g1);
-    event_base_free(base);
 }
 
 static void test_serial_order(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, 4, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
+    struct fixture *f = *state;
+    struct event_base *base = f->base;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
 
     /* Serial jobs interleaved with parallel ones (every third job), on four threads. */
     const size_t n = WORKER_QUEUE_MAX;
-    struct tjob *v = jobs_new(&st, n);
+    struct tjob *v = jobs_new(st, n);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(submit(p, &v[i], i % 3 == 2 ? WORKER_LANE_PARALLEL : WORKER_LANE_SERIAL),
                          0);
     }
-    loop_until(base, &st, (int)n);
+    loop_until(base, st, (int)n);
 
-    assert_false(atomic_load(&st.is_serial_overlap));
+    assert_false(atomic_load(&st->is_serial_overlap));
     int last_id = -1, last_seq = -1;
-    for (int k = 0; k < st.n_done; k++) {
-        const struct tjob *j = &v[st.done_order[k]];
+    for (int k = 0; k < st->n_done; k++) {
+        const struct tjob *j = &v[st->done_order[k]];
         assert_true(j->is_done_on_loop);
         if (j->lane != WORKER_LANE_SERIAL) {
             continue;
@@ -313,29 +346,24 @@ static void test_serial_order(void **state)
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(v[i].n_done_calls, 1);
     }
-    assert_null(worker_pool_free(p));
+    fixture_pool_free(f);
     free(v);
-    event_base_free(base);
 }
 
 static void test_queue_full(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, 1, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
-    struct gate g;
-    gate_init(&g);
+    struct fixture *f = *state;
+    struct event_base *base = f->base;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
+    struct gate *g = &f->g;
 
     /* One job holds the only thread; then exactly WORKER_QUEUE_MAX wait. */
     const size_t n = WORKER_QUEUE_MAX + 3;
-    struct tjob *v = jobs_new(&st, n);
-    v[0].gate = &g;
+    struct tjob *v = jobs_new(st, n);
+    v[0].gate = g;
     assert_int_equal(submit(p, &v[0], WORKER_LANE_PARALLEL), 0);
-    gate_wait_started(&g);
+    gate_wait_started(g);
     for (size_t i = 1; i <= WORKER_QUEUE_MAX; i++) {
         assert_int_equal(submit(p, &v[i], i % 2 ? WORKER_LANE_SERIAL : WORKER_LANE_PARALLEL), 0);
     }
@@ -343,23 +371,21 @@ static void test_queue_full(void **state)
     assert_int_equal(submit(p, &v[WORKER_QUEUE_MAX + 2], WORKER_LANE_SERIAL), -EAGAIN);
     assert_int_equal(worker_pool_pending(p), WORKER_QUEUE_MAX + 1);
 
-    gate_open(&g);
-    loop_until(base, &st, WORKER_QUEUE_MAX + 1);
+    gate_open(g);
+    loop_until(base, st, WORKER_QUEUE_MAX + 1);
     assert_int_equal(worker_pool_pending(p), 0);
     for (size_t i = 0; i <= WORKER_QUEUE_MAX; i++) {
         assert_int_equal(v[i].n_done_calls, 1);
         assert_true(v[i].is_ran);
     }
     /* Refused jobs: never run, never done, not even at free. */
-    assert_null(worker_pool_free(p));
+    fixture_pool_free(f);
     for (size_t i = WORKER_QUEUE_MAX + 1; i < n; i++) {
         assert_int_equal(v[i].n_done_calls, 0);
         assert_false(v[i].is_ran);
     }
-    assert_int_equal(st.n_done, WORKER_QUEUE_MAX + 1);
+    assert_int_equal(st->n_done, WORKER_QUEUE_MAX + 1);
     free(v);
-    gate_destroy(&g);
-    event_base_free(base);
 }
 
 /*
@@ -368,20 +394,16 @@ static void test_queue_full(void **state)
  */
 static void test_stop_cancels(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, 1, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
-    struct gate g;
-    gate_init(&g);
-    struct tjob *v = jobs_new(&st, 8);
+    struct fixture *f = *state;
+    struct event_base *base = f->base;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
+    struct gate *g = &f->g;
+    struct tjob *v = jobs_new(st, 8);
 
-    v[0].gate = &g;
+    v[0].gate = g;
     assert_int_equal(submit(p, &v[0], WORKER_LANE_SERIAL), 0);
-    gate_wait_started(&g);
+    gate_wait_started(g);
     for (size_t i = 1; i <= 6; i++) {
         assert_int_equal(submit(p, &v[i], i <= 3 ? WORKER_LANE_PARALLEL : WORKER_LANE_SERIAL), 0);
     }
@@ -390,8 +412,8 @@ static void test_stop_cancels(void **state)
     assert_int_equal(submit(p, &v[7], WORKER_LANE_PARALLEL), -EAGAIN);
     assert_int_equal(worker_pool_pending(p), 7);
 
-    loop_until(base, &st, 3);
-    assert_int_equal(st.n_done, 3);
+    loop_until(base, st, 3);
+    assert_int_equal(st->n_done, 3);
     for (size_t i = 1; i <= 3; i++) {
         assert_int_equal(v[i].n_done_calls, 1);
         assert_true(v[i].is_cancelled);
@@ -400,26 +422,24 @@ static void test_stop_cancels(void **state)
     }
     assert_int_equal(v[0].n_done_calls, 0);
 
-    gate_open(&g);
-    loop_until(base, &st, 7);
+    gate_open(g);
+    loop_until(base, st, 7);
     assert_int_equal(worker_pool_pending(p), 0);
     /* The running serial job first and not cancelled, then the queued serial ones in order. */
-    assert_int_equal(st.done_order[3], 0);
+    assert_int_equal(st->done_order[3], 0);
     assert_true(v[0].is_ran);
     assert_false(v[0].is_cancelled);
     for (int i = 4; i <= 6; i++) {
-        assert_int_equal(st.done_order[i], i);
+        assert_int_equal(st->done_order[i], i);
         assert_true(v[i].is_cancelled);
         assert_false(v[i].is_ran);
         assert_int_equal(v[i].n_done_calls, 1);
     }
-    assert_int_equal(st.n_cancelled, 6);
-    assert_null(worker_pool_free(p));
+    assert_int_equal(st->n_cancelled, 6);
+    fixture_pool_free(f);
     assert_int_equal(v[7].n_done_calls, 0);
-    assert_int_equal(st.n_done, 7);
+    assert_int_equal(st->n_done, 7);
     free(v);
-    gate_destroy(&g);
-    event_base_free(base);
 }
 
 static void *gate_opener(void *arg)
@@ -431,20 +451,15 @@ static void *gate_opener(void *arg)
 /* free with jobs queued and one running: every done owed comes from free, on this thread. */
 static void test_free_delivers(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, 1, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
-    struct gate g;
-    gate_init(&g);
-    struct tjob *v = jobs_new(&st, 5);
+    struct fixture *f = *state;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
+    struct gate *g = &f->g;
+    struct tjob *v = jobs_new(st, 5);
 
-    v[0].gate = &g;
+    v[0].gate = g;
     assert_int_equal(submit(p, &v[0], WORKER_LANE_SERIAL), 0);
-    gate_wait_started(&g);
+    gate_wait_started(g);
     assert_int_equal(submit(p, &v[1], WORKER_LANE_PARALLEL), 0);
     assert_int_equal(submit(p, &v[2], WORKER_LANE_SERIAL), 0);
     assert_int_equal(submit(p, &v[3], WORKER_LANE_PARALLEL), 0);
@@ -452,12 +467,12 @@ static void test_free_delivers(void **state)
     /* The queued jobs are cancelled before the gate opens, so none of them can run. */
     worker_pool_stop(p);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, gate_opener, &g), 0);
+    assert_int_equal(pthread_create(&t, NULL, gate_opener, g), 0);
     /* No loop iteration: free itself waits for job 0 and calls all five done. */
-    assert_null(worker_pool_free(p));
+    fixture_pool_free(f);
     assert_int_equal(pthread_join(t, NULL), 0);
 
-    assert_int_equal(st.n_done, 5);
+    assert_int_equal(st->n_done, 5);
     assert_true(v[0].is_ran);
     assert_false(v[0].is_cancelled);
     for (size_t i = 0; i < 5; i++) {
@@ -471,42 +486,34 @@ static void test_free_delivers(void **state)
     /* Serial order holds: 0 before 2 before 4. */
     int pos[5] = { 0 };
     for (int k = 0; k < 5; k++) {
-        pos[st.done_order[k]] = k;
+        pos[st->done_order[k]] = k;
     }
     assert_true(pos[0] < pos[2]);
     assert_true(pos[2] < pos[4]);
     free(v);
-    gate_destroy(&g);
-    event_base_free(base);
 }
 
 /* free while a job runs (and the gate opens whenever): it waits, the job is not cancelled. */
 static void test_free_waits_for_running(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, 2, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
-    struct gate g;
-    gate_init(&g);
-    struct tjob *v = jobs_new(&st, 1);
-    v[0].gate = &g;
+    struct fixture *f = *state;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
+    struct gate *g = &f->g;
+    struct tjob *v = jobs_new(st, 1);
+    v[0].gate = g;
+    v[0].id = 7; /* a result that only a finished run gives */
     assert_int_equal(submit(p, &v[0], WORKER_LANE_PARALLEL), 0);
-    gate_wait_started(&g);
+    gate_wait_started(g);
     pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, gate_opener, &g), 0);
-    assert_null(worker_pool_free(p));
+    assert_int_equal(pthread_create(&t, NULL, gate_opener, g), 0);
+    fixture_pool_free(f);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(v[0].n_done_calls, 1);
     assert_true(v[0].is_ran);
     assert_false(v[0].is_cancelled);
-    assert_int_equal(v[0].result, 0);
+    assert_int_equal(v[0].result, 21);
     free(v);
-    gate_destroy(&g);
-    event_base_free(base);
 }
 
 /* A done that submits the next job: a chain, and refused once the pool stops. */
@@ -537,46 +544,39 @@ static void chain_done(void *arg, bool cancelled)
 
 static void test_done_submits(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct tstate st;
-    tstate_init(&st);
-    assert_int_equal(worker_pool_new(base, 2, &st.pool), 0);
-    struct tjob *v = jobs_new(&st, 12);
+    struct fixture *f = *state;
+    struct event_base *base = f->base;
+    struct tstate *st = &f->st;
+    struct tjob *v = jobs_new(st, 12);
 
-    st.n_resubmit = 10;
-    assert_int_equal(worker_submit(st.pool, WORKER_LANE_SERIAL, chain_run, chain_done, &v[0]), 0);
-    loop_until(base, &st, 11);
-    assert_int_equal(st.n_resubmit, 0);
+    st->n_resubmit = 10;
+    assert_int_equal(worker_submit(st->pool, WORKER_LANE_SERIAL, chain_run, chain_done, &v[0]), 0);
+    loop_until(base, st, 11);
+    assert_int_equal(st->n_resubmit, 0);
     for (size_t i = 0; i <= 10; i++) {
         assert_int_equal(v[i].n_done_calls, 1);
         assert_true(v[i].is_ran);
     }
 
     /* The done called from free tries again: refused, and nothing is left behind. */
-    st.n_resubmit = 1;
-    assert_int_equal(worker_submit(st.pool, WORKER_LANE_SERIAL, chain_run, chain_done, &v[10]), 0);
-    assert_null(worker_pool_free(st.pool));
-    assert_int_equal(st.resubmit_r, -EAGAIN);
+    st->n_resubmit = 1;
+    assert_int_equal(worker_submit(st->pool, WORKER_LANE_SERIAL, chain_run, chain_done, &v[10]), 0);
+    fixture_pool_free(f);
+    assert_int_equal(st->resubmit_r, -EAGAIN);
     assert_int_equal(v[11].n_done_calls, 0);
     assert_int_equal(v[10].n_done_calls, 2);
     free(v);
-    event_base_free(base);
 }
 
 /* Thousands of jobs through a queue kept full, over both lanes. */
 static void test_stress(void **state)
 {
-    (void)state;
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    struct worker_pool *p = NULL;
-    assert_int_equal(worker_pool_new(base, WORKER_THREADS_DEFAULT + 1, &p), 0);
-    struct tstate st;
-    tstate_init(&st);
+    struct fixture *f = *state;
+    struct event_base *base = f->base;
+    struct worker_pool *p = f->pool;
+    struct tstate *st = &f->st;
     const size_t n = 6000;
-    struct tjob *v = jobs_new(&st, n);
+    struct tjob *v = jobs_new(st, n);
     size_t submitted = 0, refusals = 0;
     while (submitted < n) {
         int r = submit(p, &v[submitted], submitted % 3 ? WORKER_LANE_PARALLEL : WORKER_LANE_SERIAL);
@@ -588,13 +588,13 @@ static void test_stress(void **state)
         assert_int_equal(r, 0);
         submitted++;
     }
-    loop_until(base, &st, (int)n);
+    loop_until(base, st, (int)n);
     assert_true(refusals > 0);
     assert_int_equal(worker_pool_pending(p), 0);
-    assert_false(atomic_load(&st.is_serial_overlap));
+    assert_false(atomic_load(&st->is_serial_overlap));
     int last = -1;
-    for (int k = 0; k < st.n_done; k++) {
-        const struct tjob *j = &v[st.done_order[k]];
+    for (int k = 0; k < st->n_done; k++) {
+        const struct tjob *j = &v[st->done_order[k]];
         if (j->lane == WORKER_LANE_SERIAL) {
             assert_true(j->id > last);
             last = j->id;
@@ -607,23 +607,28 @@ static void test_stress(void **state)
         assert_true(v[i].is_done_on_loop);
         assert_int_equal(v[i].result, v[i].id * 3);
     }
-    assert_null(worker_pool_free(p));
+    fixture_pool_free(f);
     free(v);
-    event_base_free(base);
 }
 
 int main(void)
 {
+    /* Threads per pool, handed to fixture_setup as each test's initial state. */
+    static unsigned one = 1, two = 2, four = 4, max = WORKER_THREADS_MAX,
+                    stress = WORKER_THREADS_DEFAULT + 1;
+#define POOL_TEST(fn, threads) \
+    cmocka_unit_test_prestate_setup_teardown(fn, fixture_setup, fixture_teardown, &(threads))
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_parallel),
-        cmocka_unit_test(test_serial_order),
-        cmocka_unit_test(test_queue_full),
-        cmocka_unit_test(test_stop_cancels),
-        cmocka_unit_test(test_free_delivers),
-        cmocka_unit_test(test_free_waits_for_running),
-        cmocka_unit_test(test_done_submits),
-        cmocka_unit_test(test_stress),
+        POOL_TEST(test_invalid, max),
+        POOL_TEST(test_parallel, four),
+        POOL_TEST(test_serial_order, four),
+        POOL_TEST(test_queue_full, one),
+        POOL_TEST(test_stop_cancels, one),
+        POOL_TEST(test_free_delivers, one),
+        POOL_TEST(test_free_waits_for_running, two),
+        POOL_TEST(test_done_submits, two),
+        POOL_TEST(test_stress, stress),
     };
+#undef POOL_TEST
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
