@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Authentication and sessions (auth.h). Everything here runs on the loop thread; the only work
- * done elsewhere is users_verify() in a worker job, which reads its own job and a users snapshot.
+ * done elsewhere is users_verify() in a worker job, which reads its own job and a users snapshot,
+ * and users_load() in a reload job, which reads its own job only.
  *
  * Invariants:
  *  - a->users is the current snapshot. A snapshot is immutable once made and reference-counted
@@ -14,6 +15,8 @@
  *    session table refuses, the cache and the rate tables evict.
  *  - every check or login calls its done exactly once: at once, from the worker job's done, or
  *    from auth_free for jobs still out (then the job is detached: job->a == NULL).
+ *  - at most one reload job is out (a->reload) and at most one more is wanted
+ *    (a->is_reload_pending); auth_free detaches the one out.
  */
 #include "auth.h"
 
@@ -24,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -33,6 +35,7 @@
 #include <openssl/rand.h>
 
 #include "log/log.h"
+#include "util/base64.h"
 #include "util/ossl.h"
 #include "worker.h"
 
@@ -41,7 +44,7 @@ DEFINE_CLEANUP(EVP_MAC_CTX, EVP_MAC_CTX_free)
 
 #define DIGEST_LEN      32u /* SHA-256 and HMAC-SHA-256 */
 #define RANDOM_ID_BYTES 16u /* 128 bits for session ids and tokens */
-#define RANDOM_ID_CHARS 22u /* their base64url form without padding */
+#define RANDOM_ID_CHARS BASE64URL_LEN(RANDOM_ID_BYTES)
 /* The decoded Basic credentials we can use: a name, a colon and a password. */
 #define BASIC_DECODED_MAX (USERS_NAME_MAX + 1u + USERS_PASSWORD_MAX)
 /* Rate-limit keys: an address in text form ("ffff:...:/64", INET6_ADDRSTRLEN + 3) or a name. */
@@ -73,12 +76,10 @@ struct rate_entry {
     uint64_t last_failure;
 };
 
-struct file_id {
-    bool exists;
-    dev_t dev;
-    ino_t ino;
-    off_t size;
-    struct timespec mtim, ctim;
+/* A peer, worked out once per attempt: its rate-limit key and its form for logs. */
+struct peer {
+    char key[RATE_KEY_MAX];
+    char log[RATE_KEY_MAX];
 };
 
 struct verify_job {
@@ -87,7 +88,7 @@ struct verify_job {
     struct users_ref *users;
     uint64_t generation;
     char user[USERS_NAME_MAX + 1];
-    char peer[RATE_KEY_MAX];
+    struct peer peer;
     struct secret *password;
     uint8_t mac[DIGEST_LEN]; /* Basic: the cache key on success */
     bool is_login;
@@ -98,8 +99,16 @@ struct verify_job {
     int result; /* users_verify's, written by the worker */
 };
 
+/* A read of the users file on a worker. */
+struct reload_job {
+    struct auth *a; /* NULL once auth is gone */
+    struct users *users;
+    int r;
+    struct certd_err err;
+    char path[]; /* a copy: auth may be freed while the worker reads */
+};
+
 struct auth {
-    struct event_base *base;
     struct worker_pool *workers;
     char *users_path;
     OSSL_LIB_CTX *libctx;
@@ -109,8 +118,8 @@ struct auth {
 
     struct users_ref *users;
     uint64_t generation;
-    struct file_id file_id; /* of the file as last seen (loaded or not) */
-    uint64_t last_stat;
+    struct reload_job *reload; /* in flight */
+    bool is_reload_pending;    /* another read wanted once it is done */
 
     struct cache_entry cache[AUTH_BASIC_CACHE_MAX];
     struct session sessions[AUTH_SESSIONS_MAX];
@@ -209,127 +218,35 @@ static void peer_sanitise(const char *peer, char out[RATE_KEY_MAX])
     out[o] = '\0';
 }
 
-/* The rate-limit key of a peer: the address, or for IPv6 its /64. */
-static void peer_key(const char *peer, char out[RATE_KEY_MAX])
+/* The rate-limit key of a peer (the address, or for IPv6 its /64) and its form for logs. */
+static void peer_init(const char *peer, struct peer *ret)
 {
     struct in6_addr a6;
-    char sane[RATE_KEY_MAX];
-    peer_sanitise(peer, sane);
-    if (inet_pton(AF_INET6, sane, &a6) == 1) {
+    peer_sanitise(peer, ret->log);
+    if (inet_pton(AF_INET6, ret->log, &a6) == 1) {
         char text[INET6_ADDRSTRLEN];
         if (IN6_IS_ADDR_V4MAPPED(&a6)) {
             /* ::ffff:192.0.2.1 is the IPv4 host 192.0.2.1, one key for both spellings. */
             if (inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof(text))) {
-                (void)snprintf(out, RATE_KEY_MAX, "%s", text);
+                (void)snprintf(ret->key, RATE_KEY_MAX, "%s", text);
                 return;
             }
         } else {
             memset(&a6.s6_addr[8], 0, 8);
             if (inet_ntop(AF_INET6, &a6, text, sizeof(text))) {
-                (void)snprintf(out, RATE_KEY_MAX, "%s/64", text);
+                (void)snprintf(ret->key, RATE_KEY_MAX, "%s/64", text);
                 return;
             }
         }
     }
-    memcpy(out, sane, RATE_KEY_MAX);
-}
-
-static const char base64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/* base64url (RFC 4648 §5) without padding of n bytes into out (4n/3 rounded up, and a NUL). */
-static void base64url_encode(const uint8_t *in, size_t n, char *out)
-{
-    size_t o = 0, i = 0;
-    for (; i + 3 <= n; i += 3) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
-        out[o++] = base64url_alphabet[(v >> 18) & 0x3f];
-        out[o++] = base64url_alphabet[(v >> 12) & 0x3f];
-        out[o++] = base64url_alphabet[(v >> 6) & 0x3f];
-        out[o++] = base64url_alphabet[v & 0x3f];
-    }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = base64url_alphabet[(v >> 18) & 0x3f];
-        out[o++] = base64url_alphabet[(v >> 12) & 0x3f];
-    } else if (n - i == 2) {
-        uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8);
-        out[o++] = base64url_alphabet[(v >> 18) & 0x3f];
-        out[o++] = base64url_alphabet[(v >> 12) & 0x3f];
-        out[o++] = base64url_alphabet[(v >> 6) & 0x3f];
-    }
-    out[o] = '\0';
+    memcpy(ret->key, ret->log, RATE_KEY_MAX);
 }
 
 /* A token or id as we make them: exactly RANDOM_ID_CHARS base64url characters. */
 static bool is_random_id(const char *s)
 {
     size_t len = strnlen(s, RANDOM_ID_CHARS + 1);
-    return len == RANDOM_ID_CHARS && strspn(s, base64url_alphabet) == len;
-}
-
-/* The value of a standard base64 character (RFC 4648 §4), or -1. */
-static int base64_value(char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-    if (c == '+') {
-        return 62;
-    }
-    if (c == '/') {
-        return 63;
-    }
-    return -1;
-}
-
-/*
- * Strict base64 (RFC 4648 §4, as RFC 7617 uses it): whole quanta, padding only at the end, no
- * blanks, no bits set beyond the data (one text, one meaning). Decodes into out (max bytes).
- * Returns 0, -EBADMSG or -E2BIG; out may hold partial data on failure (the caller wipes it).
- */
-static int base64_decode_strict(const char *s, size_t len, uint8_t *out, size_t max,
-                                size_t *ret_len)
-{
-    if (len == 0 || len % 4 != 0) {
-        return -EBADMSG;
-    }
-    size_t pad = s[len - 1] == '=' ? (s[len - 2] == '=' ? 2 : 1) : 0;
-    size_t n = len / 4 * 3 - pad;
-    if (n > max) {
-        return -E2BIG;
-    }
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        bool is_last = i + 4 == len;
-        int v[4];
-        for (size_t k = 0; k < 4; k++) {
-            bool is_pad = is_last && k >= 4 - pad;
-            v[k] = is_pad ? 0 : base64_value(s[i + k]);
-            if (v[k] < 0 || (is_pad && s[i + k] != '=')) {
-                return -EBADMSG;
-            }
-        }
-        uint32_t q = ((uint32_t)v[0] << 18) | ((uint32_t)v[1] << 12) | ((uint32_t)v[2] << 6) |
-                     (uint32_t)v[3];
-        if ((pad == 1 && is_last && (q & 0xffu) != 0) ||
-            (pad == 2 && is_last && (q & 0xffffu) != 0)) {
-            return -EBADMSG;
-        }
-        size_t take = is_last ? 3 - pad : 3;
-        for (size_t k = 0; k < take; k++) {
-            out[o++] = (uint8_t)(q >> (16 - 8 * k));
-        }
-    }
-    assert(o == n);
-    *ret_len = n;
-    return 0;
+    return len == RANDOM_ID_CHARS && strspn(s, BASE64URL_ALPHABET) == len;
 }
 
 /* ---- crypto ---- */
@@ -357,19 +274,14 @@ static int crypto_setup(struct auth *a, struct certd_err *err)
     OSSL_PARAM params[3];
     size_t np = 0;
     params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-    char *propq = NULL;
     if (a->propq) {
-        propq = strdup(a->propq);
-        if (!propq) {
-            OPENSSL_cleanse(key, sizeof(key));
-            return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-        }
-        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_PROPERTIES, propq, 0);
+        /* OSSL_PARAM wants a char *; EVP_MAC_init only reads it. */
+        params[np++] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_PROPERTIES,
+                                                        (char *)(uintptr_t)a->propq, 0);
     }
     params[np] = OSSL_PARAM_construct_end();
     int ok = EVP_MAC_init(ctx, key, sizeof(key), params);
     OPENSSL_cleanse(key, sizeof(key));
-    free(propq);
     if (ok != 1) {
         (void)ossl_drain_errors("auth: HMAC init");
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot set up HMAC-SHA-256");
@@ -592,53 +504,62 @@ static void rate_reset(struct rate_entry *table, const char *key, uint64_t now)
     }
 }
 
-/* Record a failed attempt from peer (for user too when user is set) and log it. */
-static void note_failure(struct auth *a, const char *user, const char *peer, const char *why)
+/* Record a failed attempt from p (for user too when user is set) and log it. */
+static void note_failure(struct auth *a, const char *user, const struct peer *p, const char *why)
 {
     uint64_t now = now_s(a);
-    char pk[RATE_KEY_MAX], sane[RATE_KEY_MAX];
-    peer_key(peer, pk);
-    peer_sanitise(peer, sane);
-    unsigned np = rate_fail(a->rate_peers, pk, now);
+    unsigned np = rate_fail(a->rate_peers, p->key, now);
     unsigned nu = user ? rate_fail(a->rate_users, user, now) : 0;
     /* Names reach here only when they have the shape of a user name: safe to log as they are. */
     if (user) {
-        log_notice("auth: failed login for user %s from %s: %s", user, sane, why);
+        log_notice("auth: failed login for user %s from %s: %s", user, p->log, why);
     } else {
-        log_notice("auth: failed login from %s: %s", sane, why);
+        log_notice("auth: failed login from %s: %s", p->log, why);
     }
     /* One line when a delay starts, not one per refused attempt (which are not logged). */
     if (np == AUTH_FAILURES_FREE) {
-        log_notice("auth: %u failed logins from %s: further attempts delayed", np, sane);
+        log_notice("auth: %u failed logins from %s: further attempts delayed", np, p->log);
     }
     if (user && nu == AUTH_FAILURES_FREE) {
         log_notice("auth: %u failed logins for user %s: further attempts delayed", nu, user);
     }
 }
 
-static void note_success(struct auth *a, const char *user, const char *peer)
+static void note_success(struct auth *a, const char *user, const struct peer *p)
 {
     uint64_t now = now_s(a);
-    char pk[RATE_KEY_MAX];
-    peer_key(peer, pk);
-    rate_reset(a->rate_peers, pk, now);
+    rate_reset(a->rate_peers, p->key, now);
     rate_reset(a->rate_users, user, now);
 }
 
-/* Seconds the attempt must wait (for peer, and user when set), 0 when it may go on. */
-static unsigned throttle_wait(struct auth *a, const char *user, const char *peer)
+/*
+ * The checks an attempt passes before its password may be hashed, in this order: the delay of
+ * its address; the form of its credentials (form: 0 when they could be a user's, else why not,
+ * as basic_parse says it, with why); the delay of its user name. AUTH_OK when it may go on,
+ * else the answer, with *ret_wait for AUTH_THROTTLED (0 otherwise).
+ */
+static enum auth_result attempt_precheck(struct auth *a, const struct peer *p, const char *user,
+                                         int form, const char *why, unsigned *ret_wait)
 {
     uint64_t now = now_s(a);
-    char pk[RATE_KEY_MAX];
-    peer_key(peer, pk);
-    unsigned w = rate_wait(a->rate_peers, pk, now);
-    if (user) {
-        unsigned wu = rate_wait(a->rate_users, user, now);
-        if (wu > w) {
-            w = wu;
-        }
+    *ret_wait = rate_wait(a->rate_peers, p->key, now);
+    if (*ret_wait > 0) {
+        return AUTH_THROTTLED;
     }
-    return w;
+    if (form == -ENOMEM) {
+        return AUTH_UNAVAILABLE;
+    }
+    if (form == -EOPNOTSUPP) {
+        /* Another scheme (Bearer, Digest): not ours, not an attempt at our passwords. */
+        log_debug("auth: %s", why);
+        return AUTH_DENIED;
+    }
+    if (form < 0) {
+        note_failure(a, NULL, p, why);
+        return AUTH_DENIED;
+    }
+    *ret_wait = rate_wait(a->rate_users, user, now);
+    return *ret_wait > 0 ? AUTH_THROTTLED : AUTH_OK;
 }
 
 /* ---- users ---- */
@@ -659,29 +580,6 @@ static struct users_ref *users_ref_ref(struct users_ref *r)
 {
     r->n_refs++;
     return r;
-}
-
-static void file_id_get(const char *path, struct file_id *ret)
-{
-    struct stat st;
-    memset(ret, 0, sizeof(*ret));
-    /* lstat: users_load refuses symlinks, so a symlink's target is of no interest. */
-    if (lstat(path, &st) < 0) {
-        return;
-    }
-    ret->exists = true;
-    ret->dev = st.st_dev;
-    ret->ino = st.st_ino;
-    ret->size = st.st_size;
-    ret->mtim = st.st_mtim;
-    ret->ctim = st.st_ctim;
-}
-
-static bool file_id_eq(const struct file_id *x, const struct file_id *y)
-{
-    return x->exists == y->exists && x->dev == y->dev && x->ino == y->ino && x->size == y->size &&
-           x->mtim.tv_sec == y->mtim.tv_sec && x->mtim.tv_nsec == y->mtim.tv_nsec &&
-           x->ctim.tv_sec == y->ctim.tv_sec && x->ctim.tv_nsec == y->ctim.tv_nsec;
 }
 
 static void session_remove_at(struct auth *a, size_t i)
@@ -730,45 +628,49 @@ static int users_apply(struct auth *a, struct users *u)
     return 0;
 }
 
-/* Load the file and apply it; fid is the file's identity taken before loading. */
-static int users_reload_now(struct auth *a, const struct file_id *fid, struct certd_err *err)
+/* Make u (owned) the current users, and say so. */
+static int users_use(struct auth *a, struct users *u)
 {
-    struct users *u = NULL;
-    int r = users_load(a->users_path, &u, err);
+    size_t n = u->n;
+    int r = users_apply(a, u);
     if (r < 0) {
         return r;
     }
-    size_t n = u->n;
-    r = users_apply(a, u);
-    if (r < 0) {
-        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-    }
-    a->file_id = *fid;
     log_info("auth: users file %s loaded: %zu users", a->users_path, n);
     return 0;
 }
 
-/* Before each authentication: reload when the file changed, looking at most once a second. */
-static void users_maybe_reload(struct auth *a)
+/* Worker thread: reads only its job. */
+static void reload_run(void *arg)
 {
-    uint64_t now = now_s(a);
-    if (now < a->last_stat + 1) {
-        return;
+    struct reload_job *j = arg;
+    j->r = users_load(j->path, &j->users, &j->err);
+}
+
+static void reload_done(void *arg, bool cancelled)
+{
+    struct reload_job *j = arg;
+    struct auth *a = j->a;
+
+    if (a) {
+        a->reload = NULL;
+        if (cancelled) {
+            /* Shutting down: the users in use serve to the end. */
+            a->is_reload_pending = false;
+        } else if (j->r < 0) {
+            log_warning("auth: cannot use the users file, keeping the previous users: %s",
+                        j->err.msg);
+        } else if (users_use(a, TAKE_PTR(j->users)) < 0) {
+            log_warning("auth: cannot use the users file, keeping the previous users: out of "
+                        "memory");
+        }
+        if (a->is_reload_pending) {
+            a->is_reload_pending = false;
+            auth_reload_async(a);
+        }
     }
-    a->last_stat = now;
-    struct file_id fid;
-    file_id_get(a->users_path, &fid);
-    if (file_id_eq(&fid, &a->file_id)) {
-        return;
-    }
-    struct certd_err err = { 0 };
-    int r = users_reload_now(a, &fid, &err);
-    if (r < 0) {
-        /* Remember this version: one warning per change of the file, not one per second. */
-        a->file_id = fid;
-        log_warning("auth: users file changed but cannot be used, keeping the previous users: %s",
-                    err.msg);
-    }
+    (void)users_free(j->users);
+    free(j);
 }
 
 /* ---- sessions ---- */
@@ -813,12 +715,11 @@ static int session_new(struct auth *a, const char *user, enum user_role role,
             }
         }
     }
-    if (n_user >= AUTH_SESSIONS_PER_USER_MAX && lru != SIZE_MAX) {
-        char id[AUTH_SESSION_ID_MAX];
-        (void)copy_str(id, sizeof(id), a->sessions[lru].info.id);
+    if (n_user >= AUTH_SESSIONS_PER_USER_MAX) {
+        assert(lru != SIZE_MAX);
         log_info("auth: user %s has %zu sessions: ending the least recently used, %s", user, n_user,
-                 id);
-        (void)auth_session_delete(a, id);
+                 a->sessions[lru].info.id);
+        session_remove_at(a, lru);
     }
     if (a->n_sessions >= a->max_sessions) {
         return -E2BIG;
@@ -833,8 +734,8 @@ static int session_new(struct auth *a, const char *user, enum user_role role,
             OPENSSL_cleanse(raw, sizeof(raw));
             return -EIO;
         }
-        base64url_encode(raw, RANDOM_ID_BYTES, info.id);
-        base64url_encode(raw + RANDOM_ID_BYTES, RANDOM_ID_BYTES, info.token);
+        base64url_encode(raw, RANDOM_ID_BYTES, info.id, sizeof(info.id));
+        base64url_encode(raw + RANDOM_ID_BYTES, RANDOM_ID_BYTES, info.token, sizeof(info.token));
     } while (session_by_id(a, info.id));
     OPENSSL_cleanse(raw, sizeof(raw));
 
@@ -881,6 +782,20 @@ static struct verify_job *job_free(struct verify_job *j)
         free(j);
     }
     return NULL;
+}
+
+/* A password check of user (copied) from p, taking password; NULL without memory. */
+static struct verify_job *job_new(const char *user, const struct peer *p, struct secret *password)
+{
+    struct verify_job *j = password ? calloc(1, sizeof(*j)) : NULL;
+    if (!j) {
+        (void)secret_free(password);
+        return NULL;
+    }
+    (void)copy_str(j->user, sizeof(j->user), user);
+    j->peer = *p;
+    j->password = password;
+    return j;
 }
 
 static void job_unlink(struct verify_job *j)
@@ -941,7 +856,7 @@ static void verify_done(void *arg, bool cancelled)
 
     const struct user *then = users_find(j->users->u, j->user);
     if (j->result != 1) {
-        note_failure(a, j->user, j->peer, then ? "wrong password" : "unknown user");
+        note_failure(a, j->user, &j->peer, then ? "wrong password" : "unknown user");
         job_fail(j, AUTH_DENIED, 0);
         (void)job_free(j);
         return;
@@ -950,28 +865,25 @@ static void verify_done(void *arg, bool cancelled)
      * user's. Not a failure of the client's: nothing is counted. */
     const struct user *cur = users_find(a->users->u, j->user);
     if (!cur || !then || strcmp(then->hash, cur->hash) != 0) {
-        char sane[RATE_KEY_MAX];
-        peer_sanitise(j->peer, sane);
         log_notice("auth: login for user %s from %s refused: the user changed meanwhile", j->user,
-                   sane);
+                   j->peer.log);
         job_fail(j, AUTH_DENIED, 0);
         (void)job_free(j);
         return;
     }
 
-    note_success(a, j->user, j->peer);
+    note_success(a, j->user, &j->peer);
     if (j->is_login) {
         sessions_expire(a);
         struct auth_session_info info;
         int r = session_new(a, j->user, cur->role, &info);
         if (r < 0) {
+            /* The table filled up while the password was checked. */
             log_warning("auth: no session for user %s: %s", j->user,
                         r == -E2BIG ? "session limit reached" : "no random bytes");
-            job_fail(j, AUTH_UNAVAILABLE, 0);
+            job_fail(j, r == -E2BIG ? AUTH_SESSION_LIMIT : AUTH_UNAVAILABLE, 0);
         } else {
-            char sane[RATE_KEY_MAX];
-            peer_sanitise(j->peer, sane);
-            log_info("auth: session %s created for user %s from %s", info.id, j->user, sane);
+            log_info("auth: session %s created for user %s from %s", info.id, j->user, j->peer.log);
             j->login_done(j->arg, AUTH_OK, &info, 0);
             OPENSSL_cleanse(&info, sizeof(info));
         }
@@ -991,9 +903,7 @@ static void job_release(struct auth *a, struct verify_job *j)
 {
     if (j->is_reserved) {
         uint64_t now = now_s(a);
-        char pk[RATE_KEY_MAX];
-        peer_key(j->peer, pk);
-        rate_release(a->rate_peers, pk, now);
+        rate_release(a->rate_peers, j->peer.key, now);
         rate_release(a->rate_users, j->user, now);
         j->is_reserved = false;
     }
@@ -1003,9 +913,7 @@ static void job_release(struct auth *a, struct verify_job *j)
 static void job_submit(struct auth *a, struct verify_job *j)
 {
     uint64_t now = now_s(a);
-    char pk[RATE_KEY_MAX];
-    peer_key(j->peer, pk);
-    rate_reserve(a->rate_peers, pk, now);
+    rate_reserve(a->rate_peers, j->peer.key, now);
     rate_reserve(a->rate_users, j->user, now);
     j->is_reserved = true;
     j->a = a;
@@ -1052,11 +960,11 @@ static int basic_parse(const char *value, char user[USERS_NAME_MAX + 1], struct 
     }
     const char *b64 = value + 6;
     b64 += strspn(b64, " ");
-    size_t b64_len = strlen(b64);
 
     uint8_t buf[BASIC_DECODED_MAX];
     size_t n = 0;
-    int r = base64_decode_strict(b64, b64_len, buf, sizeof(buf), &n);
+    /* RFC 7617 §2 (token68): no blanks inside the credentials. */
+    int r = base64_decode(span_from_str(b64), 0, buf, sizeof(buf), &n);
     if (r < 0) {
         OPENSSL_cleanse(buf, sizeof(buf));
         *why = r == -E2BIG ? "credentials too long" : "credentials not in base64";
@@ -1135,7 +1043,6 @@ void auth_check(struct auth *a, const char *authorization, const char *x_auth_to
                 const char *peer, auth_done_fn done, void *arg)
 {
     assert(a && done);
-    users_maybe_reload(a);
 
     /* An empty X-Auth-Token (some clients always send the header) is no token. */
     if (x_auth_token && x_auth_token[0]) {
@@ -1147,33 +1054,16 @@ void auth_check(struct auth *a, const char *authorization, const char *x_auth_to
         return;
     }
 
-    unsigned wait = throttle_wait(a, NULL, peer);
-    if (wait > 0) {
-        done(arg, AUTH_THROTTLED, NULL, wait);
-        return;
-    }
+    struct peer p;
+    peer_init(peer, &p);
     char user[USERS_NAME_MAX + 1] = "";
     _cleanup_(cleanup_secret) struct secret *pw = NULL;
     const char *why = NULL;
     int r = basic_parse(authorization, user, &pw, &why);
-    if (r == -ENOMEM) {
-        done(arg, AUTH_UNAVAILABLE, NULL, 0);
-        return;
-    }
-    if (r == -EOPNOTSUPP) {
-        /* Another scheme (Bearer, Digest): not ours, not an attempt at our passwords. */
-        log_debug("auth: %s", why);
-        done(arg, AUTH_DENIED, NULL, 0);
-        return;
-    }
-    if (r < 0) {
-        note_failure(a, NULL, peer, why);
-        done(arg, AUTH_DENIED, NULL, 0);
-        return;
-    }
-    wait = throttle_wait(a, user, peer);
-    if (wait > 0) {
-        done(arg, AUTH_THROTTLED, NULL, wait);
+    unsigned wait = 0;
+    enum auth_result result = attempt_precheck(a, &p, user, r, why, &wait);
+    if (result != AUTH_OK) {
+        done(arg, result, NULL, wait);
         return;
     }
 
@@ -1186,22 +1076,19 @@ void auth_check(struct auth *a, const char *authorization, const char *x_auth_to
     const struct user *u = hit ? users_find(a->users->u, hit->user) : NULL;
     if (u && strcmp(u->name, user) == 0) {
         OPENSSL_cleanse(mac, sizeof(mac));
-        note_success(a, user, peer);
+        note_success(a, user, &p);
         struct auth_identity id;
         identity_fill(&id, u->name, u->role, "");
         done(arg, AUTH_OK, &id, 0);
         return;
     }
 
-    struct verify_job *j = calloc(1, sizeof(*j));
+    struct verify_job *j = job_new(user, &p, TAKE_PTR(pw));
     if (!j) {
         OPENSSL_cleanse(mac, sizeof(mac));
         done(arg, AUTH_UNAVAILABLE, NULL, 0);
         return;
     }
-    memcpy(j->user, user, sizeof(user));
-    (void)copy_str(j->peer, sizeof(j->peer), peer ? peer : "-");
-    j->password = TAKE_PTR(pw);
     memcpy(j->mac, mac, sizeof(mac));
     OPENSSL_cleanse(mac, sizeof(mac));
     j->check_done = done;
@@ -1213,26 +1100,23 @@ void auth_login(struct auth *a, const char *user, const struct secret *password,
                 auth_login_fn done, void *arg)
 {
     assert(a && done);
-    users_maybe_reload(a);
 
-    unsigned wait = throttle_wait(a, NULL, peer);
-    if (wait > 0) {
-        done(arg, AUTH_THROTTLED, NULL, wait);
-        return;
-    }
+    struct peer p;
+    peer_init(peer, &p);
+    int form = 0;
+    const char *why = NULL;
     if (!user || !password || !password->p || users_check_name(user, NULL) < 0) {
-        note_failure(a, NULL, peer, "malformed user name");
-        done(arg, AUTH_DENIED, NULL, 0);
-        return;
+        form = -EBADMSG;
+        why = "malformed user name";
+    } else if (users_check_password(password, NULL) < 0) {
+        /* No password of a user can be outside the policy: refused without hashing. */
+        form = -EBADMSG;
+        why = "password outside the password policy";
     }
-    if (users_check_password(password, NULL) < 0) {
-        note_failure(a, NULL, peer, "password outside the password policy");
-        done(arg, AUTH_DENIED, NULL, 0);
-        return;
-    }
-    wait = throttle_wait(a, user, peer);
-    if (wait > 0) {
-        done(arg, AUTH_THROTTLED, NULL, wait);
+    unsigned wait = 0;
+    enum auth_result result = attempt_precheck(a, &p, user, form, why, &wait);
+    if (result != AUTH_OK) {
+        done(arg, result, NULL, wait);
         return;
     }
     /* Refuse before hashing when no session could be made anyway (checked again after). */
@@ -1240,21 +1124,15 @@ void auth_login(struct auth *a, const char *user, const struct secret *password,
     if (a->n_sessions >= a->max_sessions) {
         /* The warning came when the table filled up; one line per refusal would be a flood. */
         log_debug("auth: login of user %s refused: %zu sessions exist", user, a->n_sessions);
-        done(arg, AUTH_UNAVAILABLE, NULL, 0);
+        done(arg, AUTH_SESSION_LIMIT, NULL, 0);
         return;
     }
 
-    struct verify_job *j = calloc(1, sizeof(*j));
-    if (j) {
-        j->password = secret_new(password->p, password->len);
-    }
-    if (!j || !j->password) {
-        (void)job_free(j);
+    struct verify_job *j = job_new(user, &p, secret_new(password->p, password->len));
+    if (!j) {
         done(arg, AUTH_UNAVAILABLE, NULL, 0);
         return;
     }
-    (void)copy_str(j->user, sizeof(j->user), user);
-    (void)copy_str(j->peer, sizeof(j->peer), peer ? peer : "-");
     j->is_login = true;
     j->login_done = done;
     j->arg = arg;
@@ -1324,19 +1202,38 @@ int auth_set_session_timeout(struct auth *a, unsigned seconds)
     return 0;
 }
 
-int auth_reload(struct auth *a, struct certd_err *err)
+void auth_reload_async(struct auth *a)
 {
-    assert_return(a, -EINVAL);
-    /* The identity before the read: a change after it is seen by the next stat. */
-    struct file_id fid;
-    file_id_get(a->users_path, &fid);
-    a->last_stat = now_s(a);
-    int r = users_reload_now(a, &fid, err);
-    if (r < 0) {
-        log_warning("auth: cannot reload the users file, keeping the previous users: %s",
-                    err ? err->msg : strerror(-r));
+    assert(a);
+    if (a->reload) {
+        /* The read under way may have missed the change that led here: one more after it. */
+        a->is_reload_pending = true;
+        return;
     }
-    return r;
+    size_t len = strlen(a->users_path);
+    struct reload_job *j = calloc(1, sizeof(*j) + len + 1);
+    if (!j) {
+        log_warning("auth: cannot reload the users file: out of memory; keeping the previous "
+                    "users");
+        return;
+    }
+    memcpy(j->path, a->users_path, len + 1);
+    j->a = a;
+    int r = worker_submit(a->workers, WORKER_LANE_PARALLEL, reload_run, reload_done, j);
+    if (r < 0) {
+        free(j);
+        log_warning("auth: cannot reload the users file now (%s); keeping the previous users "
+                    "until it changes again or SIGHUP",
+                    strerror(-r));
+        return;
+    }
+    a->reload = j;
+}
+
+const struct users *auth_users(const struct auth *a)
+{
+    assert(a);
+    return a->users->u;
 }
 
 uint64_t auth_password_checks(const struct auth *a)
@@ -1349,7 +1246,6 @@ void auth_set_clock(struct auth *a, auth_clock_fn clock, void *userdata)
     assert(a);
     a->clock = clock;
     a->clock_data = userdata;
-    a->last_stat = 0;
 }
 
 /* ---- life cycle ---- */
@@ -1364,6 +1260,9 @@ struct auth *auth_free(struct auth *a)
     a->jobs = NULL;
     for (struct verify_job *j = list; j; j = j->next) {
         j->a = NULL;
+    }
+    if (a->reload) {
+        a->reload->a = NULL; /* the pool frees it */
     }
     while (list) {
         struct verify_job *j = list;
@@ -1391,7 +1290,6 @@ int auth_new_ex(struct event_base *base, struct worker_pool *workers, const char
     if (!a) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    a->base = base;
     a->workers = workers;
     a->libctx = libctx;
     a->propq = propq;
@@ -1405,12 +1303,14 @@ int auth_new_ex(struct event_base *base, struct worker_pool *workers, const char
     if (r < 0) {
         return r;
     }
-    struct file_id fid;
-    file_id_get(users_path, &fid);
-    a->last_stat = now_s(a);
-    r = users_reload_now(a, &fid, err);
+    struct users *u = NULL;
+    r = users_load(users_path, &u, err);
     if (r < 0) {
         return r;
+    }
+    r = users_use(a, u);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
     *ret = TAKE_PTR(a);
     return 0;

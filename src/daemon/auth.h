@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Authentication and sessions for certd's HTTP front ends (issue #3):
- *  - users from the users file (users/users.h), re-read when the file changes (checked by
- *    stat -- inode, size, mtime, ctime -- at most once a second, before each authentication):
- *    a removed user's sessions end, a changed role applies at once;
+ *  - users from the users file (users/users.h), re-read on a worker by auth_reload_async (the
+ *    daemon calls it when the file changes and on SIGHUP) and applied on the loop: a removed
+ *    user's sessions end, a changed role applies at once;
  *  - HTTP Basic (RFC 7617, UTF-8) and X-Auth-Token sessions (Redfish SessionService);
  *  - password checks (yescrypt, tens of ms) run on the worker pool, never on the loop;
  *    successful Basic credentials are remembered for AUTH_BASIC_CACHE_SECONDS under a keyed
@@ -12,7 +12,8 @@
  *  - session tokens: 128 random bits, base64url; stored only as SHA-256 digests, looked up by
  *    digest and compared with CRYPTO_memcmp; ids are separate random values (the id appears in
  *    URIs, the token never does); idle timeout (SessionService SessionTimeout, 30..86400 s,
- *    default AUTH_SESSION_TIMEOUT_DEFAULT); at most AUTH_SESSIONS_MAX sessions;
+ *    default AUTH_SESSION_TIMEOUT_DEFAULT); at most auth_set_max_sessions (AUTH_SESSIONS_MAX)
+ *    sessions, AUTH_SESSIONS_PER_USER_MAX of them one user's;
  *  - failed logins are rate-limited per user name and per peer address: after
  *    AUTH_FAILURES_FREE failures within AUTH_FAILURE_WINDOW seconds, each further attempt for that
  *    name or address is refused without checking the password until a delay has passed that
@@ -104,6 +105,7 @@ enum auth_result {
     AUTH_DENIED,         /* wrong name, password or token, expired session, malformed header */
     AUTH_THROTTLED,      /* too many failures: refused unchecked; retry_after says when */
     AUTH_UNAVAILABLE,    /* the worker queue is full or memory ran out: 503 */
+    AUTH_SESSION_LIMIT,  /* auth_login only: the most sessions allowed exist already */
 };
 
 /* id is valid only during the call (NULL unless AUTH_OK); retry_after in seconds (THROTTLED). */
@@ -127,8 +129,8 @@ _must_check_ int auth_new_ex(struct event_base *base, struct worker_pool *worker
                              struct auth **ret, struct certd_err *err);
 /*
  * Free a (NULL accepted; returns NULL). Checks and logins still waiting for a worker get their
- * done called from here with AUTH_UNAVAILABLE (they must not call auth again); their worker jobs
- * are released when the pool hands them back.
+ * done called from here with AUTH_UNAVAILABLE (they must not call auth again); their worker jobs,
+ * and a reload under way, are released when the pool hands them back.
  */
 struct auth *auth_free(struct auth *a);
 DEFINE_CLEANUP_STRUCT(auth, auth_free)
@@ -158,7 +160,9 @@ typedef void (*auth_login_fn)(void *arg, enum auth_result result, const struct a
 /*
  * Log in (POST SessionService/Sessions): check user and password (borrowed; copied before
  * returning) on a worker, subject to the rate limits, then create a session. done as for
- * auth_check; AUTH_UNAVAILABLE also when AUTH_SESSIONS_MAX sessions exist.
+ * auth_check; AUTH_SESSION_LIMIT when auth_set_max_sessions' number of sessions exist (before
+ * the password is checked, or after it when the last place went meanwhile). A user who holds
+ * AUTH_SESSIONS_PER_USER_MAX sessions loses the least recently used one to the new one.
  */
 void auth_login(struct auth *a, const char *user, const struct secret *password, const char *peer,
                 auth_login_fn done, void *arg);
@@ -186,17 +190,27 @@ unsigned auth_session_timeout(const struct auth *a);
 /* AUTH_SESSION_TIMEOUT_MIN..MAX, else -EINVAL. */
 _must_check_ int auth_set_session_timeout(struct auth *a, unsigned seconds);
 
-/* Re-read the users file now (SIGHUP). 0 or -errno with err; the old users stay on failure. */
-_must_check_ int auth_reload(struct auth *a, struct certd_err *err);
+/*
+ * Re-read the users file (it changed, or SIGHUP): users_load on a worker, the result applied on
+ * the loop later, as a change of the file applies (sessions, cache). Calls while a read is under
+ * way make one more read after it, however many they are. A file that cannot be used (or a full
+ * worker queue) is logged at warning, once per read, and the users in use stay.
+ */
+void auth_reload_async(struct auth *a);
+
+/*
+ * The users in use (borrowed): valid until control returns to the loop, where a reload may
+ * replace them. Never NULL.
+ */
+const struct users *auth_users(const struct auth *a);
 
 /* Password checks handed to the workers so far (logs, metrics; tests prove refusals unhashed). */
 uint64_t auth_password_checks(const struct auth *a);
 
 /*
- * Tests: the clock for idle timeouts, rate limits, the Basic cache and the once-a-second stat of
- * the users file, in whole seconds of a monotonic clock (clock NULL: CLOCK_MONOTONIC again).
- * Set it right after auth_new: times already recorded are not converted (the next check stats
- * the users file at once). Session "created" times stay wall-clock times.
+ * Tests: the clock for idle timeouts, rate limits and the Basic cache, in whole seconds of a
+ * monotonic clock (clock NULL: CLOCK_MONOTONIC again). Set it right after auth_new: times
+ * already recorded are not converted. Session "created" times stay wall-clock times.
  */
 typedef uint64_t (*auth_clock_fn)(void *userdata);
 void auth_set_clock(struct auth *a, auth_clock_fn clock, void *userdata);

@@ -35,9 +35,6 @@
 #define EXIT_USAGE   2
 #define EXIT_STARTUP 3
 
-#define PASSWORD_FILE_NAME "initial-admin-password"
-#define UUID_FILE_NAME     "uuid"
-
 struct options {
     const char *config_path;
     const char *state_dir;
@@ -103,6 +100,28 @@ static int parse_options(int argc, char **argv, struct options *o)
     return 0;
 }
 
+/*
+ * The configuration wants an absolute state directory; a relative --state-dir (NULL: none) is
+ * made absolute against the working directory, created first when missing so that realpath()
+ * can resolve it.
+ */
+static int absolute_state_dir(const char **dir, char abs[static PATH_MAX])
+{
+    if (!*dir || (*dir)[0] == '/') {
+        return 0;
+    }
+    if (!realpath(*dir, abs)) {
+        int r = -errno;
+        if (r != -ENOENT || mkdir(*dir, STORE_MODE_DIR) < 0 || !realpath(*dir, abs)) {
+            r = r == -ENOENT ? -errno : r;
+            (void)fprintf(stderr, "certd: --state-dir %s: %s\n", *dir, strerror(-r));
+            return r;
+        }
+    }
+    *dir = abs;
+    return 0;
+}
+
 /* The configuration from the file or the defaults, with the command line's overrides. */
 static int load_config(const struct options *o, struct config **ret)
 {
@@ -124,19 +143,9 @@ static int load_config(const struct options *o, struct config **ret)
     } else {
         char abs[PATH_MAX];
         const char *dir = o->state_dir;
-        /* The defaults need an absolute state dir; a relative --state-dir is made absolute. */
-        if (dir && dir[0] != '/') {
-            if (!realpath(dir, abs)) {
-                r = -errno;
-                if (r == -ENOENT && mkdir(dir, STORE_MODE_DIR) == 0 && realpath(dir, abs)) {
-                    r = 0;
-                }
-                if (r < 0) {
-                    (void)fprintf(stderr, "certd: --state-dir %s: %s\n", dir, strerror(-r));
-                    return r;
-                }
-            }
-            dir = abs;
+        r = absolute_state_dir(&dir, abs);
+        if (r < 0) {
+            return r;
         }
         r = config_new_default(dir, &cfg);
         if (r < 0) {
@@ -148,12 +157,9 @@ static int load_config(const struct options *o, struct config **ret)
     if (o->config_path || o->listen) {
         const char *state_dir = o->config_path ? o->state_dir : NULL;
         char abs[PATH_MAX];
-        if (state_dir && state_dir[0] != '/') {
-            if (!realpath(state_dir, abs)) {
-                (void)fprintf(stderr, "certd: --state-dir %s: %s\n", state_dir, strerror(errno));
-                return -errno;
-            }
-            state_dir = abs;
+        r = absolute_state_dir(&state_dir, abs);
+        if (r < 0) {
+            return r;
         }
         r = config_apply_overrides(cfg, state_dir, o->listen, &err);
         if (r < 0) {
@@ -165,26 +171,16 @@ static int load_config(const struct options *o, struct config **ret)
     return 0;
 }
 
-static int path_join(char *buf, size_t size, const char *dir, const char *name)
-{
-    int n = snprintf(buf, size, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, name);
-    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
-}
-
 /* The ServiceRoot UUID: made once (random, version 4) and kept in STATE_DIR/uuid. */
 static int load_uuid(struct daemon *d)
 {
-    char path[CONFIG_PATH_MAX];
+    const char *path = d->cfg->uuid_file;
     _cleanup_free_ uint8_t *data = NULL;
     size_t len = 0;
     struct certd_err err = { 0 };
     uint8_t b[16];
     int r;
 
-    r = path_join(path, sizeof(path), d->cfg->state_dir, UUID_FILE_NAME);
-    if (r < 0) {
-        return r;
-    }
     r = store_read_file(path, 64, true, &data, &len);
     if (r == 0 && len >= 36) {
         bool ok = true;
@@ -224,15 +220,11 @@ static int load_uuid(struct daemon *d)
 /* The first admin: made when there is no users file at all (never over an existing one). */
 static int bootstrap_admin(struct daemon *d)
 {
-    char password_path[CONFIG_PATH_MAX];
+    const char *password_path = d->cfg->password_file;
     _cleanup_(cleanup_secret) struct secret *password = NULL;
     struct certd_err err = { 0 };
     int r;
 
-    r = path_join(password_path, sizeof(password_path), d->cfg->state_dir, PASSWORD_FILE_NAME);
-    if (r < 0) {
-        return log_err_errno(r, "state directory path too long");
-    }
     r = users_bootstrap(d->cfg->users_file, password_path, &password, &err);
     if (r < 0) {
         return log_err_errno(r, "cannot create the initial administrator: %s", err.msg);
@@ -252,6 +244,17 @@ static int bootstrap_admin(struct daemon *d)
         (void)fflush(stdout);
     }
     return 0;
+}
+
+static struct http_limits limits_from_config(const struct config *cfg)
+{
+    return (struct http_limits){
+        .max_body = cfg->max_body,
+        .max_headers_size = cfg->max_headers_size,
+        .max_connections = cfg->max_connections,
+        .idle_timeout = cfg->idle_timeout,
+        .request_timeout = cfg->request_timeout,
+    };
 }
 
 /* --- TLS --- */
@@ -387,6 +390,12 @@ static int watch_endpoints(struct daemon *d, struct watch_target *targets)
     return 0;
 }
 
+static void on_users_changed(void *arg)
+{
+    struct daemon *d = arg;
+    auth_reload_async(d->auth);
+}
+
 /* --- signals --- */
 
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
@@ -398,6 +407,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
 
     (void)sd_notify(0, "RELOADING=1");
     log_notice("SIGHUP: re-reading the configuration, certificates and users");
+    bool is_profile_changed = false;
     if (d->config_path) {
         _cleanup_(cleanup_config) struct config *cfg = NULL;
         if (config_load(d->config_path, &cfg, &err) < 0) {
@@ -409,31 +419,27 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
              */
             log_set_max_level((int)cfg->log_level);
             d->cfg->log_level = cfg->log_level;
+            is_profile_changed = cfg->tls_profile != d->cfg->tls_profile;
             d->cfg->tls_profile = cfg->tls_profile; /* read on the loop thread only */
             /*
              * The limits go to the HTTP server only: d->cfg's copies stay as they were,
              * because worker jobs read them (the manager's upload cap) while this runs.
              */
-            http_server_set_limits(d->http, &(struct http_limits){
-                                                .max_body = cfg->max_body,
-                                                .max_headers_size = cfg->max_headers_size,
-                                                .max_connections = cfg->max_connections,
-                                                .idle_timeout = cfg->idle_timeout,
-                                                .request_timeout = cfg->request_timeout,
-                                            });
+            struct http_limits limits = limits_from_config(cfg);
+            http_server_set_limits(d->http, &limits);
             log_info("applied log level, TLS profile and limits; endpoint and listen changes "
                      "take effect at the next start");
         }
     }
-    err_clear(&err);
-    if (auth_reload(d->auth, &err) < 0) {
-        log_err("users file: %s; keeping the current users", err.msg);
-    }
+    auth_reload_async(d->auth); /* logs its own failure */
     for (size_t i = 0; i < manager_n_endpoints(d->manager); i++) {
         endpoint_reload(d, manager_endpoint_at(d->manager, i));
     }
-    /* The TLS profile may have changed: a new context for new connections. */
-    if (d->tls_endpoint) {
+    /*
+     * A new TLS profile needs a new context at once; a changed certificate gets one from its
+     * endpoint's reload job above (reload = self), so nothing is built twice.
+     */
+    if (is_profile_changed && d->tls_endpoint) {
         char msg[NOTIFIER_MESSAGE_MAX];
         if (reload_self(d, endpoint_config(d->tls_endpoint), msg, sizeof(msg)) < 0) {
             log_err("%s", msg);
@@ -551,15 +557,8 @@ static int daemon_start(struct daemon *d)
     if (r < 0) {
         return log_err_errno(r, "%s", msg);
     }
-    r = http_server_new(d->base,
-                        &(struct http_limits){
-                            .max_body = d->cfg->max_body,
-                            .max_headers_size = d->cfg->max_headers_size,
-                            .max_connections = d->cfg->max_connections,
-                            .idle_timeout = d->cfg->idle_timeout,
-                            .request_timeout = d->cfg->request_timeout,
-                        },
-                        front_handle, d, &d->http);
+    struct http_limits limits = limits_from_config(d->cfg);
+    r = http_server_new(d->base, &limits, front_handle, d, &d->http);
     if (r < 0) {
         SSL_CTX_free(ctx);
         return log_err_errno(r, "out of memory");
@@ -574,6 +573,12 @@ static int daemon_start(struct daemon *d)
     r = watch_new(d->base, &d->watch);
     if (r < 0) {
         log_warning("cannot watch certificate files (%s); SIGHUP re-reads them", strerror(-r));
+    } else {
+        /* certctl edits the users file behind our back: logins follow within a moment. */
+        r = watch_add(d->watch, d->cfg->users_file, on_users_changed, d);
+        if (r < 0) {
+            log_warning("cannot watch the users file (%s); SIGHUP re-reads it", strerror(-r));
+        }
     }
     return 0;
 }

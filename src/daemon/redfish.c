@@ -35,6 +35,9 @@
 #define MESSAGE_TEXT_MAX 2048u
 /* Room for one cleaned argument: every input byte may become "\xHH", plus "..." and a NUL. */
 #define CLEAN_MAX(n) ((n)*4u + 8u)
+/* Bytes of our own explanation (a Resolution, a legacy description) that may quote library and
+ * notifier messages: two of them with some words around. */
+#define RESOLUTION_MAX 1024u
 /* Unknown properties listed in one PropertyUnknown answer. */
 #define UNKNOWN_REPORTED_MAX 8u
 
@@ -182,41 +185,6 @@ static void value_text(char *out, size_t out_size, const struct rf_request *rq, 
 
 /* --- the Base 1.5.0 message registry (DMTF Base.1.5.0.json, the messages certd uses) --- */
 
-enum base_msg {
-    BASE_SUCCESS,
-    BASE_GENERAL_ERROR,
-    BASE_CREATED,
-    BASE_INTERNAL_ERROR,
-    BASE_MALFORMED_JSON,
-    BASE_EMPTY_JSON,
-    BASE_UNRECOGNIZED_REQUEST_BODY,
-    BASE_PROPERTY_MISSING,
-    BASE_PROPERTY_VALUE_TYPE_ERROR,
-    BASE_PROPERTY_VALUE_NOT_IN_LIST,
-    BASE_PROPERTY_VALUE_FORMAT_ERROR,
-    BASE_PROPERTY_UNKNOWN,
-    BASE_PROPERTY_NOT_WRITABLE,
-    BASE_ACTION_NOT_SUPPORTED,
-    BASE_ACTION_PARAMETER_MISSING,
-    BASE_ACTION_PARAMETER_UNKNOWN,
-    BASE_ACTION_PARAMETER_VALUE_TYPE_ERROR,
-    BASE_ACTION_PARAMETER_VALUE_FORMAT_ERROR,
-    BASE_ACTION_PARAMETER_NOT_SUPPORTED,
-    BASE_RESOURCE_NOT_FOUND,
-    BASE_RESOURCE_MISSING_AT_URI,
-    BASE_RESOURCE_ALREADY_EXISTS,
-    BASE_RESOURCE_CANNOT_BE_DELETED,
-    BASE_CREATE_LIMIT_REACHED_FOR_RESOURCE,
-    BASE_INSUFFICIENT_PRIVILEGE,
-    BASE_NO_VALID_SESSION,
-    BASE_ACCESS_DENIED,
-    BASE_QUERY_NOT_SUPPORTED,
-    BASE_QUERY_PARAMETER_VALUE_FORMAT_ERROR,
-    BASE_SERVICE_TEMPORARILY_UNAVAILABLE,
-    BASE_SESSION_LIMIT_EXCEEDED,
-    BASE_MSG_MAX
-};
-
 struct base_def {
     const char *key;
     const char *text; /* %1.. are the arguments */
@@ -228,146 +196,134 @@ struct base_def {
 #define BASE_PREFIX "Base.1.5."
 
 /* Texts exactly as in the registry (their double spaces included). */
-static const struct base_def base_defs[BASE_MSG_MAX] = {
-    [BASE_SUCCESS] = { "Success", "Successfully Completed Request", "OK", "None", 0 },
-    [BASE_GENERAL_ERROR] = { "GeneralError",
-                             "A general error has occurred. See Resolution for information on how to resolve the error.",
-                             "Critical", "None.", 0 },
-    [BASE_CREATED] = { "Created", "The resource has been created successfully", "OK", "None", 0 },
-    [BASE_INTERNAL_ERROR] = { "InternalError",
-                              "The request failed due to an internal service error.  The service is still operational.",
-                              "Critical",
-                              "Resubmit the request.  If the problem persists, consider resetting the service.",
-                              0 },
-    [BASE_MALFORMED_JSON] = { "MalformedJSON",
-                              "The request body submitted was malformed JSON and could not be parsed by the receiving service.",
-                              "Critical",
-                              "Ensure that the request body is valid JSON and resubmit the request.",
-                              0 },
-    [BASE_EMPTY_JSON] = { "EmptyJSON",
-                          "The request body submitted contained an empty JSON object and the service is unable to process it.",
-                          "Warning", "Add properties in the JSON object and resubmit the request.",
-                          0 },
-    [BASE_UNRECOGNIZED_REQUEST_BODY] = { "UnrecognizedRequestBody",
-                                         "The service detected a malformed request body that it was unable to interpret.",
-                                         "Warning",
-                                         "Correct the request body and resubmit the request if it failed.",
-                                         0 },
-    [BASE_PROPERTY_MISSING] = { "PropertyMissing",
-                                "The property %1 is a required property and must be included in the request.",
-                                "Warning",
-                                "Ensure that the property is in the request body and has a valid value and resubmit the request if the operation failed.",
-                                1 },
-    [BASE_PROPERTY_VALUE_TYPE_ERROR] = { "PropertyValueTypeError",
-                                         "The value %1 for the property %2 is of a different type than the property can accept.",
-                                         "Warning",
-                                         "Correct the value for the property in the request body and resubmit the request if the operation failed.",
-                                         2 },
-    [BASE_PROPERTY_VALUE_NOT_IN_LIST] = { "PropertyValueNotInList",
-                                          "The value %1 for the property %2 is not in the list of acceptable values.",
-                                          "Warning",
-                                          "Choose a value from the enumeration list that the implementation can support and resubmit the request if the operation failed.",
-                                          2 },
-    [BASE_PROPERTY_VALUE_FORMAT_ERROR] = { "PropertyValueFormatError",
-                                           "The value %1 for the property %2 is of a different format than the property can accept.",
+/*
+ * Indexed by enum rf_msg. The stand-ins (redfish.h) have no entry of their own: message_for maps
+ * them onto one of these.
+ */
+static const struct base_def base_defs[RF_MSG_MAX] = {
+    [RF_MSG_GENERAL_ERROR] = { "GeneralError",
+                               "A general error has occurred. See Resolution for information on how to resolve the error.",
+                               "Critical", "None.", 0 },
+    [RF_MSG_INTERNAL_ERROR] = { "InternalError",
+                                "The request failed due to an internal service error.  The service is still operational.",
+                                "Critical",
+                                "Resubmit the request.  If the problem persists, consider resetting the service.",
+                                0 },
+    [RF_MSG_MALFORMED_JSON] = { "MalformedJSON",
+                                "The request body submitted was malformed JSON and could not be parsed by the receiving service.",
+                                "Critical",
+                                "Ensure that the request body is valid JSON and resubmit the request.",
+                                0 },
+    [RF_MSG_EMPTY_JSON] = { "EmptyJSON",
+                            "The request body submitted contained an empty JSON object and the service is unable to process it.",
+                            "Warning",
+                            "Add properties in the JSON object and resubmit the request.", 0 },
+    [RF_MSG_UNRECOGNIZED_REQUEST_BODY] = { "UnrecognizedRequestBody",
+                                           "The service detected a malformed request body that it was unable to interpret.",
+                                           "Warning",
+                                           "Correct the request body and resubmit the request if it failed.",
+                                           0 },
+    [RF_MSG_PROPERTY_MISSING] = { "PropertyMissing",
+                                  "The property %1 is a required property and must be included in the request.",
+                                  "Warning",
+                                  "Ensure that the property is in the request body and has a valid value and resubmit the request if the operation failed.",
+                                  1 },
+    [RF_MSG_PROPERTY_VALUE_TYPE_ERROR] = { "PropertyValueTypeError",
+                                           "The value %1 for the property %2 is of a different type than the property can accept.",
                                            "Warning",
                                            "Correct the value for the property in the request body and resubmit the request if the operation failed.",
                                            2 },
-    [BASE_PROPERTY_UNKNOWN] = { "PropertyUnknown",
-                                "The property %1 is not in the list of valid properties for the resource.",
-                                "Warning",
-                                "Remove the unknown property from the request body and resubmit the request if the operation failed.",
-                                1 },
-    [BASE_PROPERTY_NOT_WRITABLE] = { "PropertyNotWritable",
-                                     "The property %1 is a read only property and cannot be assigned a value.",
-                                     "Warning",
-                                     "Remove the property from the request body and resubmit the request if the operation failed.",
-                                     1 },
-    [BASE_ACTION_NOT_SUPPORTED] = { "ActionNotSupported",
-                                    "The action %1 is not supported by the resource.", "Critical",
-                                    "The action supplied cannot be resubmitted to the implementation.  Perhaps the action was invalid, the wrong resource was the target or the implementation documentation may be of assistance.",
-                                    1 },
-    [BASE_ACTION_PARAMETER_MISSING] = { "ActionParameterMissing",
-                                        "The action %1 requires the parameter %2 to be present in the request body.",
-                                        "Critical",
-                                        "Supply the action with the required parameter in the request body when the request is resubmitted.",
-                                        2 },
-    [BASE_ACTION_PARAMETER_UNKNOWN] = { "ActionParameterUnknown",
-                                        "The action %1 was submitted with the invalid parameter %2.",
-                                        "Warning",
-                                        "Correct the invalid parameter and resubmit the request if the operation failed.",
-                                        2 },
-    [BASE_ACTION_PARAMETER_VALUE_TYPE_ERROR] = { "ActionParameterValueTypeError",
-                                                 "The value %1 for the parameter %2 in the action %3 is of a different type than the parameter can accept.",
-                                                 "Warning",
-                                                 "Correct the value for the parameter in the request body and resubmit the request if the operation failed.",
-                                                 3 },
-    [BASE_ACTION_PARAMETER_VALUE_FORMAT_ERROR] = { "ActionParameterValueFormatError",
-                                                   "The value %1 for the parameter %2 in the action %3 is of a different format than the parameter can accept.",
+    [RF_MSG_PROPERTY_VALUE_NOT_IN_LIST] = { "PropertyValueNotInList",
+                                            "The value %1 for the property %2 is not in the list of acceptable values.",
+                                            "Warning",
+                                            "Choose a value from the enumeration list that the implementation can support and resubmit the request if the operation failed.",
+                                            2 },
+    [RF_MSG_PROPERTY_VALUE_FORMAT_ERROR] = { "PropertyValueFormatError",
+                                             "The value %1 for the property %2 is of a different format than the property can accept.",
+                                             "Warning",
+                                             "Correct the value for the property in the request body and resubmit the request if the operation failed.",
+                                             2 },
+    [RF_MSG_PROPERTY_UNKNOWN] = { "PropertyUnknown",
+                                  "The property %1 is not in the list of valid properties for the resource.",
+                                  "Warning",
+                                  "Remove the unknown property from the request body and resubmit the request if the operation failed.",
+                                  1 },
+    [RF_MSG_ACTION_NOT_SUPPORTED] = { "ActionNotSupported",
+                                      "The action %1 is not supported by the resource.", "Critical",
+                                      "The action supplied cannot be resubmitted to the implementation.  Perhaps the action was invalid, the wrong resource was the target or the implementation documentation may be of assistance.",
+                                      1 },
+    [RF_MSG_ACTION_PARAMETER_MISSING] = { "ActionParameterMissing",
+                                          "The action %1 requires the parameter %2 to be present in the request body.",
+                                          "Critical",
+                                          "Supply the action with the required parameter in the request body when the request is resubmitted.",
+                                          2 },
+    [RF_MSG_ACTION_PARAMETER_UNKNOWN] = { "ActionParameterUnknown",
+                                          "The action %1 was submitted with the invalid parameter %2.",
+                                          "Warning",
+                                          "Correct the invalid parameter and resubmit the request if the operation failed.",
+                                          2 },
+    [RF_MSG_ACTION_PARAMETER_VALUE_TYPE_ERROR] = { "ActionParameterValueTypeError",
+                                                   "The value %1 for the parameter %2 in the action %3 is of a different type than the parameter can accept.",
                                                    "Warning",
                                                    "Correct the value for the parameter in the request body and resubmit the request if the operation failed.",
                                                    3 },
-    [BASE_ACTION_PARAMETER_NOT_SUPPORTED] = { "ActionParameterNotSupported",
-                                              "The parameter %1 for the action %2 is not supported on the target resource.",
-                                              "Warning",
-                                              "Remove the parameter supplied and resubmit the request if the operation failed.",
-                                              2 },
-    [BASE_RESOURCE_NOT_FOUND] = { "ResourceNotFound",
-                                  "The requested resource of type %1 named %2 was not found.",
+    [RF_MSG_ACTION_PARAMETER_VALUE_FORMAT_ERROR] = { "ActionParameterValueFormatError",
+                                                     "The value %1 for the parameter %2 in the action %3 is of a different format than the parameter can accept.",
+                                                     "Warning",
+                                                     "Correct the value for the parameter in the request body and resubmit the request if the operation failed.",
+                                                     3 },
+    [RF_MSG_RESOURCE_NOT_FOUND] = { "ResourceNotFound",
+                                    "The requested resource of type %1 named %2 was not found.",
+                                    "Critical",
+                                    "Provide a valid resource identifier and resubmit the request.",
+                                    2 },
+    [RF_MSG_RESOURCE_MISSING_AT_URI] = { "ResourceMissingAtURI",
+                                         "The resource at the URI %1 was not found.", "Critical",
+                                         "Place a valid resource at the URI or correct the URI and resubmit the request.",
+                                         1 },
+    [RF_MSG_RESOURCE_CANNOT_BE_DELETED] = { "ResourceCannotBeDeleted",
+                                            "The delete request failed because the resource requested cannot be deleted.",
+                                            "Critical",
+                                            "Do not attempt to delete a non-deletable resource.",
+                                            0 },
+    [RF_MSG_CREATE_LIMIT_REACHED] = { "CreateLimitReachedForResource",
+                                      "The create operation failed because the resource has reached the limit of possible resources.",
+                                      "Critical",
+                                      "Either delete resources and resubmit the request if the operation failed or do not resubmit the request.",
+                                      0 },
+    [RF_MSG_INSUFFICIENT_PRIVILEGE] = { "InsufficientPrivilege",
+                                        "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.",
+                                        "Critical",
+                                        "Either abandon the operation or change the associated access rights and resubmit the request if the operation failed.",
+                                        0 },
+    [RF_MSG_NO_VALID_SESSION] = { "NoValidSession",
+                                  "There is no valid session established with the implementation.",
                                   "Critical",
-                                  "Provide a valid resource identifier and resubmit the request.",
-                                  2 },
-    [BASE_RESOURCE_MISSING_AT_URI] = { "ResourceMissingAtURI",
-                                       "The resource at the URI %1 was not found.", "Critical",
-                                       "Place a valid resource at the URI or correct the URI and resubmit the request.",
-                                       1 },
-    [BASE_RESOURCE_ALREADY_EXISTS] = { "ResourceAlreadyExists",
-                                       "The requested resource of type %1 with the property %2 with the value %3 already exists.",
-                                       "Critical",
-                                       "Do not repeat the create operation as the resource has already been created.",
-                                       3 },
-    [BASE_RESOURCE_CANNOT_BE_DELETED] = { "ResourceCannotBeDeleted",
-                                          "The delete request failed because the resource requested cannot be deleted.",
-                                          "Critical",
-                                          "Do not attempt to delete a non-deletable resource.", 0 },
-    [BASE_CREATE_LIMIT_REACHED_FOR_RESOURCE] = { "CreateLimitReachedForResource",
-                                                 "The create operation failed because the resource has reached the limit of possible resources.",
+                                  "Establish as session before attempting any operations.", 0 },
+    [RF_MSG_ACCESS_DENIED] = { "AccessDenied",
+                               "While attempting to establish a connection to %1, the service denied access.",
+                               "Critical",
+                               "Attempt to ensure that the URI is correct and that the service has the appropriate credentials.",
+                               1 },
+    [RF_MSG_QUERY_NOT_SUPPORTED] = { "QueryNotSupported",
+                                     "Querying is not supported by the implementation.", "Warning",
+                                     "Remove the query parameters and resubmit the request if the operation failed.",
+                                     0 },
+    [RF_MSG_QUERY_PARAMETER_VALUE_ERROR] = { "QueryParameterValueFormatError",
+                                             "The value %1 for the parameter %2 is of a different format than the parameter can accept.",
+                                             "Warning",
+                                             "Correct the value for the query parameter in the request and resubmit the request if the operation failed.",
+                                             2 },
+    [RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE] = { "ServiceTemporarilyUnavailable",
+                                                 "The service is temporarily unavailable.  Retry in %1 seconds.",
                                                  "Critical",
-                                                 "Either delete resources and resubmit the request if the operation failed or do not resubmit the request.",
-                                                 0 },
-    [BASE_INSUFFICIENT_PRIVILEGE] = { "InsufficientPrivilege",
-                                      "There are insufficient privileges for the account or credentials associated with the current session to perform the requested operation.",
-                                      "Critical",
-                                      "Either abandon the operation or change the associated access rights and resubmit the request if the operation failed.",
-                                      0 },
-    [BASE_NO_VALID_SESSION] = { "NoValidSession",
-                                "There is no valid session established with the implementation.",
-                                "Critical",
-                                "Establish as session before attempting any operations.", 0 },
-    [BASE_ACCESS_DENIED] = { "AccessDenied",
-                             "While attempting to establish a connection to %1, the service denied access.",
-                             "Critical",
-                             "Attempt to ensure that the URI is correct and that the service has the appropriate credentials.",
-                             1 },
-    [BASE_QUERY_NOT_SUPPORTED] = { "QueryNotSupported",
-                                   "Querying is not supported by the implementation.", "Warning",
-                                   "Remove the query parameters and resubmit the request if the operation failed.",
-                                   0 },
-    [BASE_QUERY_PARAMETER_VALUE_FORMAT_ERROR] = { "QueryParameterValueFormatError",
-                                                  "The value %1 for the parameter %2 is of a different format than the parameter can accept.",
-                                                  "Warning",
-                                                  "Correct the value for the query parameter in the request and resubmit the request if the operation failed.",
-                                                  2 },
-    [BASE_SERVICE_TEMPORARILY_UNAVAILABLE] = { "ServiceTemporarilyUnavailable",
-                                               "The service is temporarily unavailable.  Retry in %1 seconds.",
-                                               "Critical",
-                                               "Wait for the indicated retry duration and retry the operation.",
-                                               1 },
-    [BASE_SESSION_LIMIT_EXCEEDED] = { "SessionLimitExceeded",
-                                      "The session establishment failed due to the number of simultaneous sessions exceeding the limit of the implementation.",
-                                      "Critical",
-                                      "Reduce the number of other sessions before trying to establish the session or increase the limit of simultaneous sessions (if supported).",
-                                      0 },
+                                                 "Wait for the indicated retry duration and retry the operation.",
+                                                 1 },
+    [RF_MSG_SESSION_LIMIT_EXCEEDED] = { "SessionLimitExceeded",
+                                        "The session establishment failed due to the number of simultaneous sessions exceeding the limit of the implementation.",
+                                        "Critical",
+                                        "Reduce the number of other sessions before trying to establish the session or increase the limit of simultaneous sessions (if supported).",
+                                        0 },
 };
 
 /* The registry text with %1..%9 replaced by the (already cleaned) arguments; NULL: no memory. */
@@ -399,12 +355,13 @@ static char *format_text(const char *tmpl, const char *const *args, size_t n_arg
 }
 
 /*
- * One Message object of the registry: arguments are client text at worst (cleaned here); a
- * resolution (nullable, our own text) replaces the registry's where the message stands in for
- * one Base 1.5 lacks. NULL when memory ran out.
+ * One Message object of the registry (m not a stand-in): arguments are client text at worst
+ * (cleaned here); a resolution (nullable, our own text) replaces the registry's where the
+ * message stands in for one Base 1.5 lacks, a severity (nullable) the registry's. NULL when
+ * memory ran out.
  */
-static json_t *base_message(enum base_msg m, const char *const *args, size_t n_args,
-                            const char *resolution)
+static json_t *base_message(enum rf_msg m, const char *const *args, size_t n_args,
+                            const char *resolution, const char *severity)
 {
     const struct base_def *def = &base_defs[m];
     char clean[4][CLEAN_MAX(RF_ARG_MAX)];
@@ -413,7 +370,7 @@ static json_t *base_message(enum base_msg m, const char *const *args, size_t n_a
     char id[64];
     json_t *margs = json_array();
 
-    assert(def->n_args <= ELEMENTSOF(cargs));
+    assert(def->key && def->n_args <= ELEMENTSOF(cargs));
     for (size_t i = 0; i < def->n_args; i++) {
         const char *a = i < n_args && args[i] ? args[i] : "";
         text_clean(clean[i], sizeof(clean[i]), a, strlen(a), RF_ARG_MAX);
@@ -429,11 +386,14 @@ static json_t *base_message(enum base_msg m, const char *const *args, size_t n_a
         return NULL;
     }
     /* Message v1_3_0: MessageSeverity is the current name, Severity the deprecated one that
-     * older clients still read; both carry the registry's severity. */
+     * older clients still read; both carry the same severity. */
+    if (!severity) {
+        severity = def->severity;
+    }
     return json_pack("{s:s, s:s, s:s, s:o, s:s, s:s, s:s}", "@odata.type",
                      "#Message.v1_3_0.Message", "MessageId", id, "Message", text, "MessageArgs",
-                     margs, "Severity", def->severity, "MessageSeverity", def->severity,
-                     "Resolution", resolution ? resolution : def->resolution);
+                     margs, "Severity", severity, "MessageSeverity", severity, "Resolution",
+                     resolution ? resolution : def->resolution);
 }
 
 /* The action a request addresses: the path segment after "/Actions/" ("" outside actions). */
@@ -473,45 +433,12 @@ static const char *accepted_types(const struct rf_request *rq)
 static json_t *message_for(const struct rf_request *rq, enum rf_msg id, const char *const *args,
                            size_t n_args, const char **ret_summary)
 {
-    static const enum base_msg direct[RF_MSG_MAX] = {
-        [RF_MSG_SUCCESS] = BASE_SUCCESS,
-        [RF_MSG_GENERAL_ERROR] = BASE_GENERAL_ERROR,
-        [RF_MSG_INTERNAL_ERROR] = BASE_INTERNAL_ERROR,
-        [RF_MSG_MALFORMED_JSON] = BASE_MALFORMED_JSON,
-        [RF_MSG_PROPERTY_MISSING] = BASE_PROPERTY_MISSING,
-        [RF_MSG_PROPERTY_VALUE_TYPE_ERROR] = BASE_PROPERTY_VALUE_TYPE_ERROR,
-        [RF_MSG_PROPERTY_VALUE_NOT_IN_LIST] = BASE_PROPERTY_VALUE_NOT_IN_LIST,
-        [RF_MSG_PROPERTY_VALUE_FORMAT_ERROR] = BASE_PROPERTY_VALUE_FORMAT_ERROR,
-        [RF_MSG_PROPERTY_UNKNOWN] = BASE_PROPERTY_UNKNOWN,
-        [RF_MSG_PROPERTY_NOT_WRITABLE] = BASE_PROPERTY_NOT_WRITABLE,
-        [RF_MSG_ACTION_PARAMETER_MISSING] = BASE_ACTION_PARAMETER_MISSING,
-        [RF_MSG_ACTION_PARAMETER_VALUE_TYPE_ERROR] = BASE_ACTION_PARAMETER_VALUE_TYPE_ERROR,
-        [RF_MSG_ACTION_PARAMETER_UNKNOWN] = BASE_ACTION_PARAMETER_UNKNOWN,
-        [RF_MSG_ACTION_NOT_SUPPORTED] = BASE_ACTION_NOT_SUPPORTED,
-        [RF_MSG_RESOURCE_NOT_FOUND] = BASE_RESOURCE_NOT_FOUND,
-        [RF_MSG_RESOURCE_MISSING_AT_URI] = BASE_RESOURCE_MISSING_AT_URI,
-        [RF_MSG_RESOURCE_ALREADY_EXISTS] = BASE_RESOURCE_ALREADY_EXISTS,
-        [RF_MSG_CREATE_LIMIT_REACHED] = BASE_CREATE_LIMIT_REACHED_FOR_RESOURCE,
-        [RF_MSG_INSUFFICIENT_PRIVILEGE] = BASE_INSUFFICIENT_PRIVILEGE,
-        [RF_MSG_NO_VALID_SESSION] = BASE_NO_VALID_SESSION,
-        [RF_MSG_ACCESS_DENIED] = BASE_ACCESS_DENIED,
-        [RF_MSG_QUERY_NOT_SUPPORTED] = BASE_QUERY_NOT_SUPPORTED,
-        [RF_MSG_QUERY_PARAMETER_VALUE_ERROR] = BASE_QUERY_PARAMETER_VALUE_FORMAT_ERROR,
-        [RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE] = BASE_SERVICE_TEMPORARILY_UNAVAILABLE,
-        [RF_MSG_SESSION_LIMIT_EXCEEDED] = BASE_SESSION_LIMIT_EXCEEDED,
-        [RF_MSG_CREATED] = BASE_CREATED,
-        [RF_MSG_EMPTY_JSON] = BASE_EMPTY_JSON,
-        [RF_MSG_UNRECOGNIZED_REQUEST_BODY] = BASE_UNRECOGNIZED_REQUEST_BODY,
-        [RF_MSG_ACTION_PARAMETER_VALUE_FORMAT_ERROR] = BASE_ACTION_PARAMETER_VALUE_FORMAT_ERROR,
-        [RF_MSG_ACTION_PARAMETER_NOT_SUPPORTED] = BASE_ACTION_PARAMETER_NOT_SUPPORTED,
-        [RF_MSG_RESOURCE_CANNOT_BE_DELETED] = BASE_RESOURCE_CANNOT_BE_DELETED,
-    };
     const char *arg0 = n_args > 0 && args[0] ? args[0] : NULL;
     char res[CLEAN_MAX(CERTD_ERR_MSG_MAX) + 256];
     char clean[CLEAN_MAX(CERTD_ERR_MSG_MAX)];
 
     if ((unsigned)id >= RF_MSG_MAX) {
-        return base_message(BASE_INTERNAL_ERROR, NULL, 0, NULL);
+        return base_message(RF_MSG_INTERNAL_ERROR, NULL, 0, NULL, NULL);
     }
     switch (id) {
     case RF_MSG_ACTION_PARAMETER_VALUE_ERROR: {
@@ -527,19 +454,19 @@ static json_t *message_for(const struct rf_request *rq, enum rf_msg id, const ch
         a[0] = value;
         a[1] = arg0;
         a[2] = n_args > 1 ? args[1] : NULL;
-        return base_message(BASE_ACTION_PARAMETER_VALUE_FORMAT_ERROR, a, 3, NULL);
+        return base_message(RF_MSG_ACTION_PARAMETER_VALUE_FORMAT_ERROR, a, 3, NULL, NULL);
     }
     case RF_MSG_OPERATION_NOT_ALLOWED: {
         /* Base 1.5 has no OperationNotAllowed: a DELETE is "cannot be deleted", any other
          * method an action (the method) the resource does not support. */
         const char *m = arg0;
         if (rq && rq->method == HTTP_METHOD_DELETE && !m) {
-            return base_message(BASE_RESOURCE_CANNOT_BE_DELETED, NULL, 0, NULL);
+            return base_message(RF_MSG_RESOURCE_CANNOT_BE_DELETED, NULL, 0, NULL, NULL);
         }
         if (!m) {
             m = rq ? http_request_method_name(rq->http) : "";
         }
-        return base_message(BASE_ACTION_NOT_SUPPORTED, &m, 1, NULL);
+        return base_message(RF_MSG_ACTION_NOT_SUPPORTED, &m, 1, NULL, NULL);
     }
     case RF_MSG_PAYLOAD_TOO_LARGE:
         /* No PayloadTooLarge in Base 1.5: GeneralError, whose Resolution tells what to do. */
@@ -552,7 +479,7 @@ static json_t *message_for(const struct rf_request *rq, enum rf_msg id, const ch
             (void)snprintf(res, sizeof(res),
                            "Send a smaller request body and resubmit the request.");
         }
-        return base_message(BASE_GENERAL_ERROR, NULL, 0, res);
+        return base_message(RF_MSG_GENERAL_ERROR, NULL, 0, res, NULL);
     case RF_MSG_UNSUPPORTED_MEDIA_TYPE:
         /* No UnsupportedMediaType in Base 1.5: the body cannot be interpreted, and the
          * Resolution says which media types would be. */
@@ -561,7 +488,7 @@ static json_t *message_for(const struct rf_request *rq, enum rf_msg id, const ch
                        "Send the request body as %s and resubmit the request (the Content-Type "
                        "was '%s').",
                        accepted_types(rq), clean);
-        return base_message(BASE_UNRECOGNIZED_REQUEST_BODY, NULL, 0, res);
+        return base_message(RF_MSG_UNRECOGNIZED_REQUEST_BODY, NULL, 0, res, NULL);
     case RF_MSG_PRECONDITION_FAILED:
         /* No PreconditionFailed in Base 1.5: GeneralError with the condition to meet. */
         if (arg0) {
@@ -570,19 +497,19 @@ static json_t *message_for(const struct rf_request *rq, enum rf_msg id, const ch
             (void)snprintf(res, sizeof(res),
                            "Meet the request's preconditions and resubmit the request.");
         }
-        return base_message(BASE_GENERAL_ERROR, NULL, 0, res);
+        return base_message(RF_MSG_GENERAL_ERROR, NULL, 0, res, NULL);
     case RF_MSG_CERTIFICATE_INVALID: {
         /* GeneralError is the registry's message for "see Resolution": the library's reason. */
         json_t *m;
         text_clean(res, sizeof(res), arg0 ? arg0 : "", arg0 ? strlen(arg0) : 0, CERTD_ERR_MSG_MAX);
-        m = base_message(BASE_GENERAL_ERROR, NULL, 0, res);
+        m = base_message(RF_MSG_GENERAL_ERROR, NULL, 0, res, NULL);
         if (m && ret_summary) {
             *ret_summary = json_string_value(json_object_get(m, "Resolution"));
         }
         return m;
     }
     default:
-        return base_message(direct[id], args, n_args, NULL);
+        return base_message(id, args, n_args, NULL, NULL);
     }
 }
 
@@ -591,9 +518,102 @@ json_t *rf_message(enum rf_msg id, const char *const *args, size_t n_args)
     return message_for(NULL, id, args, n_args, NULL);
 }
 
+json_t *rf_message_explained(enum rf_msg id, const char *resolution, const char *severity)
+{
+    char clean[CLEAN_MAX(RESOLUTION_MAX)];
+
+    assert_return((unsigned)id < RF_MSG_MAX && base_defs[id].key, NULL);
+    if (resolution) {
+        text_clean(clean, sizeof(clean), resolution, strlen(resolution), RESOLUTION_MAX);
+    }
+    return base_message(id, NULL, 0, resolution ? clean : NULL, severity);
+}
+
 json_t *rf_link(const char *uri)
 {
     return json_pack("{s:s}", "@odata.id", uri);
+}
+
+/* --- building payloads --- */
+
+/* A step of a payload chain failed (redfish.h): drop what was built. */
+static bool chain_fail(json_t **c)
+{
+    json_decref(*c);
+    *c = NULL;
+    return false;
+}
+
+bool rf_set(json_t **c, const char *key, json_t *v)
+{
+    if (!*c || !v) {
+        json_decref(v);
+        return chain_fail(c);
+    }
+    /* json_object_set_new releases v itself when it fails. */
+    if (json_object_set_new(*c, key, v) < 0) {
+        return chain_fail(c);
+    }
+    return true;
+}
+
+bool rf_set_str(json_t **c, const char *key, const char *s)
+{
+    if (!s || s[0] == '\0') {
+        return *c != NULL;
+    }
+    return rf_set(c, key, json_string(s));
+}
+
+bool rf_append(json_t **a, json_t *v)
+{
+    if (!*a || !v) {
+        json_decref(v);
+        return chain_fail(a);
+    }
+    if (json_array_append_new(*a, v) < 0) {
+        return chain_fail(a);
+    }
+    return true;
+}
+
+json_t *rf_resource_new(const char *uri, const char *type, const char *id, const char *name)
+{
+    char t[128];
+    const char *dot = strchr(type, '.');
+    int n =
+        snprintf(t, sizeof(t), "#%s.%.*s", type, dot ? (int)(dot - type) : (int)strlen(type), type);
+
+    if (n < 0 || (size_t)n >= sizeof(t)) {
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:s}", "@odata.id", uri, "@odata.type", t, "Id", id, "Name",
+                     name);
+}
+
+json_t *rf_collection_new(const char *uri, const char *type, const char *name)
+{
+    char t[128];
+    int n = snprintf(t, sizeof(t), "#%s.%s", type, type);
+
+    if (n < 0 || (size_t)n >= sizeof(t)) {
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:[]}", "@odata.id", uri, "@odata.type", t, "Name", name,
+                     "Members");
+}
+
+bool rf_members_add(json_t *c, const char *uri)
+{
+    return json_array_append_new(json_object_get(c, "Members"), rf_link(uri)) == 0;
+}
+
+json_t *rf_collection_done(json_t *c)
+{
+    json_t *n = json_integer((json_int_t)json_array_size(json_object_get(c, "Members")));
+
+    (void)rf_set(&c, "Members@odata.count", n);
+    return c;
 }
 
 bool rf_has_privileges(const struct rf_request *rq, uint32_t privs)
@@ -735,11 +755,50 @@ void rf_respond(struct rf_request *rq, int status, json_t *body)
            text ? strlen(text) : 0);
 }
 
+void rf_respond_200(struct rf_request *rq, json_t *body)
+{
+    if (!body) {
+        rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
+        return;
+    }
+    rf_respond(rq, 200, body);
+}
+
 void rf_respond_raw(struct rf_request *rq, int status, const char *content_type, const void *body,
                     size_t len)
 {
     add_headers(rq, status);
     finish(rq, status, content_type, body, len);
+}
+
+/* phosphor-rest's body {"status", "message": "<status> <reason>", "data": data (stolen)}. */
+static json_t *legacy_body(int status, json_t *data)
+{
+    char line[64];
+
+    (void)snprintf(line, sizeof(line), "%d %s", status, http_status_reason(status));
+    /* jansson releases data when packing fails, and fails on data NULL. */
+    return json_pack("{s:s, s:s, s:o}", "status", status < 300 ? "ok" : "error", "message", line,
+                     "data", data);
+}
+
+void rf_respond_legacy(struct rf_request *rq, const char *description, json_t *data)
+{
+    char clean[CLEAN_MAX(RESOLUTION_MAX)];
+    json_t *body;
+
+    if (!data && description) {
+        text_clean(clean, sizeof(clean), description, strlen(description), RESOLUTION_MAX);
+        data = json_pack("{s:s}", "description", clean);
+    } else if (!data) {
+        data = json_null();
+    }
+    body = legacy_body(200, data);
+    if (!body) {
+        respond_bare(rq, 500);
+        return;
+    }
+    rf_respond(rq, 200, body);
 }
 
 /* Answer with messages (an array, stolen) as an error body of the route's kind. */
@@ -759,10 +818,7 @@ static void respond_messages(struct rf_request *rq, int status, json_t *msgs, co
         body = json_pack("{s:{s:s, s:s, s:O}}", "error", "code", code, "message", text,
                          "@Message.ExtendedInfo", msgs);
     } else {
-        char line[64];
-        (void)snprintf(line, sizeof(line), "%d %s", status, http_status_reason(status));
-        body = json_pack("{s:s, s:s, s:{s:s}}", "status", "error", "message", line, "data",
-                         "description", text);
+        body = legacy_body(status, json_pack("{s:s}", "description", text));
     }
     json_decref(msgs);
     if (!body) {
@@ -820,11 +876,11 @@ void rf_errorf(struct rf_request *rq, int status, enum rf_msg id, ...)
 }
 
 /* A GeneralError whose Resolution is our own explanation (limits, HTTP-level refusals). */
-static void error_explained(struct rf_request *rq, int status, enum base_msg m,
+static void error_explained(struct rf_request *rq, int status, enum rf_msg m,
                             const char *resolution)
 {
     json_t *msgs = json_array();
-    if (!messages_add(msgs, base_message(m, NULL, 0, resolution))) {
+    if (!messages_add(msgs, base_message(m, NULL, 0, resolution, NULL))) {
         json_decref(msgs);
         respond_bare(rq, status);
         return;
@@ -852,8 +908,7 @@ void rf_error_auth(struct rf_request *rq, enum auth_result result, unsigned retr
         rf_errorf(rq, 429, RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, secs, NULL);
         return;
     case AUTH_UNAVAILABLE:
-        rf_header(rq, "Retry-After", RETRY_AFTER_BUSY);
-        rf_errorf(rq, 503, RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, RETRY_AFTER_BUSY, NULL);
+        rf_error_busy(rq);
         return;
     case AUTH_DENIED:
     case AUTH_OK:
@@ -862,6 +917,12 @@ void rf_error_auth(struct rf_request *rq, enum auth_result result, unsigned retr
         rf_errorf(rq, 401, RF_MSG_ACCESS_DENIED, uri, NULL);
         return;
     }
+}
+
+void rf_error_busy(struct rf_request *rq)
+{
+    rf_header(rq, "Retry-After", RETRY_AFTER_BUSY);
+    rf_errorf(rq, 503, RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, RETRY_AFTER_BUSY, NULL);
 }
 
 /* --- library errors --- */
@@ -889,12 +950,12 @@ void rf_error_certd(struct rf_request *rq, const struct certd_err *err, const ch
             value_text(value, sizeof(value), rq, param);
             if (action[0]) {
                 const char *a[] = { value, param, action };
-                (void)messages_add(
-                    msgs, base_message(BASE_ACTION_PARAMETER_VALUE_FORMAT_ERROR, a, 3, NULL));
+                (void)messages_add(msgs, base_message(RF_MSG_ACTION_PARAMETER_VALUE_FORMAT_ERROR, a,
+                                                      3, NULL, NULL));
             } else {
                 const char *a[] = { value, param };
-                (void)messages_add(msgs,
-                                   base_message(BASE_PROPERTY_VALUE_FORMAT_ERROR, a, 2, NULL));
+                (void)messages_add(
+                    msgs, base_message(RF_MSG_PROPERTY_VALUE_FORMAT_ERROR, a, 2, NULL, NULL));
             }
             status = 400;
         } else if (err_code_class(code) == CERTD_CLASS_NOT_FOUND) {
@@ -917,19 +978,16 @@ void rf_error_certd(struct rf_request *rq, const struct certd_err *err, const ch
     case CERTD_CLASS_CONFLICT:
         if (code == CERTD_E_LIMIT_REACHED) {
             (void)messages_add(msgs,
-                               base_message(BASE_CREATE_LIMIT_REACHED_FOR_RESOURCE, NULL, 0, NULL));
+                               base_message(RF_MSG_CREATE_LIMIT_REACHED, NULL, 0, NULL, NULL));
         }
         (void)messages_add(msgs, message_for(rq, RF_MSG_CERTIFICATE_INVALID, &reason, 1, &summary));
-        status = 409;
+        /* Seed 002: the legacy API answers every refused upload 400. */
+        status = rq_is_redfish(rq) ? 409 : 400;
         break;
-    case CERTD_CLASS_UNAVAILABLE: {
-        const char *secs = RETRY_AFTER_BUSY;
-        rf_header(rq, "Retry-After", secs);
-        (void)messages_add(msgs,
-                           base_message(BASE_SERVICE_TEMPORARILY_UNAVAILABLE, &secs, 1, NULL));
-        status = 503;
-        break;
-    }
+    case CERTD_CLASS_UNAVAILABLE:
+        json_decref(msgs);
+        rf_error_busy(rq);
+        return;
     case CERTD_CLASS_INTERNAL:
     case CERTD_CLASS_NONE:
     default: {
@@ -938,7 +996,7 @@ void rf_error_certd(struct rf_request *rq, const struct certd_err *err, const ch
         /* The one log line of this failure: the client learns only that it was ours. */
         log_err("%s %s: %s (%s)", http_request_method_name(rq->http), p, reason,
                 err_code_name(code));
-        (void)messages_add(msgs, base_message(BASE_INTERNAL_ERROR, NULL, 0, NULL));
+        (void)messages_add(msgs, base_message(RF_MSG_INTERNAL_ERROR, NULL, 0, NULL, NULL));
         status = 500;
         break;
     }
@@ -981,116 +1039,92 @@ static void format_error(struct rf_request *rq, const char *action, const char *
     }
 }
 
-/* rq->json[prop]; when absent, answers PropertyMissing if required. *ret_ok false: answered. */
-static json_t *get_value(struct rf_request *rq, const char *action, const char *prop, bool required,
-                         bool *ret_ok)
+#define TYPE_BIT(t) (1u << (t))
+
+/*
+ * rq->json[prop] in *ret (NULL when absent), if it is one of the JSON types in the mask types
+ * (TYPE_BIT(JSON_STRING) | ...). Absent and required: PropertyMissing / ActionParameterMissing;
+ * another type: the type error. false when answered.
+ */
+static bool get_typed(struct rf_request *rq, const char *action, const char *prop, bool required,
+                      unsigned types, json_t **ret)
 {
     json_t *v = rq->json ? json_object_get(rq->json, prop) : NULL;
 
-    *ret_ok = true;
     if (!v && required) {
         if (action) {
             rf_errorf(rq, 400, RF_MSG_ACTION_PARAMETER_MISSING, action, prop, NULL);
         } else {
             rf_errorf(rq, 400, RF_MSG_PROPERTY_MISSING, prop, NULL);
         }
-        *ret_ok = false;
+        return false;
     }
-    return v;
+    if (v && !(types & TYPE_BIT(json_typeof(v)))) {
+        type_error(rq, action, prop);
+        return false;
+    }
+    *ret = v;
+    return true;
 }
 
 bool rf_get_string(struct rf_request *rq, const char *action, const char *prop, bool required,
                    const char **ret)
 {
-    bool ok;
-    json_t *v = get_value(rq, action, prop, required, &ok);
+    json_t *v;
 
-    if (!ok) {
-        return false;
-    }
-    if (!v) {
-        *ret = NULL;
-        return true;
-    }
-    if (!json_is_string(v)) {
-        type_error(rq, action, prop);
+    if (!get_typed(rq, action, prop, required, TYPE_BIT(JSON_STRING), &v)) {
         return false;
     }
     /* jansson refuses \u0000 unless asked (JSON_ALLOW_NUL), so the value is a C string. */
-    *ret = json_string_value(v);
+    *ret = v ? json_string_value(v) : NULL;
     return true;
 }
 
 bool rf_get_int(struct rf_request *rq, const char *action, const char *prop, bool required,
                 json_int_t min, json_int_t max, json_int_t *ret, bool *ret_present)
 {
-    bool ok;
-    json_t *v = get_value(rq, action, prop, required, &ok);
+    json_t *v;
 
-    if (!ok) {
+    if (!get_typed(rq, action, prop, required, TYPE_BIT(JSON_INTEGER), &v)) {
         return false;
     }
-    if (!v) {
-        *ret = 0;
-        *ret_present = false;
-        return true;
-    }
-    if (!json_is_integer(v)) {
-        type_error(rq, action, prop);
-        return false;
-    }
-    if (json_integer_value(v) < min || json_integer_value(v) > max) {
+    if (v && (json_integer_value(v) < min || json_integer_value(v) > max)) {
         /* Base 1.5 has no PropertyValueOutOfRange: the range is the list of acceptable values. */
         format_error(rq, action, prop, true);
         return false;
     }
-    *ret = json_integer_value(v);
-    *ret_present = true;
+    *ret = v ? json_integer_value(v) : 0;
+    *ret_present = v != NULL;
     return true;
 }
 
 bool rf_get_bool(struct rf_request *rq, const char *action, const char *prop, bool required,
                  bool *ret, bool *ret_present)
 {
-    bool ok;
-    json_t *v = get_value(rq, action, prop, required, &ok);
+    json_t *v;
 
-    if (!ok) {
+    if (!get_typed(rq, action, prop, required, TYPE_BIT(JSON_TRUE) | TYPE_BIT(JSON_FALSE), &v)) {
         return false;
     }
-    if (!v) {
-        *ret = false;
-        *ret_present = false;
-        return true;
-    }
-    if (!json_is_boolean(v)) {
-        type_error(rq, action, prop);
-        return false;
-    }
-    *ret = json_is_true(v);
-    *ret_present = true;
+    *ret = v && json_is_true(v);
+    *ret_present = v != NULL;
     return true;
 }
 
 bool rf_get_string_array(struct rf_request *rq, const char *action, const char *prop, bool required,
                          size_t max, const char ***ret, size_t *ret_n)
 {
-    bool ok;
-    json_t *v = get_value(rq, action, prop, required, &ok);
     _cleanup_free_ const char **list = NULL;
+    json_t *v;
     size_t n;
 
-    if (!ok) {
+    if (!get_typed(rq, action, prop, required, TYPE_BIT(JSON_ARRAY), &v)) {
         return false;
     }
     if (!v) {
         *ret = NULL;
         *ret_n = 0;
         return true;
-    }
-    if (!json_is_array(v)) {
-        type_error(rq, action, prop);
-        return false;
     }
     n = json_array_size(v);
     for (size_t i = 0; i < n; i++) {
@@ -1120,22 +1154,16 @@ bool rf_get_string_array(struct rf_request *rq, const char *action, const char *
 bool rf_get_link(struct rf_request *rq, const char *action, const char *prop, bool required,
                  const char **ret)
 {
-    bool ok;
-    json_t *v = get_value(rq, action, prop, required, &ok);
-    json_t *id;
+    json_t *v, *id;
 
-    if (!ok) {
+    if (!get_typed(rq, action, prop, required, TYPE_BIT(JSON_STRING) | TYPE_BIT(JSON_OBJECT), &v)) {
         return false;
     }
-    if (!v) {
-        *ret = NULL;
+    if (!v || json_is_string(v)) {
+        *ret = v ? json_string_value(v) : NULL;
         return true;
     }
-    if (json_is_string(v)) {
-        *ret = json_string_value(v);
-        return true;
-    }
-    id = json_is_object(v) && json_object_size(v) == 1 ? json_object_get(v, "@odata.id") : NULL;
+    id = json_object_size(v) == 1 ? json_object_get(v, "@odata.id") : NULL;
     if (!json_is_string(id)) {
         type_error(rq, action, prop);
         return false;
@@ -1177,9 +1205,9 @@ bool rf_check_known(struct rf_request *rq, const char *action, const char *const
         }
         if (n++ < UNKNOWN_REPORTED_MAX) {
             const char *a[2] = { action, key };
-            (void)messages_add(msgs, action
-                                         ? base_message(BASE_ACTION_PARAMETER_UNKNOWN, a, 2, NULL)
-                                         : base_message(BASE_PROPERTY_UNKNOWN, &key, 1, NULL));
+            (void)messages_add(
+                msgs, action ? base_message(RF_MSG_ACTION_PARAMETER_UNKNOWN, a, 2, NULL, NULL)
+                             : base_message(RF_MSG_PROPERTY_UNKNOWN, &key, 1, NULL, NULL));
         }
     }
     if (n == 0) {
@@ -1202,8 +1230,9 @@ static bool is_param_char(char c)
            c == '_' || c == '~' || c == '-';
 }
 
-/* Match path (len bytes, starting with '/') against pattern; fill rq's params on success. */
-static bool route_match(const char *pattern, const char *path, size_t len, struct rf_request *rq)
+/* Match path (len bytes, starting with '/') against pattern; fill the params on success. */
+static bool route_match(const char *pattern, const char *path, size_t len,
+                        char ret_params[RF_PARAMS_MAX][RF_PARAM_MAX + 1], size_t *ret_n)
 {
     char params[RF_PARAMS_MAX][RF_PARAM_MAX + 1];
     const char *p = pattern;
@@ -1248,15 +1277,15 @@ static bool route_match(const char *pattern, const char *path, size_t len, struc
     if (s != len) {
         return false;
     }
-    memcpy(rq->params, params, sizeof(params));
-    rq->n_params = n;
+    memcpy(ret_params, params, sizeof(params));
+    *ret_n = n;
     return true;
 }
 
-static const struct rf_route *route_find(struct rf_request *rq)
+const struct rf_route *
+rf_route_lookup(const char *path, char ret_params[RF_PARAMS_MAX][RF_PARAM_MAX + 1], size_t *ret_n)
 {
     const struct rf_route *const tables[] = { rf_service_routes, rf_cert_routes, legacy_routes };
-    const char *path = http_request_path(rq->http);
     size_t len = strlen(path);
 
     /* One trailing slash is the same resource ("/redfish/v1/" is the root's own id). */
@@ -1265,7 +1294,7 @@ static const struct rf_route *route_find(struct rf_request *rq)
     }
     for (size_t t = 0; t < ELEMENTSOF(tables); t++) {
         for (const struct rf_route *r = tables[t]; r->pattern; r++) {
-            if (route_match(r->pattern, path, len, rq)) {
+            if (route_match(r->pattern, path, len, ret_params, ret_n)) {
                 return r;
             }
         }
@@ -1514,7 +1543,7 @@ static bool body_parse_json(struct rf_request *rq)
                        "Send JSON nested at most %u levels deep with at most %u values and "
                        "resubmit the request.",
                        RF_JSON_DEPTH_MAX, RF_JSON_VALUES_MAX);
-        error_explained(rq, 400, BASE_UNRECOGNIZED_REQUEST_BODY, res);
+        error_explained(rq, 400, RF_MSG_UNRECOGNIZED_REQUEST_BODY, res);
         return false;
     }
     /* Duplicate names make a body mean different things to different parsers: refused.
@@ -1527,7 +1556,7 @@ static bool body_parse_json(struct rf_request *rq)
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        error_explained(rq, 400, BASE_UNRECOGNIZED_REQUEST_BODY,
+        error_explained(rq, 400, RF_MSG_UNRECOGNIZED_REQUEST_BODY,
                         "Send a JSON object as the request body and resubmit the request.");
         return false;
     }
@@ -1538,6 +1567,8 @@ static bool body_parse_json(struct rf_request *rq)
 static bool body_prepare(struct rf_request *rq)
 {
     const char *ct = http_request_header(rq->http, "Content-Type");
+    /* Lower case, without parameters; "" when there is no Content-Type. */
+    char media_type[64] = "";
     bool charset_ok = true, other_params = false, is_json, is_pem;
 
     if (rq->method != HTTP_METHOD_POST && rq->method != HTTP_METHOD_PUT &&
@@ -1546,15 +1577,14 @@ static bool body_prepare(struct rf_request *rq)
     }
     if (ct) {
         if (http_request_header_count(rq->http, "Content-Type") > 1 ||
-            !media_type_parse(ct, rq->media_type, sizeof(rq->media_type), &charset_ok,
-                              &other_params)) {
+            !media_type_parse(ct, media_type, sizeof(media_type), &charset_ok, &other_params)) {
             rf_errorf(rq, 415, RF_MSG_UNSUPPORTED_MEDIA_TYPE, ct, NULL);
             return false;
         }
     }
-    is_json = strcmp(rq->media_type, "application/json") == 0;
-    is_pem = strcmp(rq->media_type, "application/x-pem-file") == 0 ||
-             strcmp(rq->media_type, "application/octet-stream") == 0;
+    is_json = strcmp(media_type, "application/json") == 0;
+    is_pem = strcmp(media_type, "application/x-pem-file") == 0 ||
+             strcmp(media_type, "application/octet-stream") == 0;
     if (is_json && (!charset_ok || other_params)) {
         /* RFC 8259 §8.1: JSON is UTF-8, and application/json defines no other parameter. */
         rf_errorf(rq, 415, RF_MSG_UNSUPPORTED_MEDIA_TYPE, ct, NULL);
@@ -1563,7 +1593,7 @@ static bool body_prepare(struct rf_request *rq)
     switch (rq->route->body) {
     case RF_BODY_NONE:
         if (rq->body.len > 0) {
-            error_explained(rq, 400, BASE_UNRECOGNIZED_REQUEST_BODY,
+            error_explained(rq, 400, RF_MSG_UNRECOGNIZED_REQUEST_BODY,
                             "Resubmit the request without a body.");
             return false;
         }
@@ -1679,7 +1709,7 @@ static void answer_http_error(struct rf_request *rq, int status)
                        "encoding of the target) and resubmit it.");
         break;
     }
-    error_explained(rq, status, BASE_GENERAL_ERROR, res);
+    error_explained(rq, status, RF_MSG_GENERAL_ERROR, res);
 }
 
 void front_handle(struct http_request *req, void *userdata)
@@ -1708,7 +1738,7 @@ void front_handle(struct http_request *req, void *userdata)
         return;
     }
 
-    rq->route = route_find(rq);
+    rq->route = rf_route_lookup(http_request_path(req), rq->params, &rq->n_params);
     if (!rq->route) {
         char uri[CLEAN_MAX(RF_ARG_MAX)];
         const char *path = http_request_path(req);

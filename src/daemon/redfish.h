@@ -43,7 +43,10 @@
 #include "daemon.h"
 #include "error/error.h"
 #include "http.h"
+#include "util/cleanup.h"
 #include "util/span.h"
+
+DEFINE_CLEANUP(json_t, json_decref)
 
 /* {} segments of one route pattern. */
 #define RF_PARAMS_MAX 4u
@@ -95,6 +98,9 @@ struct rf_route {
     /* Methods served without any credentials (the login: POST SessionService/Sessions);
      * credentials sent along are ignored. */
     uint32_t unauthenticated_methods;
+    /* The route table's own (borrowed, static): what the handler serves, such as rf-cert.c's
+     * certificate location, so that no handler parses its pattern. NULL for none. */
+    const void *data;
 };
 /*
  * Privileges: privileges[HTTP_METHOD_GET] also applies to HEAD. A method whose entry is 0 needs
@@ -118,8 +124,6 @@ struct rf_request {
     struct auth_identity who; /* the authenticated user (zeroed on public routes) */
     json_t *json;             /* RF_BODY_JSON(_OR_PEM) with a JSON body: the object (owned) */
     struct span body;         /* the raw body */
-    char media_type[64];      /* "application/json" (lower case, no parameters), "" when no
-                                 Content-Type */
     /* private to redfish.c */
     void *priv_;
 };
@@ -131,12 +135,29 @@ struct rf_request {
  * OData-Version and no Link. Loop thread only, like every function here.
  */
 void rf_respond(struct rf_request *rq, int status, json_t *body);
+/* Answer 200 with body (stolen), or 500 InternalError when body is NULL: building it failed
+ * (the payload chains below). Frees rq. */
+void rf_respond_200(struct rf_request *rq, json_t *body);
 /* Add a response header before rf_respond (Location, X-Auth-Token, ETag, Retry-After). Values
  * with CR or LF, and headers past HTTP_RESPONSE_HEADERS_MAX, are dropped (and logged). */
 void rf_header(struct rf_request *rq, const char *name, const char *value);
 /* Answer with a non-JSON body ($metadata XML, legacy text). Frees rq. */
 void rf_respond_raw(struct rf_request *rq, int status, const char *content_type, const void *body,
                     size_t len);
+/*
+ * Answer a legacy route's success: 200 with phosphor-rest's
+ * {"status": "ok", "message": "200 OK", "data": data}, data (stolen) being
+ * {"description": description} when data is NULL and description is not (description, any
+ * text, is cut and cleaned as message arguments are), else null. Errors of legacy routes come
+ * from the rf_error*() calls below, in the same shape. Frees rq.
+ */
+void rf_respond_legacy(struct rf_request *rq, const char *description, json_t *data);
+
+/* The route a path (a URI from a request body, not percent-decoded; one trailing slash
+ * ignored) names, as the dispatcher would find it, with its {} segments in ret_params and
+ * their count in *ret_n (both written only when a route is found); NULL when none does. */
+const struct rf_route *
+rf_route_lookup(const char *path, char ret_params[RF_PARAMS_MAX][RF_PARAM_MAX + 1], size_t *ret_n);
 
 /*
  * Base message registry messages (Base.1.x, as in the DMTF registry): id and arguments.
@@ -146,7 +167,6 @@ void rf_respond_raw(struct rf_request *rq, int status, const char *content_type,
  * strings (numbers formatted by the caller); never pass key material or an upload's bytes.
  */
 enum rf_msg {
-    RF_MSG_SUCCESS,
     RF_MSG_GENERAL_ERROR,
     RF_MSG_INTERNAL_ERROR,
     RF_MSG_MALFORMED_JSON,
@@ -155,7 +175,6 @@ enum rf_msg {
     RF_MSG_PROPERTY_VALUE_NOT_IN_LIST,        /* (value, property) */
     RF_MSG_PROPERTY_VALUE_FORMAT_ERROR,       /* (value, property) */
     RF_MSG_PROPERTY_UNKNOWN,                  /* (property) */
-    RF_MSG_PROPERTY_NOT_WRITABLE,             /* (property) */
     RF_MSG_ACTION_PARAMETER_MISSING,          /* (action, parameter) */
     RF_MSG_ACTION_PARAMETER_VALUE_ERROR,      /* (parameter, action) -- ActionParameterValueError */
     RF_MSG_ACTION_PARAMETER_VALUE_TYPE_ERROR, /* (value, parameter, action) */
@@ -163,7 +182,6 @@ enum rf_msg {
     RF_MSG_ACTION_NOT_SUPPORTED,              /* (action) */
     RF_MSG_RESOURCE_NOT_FOUND,                /* (type, id) */
     RF_MSG_RESOURCE_MISSING_AT_URI,           /* (uri) */
-    RF_MSG_RESOURCE_ALREADY_EXISTS,           /* (type, property, value) */
     RF_MSG_CREATE_LIMIT_REACHED,              /* () CreateLimitReachedForResource */
     RF_MSG_INSUFFICIENT_PRIVILEGE,
     RF_MSG_NO_VALID_SESSION,
@@ -178,11 +196,9 @@ enum rf_msg {
     RF_MSG_SESSION_LIMIT_EXCEEDED,
     RF_MSG_CERTIFICATE_INVALID, /* (reason): 400 for an upload the library refused */
     /* added after the first version of this header */
-    RF_MSG_CREATED,
     RF_MSG_EMPTY_JSON,
     RF_MSG_UNRECOGNIZED_REQUEST_BODY,
     RF_MSG_ACTION_PARAMETER_VALUE_FORMAT_ERROR, /* (value, parameter, action) */
-    RF_MSG_ACTION_PARAMETER_NOT_SUPPORTED,      /* (parameter, action) */
     RF_MSG_RESOURCE_CANNOT_BE_DELETED,
     RF_MSG_MAX
 };
@@ -206,6 +222,13 @@ enum rf_msg {
  */
 /* NULL only when memory ran out. */
 json_t *rf_message(enum rf_msg id, const char *const *args, size_t n_args);
+/*
+ * A registry message without arguments whose Resolution is ours (resolution: any text, cut and
+ * cleaned as arguments are) and whose severity (both properties) is severity, or the
+ * registry's when NULL: a warning on a request that succeeded is GeneralError, "Warning" and
+ * the specifics. id must not be a stand-in (NULL then, as when memory ran out).
+ */
+json_t *rf_message_explained(enum rf_msg id, const char *resolution, const char *severity);
 void rf_error(struct rf_request *rq, int status, enum rf_msg id, const char *const *args,
               size_t n_args);
 /* Shorthands with 0..3 arguments (NULL ends the list; always pass the NULL). */
@@ -223,12 +246,18 @@ void rf_errorf(struct rf_request *rq, int status, enum rf_msg id, ...);
  */
 void rf_error_auth(struct rf_request *rq, enum auth_result result, unsigned retry_after);
 
+/* Answer 503 ServiceTemporarilyUnavailable with Retry-After (the same few seconds everywhere):
+ * a worker queue is full or the pool is shutting down. Frees rq. */
+void rf_error_busy(struct rf_request *rq);
+
 /*
  * Answer a library error: the status and message from err's code and class in one table
  * (invalid input 400 with the library's message as the reason, duplicate 409/400,
  * limit 409 CreateLimitReachedForResource, not found 404, not allowed 403/400, unavailable
  * 503, internal 500 InternalError logged at err). param names the request parameter at fault
- * (for ActionParameterValueError), or NULL.
+ * (for ActionParameterValueError), or NULL: then err->field, when the library named one.
+ * Legacy routes get the same table but for conflicts (duplicate, limit): 400, as seed 002's
+ * codes have it, with the same body in phosphor-rest's shape.
  * In detail: invalid input 400 -- with param, ActionParameterValueFormatError (inside an action:
  * the action is the last path segment after "/Actions/") or PropertyValueFormatError for
  * param's value in rq->json, followed by GeneralError; without, GeneralError -- the Resolution
@@ -271,5 +300,64 @@ bool rf_check_known(struct rf_request *rq, const char *action, const char *const
 /* {"@odata.id": uri} (NULL only when memory ran out). */
 json_t *rf_link(const char *uri);
 
+/*
+ * Building payloads. Every builder steals the values it is given and may be chained without
+ * checks in between: rf_set and rf_append take v NULL (its construction failed) and *c NULL (an
+ * earlier step failed); on any failure they free *c, leave NULL there and return false, so the
+ * chain ends in NULL and the handler answers 500.
+ */
+bool rf_set(json_t **c, const char *key, json_t *v);
+/* rf_set of a string, leaving out NULL and "" (validators warn about empty strings). */
+bool rf_set_str(json_t **c, const char *key, const char *s);
+bool rf_append(json_t **a, json_t *v);
+/* A resource's head: @odata.id, @odata.type "#Ns.vX.Type" from type "Ns.vX" ("Session.v1_8_0"
+ * -> "#Session.v1_8_0.Session"; a type without version is repeated), Id and Name. */
+json_t *rf_resource_new(const char *uri, const char *type, const char *id, const char *name);
+/* A collection: @odata.id, @odata.type "#Type.Type", Name and Members, to which rf_members_add
+ * adds links (false when memory ran out or c is NULL; c stays the caller's), and
+ * rf_collection_done (a chain step) Members@odata.count. */
+json_t *rf_collection_new(const char *uri, const char *type, const char *name);
+bool rf_members_add(json_t *c, const char *uri);
+json_t *rf_collection_done(json_t *c);
+
 /* True when the authenticated user has every privilege in privs (AUTH_PRIV_*). */
 bool rf_has_privileges(const struct rf_request *rq, uint32_t privs);
+
+/*
+ * Certificate endpoints and changes (rf-cert.c), shared by the Redfish and legacy certificate
+ * routes.
+ *
+ * The endpoints both APIs show: rf_cert_endpoint gives the configured endpoint of that name and
+ * type (https: server, ldap: client, truststore: authority), or NULL when the configuration has
+ * none (its URIs are then 404). Loop thread.
+ */
+enum rf_cert_ep { RF_CERT_EP_HTTPS, RF_CERT_EP_LDAP, RF_CERT_EP_TRUSTSTORE, RF_CERT_EP_MAX };
+struct endpoint *rf_cert_endpoint(struct daemon *d, enum rf_cert_ep which);
+
+/* What a change did, for its answer; everything borrowed for the answer's call only. */
+struct rf_change {
+    struct endpoint *ep;
+    const void *ctx; /* as given to rf_change_install/_delete */
+    bool is_delete;
+    const char *id; /* the certificate installed (authority: the first added) or deleted */
+    struct ep_snapshot *snap; /* the endpoint right after the change */
+    const char *warnings[2];  /* for the user: the library's (expired ...), a failed reload */
+    size_t n_warnings;
+};
+typedef void (*rf_change_answer_fn)(struct rf_request *rq, const struct rf_change *c);
+
+/*
+ * Install data (an upload borrowed from rq: rq->body or a string of rq->json) into ep, replacing
+ * certificate replace_id (copied; NULL for none, see manager_install), or delete certificate id
+ * (copied) of ep. The change runs on the worker pool's serial lane, then ep's notifier runs
+ * (daemon_endpoint_changed); then answer(rq, ...) answers on the loop thread. A notifier that
+ * failed does not undo the change: it is a warning. Every failure is answered here: a library
+ * error with rf_error_certd (param: the request parameter it is blamed on, or NULL), a full
+ * queue or a shutdown with rf_error_busy, memory with 500. ctx (borrowed, static: a route's
+ * data) goes to answer. Loop thread; rq belongs to the change from the call on.
+ */
+void rf_change_install(struct rf_request *rq, struct endpoint *ep, struct span data,
+                       const char *replace_id, const char *param, rf_change_answer_fn answer,
+                       const void *ctx);
+void rf_change_delete(struct rf_request *rq, struct endpoint *ep, const char *id,
+                      rf_change_answer_fn answer, const void *ctx);

@@ -2,22 +2,25 @@
 /*
  * Redfish certificate resources (issue #3): CertificateService with GenerateCSR and
  * ReplaceCertificate, CertificateLocations, the ActionInfo resources, and for every certificate
- * endpoint its CertificateCollection and Certificate members with Rekey and Renew.
+ * endpoint its CertificateCollection and Certificate members with Rekey and Renew. Also the
+ * certificate endpoints and changes that the legacy REST API (legacy.c) shares (redfish.h).
  *
  * Invariants:
- *  - One table (locations[]) maps configured endpoints to collection URIs; routes, links,
- *    CertificateLocations and the URIs accepted in action parameters all come from it. An
- *    endpoint missing from the configuration (or of another type) makes its URIs 404.
+ *  - One table (locations[]) maps the endpoints of cert_endpoints[] to collection URIs; the
+ *    routes (their data), links, CertificateLocations and the URIs accepted in action parameters
+ *    (through the router, rf_route_lookup) all come from it. An endpoint missing from the
+ *    configuration (or of another type) makes its URIs 404.
  *  - Resources are rendered from one endpoint snapshot taken for the request, so a body never
  *    mixes two generations and CertificateLocations never links to a certificate that is gone.
  *  - The loop thread never waits: every change runs on the worker pool's serial lane and every
  *    CSR (GenerateCSR, Rekey, Renew) on the parallel lane; the handler answers from the job's
  *    done callback. A change is answered only after the endpoint's notifier reported; its
- *    failure becomes a warning in @Message.ExtendedInfo, and the change stands.
+ *    failure becomes a warning in the answer, and the change stands.
  *  - A job reads its inputs straight from the request (rq->json, rq->body): the request is
  *    answered, and so freed, only from the job's done callback, after run returned; run only
  *    reads them. No upload is copied, logged or echoed; no private key is ever rendered.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,190 +71,87 @@
 #define SCHEMA_LOCATIONS  "CertificateLocations.v1_0_4"
 #define SCHEMA_AI         "ActionInfo.v1_5_0"
 
-/* The longest URI we build: the longest collection, "/", a 64-digit id, the longest suffix. */
+/* Every URI we build: the longest collection, "/", an id (a route parameter at most), the
+ * longest suffix. */
 #define URI_MAX 256u
+_Static_assert(sizeof(URI_TRUSTED) + RF_PARAM_MAX + sizeof(PART_REKEY) <= URI_MAX,
+               "URI_MAX holds every member URI");
 
 /* Redfish's FingerprintHashAlgorithm: a TCG_ALG_ID name; cert_info's fingerprint is SHA-256. */
 #define FINGERPRINT_ALG "TPM_ALG_SHA256"
 
-struct cert_location {
-    const char *uri;      /* the collection */
-    const char *endpoint; /* the configured endpoint it shows */
+/* ---- endpoints and locations ---- */
+
+/* The configured endpoint behind each certificate URI of both APIs, and the type it must have. */
+static const struct {
+    const char *name;
     enum endpoint_type type;
-    const char *name;        /* collection Name */
-    const char *member_name; /* Certificate Name */
-    bool is_alias; /* bmcweb's non-standard URI: served, but not linked from CertificateLocations */
+} cert_endpoints[RF_CERT_EP_MAX] = {
+    [RF_CERT_EP_HTTPS] = { "https", ENDPOINT_SERVER },
+    [RF_CERT_EP_LDAP] = { "ldap", ENDPOINT_CLIENT },
+    [RF_CERT_EP_TRUSTSTORE] = { "truststore", ENDPOINT_AUTHORITY },
 };
 
-static const struct cert_location locations[] = {
-    { URI_HTTPS, "https", ENDPOINT_SERVER, "HTTPS Certificates", "HTTPS Certificate", false },
-    { URI_LDAP, "ldap", ENDPOINT_CLIENT, "LDAP Certificates", "LDAP Certificate", false },
-    { URI_TRUSTED, "truststore", ENDPOINT_AUTHORITY, "Trusted Certificates", "Trusted Certificate",
-      false },
-    { URI_TRUSTSTORE_ALIAS, "truststore", ENDPOINT_AUTHORITY, "TrustStore Certificates",
-      "TrustStore Certificate", true },
-};
-
-/* The location whose collection URI the route's pattern starts with (a whole segment). */
-static const struct cert_location *route_location(const struct rf_route *route)
+struct endpoint *rf_cert_endpoint(struct daemon *d, enum rf_cert_ep which)
 {
-    for (size_t i = 0; i < ELEMENTSOF(locations); i++) {
-        size_t n = strlen(locations[i].uri);
-        if (strncmp(route->pattern, locations[i].uri, n) == 0 &&
-            (route->pattern[n] == '\0' || route->pattern[n] == '/')) {
-            return &locations[i];
-        }
-    }
-    return NULL;
-}
+    struct endpoint *ep;
 
-/* The configured endpoint of loc, or NULL when the configuration has none of that type. */
-static struct endpoint *location_endpoint(struct daemon *d, const struct cert_location *loc)
-{
-    struct endpoint *ep = manager_endpoint(d->manager, loc->endpoint);
-    if (!ep || endpoint_type(ep) != loc->type) {
+    assert_return((unsigned)which < RF_CERT_EP_MAX, NULL);
+    ep = manager_endpoint(d->manager, cert_endpoints[which].name);
+    if (!ep || endpoint_type(ep) != cert_endpoints[which].type) {
         return NULL;
     }
     return ep;
 }
 
-/* One trailing slash is accepted in URIs given as parameters, as in request paths. */
-static size_t uri_len(const char *s)
+struct cert_location {
+    const char *uri; /* the collection */
+    enum rf_cert_ep endpoint;
+    const char *name;        /* collection Name */
+    const char *member_name; /* Certificate Name */
+    bool is_alias; /* bmcweb's non-standard URI: served, but not linked from CertificateLocations */
+};
+
+enum { LOC_HTTPS, LOC_LDAP, LOC_TRUSTED, LOC_TRUSTSTORE_ALIAS, LOC_MAX };
+
+static const struct cert_location locations[LOC_MAX] = {
+    [LOC_HTTPS] = { URI_HTTPS, RF_CERT_EP_HTTPS, "HTTPS Certificates", "HTTPS Certificate", false },
+    [LOC_LDAP] = { URI_LDAP, RF_CERT_EP_LDAP, "LDAP Certificates", "LDAP Certificate", false },
+    [LOC_TRUSTED] = { URI_TRUSTED, RF_CERT_EP_TRUSTSTORE, "Trusted Certificates",
+                      "Trusted Certificate", false },
+    [LOC_TRUSTSTORE_ALIAS] = { URI_TRUSTSTORE_ALIAS, RF_CERT_EP_TRUSTSTORE,
+                               "TrustStore Certificates", "TrustStore Certificate", true },
+};
+
+static enum endpoint_type location_type(const struct cert_location *loc)
 {
-    size_t n = strlen(s);
-    if (n > 1 && s[n - 1] == '/') {
-        n--;
-    }
-    return n;
+    return cert_endpoints[loc->endpoint].type;
 }
 
-/* The location a collection URI names (aliases included), or NULL. */
-static const struct cert_location *location_by_uri(const char *uri)
+/* "<collection>/<id><suffix>" into buf; URI_MAX holds it (id: a route parameter at most). */
+static void member_uri(const struct cert_location *loc, const char *id, const char *suffix,
+                       char buf[static URI_MAX])
 {
-    size_t n = uri_len(uri);
-    for (size_t i = 0; i < ELEMENTSOF(locations); i++) {
-        if (strlen(locations[i].uri) == n && strncmp(uri, locations[i].uri, n) == 0) {
-            return &locations[i];
-        }
-    }
-    return NULL;
+    (void)snprintf(buf, URI_MAX, "%s/%.*s%s", loc->uri, (int)RF_PARAM_MAX, id,
+                   suffix ? suffix : "");
 }
 
-/* A route parameter's charset (redfish.h): what a certificate id in a URI may hold. */
-static bool id_char_ok(char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '~' || c == '-';
-}
-
-/*
- * Split a member URI ("<collection>/<id>", one trailing slash accepted) into its location and
- * id. Returns false for anything else.
- */
-static bool member_by_uri(const char *uri, const struct cert_location **ret_loc,
-                          char ret_id[static MANAGER_ID_MAX])
-{
-    size_t n = uri_len(uri);
-    for (size_t i = 0; i < ELEMENTSOF(locations); i++) {
-        size_t c = strlen(locations[i].uri);
-        if (n <= c + 1 || strncmp(uri, locations[i].uri, c) != 0 || uri[c] != '/') {
-            continue;
-        }
-        size_t id_len = n - c - 1;
-        if (id_len >= MANAGER_ID_MAX) {
-            return false;
-        }
-        for (size_t k = 0; k < id_len; k++) {
-            if (!id_char_ok(uri[c + 1 + k])) {
-                return false;
-            }
-        }
-        memcpy(ret_id, uri + c + 1, id_len);
-        ret_id[id_len] = '\0';
-        *ret_loc = &locations[i];
-        return true;
-    }
-    return false;
-}
-
-static int member_uri(const struct cert_location *loc, const char *id, const char *suffix,
-                      char buf[static URI_MAX])
-{
-    int n = snprintf(buf, URI_MAX, "%s/%s%s", loc->uri, id, suffix ? suffix : "");
-    if (n < 0 || (size_t)n >= URI_MAX) {
-        return -ENAMETOOLONG;
-    }
-    return 0;
-}
-
-/* ---- JSON building: every helper steals v and reports a failed allocation ---- */
-
-static void cleanup_jsonp(json_t **p)
-{
-    if (*p) {
-        json_decref(*p);
-    }
-}
-
-static int put(json_t *o, const char *key, json_t *v)
-{
-    if (!v) {
-        return -ENOMEM;
-    }
-    return json_object_set_new(o, key, v) == 0 ? 0 : -ENOMEM;
-}
-
-/* Absent and empty values are left out: the validator warns about empty strings. */
-static int put_str(json_t *o, const char *key, const char *s)
-{
-    if (!s || s[0] == '\0') {
-        return 0;
-    }
-    return put(o, key, json_string(s));
-}
-
-static int append(json_t *a, json_t *v)
-{
-    if (!v) {
-        return -ENOMEM;
-    }
-    return json_array_append_new(a, v) == 0 ? 0 : -ENOMEM;
-}
-
-static int append_list(json_t *a, const struct str_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        if (append(a, json_string(l->v[i])) < 0) {
-            return -ENOMEM;
-        }
-    }
-    return 0;
-}
+/* ---- JSON building (the chains of redfish.h) ---- */
 
 static json_t *string_array(const char *const *v, size_t n)
 {
-    _cleanup_(cleanup_jsonp) json_t *a = json_array();
-    if (!a) {
-        return NULL;
-    }
+    json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (append(a, json_string(v[i])) < 0) {
-            return NULL;
-        }
+        (void)rf_append(&a, json_string(v[i]));
     }
-    return TAKE_PTR(a);
+    return a;
 }
 
-/* The common head of a resource. */
-static json_t *resource_new(const char *odata_id, const char *odata_type, const char *id,
-                            const char *name)
+static void append_list(json_t **a, const struct str_list *l)
 {
-    _cleanup_(cleanup_jsonp) json_t *o = json_object();
-    if (!o || put_str(o, "@odata.id", odata_id) < 0 || put_str(o, "@odata.type", odata_type) < 0 ||
-        put_str(o, "Id", id) < 0 || put_str(o, "Name", name) < 0) {
-        return NULL;
+    for (size_t i = 0; i < l->n; i++) {
+        (void)rf_append(a, json_string(l->v[i]));
     }
-    return TAKE_PTR(o);
 }
 
 /* Memory ran out, or an invariant broke (logged where it did): 500 InternalError. */
@@ -260,112 +160,48 @@ static void respond_internal(struct rf_request *rq)
     rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
 }
 
-static void respond_busy(struct rf_request *rq)
-{
-    rf_header(rq, "Retry-After", "1");
-    rf_errorf(rq, 503, RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, "1", NULL);
-}
-
-/*
- * Text for a JSON string. Library and notifier messages are UTF-8 (names from certificates are
- * checked); anything else that slips through is shown with '?' for bytes outside printable
- * ASCII rather than failing the answer.
- */
-static json_t *text_json(const char *s)
-{
-    json_t *v = json_string(s);
-    if (v) {
-        return v;
-    }
-    char buf[512];
-    size_t n = 0;
-    for (; s[n] && n + 1 < sizeof(buf); n++) {
-        unsigned char c = (unsigned char)s[n];
-        buf[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
-    buf[n] = '\0';
-    return json_string(buf);
-}
-
-/*
- * A warning on a request that succeeded (a notifier that failed, an expired certificate
- * accepted by policy). Base has no warning message for this; GeneralError's text points to
- * Resolution, which carries the specifics, and the severity says that the request succeeded.
- */
-static json_t *warning_message(const char *text)
-{
-    _cleanup_(cleanup_jsonp) json_t *m = rf_message(RF_MSG_GENERAL_ERROR, NULL, 0);
-    if (!m || put(m, "Resolution", text_json(text)) < 0 ||
-        put(m, "Severity", json_string("Warning")) < 0 ||
-        put(m, "MessageSeverity", json_string("Warning")) < 0) {
-        return NULL;
-    }
-    return TAKE_PTR(m);
-}
-
 /* ---- rendering certificates ---- */
 
 /* The Redfish KeyUsage enum (Certificate.json), key usages first, then extended key usages. */
-static const char *const redfish_key_usages[] = {
-    "DigitalSignature", "NonRepudiation",       "KeyEncipherment",      "DataEncipherment",
-    "KeyAgreement",     "KeyCertSign",          "CRLSigning",           "EncipherOnly",
-    "DecipherOnly",     "ServerAuthentication", "ClientAuthentication", "CodeSigning",
-    "EmailProtection",  "Timestamping",         "OCSPSigning",
-};
-
-/* KeyUsage names for what the certificate carries; the library's Redfish name table decides. */
+/* KeyUsage names for what the certificate carries, from the library's one Redfish name table. */
 static json_t *key_usage_array(const struct cert_info *ci)
 {
-    _cleanup_(cleanup_jsonp) json_t *a = json_array();
-    if (!a) {
-        return NULL;
-    }
-    for (size_t i = 0; i < ELEMENTSOF(redfish_key_usages); i++) {
-        uint32_t ku = 0;
-        uint32_t eku = 0;
-        if (key_usage_from_redfish(&redfish_key_usages[i], 1, &ku, &eku, NULL) < 0) {
-            continue;
-        }
-        bool has = (ci->has_key_usage && (ci->key_usage & ku)) || (ci->has_eku && (ci->eku & eku));
-        if (has && append(a, json_string(redfish_key_usages[i])) < 0) {
-            return NULL;
-        }
-    }
-    return TAKE_PTR(a);
+    const char *names[CSR_REDFISH_KEY_USAGES_MAX];
+    size_t n = key_usage_to_redfish(ci->has_key_usage ? ci->key_usage : 0,
+                                    ci->has_eku ? ci->eku : 0, names, ELEMENTSOF(names));
+    return string_array(names, n);
 }
 
 /* Certificate Identifier; alternative names only for the subject (the schema forbids them in
  * Issuer). */
 static json_t *identifier(const struct cert_name *n, const struct cert_info *sans)
 {
-    _cleanup_(cleanup_jsonp) json_t *o = json_object();
-    if (!o || put_str(o, "CommonName", n->common_name) < 0 ||
-        put_str(o, "Organization", n->organization) < 0 ||
-        put_str(o, "OrganizationalUnit", n->organizational_unit) < 0 ||
-        put_str(o, "City", n->locality) < 0 || put_str(o, "State", n->state) < 0 ||
-        put_str(o, "Country", n->country) < 0 || put_str(o, "Email", n->email) < 0 ||
-        put_str(o, "DisplayString", n->rfc4514) < 0) {
-        return NULL;
-    }
+    json_t *o = json_object();
+    (void)rf_set_str(&o, "CommonName", n->common_name);
+    (void)rf_set_str(&o, "Organization", n->organization);
+    (void)rf_set_str(&o, "OrganizationalUnit", n->organizational_unit);
+    (void)rf_set_str(&o, "City", n->locality);
+    (void)rf_set_str(&o, "State", n->state);
+    (void)rf_set_str(&o, "Country", n->country);
+    (void)rf_set_str(&o, "Email", n->email);
+    (void)rf_set_str(&o, "DisplayString", n->rfc4514);
     if (sans && sans->san_dns.n + sans->san_ip.n + sans->san_email.n + sans->san_uri.n > 0) {
-        _cleanup_(cleanup_jsonp) json_t *a = json_array();
-        if (!a || append_list(a, &sans->san_dns) < 0 || append_list(a, &sans->san_ip) < 0 ||
-            append_list(a, &sans->san_email) < 0 || append_list(a, &sans->san_uri) < 0 ||
-            put(o, "AlternativeNames", TAKE_PTR(a)) < 0) {
-            return NULL;
-        }
+        json_t *a = json_array();
+        append_list(&a, &sans->san_dns);
+        append_list(&a, &sans->san_ip);
+        append_list(&a, &sans->san_email);
+        append_list(&a, &sans->san_uri);
+        (void)rf_set(&o, "AlternativeNames", a);
     }
-    return TAKE_PTR(o);
+    return o;
 }
 
 static json_t *action_object(const char *target, const char *action_info)
 {
-    _cleanup_(cleanup_jsonp) json_t *o = json_object();
-    if (!o || put_str(o, "target", target) < 0 ||
-        put_str(o, "@Redfish.ActionInfo", action_info) < 0) {
-        return NULL;
-    }
-    return TAKE_PTR(o);
+    json_t *o = json_object();
+    (void)rf_set_str(&o, "target", target);
+    (void)rf_set_str(&o, "@Redfish.ActionInfo", action_info);
+    return o;
 }
 
 /*
@@ -406,118 +242,284 @@ static json_t *cert_body(const struct cert_location *loc, const struct ep_snapsh
                          const struct cert_entry *e)
 {
     const struct cert_info *ci = e->info;
+    _cleanup_free_ char *serial = NULL;
     char uri[URI_MAX];
     char before[32];
     char after[32];
 
-    if (member_uri(loc, e->id, NULL, uri) < 0) {
-        return NULL;
-    }
-    _cleanup_free_ char *serial = NULL;
     if (serial_colons(ci->serial_hex, &serial) < 0) {
         return NULL;
     }
+    member_uri(loc, e->id, NULL, uri);
     unix_to_iso8601(ci->not_before, before, sizeof(before));
     unix_to_iso8601(ci->not_after, after, sizeof(after));
 
     /* A server or client certificate is shown with its chain (cert_entry.pem). */
-    bool is_chain = loc->type != ENDPOINT_AUTHORITY && snap->chain && sk_X509_num(snap->chain) > 0;
+    bool is_chain =
+        location_type(loc) != ENDPOINT_AUTHORITY && snap->chain && sk_X509_num(snap->chain) > 0;
     int64_t now = (int64_t)time(NULL);
     bool is_valid_now = now >= ci->not_before && now <= ci->not_after;
 
-    _cleanup_(cleanup_jsonp) json_t *o =
-        resource_new(uri, "#" SCHEMA_CERT ".Certificate", e->id, loc->member_name);
-    _cleanup_(cleanup_jsonp) json_t *status = json_object();
-    if (!o || !status || put_str(status, "State", "Enabled") < 0 ||
-        put_str(status, "Health", is_valid_now ? "OK" : "Warning") < 0) {
-        return NULL;
-    }
-    if (put(o, "CertificateString", json_stringn(e->pem, e->pem_len)) < 0 ||
-        put_str(o, "CertificateType", is_chain ? "PEMchain" : "PEM") < 0 ||
-        put(o, "Issuer", identifier(&ci->issuer, NULL)) < 0 ||
-        put(o, "Subject", identifier(&ci->subject, ci)) < 0 ||
-        put_str(o, "ValidNotBefore", before) < 0 || put_str(o, "ValidNotAfter", after) < 0 ||
-        put(o, "KeyUsage", key_usage_array(ci)) < 0 || put_str(o, "SerialNumber", serial) < 0 ||
-        put_str(o, "Fingerprint", ci->fingerprint_sha256) < 0 ||
-        put_str(o, "FingerprintHashAlgorithm", FINGERPRINT_ALG) < 0 ||
-        put_str(o, "SignatureAlgorithm", ci->signature_alg) < 0 ||
-        put(o, "Status", TAKE_PTR(status)) < 0) {
-        return NULL;
-    }
+    json_t *o = rf_resource_new(uri, SCHEMA_CERT, e->id, loc->member_name);
+    (void)rf_set(&o, "CertificateString", json_stringn(e->pem, e->pem_len));
+    (void)rf_set_str(&o, "CertificateType", is_chain ? "PEMchain" : "PEM");
+    (void)rf_set(&o, "Issuer", identifier(&ci->issuer, NULL));
+    (void)rf_set(&o, "Subject", identifier(&ci->subject, ci));
+    (void)rf_set_str(&o, "ValidNotBefore", before);
+    (void)rf_set_str(&o, "ValidNotAfter", after);
+    (void)rf_set(&o, "KeyUsage", key_usage_array(ci));
+    (void)rf_set_str(&o, "SerialNumber", serial);
+    (void)rf_set_str(&o, "Fingerprint", ci->fingerprint_sha256);
+    (void)rf_set_str(&o, "FingerprintHashAlgorithm", FINGERPRINT_ALG);
+    (void)rf_set_str(&o, "SignatureAlgorithm", ci->signature_alg);
+    (void)rf_set(
+        &o, "Status",
+        json_pack("{s:s, s:s}", "State", "Enabled", "Health", is_valid_now ? "OK" : "Warning"));
 
     /* Rekey and Renew make CSRs for our own key; a CA in the truststore has none here. */
-    if (loc->type != ENDPOINT_AUTHORITY) {
+    if (location_type(loc) != ENDPOINT_AUTHORITY) {
         char rekey[URI_MAX];
         char rekey_ai[URI_MAX];
         char renew[URI_MAX];
         char renew_ai[URI_MAX];
-        if (member_uri(loc, e->id, PART_REKEY, rekey) < 0 ||
-            member_uri(loc, e->id, PART_REKEY_AI, rekey_ai) < 0 ||
-            member_uri(loc, e->id, PART_RENEW, renew) < 0 ||
-            member_uri(loc, e->id, PART_RENEW_AI, renew_ai) < 0) {
-            return NULL;
-        }
-        _cleanup_(cleanup_jsonp) json_t *actions = json_object();
-        if (!actions || put(actions, "#" ACTION_REKEY, action_object(rekey, rekey_ai)) < 0 ||
-            put(actions, "#" ACTION_RENEW, action_object(renew, renew_ai)) < 0 ||
-            put(o, "Actions", TAKE_PTR(actions)) < 0) {
-            return NULL;
-        }
+        member_uri(loc, e->id, PART_REKEY, rekey);
+        member_uri(loc, e->id, PART_REKEY_AI, rekey_ai);
+        member_uri(loc, e->id, PART_RENEW, renew);
+        member_uri(loc, e->id, PART_RENEW_AI, renew_ai);
+        json_t *actions = json_object();
+        (void)rf_set(&actions, "#" ACTION_REKEY, action_object(rekey, rekey_ai));
+        (void)rf_set(&actions, "#" ACTION_RENEW, action_object(renew, renew_ai));
+        (void)rf_set(&o, "Actions", actions);
     }
-    return TAKE_PTR(o);
+    return o;
 }
 
-/* ---- jobs: changes and CSRs on the worker pool ---- */
+/* ---- certificate changes (redfish.h): installs and deletes on the serial lane ---- */
 
-enum job_kind { JOB_INSTALL, JOB_DELETE, JOB_CSR, JOB_REKEY, JOB_RENEW, JOB_KIND_MAX };
+struct change_job {
+    struct rf_request *rq;
+    struct manager *m;
+    rf_change_answer_fn answer;
+    struct rf_change c; /* what answer gets; c.snap is the job's reference */
+    /* inputs, borrowed from rq (see the file comment) */
+    struct span data;
+    bool has_replace;
+    char id[MANAGER_ID_MAX]; /* replaced or deleted certificate */
+    const char *param;       /* the request parameter a library error is blamed on */
+    /* results */
+    int r;
+    struct certd_err err;
+    struct manager_change change;
+    char reload_warning[NOTIFIER_MESSAGE_MAX + 96];
+};
 
-struct cert_job {
-    enum job_kind kind;
+static struct change_job *change_job_free(struct change_job *j)
+{
+    if (j) {
+        (void)ep_snapshot_unref(j->c.snap);
+        free(j);
+    }
+    return NULL;
+}
+DEFINE_CLEANUP_STRUCT(change_job, change_job_free)
+
+/* Worker thread: only the job's own data and the (thread-safe) manager. */
+static void change_run(void *arg)
+{
+    struct change_job *j = arg;
+
+    if (j->c.is_delete) {
+        j->r = manager_delete(j->m, j->c.ep, j->id, &j->change, &j->err);
+    } else {
+        j->r = manager_install(j->m, j->c.ep, j->data, j->has_replace ? j->id : NULL, &j->change,
+                               &j->err);
+    }
+    /* Taken here, on the serial lane, so that no later change can slip in before it. */
+    if (j->r >= 0) {
+        j->c.snap = endpoint_snapshot(j->c.ep);
+    }
+}
+
+/* Loop thread: the endpoint's users were told (or not); now the caller answers. */
+static void change_notified(void *arg, int result, const char *message)
+{
+    _cleanup_(cleanup_change_job) struct change_job *j = arg;
+    struct rf_change *c = &j->c;
+
+    c->id = c->is_delete ? j->id : j->change.id;
+    if (j->change.warning[0]) {
+        c->warnings[c->n_warnings++] = j->change.warning;
+    }
+    if (result < 0) {
+        (void)snprintf(j->reload_warning, sizeof(j->reload_warning),
+                       "The certificate change was stored, but reloading its users failed: %s",
+                       message && message[0] ? message : "no reason given");
+        c->warnings[c->n_warnings++] = j->reload_warning;
+    }
+    j->answer(j->rq, c);
+}
+
+/* Loop thread: the worker finished (or the pool is shutting down). */
+static void change_done(void *arg, bool cancelled)
+{
+    _cleanup_(cleanup_change_job) struct change_job *j = arg;
+    struct rf_request *rq = j->rq;
+
+    if (cancelled) {
+        rf_error_busy(rq);
+        return;
+    }
+    if (j->r < 0) {
+        if (!err_is_set(&j->err)) {
+            (void)err_set(&j->err, j->r, CERTD_E_INTERNAL, "the request failed");
+        }
+        rf_error_certd(rq, &j->err, j->param);
+        return;
+    }
+    log_notice("%s: %s certificate %s on endpoint %s%s", rq->who.user,
+               j->c.is_delete ? "deleted" : "installed", j->c.is_delete ? j->id : j->change.id,
+               endpoint_name(j->c.ep), rq->route->is_redfish ? "" : " (legacy REST)");
+    /* change_notified owns the job from here; it may run before this returns. */
+    struct endpoint *ep = j->c.ep;
+    daemon_endpoint_changed(rq->d, ep, change_notified, TAKE_PTR(j));
+}
+
+static void change_submit(struct rf_request *rq, struct endpoint *ep, bool is_delete,
+                          const char *id, struct span data, const char *param,
+                          rf_change_answer_fn answer, const void *ctx)
+{
+    struct change_job *j = calloc(1, sizeof(*j));
+
+    if (!j) {
+        respond_internal(rq);
+        return;
+    }
+    j->rq = rq;
+    j->m = rq->d->manager;
+    j->answer = answer;
+    j->c.ep = ep;
+    j->c.ctx = ctx;
+    j->c.is_delete = is_delete;
+    j->data = data;
+    j->param = param;
+    if (id) {
+        /* Ids come from a snapshot: shorter than MANAGER_ID_MAX. */
+        assert(strlen(id) < sizeof(j->id));
+        memcpy(j->id, id, strlen(id) + 1);
+        j->has_replace = !is_delete;
+    }
+    if (worker_submit(rq->d->workers, WORKER_LANE_SERIAL, change_run, change_done, j) < 0) {
+        (void)change_job_free(j);
+        rf_error_busy(rq);
+    }
+}
+
+void rf_change_install(struct rf_request *rq, struct endpoint *ep, struct span data,
+                       const char *replace_id, const char *param, rf_change_answer_fn answer,
+                       const void *ctx)
+{
+    change_submit(rq, ep, false, replace_id, data, param, answer, ctx);
+}
+
+void rf_change_delete(struct rf_request *rq, struct endpoint *ep, const char *id,
+                      rf_change_answer_fn answer, const void *ctx)
+{
+    change_submit(rq, ep, true, id, (struct span){ 0 }, NULL, answer, ctx);
+}
+
+/*
+ * The warnings of a change for @Message.ExtendedInfo (an expired certificate accepted by
+ * policy, a notifier that failed). Base has no warning message for this; GeneralError's text
+ * points to Resolution, which carries the specifics, and the severity says that the request
+ * succeeded.
+ */
+static json_t *warning_messages(const struct rf_change *c)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < c->n_warnings; i++) {
+        (void)rf_append(&a, rf_message_explained(RF_MSG_GENERAL_ERROR, c->warnings[i], "Warning"));
+    }
+    return a;
+}
+
+/*
+ * Answer a Redfish change (c->ctx: the location the client used). An install: 200, the
+ * Certificate and its Location, as bmcweb does; a delete: 204, or 200 with the messages when
+ * there is something to say.
+ */
+static void change_answer(struct rf_request *rq, const struct rf_change *c)
+{
+    const struct cert_location *loc = c->ctx;
+    json_t *body;
+
+    if (c->is_delete) {
+        if (c->n_warnings == 0) {
+            rf_respond(rq, 204, NULL);
+            return;
+        }
+        body = json_object();
+    } else {
+        const struct cert_entry *e = ep_snapshot_find(c->snap, c->id);
+        char uri[URI_MAX];
+        if (!e) {
+            log_err("installed certificate %s on %s is not in the new snapshot", c->id,
+                    endpoint_name(c->ep));
+            respond_internal(rq);
+            return;
+        }
+        body = cert_body(loc, c->snap, e);
+        if (body) {
+            member_uri(loc, e->id, NULL, uri);
+            rf_header(rq, "Location", uri);
+        }
+    }
+    if (c->n_warnings > 0) {
+        (void)rf_set(&body, "@Message.ExtendedInfo", warning_messages(c));
+    }
+    rf_respond_200(rq, body);
+}
+
+/* ---- CSRs on the worker pool's parallel lane ---- */
+
+enum csr_kind { CSR_NEW, CSR_REKEY, CSR_RENEW, CSR_KIND_MAX };
+
+struct csr_job {
+    enum csr_kind kind;
     struct rf_request *rq;
     struct manager *m;
     struct endpoint *ep;
     const struct cert_location *loc; /* where the answer points */
     /* inputs, borrowed from rq (see the file comment) */
-    struct span data;
-    bool has_replace;
-    char id[MANAGER_ID_MAX]; /* replaced, deleted, rekeyed or renewed certificate */
+    char id[MANAGER_ID_MAX]; /* rekeyed or renewed certificate */
     struct key_spec spec;
     bool has_spec;
     struct csr_request req;
     const char **alt_names; /* owned array of borrowed strings */
     const char **key_usage;
     const char *challenge;
-    const char *param; /* the request parameter a library error is blamed on */
     /* results */
     int r;
     struct certd_err err;
-    struct manager_change change;
-    struct ep_snapshot *snap; /* the endpoint right after this change */
     char *csr_pem;
-    json_t *messages; /* warnings for @Message.ExtendedInfo */
 };
 
-static struct cert_job *job_free(struct cert_job *j)
+static struct csr_job *csr_job_free(struct csr_job *j)
 {
     if (!j) {
         return NULL;
     }
     free((void *)j->alt_names);
     free((void *)j->key_usage);
-    (void)ep_snapshot_unref(j->snap);
     free(j->csr_pem);
-    if (j->messages) {
-        json_decref(j->messages);
-    }
     free(j);
     return NULL;
 }
-DEFINE_CLEANUP_STRUCT(cert_job, job_free)
+DEFINE_CLEANUP_STRUCT(csr_job, csr_job_free)
 
-static struct cert_job *job_new(struct rf_request *rq, enum job_kind kind,
-                                const struct cert_location *loc, struct endpoint *ep)
+static struct csr_job *csr_job_new(struct rf_request *rq, enum csr_kind kind,
+                                   const struct cert_location *loc, struct endpoint *ep)
 {
-    struct cert_job *j = calloc(1, sizeof(*j));
+    struct csr_job *j = calloc(1, sizeof(*j));
     if (!j) {
         return NULL;
     }
@@ -530,200 +532,77 @@ static struct cert_job *job_new(struct rf_request *rq, enum job_kind kind,
 }
 
 /* Worker thread: only the job's own data and the (thread-safe) manager. */
-static void job_run(void *arg)
+static void csr_run(void *arg)
 {
-    struct cert_job *j = arg;
+    struct csr_job *j = arg;
 
     switch (j->kind) {
-    case JOB_INSTALL:
-        j->r = manager_install(j->m, j->ep, j->data, j->has_replace ? j->id : NULL, &j->change,
-                               &j->err);
-        break;
-    case JOB_DELETE:
-        j->r = manager_delete(j->m, j->ep, j->id, &j->change, &j->err);
-        break;
-    case JOB_CSR:
+    case CSR_NEW:
         j->r = manager_generate_csr(j->m, j->ep, &j->spec, &j->req, &j->csr_pem, &j->err);
         break;
-    case JOB_REKEY:
+    case CSR_REKEY:
         j->r = manager_rekey_csr(j->m, j->ep, j->id, j->has_spec ? &j->spec : NULL, j->challenge,
                                  &j->csr_pem, &j->err);
         break;
-    case JOB_RENEW:
+    case CSR_RENEW:
         j->r = manager_renew_csr(j->m, j->ep, j->id, j->challenge, &j->csr_pem, &j->err);
         break;
-    case JOB_KIND_MAX:
+    case CSR_KIND_MAX:
     default:
         j->r = err_set(&j->err, -EINVAL, CERTD_E_INTERNAL, "unknown job");
         break;
     }
-    /* Taken here, on the serial lane, so that no later change can slip in before it. */
-    if (j->r >= 0 && (j->kind == JOB_INSTALL || j->kind == JOB_DELETE)) {
-        j->snap = endpoint_snapshot(j->ep);
-    }
 }
 
-static int job_add_warning(struct cert_job *j, const char *text)
+static void respond_csr(struct csr_job *j)
 {
-    if (!j->messages) {
-        j->messages = json_array();
-        if (!j->messages) {
-            return -ENOMEM;
-        }
-    }
-    return append(j->messages, warning_message(text));
-}
-
-/* Answer an install (JOB_INSTALL): 200, the Certificate and its Location, as bmcweb does. */
-static void respond_installed(struct cert_job *j)
-{
-    struct rf_request *rq = j->rq;
-    const struct cert_entry *e = j->snap ? ep_snapshot_find(j->snap, j->change.id) : NULL;
     char uri[URI_MAX];
+    json_t *body = json_object();
 
-    if (!e || member_uri(j->loc, e->id, NULL, uri) < 0) {
-        log_err("installed certificate %s on %s is not in the new snapshot", j->change.id,
-                endpoint_name(j->ep));
-        respond_internal(rq);
-        return;
-    }
-    _cleanup_(cleanup_jsonp) json_t *body = cert_body(j->loc, j->snap, e);
-    if (!body || (j->messages && put(body, "@Message.ExtendedInfo", TAKE_PTR(j->messages)) < 0)) {
-        respond_internal(rq);
-        return;
-    }
-    rf_header(rq, "Location", uri);
-    rf_respond(rq, 200, TAKE_PTR(body));
-}
-
-/* Answer a delete: 204, or 200 with the messages when there is something to say. */
-static void respond_deleted(struct cert_job *j)
-{
-    struct rf_request *rq = j->rq;
-
-    if (!j->messages) {
-        rf_respond(rq, 204, NULL);
-        return;
-    }
-    _cleanup_(cleanup_jsonp) json_t *body = json_object();
-    if (!body || put(body, "@Message.ExtendedInfo", TAKE_PTR(j->messages)) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(body));
-}
-
-/* Loop thread: the endpoint's users were told (or not); now answer. */
-static void job_notified(void *arg, int result, const char *message)
-{
-    _cleanup_(cleanup_cert_job) struct cert_job *j = arg;
-
-    if (result < 0) {
-        char text[NOTIFIER_MESSAGE_MAX + 96];
-        (void)snprintf(text, sizeof(text),
-                       "The certificate change was stored, but reloading its users failed: %s",
-                       message && message[0] ? message : "no reason given");
-        if (job_add_warning(j, text) < 0) {
-            respond_internal(j->rq);
-            return;
-        }
-    }
-    if (j->kind == JOB_INSTALL) {
-        respond_installed(j);
+    (void)rf_set_str(&body, "CSRString", j->csr_pem);
+    if (j->kind == CSR_NEW) {
+        (void)rf_set(&body, "CertificateCollection", rf_link(j->loc->uri));
     } else {
-        respond_deleted(j);
+        member_uri(j->loc, j->id, NULL, uri);
+        (void)rf_set(&body, "Certificate", rf_link(uri));
     }
+    rf_respond_200(j->rq, body);
 }
-
-static void respond_csr(struct cert_job *j)
-{
-    struct rf_request *rq = j->rq;
-    char uri[URI_MAX];
-    _cleanup_(cleanup_jsonp) json_t *body = json_object();
-
-    if (!body || put_str(body, "CSRString", j->csr_pem) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    if (j->kind == JOB_CSR) {
-        if (put(body, "CertificateCollection", rf_link(j->loc->uri)) < 0) {
-            respond_internal(rq);
-            return;
-        }
-    } else if (member_uri(j->loc, j->id, NULL, uri) < 0 ||
-               put(body, "Certificate", rf_link(uri)) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(body));
-}
-
-/* For the log line of a change or a CSR for an existing certificate (JOB_CSR has its own). */
-static const char *const job_verbs[JOB_KIND_MAX] = {
-    [JOB_INSTALL] = "installed certificate",
-    [JOB_DELETE] = "deleted certificate",
-    [JOB_REKEY] = "generated a rekey CSR for certificate",
-    [JOB_RENEW] = "generated a renewal CSR for certificate",
-};
 
 /* Loop thread: the worker finished (or the pool is shutting down). */
-static void job_done(void *arg, bool cancelled)
+static void csr_done(void *arg, bool cancelled)
 {
-    _cleanup_(cleanup_cert_job) struct cert_job *j = arg;
+    _cleanup_(cleanup_csr_job) struct csr_job *j = arg;
     struct rf_request *rq = j->rq;
 
     if (cancelled) {
-        respond_busy(rq);
+        rf_error_busy(rq);
         return;
     }
     if (j->r < 0) {
         if (!err_is_set(&j->err)) {
             (void)err_set(&j->err, j->r, CERTD_E_INTERNAL, "the request failed");
         }
-        rf_error_certd(rq, &j->err, j->param);
+        /* Errors of csr_build name the field at fault (err.field). */
+        rf_error_certd(rq, &j->err, NULL);
         return;
     }
-
-    if (j->kind == JOB_CSR) {
+    if (j->kind == CSR_NEW) {
         log_notice("%s: generated a CSR on endpoint %s", rq->who.user, endpoint_name(j->ep));
     } else {
-        log_notice("%s: %s %s on endpoint %s", rq->who.user, job_verbs[j->kind],
-                   j->kind == JOB_INSTALL ? j->change.id : j->id, endpoint_name(j->ep));
+        log_notice("%s: generated a %s CSR for certificate %s on endpoint %s", rq->who.user,
+                   j->kind == CSR_REKEY ? "rekey" : "renewal", j->id, endpoint_name(j->ep));
     }
-
-    switch (j->kind) {
-    case JOB_INSTALL:
-    case JOB_DELETE:
-        if (j->change.warning[0] && job_add_warning(j, j->change.warning) < 0) {
-            respond_internal(rq);
-            return;
-        }
-        {
-            /* job_notified owns the job from here; it may run before this returns. */
-            struct endpoint *ep = j->ep;
-            daemon_endpoint_changed(rq->d, ep, job_notified, TAKE_PTR(j));
-        }
-        return;
-    case JOB_CSR:
-    case JOB_REKEY:
-    case JOB_RENEW:
-        respond_csr(j);
-        return;
-    case JOB_KIND_MAX:
-    default:
-        respond_internal(rq);
-        return;
-    }
+    respond_csr(j);
 }
 
 /* Hand j to the pool; on refusal answer 503 and drop it. */
-static void job_submit(struct cert_job *j, enum worker_lane lane)
+static void csr_submit(struct csr_job *j)
 {
     struct rf_request *rq = j->rq;
-    int r = worker_submit(rq->d->workers, lane, job_run, job_done, j);
-    if (r < 0) {
-        (void)job_free(j);
-        respond_busy(rq);
+    if (worker_submit(rq->d->workers, WORKER_LANE_PARALLEL, csr_run, csr_done, j) < 0) {
+        (void)csr_job_free(j);
+        rf_error_busy(rq);
     }
 }
 
@@ -735,32 +614,21 @@ static const char *const certificate_types[] = { "PEM", "PEMchain" };
 static void collection_get(struct rf_request *rq, const struct cert_location *loc,
                            struct endpoint *ep)
 {
-    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = NULL;
-    _cleanup_(cleanup_jsonp) json_t *o =
-        resource_new(loc->uri, "#" SCHEMA_COLLECTION "." SCHEMA_COLLECTION, NULL, loc->name);
-    _cleanup_(cleanup_jsonp) json_t *members = json_array();
-    if (!o || !members) {
-        respond_internal(rq);
-        return;
-    }
-    snap = endpoint_snapshot(ep);
-    for (size_t i = 0; i < snap->n; i++) {
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = endpoint_snapshot(ep);
+    json_t *c = rf_collection_new(loc->uri, SCHEMA_COLLECTION, loc->name);
+
+    for (size_t i = 0; c && i < snap->n; i++) {
         char uri[URI_MAX];
-        if (member_uri(loc, snap->entries[i].id, NULL, uri) < 0 ||
-            append(members, rf_link(uri)) < 0) {
-            respond_internal(rq);
-            return;
+        member_uri(loc, snap->entries[i].id, NULL, uri);
+        if (!rf_members_add(c, uri)) {
+            json_decref(c);
+            c = NULL;
         }
     }
     /* bmcweb's annotation, which clients of it read before an upload. */
-    if (put(o, "Members@odata.count", json_integer((json_int_t)snap->n)) < 0 ||
-        put(o, "Members", TAKE_PTR(members)) < 0 ||
-        put(o, "@Redfish.SupportedCertificates",
-            string_array(certificate_types, ELEMENTSOF(certificate_types))) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(o));
+    (void)rf_set(&c, "@Redfish.SupportedCertificates",
+                 string_array(certificate_types, ELEMENTSOF(certificate_types)));
+    rf_respond_200(rq, rf_collection_done(c));
 }
 
 static bool certificate_type_ok(const char *t)
@@ -781,11 +649,8 @@ static bool certificate_type_ok(const char *t)
 static void collection_post(struct rf_request *rq, const struct cert_location *loc,
                             struct endpoint *ep)
 {
-    _cleanup_(cleanup_cert_job) struct cert_job *j = job_new(rq, JOB_INSTALL, loc, ep);
-    if (!j) {
-        respond_internal(rq);
-        return;
-    }
+    struct span data = rq->body;
+
     if (rq->json) {
         static const char *const known[] = { "CertificateString", "CertificateType", NULL };
         const char *s = NULL;
@@ -799,21 +664,18 @@ static void collection_post(struct rf_request *rq, const struct cert_location *l
             rf_errorf(rq, 400, RF_MSG_PROPERTY_VALUE_NOT_IN_LIST, type, "CertificateType", NULL);
             return;
         }
-        j->data = span_from_str(s);
-    } else {
-        j->data = rq->body;
+        data = span_from_str(s);
     }
-    job_submit(TAKE_PTR(j), WORKER_LANE_SERIAL);
+    rf_change_install(rq, ep, data, NULL, NULL, change_answer, loc);
 }
 
 static void h_collection(struct rf_request *rq)
 {
-    const struct cert_location *loc = route_location(rq->route);
-    struct endpoint *ep = loc ? location_endpoint(rq->d, loc) : NULL;
+    const struct cert_location *loc = rq->route->data;
+    struct endpoint *ep = rf_cert_endpoint(rq->d, loc->endpoint);
 
     if (!ep) {
-        rf_errorf(rq, 404, RF_MSG_RESOURCE_MISSING_AT_URI, loc ? loc->uri : rq->route->pattern,
-                  NULL);
+        rf_errorf(rq, 404, RF_MSG_RESOURCE_MISSING_AT_URI, loc->uri, NULL);
         return;
     }
     if (rq->method == HTTP_METHOD_POST) {
@@ -824,58 +686,49 @@ static void h_collection(struct rf_request *rq)
 }
 
 /*
- * The member a route names: its location, endpoint and (for GET) a snapshot holding it.
- * Answers 404 itself and returns false when there is none.
+ * Certificate id at loc: its entry, borrowed from *ret_snap (a reference the caller drops),
+ * and its endpoint. Answers 404 itself and returns NULL when there is none.
  */
-static bool find_member(struct rf_request *rq, const struct cert_location **ret_loc,
-                        struct endpoint **ret_ep, struct ep_snapshot **ret_snap,
-                        char ret_id[static MANAGER_ID_MAX])
+static const struct cert_entry *find_member(struct rf_request *rq, const struct cert_location *loc,
+                                            const char *id, struct endpoint **ret_ep,
+                                            struct ep_snapshot **ret_snap)
 {
-    const struct cert_location *loc = route_location(rq->route);
-    struct endpoint *ep = loc ? location_endpoint(rq->d, loc) : NULL;
-    const char *id = rq->n_params > 0 ? rq->params[0] : "";
+    struct endpoint *ep = rf_cert_endpoint(rq->d, loc->endpoint);
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = ep ? endpoint_snapshot(ep) : NULL;
-    const struct cert_entry *e = snap ? ep_snapshot_find(snap, id) : NULL;
+    const struct cert_entry *e = ep_snapshot_find(snap, id);
 
     if (!e) {
         rf_errorf(rq, 404, RF_MSG_RESOURCE_NOT_FOUND, "Certificate", id, NULL);
-        return false;
+        return NULL;
     }
-    memcpy(ret_id, e->id, MANAGER_ID_MAX);
-    *ret_loc = loc;
     *ret_ep = ep;
-    if (ret_snap) {
-        *ret_snap = TAKE_PTR(snap);
-    }
-    return true;
+    *ret_snap = TAKE_PTR(snap);
+    return e;
+}
+
+/* The member the route names (its location is the route's data, its id the parameter). */
+static const struct cert_entry *route_member(struct rf_request *rq, struct endpoint **ret_ep,
+                                             struct ep_snapshot **ret_snap)
+{
+    return find_member(rq, rq->route->data, rq->n_params > 0 ? rq->params[0] : "", ret_ep,
+                       ret_snap);
 }
 
 static void h_member(struct rf_request *rq)
 {
-    const struct cert_location *loc = NULL;
-    struct endpoint *ep = NULL;
+    const struct cert_location *loc = rq->route->data;
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = NULL;
-    char id[MANAGER_ID_MAX];
+    struct endpoint *ep = NULL;
+    const struct cert_entry *e = route_member(rq, &ep, &snap);
 
-    if (!find_member(rq, &loc, &ep, &snap, id)) {
+    if (!e) {
         return;
     }
     if (rq->method == HTTP_METHOD_DELETE) {
-        _cleanup_(cleanup_cert_job) struct cert_job *j = job_new(rq, JOB_DELETE, loc, ep);
-        if (!j) {
-            respond_internal(rq);
-            return;
-        }
-        memcpy(j->id, id, sizeof(j->id));
-        job_submit(TAKE_PTR(j), WORKER_LANE_SERIAL);
+        rf_change_delete(rq, ep, e->id, change_answer, loc);
         return;
     }
-    _cleanup_(cleanup_jsonp) json_t *body = cert_body(loc, snap, ep_snapshot_find(snap, id));
-    if (!body) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(body));
+    rf_respond_200(rq, cert_body(loc, snap, e));
 }
 
 /* ---- key specs from action parameters ---- */
@@ -918,13 +771,10 @@ static bool key_spec_from_request(struct rf_request *rq, const char *action,
         alg = curve || bits == 256 || bits == 384 || bits == 521 ? "EC" : "RSA";
     }
 
+    /* The library names the parameter at fault (err.field). */
     struct certd_err err = { 0 };
-    int r = key_spec_from_names(alg, (unsigned)bits, curve, ret, &err);
-    if (r < 0) {
-        const char *param = err.code == CERTD_E_CURVE_UNSUPPORTED      ? "KeyCurveId"
-                            : err.code == CERTD_E_KEY_SIZE_UNSUPPORTED ? "KeyBitLength"
-                                                                       : "KeyPairAlgorithm";
-        rf_error_certd(rq, &err, param);
+    if (key_spec_from_names(alg, (unsigned)bits, curve, ret, &err) < 0) {
+        rf_error_certd(rq, &err, NULL);
         return false;
     }
     if (ret->alg == KEY_ALG_ED25519 && !cfg->allow_ed25519) {
@@ -1028,39 +878,34 @@ static json_t *allowable_values(struct daemon *d, enum allowable av)
 {
     switch (av) {
     case AV_CSR_COLLECTIONS: {
-        _cleanup_(cleanup_jsonp) json_t *a = json_array();
-        if (!a) {
-            return NULL;
-        }
+        json_t *a = json_array();
         for (size_t i = 0; i < ELEMENTSOF(locations); i++) {
-            if (locations[i].type != ENDPOINT_AUTHORITY && location_endpoint(d, &locations[i]) &&
-                append(a, json_string(locations[i].uri)) < 0) {
-                return NULL;
+            if (location_type(&locations[i]) != ENDPOINT_AUTHORITY &&
+                rf_cert_endpoint(d, locations[i].endpoint)) {
+                (void)rf_append(&a, json_string(locations[i].uri));
             }
         }
-        return TAKE_PTR(a);
+        return a;
     }
     case AV_KEY_ALGS: {
-        _cleanup_(cleanup_jsonp) json_t *a = string_array(key_alg_names, ELEMENTSOF(key_alg_names));
-        if (!a) {
-            return NULL;
-        }
+        json_t *a = string_array(key_alg_names, ELEMENTSOF(key_alg_names));
         /* Ed25519 is offered only when some endpoint's policy takes it. */
         for (size_t i = 0; i < manager_n_endpoints(d->manager); i++) {
             const struct config_endpoint *c = endpoint_config(manager_endpoint_at(d->manager, i));
             if (c->type != ENDPOINT_AUTHORITY && c->allow_ed25519) {
-                if (append(a, json_string("Ed25519")) < 0) {
-                    return NULL;
-                }
+                (void)rf_append(&a, json_string("Ed25519"));
                 break;
             }
         }
-        return TAKE_PTR(a);
+        return a;
     }
     case AV_KEY_CURVES:
         return string_array(key_curve_names, ELEMENTSOF(key_curve_names));
-    case AV_KEY_USAGES:
-        return string_array(redfish_key_usages, ELEMENTSOF(redfish_key_usages));
+    case AV_KEY_USAGES: {
+        const char *names[CSR_REDFISH_KEY_USAGES_MAX];
+        size_t n = key_usage_to_redfish(UINT32_MAX, UINT32_MAX, names, ELEMENTSOF(names));
+        return string_array(names, n);
+    }
     case AV_CERT_TYPES:
         return string_array(certificate_types, ELEMENTSOF(certificate_types));
     case AV_KEY_BITS:
@@ -1073,54 +918,37 @@ static json_t *allowable_values(struct daemon *d, enum allowable av)
 
 static json_t *action_param_json(struct daemon *d, const struct action_param *p)
 {
-    _cleanup_(cleanup_jsonp) json_t *o = json_object();
-    if (!o || put_str(o, "Name", p->name) < 0 ||
-        put(o, "Required", json_boolean(p->is_required)) < 0 ||
-        put_str(o, "DataType", p->data_type) < 0 ||
-        put_str(o, "ObjectDataType", p->object_type) < 0) {
-        return NULL;
-    }
+    json_t *o = json_object();
+    (void)rf_set_str(&o, "Name", p->name);
+    (void)rf_set(&o, "Required", json_boolean(p->is_required));
+    (void)rf_set_str(&o, "DataType", p->data_type);
+    (void)rf_set_str(&o, "ObjectDataType", p->object_type);
     if (p->allowable == AV_KEY_BITS) {
-        if (put(o, "AllowableNumbers", string_array(key_bits_values, ELEMENTSOF(key_bits_values))) <
-            0) {
-            return NULL;
-        }
-    } else if (p->allowable != AV_NONE &&
-               put(o, "AllowableValues", allowable_values(d, p->allowable)) < 0) {
-        return NULL;
+        (void)rf_set(&o, "AllowableNumbers",
+                     string_array(key_bits_values, ELEMENTSOF(key_bits_values)));
+    } else if (p->allowable != AV_NONE) {
+        (void)rf_set(&o, "AllowableValues", allowable_values(d, p->allowable));
     }
-    if (p->array_max > 0 &&
-        put(o, "ArraySizeMaximum", json_integer((json_int_t)p->array_max)) < 0) {
-        return NULL;
+    if (p->array_max > 0) {
+        (void)rf_set(&o, "ArraySizeMaximum", json_integer((json_int_t)p->array_max));
     }
     /* Our one departure from the schema: CommonName defaults to the host name. */
-    if (strcmp(p->name, "CommonName") == 0 && d->hostname[0] &&
-        put_str(o, "DefaultValue", d->hostname) < 0) {
-        return NULL;
+    if (strcmp(p->name, "CommonName") == 0) {
+        (void)rf_set_str(&o, "DefaultValue", d->hostname);
     }
-    return TAKE_PTR(o);
+    return o;
 }
 
 static void respond_action_info(struct rf_request *rq, const char *uri, const char *id,
                                 const char *name, const struct action_param *params, size_t n)
 {
-    _cleanup_(cleanup_jsonp) json_t *o = resource_new(uri, "#" SCHEMA_AI ".ActionInfo", id, name);
-    _cleanup_(cleanup_jsonp) json_t *a = json_array();
-    if (!o || !a) {
-        respond_internal(rq);
-        return;
-    }
+    json_t *o = rf_resource_new(uri, SCHEMA_AI, id, name);
+    json_t *a = json_array();
     for (size_t i = 0; i < n; i++) {
-        if (append(a, action_param_json(rq->d, &params[i])) < 0) {
-            respond_internal(rq);
-            return;
-        }
+        (void)rf_append(&a, action_param_json(rq->d, &params[i]));
     }
-    if (put(o, "Parameters", TAKE_PTR(a)) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(o));
+    (void)rf_set(&o, "Parameters", a);
+    rf_respond_200(rq, o);
 }
 
 static void h_generate_csr_info(struct rf_request *rq)
@@ -1138,18 +966,15 @@ static void h_replace_info(struct rf_request *rq)
 
 static void h_member_action_info(struct rf_request *rq, bool is_rekey)
 {
-    const struct cert_location *loc = NULL;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = NULL;
     struct endpoint *ep = NULL;
+    const struct cert_entry *e = route_member(rq, &ep, &snap);
     char uri[URI_MAX];
-    char id[MANAGER_ID_MAX];
 
-    if (!find_member(rq, &loc, &ep, NULL, id)) {
+    if (!e) {
         return;
     }
-    if (member_uri(loc, id, is_rekey ? PART_REKEY_AI : PART_RENEW_AI, uri) < 0) {
-        respond_internal(rq);
-        return;
-    }
+    member_uri(rq->route->data, e->id, is_rekey ? PART_REKEY_AI : PART_RENEW_AI, uri);
     if (is_rekey) {
         respond_action_info(rq, uri, "RekeyActionInfo", "Rekey Action Info", rekey_params,
                             ELEMENTSOF(rekey_params));
@@ -1180,122 +1005,129 @@ static void param_names(const struct action_param *params, size_t n, const char 
     out[n] = NULL;
 }
 
+/* A CSR job for the member the route names; NULL when answered (404, 500). */
+static struct csr_job *member_csr_job(struct rf_request *rq, enum csr_kind kind)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = NULL;
+    struct endpoint *ep = NULL;
+    const struct cert_entry *e = route_member(rq, &ep, &snap);
+    struct csr_job *j;
+
+    if (!e) {
+        return NULL;
+    }
+    j = csr_job_new(rq, kind, rq->route->data, ep);
+    if (!j) {
+        respond_internal(rq);
+        return NULL;
+    }
+    memcpy(j->id, e->id, sizeof(j->id));
+    return j;
+}
+
 static void h_rekey(struct rf_request *rq)
 {
     const char *known[ELEMENTSOF(rekey_params) + 1];
-    const struct cert_location *loc = NULL;
-    struct endpoint *ep = NULL;
-    char id[MANAGER_ID_MAX];
 
     param_names(rekey_params, ELEMENTSOF(rekey_params), known);
-    if (!find_member(rq, &loc, &ep, NULL, id) || !rf_check_known(rq, ACTION_REKEY, known)) {
-        return;
-    }
-    _cleanup_(cleanup_cert_job) struct cert_job *j = job_new(rq, JOB_REKEY, loc, ep);
-    if (!j) {
-        respond_internal(rq);
-        return;
-    }
-    if (!key_spec_from_request(rq, ACTION_REKEY, endpoint_config(ep), &j->spec, &j->has_spec) ||
+    _cleanup_(cleanup_csr_job) struct csr_job *j = member_csr_job(rq, CSR_REKEY);
+    if (!j || !rf_check_known(rq, ACTION_REKEY, known) ||
+        !key_spec_from_request(rq, ACTION_REKEY, endpoint_config(j->ep), &j->spec, &j->has_spec) ||
         !get_challenge(rq, ACTION_REKEY, &j->challenge)) {
         return;
     }
-    memcpy(j->id, id, sizeof(j->id));
-    job_submit(TAKE_PTR(j), WORKER_LANE_PARALLEL);
+    csr_submit(TAKE_PTR(j));
 }
 
 static void h_renew(struct rf_request *rq)
 {
     const char *known[ELEMENTSOF(renew_params) + 1];
-    const struct cert_location *loc = NULL;
-    struct endpoint *ep = NULL;
-    char id[MANAGER_ID_MAX];
 
     param_names(renew_params, ELEMENTSOF(renew_params), known);
-    if (!find_member(rq, &loc, &ep, NULL, id) || !rf_check_known(rq, ACTION_RENEW, known)) {
+    _cleanup_(cleanup_csr_job) struct csr_job *j = member_csr_job(rq, CSR_RENEW);
+    if (!j || !rf_check_known(rq, ACTION_RENEW, known) ||
+        !get_challenge(rq, ACTION_RENEW, &j->challenge)) {
         return;
     }
-    _cleanup_(cleanup_cert_job) struct cert_job *j = job_new(rq, JOB_RENEW, loc, ep);
-    if (!j) {
-        respond_internal(rq);
-        return;
-    }
-    if (!get_challenge(rq, ACTION_RENEW, &j->challenge)) {
-        return;
-    }
-    memcpy(j->id, id, sizeof(j->id));
-    job_submit(TAKE_PTR(j), WORKER_LANE_PARALLEL);
+    csr_submit(TAKE_PTR(j));
 }
 
 /* ---- CertificateService and CertificateLocations ---- */
 
 static void h_service(struct rf_request *rq)
 {
-    _cleanup_(cleanup_jsonp) json_t *o =
-        resource_new(URI_SERVICE, "#" SCHEMA_SERVICE ".CertificateService", "CertificateService",
-                     "Certificate Service");
-    _cleanup_(cleanup_jsonp) json_t *actions = json_object();
-    if (!o || !actions ||
-        put_str(o, "Description", "Actions to generate CSRs and replace certificates") < 0 ||
-        put(actions, "#" ACTION_GENERATE_CSR,
-            action_object(URI_GENERATE_CSR, URI_GENERATE_CSR_AI)) < 0 ||
-        put(actions, "#" ACTION_REPLACE, action_object(URI_REPLACE, URI_REPLACE_AI)) < 0 ||
-        put(o, "Actions", TAKE_PTR(actions)) < 0 ||
-        put(o, "CertificateLocations", rf_link(URI_LOCATIONS)) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(o));
+    json_t *o =
+        rf_resource_new(URI_SERVICE, SCHEMA_SERVICE, "CertificateService", "Certificate Service");
+    json_t *actions = json_object();
+
+    (void)rf_set(&actions, "#" ACTION_GENERATE_CSR,
+                 action_object(URI_GENERATE_CSR, URI_GENERATE_CSR_AI));
+    (void)rf_set(&actions, "#" ACTION_REPLACE, action_object(URI_REPLACE, URI_REPLACE_AI));
+    (void)rf_set_str(&o, "Description", "Actions to generate CSRs and replace certificates");
+    (void)rf_set(&o, "Actions", actions);
+    (void)rf_set(&o, "CertificateLocations", rf_link(URI_LOCATIONS));
+    rf_respond_200(rq, o);
 }
 
 static void h_locations(struct rf_request *rq)
 {
-    _cleanup_(cleanup_jsonp) json_t *o =
-        resource_new(URI_LOCATIONS, "#" SCHEMA_LOCATIONS ".CertificateLocations",
-                     "CertificateLocations", "Certificate Locations");
-    _cleanup_(cleanup_jsonp) json_t *certs = json_array();
-    _cleanup_(cleanup_jsonp) json_t *links = json_object();
-    if (!o || !certs || !links) {
-        respond_internal(rq);
-        return;
-    }
+    json_t *o = rf_resource_new(URI_LOCATIONS, SCHEMA_LOCATIONS, "CertificateLocations",
+                                "Certificate Locations");
+    json_t *certs = json_array();
+    json_t *links = json_object();
+
     for (size_t i = 0; i < ELEMENTSOF(locations); i++) {
-        struct endpoint *ep = location_endpoint(rq->d, &locations[i]);
+        struct endpoint *ep = rf_cert_endpoint(rq->d, locations[i].endpoint);
         if (!ep || locations[i].is_alias) {
             continue;
         }
         _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = endpoint_snapshot(ep);
         for (size_t k = 0; k < snap->n; k++) {
             char uri[URI_MAX];
-            if (member_uri(&locations[i], snap->entries[k].id, NULL, uri) < 0 ||
-                append(certs, rf_link(uri)) < 0) {
-                respond_internal(rq);
-                return;
-            }
+            member_uri(&locations[i], snap->entries[k].id, NULL, uri);
+            (void)rf_append(&certs, rf_link(uri));
         }
     }
-    if (put(links, "Certificates@odata.count", json_integer((json_int_t)json_array_size(certs))) <
-            0 ||
-        put(links, "Certificates", TAKE_PTR(certs)) < 0 || put(o, "Links", TAKE_PTR(links)) < 0) {
-        respond_internal(rq);
-        return;
-    }
-    rf_respond(rq, 200, TAKE_PTR(o));
+    (void)rf_set(&links, "Certificates@odata.count",
+                 json_integer((json_int_t)json_array_size(certs)));
+    (void)rf_set(&links, "Certificates", certs);
+    (void)rf_set(&o, "Links", links);
+    rf_respond_200(rq, o);
 }
 
 /* ---- CertificateService.GenerateCSR ---- */
+
+/*
+ * The location a URI parameter names through the router: a collection (handler h_collection)
+ * or a member (h_member, its id in ret_id); NULL when it names neither.
+ */
+static const struct cert_location *location_of_uri(const char *uri, rf_handler_fn handler,
+                                                   char ret_id[static RF_PARAM_MAX + 1])
+{
+    char params[RF_PARAMS_MAX][RF_PARAM_MAX + 1];
+    size_t n = 0;
+    const struct rf_route *r = rf_route_lookup(uri, params, &n);
+
+    if (!r || r->handler != handler) {
+        return NULL;
+    }
+    memcpy(ret_id, n > 0 ? params[0] : "", n > 0 ? strlen(params[0]) + 1 : 1);
+    return r->data;
+}
 
 /* The server or client collection a CertificateCollection link names; answers 400 itself. */
 static bool csr_collection(struct rf_request *rq, const struct cert_location **ret_loc,
                            struct endpoint **ret_ep)
 {
     const char *uri = NULL;
+    char id[RF_PARAM_MAX + 1];
+
     if (!rf_get_link(rq, ACTION_GENERATE_CSR, "CertificateCollection", true, &uri)) {
         return false;
     }
-    const struct cert_location *loc = location_by_uri(uri);
-    struct endpoint *ep = loc ? location_endpoint(rq->d, loc) : NULL;
-    if (!ep || loc->type == ENDPOINT_AUTHORITY) {
+    const struct cert_location *loc = location_of_uri(uri, h_collection, id);
+    struct endpoint *ep = loc ? rf_cert_endpoint(rq->d, loc->endpoint) : NULL;
+    if (!ep || location_type(loc) == ENDPOINT_AUTHORITY) {
         rf_errorf(rq, 400, RF_MSG_ACTION_PARAMETER_VALUE_ERROR, "CertificateCollection",
                   ACTION_GENERATE_CSR, NULL);
         return false;
@@ -1318,7 +1150,7 @@ static void h_generate_csr(struct rf_request *rq)
     if (!csr_collection(rq, &loc, &ep)) {
         return;
     }
-    _cleanup_(cleanup_cert_job) struct cert_job *j = job_new(rq, JOB_CSR, loc, ep);
+    _cleanup_(cleanup_csr_job) struct csr_job *j = csr_job_new(rq, CSR_NEW, loc, ep);
     if (!j) {
         respond_internal(rq);
         return;
@@ -1400,8 +1232,7 @@ static void h_generate_csr(struct rf_request *rq)
     if (!has_spec) {
         j->spec = cfg->new_key;
     }
-    /* Errors of csr_build name the field at fault in their message. */
-    job_submit(TAKE_PTR(j), WORKER_LANE_PARALLEL);
+    csr_submit(TAKE_PTR(j));
 }
 
 /* ---- CertificateService.ReplaceCertificate ---- */
@@ -1426,30 +1257,20 @@ static void h_replace(struct rf_request *rq)
         return;
     }
 
-    const struct cert_location *loc = NULL;
-    char id[MANAGER_ID_MAX];
-    if (!member_by_uri(uri, &loc, id)) {
+    char id[RF_PARAM_MAX + 1];
+    const struct cert_location *loc = location_of_uri(uri, h_member, id);
+    if (!loc) {
         rf_errorf(rq, 400, RF_MSG_ACTION_PARAMETER_VALUE_ERROR, "CertificateUri", ACTION_REPLACE,
                   NULL);
         return;
     }
-    struct endpoint *ep = location_endpoint(rq->d, loc);
-    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = ep ? endpoint_snapshot(ep) : NULL;
-    if (!snap || !ep_snapshot_find(snap, id)) {
-        rf_errorf(rq, 404, RF_MSG_RESOURCE_NOT_FOUND, "Certificate", id, NULL);
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = NULL;
+    struct endpoint *ep = NULL;
+    const struct cert_entry *e = find_member(rq, loc, id, &ep, &snap);
+    if (!e) {
         return;
     }
-
-    _cleanup_(cleanup_cert_job) struct cert_job *j = job_new(rq, JOB_INSTALL, loc, ep);
-    if (!j) {
-        respond_internal(rq);
-        return;
-    }
-    j->data = span_from_str(s);
-    j->has_replace = true;
-    memcpy(j->id, id, sizeof(j->id));
-    j->param = "CertificateString";
-    job_submit(TAKE_PTR(j), WORKER_LANE_SERIAL);
+    rf_change_install(rq, ep, span_from_str(s), e->id, "CertificateString", change_answer, loc);
 }
 
 /* ---- routes ---- */
@@ -1471,48 +1292,50 @@ static void h_replace(struct rf_request *rq)
         [HTTP_METHOD_POST] = CONFIG \
     }
 
-#define ROUTE_GET(pat, sch, h)                                                            \
+/* loc: the route's data, the location (NULL for the service's own resources). */
+#define ROUTE_GET(pat, sch, h, loc)                                                       \
     {                                                                                     \
         .pattern = (pat), .methods = M(GET), .privileges = PRIV_READ, .is_redfish = true, \
-        .body = RF_BODY_NONE, .schema = (sch), .handler = (h)                             \
+        .body = RF_BODY_NONE, .schema = (sch), .handler = (h), .data = (loc)              \
     }
-#define ROUTE_ACTION(pat, h)                                                               \
+#define ROUTE_ACTION(pat, h, loc)                                                          \
     {                                                                                      \
         .pattern = (pat), .methods = M(POST), .privileges = PRIV_POST, .is_redfish = true, \
-        .body = RF_BODY_JSON, .schema = NULL, .handler = (h)                               \
+        .body = RF_BODY_JSON, .schema = NULL, .handler = (h), .data = (loc)                \
     }
-#define ROUTE_COLLECTION(uri)                                                         \
+#define ROUTE_COLLECTION(uri, loc)                                                    \
     {                                                                                 \
         .pattern = (uri), .methods = M(GET) | M(POST), .privileges = PRIV_READ_WRITE, \
         .is_redfish = true, .body = RF_BODY_JSON_OR_PEM, .schema = SCHEMA_COLLECTION, \
-        .handler = h_collection                                                       \
+        .handler = h_collection, .data = (loc)                                        \
     }
-#define ROUTE_MEMBER(uri, methods_)                                                          \
-    {                                                                                        \
-        .pattern = uri SUB_MEMBER, .methods = (methods_), .privileges = PRIV_READ_WRITE,     \
-        .is_redfish = true, .body = RF_BODY_NONE, .schema = SCHEMA_CERT, .handler = h_member \
+#define ROUTE_MEMBER(uri, loc, methods_)                                                      \
+    {                                                                                         \
+        .pattern = uri SUB_MEMBER, .methods = (methods_), .privileges = PRIV_READ_WRITE,      \
+        .is_redfish = true, .body = RF_BODY_NONE, .schema = SCHEMA_CERT, .handler = h_member, \
+        .data = (loc)                                                                         \
     }
 /* A server or client collection: members with Rekey and Renew and their ActionInfo. */
-#define ROUTES_KEYED(uri, member_methods)                                           \
-    ROUTE_COLLECTION(uri), ROUTE_MEMBER(uri, member_methods),                       \
-        ROUTE_ACTION(uri SUB_REKEY, h_rekey), ROUTE_ACTION(uri SUB_RENEW, h_renew), \
-        ROUTE_GET(uri SUB_REKEY_AI, SCHEMA_AI, h_rekey_info),                       \
-        ROUTE_GET(uri SUB_RENEW_AI, SCHEMA_AI, h_renew_info)
+#define ROUTES_KEYED(uri, loc, member_methods)                                                \
+    ROUTE_COLLECTION(uri, loc), ROUTE_MEMBER(uri, loc, member_methods),                       \
+        ROUTE_ACTION(uri SUB_REKEY, h_rekey, loc), ROUTE_ACTION(uri SUB_RENEW, h_renew, loc), \
+        ROUTE_GET(uri SUB_REKEY_AI, SCHEMA_AI, h_rekey_info, loc),                            \
+        ROUTE_GET(uri SUB_RENEW_AI, SCHEMA_AI, h_renew_info, loc)
 
 const struct rf_route rf_cert_routes[] = {
-    ROUTE_GET(URI_SERVICE, SCHEMA_SERVICE, h_service),
-    ROUTE_GET(URI_LOCATIONS, SCHEMA_LOCATIONS, h_locations),
-    ROUTE_GET(URI_GENERATE_CSR_AI, SCHEMA_AI, h_generate_csr_info),
-    ROUTE_GET(URI_REPLACE_AI, SCHEMA_AI, h_replace_info),
-    ROUTE_ACTION(URI_GENERATE_CSR, h_generate_csr),
-    ROUTE_ACTION(URI_REPLACE, h_replace),
+    ROUTE_GET(URI_SERVICE, SCHEMA_SERVICE, h_service, NULL),
+    ROUTE_GET(URI_LOCATIONS, SCHEMA_LOCATIONS, h_locations, NULL),
+    ROUTE_GET(URI_GENERATE_CSR_AI, SCHEMA_AI, h_generate_csr_info, NULL),
+    ROUTE_GET(URI_REPLACE_AI, SCHEMA_AI, h_replace_info, NULL),
+    ROUTE_ACTION(URI_GENERATE_CSR, h_generate_csr, NULL),
+    ROUTE_ACTION(URI_REPLACE, h_replace, NULL),
     /* The HTTPS certificate cannot be deleted through Redfish (seed 002, as bmcweb): DELETE on
      * it is 405 with Allow: GET, HEAD. LDAP and truststore certificates can. */
-    ROUTES_KEYED(URI_HTTPS, M(GET)),
-    ROUTES_KEYED(URI_LDAP, M(GET) | M(DELETE)),
-    ROUTE_COLLECTION(URI_TRUSTED),
-    ROUTE_MEMBER(URI_TRUSTED, M(GET) | M(DELETE)),
-    ROUTE_COLLECTION(URI_TRUSTSTORE_ALIAS),
-    ROUTE_MEMBER(URI_TRUSTSTORE_ALIAS, M(GET) | M(DELETE)),
+    ROUTES_KEYED(URI_HTTPS, &locations[LOC_HTTPS], M(GET)),
+    ROUTES_KEYED(URI_LDAP, &locations[LOC_LDAP], M(GET) | M(DELETE)),
+    ROUTE_COLLECTION(URI_TRUSTED, &locations[LOC_TRUSTED]),
+    ROUTE_MEMBER(URI_TRUSTED, &locations[LOC_TRUSTED], M(GET) | M(DELETE)),
+    ROUTE_COLLECTION(URI_TRUSTSTORE_ALIAS, &locations[LOC_TRUSTSTORE_ALIAS]),
+    ROUTE_MEMBER(URI_TRUSTSTORE_ALIAS, &locations[LOC_TRUSTSTORE_ALIAS], M(GET) | M(DELETE)),
     { .pattern = NULL },
 };

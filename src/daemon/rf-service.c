@@ -25,6 +25,7 @@
 #include "redfish.h"
 #include "users/users.h"
 #include "util/secret.h"
+#include "x509/inspect.h"
 
 #define M(x) (1u << HTTP_METHOD_##x)
 
@@ -111,120 +112,34 @@ static json_t *status_enabled(void)
     return json_pack("{s:s, s:s}", "State", "Enabled", "Health", "OK");
 }
 
-/* A resource's common head: @odata.id, @odata.type ("#Ns.vX.Type"), Id and Name. */
-static json_t *resource_new(const char *uri, const char *type, const char *id, const char *name)
-{
-    char t[128];
-    const char *dot = strchr(type, '.');
-    /* "Session.v1_8_0" -> "#Session.v1_8_0.Session"; "SessionCollection" -> twice the same. */
-    int n =
-        snprintf(t, sizeof(t), "#%s.%.*s", type, dot ? (int)(dot - type) : (int)strlen(type), type);
-
-    if (n < 0 || (size_t)n >= sizeof(t)) {
-        return NULL;
-    }
-    return json_pack("{s:s, s:s, s:s, s:s}", "@odata.id", uri, "@odata.type", t, "Id", id, "Name",
-                     name);
-}
-
-/* A collection: its head, and Members with Members@odata.count once members_add is done. */
-static json_t *collection_new(const char *uri, const char *type, const char *name)
-{
-    char t[128];
-    int n = snprintf(t, sizeof(t), "#%s.%s", type, type);
-
-    if (n < 0 || (size_t)n >= sizeof(t)) {
-        return NULL;
-    }
-    return json_pack("{s:s, s:s, s:s, s:[]}", "@odata.id", uri, "@odata.type", t, "Name", name,
-                     "Members");
-}
-
-/* Add the member uri; false when memory ran out. */
-static bool members_add(json_t *c, const char *uri)
-{
-    return json_array_append_new(json_object_get(c, "Members"), rf_link(uri)) == 0;
-}
-
-static json_t *collection_done(json_t *c)
-{
-    if (c && json_object_set_new(
-                 c, "Members@odata.count",
-                 json_integer((json_int_t)json_array_size(json_object_get(c, "Members")))) < 0) {
-        json_decref(c);
-        return NULL;
-    }
-    return c;
-}
-
-/*
- * Set key to v (stolen; NULL when building it failed) in *c. On any failure *c is freed and
- * NULL, so a chain of set() calls ends in NULL and the handler answers 500.
- */
-static bool set(json_t **c, const char *key, json_t *v)
-{
-    if (!*c || !v) {
-        json_decref(v);
-        json_decref(*c);
-        *c = NULL;
-        return false;
-    }
-    /* json_object_set_new releases v itself when it fails. */
-    if (json_object_set_new(*c, key, v) < 0) {
-        json_decref(*c);
-        *c = NULL;
-        return false;
-    }
-    return true;
-}
-
-static void respond_200(struct rf_request *rq, json_t *body)
-{
-    if (!body) {
-        rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
-        return;
-    }
-    rf_respond(rq, 200, body);
-}
-
-/* RFC 3339 in UTC, as Redfish DateTime wants it ("2024-01-01T00:00:00Z"). */
-static void format_time(time_t t, char *buf, size_t size)
-{
-    struct tm tm;
-
-    if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
-        (void)snprintf(buf, size, "1970-01-01T00:00:00Z");
-    }
-}
-
 /* --- /redfish, ServiceRoot, odata, $metadata --- */
 
 static void get_redfish(struct rf_request *rq)
 {
-    respond_200(rq, json_pack("{s:s}", "v1", ROOT_URI));
+    rf_respond_200(rq, json_pack("{s:s}", "v1", ROOT_URI));
 }
 
 static void get_root(struct rf_request *rq)
 {
-    json_t *r = resource_new(ROOT_URI, T_SERVICE_ROOT, "RootService", "Root Service");
+    json_t *r = rf_resource_new(ROOT_URI, T_SERVICE_ROOT, "RootService", "Root Service");
 
     /* We implement no query parameter: saying so keeps clients and validators from trying. */
-    (void)set(&r, "ProtocolFeaturesSupported",
-              json_pack("{s:b, s:{s:b, s:b, s:b, s:b}, s:b, s:b, s:b, s:b}", "ExcerptQuery", 0,
-                        "ExpandQuery", "ExpandAll", 0, "Levels", 0, "Links", 0, "NoLinks", 0,
-                        "FilterQuery", 0, "OnlyMemberQuery", 0, "SelectQuery", 0, "TopSkipQuery",
-                        0));
-    (void)set(&r, "RedfishVersion", json_string(REDFISH_VERSION));
-    (void)set(&r, "UUID", json_string(rq->d->uuid));
-    (void)set(&r, "Product", json_string("certd"));
-    (void)set(&r, "CertificateService", rf_link("/redfish/v1/CertificateService"));
-    (void)set(&r, "SessionService", rf_link(SESSION_SERVICE_URI));
-    (void)set(&r, "AccountService", rf_link(ACCOUNT_SERVICE_URI));
-    (void)set(&r, "Managers", rf_link(MANAGERS_URI));
-    (void)set(&r, "Links",
-              json_pack("{s:o, s:o}", "Sessions", rf_link(SESSIONS_URI), "ManagerProvidingService",
-                        rf_link(MANAGER_URI)));
-    respond_200(rq, r);
+    (void)rf_set(&r, "ProtocolFeaturesSupported",
+                 json_pack("{s:b, s:{s:b, s:b, s:b, s:b}, s:b, s:b, s:b, s:b}", "ExcerptQuery", 0,
+                           "ExpandQuery", "ExpandAll", 0, "Levels", 0, "Links", 0, "NoLinks", 0,
+                           "FilterQuery", 0, "OnlyMemberQuery", 0, "SelectQuery", 0, "TopSkipQuery",
+                           0));
+    (void)rf_set(&r, "RedfishVersion", json_string(REDFISH_VERSION));
+    (void)rf_set(&r, "UUID", json_string(rq->d->uuid));
+    (void)rf_set(&r, "Product", json_string("certd"));
+    (void)rf_set(&r, "CertificateService", rf_link("/redfish/v1/CertificateService"));
+    (void)rf_set(&r, "SessionService", rf_link(SESSION_SERVICE_URI));
+    (void)rf_set(&r, "AccountService", rf_link(ACCOUNT_SERVICE_URI));
+    (void)rf_set(&r, "Managers", rf_link(MANAGERS_URI));
+    (void)rf_set(&r, "Links",
+                 json_pack("{s:o, s:o}", "Sessions", rf_link(SESSIONS_URI),
+                           "ManagerProvidingService", rf_link(MANAGER_URI)));
+    rf_respond_200(rq, r);
 }
 
 static void get_odata(struct rf_request *rq)
@@ -246,30 +161,46 @@ static void get_odata(struct rf_request *rq)
             value = NULL;
         }
     }
-    respond_200(rq, value ? json_pack("{s:s, s:o}", "@odata.context", "/redfish/v1/$metadata",
-                                      "value", value)
-                          : NULL);
+    rf_respond_200(rq, value ? json_pack("{s:s, s:o}", "@odata.context", "/redfish/v1/$metadata",
+                                         "value", value)
+                             : NULL);
+}
+
+/* The document, joined at its first request and kept to the end (loop thread only). */
+static const char *metadata_xml(size_t *ret_len)
+{
+    static char *xml;
+    static size_t len;
+
+    if (!xml) {
+        size_t n = 0, o = 0;
+        for (size_t i = 0; i < ELEMENTSOF(metadata_parts); i++) {
+            n += strlen(metadata_parts[i]);
+        }
+        xml = malloc(n);
+        if (!xml) {
+            return NULL;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(metadata_parts); i++) {
+            size_t k = strlen(metadata_parts[i]);
+            memcpy(xml + o, metadata_parts[i], k);
+            o += k;
+        }
+        len = n;
+    }
+    *ret_len = len;
+    return xml;
 }
 
 static void get_metadata(struct rf_request *rq)
 {
-    _cleanup_free_ char *xml = NULL;
-    size_t len = 0, o = 0;
+    size_t len = 0;
+    const char *xml = metadata_xml(&len);
 
-    for (size_t i = 0; i < ELEMENTSOF(metadata_parts); i++) {
-        len += strlen(metadata_parts[i]);
-    }
-    xml = malloc(len + 1);
     if (!xml) {
         rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
         return;
     }
-    for (size_t i = 0; i < ELEMENTSOF(metadata_parts); i++) {
-        size_t n = strlen(metadata_parts[i]);
-        memcpy(xml + o, metadata_parts[i], n);
-        o += n;
-    }
-    xml[o] = '\0';
     rf_respond_raw(rq, 200, "application/xml", xml, len);
 }
 
@@ -277,14 +208,14 @@ static void get_metadata(struct rf_request *rq)
 
 static json_t *session_service_json(struct rf_request *rq)
 {
-    json_t *r =
-        resource_new(SESSION_SERVICE_URI, T_SESSION_SERVICE, "SessionService", "Session Service");
+    json_t *r = rf_resource_new(SESSION_SERVICE_URI, T_SESSION_SERVICE, "SessionService",
+                                "Session Service");
 
-    (void)set(&r, "Description", json_string("Sessions of certd's Redfish service"));
-    (void)set(&r, "ServiceEnabled", json_true());
-    (void)set(&r, "SessionTimeout", json_integer(auth_session_timeout(rq->d->auth)));
-    (void)set(&r, "Sessions", rf_link(SESSIONS_URI));
-    (void)set(&r, "Status", status_enabled());
+    (void)rf_set(&r, "Description", json_string("Sessions of certd's Redfish service"));
+    (void)rf_set(&r, "ServiceEnabled", json_true());
+    (void)rf_set(&r, "SessionTimeout", json_integer(auth_session_timeout(rq->d->auth)));
+    (void)rf_set(&r, "Sessions", rf_link(SESSIONS_URI));
+    (void)rf_set(&r, "Status", status_enabled());
     return r;
 }
 
@@ -295,7 +226,7 @@ static void session_service(struct rf_request *rq)
     bool has_timeout, enabled, has_enabled;
 
     if (rq->method == HTTP_METHOD_GET) {
-        respond_200(rq, session_service_json(rq));
+        rf_respond_200(rq, session_service_json(rq));
         return;
     }
     /* PATCH: every property checked before anything changes. */
@@ -322,7 +253,7 @@ static void session_service(struct rf_request *rq)
         }
         log_info("user %s set the session timeout to %lld s", rq->who.user, (long long)timeout);
     }
-    respond_200(rq, session_service_json(rq));
+    rf_respond_200(rq, session_service_json(rq));
 }
 
 static json_t *session_json(const struct auth_session_info *s)
@@ -331,13 +262,13 @@ static json_t *session_json(const struct auth_session_info *s)
     json_t *r;
 
     (void)snprintf(uri, sizeof(uri), SESSIONS_URI "/%s", s->id);
-    format_time(s->created, created, sizeof(created));
-    r = resource_new(uri, T_SESSION, s->id, "User Session");
-    (void)set(&r, "Description", json_string("Manager User Session"));
-    (void)set(&r, "UserName", json_string(s->user));
-    (void)set(&r, "CreatedTime", json_string(created));
-    (void)set(&r, "SessionType", json_string("Redfish"));
-    (void)set(&r, "Roles", json_pack("[s]", user_role_name(s->role)));
+    unix_to_iso8601((int64_t)s->created, created, sizeof(created));
+    r = rf_resource_new(uri, T_SESSION, s->id, "User Session");
+    (void)rf_set(&r, "Description", json_string("Manager User Session"));
+    (void)rf_set(&r, "UserName", json_string(s->user));
+    (void)rf_set(&r, "CreatedTime", json_string(created));
+    (void)rf_set(&r, "SessionType", json_string("Redfish"));
+    (void)rf_set(&r, "Roles", json_pack("[s]", user_role_name(s->role)));
     return r;
 }
 
@@ -357,11 +288,11 @@ static void on_login(void *arg, enum auth_result result, const struct auth_sessi
     char uri[sizeof(SESSIONS_URI) + AUTH_SESSION_ID_MAX + 1];
     json_t *body;
 
+    if (result == AUTH_SESSION_LIMIT) {
+        rf_errorf(rq, 503, RF_MSG_SESSION_LIMIT_EXCEEDED, NULL);
+        return;
+    }
     if (result != AUTH_OK || !s) {
-        if (result == AUTH_UNAVAILABLE && auth_n_sessions(rq->d->auth) >= AUTH_SESSIONS_MAX) {
-            rf_errorf(rq, 503, RF_MSG_SESSION_LIMIT_EXCEEDED, NULL);
-            return;
-        }
         rf_error_auth(rq, result, retry_after);
         return;
     }
@@ -425,7 +356,7 @@ static void sessions(struct rf_request *rq)
         login(rq);
         return;
     }
-    c = collection_new(SESSIONS_URI, T_SESSION_COLLECTION, "Session Collection");
+    c = rf_collection_new(SESSIONS_URI, T_SESSION_COLLECTION, "Session Collection");
     /* Counting ends timed-out sessions: count once, then walk what is left. */
     size_t n = auth_n_sessions(rq->d->auth);
     for (size_t i = 0; c && i < n; i++) {
@@ -435,12 +366,12 @@ static void sessions(struct rf_request *rq)
             continue;
         }
         (void)snprintf(uri, sizeof(uri), SESSIONS_URI "/%s", s->id);
-        if (!members_add(c, uri)) {
+        if (!rf_members_add(c, uri)) {
             json_decref(c);
             c = NULL;
         }
     }
-    respond_200(rq, collection_done(c));
+    rf_respond_200(rq, rf_collection_done(c));
 }
 
 static void session(struct rf_request *rq)
@@ -459,11 +390,11 @@ static void session(struct rf_request *rq)
             rf_errorf(rq, 403, RF_MSG_INSUFFICIENT_PRIVILEGE, NULL);
             return;
         }
-        respond_200(rq, session_json(s));
+        rf_respond_200(rq, session_json(s));
         return;
     }
     /* DELETE (DSP8011): one's own session with ConfigureSelf, anybody's with ConfigureManager. */
-    if (!rf_has_privileges(rq, own ? AUTH_PRIV_CONFIGURE_SELF : AUTH_PRIV_CONFIGURE_MANAGER) &&
+    if (!(own && rf_has_privileges(rq, AUTH_PRIV_CONFIGURE_SELF)) &&
         !rf_has_privileges(rq, AUTH_PRIV_CONFIGURE_MANAGER)) {
         rf_errorf(rq, 403, RF_MSG_INSUFFICIENT_PRIVILEGE, NULL);
         return;
@@ -480,40 +411,41 @@ static void session(struct rf_request *rq)
 
 static void account_service(struct rf_request *rq)
 {
-    json_t *r =
-        resource_new(ACCOUNT_SERVICE_URI, T_ACCOUNT_SERVICE, "AccountService", "Account Service");
+    json_t *r = rf_resource_new(ACCOUNT_SERVICE_URI, T_ACCOUNT_SERVICE, "AccountService",
+                                "Account Service");
 
-    (void)set(&r, "Description",
-              json_string("Local accounts of certd (read-only here: certctl user manages them)"));
-    (void)set(&r, "ServiceEnabled", json_true());
-    (void)set(&r, "Status", status_enabled());
-    (void)set(&r, "MinPasswordLength", json_integer(USERS_PASSWORD_MIN));
-    (void)set(&r, "MaxPasswordLength", json_integer(USERS_PASSWORD_MAX));
-    (void)set(&r, "LocalAccountAuth", json_string("Enabled"));
-    (void)set(&r, "HTTPBasicAuth", json_string("Enabled"));
-    (void)set(&r, "SupportedAccountTypes", json_pack("[s]", "Redfish"));
-    (void)set(&r, "Accounts", rf_link(ACCOUNTS_URI));
-    (void)set(&r, "Roles", rf_link(ROLES_URI));
+    (void)rf_set(
+        &r, "Description",
+        json_string("Local accounts of certd (read-only here: certctl user manages them)"));
+    (void)rf_set(&r, "ServiceEnabled", json_true());
+    (void)rf_set(&r, "Status", status_enabled());
+    (void)rf_set(&r, "MinPasswordLength", json_integer(USERS_PASSWORD_MIN));
+    (void)rf_set(&r, "MaxPasswordLength", json_integer(USERS_PASSWORD_MAX));
+    (void)rf_set(&r, "LocalAccountAuth", json_string("Enabled"));
+    (void)rf_set(&r, "HTTPBasicAuth", json_string("Enabled"));
+    (void)rf_set(&r, "SupportedAccountTypes", json_pack("[s]", "Redfish"));
+    (void)rf_set(&r, "Accounts", rf_link(ACCOUNTS_URI));
+    (void)rf_set(&r, "Roles", rf_link(ROLES_URI));
     /* certd keeps the LDAP client's certificate; LDAP authentication itself is not ours. */
-    (void)set(&r, "LDAP",
-              json_pack("{s:o}", "Certificates",
-                        rf_link("/redfish/v1/AccountService/LDAP/Certificates")));
-    respond_200(rq, r);
+    (void)rf_set(&r, "LDAP",
+                 json_pack("{s:o}", "Certificates",
+                           rf_link("/redfish/v1/AccountService/LDAP/Certificates")));
+    rf_respond_200(rq, r);
 }
 
 static void roles(struct rf_request *rq)
 {
-    json_t *c = collection_new(ROLES_URI, T_ROLE_COLLECTION, "Roles Collection");
+    json_t *c = rf_collection_new(ROLES_URI, T_ROLE_COLLECTION, "Roles Collection");
 
     for (int i = 0; c && i < USER_ROLE_MAX; i++) {
         char uri[sizeof(ROLES_URI) + 32];
         (void)snprintf(uri, sizeof(uri), ROLES_URI "/%s", user_role_name((enum user_role)i));
-        if (!members_add(c, uri)) {
+        if (!rf_members_add(c, uri)) {
             json_decref(c);
             c = NULL;
         }
     }
-    respond_200(rq, collection_done(c));
+    rf_respond_200(rq, rf_collection_done(c));
 }
 
 static void role(struct rf_request *rq)
@@ -537,14 +469,14 @@ static void role(struct rf_request *rq)
     }
     (void)snprintf(uri, sizeof(uri), ROLES_URI "/%s", user_role_name(role));
     (void)snprintf(description, sizeof(description), "%s User Role", user_role_name(role));
-    r = resource_new(uri, T_ROLE, user_role_name(role), "User Role");
-    (void)set(&r, "Description", json_string(description));
-    (void)set(&r, "RoleId", json_string(user_role_name(role)));
-    (void)set(&r, "IsPredefined", json_true());
-    (void)set(&r, "Restricted", json_false());
-    (void)set(&r, "AssignedPrivileges", privs);
-    (void)set(&r, "OemPrivileges", json_array());
-    respond_200(rq, r);
+    r = rf_resource_new(uri, T_ROLE, user_role_name(role), "User Role");
+    (void)rf_set(&r, "Description", json_string(description));
+    (void)rf_set(&r, "RoleId", json_string(user_role_name(role)));
+    (void)rf_set(&r, "IsPredefined", json_true());
+    (void)rf_set(&r, "Restricted", json_false());
+    (void)rf_set(&r, "AssignedPrivileges", privs);
+    (void)rf_set(&r, "OemPrivileges", json_array());
+    rf_respond_200(rq, r);
 }
 
 static json_t *account_json(const struct user *u)
@@ -554,15 +486,15 @@ static json_t *account_json(const struct user *u)
 
     (void)snprintf(uri, sizeof(uri), ACCOUNTS_URI "/%s", u->name);
     (void)snprintf(role_uri, sizeof(role_uri), ROLES_URI "/%s", user_role_name(u->role));
-    r = resource_new(uri, T_ACCOUNT, u->name, "User Account");
-    (void)set(&r, "Description", json_string("User Account"));
-    (void)set(&r, "UserName", json_string(u->name));
-    (void)set(&r, "RoleId", json_string(user_role_name(u->role)));
+    r = rf_resource_new(uri, T_ACCOUNT, u->name, "User Account");
+    (void)rf_set(&r, "Description", json_string("User Account"));
+    (void)rf_set(&r, "UserName", json_string(u->name));
+    (void)rf_set(&r, "RoleId", json_string(user_role_name(u->role)));
     /* The users file has no disabled or locked accounts; throttling is per attempt. */
-    (void)set(&r, "Enabled", json_true());
-    (void)set(&r, "Locked", json_false());
-    (void)set(&r, "AccountTypes", json_pack("[s]", "Redfish"));
-    (void)set(&r, "Links", json_pack("{s:o}", "Role", rf_link(role_uri)));
+    (void)rf_set(&r, "Enabled", json_true());
+    (void)rf_set(&r, "Locked", json_false());
+    (void)rf_set(&r, "AccountTypes", json_pack("[s]", "Redfish"));
+    (void)rf_set(&r, "Links", json_pack("{s:o}", "Role", rf_link(role_uri)));
     return r;
 }
 
@@ -584,21 +516,6 @@ static bool etag_of(const json_t *j, char *buf, size_t size)
     return true;
 }
 
-/* The users file is read on a worker: a read (and the file's checks) is I/O. */
-struct accounts_job {
-    struct rf_request *rq;
-    char *path;
-    struct users *users;
-    struct certd_err err;
-    int r;
-};
-
-static void accounts_run(void *arg)
-{
-    struct accounts_job *j = arg;
-    j->r = users_load(j->path, &j->users, &j->err);
-}
-
 static void accounts_answer(struct rf_request *rq, const struct users *users)
 {
     const char *name = rq->n_params > 0 ? rq->params[0] : NULL;
@@ -609,19 +526,19 @@ static void accounts_answer(struct rf_request *rq, const struct users *users)
 
     if (!name) {
         /* Without ConfigureUsers a user sees their own account only (DSP8011 ConfigureSelf). */
-        json_t *c = collection_new(ACCOUNTS_URI, T_ACCOUNT_COLLECTION, "Accounts Collection");
+        json_t *c = rf_collection_new(ACCOUNTS_URI, T_ACCOUNT_COLLECTION, "Accounts Collection");
         for (size_t i = 0; c && i < users->n; i++) {
             char uri[sizeof(ACCOUNTS_URI) + USERS_NAME_MAX + 2];
             if (!all && strcmp(users->v[i].name, rq->who.user) != 0) {
                 continue;
             }
             (void)snprintf(uri, sizeof(uri), ACCOUNTS_URI "/%s", users->v[i].name);
-            if (!members_add(c, uri)) {
+            if (!rf_members_add(c, uri)) {
                 json_decref(c);
                 c = NULL;
             }
         }
-        respond_200(rq, collection_done(c));
+        rf_respond_200(rq, rf_collection_done(c));
         return;
     }
     u = users_find(users, name);
@@ -633,128 +550,94 @@ static void accounts_answer(struct rf_request *rq, const struct users *users)
     if (r && etag_of(r, etag, sizeof(etag))) {
         rf_header(rq, "ETag", etag);
     }
-    respond_200(rq, r);
-}
-
-static void accounts_done(void *arg, bool cancelled)
-{
-    struct accounts_job *j = arg;
-
-    if (cancelled) {
-        rf_header(j->rq, "Retry-After", "2");
-        rf_errorf(j->rq, 503, RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, "2", NULL);
-    } else if (j->r < 0) {
-        /* The users file is ours, not the client's: any failure to read it is our fault. */
-        log_err("users file %s: %s", j->path, j->err.msg);
-        rf_errorf(j->rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
-    } else {
-        accounts_answer(j->rq, j->users);
-    }
-    users_free(j->users);
-    free(j->path);
-    free(j);
+    rf_respond_200(rq, r);
 }
 
 static void accounts(struct rf_request *rq)
 {
-    struct accounts_job *j;
-
     /* One's own account with Login (ConfigureSelf), anybody's with ConfigureUsers. */
     if (rq->n_params > 0 && strcmp(rq->params[0], rq->who.user) != 0 &&
         !rf_has_privileges(rq, AUTH_PRIV_CONFIGURE_USERS)) {
         rf_errorf(rq, 403, RF_MSG_INSUFFICIENT_PRIVILEGE, NULL);
         return;
     }
-    j = calloc(1, sizeof(*j));
-    if (j) {
-        j->path = strdup(rq->d->cfg->users_file);
-    }
-    if (!j || !j->path) {
-        free(j);
-        rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
-        return;
-    }
-    j->rq = rq;
-    if (worker_submit(rq->d->workers, WORKER_LANE_PARALLEL, accounts_run, accounts_done, j) < 0) {
-        free(j->path);
-        free(j);
-        rf_header(rq, "Retry-After", "2");
-        rf_errorf(rq, 503, RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, "2", NULL);
-    }
+    /* The users auth checks credentials against: what GET shows is what logins see. */
+    accounts_answer(rq, auth_users(rq->d->auth));
 }
 
 /* --- Managers --- */
 
 static void managers(struct rf_request *rq)
 {
-    json_t *c = collection_new(MANAGERS_URI, T_MANAGER_COLLECTION, "Manager Collection");
+    json_t *c = rf_collection_new(MANAGERS_URI, T_MANAGER_COLLECTION, "Manager Collection");
 
-    if (c && !members_add(c, MANAGER_URI)) {
+    if (c && !rf_members_add(c, MANAGER_URI)) {
         json_decref(c);
         c = NULL;
     }
-    respond_200(rq, collection_done(c));
+    rf_respond_200(rq, rf_collection_done(c));
 }
 
 static void manager(struct rf_request *rq)
 {
     char now[32], start[32];
-    json_t *r = resource_new(MANAGER_URI, T_MANAGER, "bmc", "Manager");
+    json_t *r = rf_resource_new(MANAGER_URI, T_MANAGER, "bmc", "Manager");
 
-    format_time(time(NULL), now, sizeof(now));
-    format_time(rq->d->start_time, start, sizeof(start));
-    (void)set(&r, "Description", json_string("certd, the certificate manager of this BMC"));
-    (void)set(&r, "ManagerType", json_string("BMC"));
-    (void)set(&r, "UUID", json_string(rq->d->uuid));
-    (void)set(&r, "ServiceEntryPointUUID", json_string(rq->d->uuid));
-    (void)set(&r, "Model", json_string("certd"));
-    (void)set(&r, "FirmwareVersion", json_string(CERTD_VERSION));
-    (void)set(&r, "DateTime", json_string(now));
-    (void)set(&r, "DateTimeLocalOffset", json_string("+00:00"));
-    (void)set(&r, "LastResetTime", json_string(start));
-    (void)set(&r, "PowerState", json_string("On"));
-    (void)set(&r, "Status", status_enabled());
-    (void)set(&r, "NetworkProtocol", rf_link(NETWORK_PROTOCOL_URI));
-    (void)set(&r, "SecurityPolicy", rf_link(SECURITY_POLICY_URI));
-    respond_200(rq, r);
+    unix_to_iso8601((int64_t)time(NULL), now, sizeof(now));
+    unix_to_iso8601((int64_t)rq->d->start_time, start, sizeof(start));
+    (void)rf_set(&r, "Description", json_string("certd, the certificate manager of this BMC"));
+    (void)rf_set(&r, "ManagerType", json_string("BMC"));
+    (void)rf_set(&r, "UUID", json_string(rq->d->uuid));
+    (void)rf_set(&r, "ServiceEntryPointUUID", json_string(rq->d->uuid));
+    (void)rf_set(&r, "Model", json_string("certd"));
+    (void)rf_set(&r, "FirmwareVersion", json_string(CERTD_VERSION));
+    (void)rf_set(&r, "DateTime", json_string(now));
+    (void)rf_set(&r, "DateTimeLocalOffset", json_string("+00:00"));
+    (void)rf_set(&r, "LastResetTime", json_string(start));
+    (void)rf_set(&r, "PowerState", json_string("On"));
+    (void)rf_set(&r, "Status", status_enabled());
+    (void)rf_set(&r, "NetworkProtocol", rf_link(NETWORK_PROTOCOL_URI));
+    (void)rf_set(&r, "SecurityPolicy", rf_link(SECURITY_POLICY_URI));
+    rf_respond_200(rq, r);
 }
 
 static void network_protocol(struct rf_request *rq)
 {
     struct daemon *d = rq->d;
     uint16_t port = d->http ? http_server_port(d->http) : 0;
-    json_t *r = resource_new(NETWORK_PROTOCOL_URI, T_NETWORK_PROTOCOL, "NetworkProtocol",
-                             "Manager Network Protocol");
+    json_t *r = rf_resource_new(NETWORK_PROTOCOL_URI, T_NETWORK_PROTOCOL, "NetworkProtocol",
+                                "Manager Network Protocol");
 
     if (port == 0) {
         port = d->cfg->listen.port;
     }
-    (void)set(&r, "Description", json_string("The protocol certd serves"));
-    (void)set(&r, "HostName", json_string(d->hostname));
-    (void)set(&r, "Status", status_enabled());
-    (void)set(&r, "HTTPS",
-              json_pack("{s:i, s:b, s:o}", "Port", (int)port, "ProtocolEnabled", 1, "Certificates",
-                        rf_link(NETWORK_PROTOCOL_URI "/HTTPS/Certificates")));
-    respond_200(rq, r);
+    (void)rf_set(&r, "Description", json_string("The protocol certd serves"));
+    (void)rf_set(&r, "HostName", json_string(d->hostname));
+    (void)rf_set(&r, "Status", status_enabled());
+    (void)rf_set(&r, "HTTPS",
+                 json_pack("{s:i, s:b, s:o}", "Port", (int)port, "ProtocolEnabled", 1,
+                           "Certificates", rf_link(NETWORK_PROTOCOL_URI "/HTTPS/Certificates")));
+    rf_respond_200(rq, r);
 }
 
 static void security_policy(struct rf_request *rq)
 {
-    json_t *r =
-        resource_new(SECURITY_POLICY_URI, T_SECURITY_POLICY, "SecurityPolicy", "Security Policy");
+    json_t *r = rf_resource_new(SECURITY_POLICY_URI, T_SECURITY_POLICY, "SecurityPolicy",
+                                "Security Policy");
     json_t *versions = rq->d->cfg->tls_profile == CONFIG_TLS_MODERN
                            ? json_pack("[s]", "1.3")
                            : json_pack("[s, s]", "1.2", "1.3");
 
-    (void)set(&r, "Description", json_string("TLS policy of certd's HTTPS service"));
-    (void)set(&r, "Status", status_enabled());
+    (void)rf_set(&r, "Description", json_string("TLS policy of certd's HTTPS service"));
+    (void)rf_set(&r, "Status", status_enabled());
     /* certd asks clients for no certificate: it verifies none (VerifyCertificate false). */
-    (void)set(&r, "TLS",
-              versions ? json_pack("{s:{s:o, s:b, s:{s:o}}}", "Server", "TrustedCertificates",
-                                   rf_link(SECURITY_POLICY_URI "/TLS/Server/TrustedCertificates"),
-                                   "VerifyCertificate", 0, "Allowed", "Versions", versions)
-                       : NULL);
-    respond_200(rq, r);
+    (void)rf_set(&r, "TLS",
+                 versions
+                     ? json_pack("{s:{s:o, s:b, s:{s:o}}}", "Server", "TrustedCertificates",
+                                 rf_link(SECURITY_POLICY_URI "/TLS/Server/TrustedCertificates"),
+                                 "VerifyCertificate", 0, "Allowed", "Versions", versions)
+                     : NULL);
+    rf_respond_200(rq, r);
 }
 
 /* --- the routes --- */

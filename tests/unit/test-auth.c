@@ -4,10 +4,11 @@
  * pool and the event loop driven until the callbacks fire: Basic accepted, refused (wrong
  * password, unknown user) and a table of malformed headers refused without hashing; the Basic
  * cache (no second hash; flushed when the file changes); logins making sessions whose token
- * works and expires by an injected clock; deleting sessions; the session limit; changes of the
- * users file (role change applies at once, removal and password change end sessions, a broken
- * file keeps the old users, at most one stat a second); rate limits per name and per address
- * (IPv6 per /64) with doubling delays, refused without hashing (the password-check counter
+ * works and expires by an injected clock; deleting sessions; the session limits (of the table,
+ * over several users, and per user); changes of the users file read by auth_reload_async (role
+ * change applies at once, removal and password change end sessions, a broken file keeps the old
+ * users with one warning, reloads coalesce, nothing is read unasked); rate limits per name and per
+ * address (IPv6 per /64) with doubling delays, refused without hashing (the password-check counter
  * proves it) and reset by a success; a full worker queue; auth_free with checks in flight; the
  * privileges of each role; and that no log line holds a password or token.
  * yescrypt costs tens of milliseconds and 16 MiB a hash: every test counts its hashes.
@@ -70,6 +71,12 @@ static void gate_open(struct gate *g)
     g->is_open = true;
     (void)pthread_cond_broadcast(&g->c);
     (void)pthread_mutex_unlock(&g->m);
+}
+
+static void gate_done(void *arg, bool cancelled)
+{
+    (void)arg;
+    (void)cancelled;
 }
 
 /* The users, hashed once for the whole program (group setup). */
@@ -274,12 +281,74 @@ static struct res login(struct fx *f, const char *user, const char *pw, const ch
     return x;
 }
 
+/* Run the loop until every job out (password checks, reloads) has had its done. */
+static void drain(struct event_base *base, struct worker_pool *pool)
+{
+    while (worker_pool_pending(pool) > 0) {
+        assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+    }
+}
+
+/* Re-read the users file, as the daemon does when it changes, and wait until that is done. */
+static void reload(struct fx *f)
+{
+    auth_reload_async(f->auth);
+    drain(f->base, f->pool);
+}
+
+/* The log (stderr) goes to a file from log_capture_start to log_capture_end, at debug level. */
+struct capture {
+    char *path;
+    int saved, fd, old_level;
+};
+
+static void log_capture_start(struct fx *f, struct capture *c)
+{
+    assert_true(asprintf(&c->path, "%s/log", f->dir) > 0);
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    c->fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(c->fd >= 0);
+    assert_int_equal(dup2(c->fd, STDERR_FILENO), STDERR_FILENO);
+    c->old_level = log_get_max_level();
+    log_set_max_level(LOG_DEBUG);
+}
+
+/* The text logged since log_capture_start (static: valid until the next call). */
+static const char *log_capture_end(struct capture *c)
+{
+    static char text[65536];
+    log_set_max_level(c->old_level);
+    (void)fflush(stderr);
+    assert_int_equal(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
+    close(c->saved);
+    close(c->fd);
+    FILE *in = fopen(c->path, "re");
+    assert_non_null(in);
+    size_t n = fread(text, 1, sizeof(text) - 1, in);
+    text[n] = '\0';
+    fclose(in);
+    free(c->path);
+    return text;
+}
+
+static size_t count_str(const char *text, const char *s)
+{
+    size_t n = 0;
+    for (const char *p = strstr(text, s); p; p = strstr(p + 1, s)) {
+        n++;
+    }
+    return n;
+}
+
 /* Asserts a check result and how many password checks it cost. */
-#define assert_check(f, x, result, hashes, before)                                        \
-    do {                                                                                  \
-        assert_int_equal((x).r, (result));                                                \
-        assert_int_equal(auth_password_checks((f)->auth) - (before), (uint64_t)(hashes)); \
+#define assert_check_of(a, x, result, hashes, before)                             \
+    do {                                                                          \
+        assert_int_equal((x).r, (result));                                        \
+        assert_int_equal(auth_password_checks(a) - (before), (uint64_t)(hashes)); \
     } while (0)
+#define assert_check(f, x, result, hashes, before) \
+    assert_check_of((f)->auth, x, result, hashes, before)
 
 /* ---- roles ---- */
 
@@ -479,15 +548,8 @@ static void test_basic_malformed(void **state)
 static void test_log_hygiene(void **state)
 {
     struct fx *f = *state;
-    char *logpath = NULL;
-    assert_true(asprintf(&logpath, "%s/log", f->dir) > 0);
-    int saved = dup(STDERR_FILENO);
-    assert_true(saved >= 0);
-    int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    assert_true(fd >= 0);
-    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
-    int old_level = log_get_max_level();
-    log_set_max_level(LOG_DEBUG);
+    struct capture cap;
+    log_capture_start(f, &cap);
 
     struct res x = check_basic(f, "admin", PW_WRONG, "192.0.2.50");
     assert_int_equal(x.r, AUTH_DENIED);
@@ -504,18 +566,7 @@ static void test_log_hygiene(void **state)
     x = login(f, "op", PW_WRONG, "192.0.2.53");
     assert_int_equal(x.r, AUTH_DENIED);
 
-    log_set_max_level(old_level);
-    (void)fflush(stderr);
-    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-    close(saved);
-    close(fd);
-
-    FILE *in = fopen(logpath, "re");
-    assert_non_null(in);
-    static char text[65536];
-    size_t n = fread(text, 1, sizeof(text) - 1, in);
-    text[n] = '\0';
-    fclose(in);
+    const char *text = log_capture_end(&cap);
     assert_non_null(strstr(text, "failed login for user admin from 192.0.2.50: wrong password"));
     assert_non_null(strstr(text, "failed login for user ghost from 192.0.2.50: unknown user"));
     assert_non_null(strstr(text, "failed login from 192.0.2.51: malformed user name"));
@@ -527,7 +578,6 @@ static void test_log_hygiene(void **state)
     assert_null(strstr(text, PW_OP));
     assert_null(strstr(text, "not the")); /* no part of it either */
     assert_null(strstr(text, token));
-    free(logpath);
 }
 
 /* ---- sessions ---- */
@@ -686,7 +736,7 @@ static void test_max_sessions(void **state)
     assert_int_equal(b.r, AUTH_OK);
     /* Full: refused before hashing. */
     struct res x = login(f, "op", PW_OP, "192.0.2.1");
-    assert_check(f, x, AUTH_UNAVAILABLE, 2, c0);
+    assert_check(f, x, AUTH_SESSION_LIMIT, 2, c0);
     assert_int_equal(auth_n_sessions(f->auth), 2);
     /* A session ending makes room. */
     assert_int_equal(auth_session_delete(f->auth, a.s.id), 0);
@@ -695,13 +745,87 @@ static void test_max_sessions(void **state)
     /* The refusal of a full table is not a failed login: no rate-limit count. */
     for (int i = 0; i < (int)AUTH_FAILURES_FREE + 1; i++) {
         x = login(f, "op", PW_OP, "192.0.2.1");
-        assert_check(f, x, AUTH_UNAVAILABLE, 3, c0);
+        assert_check(f, x, AUTH_SESSION_LIMIT, 3, c0);
     }
     /* Timed-out sessions make room too. */
     f->now += AUTH_SESSION_TIMEOUT_DEFAULT;
     x = login(f, "op", PW_OP, "192.0.2.1");
     assert_check(f, x, AUTH_OK, 4, c0);
     assert_int_equal(auth_n_sessions(f->auth), 1);
+}
+
+/* The table's limit counts every user's sessions; a login that finds it full is refused. */
+static void test_session_limit(void **state)
+{
+    struct fx *f = *state;
+    assert_int_equal(auth_set_max_sessions(f->auth, 3), 0);
+    uint64_t c0 = auth_password_checks(f->auth);
+    struct res a = login(f, "admin", PW_ADMIN, "192.0.2.1");
+    struct res o = login(f, "op", PW_OP, "192.0.2.2");
+    struct res r = login(f, "ro", PW_RO, "192.0.2.3");
+    assert_int_equal(a.r, AUTH_OK);
+    assert_int_equal(o.r, AUTH_OK);
+    assert_int_equal(r.r, AUTH_OK);
+    assert_int_equal(auth_n_sessions(f->auth), 3);
+    /* Any user, even one without a session: refused unhashed, and Basic still works. */
+    struct res x = login(f, "admin", PW_ADMIN, "192.0.2.4");
+    assert_check(f, x, AUTH_SESSION_LIMIT, 3, c0);
+    assert_int_equal(x.retry, 0);
+    x = login(f, "op", PW_WRONG, "192.0.2.4");
+    assert_check(f, x, AUTH_SESSION_LIMIT, 3, c0);
+    x = check_basic(f, "ro", PW_RO, "192.0.2.4");
+    assert_check(f, x, AUTH_OK, 4, c0);
+    assert_int_equal(auth_n_sessions(f->auth), 3);
+
+    /* The last place taken while the passwords were checked: one login gets it, the other is
+     * refused after its check. Which one is up to the worker threads. */
+    assert_int_equal(auth_set_max_sessions(f->auth, 4), 0);
+    struct secret *pa = pw_new(PW_ADMIN), *po = pw_new(PW_OP);
+    struct res y = { 0 }, z = { 0 };
+    auth_login(f->auth, "admin", pa, "192.0.2.5", login_cb, &y);
+    auth_login(f->auth, "op", po, "192.0.2.6", login_cb, &z);
+    secret_free(pa);
+    secret_free(po);
+    wait_res(f, &y);
+    wait_res(f, &z);
+    assert_int_equal(auth_password_checks(f->auth) - c0, 6);
+    assert_true((y.r == AUTH_OK && z.r == AUTH_SESSION_LIMIT) ||
+                (y.r == AUTH_SESSION_LIMIT && z.r == AUTH_OK));
+    assert_int_equal(auth_n_sessions(f->auth), 4);
+}
+
+/* A user's login beyond AUTH_SESSIONS_PER_USER_MAX ends that user's least recently used session,
+ * and no one else's. */
+static void test_sessions_per_user(void **state)
+{
+    struct fx *f = *state;
+    struct res other = login(f, "admin", PW_ADMIN, "192.0.2.1");
+    assert_int_equal(other.r, AUTH_OK);
+    struct auth_session_info s[AUTH_SESSIONS_PER_USER_MAX];
+    for (unsigned i = 0; i < AUTH_SESSIONS_PER_USER_MAX; i++) {
+        f->now += 1;
+        struct res x = login(f, "ro", PW_RO, "192.0.2.2");
+        assert_int_equal(x.r, AUTH_OK);
+        s[i] = x.s;
+    }
+    assert_int_equal(auth_n_sessions(f->auth), AUTH_SESSIONS_PER_USER_MAX + 1);
+    /* The oldest is used again: the second oldest is now the least recently used. */
+    f->now += 1;
+    struct res x = check(f, NULL, s[0].token, "192.0.2.2");
+    assert_int_equal(x.r, AUTH_OK);
+
+    f->now += 1;
+    x = login(f, "ro", PW_RO, "192.0.2.2");
+    assert_int_equal(x.r, AUTH_OK);
+    assert_int_equal(auth_n_sessions(f->auth), AUTH_SESSIONS_PER_USER_MAX + 1);
+    assert_null(auth_session_find(f->auth, s[1].id));
+    assert_int_equal(check(f, NULL, s[1].token, "192.0.2.2").r, AUTH_DENIED);
+    assert_non_null(auth_session_find(f->auth, s[0].id));
+    for (unsigned i = 2; i < AUTH_SESSIONS_PER_USER_MAX; i++) {
+        assert_non_null(auth_session_find(f->auth, s[i].id));
+    }
+    assert_non_null(auth_session_find(f->auth, x.s.id));
+    assert_int_equal(check(f, NULL, other.s.token, "192.0.2.1").r, AUTH_OK);
 }
 
 /* ---- users file changes ---- */
@@ -718,19 +842,22 @@ static void test_users_change(void **state)
     assert_int_equal(x.r, AUTH_OK);
     uint64_t c0 = auth_password_checks(f->auth);
 
-    /* op becomes ReadOnly. Within the same second the file is not looked at again. */
+    /* op becomes ReadOnly. Requests do not look at the file: nothing changes until a reload. */
     struct users *u = load_users(f);
     assert_int_equal(users_set_role(u, "op", USER_ROLE_READONLY, &err), 1);
     save_users(f, u);
+    f->now += 5;
     x = check(f, NULL, sop.s.token, "192.0.2.1");
     assert_int_equal(x.r, AUTH_OK);
     assert_int_equal(x.id.role, USER_ROLE_OPERATOR);
-    f->now += 1;
+    assert_int_equal(users_find(auth_users(f->auth), "op")->role, USER_ROLE_OPERATOR);
+    reload(f);
     x = check(f, NULL, sop.s.token, "192.0.2.1");
     assert_int_equal(x.r, AUTH_OK);
     assert_int_equal(x.id.role, USER_ROLE_READONLY);
     assert_int_equal(x.id.privileges, auth_role_privileges(USER_ROLE_READONLY));
     assert_int_equal(auth_session_find(f->auth, sop.s.id)->role, USER_ROLE_READONLY);
+    assert_int_equal(users_find(auth_users(f->auth), "op")->role, USER_ROLE_READONLY);
 
     /* The change flushed the Basic cache: admin is hashed again (once). */
     x = check_basic(f, "admin", PW_ADMIN, "192.0.2.1");
@@ -741,7 +868,8 @@ static void test_users_change(void **state)
     /* op is removed: its session ends; ro's stays. */
     assert_int_equal(users_del(u, "op", &err), 0);
     save_users(f, u);
-    f->now += 1;
+    reload(f);
+    assert_null(users_find(auth_users(f->auth), "op"));
     x = check(f, NULL, sop.s.token, "192.0.2.1");
     assert_int_equal(x.r, AUTH_DENIED);
     assert_null(auth_session_find(f->auth, sop.s.id));
@@ -756,7 +884,7 @@ static void test_users_change(void **state)
     struct secret *np = pw_new("a brand new password");
     assert_int_equal(users_set_password(u, "ro", np, &err), 0);
     save_users(f, u);
-    f->now += 1;
+    reload(f);
     uint64_t c1 = auth_password_checks(f->auth);
     x = check_basic(f, "ro", PW_RO, "192.0.2.1");
     assert_check(f, x, AUTH_DENIED, 1, c1);
@@ -769,13 +897,13 @@ static void test_users_change(void **state)
     users_free(u);
 }
 
-/* A broken file keeps the users there were, warns once, and is used once it is fixed. */
+/* A broken file keeps the users there were, warns once per read, and is used once it is fixed. */
 static void test_users_broken(void **state)
 {
     struct fx *f = *state;
-    struct certd_err err = { 0 };
     struct res s = login(f, "op", PW_OP, "192.0.2.1");
     assert_int_equal(s.r, AUTH_OK);
+    const struct users *before = auth_users(f->auth);
 
     char *tmp = NULL;
     assert_true(asprintf(&tmp, "%s/users.tmp", f->dir) > 0);
@@ -785,50 +913,125 @@ static void test_users_broken(void **state)
     assert_int_equal(write(fd, garbage, sizeof(garbage) - 1), (ssize_t)sizeof(garbage) - 1);
     close(fd);
     assert_int_equal(rename(tmp, f->path), 0);
-    f->now += 1;
+    struct capture cap;
+    log_capture_start(f, &cap);
+    reload(f);
+    const char *text = log_capture_end(&cap);
+    assert_int_equal(count_str(text, "<4>"), 1);
+    assert_int_equal(count_str(text, "keeping the previous users"), 1);
+    assert_non_null(strstr(text, "users:1:"));
+    assert_null(strstr(text, "loaded"));
+    assert_ptr_equal(auth_users(f->auth), before);
     struct res x = check(f, NULL, s.s.token, "192.0.2.1");
     assert_int_equal(x.r, AUTH_OK);
     assert_int_equal(x.id.role, USER_ROLE_OPERATOR);
 
-    err_clear(&err);
-    assert_int_equal(auth_reload(f->auth, &err), -EBADMSG);
-    assert_int_equal(err.code, CERTD_E_FIELD_MISSING);
-    assert_non_null(strstr(err.msg, "users:1:"));
-    x = check(f, NULL, s.s.token, "192.0.2.1");
-    assert_int_equal(x.r, AUTH_OK);
-
     /* Removed altogether: the same. */
     assert_int_equal(unlink(f->path), 0);
-    f->now += 1;
+    log_capture_start(f, &cap);
+    reload(f);
+    text = log_capture_end(&cap);
+    assert_int_equal(count_str(text, "<4>"), 1);
+    assert_non_null(strstr(text, "does not exist"));
+    assert_ptr_equal(auth_users(f->auth), before);
     x = check(f, NULL, s.s.token, "192.0.2.1");
     assert_int_equal(x.r, AUTH_OK);
-    err_clear(&err);
-    assert_int_equal(auth_reload(f->auth, &err), -ENOENT);
-    assert_int_equal(err.code, CERTD_E_NOT_FOUND);
-    assert_non_null(strstr(err.msg, "does not exist"));
+    assert_int_equal(x.id.role, USER_ROLE_OPERATOR);
 
-    /* Back (the same hashes, op now ReadOnly): picked up by the next stat. */
-    char *text = NULL;
+    /* Back (the same hashes, op now ReadOnly): used by the next reload. */
+    char *content = NULL;
     const struct user *ad = users_find(g_users, "admin");
     const struct user *op = users_find(g_users, "op");
-    assert_true(asprintf(&text, "admin:Administrator:%s\nop:ReadOnly:%s\n", ad->hash, op->hash) >
+    assert_true(asprintf(&content, "admin:Administrator:%s\nop:ReadOnly:%s\n", ad->hash, op->hash) >
                 0);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     assert_true(fd >= 0);
-    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
     close(fd);
     assert_int_equal(rename(tmp, f->path), 0);
-    free(text);
-    f->now += 1;
+    free(content);
+    log_capture_start(f, &cap);
+    reload(f);
+    text = log_capture_end(&cap);
+    assert_int_equal(count_str(text, "<4>"), 0);
+    assert_int_equal(count_str(text, "loaded: 2 users"), 1);
     x = check(f, NULL, s.s.token, "192.0.2.1");
     assert_int_equal(x.r, AUTH_OK);
     assert_int_equal(x.id.role, USER_ROLE_READONLY);
-    err_clear(&err);
-    assert_int_equal(auth_reload(f->auth, &err), 0);
-    assert_int_equal(err.code, CERTD_E_OK);
-    x = check(f, NULL, s.s.token, "192.0.2.1");
-    assert_int_equal(x.r, AUTH_OK);
     free(tmp);
+}
+
+/* An auth on a pool of one thread, so that jobs run and end in the order they were queued. */
+static struct auth *auth_single(struct fx *f, struct worker_pool **ret_pool)
+{
+    struct certd_err err = { 0 };
+    struct auth *a = NULL;
+    assert_int_equal(worker_pool_new(f->base, 1, ret_pool), 0);
+    assert_int_equal(auth_new(f->base, *ret_pool, f->path, &a, &err), 0);
+    auth_set_clock(a, fake_clock, f);
+    return a;
+}
+
+/*
+ * Reloads asked for while one is under way make one more read after it, however many they are:
+ * a change made after the first read began is not lost, and the file is not read once per ask.
+ */
+static void test_reload_coalesced(void **state)
+{
+    struct fx *f = *state;
+    struct certd_err err = { 0 };
+    struct worker_pool *pool = NULL;
+    struct auth *a = auth_single(f, &pool);
+    struct gate *g1 = &f->gate, g2 = { .is_open = false };
+    assert_int_equal(pthread_mutex_init(&g2.m, NULL), 0);
+    assert_int_equal(pthread_cond_init(&g2.c, NULL), 0);
+    struct capture cap;
+    log_capture_start(f, &cap);
+
+    /* The thread held: three asks, one job. */
+    assert_int_equal(worker_submit(pool, WORKER_LANE_PARALLEL, gate_run, gate_done, g1), 0);
+    gate_wait_started(g1, 1);
+    auth_reload_async(a);
+    auth_reload_async(a);
+    auth_reload_async(a);
+    assert_int_equal(worker_pool_pending(pool), 2);
+    /* The first read runs (on the file as it is), then the thread waits at the second gate. */
+    assert_int_equal(worker_submit(pool, WORKER_LANE_PARALLEL, gate_run, gate_done, &g2), 0);
+    gate_open(g1);
+    gate_wait_started(&g2, 1);
+    /* Changed after that read: only the read that the asks left pending can see it. */
+    struct users *u = load_users(f);
+    assert_int_equal(users_set_role(u, "op", USER_ROLE_READONLY, &err), 1);
+    save_users(f, u);
+    users_free(u);
+    auth_reload_async(a);
+    gate_open(&g2);
+    drain(f->base, pool);
+
+    const char *text = log_capture_end(&cap);
+    assert_int_equal(count_str(text, "users file"), 2); /* two reads, both used */
+    assert_int_equal(count_str(text, "loaded: 3 users"), 2);
+    assert_int_equal(users_find(auth_users(a), "op")->role, USER_ROLE_READONLY);
+    pool = worker_pool_free(pool);
+    a = auth_free(a);
+    (void)pthread_cond_destroy(&g2.c);
+    (void)pthread_mutex_destroy(&g2.m);
+}
+
+/* auth_free with a reload under way: the pool hands the job back later, to nobody. */
+static void test_free_during_reload(void **state)
+{
+    struct fx *f = *state;
+    struct gate *g = &f->gate;
+    assert_int_equal(worker_submit(f->pool, WORKER_LANE_PARALLEL, gate_run, gate_done, g), 0);
+    assert_int_equal(worker_submit(f->pool, WORKER_LANE_PARALLEL, gate_run, gate_done, g), 0);
+    gate_wait_started(g, 2);
+    auth_reload_async(f->auth);
+    auth_reload_async(f->auth);
+    f->auth = auth_free(f->auth);
+    gate_open(g);
+    drain(f->base, f->pool);
+    assert_int_equal(worker_pool_pending(f->pool), 0);
 }
 
 /* ---- rate limits ---- */
@@ -1038,12 +1241,6 @@ static void noop_run(void *arg)
     (void)arg;
 }
 
-static void gate_done(void *arg, bool cancelled)
-{
-    (void)arg;
-    (void)cancelled;
-}
-
 static void count_done(void *arg, bool cancelled)
 {
     (void)cancelled;
@@ -1149,38 +1346,47 @@ static void test_change_during_check(void **state)
     struct fx *f = *state;
     struct certd_err err = { 0 };
     struct gate *g = &f->gate;
-    /* Hold both threads so that the login waits in the queue. */
-    assert_int_equal(worker_submit(f->pool, WORKER_LANE_PARALLEL, gate_run, gate_done, g), 0);
-    assert_int_equal(worker_submit(f->pool, WORKER_LANE_PARALLEL, gate_run, gate_done, g), 0);
-    gate_wait_started(g, 2);
-    struct secret *p = pw_new(PW_OP);
-    struct res x = { 0 };
-    auth_login(f->auth, "op", p, "192.0.2.1", login_cb, &x);
-    struct res y = { 0 };
-    char *h = basic("ro", PW_RO);
-    auth_check(f->auth, h, NULL, "192.0.2.1", check_cb, &y);
-    free(h);
-    secret_free(p);
-
+    /* One thread, held: the reload, then the login and the check wait in the queue in this
+     * order, the two taking the users as they are now; the reload's done comes first. */
+    struct worker_pool *pool = NULL;
+    struct auth *a = auth_single(f, &pool);
+    assert_int_equal(worker_submit(pool, WORKER_LANE_PARALLEL, gate_run, gate_done, g), 0);
+    gate_wait_started(g, 1);
     struct users *u = load_users(f);
     assert_int_equal(users_del(u, "op", &err), 0);
     save_users(f, u);
     users_free(u);
-    assert_int_equal(auth_reload(f->auth, &err), 0);
+    auth_reload_async(a);
+
+    struct secret *p = pw_new(PW_OP);
+    struct res x = { 0 };
+    auth_login(a, "op", p, "192.0.2.1", login_cb, &x);
+    struct res y = { 0 };
+    char *h = basic("ro", PW_RO);
+    auth_check(a, h, NULL, "192.0.2.1", check_cb, &y);
+    free(h);
+    secret_free(p);
+    assert_int_equal(x.n + y.n, 0);
 
     gate_open(g);
     wait_res(f, &x);
     wait_res(f, &y);
+    assert_null(users_find(auth_users(a), "op"));
+    /* op's password was right for the users the check began with, not for those of now. */
     assert_int_equal(x.r, AUTH_DENIED);
-    assert_int_equal(auth_n_sessions(f->auth), 0);
+    assert_int_equal(auth_n_sessions(a), 0);
     /* ro is unchanged: its check stands (but is not cached: it was made on other users). */
     assert_int_equal(y.r, AUTH_OK);
-    uint64_t c0 = auth_password_checks(f->auth);
-    struct res z = check_basic(f, "ro", PW_RO, "192.0.2.1");
-    assert_check(f, z, AUTH_OK, 1, c0);
-    while (worker_pool_pending(f->pool) > 0) {
-        assert_int_equal(event_base_loop(f->base, EVLOOP_ONCE), 0);
-    }
+    uint64_t c0 = auth_password_checks(a);
+    struct res z = { 0 };
+    h = basic("ro", PW_RO);
+    auth_check(a, h, NULL, "192.0.2.1", check_cb, &z);
+    free(h);
+    wait_res(f, &z);
+    assert_check_of(a, z, AUTH_OK, 1, c0);
+    drain(f->base, pool);
+    pool = worker_pool_free(pool);
+    a = auth_free(a);
 }
 
 int main(void)
@@ -1195,8 +1401,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_login_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sessions_per_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_change, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_broken, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_coalesced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_during_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rate_peer, setup, teardown),
