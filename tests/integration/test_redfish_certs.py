@@ -4,10 +4,8 @@ CertificateService, CertificateLocations, ActionInfo, the HTTPS / LDAP / trustst
 and members, GenerateCSR, ReplaceCertificate, Rekey, Renew, every bad input with its status and
 Base message id, concurrency, restart and the role matrix.
 
-Every Redfish response body of this file is validated against the DMTF JSON schemas
-(shared/redfish-schema/json-schema; CERTD_REDFISH_SCHEMA overrides the path) and scanned for
-private key material (the PEM label and every base64 line of every key the tests made)."""
-import base64
+Every response is validated against the DMTF JSON schemas and scanned for private key
+material (the PEM label and every base64 line of every key the tests made) by conftest's hook."""
 import concurrent.futures
 import datetime
 import http.client
@@ -15,11 +13,13 @@ import ipaddress
 import json
 import os
 import re
-import ssl
 import subprocess
 import time
 
 import pytest
+from conftest import (CA, Client, assert_405_with_allow, assert_error, basic_auth, cert_pem,
+                      check_response, dn, key_pem, new_key, ok, schemas, served_cert, tls_context,
+                      utcnow)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -63,103 +63,7 @@ max = 3
 """
 
 
-# --- schema validation ------------------------------------------------------------------------
-
-SCHEMA_BASE = "http://redfish.dmtf.org/schemas/v1/"
-
-
-def _schema_dir():
-    d = os.environ.get("CERTD_REDFISH_SCHEMA")
-    if d:
-        return d
-    root = os.environ.get("CERTD_SOURCE_ROOT",
-                          os.path.join(os.path.dirname(__file__), "..", ".."))
-    return os.path.normpath(os.path.join(root, "..", "shared", "redfish-schema", "json-schema"))
-
-
-class Schemas:
-    """The DMTF JSON schemas, resolved locally (their $refs name redfish.dmtf.org URLs), with
-    jsonschema's registry (4.18+) or its RefResolver (Debian 12's 4.10)."""
-
-    def __init__(self, directory):
-        import jsonschema
-        self.jsonschema = jsonschema
-        self.store = {}
-        for f in sorted(os.listdir(directory)):
-            if f.endswith(".json"):
-                with open(os.path.join(directory, f)) as fh:
-                    self.store[SCHEMA_BASE + f] = json.load(fh)
-        try:
-            from referencing import Registry
-            from referencing.jsonschema import DRAFT7
-            self.registry = Registry().with_resources(
-                (url, DRAFT7.create_resource(doc)) for url, doc in self.store.items())
-        except ImportError:
-            self.registry = None
-
-    def errors(self, body, file, definition):
-        url = SCHEMA_BASE + file
-        assert url in self.store, f"no schema {file} in {_schema_dir()}"
-        root = {"$ref": f"{url}#/definitions/{definition}"}
-        if self.registry is not None:
-            v = self.jsonschema.Draft7Validator(root, registry=self.registry)
-        else:
-            resolver = self.jsonschema.RefResolver(base_uri="urn:certd:root", referrer=root,
-                                                   store=dict(self.store))
-            v = self.jsonschema.Draft7Validator(root, resolver=resolver)
-        return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in v.iter_errors(body)]
-
-    def check(self, body, file, definition):
-        errs = self.errors(body, file, definition)
-        assert not errs, f"{file}#{definition}: {errs}\n{json.dumps(body, indent=1)[:4000]}"
-
-    def check_resource(self, body):
-        """A resource by its @odata.type; an error body by its shape."""
-        if "error" in body and "@odata.type" not in body:
-            self.check(body, "redfish-error.v1_0_2.json", "RedfishError")
-            return
-        m = re.fullmatch(r"#([A-Za-z]+)\.(?:(v\d+_\d+_\d+)\.)?([A-Za-z]+)", body["@odata.type"])
-        assert m, body["@odata.type"]
-        ns, version, typ = m.groups()
-        self.check(body, f"{ns}.{version}.json" if version else f"{ns}.json", typ)
-
-
-_schemas = None
-
-
-def schemas():
-    """The loaded schemas, or None (with a warning once) when the directory is absent."""
-    global _schemas
-    if _schemas is None:
-        d = _schema_dir()
-        if not os.path.isdir(d):
-            import warnings
-            warnings.warn(f"Redfish schema directory {d} absent: bodies are not validated "
-                          "(set CERTD_REDFISH_SCHEMA)")
-            _schemas = False
-        else:
-            _schemas = Schemas(d)
-    return _schemas or None
-
-
-# --- keys, certificates and the scan for key material ----------------------------------------
-
-SECRET_LINES = set()
-
-
-def key_pem(key):
-    """PKCS#8 PEM of key; its base64 lines are remembered so that no response may hold them."""
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    for line in pem.splitlines()[1:-1]:
-        if len(line) >= 40:
-            SECRET_LINES.add(line.decode())
-    return pem
-
-
-def cert_pem(cert):
-    return cert.public_bytes(serialization.Encoding.PEM)
-
+# --- helpers ----------------------------------------------------------------------------------
 
 def load_certs(pem):
     """Every certificate of a PEM string, in order (cryptography 38 has no loader for this)."""
@@ -181,135 +85,14 @@ OID_INITIALS = x509.ObjectIdentifier("2.5.4.43")
 OID_NAME = x509.ObjectIdentifier("2.5.4.41")
 
 
-def new_key(kind="ec", size=None):
-    if kind == "rsa":
-        return rsa.generate_private_key(public_exponent=65537, key_size=size or 2048)
-    return ec.generate_private_key({None: ec.SECP256R1(), 256: ec.SECP256R1(),
-                                    384: ec.SECP384R1(), 521: ec.SECP521R1()}[size])
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def dn(cn, **extra):
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    for oid, value in extra.items():
-        attrs.append(x509.NameAttribute(getattr(NameOID, oid), value))
-    return x509.Name(attrs)
-
-
-class CA:
-    """A test CA (optionally under another) that issues leaves and signs CSRs."""
-
-    def __init__(self, cn="certd test root", parent=None, key=None):
-        self.key = key or new_key()
-        self.name = dn(cn, ORGANIZATION_NAME="certd tests")
-        b = self._builder(self.name, self.key.public_key(),
-                          parent.name if parent else self.name, days=3650)
-        b = b.add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                          False), critical=True)
-        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(self.key.public_key()),
-                            critical=False)
-        self.cert = b.sign(parent.key if parent else self.key, hashes.SHA256())
-        self.pem = cert_pem(self.cert)
-
-    @staticmethod
-    def _builder(subject, public_key, issuer, days=365, not_before=None):
-        nb = not_before or utcnow() - datetime.timedelta(minutes=5)
-        return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
-                .public_key(public_key).serial_number(x509.random_serial_number())
-                .not_valid_before(nb).not_valid_after(nb + datetime.timedelta(days=days)))
-
-    def issue(self, subject, public_key, sans=(), eku=(ExtendedKeyUsageOID.SERVER_AUTH,),
-              days=365, not_before=None):
-        b = self._builder(subject, public_key, self.name, days, not_before)
-        b = b.add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        b = b.add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False,
-                                          False), critical=True)
-        if eku:
-            b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), critical=False)
-        if sans:
-            b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
-        return b.sign(self.key, hashes.SHA256())
-
-    def leaf(self, cn="server.certd.test", kind="ec", size=None, **kw):
-        """A new key and a certificate for it: (cert, key, pem of cert + key)."""
-        key = new_key(kind, size)
-        cert = self.issue(dn(cn), key.public_key(), sans=[x509.DNSName(cn)], **kw)
-        return cert, key, cert_pem(cert) + key_pem(key)
-
-    def sign_csr(self, csr, eku=(ExtendedKeyUsageOID.SERVER_AUTH,)):
-        assert csr.is_signature_valid
-        sans = ()
-        try:
-            sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        except x509.ExtensionNotFound:
-            pass
-        return self.issue(csr.subject, csr.public_key(), sans=list(sans), eku=eku)
-
-
 @pytest.fixture(scope="module")
 def ca():
     return CA()
 
 
-def no_secrets(text, where):
-    assert "PRIVATE KEY" not in text, f"private key label in {where}"
-    for line in SECRET_LINES:
-        assert line not in text, f"private key material in {where}"
-
-
-# --- the client -------------------------------------------------------------------------------
-
-class Api:
-    """A keep-alive session on certd that checks every response: no key material, and every
-    Redfish JSON body valid against the DMTF schemas."""
-
-    def __init__(self, certd, auth="admin"):
-        self.certd = certd
-        self.s = certd.session(auth)
-        self.s.hooks["response"].append(self._check)
-
-    @staticmethod
-    def _check(r, *args, **kwargs):
-        no_secrets(r.text, f"{r.request.method} {r.request.path_url}")
-        no_secrets(str(r.headers), f"headers of {r.request.method} {r.request.path_url}")
-        path = r.request.path_url
-        ctype = r.headers.get("Content-Type", "")
-        if path.startswith("/redfish/v1/") and r.content and ctype.startswith("application/json"):
-            body = r.json()
-            s = schemas()
-            if s and ("@odata.type" in body or "error" in body):
-                s.check_resource(body)
-            if r.status_code < 400:
-                assert r.headers.get("OData-Version") == "4.0", r.headers
-        return r
-
-    def request(self, method, path, **kw):
-        kw.setdefault("timeout", 300)
-        # Per request: REQUESTS_CA_BUNDLE in the environment would override the session's.
-        kw.setdefault("verify", False)
-        return self.s.request(method, self.certd.url + path, **kw)
-
-    def get(self, path, **kw):
-        return self.request("GET", path, **kw)
-
-    def post(self, path, **kw):
-        return self.request("POST", path, **kw)
-
-    def delete(self, path, **kw):
-        return self.request("DELETE", path, **kw)
-
-    def close(self):
-        self.s.close()
-
-
 @pytest.fixture
-def policy_certd(certd_factory, tmp_path):
-    """A certd on POLICY_CONFIG (its directory made first: Certd writes the file at once)."""
-    (tmp_path / "policy").mkdir()
+def policy_certd(certd_factory):
+    """A certd on POLICY_CONFIG."""
     d = certd_factory(config=POLICY_CONFIG, name="policy").start()
     yield d
     rc = d.stop()
@@ -318,34 +101,8 @@ def policy_certd(certd_factory, tmp_path):
 
 @pytest.fixture
 def api(certd):
-    a = Api(certd)
-    yield a
-    a.close()
-    no_secrets(certd.log(), "the daemon's log")
-
-
-def ok(r, status=200):
-    assert r.status_code == status, (r.status_code, r.text[:3000])
-    return r.json() if r.content else None
-
-
-def message_ids(body):
-    err = body.get("error", body)
-    ids = [m.get("MessageId", "") for m in err.get("@Message.ExtendedInfo", [])]
-    if "code" in err:
-        ids.append(err["code"])
-    return ids
-
-
-def assert_error(r, status, message_id, word=None):
-    assert r.status_code == status, (r.status_code, r.text[:3000])
-    body = r.json()
-    assert "error" in body, body
-    ids = message_ids(body)
-    assert any(i.rsplit(".", 1)[-1] == message_id for i in ids), (message_id, ids)
-    if word:
-        assert word.lower() in json.dumps(body).lower(), (word, body)
-    return body
+    with Client(certd) as a:
+        yield a
 
 
 def install(api, collection, pem, status=200, as_json=True, ctype="application/x-pem-file"):
@@ -354,21 +111,11 @@ def install(api, collection, pem, status=200, as_json=True, ctype="application/x
                                        "CertificateType": "PEM"})
     else:
         r = api.post(collection, data=pem, headers={"Content-Type": ctype})
-    body = ok(r, status)
+    body = ok(r, status).json()
     if status == 200:
         assert r.headers["Location"] == body["@odata.id"]
         assert body["@odata.id"].startswith(collection + "/")
     return body
-
-
-def served_cert(port):
-    """The certificate a NEW connection sees, read by openssl s_client."""
-    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}",
-                        "-servername", "certd.test"], input=b"", capture_output=True,
-                       timeout=60)
-    m = re.search(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", p.stdout, re.S)
-    assert m, (p.returncode, p.stdout[-2000:], p.stderr[-2000:])
-    return x509.load_pem_x509_certificate(m.group(0))
 
 
 class KeepAlive:
@@ -376,13 +123,9 @@ class KeepAlive:
     the server closes, so the socket object tells whether it is still the same connection)."""
 
     def __init__(self, certd):
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        self.conn = http.client.HTTPSConnection("127.0.0.1", certd.port, context=ctx,
+        self.conn = http.client.HTTPSConnection("127.0.0.1", certd.port, context=tls_context(),
                                                 timeout=120)
-        user, pw = certd.admin
-        self.auth = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+        self.auth = basic_auth(certd.admin)
         self.get("/redfish/v1/CertificateService")
         self.sock = self.conn.sock
         self.peer = x509.load_der_x509_certificate(self.sock.getpeercert(binary_form=True))
@@ -391,7 +134,7 @@ class KeepAlive:
         self.conn.request("GET", path, headers={"Authorization": self.auth})
         r = self.conn.getresponse()
         body = r.read()
-        no_secrets(body.decode(errors="replace"), "a keep-alive response")
+        check_response(f"GET {path} (keep-alive)", path, r.status, dict(r.getheaders()), body)
         assert r.status == 200, (r.status, body[:2000])
         return json.loads(body)
 
@@ -415,7 +158,7 @@ def generate_csr(api, collection=HTTPS, **params):
     body = {"CertificateCollection": {"@odata.id": collection}}
     body.update(params)
     r = api.post(GENERATE_CSR, json=body)
-    out = ok(r)
+    out = ok(r).json()
     s = schemas()
     if s:
         s.check(out, "CertificateService.v1_2_1.json", "GenerateCSRResponse")
@@ -461,7 +204,7 @@ def check_certificate_body(body, cert, collection):
 # --- service documents ------------------------------------------------------------------------
 
 def test_certificate_service(api):
-    svc = ok(api.get(SERVICE))
+    svc = ok(api.get(SERVICE)).json()
     assert svc["@odata.id"] == SERVICE and svc["Id"] == "CertificateService"
     acts = svc["Actions"]
     assert acts["#CertificateService.GenerateCSR"]["target"] == GENERATE_CSR
@@ -470,7 +213,7 @@ def test_certificate_service(api):
     # The conformance notes' Allow rules: CertificateService allows no POST.
     assert "POST" not in api.get(SERVICE).headers.get("Allow", "")
 
-    gen = ok(api.get(acts["#CertificateService.GenerateCSR"]["@Redfish.ActionInfo"]))
+    gen = ok(api.get(acts["#CertificateService.GenerateCSR"]["@Redfish.ActionInfo"])).json()
     params = {p["Name"]: p for p in gen["Parameters"]}
     assert set(params) == CSR_PARAMETERS
     assert [n for n, p in params.items() if p["Required"]] == ["CertificateCollection"]
@@ -485,7 +228,7 @@ def test_certificate_service(api):
     assert "ServerAuthentication" in params["KeyUsage"]["AllowableValues"]
     assert params["CommonName"]["DefaultValue"]
 
-    rep = ok(api.get(acts["#CertificateService.ReplaceCertificate"]["@Redfish.ActionInfo"]))
+    rep = ok(api.get(acts["#CertificateService.ReplaceCertificate"]["@Redfish.ActionInfo"])).json()
     params = {p["Name"]: p for p in rep["Parameters"]}
     assert set(params) == {"CertificateString", "CertificateType", "CertificateUri"}
     assert all(p["Required"] for p in params.values())
@@ -494,17 +237,17 @@ def test_certificate_service(api):
 
 
 def test_collections_and_bootstrap_certificate(api, certd):
-    https = ok(api.get(HTTPS))
+    https = ok(api.get(HTTPS)).json()
     assert https["Members@odata.count"] == 1
     assert https["Members"] == [{"@odata.id": HTTPS + "/1"}]
     assert set(api.get(HTTPS).headers["Allow"].replace(" ", "").split(",")) == {
         "GET", "HEAD", "POST"}
     for coll in (LDAP, TRUSTED, TRUSTSTORE, LDAP + "/", TRUSTED + "/"):
-        body = ok(api.get(coll))
+        body = ok(api.get(coll)).json()
         assert body["Members"] == [] and body["Members@odata.count"] == 0
         assert body["@odata.id"] == coll.rstrip("/")
 
-    member = ok(api.get(HTTPS + "/1"))
+    member = ok(api.get(HTTPS + "/1")).json()
     served = served_cert(certd.port)
     check_certificate_body(member, served, HTTPS)
     assert member["CertificateType"] == "PEM"
@@ -529,9 +272,40 @@ def test_collections_and_bootstrap_certificate(api, certd):
     for missing in (HTTPS + "/2", LDAP + "/1", TRUSTED + "/" + "ab" * 32, HTTPS + "/1/x"):
         assert api.get(missing).status_code == 404
 
-    locs = ok(api.get(LOCATIONS))
+    locs = ok(api.get(LOCATIONS)).json()
     assert locs["Links"]["Certificates"] == [{"@odata.id": HTTPS + "/1"}]
     assert locs["Links"]["Certificates@odata.count"] == 1
+
+
+def test_405_with_allow_on_every_certificate_uri(api, certd, ca):
+    """Every certificate URI answers a method it does not serve with 405, Allow and a Redfish
+    body (and changes nothing)."""
+    _c, _k, pem = ca.leaf("ldap-405.certd.test", eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
+    install(api, LDAP, pem)
+    trusted_id = install(api, TRUSTED, CA("405 root").pem)["Id"]
+    table = {
+        SERVICE: {"GET"},
+        LOCATIONS: {"GET"},
+        GENERATE_CSR: {"POST"},
+        REPLACE: {"POST"},
+        SERVICE + "/GenerateCSRActionInfo": {"GET"},
+        SERVICE + "/ReplaceCertificateActionInfo": {"GET"},
+    }
+    for coll, member_methods in ((HTTPS, {"GET"}), (LDAP, {"GET", "DELETE"})):
+        member = coll + "/1"
+        table.update({
+            coll: {"GET", "POST"},
+            member: member_methods,
+            member + "/Actions/Certificate.Rekey": {"POST"},
+            member + "/Actions/Certificate.Renew": {"POST"},
+            member + "/RekeyActionInfo": {"GET"},
+            member + "/RenewActionInfo": {"GET"},
+        })
+    for coll in (TRUSTED, TRUSTSTORE):
+        table.update({coll: {"GET", "POST"}, f"{coll}/{trusted_id}": {"GET", "DELETE"}})
+    state = {p: ok(api.get(p)).json() for p in (HTTPS, HTTPS + "/1", LDAP + "/1", TRUSTED)}
+    assert_405_with_allow(certd, table)
+    assert {p: ok(api.get(p)).json() for p in state} == state
 
 
 # Only an HTTPS endpoint, and an "ldap" of the wrong type: neither LDAP nor the truststore is
@@ -546,10 +320,9 @@ type = server
 """
 
 
-def test_unconfigured_endpoints_are_not_found(certd_factory, tmp_path):
-    (tmp_path / "sparse").mkdir()
+def test_unconfigured_endpoints_are_not_found(certd_factory):
     d = certd_factory(config=SPARSE_CONFIG, name="sparse").start()
-    a = Api(d)
+    a = Client(d)
     try:
         for path in (LDAP, LDAP + "/1", TRUSTED, TRUSTSTORE, TRUSTED + "/" + "ab" * 32):
             want = "ResourceMissingAtURI" if path in (LDAP, TRUSTED, TRUSTSTORE) else \
@@ -558,8 +331,8 @@ def test_unconfigured_endpoints_are_not_found(certd_factory, tmp_path):
         assert_error(a.post(TRUSTED, json={"CertificateString": CA("x").pem.decode(),
                                            "CertificateType": "PEM"}), 404,
                      "ResourceMissingAtURI")
-        assert ok(a.get(LOCATIONS))["Links"]["Certificates"] == [{"@odata.id": HTTPS + "/1"}]
-        info = ok(a.get(SERVICE + "/GenerateCSRActionInfo"))
+        assert ok(a.get(LOCATIONS)).json()["Links"]["Certificates"] == [{"@odata.id": HTTPS + "/1"}]
+        info = ok(a.get(SERVICE + "/GenerateCSRActionInfo")).json()
         cc = {p["Name"]: p for p in info["Parameters"]}["CertificateCollection"]
         assert cc["AllowableValues"] == [HTTPS]
         assert_error(a.post(GENERATE_CSR, json={"CertificateCollection": {"@odata.id": LDAP}}),
@@ -583,7 +356,7 @@ def test_install_https_is_served_at_once(api, certd, ca, kind, size):
         assert "PRIVATE" not in body["CertificateString"]
         assert served_cert(certd.port) == cert
         old.assert_still_open()
-        check_certificate_body(ok(api.get(HTTPS + "/1")), cert, HTTPS)
+        check_certificate_body(ok(api.get(HTTPS + "/1")).json(), cert, HTTPS)
     finally:
         old.close()
 
@@ -595,12 +368,12 @@ def test_install_raw_pem(api, ca, ctype):
     body = install(api, LDAP, pem, as_json=False, ctype=ctype)
     check_certificate_body(body, cert, LDAP)
     assert body["KeyUsage"] == ["DigitalSignature", "KeyEncipherment", "ClientAuthentication"]
-    assert ok(api.get(LDAP))["Members"] == [{"@odata.id": LDAP + "/1"}]
+    assert ok(api.get(LDAP)).json()["Members"] == [{"@odata.id": LDAP + "/1"}]
     # A second upload replaces the one certificate of a client endpoint.
     cert2, _key, pem2 = ca.leaf("ldap-client2.certd.test",
                                 eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
     check_certificate_body(install(api, LDAP, pem2, as_json=False, ctype=ctype), cert2, LDAP)
-    assert ok(api.get(LDAP))["Members@odata.count"] == 1
+    assert ok(api.get(LDAP)).json()["Members@odata.count"] == 1
 
 
 def test_install_chain_and_subject_fields(api, certd, ca):
@@ -708,9 +481,9 @@ def test_generate_csr_every_parameter_then_upload(api, certd, ca):
 
 def test_generate_csr_defaults(policy_certd):
     d = policy_certd
-    a = Api(d)
+    a = Client(d)
     try:
-        info = ok(a.get(SERVICE + "/GenerateCSRActionInfo"))
+        info = ok(a.get(SERVICE + "/GenerateCSRActionInfo")).json()
         cn = {p["Name"]: p for p in info["Parameters"]}["CommonName"]
         assert cn["DefaultValue"] == "certd.test" and not cn["Required"]
         # Only CertificateCollection is needed: CN = the host name, the endpoint's key type.
@@ -726,7 +499,7 @@ def test_generate_csr_defaults(policy_certd):
 
 
 def _advertised(api, name):
-    info = ok(api.get(SERVICE + "/GenerateCSRActionInfo"))
+    info = ok(api.get(SERVICE + "/GenerateCSRActionInfo")).json()
     p = {p["Name"]: p for p in info["Parameters"]}[name]
     return p.get("AllowableValues") or p.get("AllowableNumbers")
 
@@ -781,7 +554,7 @@ def test_concurrent_rsa4096_csrs_do_not_block_the_loop(api, certd):
     ok(api.get(SERVICE))  # the Basic credentials are now cached: GETs need no worker
 
     def one(i):
-        a = Api(certd)
+        a = Client(certd)
         try:
             t0 = time.monotonic()
             csr = generate_csr(a, HTTPS if i % 2 else LDAP, CommonName=f"c{i}.certd.test",
@@ -817,7 +590,7 @@ def test_renew_and_rekey(api, ca, certd):
                                             serialization.PublicFormat.SubjectPublicKeyInfo)
 
     r = api.post(HTTPS + "/1/Actions/Certificate.Renew", json={"ChallengePassword": "pw-1"})
-    out = ok(r)
+    out = ok(r).json()
     s = schemas()
     if s:
         s.check(out, "Certificate.v1_11_0.json", "RenewResponse")
@@ -833,7 +606,7 @@ def test_renew_and_rekey(api, ca, certd):
     assert served_cert(certd.port) == renewed
 
     # Rekey with the same type (no parameters), then with another one.
-    out = ok(api.post(HTTPS + "/1/Actions/Certificate.Rekey", json={}))
+    out = ok(api.post(HTTPS + "/1/Actions/Certificate.Rekey", json={})).json()
     if s:
         s.check(out, "Certificate.v1_11_0.json", "RekeyResponse")
     csr = x509.load_pem_x509_csr(out["CSRString"].encode())
@@ -843,7 +616,7 @@ def test_renew_and_rekey(api, ca, certd):
     assert isinstance(csr.public_key(), ec.EllipticCurvePublicKey)
     out = ok(api.post(HTTPS + "/1/Actions/Certificate.Rekey",
                       json={"KeyPairAlgorithm": "TPM_ALG_RSA", "KeyBitLength": 2048,
-                            "ChallengePassword": "pw-2"}))
+                            "ChallengePassword": "pw-2"})).json()
     csr = x509.load_pem_x509_csr(out["CSRString"].encode())
     openssl_verify_csr(out["CSRString"])
     assert isinstance(csr.public_key(), rsa.RSAPublicKey)
@@ -869,7 +642,7 @@ def test_replace_certificate(api, ca, certd):
     cert, _key, pem = ca.leaf("replaced.certd.test")
     r = api.post(REPLACE, json={"CertificateString": pem.decode(), "CertificateType": "PEM",
                                 "CertificateUri": {"@odata.id": HTTPS + "/1"}})
-    check_certificate_body(ok(r), cert, HTTPS)
+    check_certificate_body(ok(r).json(), cert, HTTPS)
     assert r.headers["Location"] == HTTPS + "/1"
     assert served_cert(certd.port) == cert
 
@@ -879,9 +652,9 @@ def test_replace_certificate(api, ca, certd):
     assert first["@odata.id"].startswith(TRUSTSTORE + "/")
     r = api.post(REPLACE, json={"CertificateString": root2.pem.decode(),
                                 "CertificateType": "PEM", "CertificateUri": first["@odata.id"]})
-    body = ok(r)
+    body = ok(r).json()
     check_certificate_body(body, root2.cert, TRUSTSTORE)
-    members = ok(api.get(TRUSTED))["Members"]
+    members = ok(api.get(TRUSTED)).json()["Members"]
     assert members == [{"@odata.id": TRUSTED + "/" + body["Id"]}]
 
     # Errors: missing parameter, unknown URI, unknown member, bad type.
@@ -918,13 +691,13 @@ def test_truststore_add_list_delete_on_both_uris(api):
         assert body["Id"] == root.cert.fingerprint(hashes.SHA256()).hex()
         assert "Actions" not in body
     for coll in (TRUSTED, TRUSTSTORE):
-        listing = ok(api.get(coll))
+        listing = ok(api.get(coll)).json()
         assert listing["Members@odata.count"] == 2
         assert {m["@odata.id"] for m in listing["Members"]} == {
             f"{coll}/{a['Id']}", f"{coll}/{b['Id']}"}
         # Members answer at the URI they were asked by.
-        check_certificate_body(ok(api.get(f"{coll}/{a['Id']}")), roots[0].cert, coll)
-    links = ok(api.get(LOCATIONS))["Links"]["Certificates"]
+        check_certificate_body(ok(api.get(f"{coll}/{a['Id']}")).json(), roots[0].cert, coll)
+    links = ok(api.get(LOCATIONS)).json()["Links"]["Certificates"]
     assert {"@odata.id": f"{TRUSTED}/{a['Id']}"} in links
     assert not any(TRUSTSTORE in l["@odata.id"] for l in links)  # the alias is not linked
 
@@ -932,23 +705,23 @@ def test_truststore_add_list_delete_on_both_uris(api):
     assert_error(api.post(TRUSTSTORE, json={"CertificateString": roots[0].pem.decode(),
                                             "CertificateType": "PEM"}), 409, "GeneralError",
                  "already")
-    assert ok(api.get(TRUSTED))["Members@odata.count"] == 2
+    assert ok(api.get(TRUSTED)).json()["Members@odata.count"] == 2
 
     # Delete through the alias; gone on both URIs and from CertificateLocations.
     assert api.delete(f"{TRUSTSTORE}/{a['Id']}").status_code == 204
     for coll in (TRUSTED, TRUSTSTORE):
         assert api.get(f"{coll}/{a['Id']}").status_code == 404
     assert api.delete(f"{TRUSTED}/{a['Id']}").status_code == 404
-    links = ok(api.get(LOCATIONS))["Links"]["Certificates"]
+    links = ok(api.get(LOCATIONS)).json()["Links"]["Certificates"]
     assert {"@odata.id": f"{TRUSTED}/{a['Id']}"} not in links
     for l in links:
         ok(api.get(l["@odata.id"]))  # never stale
     assert api.delete(f"{TRUSTED}/{b['Id']}").status_code == 204
-    assert ok(api.get(TRUSTED))["Members"] == []
+    assert ok(api.get(TRUSTED)).json()["Members"] == []
 
 
 def test_truststore_limit_and_policies(policy_certd, ca):
-    a = Api(policy_certd)
+    a = Client(policy_certd)
     try:
         roots = [CA(f"limit root {i}") for i in range(4)]
         for r in roots[:3]:
@@ -956,7 +729,7 @@ def test_truststore_limit_and_policies(policy_certd, ca):
         assert_error(a.post(TRUSTED, json={"CertificateString": roots[3].pem.decode(),
                                            "CertificateType": "PEM"}), 409,
                      "CreateLimitReachedForResource")
-        assert ok(a.get(TRUSTED))["Members@odata.count"] == 3
+        assert ok(a.get(TRUSTED)).json()["Members@odata.count"] == 3
 
         # LDAP refuses expired certificates by policy; nothing is installed.
         past = utcnow() - datetime.timedelta(days=30)
@@ -964,7 +737,7 @@ def test_truststore_limit_and_policies(policy_certd, ca):
                               eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
         assert_error(a.post(LDAP, data=pem, headers={"Content-Type": "application/x-pem-file"}),
                      400, "GeneralError", "expired")
-        assert ok(a.get(LDAP))["Members"] == []
+        assert ok(a.get(LDAP)).json()["Members"] == []
 
         # LDAP's reload fails: the change stands, with a warning that says so.
         cert, _k, pem = ca.leaf("ldap.certd.test", eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
@@ -972,7 +745,7 @@ def test_truststore_limit_and_policies(policy_certd, ca):
         check_certificate_body(body, cert, LDAP)
         msgs = body["@Message.ExtendedInfo"]
         assert any("reloading" in m["Resolution"] for m in msgs), msgs
-        check_certificate_body(ok(a.get(LDAP + "/1")), cert, LDAP)
+        check_certificate_body(ok(a.get(LDAP + "/1")).json(), cert, LDAP)
         # DELETE answers 200 with the warning instead of 204.
         r = a.delete(LDAP + "/1")
         assert r.status_code == 200 and "reloading" in r.text
@@ -1009,22 +782,25 @@ def test_bad_uploads(api, ca, certd):
                           "Extra": 1}}, 400, "PropertyUnknown", "Extra"),
         (HTTPS, _pem_post(cert_pem(cert) + key_pem(other)), 400, "GeneralError", "match"),
         (HTTPS, _pem_post(b"-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
-                          b"-----END CERTIFICATE-----\n"), 400, "GeneralError", None),
+                          b"-----END CERTIFICATE-----\n"), 400, "GeneralError", "base64"),
         (HTTPS, {"data": bytes(range(256)) * 8,
                  "headers": {"Content-Type": "application/octet-stream"}}, 400, "GeneralError",
-         None),
+         "neither PEM nor a DER"),
         (HTTPS, {"data": b"", "headers": {"Content-Type": "application/x-pem-file"}}, 400,
-         "GeneralError", None),
+         "GeneralError", "empty"),
+        (HTTPS, {"data": pem.replace(b"-----END CERTIFICATE-----", b""),
+                 "headers": {"Content-Type": "application/x-pem-file"}}, 400, "GeneralError",
+         "no END line"),
         # A CA certificate (keyCertSign only) with its key is no server certificate.
-        (HTTPS, _pem_post(ca.pem + ca_key_pem), 400, "GeneralError", "usage"),
+        (HTTPS, _pem_post(ca.pem + ca_key_pem), 400, "GeneralError", "KeyUsage"),
         # A leaf is no CA; a key is never taken into the truststore.
         (TRUSTED, _pem_post(leaf_for_trust), 400, "GeneralError", "CA"),
         (TRUSTED, _pem_post(ca.pem + ca_key_pem), 400, "GeneralError", "key"),
         (HTTPS, {"data": b"x" * 70000,
                  "headers": {"Content-Type": "application/x-pem-file"}}, 413, "GeneralError",
-         None),
+         "65536"),
         (HTTPS, {"data": pem, "headers": {"Content-Type": "text/plain"}}, 415,
-         "UnrecognizedRequestBody", None),
+         "UnrecognizedRequestBody", "text/plain"),
     ]
     for coll, kw, status, mid, word in cases:
         r = api.post(coll, **kw)
@@ -1032,7 +808,7 @@ def test_bad_uploads(api, ca, certd):
         # The upload is never echoed back.
         assert "BEGIN CERTIFICATE" not in json.dumps(body)
     assert served_cert(certd.port) == before
-    assert ok(api.get(TRUSTED))["Members"] == []
+    assert ok(api.get(TRUSTED)).json()["Members"] == []
 
 
 @pytest.mark.parametrize("params, status, message_id, word", [
@@ -1084,7 +860,8 @@ def test_generate_csr_malformed_json_makes_no_key(api, certd):
     assert_error(api.post(GENERATE_CSR, data=b'{"CertificateCollection": ',
                           headers={"Content-Type": "application/json"}), 400, "MalformedJSON")
     assert_error(api.post(GENERATE_CSR, json={"CertificateCollection": {"@odata.id": HTTPS},
-                                              "Country": "USA"}), 400, "GeneralError")
+                                              "Country": "USA"}), 400,
+                 "ActionParameterValueFormatError", "Country")
     pending = os.path.join(certd.state_dir, "https", "pending")
     assert not os.path.isdir(pending) or os.listdir(pending) == []
 
@@ -1092,7 +869,7 @@ def test_generate_csr_malformed_json_makes_no_key(api, certd):
 # --- restart ----------------------------------------------------------------------------------
 
 def test_restart_preserves_everything(certd, ca):
-    a = Api(certd)
+    a = Client(certd)
     https, _k, pem = ca.leaf("restart.certd.test")
     install(a, HTTPS, pem)
     ldap, _k, pem = ca.leaf("ldap-restart.certd.test", eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
@@ -1100,15 +877,15 @@ def test_restart_preserves_everything(certd, ca):
     root = CA("restart root")
     trusted = install(a, TRUSTED, root.pem)
     csr = generate_csr(a, HTTPS, CommonName="after-restart.certd.test")
-    before = {p: ok(a.get(p)) for p in (HTTPS + "/1", LDAP + "/1", trusted["@odata.id"],
+    before = {p: ok(a.get(p)).json() for p in (HTTPS + "/1", LDAP + "/1", trusted["@odata.id"],
                                          LOCATIONS)}
     a.close()
 
     certd.restart()
-    a = Api(certd)
+    a = Client(certd)
     try:
         for p, body in before.items():
-            assert ok(a.get(p)) == body
+            assert ok(a.get(p)).json() == body
         assert served_cert(certd.port) == https
         # The pending key survived: its signed certificate installs without a key.
         cert = ca.sign_csr(csr)
@@ -1126,12 +903,9 @@ PASSWORDS = {"operator": "Operator-pass-8472", "reader": "Reader-pass-9313"}
 def test_role_matrix(certd, ca):
     certd.add_user("operator", "Operator", PASSWORDS["operator"])
     certd.add_user("reader", "ReadOnly", PASSWORDS["reader"])
-    # certd looks at the users file at most once a second; a restart reads it for sure (and
-    # no failed login is spent waiting: those are rate-limited per address).
-    certd.restart()
-    admin = Api(certd)
-    users = {name: Api(certd, (name, pw)) for name, pw in PASSWORDS.items()}
-    anon = Api(certd, None)
+    admin = Client(certd)
+    users = {name: Client(certd, (name, pw)) for name, pw in PASSWORDS.items()}
+    anon = Client(certd, None)
     try:
         _c, _k, ldap_pem = ca.leaf("ldap-roles.certd.test",
                                    eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
@@ -1150,6 +924,7 @@ def test_role_matrix(certd, ca):
             ("POST", HTTPS + "/1/Actions/Certificate.Renew", {"json": {}}, 200),
             ("POST", HTTPS + "/1/Actions/Certificate.Rekey", {"json": {}}, 200),
             ("POST", LDAP + "/1/Actions/Certificate.Renew", {"json": {}}, 200),
+            ("POST", LDAP + "/1/Actions/Certificate.Rekey", {"json": {}}, 200),
             ("POST", HTTPS, post_pem(https_pem), 200),
             ("POST", REPLACE, {"json": {"CertificateString": https_pem2.decode(),
                                         "CertificateType": "PEM",
@@ -1163,12 +938,12 @@ def test_role_matrix(certd, ca):
             ("DELETE", LDAP + "/1", {}, 204),
         ]
         for method, path, kw, status in matrix:
-            state = {p: ok(admin.get(p)) for p in (HTTPS, LDAP, TRUSTED)}
+            state = {p: ok(admin.get(p)).json() for p in (HTTPS, LDAP, TRUSTED)}
             for name, u in users.items():
                 assert_error(u.request(method, path, **kw), 403, "InsufficientPrivilege")
                 r = anon.request(method, path, **kw)
                 assert r.status_code == 401 and "WWW-Authenticate" in r.headers
-            assert {p: ok(admin.get(p)) for p in (HTTPS, LDAP, TRUSTED)} == state, path
+            assert {p: ok(admin.get(p)).json() for p in (HTTPS, LDAP, TRUSTED)} == state, path
             r = admin.request(method, path, **kw)
             assert r.status_code == status, (method, path, r.status_code, r.text[:2000])
         # Every role may read.
