@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -133,6 +134,11 @@ static void wake_loop(struct worker_pool *p)
 static void *worker_main(void *userdata)
 {
     struct worker_pool *p = userdata;
+
+    /* Unprivileged threads may always lower their priority; a seccomp filter that refuses it
+     * leaves the worker at normal priority, which is slower for requests but correct. */
+    const struct sched_param idle = { .sched_priority = 0 };
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
 
     (void)pthread_mutex_lock(&p->lock);
     for (;;) {

@@ -15,6 +15,11 @@
  * `run` returned (or without `run` when the pool is shutting down: then `cancelled` is true). No
  * job is ever run twice. The queue is bounded: a full queue refuses the job (-EAGAIN) so that a
  * flood of requests cannot grow memory; front ends answer 503 with Retry-After.
+ * Priority: workers run under SCHED_IDLE. Whenever the loop thread (or any other process)
+ * wants a core it gets it at once, so a few RSA-4096 key generations on this 2-core platform
+ * cost requests almost no latency, while the workers still use every cycle nobody else wants.
+ * The loop must therefore never wait for a worker: a lock a worker holds could be held up for
+ * as long as the machine is busy (hence malloc_trim runs on a worker, see main.c).
  * Thread-safety: every function here only from the loop thread (the thread running base).
  */
 #pragma once

@@ -5,12 +5,14 @@
  * refuses (-EAGAIN) without ever calling done; stopping cancels queued jobs (serial ones only
  * after the running serial job's done) and lets running ones finish; free calls every done still
  * owed; done always runs on the loop thread and run never does; done may submit again; a stress
- * run of thousands of jobs through a queue kept full. Waits are event-driven (the loop runs
- * until the callbacks fired; gates are condition variables), never timed.
+ * run of thousands of jobs through a queue kept full; jobs run at SCHED_IDLE. Waits are
+ * event-driven (the loop runs until the callbacks fired; gates are condition variables), never
+ * timed.
  */
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -81,6 +83,7 @@ struct tjob {
     struct gate *peer; /* run waits for this job to start too (parallelism proof) */
     bool is_peer_seen;
     pthread_t run_thread;
+    int run_policy; /* the scheduling policy run ran under */
     bool is_ran;
     int run_seq;
     int result;
@@ -93,6 +96,7 @@ static void job_run(void *arg)
 {
     struct tjob *j = arg;
     j->run_thread = pthread_self();
+    j->run_policy = sched_getscheduler(0);
     j->is_ran = true;
     j->run_seq = atomic_fetch_add(&j->st->run_seq, 1);
     if (j->lane == WORKER_LANE_SERIAL) {
@@ -300,7 +304,10 @@ static void test_parallel(void **state)
         assert_int_equal(v[i].result, v[i].id * 3);
         assert_true(v[i].is_done_on_loop);
         assert_false(pthread_equal(v[i].run_thread, st->loop_thread));
+        /* Workers yield to the loop (worker.h, "Priority"); the loop itself is unchanged. */
+        assert_int_equal(v[i].run_policy, SCHED_IDLE);
     }
+    assert_int_equal(sched_getscheduler(0), SCHED_OTHER);
     assert_int_equal(st->n_cancelled, 0);
     fixture_pool_free(f);
     /* Nothing more after free. */
