@@ -36,6 +36,7 @@ struct daemon {
     struct watch *watch;
     struct http_server *http;
     struct tls_tickets *tickets;
+    struct event *trim; /* gives freed memory back to the system once connections stop closing */
     struct endpoint *tls_endpoint; /* the server endpoint with reload = self that certd serves */
     char hostname[CONFIG_HOSTNAME_MAX + 1];
     char uuid[DAEMON_UUID_MAX]; /* ServiceRoot UUID, kept in STATE_DIR/uuid across restarts */

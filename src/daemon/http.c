@@ -189,6 +189,8 @@ struct http_server {
     bool is_draining;
     void (*drain_done)(void *arg);
     void *drain_arg;
+    void (*closed)(void *arg); /* after each connection closed */
+    void *closed_arg;
     struct http_conn *conns;
     unsigned n_conns;
     uint64_t next_conn_id;
@@ -747,6 +749,9 @@ static void conn_free(struct http_conn *c)
     free(c);
 
     server_update_listener(s);
+    if (s->closed) {
+        s->closed(s->closed_arg);
+    }
     server_check_drained(s);
 }
 
@@ -1558,12 +1563,21 @@ unsigned http_server_n_connections(const struct http_server *s)
     return s ? s->n_conns : 0;
 }
 
+void http_server_on_close(struct http_server *s, void (*fn)(void *arg), void *arg)
+{
+    if (s) {
+        s->closed = fn;
+        s->closed_arg = arg;
+    }
+}
+
 struct http_server *http_server_free(struct http_server *s)
 {
     if (!s) {
         return NULL;
     }
     s->drain_done = NULL;
+    s->closed = NULL;
     while (s->conns) {
         conn_free(s->conns);
     }

@@ -128,6 +128,9 @@ void http_server_drain(struct http_server *s, void (*done)(void *arg), void *arg
 /* Open connections. */
 unsigned http_server_n_connections(const struct http_server *s);
 
+/* Call fn(arg) on the loop after each connection closed (NULL: stop); not while freeing. */
+void http_server_on_close(struct http_server *s, void (*fn)(void *arg), void *arg);
+
 /* Close everything at once (requests still owned by handlers are freed at their http_respond). */
 struct http_server *http_server_free(struct http_server *s);
 DEFINE_CLEANUP_STRUCT(http_server, http_server_free)

@@ -13,19 +13,21 @@
 #include <event2/thread.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
-#include <systemd/sd-daemon.h>
 
 #include "daemon.h"
 #include "log/log.h"
 #include "redfish.h"
+#include "sdlib.h"
 #include "store/store.h"
 #include "users/users.h"
 #include "util/ossl.h"
@@ -398,6 +400,65 @@ static void on_users_changed(void *arg)
 
 /* --- signals --- */
 
+/*
+ * Giving memory back. glibc keeps what freed TLS connections and finished key generations used
+ * in its arenas, so a burst of clients would leave certd bigger for good. A second after the
+ * last connection closed (every close pushes it back, so never during a burst), a worker hands
+ * the free pages back with malloc_trim. On a worker, not the loop: malloc_trim takes every
+ * arena's lock in turn, one of which a worker may be holding (worker.h, "Priority").
+ */
+#define TRIM_DELAY_SECONDS 1
+
+static void trim_run(void *arg)
+{
+    (void)arg;
+    (void)malloc_trim(0);
+}
+
+static void trim_done(void *arg, bool cancelled)
+{
+    (void)arg;
+    (void)cancelled;
+}
+
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    /* A full queue means work is going on: the next close asks again. */
+    if (worker_submit(d->workers, WORKER_LANE_PARALLEL, trim_run, trim_done, NULL) < 0) {
+        log_debug("memory trim skipped: the worker queue is full");
+    }
+}
+
+static void trim_soon(void *arg)
+{
+    struct daemon *d = arg;
+    (void)evtimer_add(d->trim, &(struct timeval){ .tv_sec = TRIM_DELAY_SECONDS });
+}
+
+/* Tell systemd (Type=notify) where we are; a failure to tell it is logged, not fatal. */
+static void notify_manager(const char *state)
+{
+    int r = sdlib_notify(state);
+    if (r < 0) {
+        log_warning("cannot notify the service manager ($NOTIFY_SOCKET): %s", strerror(-r));
+    }
+}
+
+/* RELOADING=1 with the time it started, as Type=notify-reload units require. */
+static void notify_manager_reloading(void)
+{
+    char state[64];
+    struct timespec ts;
+    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
+    (void)snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+                   (unsigned long long)ts.tv_sec * 1000000ull +
+                       (unsigned long long)ts.tv_nsec / 1000ull);
+    notify_manager(state);
+}
+
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
@@ -405,7 +466,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
-    (void)sd_notify(0, "RELOADING=1");
+    notify_manager_reloading();
     log_notice("SIGHUP: re-reading the configuration, certificates and users");
     bool is_profile_changed = false;
     if (d->config_path) {
@@ -445,7 +506,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
             log_err("%s", msg);
         }
     }
-    (void)sd_notify(0, "READY=1");
+    notify_manager("READY=1");
 }
 
 static void drained(void *arg)
@@ -465,7 +526,7 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
         return;
     }
     d->is_draining = true;
-    (void)sd_notify(0, "STOPPING=1");
+    notify_manager("STOPPING=1");
     log_notice("stopping: finishing requests in progress");
     http_server_drain(d->http, drained, d);
 }
@@ -527,6 +588,10 @@ static int daemon_start(struct daemon *d)
     if (r < 0) {
         return log_err_errno(r, "cannot start worker threads: %s", strerror(-r));
     }
+    d->trim = evtimer_new(d->base, on_trim, d);
+    if (!d->trim) {
+        return log_err_errno(-ENOMEM, "out of memory");
+    }
     r = manager_new(d->cfg, d->libctx, d->propq, d->hostname, &d->manager);
     if (r < 0) {
         return log_err_errno(r, "out of memory");
@@ -565,6 +630,7 @@ static int daemon_start(struct daemon *d)
     }
     http_server_set_ssl_ctx(d->http, ctx);
     SSL_CTX_free(ctx);
+    http_server_on_close(d->http, trim_soon, d);
     sl = config_listen_sockaddr(&d->cfg->listen, &ss);
     r = http_server_listen(d->http, (const struct sockaddr *)&ss, sl, -1);
     if (r < 0) {
@@ -585,6 +651,10 @@ static int daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
+    if (d->trim) {
+        event_free(d->trim);
+        d->trim = NULL;
+    }
     /* Workers first: their done callbacks may still use the other parts. */
     d->workers = worker_pool_free(d->workers);
     d->http = http_server_free(d->http);
@@ -643,7 +713,8 @@ int main(int argc, char **argv)
 
     log_notice("certd %s listening on https://%s (state in %s)", CERTD_VERSION, d.cfg->listen.text,
                d.cfg->state_dir);
-    (void)sd_notify(0, "READY=1");
+    notify_manager("READY=1");
+    trim_soon(&d); /* what starting up left free (certificate checks, a bootstrap key) */
     r = event_base_dispatch(d.base);
     if (r < 0) {
         log_err("the event loop failed");

@@ -43,9 +43,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-bus.h>
-
 #include "log/log.h"
+#include "sdlib.h"
 #include "util/parse.h"
 
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
@@ -88,6 +87,7 @@ struct notifier {
     unsigned kill_delay_ms;
     struct job *jobs;
     size_t n_jobs;
+    const struct sdlib *sd; /* libsystemd, loaded by the first systemd: reload */
     sd_bus *bus;
     struct event *bus_read;
     struct event *bus_write;
@@ -193,8 +193,12 @@ static void job_free(struct job *j)
     if (j->errfd >= 0) {
         (void)close(j->errfd);
     }
-    (void)sd_bus_slot_unref(j->call_slot);
-    (void)sd_bus_slot_unref(j->match_slot);
+    if (j->call_slot) {
+        (void)j->n->sd->sd_bus_slot_unref(j->call_slot);
+    }
+    if (j->match_slot) {
+        (void)j->n->sd->sd_bus_slot_unref(j->match_slot);
+    }
     free(j->job_path);
     free(j);
 }
@@ -875,7 +879,7 @@ static int bus_update(struct notifier *n)
     uint64_t until = 0;
     int ev, r;
 
-    ev = sd_bus_get_events(n->bus);
+    ev = n->sd->sd_bus_get_events(n->bus);
     if (ev < 0) {
         return ev;
     }
@@ -888,7 +892,7 @@ static int bus_update(struct notifier *n)
         (void)event_del(n->bus_write);
         n->is_bus_write_added = false;
     }
-    r = sd_bus_get_timeout(n->bus, &until);
+    r = n->sd->sd_bus_get_timeout(n->bus, &until);
     if (r < 0) {
         return r;
     }
@@ -918,7 +922,9 @@ static void bus_detach(struct notifier *n)
     }
     n->bus_read = n->bus_write = n->bus_timer = NULL;
     n->is_bus_write_added = false;
-    n->bus = sd_bus_close_unref(n->bus);
+    if (n->bus) {
+        n->bus = n->sd->sd_bus_close_unref(n->bus);
+    }
 }
 
 static bool job_is_systemd(const struct job *j)
@@ -937,8 +943,8 @@ static void bus_lost(struct notifier *n, int r)
         next = j->next;
         if (job_is_systemd(j)) {
             job_unlink(j);
-            j->call_slot = sd_bus_slot_unref(j->call_slot);
-            j->match_slot = sd_bus_slot_unref(j->match_slot);
+            j->call_slot = n->sd->sd_bus_slot_unref(j->call_slot);
+            j->match_slot = n->sd->sd_bus_slot_unref(j->match_slot);
             j->next = lost;
             lost = j;
         }
@@ -960,7 +966,7 @@ static void bus_process(struct notifier *n)
 
     n->is_bus_processing = true;
     for (unsigned i = 0; i < BUS_PROCESS_BATCH; i++) {
-        r = sd_bus_process(n->bus, NULL);
+        r = n->sd->sd_bus_process(n->bus, NULL);
         if (r <= 0) {
             break;
         }
@@ -968,7 +974,7 @@ static void bus_process(struct notifier *n)
     n->is_bus_processing = false;
     /* Closing, sd-bus may report "nothing to do" between the replies it makes up for the
      * calls in flight: a connection that is no longer open is lost, whatever it says. */
-    if (r >= 0 && sd_bus_is_open(n->bus) <= 0) {
+    if (r >= 0 && n->sd->sd_bus_is_open(n->bus) <= 0) {
         r = -ECONNRESET;
     }
     if (r >= 0) {
@@ -981,27 +987,34 @@ static void bus_process(struct notifier *n)
 
 static int bus_open(struct notifier *n, char *msg, size_t size)
 {
-    _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
+    sd_bus *bus = NULL;
     int fd, r;
 
-    if (n->bus && sd_bus_is_open(n->bus) <= 0 && !n->is_bus_processing) {
+    if (!n->sd) {
+        n->sd = sdlib_get(msg, size);
+        if (!n->sd) {
+            return -ENOPKG;
+        }
+    }
+    if (n->bus && n->sd->sd_bus_is_open(n->bus) <= 0 && !n->is_bus_processing) {
         bus_lost(n, -ECONNRESET);
     }
     if (n->bus) {
         return 0;
     }
-    r = sd_bus_open_system(&bus);
+    r = n->sd->sd_bus_open_system(&bus);
     if (r < 0) {
         return msgf(msg, size, r, "cannot connect to the system bus: %s", strerror(-r));
     }
-    fd = sd_bus_get_fd(bus);
+    fd = n->sd->sd_bus_get_fd(bus);
     if (fd < 0) {
+        (void)n->sd->sd_bus_close_unref(bus);
         return msgf(msg, size, fd, "cannot connect to the system bus: %s", strerror(-fd));
     }
     n->bus_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_bus_event, n);
     n->bus_write = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_bus_event, n);
     n->bus_timer = evtimer_new(n->base, on_bus_event, n);
-    n->bus = TAKE_PTR(bus);
+    n->bus = bus;
     if (!n->bus_read || !n->bus_write || !n->bus_timer || event_add(n->bus_read, NULL) < 0) {
         bus_detach(n);
         return msgf(msg, size, -ENOMEM, "out of memory");
@@ -1012,17 +1025,18 @@ static int bus_open(struct notifier *n, char *msg, size_t size)
 static int on_reload_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     struct job *j = userdata;
+    const struct sdlib *sd = j->n->sd;
     const char *unit = j->ep->reload.unit;
-    const sd_bus_error *e = sd_bus_message_get_error(m);
+    const sd_bus_error *e = sd->sd_bus_message_get_error(m);
     const char *path = NULL;
     int r;
     (void)ret_error;
 
-    j->call_slot = sd_bus_slot_unref(j->call_slot);
+    j->call_slot = sd->sd_bus_slot_unref(j->call_slot);
     if (e) {
-        r = sd_bus_message_get_errno(m);
+        r = sd->sd_bus_message_get_errno(m);
         r = r > 0 ? -r : -EIO;
-        if (sd_bus_is_open(sd_bus_message_get_bus(m)) <= 0) {
+        if (sd->sd_bus_is_open(sd->sd_bus_message_get_bus(m)) <= 0) {
             /* sd-bus answers the calls in flight itself when the connection drops. */
             job_finish(j, -ECONNRESET,
                        "systemd: lost the connection to the system bus while reloading %s", unit);
@@ -1032,7 +1046,7 @@ static int on_reload_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         }
         return 0;
     }
-    r = sd_bus_message_read(m, "o", &path);
+    r = sd->sd_bus_message_read(m, "o", &path);
     if (r < 0) {
         job_finish(j, r, "systemd: unexpected reply to reloading %s", unit);
         return 0;
@@ -1054,7 +1068,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
     int r;
     (void)ret_error;
 
-    r = sd_bus_message_read(m, "uoss", &id, &path, &job_unit, &result);
+    r = j->n->sd->sd_bus_message_read(m, "uoss", &id, &path, &job_unit, &result);
     if (r < 0) {
         log_debug("systemd: malformed JobRemoved signal ignored: %s", strerror(-r));
         return 0;
@@ -1077,7 +1091,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
 static void notify_systemd(struct notifier *n, const struct config_endpoint *ep,
                            notifier_done_fn done, void *arg)
 {
-    _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+    sd_bus_message *m = NULL;
     const char *unit = ep->reload.unit;
     char msg[NOTIFIER_MESSAGE_MAX];
     struct job *j = NULL;
@@ -1104,14 +1118,14 @@ static void notify_systemd(struct notifier *n, const struct config_endpoint *ep,
      * match is in place before systemd can finish the job. systemd sends JobRemoved to the
      * client that asked for the job even without Subscribe().
      */
-    r = sd_bus_match_signal_async(n->bus, &j->match_slot, SYSTEMD_SERVICE, SYSTEMD_PATH,
-                                  SYSTEMD_MANAGER, "JobRemoved", on_job_removed, NULL, j);
+    r = n->sd->sd_bus_match_signal_async(n->bus, &j->match_slot, SYSTEMD_SERVICE, SYSTEMD_PATH,
+                                         SYSTEMD_MANAGER, "JobRemoved", on_job_removed, NULL, j);
     if (r >= 0) {
-        r = sd_bus_message_new_method_call(n->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
-                                           SYSTEMD_MANAGER, "ReloadOrRestartUnit");
+        r = n->sd->sd_bus_message_new_method_call(n->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
+                                                  SYSTEMD_MANAGER, "ReloadOrRestartUnit");
     }
     if (r >= 0) {
-        r = sd_bus_message_append(m, "ss", unit, "replace");
+        r = n->sd->sd_bus_message_append(m, "ss", unit, "replace");
     }
     /*
      * The job's timer is the deadline; sd-bus's own comes a second later, only so that a call
@@ -1119,8 +1133,11 @@ static void notify_systemd(struct notifier *n, const struct config_endpoint *ep,
      * saying systemd went away mid-call.
      */
     if (r >= 0) {
-        r = sd_bus_call_async(n->bus, &j->call_slot, m, on_reload_reply, j,
-                              ((uint64_t)n->timeout_ms + 1000u) * 1000u);
+        r = n->sd->sd_bus_call_async(n->bus, &j->call_slot, m, on_reload_reply, j,
+                                     ((uint64_t)n->timeout_ms + 1000u) * 1000u);
+    }
+    if (m) {
+        (void)n->sd->sd_bus_message_unref(m); /* a call in flight holds its own reference */
     }
     if (r >= 0) {
         r = job_arm(j, n->timeout_ms);

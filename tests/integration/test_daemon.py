@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: Apache-2.0
 """certd as a process (issue #3 "Process"): command line and configuration errors, the initial
 administrator, bootstrap of a corrupt HTTPS certificate, certificates changed on disk (inotify)
-and by SIGHUP, TLS policy as seen by openssl s_client, exec: notifiers, SIGTERM."""
+and by SIGHUP, TLS policy as seen by openssl s_client, exec: notifiers, SIGTERM, systemd's
+notification protocol, worker priority."""
 import os
 import re
 import signal
+import socket
 import stat
 import subprocess
+import time
 
 import pytest
 from conftest import CA, key_pem, new_key, s_client, served_cert, served_cn, wait_for
@@ -258,3 +261,54 @@ def test_sigterm_while_a_connection_is_open_exits_0(certd):
     assert certd.stop(timeout=20) == 0
     assert "stopped" in certd.log()
     s.close()
+
+
+# --- systemd: notifications without libsystemd, worker priority --------------------------------
+
+def _datagram(sock, what):
+    try:
+        return sock.recv(4096).decode()
+    except TimeoutError:
+        raise AssertionError(f"no {what} notification within {sock.gettimeout()} s") from None
+
+
+def test_service_manager_notifications(certd_factory, tmp_path, monkeypatch):
+    """READY=1, RELOADING=1 (with MONOTONIC_USEC, as Type=notify-reload wants) then READY=1
+    on SIGHUP, STOPPING=1 on SIGTERM, over $NOTIFY_SOCKET; libsystemd is not even mapped, and
+    the worker threads run at SCHED_IDLE while the loop thread does not."""
+    path = str(tmp_path / "notify")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    c = certd_factory().start()
+    assert _datagram(sock, "READY=1") == "READY=1"
+
+    with open(f"/proc/{c.proc.pid}/maps") as f:
+        maps = f.read()
+    assert "libsystemd" not in maps
+    tids = sorted(int(t) for t in os.listdir(f"/proc/{c.proc.pid}/task"))
+    assert len(tids) >= 2
+    assert os.sched_getscheduler(tids[0]) == os.SCHED_OTHER  # the loop (main) thread
+    assert {os.sched_getscheduler(t) for t in tids[1:]} == {os.SCHED_IDLE}
+
+    before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    c.signal(signal.SIGHUP)
+    m = re.fullmatch(r"RELOADING=1\nMONOTONIC_USEC=(\d+)", _datagram(sock, "RELOADING=1"))
+    assert m, "RELOADING=1 without a MONOTONIC_USEC line"
+    after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+    assert before <= int(m.group(1)) <= after
+    assert _datagram(sock, "READY=1 after the reload") == "READY=1"
+
+    c.signal(signal.SIGTERM)
+    assert _datagram(sock, "STOPPING=1") == "STOPPING=1"
+    assert c.proc.wait(timeout=30) == 0
+    sock.close()
+
+
+def test_unreachable_notify_socket_is_logged_not_fatal(certd_factory, tmp_path, monkeypatch):
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "nobody-listens"))
+    c = certd_factory().start()
+    assert c.session().get(c.url + "/redfish/v1").status_code == 200
+    assert c.stop() == 0
+    assert "cannot notify the service manager" in c.log()

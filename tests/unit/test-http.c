@@ -43,14 +43,15 @@
 
 enum cmd_op {
     CMD_QUIT,
-    CMD_SWAP,      /* use context B for new connections */
-    CMD_DRAIN,     /* http_server_drain */
-    CMD_DRAINED,   /* 1 once drain's done ran */
-    CMD_NCONN,     /* http_server_n_connections */
-    CMD_HELD,      /* 0: no held request, 1: held, 2: held and its client is gone */
-    CMD_RELEASE,   /* answer the held request */
-    CMD_ASYNC,     /* asynchronous answers not yet sent */
-    CMD_ASYNC_GONE /* asynchronous answers that found their client gone */
+    CMD_SWAP,       /* use context B for new connections */
+    CMD_DRAIN,      /* http_server_drain */
+    CMD_DRAINED,    /* 1 once drain's done ran */
+    CMD_NCONN,      /* http_server_n_connections */
+    CMD_HELD,       /* 0: no held request, 1: held, 2: held and its client is gone */
+    CMD_RELEASE,    /* answer the held request */
+    CMD_ASYNC,      /* asynchronous answers not yet sent */
+    CMD_ASYNC_GONE, /* asynchronous answers that found their client gone */
+    CMD_CLOSED,     /* on-close calls made with no connection left open */
 };
 
 struct srv {
@@ -65,6 +66,7 @@ struct srv {
     struct event *cmd_ev;
     uint16_t port;
     /* loop thread only */
+    long n_closed;
     struct http_request *held;
     bool is_drained;
     unsigned n_async;
@@ -202,6 +204,16 @@ static void handler(struct http_request *r, void *userdata)
     handle_echo(r);
 }
 
+/* Counts the calls that came once their connection no longer counted as open (a test that
+ * closes one connection at a time sees 0 open every time). */
+static void closed_cb(void *arg)
+{
+    struct srv *s = arg;
+    if (http_server_n_connections(s->http) == 0) {
+        s->n_closed++;
+    }
+}
+
 static void drained_cb(void *arg)
 {
     struct srv *s = arg;
@@ -248,6 +260,9 @@ static void cmd_cb(evutil_socket_t fd, short what, void *arg)
         break;
     case CMD_ASYNC_GONE:
         reply = s->n_async_gone;
+        break;
+    case CMD_CLOSED:
+        reply = s->n_closed;
         break;
     }
     if (write(fd, &reply, sizeof(reply)) != (ssize_t)sizeof(reply)) {
@@ -328,6 +343,7 @@ static void srv_start(const struct http_limits *limits)
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = 0 };
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(http_server_listen(S.http, (struct sockaddr *)&sin, sizeof(sin), -1), 0);
+    http_server_on_close(S.http, closed_cb, &S);
     S.port = http_server_port(S.http);
     assert_true(S.port > 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, S.cmd), 0);
@@ -677,6 +693,8 @@ static void test_connection_close_and_http10(void **state)
 {
     (void)state;
     struct resp r = { 0 };
+    cmd_wait(CMD_NCONN, 0);
+    long closed = cmd(CMD_CLOSED);
 
     struct cl *c = cl_new();
     cl_sends(c, "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
@@ -702,6 +720,8 @@ static void test_connection_close_and_http10(void **state)
 
     resp_done(&r);
     cmd_wait(CMD_NCONN, 0);
+    /* The on-close callback ran once per connection, after it was gone. */
+    assert_int_equal(cmd(CMD_CLOSED), closed + 2);
 }
 
 static void test_pipelining_order(void **state)

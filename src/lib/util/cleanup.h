@@ -19,6 +19,9 @@
 #define _noreturn_      __attribute__((noreturn))
 #define ELEMENTSOF(x)   (sizeof(x) / sizeof((x)[0]))
 
+/* The type "pointer to the function f", for tables of functions looked up with dlsym. */
+#define FUNCTION_POINTER(f) __extension__ __typeof__(f) *
+
 /* Hand ownership of *p on: yields the pointer and leaves NULL behind. */
 #define TAKE_PTR(p)                \
     __extension__({                \
