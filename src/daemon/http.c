@@ -877,24 +877,27 @@ static int parser_error_status(struct http_conn *c, enum http_errno e)
 }
 
 /*
- * Move plaintext that OpenSSL has decrypted but libevent left behind into the input buffer.
- * bufferevent_openssl (2.1) stops reading when the input reaches its high watermark, even in
- * the middle of a TLS record; the rest of that record then waits inside the SSL object, and
- * since the socket has nothing more to say, no read event ever fetches it: a request that fits
- * in one record but not in the read-ahead would wait for its deadline. Reading at most
- * SSL_pending() bytes never touches the socket.
+ * Move plaintext that OpenSSL holds but libevent left behind into the input buffer. The TLS
+ * contexts read ahead (tls.c): one read() takes whatever the socket has, often several
+ * records -- the client's Finished and its first request, or pipelined requests. libevent
+ * 2.1 only goes on reading while SSL_pending() (decrypted bytes of the current record) is
+ * non-zero, and it also stops at its high watermark in the middle of a record; either way the
+ * rest waits inside the SSL object while the socket has nothing more to say, so no read event
+ * would ever fetch it. SSL_has_pending() sees both kinds; what is buffered is read here
+ * (SSL_read touches the socket only when a record in the buffer is incomplete).
  */
 static size_t conn_pull_pending(struct http_conn *c)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
     char buf[HTTP_READ_AHEAD_MAX];
-    int pending, n;
+    int n;
 
-    if (!ssl || (pending = SSL_pending(ssl)) <= 0) {
+    if (!ssl || !SSL_has_pending(ssl)) {
         return 0;
     }
-    n = SSL_read(ssl, buf, pending < (int)sizeof(buf) ? pending : (int)sizeof(buf));
+    n = SSL_read(ssl, buf, (int)sizeof(buf));
     if (n <= 0) {
+        ERR_clear_error(); /* an incomplete record: libevent's read event gets the rest */
         return 0;
     }
     if (evbuffer_add(bufferevent_get_input(c->bev), buf, (size_t)n) < 0) {
@@ -990,6 +993,11 @@ static void conn_handshake_done(struct http_conn *c)
         conn_set_idle(c);
         if (c->s->is_draining) {
             conn_free(c);
+            return;
+        }
+        /* The first request often came in the same read as the client's Finished. */
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0 || conn_pull_pending(c) > 0) {
+            conn_start_request(c);
         }
     }
 }

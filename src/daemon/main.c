@@ -689,7 +689,17 @@ int main(int argc, char **argv)
         log_err("libevent has no thread support");
         goto out;
     }
-    d.base = event_base_new();
+    /*
+     * The epoll changelist folds the add/del/add of one descriptor within a loop iteration
+     * into at most one epoll_ctl: bufferevents turn write interest on and off around every
+     * response, which cost a TLS connection 8 epoll_ctl calls instead of 2 or 3.
+     */
+    struct event_config *ecfg = event_config_new();
+    if (ecfg) {
+        (void)event_config_set_flag(ecfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        d.base = event_base_new_with_config(ecfg);
+        event_config_free(ecfg);
+    }
     if (!d.base) {
         log_err("cannot create the event loop");
         goto out;

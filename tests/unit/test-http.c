@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -724,6 +725,46 @@ static void test_connection_close_and_http10(void **state)
     assert_int_equal(cmd(CMD_CLOSED), closed + 2);
 }
 
+static void set_cork(int fd, int on)
+{
+    assert_int_equal(setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)), 0);
+}
+
+/*
+ * The server reads ahead: one read() takes several TLS records. Records it has read but
+ * libevent did not ask for must still be answered: the first request in the same segment as
+ * the client's Finished, and several records (one request split across two) in one segment
+ * on an idle keep-alive connection. A stall would show as the client's 5 s receive timeout.
+ */
+static void test_records_in_one_segment(void **state)
+{
+    (void)state;
+    struct resp r = { 0 };
+    int fd = tcp_connect(S.port);
+
+    set_cork(fd, 1); /* held until uncorked (the kernel sends anyway after 200 ms) */
+    struct cl *c = cl_new_fd(fd);
+    cl_sends(c, GET("/r1"));
+    set_cork(fd, 0);
+    assert_int_equal(cl_response(c, &r, false), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body, "P=/r1 "));
+
+    set_cork(fd, 1);
+    cl_sends(c, GET("/r2"));
+    cl_sends(c, "GET /r3 HTTP/1.1\r\nHo");
+    cl_sends(c, "st: t\r\n\r\n");
+    set_cork(fd, 0);
+    assert_int_equal(cl_response(c, &r, false), 0);
+    assert_non_null(strstr(r.body, "P=/r2 "));
+    assert_int_equal(cl_response(c, &r, false), 0);
+    assert_non_null(strstr(r.body, "P=/r3 "));
+    assert_int_equal(c->len, 0);
+
+    resp_done(&r);
+    cl_free(c);
+}
+
 static void test_pipelining_order(void **state)
 {
     (void)state;
@@ -1427,6 +1468,7 @@ int main(void)
         OWN_SRV_TEST(test_large_response_backpressure),
         SRV_TEST(test_connection_close_and_http10),
         SRV_TEST(test_pipelining_order),
+        SRV_TEST(test_records_in_one_segment),
         SRV_TEST(test_head_and_bodyless),
         SRV_TEST(test_response_headers),
         SRV_TEST(test_expect_continue),
