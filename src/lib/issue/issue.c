@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Issue X.509 v3 certificates: self-signed server certificates for bootstrap, and certificates
- * from a CSR signed by a CA key under a profile.
+ * Issue X.509 v3 certificates: self-signed server certificates for bootstrap, certificates from
+ * a CSR signed by a CA key under a profile, and the CA's own self-signed root; and v2 CRLs.
  *
  * Every certificate gets a random positive serial (RFC 5280 §4.1.2.2), validity from the
  * injected clock (never the wall clock), basicConstraints and keyUsage (both critical), SKI
@@ -11,11 +11,16 @@
  * profile's key policy) and, when the profile says so, the subjectAltName entries of allowed
  * kinds; every other requested extension is ignored: the profile decides what the certificate
  * may do. A copied subject keeps the bounds csr_build applies, and the issuer must be a CA
- * that may sign certificates at the issuing time.
+ * that may sign certificates at the issuing time. A CRL follows the same rules: its issuer must
+ * be a CA allowed to sign CRLs, its nextUpdate never outlives the CA, its AKI is found as a
+ * certificate's, and it is signed the same way. One helper per concept (time, validity cap,
+ * issuer checks, key identifiers, names, signing) serves every kind of object built here.
  */
 #include "issue/issue.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +49,7 @@ struct cert_params {
     const X509_NAME *subject;
     const X509_NAME *issuer;
     EVP_PKEY *subject_key; /* public part is used */
+    X509_PUBKEY *spki;     /* non-NULL: the subject key as these very bytes (a CSR's) */
     X509 *ca;              /* NULL: self-signed (AKI = own SKI) */
     EVP_PKEY *signing_key;
     int64_t now;
@@ -59,6 +65,50 @@ static int oom(struct certd_err *err)
 {
     (void)ossl_drain_errors("issue");
     return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+}
+
+/*
+ * x's SubjectPublicKeyInfo as a copy of spki's algorithm and key bits, without an EVP_PKEY:
+ * X509_set_pubkey encodes the key and decodes it again, which in OpenSSL 3.0 builds an encoder
+ * and a decoder context for every certificate (two fifths of what signing a CSR costs). The
+ * certificate's key is then not decoded in memory (issue.h: is_key_not_needed). 0, -EINVAL
+ * (parameters of a kind no key we accept has) or -ENOMEM.
+ */
+static int spki_copy(X509 *x, X509_PUBKEY *spki)
+{
+    ASN1_OBJECT *alg_oid = NULL;
+    const unsigned char *bits = NULL;
+    int bits_len = 0, ptype = V_ASN1_UNDEF;
+    X509_ALGOR *alg = NULL;
+    const ASN1_OBJECT *palg = NULL;
+    const void *pval = NULL;
+    void *param = NULL;
+
+    if (X509_PUBKEY_get0_param(&alg_oid, &bits, &bits_len, &alg, spki) != 1 || !alg) {
+        return -EINVAL;
+    }
+    X509_ALGOR_get0(&palg, &ptype, &pval, alg);
+    if (ptype == V_ASN1_OBJECT) {
+        param = OBJ_dup(pval);
+    } else if (ptype == V_ASN1_SEQUENCE) {
+        param = ASN1_STRING_dup(pval);
+    } else if (ptype != V_ASN1_NULL && ptype != V_ASN1_UNDEF) {
+        return -EINVAL;
+    }
+    ASN1_OBJECT *oid = OBJ_dup(palg);
+    unsigned char *copy = OPENSSL_memdup(bits, (size_t)bits_len);
+    if (!oid || !copy || ((ptype == V_ASN1_OBJECT || ptype == V_ASN1_SEQUENCE) && !param) ||
+        X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), oid, ptype, param, copy, bits_len) != 1) {
+        ASN1_OBJECT_free(oid);
+        OPENSSL_free(copy);
+        if (ptype == V_ASN1_OBJECT) {
+            ASN1_OBJECT_free(param);
+        } else {
+            ASN1_STRING_free(param);
+        }
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int issue_random_serial(OSSL_LIB_CTX *libctx, ASN1_INTEGER **ret)
@@ -131,38 +181,81 @@ static int key_identifier(OSSL_LIB_CTX *libctx, const char *propq, X509 *x, ASN1
 }
 
 /*
- * notBefore = now, notAfter = now + days, capped at the CA's notAfter (RFC 5280 §6.1.3 would
- * reject nothing, but a certificate outliving its issuer fails in most relying parties).
+ * *ret = t + offset seconds as an ASN1_TIME, UTCTime through 2049 and GeneralizedTime after
+ * (ASN1_TIME_adj's choice is RFC 5280's, §4.1.2.5 and §5.1.2.4). *ret, when not NULL, is reused.
+ * Whole days go apart from seconds so that a 32-bit time_t still reaches past 2038.
+ * -ERANGE when the time cannot be represented (or OpenSSL cannot allocate: it does not say).
  */
-static int set_validity(X509 *x, const X509 *ca, int64_t now, unsigned days, struct certd_err *err)
+static int time_at(int64_t t, int64_t offset, ASN1_TIME **ret)
 {
-    time_t t = (time_t)now;
-    if ((int64_t)t != now) {
+    /* t + offset must not overflow: callers compare against it. */
+    bool overflows = offset > 0 ? t > INT64_MAX - offset : t < INT64_MIN - offset;
+    if ((int64_t)(time_t)t != t || overflows || offset / SECONDS_PER_DAY > INT_MAX ||
+        offset / SECONDS_PER_DAY < INT_MIN) {
+        return -ERANGE;
+    }
+    ASN1_TIME *a = ASN1_TIME_adj(*ret, (time_t)t, (int)(offset / SECONDS_PER_DAY),
+                                 (long)(offset % SECONDS_PER_DAY));
+    if (!a) {
+        (void)ossl_drain_errors("issue: time");
+        return -ERANGE;
+    }
+    *ret = a;
+    return 0;
+}
+
+/*
+ * The end of a period of `seconds` from now (a notAfter or a nextUpdate), capped at the CA's
+ * notAfter when ca is given: RFC 5280 §6.1.3 would reject nothing, but a certificate or CRL
+ * outliving its issuer fails in most relying parties. A CA expired at now is refused.
+ */
+static int period_end(const X509 *ca, int64_t now, int64_t seconds, ASN1_TIME **ret,
+                      struct certd_err *err)
+{
+    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *end = NULL;
+    if ((int64_t)(time_t)now != now) {
         return err_set(err, -EINVAL, CERTD_E_VALIDITY_INVALID, "the issuing time is out of range");
     }
-    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *nb = ASN1_TIME_adj(NULL, t, 0, 0);
-    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *na = ASN1_TIME_adj(NULL, t, (int)days, 0);
-    if (!nb || !na) {
+    if (time_at(now, seconds, &end) < 0) {
         return err_set(err, -EINVAL, CERTD_E_VALIDITY_INVALID,
                        "the validity period cannot be represented");
     }
-    const ASN1_TIME *not_after = na;
     if (ca) {
         const ASN1_TIME *ca_na = X509_get0_notAfter(ca);
-        int day = 0, sec = 0;
-        if (!ca_na || ASN1_TIME_diff(&day, &sec, nb, ca_na) != 1) {
+        int64_t ca_end = 0;
+        if (!ca_na || asn1_time_to_unix(ca_na, &ca_end) < 0) {
             return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
                            "the CA certificate's notAfter cannot be read");
         }
-        if (day < 0 || sec < 0 || (day == 0 && sec == 0)) {
+        if (ca_end <= now) {
             return err_set(err, -EINVAL, CERTD_E_VALIDITY_INVALID,
                            "the CA certificate expires before the issuing time");
         }
-        if (day < (int)days) {
-            not_after = ca_na;
+        /* now + seconds did not overflow in time_at. */
+        if (ca_end < now + seconds) {
+            ASN1_TIME_free(end);
+            end = ASN1_STRING_dup(ca_na);
+            if (!end) {
+                return oom(err);
+            }
         }
     }
-    if (X509_set1_notBefore(x, nb) != 1 || X509_set1_notAfter(x, not_after) != 1) {
+    *ret = TAKE_PTR(end);
+    return 0;
+}
+
+/* notBefore = now, notAfter = now + days (capped by period_end). */
+static int set_validity(X509 *x, const X509 *ca, int64_t now, unsigned days, struct certd_err *err)
+{
+    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *na = NULL;
+    int r = period_end(ca, now, (int64_t)days * SECONDS_PER_DAY, &na, err);
+    if (r < 0) {
+        return r;
+    }
+    /* period_end has represented now + days: now alone fits too. */
+    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *nb = NULL;
+    if (time_at(now, 0, &nb) < 0 || X509_set1_notBefore(x, nb) != 1 ||
+        X509_set1_notAfter(x, na) != 1) {
         return oom(err);
     }
     return 0;
@@ -173,19 +266,57 @@ static int add_ext(X509 *x, int nid, void *value, int crit)
     return X509_add1_ext_i2d(x, nid, value, crit, X509V3_ADD_DEFAULT) == 1 ? 0 : -ENOMEM;
 }
 
-static int sign_cert(OSSL_LIB_CTX *libctx, const char *propq, X509 *x, EVP_PKEY *key,
-                     struct certd_err *err)
+/*
+ * Sign a certificate (x) or a CRL (crl) with key: key_sign_ctx_new is the one place that
+ * decides how certd signs (digest per key, EVP_DigestSignInit_ex in libctx/propq, so that a
+ * provider's key signs as well as one in memory).
+ */
+static int sign_object(OSSL_LIB_CTX *libctx, const char *propq, X509 *x, X509_CRL *crl,
+                       EVP_PKEY *key, struct certd_err *err)
 {
-    /* The digest follows the signing key (keys/keys.h). */
+    assert(!x != !crl);
     _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = NULL;
     int r = key_sign_ctx_new(libctx, propq, key, &mctx, err);
     if (r < 0) {
         return r;
     }
-    if (X509_sign_ctx(x, mctx) <= 0) {
+    if ((x ? X509_sign_ctx(x, mctx) : X509_CRL_sign_ctx(crl, mctx)) <= 0) {
         (void)ossl_drain_errors("issue: sign");
-        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot sign the certificate with this key");
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot sign the %s with this key",
+                       x ? "certificate" : "CRL");
     }
+    return 0;
+}
+
+/*
+ * The AuthorityKeyIdentifier of what issuer signs (RFC 5280 §4.2.1.1, §5.2.1): the keyid of
+ * the issuer's SKI, or computed from its key when it has none; with no issuer (self-signed),
+ * own_ski.
+ */
+static int authority_key_id(OSSL_LIB_CTX *libctx, const char *propq, X509 *issuer,
+                            const ASN1_OCTET_STRING *own_ski, AUTHORITY_KEYID **ret,
+                            struct certd_err *err)
+{
+    _cleanup_(cleanup_AUTHORITY_KEYID) AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
+    if (!akid) {
+        return oom(err);
+    }
+    const ASN1_OCTET_STRING *ski = issuer ? X509_get0_subject_key_id(issuer) : own_ski;
+    if (ski) {
+        akid->keyid = ASN1_OCTET_STRING_dup(ski);
+        if (!akid->keyid) {
+            return oom(err);
+        }
+    } else {
+        assert(issuer);
+        int r = key_identifier(libctx, propq, issuer, &akid->keyid);
+        if (r < 0) {
+            return r == -ENOMEM ? oom(err)
+                                : err_set(err, r, CERTD_E_CERT_BAD,
+                                          "cannot compute the CA's key identifier");
+        }
+    }
+    *ret = TAKE_PTR(akid);
     return 0;
 }
 
@@ -208,7 +339,7 @@ static int cert_build(OSSL_LIB_CTX *libctx, const char *propq, const struct cert
         X509_set_issuer_name(x, p->issuer) != 1) {
         return oom(err);
     }
-    if (X509_set_pubkey(x, p->subject_key) != 1) {
+    if (p->spki ? spki_copy(x, p->spki) < 0 : X509_set_pubkey(x, p->subject_key) != 1) {
         (void)ossl_drain_errors("issue: public key");
         return err_set(err, -EINVAL, CERTD_E_KEY_BAD, "the subject's public key cannot be used");
     }
@@ -263,36 +394,16 @@ static int cert_build(OSSL_LIB_CTX *libctx, const char *propq, const struct cert
     if (add_ext(x, NID_subject_key_identifier, ski, 0) < 0) {
         return oom(err);
     }
-    _cleanup_(cleanup_AUTHORITY_KEYID) AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
-    if (!akid) {
-        return oom(err);
-    }
-    if (p->ca) {
-        const ASN1_OCTET_STRING *ca_ski = X509_get0_subject_key_id(p->ca);
-        if (ca_ski) {
-            akid->keyid = ASN1_OCTET_STRING_dup(ca_ski);
-            if (!akid->keyid) {
-                return oom(err);
-            }
-        } else {
-            r = key_identifier(libctx, propq, p->ca, &akid->keyid);
-            if (r < 0) {
-                return r == -ENOMEM ? oom(err)
-                                    : err_set(err, r, CERTD_E_CERT_BAD,
-                                              "cannot compute the CA's key identifier");
-            }
-        }
-    } else {
-        akid->keyid = ASN1_OCTET_STRING_dup(ski);
-        if (!akid->keyid) {
-            return oom(err);
-        }
+    _cleanup_(cleanup_AUTHORITY_KEYID) AUTHORITY_KEYID *akid = NULL;
+    r = authority_key_id(libctx, propq, p->ca, ski, &akid, err);
+    if (r < 0) {
+        return r;
     }
     if (add_ext(x, NID_authority_key_identifier, akid, 0) < 0) {
         return oom(err);
     }
 
-    r = sign_cert(libctx, propq, x, p->signing_key, err);
+    r = sign_object(libctx, propq, x, NULL, p->signing_key, err);
     if (r < 0) {
         return r;
     }
@@ -331,6 +442,44 @@ static bool name_listed(const char *s, const char *const *names, size_t n)
     return false;
 }
 
+/*
+ * A subject made from request fields (Redfish names in messages): O when given, then CN (the
+ * big-endian order csr_build uses), UTF8String, each checked with csr_check_field and its
+ * X.520 bound. The CN is required: it is the only name a CA root or a bootstrap certificate
+ * has (RFC 5280 §4.1.2.4: an issuer name is never empty).
+ */
+static int subject_from_fields(const char *common_name, const char *organization, X509_NAME **ret,
+                               struct certd_err *err)
+{
+    if (!common_name || common_name[0] == '\0') {
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
+                             "CommonName is required");
+    }
+    int r = csr_check_field("CommonName", common_name, X520_CN_MAX, err);
+    if (r < 0) {
+        return r;
+    }
+    r = csr_check_field("Organization", organization, X520_ORGANIZATION_MAX, err);
+    if (r < 0) {
+        return r;
+    }
+    _cleanup_(cleanup_X509_NAME) X509_NAME *name = X509_NAME_new();
+    if (!name) {
+        return oom(err);
+    }
+    if (organization && organization[0] != '\0' &&
+        X509_NAME_add_entry_by_NID(name, NID_organizationName, V_ASN1_UTF8STRING,
+                                   (const unsigned char *)organization, -1, -1, 0) != 1) {
+        return oom(err);
+    }
+    if (X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
+                                   (const unsigned char *)common_name, -1, -1, 0) != 1) {
+        return oom(err);
+    }
+    *ret = TAKE_PTR(name);
+    return 0;
+}
+
 int issue_selfsigned(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
                      const struct selfsign_request *req, X509 **ret, struct certd_err *err)
 {
@@ -340,10 +489,8 @@ int issue_selfsigned(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
     assert_return(key && req && ret, -EINVAL);
     assert_return(req->alt_names || req->n_alt_names == 0, -EINVAL);
 
-    if (!req->common_name || req->common_name[0] == '\0') {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName is required");
-    }
-    r = csr_check_field("CommonName", req->common_name, X520_CN_MAX, err);
+    _cleanup_(cleanup_X509_NAME) X509_NAME *name = NULL;
+    r = subject_from_fields(req->common_name, NULL, &name, err);
     if (r < 0) {
         return r;
     }
@@ -376,12 +523,6 @@ int issue_selfsigned(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
         return r;
     }
 
-    _cleanup_(cleanup_X509_NAME) X509_NAME *name = X509_NAME_new();
-    if (!name ||
-        X509_NAME_add_entry_by_NID(name, NID_commonName, V_ASN1_UTF8STRING,
-                                   (const unsigned char *)req->common_name, -1, -1, 0) != 1) {
-        return oom(err);
-    }
     struct cert_params p = {
         .subject = name,
         .issuer = name,
@@ -612,14 +753,15 @@ static int check_csr_subject(const X509_NAME *subject, struct certd_err *err)
 }
 
 /*
- * The issuer must be able to sign certificates at now: a CA by basicConstraints (RFC 5280
- * §4.2.1.9; a v1 certificate does not count), with keyCertSign when it has a keyUsage
- * (§4.2.1.3), a non-empty subject to become our issuer name (§4.1.2.4, §4.1.2.6), and valid
- * from notBefore (its notAfter caps the new certificate in set_validity, which refuses a CA
- * expired at now).
+ * The issuer must be able to sign what we make at now: a CA by basicConstraints (RFC 5280
+ * §4.2.1.9; a v1 certificate does not count), with keyCertSign for certificates or cRLSign for
+ * CRLs (need_ku) when it has a keyUsage (§4.2.1.3), a non-empty subject to become our issuer
+ * name (§4.1.2.4, §4.1.2.6, §5.1.2.3), and valid from notBefore (its notAfter caps what we make
+ * in period_end, which refuses a CA expired at now).
  */
-static int check_ca(X509 *ca, int64_t now, struct certd_err *err)
+static int check_issuer(X509 *ca, int64_t now, uint32_t need_ku, struct certd_err *err)
 {
+    assert(need_ku == KU_KEY_CERT_SIGN || need_ku == KU_CRL_SIGN);
     uint32_t flags = X509_get_extension_flags(ca);
     if (flags & EXFLAG_INVALID) {
         (void)ossl_drain_errors("issue: CA extensions");
@@ -630,10 +772,14 @@ static int check_ca(X509 *ca, int64_t now, struct certd_err *err)
         return err_set(err, -EINVAL, CERTD_E_NOT_CA,
                        "the issuer is not a CA certificate (basicConstraints CA:TRUE is missing)");
     }
-    if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(ca) & KU_KEY_CERT_SIGN)) {
-        return err_set(err, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
-                       "the CA certificate's KeyUsage lacks keyCertSign, so it may not sign "
-                       "certificates");
+    if ((flags & EXFLAG_KUSAGE) && !(X509_get_key_usage(ca) & need_ku)) {
+        return need_ku == KU_KEY_CERT_SIGN
+                   ? err_set(err, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN,
+                             "the CA certificate's KeyUsage lacks keyCertSign, so it may not sign "
+                             "certificates")
+                   : err_set(err, -EINVAL, CERTD_E_KEY_USAGE_MISMATCH,
+                             "the CA certificate's KeyUsage lacks cRLSign, so it may not sign "
+                             "CRLs");
     }
     if (X509_NAME_entry_count(X509_get_subject_name(ca)) == 0) {
         return err_set(err, -EBADMSG, CERTD_E_CERT_BAD,
@@ -654,33 +800,189 @@ static int check_ca(X509 *ca, int64_t now, struct certd_err *err)
     return 0;
 }
 
-int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 *ca_cert,
-                   EVP_PKEY *ca_key, const struct issue_profile *profile, int64_t now, X509 **ret,
-                   struct certd_err *err)
+/* The signing key must be the issuer's: anything else makes a signature nobody can check. */
+static int check_issuer_key(X509 *ca, EVP_PKEY *ca_key, struct certd_err *err)
 {
-    int r;
+    if (EVP_PKEY_eq(X509_get0_pubkey(ca), ca_key) != 1) {
+        (void)ossl_drain_errors("issue: CA key");
+        return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                       "the CA key does not match the CA certificate");
+    }
+    return 0;
+}
 
-    assert_return(csr && ca_key && profile && ret, -EINVAL);
+/* The CSR's subject with CN and the attributes the profile keeps; *ret NULL: keep it whole. */
+static int subject_for_profile(const X509_NAME *subject, const struct issue_profile *profile,
+                               X509_NAME **ret, struct certd_err *err)
+{
+    if (profile->require_cn && X509_NAME_get_index_by_NID(subject, NID_commonName, -1) < 0) {
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
+                             "the CSR's subject has no CN (common name), which this CA requires");
+    }
+    *ret = NULL;
+    if (!profile->filter_subject) {
+        return 0;
+    }
+    _cleanup_(cleanup_X509_NAME) X509_NAME *name = X509_NAME_new();
+    if (!name) {
+        return oom(err);
+    }
+    int n = X509_NAME_entry_count(subject);
+    for (int i = 0; i < n; i++) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(subject, i);
+        int nid = OBJ_obj2nid(X509_NAME_ENTRY_get_object(e));
+        bool keep = nid == NID_commonName;
+        for (size_t k = 0; k < profile->n_keep_subject_nids && !keep; k++) {
+            keep = profile->keep_subject_nids[k] == nid;
+        }
+        if (keep && X509_NAME_add_entry(name, e, -1, 0) != 1) {
+            return oom(err);
+        }
+    }
+    *ret = TAKE_PTR(name);
+    return 0;
+}
 
-    /* Proof of possession first: nothing from an unverified request is used. */
+/* With refuse_excess_requests: what the CSR asks for must be within what we give. */
+static int check_requested(X509_REQ *csr, const struct issue_profile *profile, uint32_t ku,
+                           struct certd_err *err)
+{
+    _cleanup_(cleanup_x509_ext_stack) x509_ext_stack *exts = X509_REQ_get_extensions(csr);
+    int crit = 0;
+
+    if (!profile->refuse_excess_requests || !exts) {
+        (void)ossl_drain_errors("issue: CSR extensions");
+        return 0;
+    }
+    _cleanup_(cleanup_BASIC_CONSTRAINTS) BASIC_CONSTRAINTS *bc =
+        X509V3_get_d2i(exts, NID_basic_constraints, &crit, NULL);
+    if (bc && bc->ca && !profile->is_ca) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "the CSR asks for a CA certificate (basicConstraints CA:TRUE); this CA "
+                       "issues end-entity certificates only");
+    }
+    _cleanup_(cleanup_ASN1_BIT_STRING) ASN1_BIT_STRING *bs =
+        X509V3_get_d2i(exts, NID_key_usage, &crit, NULL);
+    if (bs) {
+        uint32_t x509_ku = 0;
+        for (int i = 0; i < 9; i++) {
+            if (ASN1_BIT_STRING_get_bit(bs, i)) {
+                x509_ku |= i < 8 ? 0x80u >> i : 0x8000u;
+            }
+        }
+        uint32_t asked = key_usage_from_x509_bits(x509_ku), extra = asked & ~ku;
+        if (extra) {
+            return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                           "the CSR asks for key usage %s, which this CA does not give",
+                           key_usage_bit_name(extra & -extra));
+        }
+    }
+    _cleanup_(cleanup_EXTENDED_KEY_USAGE) EXTENDED_KEY_USAGE *eku =
+        X509V3_get_d2i(exts, NID_ext_key_usage, &crit, NULL);
+    for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku); i++) {
+        const ASN1_OBJECT *obj = sk_ASN1_OBJECT_value(eku, i);
+        uint32_t bit = eku_bit_from_nid(OBJ_obj2nid(obj));
+        if (!bit || !(profile->eku & bit)) {
+            char name[80];
+            if (bit) {
+                (void)snprintf(name, sizeof(name), "%s", eku_bit_name(bit));
+            } else if (OBJ_obj2txt(name, (int)sizeof(name), obj, 1) <= 0) {
+                (void)snprintf(name, sizeof(name), "(unreadable)");
+            }
+            return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                           "the CSR asks for extended key usage %s, which this CA does not give",
+                           name);
+        }
+    }
+    (void)ossl_drain_errors("issue: CSR extensions");
+    return 0;
+}
+
+/*
+ * Steps 1-3 of issue_from_csr, and the profile's subject rules: proof of possession first
+ * (nothing from an unverified request is used), then the key under the same strength policy
+ * as uploaded keys (the CA vouches for it), then the subject. *ret_pub is borrowed from csr;
+ * *ret_kept the filtered subject, NULL when the CSR's stands.
+ */
+static int csr_check_head(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr,
+                          const struct issue_profile *profile, EVP_PKEY **ret_pub,
+                          X509_NAME **ret_kept, struct certd_err *err)
+{
     EVP_PKEY *pub = X509_REQ_get0_pubkey(csr);
     if (!pub) {
         (void)ossl_drain_errors("issue: CSR key");
         return err_set(err, -EBADMSG, CERTD_E_CSR_BAD, "the CSR's public key cannot be decoded");
     }
-    if (X509_REQ_verify_ex(csr, pub, libctx, propq) != 1) {
+    if (!profile->is_csr_verified && X509_REQ_verify_ex(csr, pub, libctx, propq) != 1) {
         (void)ossl_drain_errors("issue: CSR verify");
         return err_set(err, -EBADMSG, CERTD_E_CSR_SIGNATURE, "the CSR's signature does not verify");
     }
-    /* The CA vouches for the key: the same strength policy as for uploaded keys. */
-    r = key_check_strength(pub, &profile->keys, "the CSR's key", err);
+    int r = key_check_strength(pub, &profile->keys, "the CSR's key", err);
+    if (r < 0) {
+        return r;
+    }
+    r = check_csr_subject(X509_REQ_get_subject_name(csr), err);
+    if (r < 0) {
+        return r;
+    }
+    r = subject_for_profile(X509_REQ_get_subject_name(csr), profile, ret_kept, err);
+    if (r < 0) {
+        return r;
+    }
+    *ret_pub = pub;
+    return 0;
+}
+
+int issue_check_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr,
+                    const struct issue_profile *profile, struct certd_err *err)
+{
+    _cleanup_(cleanup_X509_NAME) X509_NAME *kept = NULL;
+    EVP_PKEY *pub = NULL;
+    int r;
+
+    assert_return(csr && profile, -EINVAL);
+    r = csr_check_head(libctx, propq, csr, profile, &pub, &kept, err);
     if (r < 0) {
         return r;
     }
     const X509_NAME *subject = X509_REQ_get_subject_name(csr);
-    r = check_csr_subject(subject, err);
+    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *sans = NULL;
+    if (profile->copy_sans) {
+        r = csr_sans(csr, profile->allowed_sans, &sans, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    if (X509_NAME_entry_count(kept ? kept : subject) == 0 &&
+        (!sans || sk_GENERAL_NAME_num(sans) == 0)) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_MISSING,
+                       "the CSR has an empty subject and no alternative name that this "
+                       "profile copies; a certificate needs one or the other");
+    }
+    uint32_t ku = profile->key_usage;
+    if (ku == 0) {
+        ku =
+            profile->is_ca ? CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN : default_leaf_key_usage(pub);
+    }
+    return check_requested(csr, profile, ku, err);
+}
+
+int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 *ca_cert,
+                   EVP_PKEY *ca_key, const struct issue_profile *profile, int64_t now, X509 **ret,
+                   struct certd_err *err)
+{
+    _cleanup_(cleanup_X509_NAME) X509_NAME *kept = NULL;
+    EVP_PKEY *pub = NULL;
+    int r;
+
+    assert_return(csr && ca_key && profile && ret, -EINVAL);
+    r = csr_check_head(libctx, propq, csr, profile, &pub, &kept, err);
     if (r < 0) {
         return r;
+    }
+    const X509_NAME *subject = X509_REQ_get_subject_name(csr);
+    if (kept) {
+        subject = kept;
     }
     r = check_days(profile->days, err);
     if (r < 0) {
@@ -690,7 +992,7 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "the path length must be -1 or more");
     }
     if (ca_cert) {
-        r = check_ca(ca_cert, now, err);
+        r = check_issuer(ca_cert, now, KU_KEY_CERT_SIGN, err);
         if (r < 0) {
             return r;
         }
@@ -713,10 +1015,9 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
                                ca_pathlen, ca_pathlen - 1);
             }
         }
-        if (EVP_PKEY_eq(X509_get0_pubkey(ca_cert), ca_key) != 1) {
-            (void)ossl_drain_errors("issue: CA key");
-            return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
-                           "the CA key does not match the CA certificate");
+        r = check_issuer_key(ca_cert, ca_key, err);
+        if (r < 0) {
+            return r;
         }
     } else if (EVP_PKEY_eq(pub, ca_key) != 1) {
         (void)ossl_drain_errors("issue: CSR key");
@@ -752,10 +1053,15 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         ku =
             profile->is_ca ? CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN : default_leaf_key_usage(pub);
     }
+    r = check_requested(csr, profile, ku, err);
+    if (r < 0) {
+        return r;
+    }
     struct cert_params p = {
         .subject = subject,
         .issuer = ca_cert ? X509_get_subject_name(ca_cert) : subject,
         .subject_key = pub,
+        .spki = profile->is_key_not_needed ? X509_REQ_get_X509_PUBKEY(csr) : NULL,
         .ca = ca_cert,
         .signing_key = ca_key,
         .now = now,
@@ -767,4 +1073,226 @@ int issue_from_csr(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *csr, X509 
         .sans = sans,
     };
     return cert_build(libctx, propq, &p, ret, err);
+}
+
+int issue_ca_root(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key,
+                  const struct ca_root_request *req, X509 **ret, struct certd_err *err)
+{
+    int r;
+
+    assert_return(key && req && ret, -EINVAL);
+
+    _cleanup_(cleanup_X509_NAME) X509_NAME *name = NULL;
+    r = subject_from_fields(req->common_name, req->organization, &name, err);
+    if (r < 0) {
+        return r;
+    }
+    r = check_days(req->days, err);
+    if (r < 0) {
+        return r;
+    }
+    /* Everything the CA signs rests on this key: the policy for CSR keys at the least. */
+    r = key_check_strength(key, &req->keys, "the CA key", err);
+    if (r < 0) {
+        return r;
+    }
+    /*
+     * pathLenConstraint 0 (RFC 5280 §4.2.1.9): certd's CA issues end-entity certificates only,
+     * so a stolen client certificate can never pass for an intermediate.
+     */
+    struct cert_params p = {
+        .subject = name,
+        .issuer = name,
+        .subject_key = key,
+        .ca = NULL,
+        .signing_key = key,
+        .now = req->now,
+        .days = req->days,
+        .is_ca = true,
+        .path_len = 0,
+        .key_usage = CERT_KU_KEY_CERT_SIGN | CERT_KU_CRL_SIGN,
+        .eku = 0,
+        .sans = NULL,
+    };
+    return cert_build(libctx, propq, &p, ret, err);
+}
+
+/* RFC 5280 §5.3.1 CRLReason: 0-10 without 7, which is not assigned. */
+static bool crl_reason_valid(int reason)
+{
+    return reason >= CRL_REASON_UNSPECIFIED && reason <= CRL_REASON_AA_COMPROMISE && reason != 7;
+}
+
+/* RFC 5280 §4.1.2.2: a positive INTEGER of at most 20 octets (OpenSSL keeps the magnitude). */
+static bool serial_valid(const ASN1_INTEGER *serial)
+{
+    if (!serial || ASN1_STRING_type(serial) != V_ASN1_INTEGER) {
+        return false;
+    }
+    int len = ASN1_STRING_length(serial);
+    const unsigned char *data = ASN1_STRING_get0_data(serial);
+    /*
+     * The magnitude, at most 20 octets; its DER may need one more for the sign bit, which we
+     * accept as §4.1.2.2 asks certificate users to: the entries name certificates issued.
+     */
+    if (len < 1 || len > 20 || !data) {
+        return false;
+    }
+    for (int i = 0; i < len; i++) {
+        if (data[i] != 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int check_crl_entry(const struct crl_entry *e, size_t i, int64_t now, struct certd_err *err)
+{
+    if (!serial_valid(e->serial)) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "the serial number of CRL entry %zu is not a positive integer of at most "
+                       "20 octets",
+                       i);
+    }
+    if (!crl_reason_valid(e->reason)) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "CRL entry %zu has reason code %d, which RFC 5280 does not define", i,
+                       e->reason);
+    }
+    /* A revocation after thisUpdate is one this CRL cannot know about yet. */
+    if (e->revoked_at < 0 || e->revoked_at > now) {
+        return err_set(err, -EINVAL, CERTD_E_VALIDITY_INVALID,
+                       "the revocation time of CRL entry %zu is not between 1970 and the CRL's "
+                       "issuing time",
+                       i);
+    }
+    return 0;
+}
+
+/*
+ * Append one checked entry. serial, when and reason are scratch objects the caller reuses for
+ * every entry: X509_REVOKED copies what it is given, and a million entries should not cost three
+ * million allocations more than they need.
+ */
+static int crl_add_entry(X509_CRL *crl, const struct crl_entry *e, ASN1_INTEGER *serial,
+                         ASN1_TIME **when, ASN1_ENUMERATED *reason)
+{
+    _cleanup_(cleanup_X509_REVOKED) X509_REVOKED *rev = X509_REVOKED_new();
+    /* check_crl_entry put revoked_at between 0 and a now that period_end could represent. */
+    if (!rev || ASN1_STRING_copy(serial, e->serial) != 1 ||
+        X509_REVOKED_set_serialNumber(rev, serial) != 1 || time_at(e->revoked_at, 0, when) < 0 ||
+        X509_REVOKED_set_revocationDate(rev, *when) != 1) {
+        return -ENOMEM;
+    }
+    /* RFC 5280 §5.3.1: reasonCode unspecified (0) SHOULD be absent rather than present. */
+    if (e->reason != CRL_REASON_UNSPECIFIED &&
+        (ASN1_ENUMERATED_set(reason, e->reason) != 1 ||
+         X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, X509V3_ADD_DEFAULT) != 1)) {
+        return -ENOMEM;
+    }
+    if (X509_CRL_add0_revoked(crl, rev) != 1) {
+        return -ENOMEM;
+    }
+    TAKE_PTR(rev);
+    return 0;
+}
+
+int issue_crl(OSSL_LIB_CTX *libctx, const char *propq, X509 *ca_cert, EVP_PKEY *ca_key,
+              const struct crl_entry *entries, size_t n, uint64_t number, int64_t now,
+              int64_t next_update_seconds, X509_CRL **ret, struct certd_err *err)
+{
+    int r;
+
+    assert_return(ca_cert && ca_key && ret && (entries || n == 0), -EINVAL);
+
+    if (n > ISSUE_CRL_ENTRIES_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                       "a CRL may list at most %u revoked certificates", ISSUE_CRL_ENTRIES_MAX);
+    }
+    if (next_update_seconds <= 0 ||
+        next_update_seconds > (int64_t)CERTD_VALIDITY_DAYS_MAX * SECONDS_PER_DAY) {
+        return err_set(err, -EINVAL, CERTD_E_VALIDITY_INVALID,
+                       "the CRL's next update must be 1 second to %u days after its issuing time",
+                       CERTD_VALIDITY_DAYS_MAX);
+    }
+    for (size_t i = 0; i < n; i++) {
+        r = check_crl_entry(&entries[i], i, now, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    r = check_issuer(ca_cert, now, KU_CRL_SIGN, err);
+    if (r < 0) {
+        return r;
+    }
+    r = check_issuer_key(ca_cert, ca_key, err);
+    if (r < 0) {
+        return r;
+    }
+    /* RFC 5280 §5.1.2.5: nextUpdate, which we always give; never beyond the CA's notAfter. */
+    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *next = NULL;
+    r = period_end(ca_cert, now, next_update_seconds, &next, err);
+    if (r < 0) {
+        return r;
+    }
+    _cleanup_(cleanup_AUTHORITY_KEYID) AUTHORITY_KEYID *akid = NULL;
+    r = authority_key_id(libctx, propq, ca_cert, NULL, &akid, err);
+    if (r < 0) {
+        return r;
+    }
+
+    _cleanup_(cleanup_X509_CRL) X509_CRL *crl = X509_CRL_new_ex(libctx, propq);
+    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *this_update = NULL;
+    /* RFC 5280 §5.1.2.1: v2, for the extensions. */
+    if (!crl || X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
+        X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca_cert)) != 1 ||
+        time_at(now, 0, &this_update) < 0 || X509_CRL_set1_lastUpdate(crl, this_update) != 1 ||
+        X509_CRL_set1_nextUpdate(crl, next) != 1) {
+        return oom(err);
+    }
+
+    _cleanup_(cleanup_ASN1_INTEGER) ASN1_INTEGER *serial = ASN1_INTEGER_new();
+    _cleanup_(cleanup_ASN1_TIME) ASN1_TIME *when = NULL;
+    _cleanup_(cleanup_ASN1_ENUMERATED) ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+    if (!serial || !reason) {
+        return oom(err);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (crl_add_entry(crl, &entries[i], serial, &when, reason) < 0) {
+            return oom(err);
+        }
+    }
+
+    /* RFC 5280 §5.2.3: cRLNumber, non-critical; §5.2.1: AKI, non-critical. */
+    _cleanup_(cleanup_ASN1_INTEGER) ASN1_INTEGER *crl_number = ASN1_INTEGER_new();
+    if (!crl_number || ASN1_INTEGER_set_uint64(crl_number, number) != 1 ||
+        X509_CRL_add1_ext_i2d(crl, NID_crl_number, crl_number, 0, X509V3_ADD_DEFAULT) != 1 ||
+        X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) !=
+            1) {
+        return oom(err);
+    }
+
+    r = sign_object(libctx, propq, NULL, crl, ca_key, err);
+    if (r < 0) {
+        return r;
+    }
+    /*
+     * Hand out the CRL decoded from its signed DER. A CRL built in memory has no saved encoding:
+     * i2d re-encodes it, and OpenSSL's lookups (X509_CRL_get0_by_serial, X509_verify_cert)
+     * sort its entries in place, after which the DER no longer matches the signature. Decoded,
+     * it keeps its encoding, and OpenSSL fills the caches (AKI, cRLNumber) that verification
+     * reads.
+     */
+    _cleanup_(cleanup_openssl_free) unsigned char *der = NULL;
+    int der_len = i2d_X509_CRL(crl, &der);
+    if (der_len <= 0) {
+        return oom(err);
+    }
+    _cleanup_(cleanup_X509_CRL) X509_CRL *out = X509_CRL_new_ex(libctx, propq);
+    const unsigned char *p = der;
+    if (!out || !d2i_X509_CRL(&out, &p, der_len) || p != der + der_len) {
+        return oom(err);
+    }
+    *ret = TAKE_PTR(out);
+    return 0;
 }

@@ -629,6 +629,16 @@ static const struct {
     { NID_anyExtendedKeyUsage, CERT_EKU_ANY, "anyExtendedKeyUsage" },
 };
 
+uint32_t eku_bit_from_nid(int nid)
+{
+    for (size_t i = 0; i < ELEMENTSOF(eku_table); i++) {
+        if (eku_table[i].nid == nid) {
+            return eku_table[i].bit;
+        }
+    }
+    return 0;
+}
+
 uint32_t key_usage_from_x509_bits(uint32_t x509_ku)
 {
     uint32_t bits = 0;

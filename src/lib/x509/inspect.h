@@ -113,6 +113,8 @@ const char *key_usage_bit_name(uint32_t bit);
  */
 uint32_t key_usage_from_x509_bits(uint32_t x509_ku);
 const char *eku_bit_name(uint32_t bit);
+/* The CERT_EKU_* bit of an EKU's NID (NID_client_auth ...); 0 for a purpose not in the set. */
+uint32_t eku_bit_from_nid(int nid);
 
 /* Convert an ASN1_TIME to seconds since the epoch. 0 or -EBADMSG. */
 _must_check_ int asn1_time_to_unix(const ASN1_TIME *t, int64_t *ret);
