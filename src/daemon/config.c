@@ -5,7 +5,8 @@
  * at a time through our own reader, which counts lines (Debian's inih passes no line number to
  * the handler), recognises section headers itself (inih does not report them, and truncates long
  * ones) and stops inih at the first error. Values are checked as they arrive; what depends on
- * the whole endpoint (its type, the keys that belong to it) is checked once the text is read.
+ * the whole endpoint (its type, the keys that belong to it) or the whole [ca] section (its
+ * signer) is checked once the text is read.
  * Paths not given are derived from state_dir last, so that --state-dir moves them.
  */
 #include "config.h"
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include <ini.h>
+#include <openssl/obj_mac.h>
 
 #include "csr/csr.h"
 #include "store/store.h"
@@ -31,10 +33,13 @@
 
 _Static_assert(CONFIG_LINE_MAX < INI_MAX_LINE, "a checked line must fit inih's line buffer");
 
-enum section_kind { SEC_NONE, SEC_SERVER, SEC_TLS, SEC_LIMITS, SEC_ENDPOINT, SEC_KIND_MAX };
+enum section_kind { SEC_NONE, SEC_SERVER, SEC_TLS, SEC_LIMITS, SEC_CA, SEC_ENDPOINT, SEC_KIND_MAX };
 
-/* Keys per section, for duplicate detection; the endpoint section has the most. */
-#define SECTION_KEYS_MAX 12u
+/* [ca] sans = dns,ip: the names a console's certificate usually carries. */
+#define CONFIG_CA_SANS_DEFAULT ((1u << SAN_DNS) | (1u << SAN_IP))
+
+/* Keys per section, for duplicate detection; [ca] has the most. */
+#define SECTION_KEYS_MAX 16u
 
 struct parse_state;
 typedef int (*key_set_fn)(struct parse_state *st, const char *key, const char *value);
@@ -128,6 +133,18 @@ static int fail_nomem(struct parse_state *st)
 static bool is_blank(char c)
 {
     return c == ' ' || c == '\t';
+}
+
+/* Free n strings and the array holding them; accepts NULL. */
+static void strv_free(char **v, size_t n)
+{
+    if (!v) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(v[i]);
+    }
+    free(v);
 }
 
 /*
@@ -408,13 +425,70 @@ static void reload_clear(struct config_reload *r)
 {
     free(r->unit);
     free(r->pidfile);
-    if (r->argv) {
-        for (size_t i = 0; i < r->argc; i++) {
-            free(r->argv[i]);
-        }
-        free(r->argv);
-    }
+    strv_free(r->argv, r->argc);
     *r = (struct config_reload){ .kind = CONFIG_RELOAD_NONE };
+}
+
+/*
+ * The words after "exec:" ([endpoint] reload, [ca] signer): split on blanks, no shell, so no
+ * quoting and no expansion; at most CONFIG_EXEC_ARGS_MAX words, the first an absolute path in
+ * normal form (the others are the program's business). Returns 0 and an owned argv of *ret_argc
+ * words and a NULL; or -EINVAL / -E2BIG (*ret_code CERTD_E_TOO_MANY_VALUES) with why, or -ENOMEM.
+ */
+static int exec_parse(const char *p, char ***ret_argv, size_t *ret_argc, enum certd_errc *ret_code,
+                      const char **why)
+{
+    *ret_code = CERTD_E_FIELD_INVALID;
+    size_t words = 0;
+    for (size_t i = 0; p[i]; i++) {
+        if (!is_blank(p[i]) && (i == 0 || is_blank(p[i - 1]))) {
+            words++;
+        }
+    }
+    if (words == 0 || p[0] != '/') {
+        *why = "exec:COMMAND needs the program's absolute path, e.g. exec:/usr/sbin/PROGRAM ARGS";
+        return -EINVAL;
+    }
+    if (words > CONFIG_EXEC_ARGS_MAX) {
+        *ret_code = CERTD_E_TOO_MANY_VALUES;
+        _Static_assert(CONFIG_EXEC_ARGS_MAX == 32u, "the message names the limit");
+        *why = "exec:COMMAND has more than 32 words";
+        return -E2BIG;
+    }
+    char **argv = calloc(words + 1, sizeof(char *));
+    if (!argv) {
+        return -ENOMEM;
+    }
+    size_t argc = 0;
+    for (size_t i = 0; p[i];) {
+        if (is_blank(p[i])) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (p[j] && !is_blank(p[j])) {
+            j++;
+        }
+        argv[argc] = strndup(p + i, j - i);
+        if (!argv[argc]) {
+            strv_free(argv, argc);
+            return -ENOMEM;
+        }
+        argc++;
+        i = j;
+    }
+    int r = path_check(argv[0], why);
+    if (r < 0) {
+        strv_free(argv, argc);
+        if (r == -EINVAL) {
+            *why = "exec:COMMAND: the program must be an absolute path without '.', '..', "
+                   "'//' or a trailing '/'";
+        }
+        return r;
+    }
+    *ret_argv = argv;
+    *ret_argc = argc;
+    return 0;
 }
 
 static int reload_parse(const char *s, struct config_reload *ret, enum certd_errc *ret_code,
@@ -475,55 +549,11 @@ static int reload_parse(const char *s, struct config_reload *ret, enum certd_err
         return 0;
     }
     if (strncmp(s, "exec:", 5) == 0) {
-        /* Words split on blanks, no shell: no quoting, no expansion. */
-        const char *p = s + 5;
-        size_t words = 0;
-        for (size_t i = 0; p[i]; i++) {
-            if (!is_blank(p[i]) && (i == 0 || is_blank(p[i - 1]))) {
-                words++;
-            }
-        }
-        if (words == 0 || p[0] != '/') {
-            *why = "exec:COMMAND needs the program's absolute path, e.g. exec:/usr/bin/reload-ldap";
-            return -EINVAL;
-        }
-        if (words > CONFIG_EXEC_ARGS_MAX) {
-            *ret_code = CERTD_E_TOO_MANY_VALUES;
-            _Static_assert(CONFIG_EXEC_ARGS_MAX == 32u, "the message names the limit");
-            *why = "exec:COMMAND has more than 32 words";
-            return -E2BIG;
-        }
-        rl.argv = calloc(words + 1, sizeof(char *));
-        if (!rl.argv) {
-            return -ENOMEM;
-        }
-        rl.kind = CONFIG_RELOAD_EXEC;
-        for (size_t i = 0; p[i];) {
-            if (is_blank(p[i])) {
-                i++;
-                continue;
-            }
-            size_t j = i;
-            while (p[j] && !is_blank(p[j])) {
-                j++;
-            }
-            rl.argv[rl.argc] = strndup(p + i, j - i);
-            if (!rl.argv[rl.argc]) {
-                reload_clear(&rl);
-                return -ENOMEM;
-            }
-            rl.argc++;
-            i = j;
-        }
-        int r = path_check(rl.argv[0], why);
+        int r = exec_parse(s + 5, &rl.argv, &rl.argc, ret_code, why);
         if (r < 0) {
-            reload_clear(&rl);
-            if (r == -EINVAL) {
-                *why = "exec:COMMAND: the program must be an absolute path without '.', '..', "
-                       "'//' or a trailing '/'";
-            }
             return r;
         }
+        rl.kind = CONFIG_RELOAD_EXEC;
         *ret = rl;
         return 0;
     }
@@ -576,11 +606,18 @@ struct config *config_free(struct config *cfg)
     free(cfg->users_file);
     free(cfg->password_file);
     free(cfg->uuid_file);
+    struct config_ca *ca = &cfg->ca;
+    strv_free(ca->exec_argv, ca->exec_argc);
+    free(ca->cert);
+    free(ca->key);
+    free(ca->db);
+    free(ca->crl);
+    free(ca->common_name);
     free(cfg);
     return NULL;
 }
 
-/* A config with the [server], [tls] and [limits] defaults and no endpoints. */
+/* A config with the [server], [tls], [limits] and [ca] defaults and no endpoints. */
 static struct config *config_alloc(void)
 {
     _cleanup_(cleanup_config) struct config *cfg = calloc(1, sizeof(*cfg));
@@ -602,6 +639,16 @@ static struct config *config_alloc(void)
     cfg->max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
     cfg->idle_timeout = CONFIG_IDLE_TIMEOUT_DEFAULT;
     cfg->request_timeout = CONFIG_REQUEST_TIMEOUT_DEFAULT;
+    cfg->ca = (struct config_ca){
+        .signer = CONFIG_SIGNER_LOCAL,
+        .exec_timeout = CONFIG_CA_EXEC_TIMEOUT_DEFAULT,
+        .new_key = { .alg = KEY_ALG_EC, .bits = 384, .curve = "P-384" },
+        .root_days = CONFIG_CA_ROOT_DAYS_DEFAULT,
+        .days = CONFIG_CA_DAYS_DEFAULT,
+        .crl_days = CONFIG_CA_CRL_DAYS_DEFAULT,
+        .allowed_sans = CONFIG_CA_SANS_DEFAULT,
+        .subject_attrs = CONFIG_CA_SUBJECT_DEFAULT,
+    };
     return TAKE_PTR(cfg);
 }
 
@@ -643,12 +690,16 @@ static void free_strings(char **v, size_t n)
 
 /*
  * Slots of the paths resolved and checked: certd's own files in the state directory (always
- * derived), the users file, then cert (or dir) and key per endpoint.
+ * derived), the users file, the CA's files, then cert (or dir) and key per endpoint.
  */
 #define SLOT_PASSWORD 0u
 #define SLOT_UUID     1u
 #define SLOT_USERS    2u
-#define SLOT_EP0      3u
+#define SLOT_CA_DB    3u
+#define SLOT_CA_CRL   4u
+#define SLOT_CA_CERT  5u
+#define SLOT_CA_KEY   6u
+#define SLOT_EP0      7u
 #define SLOT_EP(i, k) (SLOT_EP0 + 2u * (i) + (k))
 #define SLOTS_MAX     SLOT_EP(CONFIG_ENDPOINTS_MAX, 0)
 
@@ -670,6 +721,12 @@ static unsigned slot_k(unsigned slot)
     return (slot - SLOT_EP0) % 2;
 }
 
+/* The CA's certificate or key (which may be one file). */
+static bool slot_is_ca_pem(unsigned slot)
+{
+    return slot == SLOT_CA_CERT || slot == SLOT_CA_KEY;
+}
+
 /*
  * Derive every path not given explicitly from sd into paths[SLOTS_MAX] (owned, NULL where the
  * path is given). On failure nothing is left allocated.
@@ -682,6 +739,18 @@ static int resolve_compute(const struct config *cfg, const char *sd, char **path
     }
     if (r == 0 && !cfg->is_users_file_given) {
         r = path_join(sd, CONFIG_USERS_FILE_NAME, NULL, &paths[SLOT_USERS]);
+    }
+    if (r == 0) {
+        r = path_join(sd, CONFIG_CA_DB_NAME, NULL, &paths[SLOT_CA_DB]);
+    }
+    if (r == 0) {
+        r = path_join(sd, CONFIG_CA_DIR_NAME, CONFIG_CA_CRL_NAME, &paths[SLOT_CA_CRL]);
+    }
+    if (r == 0 && !cfg->ca.is_cert_given) {
+        r = path_join(sd, CONFIG_CA_DIR_NAME, CONFIG_CA_CERT_NAME, &paths[SLOT_CA_CERT]);
+    }
+    if (r == 0 && !cfg->ca.is_key_given) {
+        r = path_join(sd, CONFIG_CA_DIR_NAME, CONFIG_CA_KEY_NAME, &paths[SLOT_CA_KEY]);
     }
     for (size_t i = 0; r == 0 && i < cfg->n_endpoints; i++) {
         const struct config_endpoint *ep = &cfg->endpoints[i];
@@ -719,6 +788,18 @@ static void resolve_commit(struct config *cfg, char *new_state_dir, char **paths
     if (paths[SLOT_USERS]) {
         free(cfg->users_file);
         cfg->users_file = paths[SLOT_USERS];
+    }
+    free(cfg->ca.db);
+    cfg->ca.db = paths[SLOT_CA_DB];
+    free(cfg->ca.crl);
+    cfg->ca.crl = paths[SLOT_CA_CRL];
+    if (paths[SLOT_CA_CERT]) {
+        free(cfg->ca.cert);
+        cfg->ca.cert = paths[SLOT_CA_CERT];
+    }
+    if (paths[SLOT_CA_KEY]) {
+        free(cfg->ca.key);
+        cfg->ca.key = paths[SLOT_CA_KEY];
     }
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         struct config_endpoint *ep = &cfg->endpoints[i];
@@ -771,21 +852,26 @@ static bool path_is_under(const char *s, const char *dir)
 
 /*
  * The files certd writes must not overlap: a certificate or key rewritten (or a "corrupt" key
- * renamed aside) must never be the users file, the bootstrap password, the service UUID or
- * another endpoint's file, nor lie in a directory an authority endpoint manages. eff[SLOTS_MAX]
- * holds the effective paths (NULL for unused slots), all in normal form, so comparing strings is
- * enough (symlinks are the run-time code's business: O_NOFOLLOW). Returns 0, or -EINVAL and the
- * first clash.
+ * renamed aside) must never be the users file, the bootstrap password, the service UUID, one of
+ * the CA's files (its log, CRL, certificate and key) or another endpoint's file, nor lie in a
+ * directory an authority endpoint manages. eff[SLOTS_MAX] holds the effective paths (NULL for
+ * unused slots), all in normal form, so comparing strings is enough (symlinks are the run-time
+ * code's business: O_NOFOLLOW). Returns 0, or -EINVAL and the first clash.
  */
 static int paths_check(const struct config *cfg, const char *const *eff, struct path_clash *ret)
 {
-    /* Slots in order: certd's own files and the users file first, so that b is the later, more
-     * specific one, the one a message should point at. */
+    /* Slots in order: certd's own files (the CA's log and CRL among them), the users file, the
+     * CA's cert and key, then the endpoints, so that b is the later, more specific one, the one
+     * a message should point at. */
     unsigned order[SLOTS_MAX];
     size_t n = 0;
     order[n++] = SLOT_PASSWORD;
     order[n++] = SLOT_UUID;
+    order[n++] = SLOT_CA_DB;
+    order[n++] = SLOT_CA_CRL;
     order[n++] = SLOT_USERS;
+    order[n++] = SLOT_CA_CERT;
+    order[n++] = SLOT_CA_KEY;
     for (unsigned i = 0; i < cfg->n_endpoints; i++) {
         order[n++] = SLOT_EP(i, 0);
         order[n++] = SLOT_EP(i, 1);
@@ -802,9 +888,10 @@ static int paths_check(const struct config *cfg, const char *const *eff, struct 
             }
             unsigned a = order[x];
             unsigned b = order[y];
-            /* cert and key of one endpoint may be one combined PEM file. */
-            bool is_same_ep = slot_is_ep(a) && slot_is_ep(b) && slot_ep(a) == slot_ep(b);
-            if (x < y && strcmp(pa, pb) == 0 && !is_same_ep) {
+            /* cert and key of one endpoint, or of the CA, may be one combined PEM file. */
+            bool is_pair = (slot_is_ep(a) && slot_is_ep(b) && slot_ep(a) == slot_ep(b)) ||
+                           (slot_is_ca_pem(a) && slot_is_ca_pem(b));
+            if (x < y && strcmp(pa, pb) == 0 && !is_pair) {
                 *ret = (struct path_clash){ .a = a, .b = b, .is_inside = false };
                 return -EINVAL;
             }
@@ -831,6 +918,18 @@ static const char *slot_describe(const struct config *cfg, unsigned slot, char *
     if (slot == SLOT_UUID) {
         return "certd's " CONFIG_UUID_FILE_NAME " file";
     }
+    if (slot == SLOT_CA_DB) {
+        return "certd's " CONFIG_CA_DB_NAME " file";
+    }
+    if (slot == SLOT_CA_CRL) {
+        return "certd's " CONFIG_CA_DIR_NAME "/" CONFIG_CA_CRL_NAME " file";
+    }
+    if (slot == SLOT_CA_CERT) {
+        return "[ca] cert";
+    }
+    if (slot == SLOT_CA_KEY) {
+        return "[ca] key";
+    }
     const struct config_endpoint *ep = &cfg->endpoints[slot_ep(slot)];
     const char *key = slot_k(slot) == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
     (void)snprintf(buf, size, "[endpoint %s] %s", ep->name, key);
@@ -848,6 +947,10 @@ static int config_check_paths(const struct config *cfg, char *const *paths, char
     eff[SLOT_PASSWORD] = paths ? paths[SLOT_PASSWORD] : cfg->password_file;
     eff[SLOT_UUID] = paths ? paths[SLOT_UUID] : cfg->uuid_file;
     eff[SLOT_USERS] = paths && paths[SLOT_USERS] ? paths[SLOT_USERS] : cfg->users_file;
+    eff[SLOT_CA_DB] = paths ? paths[SLOT_CA_DB] : cfg->ca.db;
+    eff[SLOT_CA_CRL] = paths ? paths[SLOT_CA_CRL] : cfg->ca.crl;
+    eff[SLOT_CA_CERT] = paths && paths[SLOT_CA_CERT] ? paths[SLOT_CA_CERT] : cfg->ca.cert;
+    eff[SLOT_CA_KEY] = paths && paths[SLOT_CA_KEY] ? paths[SLOT_CA_KEY] : cfg->ca.key;
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         const struct config_endpoint *ep = &cfg->endpoints[i];
         const char *cur0 = ep->type == ENDPOINT_AUTHORITY ? ep->dir : ep->cert;
@@ -980,7 +1083,7 @@ static int set_profile(struct parse_state *st, const char *key, const char *v)
 static const struct limit_def {
     const char *name;
     uint64_t min, max;
-    size_t offset; /* of an unsigned field of struct config */
+    size_t offset; /* of an unsigned field of struct config ([ca]: of struct config_ca) */
 } limit_defs[] = {
     { "max_body", CONFIG_MAX_BODY_MIN, CONFIG_MAX_BODY_MAX, offsetof(struct config, max_body) },
     { "max_headers_size", CONFIG_MAX_HEADERS_SIZE_MIN, CONFIG_MAX_HEADERS_SIZE_MAX,
@@ -1072,10 +1175,11 @@ static int set_dir(struct parse_state *st, const char *key, const char *v)
     return 0;
 }
 
-static int set_new_key(struct parse_state *st, const char *key, const char *v)
+static int parse_new_key(struct parse_state *st, const char *key, const char *v,
+                         struct key_spec *ret)
 {
     struct certd_err e = { 0 };
-    int r = key_spec_parse(v, &st->ep->new_key, &e);
+    int r = key_spec_parse(v, ret, &e);
     if (r < 0) {
         return fail_key(
             st, key, -EINVAL, CERTD_E_FIELD_INVALID,
@@ -1083,6 +1187,11 @@ static int set_new_key(struct parse_state *st, const char *key, const char *v)
             e.msg);
     }
     return 0;
+}
+
+static int set_new_key(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_new_key(st, key, v, &st->ep->new_key);
 }
 
 static int set_names(struct parse_state *st, const char *key, const char *v)
@@ -1176,17 +1285,22 @@ static int set_not_yet_valid(struct parse_state *st, const char *key, const char
     return parse_validity(st, key, v, &st->ep->not_yet_valid);
 }
 
-static int set_allow_ed25519(struct parse_state *st, const char *key, const char *v)
+static int parse_yes_no(struct parse_state *st, const char *key, const char *v, bool *ret)
 {
     if (str_case_eq(v, "yes")) {
-        st->ep->allow_ed25519 = true;
+        *ret = true;
         return 0;
     }
     if (str_case_eq(v, "no")) {
-        st->ep->allow_ed25519 = false;
+        *ret = false;
         return 0;
     }
     return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be yes or no");
+}
+
+static int set_allow_ed25519(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_yes_no(st, key, v, &st->ep->allow_ed25519);
 }
 
 static int set_max(struct parse_state *st, const char *key, const char *v)
@@ -1214,6 +1328,206 @@ static int set_reload(struct parse_state *st, const char *key, const char *v)
     reload_clear(&st->ep->reload);
     st->ep->reload = rl;
     return 0;
+}
+
+/* ---- [ca] ---- */
+
+static int set_ca_signer(struct parse_state *st, const char *key, const char *v)
+{
+    struct config_ca *ca = &st->cfg->ca;
+    if (str_case_eq(v, "local") || str_case_eq(v, "off")) {
+        ca->signer = str_case_eq(v, "local") ? CONFIG_SIGNER_LOCAL : CONFIG_SIGNER_OFF;
+        return 0;
+    }
+    if (strncmp(v, "exec:", 5) != 0) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "must be local, off or exec:COMMAND");
+    }
+    char **argv = NULL;
+    size_t argc = 0;
+    enum certd_errc code;
+    const char *why = NULL;
+    int r = exec_parse(v + 5, &argv, &argc, &code, &why);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
+    if (r < 0) {
+        return fail_key(st, key, r, code, "%s", why);
+    }
+    /* The key is not repeated (duplicates are refused), so nothing was set before. */
+    assert(!ca->exec_argv);
+    ca->exec_argv = argv;
+    ca->exec_argc = argc;
+    ca->signer = CONFIG_SIGNER_EXEC;
+    return 0;
+}
+
+/*
+ * [ca]'s whole numbers: one table, as [limits]; each field is an unsigned of struct config_ca.
+ */
+static const struct limit_def ca_number_defs[] = {
+    { "exec_timeout", 1, CONFIG_CA_EXEC_TIMEOUT_MAX, offsetof(struct config_ca, exec_timeout) },
+    { "root_days", 1, CERTD_VALIDITY_DAYS_MAX, offsetof(struct config_ca, root_days) },
+    { "days", 1, CERTD_VALIDITY_DAYS_MAX, offsetof(struct config_ca, days) },
+    { "crl_days", 1, CONFIG_CA_CRL_DAYS_MAX, offsetof(struct config_ca, crl_days) },
+};
+
+static int set_ca_number(struct parse_state *st, const char *key, const char *v)
+{
+    for (size_t i = 0; i < ELEMENTSOF(ca_number_defs); i++) {
+        const struct limit_def *d = &ca_number_defs[i];
+        if (strcmp(d->name, key) != 0) {
+            continue;
+        }
+        uint64_t n;
+        int r = set_number(st, key, v, d->min, d->max, &n);
+        if (r == 0) {
+            /* Every max fits an unsigned (config.h's and limits.h's constants). */
+            unsigned *field = (unsigned *)(void *)((char *)&st->cfg->ca + d->offset);
+            *field = (unsigned)n;
+        }
+        return r;
+    }
+    assert(!"a [ca] number without a limit_def");
+    return -EINVAL;
+}
+
+static int set_ca_cert(struct parse_state *st, const char *key, const char *v)
+{
+    int r = set_location(st, key, v, &st->cfg->ca.cert);
+    if (r == 0) {
+        st->cfg->ca.is_cert_given = true;
+    }
+    return r;
+}
+
+static int set_ca_key(struct parse_state *st, const char *key, const char *v)
+{
+    int r = set_location(st, key, v, &st->cfg->ca.key);
+    if (r == 0) {
+        st->cfg->ca.is_key_given = true;
+    }
+    return r;
+}
+
+static int set_ca_new_key(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_new_key(st, key, v, &st->cfg->ca.new_key);
+}
+
+/*
+ * The root's CN: printable ASCII only, so that it is the same string in every encoding and in
+ * every log line; X.520 ub-common-name bounds its length (RFC 5280 appendix A.1).
+ */
+static int set_ca_common_name(struct parse_state *st, const char *key, const char *v)
+{
+    size_t n = strlen(v);
+    if (n > X520_CN_MAX) {
+        return fail_key(st, key, -E2BIG, CERTD_E_FIELD_TOO_LONG, "longer than %u characters",
+                        X520_CN_MAX);
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c > 0x7e) {
+            return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "must be printable ASCII characters");
+        }
+    }
+    char *cn = strdup(v);
+    if (!cn) {
+        return fail_nomem(st);
+    }
+    assert(!st->cfg->ca.common_name); /* a repeated key is refused before */
+    st->cfg->ca.common_name = cn;
+    return 0;
+}
+
+/*
+ * A list of names from names[0..n) (NULL entries skipped), separated by commas and/or blanks,
+ * case-insensitive, or "none" alone: the set of their indexes as bits. Repeats are harmless.
+ */
+static int parse_name_set(struct parse_state *st, const char *key, const char *v,
+                          const char *const *names, size_t n, const char *list, uint32_t *ret)
+{
+    char q[QUOTE_SIZE];
+    if (str_case_eq(v, "none")) {
+        *ret = 0;
+        return 0;
+    }
+    uint32_t set = 0;
+    bool is_comma = true; /* before the first item, as after a comma: an item must follow */
+    for (const char *p = v;;) {
+        while (is_blank(*p)) {
+            p++;
+        }
+        if (*p == '\0' || *p == ',') {
+            if (is_comma) {
+                return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                                "an empty entry (use %s, or none)", list);
+            }
+            if (*p == '\0') {
+                break;
+            }
+            is_comma = true;
+            p++;
+            continue;
+        }
+        size_t len = strcspn(p, ", \t");
+        char item[32];
+        size_t i = n;
+        if (len < sizeof(item)) {
+            memcpy(item, p, len);
+            item[len] = '\0';
+            for (i = 0; i < n; i++) {
+                if (names[i] && str_case_eq(item, names[i])) {
+                    break;
+                }
+            }
+        }
+        if (i == n) {
+            char whole[CONFIG_LINE_MAX + 1];
+            (void)snprintf(whole, sizeof(whole), "%.*s", (int)len, p);
+            return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "'%s' is not one of %s (or none alone)", quote(whole, q, sizeof(q)),
+                            list);
+        }
+        set |= 1u << i;
+        is_comma = false;
+        p += len;
+    }
+    *ret = set;
+    return 0;
+}
+
+static int set_ca_sans(struct parse_state *st, const char *key, const char *v)
+{
+    static const char *const names[] = {
+        [SAN_DNS] = "dns", [SAN_IP] = "ip", [SAN_EMAIL] = "email", [SAN_URI] = "uri"
+    };
+    _Static_assert(ELEMENTSOF(names) == SAN_KIND_MAX, "a name per SAN kind");
+    return parse_name_set(st, key, v, names, ELEMENTSOF(names), "dns, ip, email, uri",
+                          &st->cfg->ca.allowed_sans);
+}
+
+static int set_ca_subject(struct parse_state *st, const char *key, const char *v)
+{
+    const char *names[CONFIG_ATTR_MAX];
+    for (size_t i = 0; i < CONFIG_ATTR_MAX; i++) {
+        names[i] = config_attr_name((enum config_attr)i);
+    }
+    return parse_name_set(st, key, v, names, ELEMENTSOF(names),
+                          "O, OU, C, ST, L, emailAddress, serialNumber",
+                          &st->cfg->ca.subject_attrs);
+}
+
+static int set_ca_server_auth(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_yes_no(st, key, v, &st->cfg->ca.server_auth);
+}
+
+static int set_ca_allow_ed25519(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_yes_no(st, key, v, &st->cfg->ca.allow_ed25519);
 }
 
 #define T_SC  ((1u << ENDPOINT_SERVER) | (1u << ENDPOINT_CLIENT))
@@ -1247,20 +1561,47 @@ static const struct key_def endpoint_keys[] = {
     { "max", set_max, T_A, false },
     { "reload", set_reload, T_ALL, false },
 };
+static const struct key_def ca_keys[] = {
+    { "signer", set_ca_signer, 0, false },
+    { "exec_timeout", set_ca_number, 0, false },
+    { "cert", set_ca_cert, 0, false },
+    { "key", set_ca_key, 0, false },
+    { "new_key", set_ca_new_key, 0, false },
+    { "common_name", set_ca_common_name, 0, false },
+    { "root_days", set_ca_number, 0, false },
+    { "days", set_ca_number, 0, false },
+    { "crl_days", set_ca_number, 0, false },
+    { "sans", set_ca_sans, 0, false },
+    { "subject", set_ca_subject, 0, false },
+    { "server_auth", set_ca_server_auth, 0, false },
+    { "allow_ed25519", set_ca_allow_ed25519, 0, false },
+};
 _Static_assert(ELEMENTSOF(endpoint_keys) <= SECTION_KEYS_MAX, "room for every endpoint key");
+_Static_assert(ELEMENTSOF(ca_keys) <= SECTION_KEYS_MAX, "room for every ca key");
 _Static_assert(ELEMENTSOF(server_keys) <= SECTION_KEYS_MAX, "room for every server key");
 _Static_assert(ELEMENTSOF(limits_keys) <= SECTION_KEYS_MAX, "room for every limits key");
 
-/* The index of an endpoint key in endpoint_keys (and in the duplicate tables). */
-static size_t endpoint_key_index(const char *name)
+/* The index of a key in keys[0..n) (and in the duplicate tables). */
+static size_t key_index(const struct key_def *keys, size_t n, const char *name)
 {
-    for (size_t i = 0; i < ELEMENTSOF(endpoint_keys); i++) {
-        if (strcmp(endpoint_keys[i].name, name) == 0) {
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].name, name) == 0) {
             return i;
         }
     }
     assert(false);
     return 0;
+}
+
+static size_t endpoint_key_index(const char *name)
+{
+    return key_index(endpoint_keys, ELEMENTSOF(endpoint_keys), name);
+}
+
+/* The line of a [ca] key, 0 when not given. */
+static unsigned ca_key_line(const struct parse_state *st, const char *name)
+{
+    return st->sec_key_lines[SEC_CA][key_index(ca_keys, ELEMENTSOF(ca_keys), name)];
 }
 
 static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
@@ -1275,6 +1616,9 @@ static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
     case SEC_LIMITS:
         *ret_n = ELEMENTSOF(limits_keys);
         return limits_keys;
+    case SEC_CA:
+        *ret_n = ELEMENTSOF(ca_keys);
+        return ca_keys;
     case SEC_ENDPOINT:
         *ret_n = ELEMENTSOF(endpoint_keys);
         return endpoint_keys;
@@ -1348,7 +1692,7 @@ static int section_enter(struct parse_state *st, const char *line)
     name[n] = '\0';
 
     static const char *const fixed[SEC_KIND_MAX] = {
-        [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_LIMITS] = "limits"
+        [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_LIMITS] = "limits", [SEC_CA] = "ca"
     };
     enum section_kind sec = SEC_NONE;
     for (int k = 0; k < SEC_KIND_MAX; k++) {
@@ -1362,7 +1706,7 @@ static int section_enter(struct parse_state *st, const char *line)
         sec = SEC_ENDPOINT;
     } else {
         return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
-                    "unknown section [%s] (sections: server, tls, limits, endpoint NAME)",
+                    "unknown section [%s] (sections: server, tls, limits, ca, endpoint NAME)",
                     quote(name, q, sizeof(q)));
     }
 
@@ -1584,11 +1928,32 @@ static int endpoints_finish(struct parse_state *st)
     return 0;
 }
 
-/* The line that set the path in slot: its key, else its endpoint's header; 0 if neither. */
+/*
+ * What needs the whole [ca] section: the CA key is certd's to use only when certd signs; with an
+ * exec signer the helper holds the key, and a key given here would suggest otherwise.
+ */
+static int ca_finish(struct parse_state *st)
+{
+    const struct config_ca *ca = &st->cfg->ca;
+    if (ca->signer == CONFIG_SIGNER_EXEC && ca->is_key_given) {
+        return fail(st, ca_key_line(st, "key"), "ca", "key", -EINVAL, CERTD_E_FIELD_INVALID,
+                    "key is only for signer = local (an exec signer holds its own key)");
+    }
+    return 0;
+}
+
+/* The line that set the path in slot: its key, else its section's header; 0 if neither. */
 static unsigned paths_slot_line(const struct parse_state *st, unsigned slot)
 {
     if (slot == SLOT_USERS) {
         return st->sec_key_lines[SEC_SERVER][2];
+    }
+    if (slot_is_ca_pem(slot)) {
+        unsigned line = ca_key_line(st, slot == SLOT_CA_CERT ? "cert" : "key");
+        if (line == 0) {
+            line = st->sec_line[SEC_CA];
+        }
+        return line != 0 ? line : st->sec_key_lines[SEC_SERVER][1];
     }
     if (!slot_is_ep(slot)) { /* certd's own files: where state_dir is */
         return st->sec_key_lines[SEC_SERVER][1];
@@ -1641,6 +2006,10 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
                     "expected 'key = value', '[section]' or a comment");
     }
     r = endpoints_finish(st);
+    if (r < 0) {
+        return r;
+    }
+    r = ca_finish(st);
     if (r < 0) {
         return r;
     }
@@ -1825,4 +2194,38 @@ const char *config_reload_kind_name(enum config_reload_kind k)
     static const char *const names[] = { "none", "self", "systemd", "signal", "exec" };
     _Static_assert(ELEMENTSOF(names) == CONFIG_RELOAD_KIND_MAX, "a name per kind");
     return (unsigned)k < ELEMENTSOF(names) ? names[k] : NULL;
+}
+
+const char *config_signer_name(enum config_signer s)
+{
+    static const char *const names[] = {
+        [CONFIG_SIGNER_LOCAL] = "local", [CONFIG_SIGNER_EXEC] = "exec", [CONFIG_SIGNER_OFF] = "off"
+    };
+    _Static_assert(ELEMENTSOF(names) == CONFIG_SIGNER_MAX, "a name per signer");
+    return (unsigned)s < ELEMENTSOF(names) ? names[s] : NULL;
+}
+
+/* The short names OpenSSL prints (SN_*), as a console's CSR tool would show them. */
+static const struct {
+    const char *name;
+    int nid;
+} config_attrs[] = {
+    [CONFIG_ATTR_O] = { "O", NID_organizationName },
+    [CONFIG_ATTR_OU] = { "OU", NID_organizationalUnitName },
+    [CONFIG_ATTR_C] = { "C", NID_countryName },
+    [CONFIG_ATTR_ST] = { "ST", NID_stateOrProvinceName },
+    [CONFIG_ATTR_L] = { "L", NID_localityName },
+    [CONFIG_ATTR_EMAIL] = { "emailAddress", NID_pkcs9_emailAddress },
+    [CONFIG_ATTR_SERIALNUMBER] = { "serialNumber", NID_serialNumber },
+};
+_Static_assert(ELEMENTSOF(config_attrs) == CONFIG_ATTR_MAX, "a name per attribute");
+
+const char *config_attr_name(enum config_attr a)
+{
+    return (unsigned)a < ELEMENTSOF(config_attrs) ? config_attrs[a].name : NULL;
+}
+
+int config_attr_nid(enum config_attr a)
+{
+    return (unsigned)a < ELEMENTSOF(config_attrs) ? config_attrs[a].nid : NID_undef;
 }

@@ -8,19 +8,23 @@
  * Invariants of a struct config handed out by this module:
  *  - every string is owned by the struct, NUL-terminated, free of control characters;
  *  - every path is absolute. users_file, password_file, uuid_file, cert and key (server and
- *    client endpoints) and dir (authority endpoints) are always set; those not given in the file
- *    are derived from state_dir (STATE_DIR/users, STATE_DIR/initial-admin-password and
- *    STATE_DIR/uuid, which are never given, STATE_DIR/NAME/cert.pem and key.pem,
- *    STATE_DIR/NAME) and derived again when config_apply_overrides moves state_dir.
- *    is_*_given marks the others;
+ *    client endpoints), dir (authority endpoints) and the CA's cert, key, db and crl (whatever
+ *    the signer) are always set; those not given in the file are derived from state_dir
+ *    (STATE_DIR/users, STATE_DIR/initial-admin-password, STATE_DIR/uuid, STATE_DIR/ca.db and
+ *    STATE_DIR/ca/crl.der, which are never given, STATE_DIR/NAME/cert.pem and key.pem,
+ *    STATE_DIR/NAME, STATE_DIR/ca/ca.pem and ca-key.pem) and derived again when
+ *    config_apply_overrides moves state_dir. is_*_given marks the others;
  *  - every path is in normal form (no "." or ".." component, no "//", no trailing "/"; checked
  *    after file: URI decoding), and the paths certd writes do not overlap: no two endpoints share
  *    a cert, key or dir (one endpoint's cert may equal its key: a combined PEM), none is
- *    users_file, password_file or uuid_file, and neither an endpoint path nor those three files
- *    lie inside an authority endpoint's dir. Endpoint names CONFIG_RESERVED_NAMES are
- *    refused. Paths are compared as strings: symlinks, bind mounts and hard links are not seen
- *    here, so the daemon still opens with O_NOFOLLOW where it writes;
- *  - fields that do not belong to an endpoint's type keep their defaults and mean nothing.
+ *    users_file, password_file, uuid_file or one of the CA's files (whose cert may equal its
+ *    key too), and neither an endpoint path nor those files lie inside an authority endpoint's
+ *    dir. Endpoint names CONFIG_RESERVED_NAMES are refused. Paths are compared as strings:
+ *    symlinks, bind mounts and hard links are not seen here, so the daemon still opens with
+ *    O_NOFOLLOW where it writes;
+ *  - fields that do not belong to an endpoint's type keep their defaults and mean nothing;
+ *  - [ca]: with signer = exec, key is never given (is_key_given false: the helper holds the
+ *    key) and cert only when is_cert_given; with signer = off nothing of [ca] is used.
  * Messages: "FILE:LINE: [section] key: what is wrong", "FILE:LINE: ..." for lines that are not a
  * key, "FILE: ..." for the file as a whole; values are quoted only briefly and printable.
  * Thread-safety: none needed; the loop thread owns the struct.
@@ -60,11 +64,21 @@
 #define CONFIG_PASSWORD_FILE_NAME "initial-admin-password"
 #define CONFIG_UUID_FILE_NAME     "uuid"
 /*
+ * The CA's: its issuance log STATE_DIR/ca.db, and STATE_DIR/ca holding the CRL and, when [ca]
+ * does not place them elsewhere, the CA certificate and key (struct config_ca).
+ */
+#define CONFIG_CA_DIR_NAME  "ca"
+#define CONFIG_CA_DB_NAME   "ca.db"
+#define CONFIG_CA_CERT_NAME "ca.pem"
+#define CONFIG_CA_KEY_NAME  "ca-key.pem"
+#define CONFIG_CA_CRL_NAME  "crl.der"
+/*
  * Endpoint names refused because STATE_DIR/NAME is one of certd's own files. ("." names,
  * temporary files, are outside the name charset.)
  */
-#define CONFIG_RESERVED_NAMES \
-    CONFIG_USERS_FILE_NAME, CONFIG_PASSWORD_FILE_NAME, CONFIG_UUID_FILE_NAME
+#define CONFIG_RESERVED_NAMES                                                                     \
+    CONFIG_USERS_FILE_NAME, CONFIG_PASSWORD_FILE_NAME, CONFIG_UUID_FILE_NAME, CONFIG_CA_DIR_NAME, \
+        CONFIG_CA_DB_NAME
 /* Longest path we build or accept (PATH_MAX, terminator included). */
 #define CONFIG_PATH_MAX 4096u
 /* A DNS host name (RFC 1035 §2.3.4: 253 characters in text form). */
@@ -162,6 +176,64 @@ struct config_endpoint {
     struct config_reload reload;
 };
 
+/* [ca]: the CA that signs management consoles' CSRs (issue #4). */
+enum config_signer {
+    CONFIG_SIGNER_LOCAL, /* certd signs with its own CA key (the default) */
+    CONFIG_SIGNER_EXEC,  /* a helper program signs (the hook for a PLDM bridge to a host CA) */
+    CONFIG_SIGNER_OFF,   /* no CA: SignCSR answers 503 */
+    CONFIG_SIGNER_MAX
+};
+
+#define CONFIG_CA_DAYS_DEFAULT         365u
+#define CONFIG_CA_ROOT_DAYS_DEFAULT    3650u
+#define CONFIG_CA_CRL_DAYS_DEFAULT     7u
+#define CONFIG_CA_CRL_DAYS_MAX         365u
+#define CONFIG_CA_EXEC_TIMEOUT_DEFAULT 30u
+#define CONFIG_CA_EXEC_TIMEOUT_MAX     600u
+
+struct config_ca {
+    enum config_signer signer;
+    char **exec_argv; /* EXEC: argc words and a NULL, as config_reload's argv (argv[0] an
+                         absolute path in normal form); else NULL */
+    size_t exec_argc;
+    unsigned exec_timeout; /* seconds, 1..CONFIG_CA_EXEC_TIMEOUT_MAX */
+    /* LOCAL: the CA certificate and key (absolute paths; default STATE_DIR/ca/ca.pem and
+     * STATE_DIR/ca/ca-key.pem). EXEC: cert, when given, is the CA certificate handed out with
+     * each signed certificate when the helper prints no chain. */
+    char *cert;
+    char *key;
+    bool is_cert_given;
+    bool is_key_given;
+    char *db;                /* the issuance log: STATE_DIR/ca.db (never given) */
+    char *crl;               /* the current CRL (DER): STATE_DIR/ca/crl.der (never given) */
+    struct key_spec new_key; /* the key of a root made at first start: ec:P-384 */
+    char *common_name;       /* the root's CN; NULL: "certd CA " + host name, at run time */
+    unsigned root_days;      /* the root's validity: 3650 */
+    unsigned days;           /* issued certificates' validity: 365 (capped at the CA's) */
+    uint32_t allowed_sans;   /* SAN kinds copied from CSRs, bits 1u << SAN_DNS etc. (csr.h);
+                                default DNS and IP */
+    uint32_t subject_attrs;  /* subject attributes kept besides CN, bits 1u << CONFIG_ATTR_*;
+                                default O, OU, C, ST, L */
+    bool server_auth;        /* EKU serverAuth besides clientAuth: no */
+    bool allow_ed25519;      /* Ed25519 CSR keys: no */
+    unsigned crl_days;       /* the CRL's nextUpdate: 7 days after it is made */
+};
+
+/* Subject attributes [ca] subject = may keep (CN is always kept and required). */
+enum config_attr {
+    CONFIG_ATTR_O,
+    CONFIG_ATTR_OU,
+    CONFIG_ATTR_C,
+    CONFIG_ATTR_ST,
+    CONFIG_ATTR_L,
+    CONFIG_ATTR_EMAIL,
+    CONFIG_ATTR_SERIALNUMBER,
+    CONFIG_ATTR_MAX
+};
+#define CONFIG_CA_SUBJECT_DEFAULT                                             \
+    ((1u << CONFIG_ATTR_O) | (1u << CONFIG_ATTR_OU) | (1u << CONFIG_ATTR_C) | \
+     (1u << CONFIG_ATTR_ST) | (1u << CONFIG_ATTR_L))
+
 struct config {
     /* [server] */
     struct config_listen listen;
@@ -183,6 +255,8 @@ struct config {
     /* [endpoint NAME], in file order */
     struct config_endpoint endpoints[CONFIG_ENDPOINTS_MAX];
     size_t n_endpoints;
+    /* [ca] */
+    struct config_ca ca;
 };
 
 /*
@@ -196,7 +270,8 @@ struct config {
  *   -EBADMSG CERTD_E_FIELD_INVALID for malformed text (NUL or control bytes, a line that is
  *            neither a section, a key nor a comment);
  *   -EINVAL  CERTD_E_FIELD_INVALID (bad value, a path not in normal form, a reserved endpoint
- *            name, unknown or repeated key or section, a key on the wrong endpoint type, paths
+ *            name, unknown or repeated key or section, a key on the wrong endpoint type, a [ca]
+ *            key with signer = exec ("key is only for signer = local"), paths
  *            that overlap: "FILE:LINE: [endpoint B] key 'PATH' is also [endpoint A] cert" or
  *            "... lies inside [endpoint A] dir 'DIR'", LINE that of B's key, else of B's
  *            section), CERTD_E_FIELD_MISSING (an endpoint without type);
@@ -217,7 +292,8 @@ _must_check_ int config_load(const char *path, struct config **ret, struct certd
  * The embedded defaults (no file): listen 127.0.0.1:8443, state_dir (borrowed; NULL means
  * CONFIG_STATE_DIR_DEFAULT; absolute, in normal form but for trailing slashes), and the
  * endpoints "https" (server, reload self),
- * "ldap" (client, reload none) and "truststore" (authority, max 10) under it.
+ * "ldap" (client, reload none) and "truststore" (authority, max 10) under it, and a local CA with
+ * every [ca] default.
  * Returns 0 and an owned config, -EINVAL for a relative or non-normal state_dir, -E2BIG for one too
  * long for its paths, or -ENOMEM.
  */
@@ -249,3 +325,9 @@ socklen_t config_listen_sockaddr(const struct config_listen *l, struct sockaddr_
 const char *config_log_level_name(enum config_log_level l);
 const char *config_tls_profile_name(enum config_tls_profile p);
 const char *config_reload_kind_name(enum config_reload_kind k);
+/* "local", "exec", "off"; the attribute's short name ("O", "OU", "C", "ST", "L", "emailAddress",
+ * "serialNumber", as [ca] subject = takes them) and its OpenSSL NID (NID_organizationName ...).
+ * NULL and NID_undef (0) for out-of-range values. */
+const char *config_signer_name(enum config_signer s);
+const char *config_attr_name(enum config_attr a);
+int config_attr_nid(enum config_attr a);

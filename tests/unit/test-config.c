@@ -12,7 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/objects.h>
+
 #include "config.h"
+#include "csr/csr.h"
 #include "store/store.h"
 #include "testutil.h"
 #include "util/limits.h"
@@ -69,6 +72,7 @@ static void parse_bad(const char *text, int r, enum certd_errc code, unsigned li
 #define EPS "[endpoint e]\ntype = server\n"
 #define EPC "[endpoint e]\ntype = client\n"
 #define EPA "[endpoint e]\ntype = authority\n"
+#define CA  "[ca]\n"
 
 struct bad_case {
     const char *text;
@@ -256,6 +260,69 @@ static const struct bad_case bad_values[] = {
     /* an over-long unknown key is quoted briefly */
     INV(SRV "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa = 1\n", 2,
         "unknown key 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...' in [server]"),
+    /* [ca] values */
+    INV(CA "signer = remote\n", 2, "[ca] signer: must be local, off or exec:COMMAND"),
+    INV(CA "signer = Exec:/bin/x\n", 2, "[ca] signer: must be local, off or exec"),
+    INV(CA "signer =\n", 2, "[ca] signer: empty value"),
+    INV(CA "signer = exec:\n", 2, "[ca] signer: exec:COMMAND needs the program's absolute path"),
+    INV(CA "signer = exec:host-sign\n", 2, "signer: exec:COMMAND needs"),
+    INV(CA "signer = exec: /bin/x\n", 2, "signer: exec:COMMAND needs"),
+    INV(CA "signer = exec:/usr/../bin/x\n", 2, "[ca] signer: exec:COMMAND: the program must be"),
+    INV(CA "signer = exec://bin/x\n", 2, "signer: exec:COMMAND: the program must be"),
+    INV(CA "signer = exec:/bin/\n", 2, "signer: exec:COMMAND: the program must be"),
+    INV(CA "exec_timeout = 0\n", 2, "[ca] exec_timeout: must be a whole number from 1 to 600"),
+    INV(CA "exec_timeout = 601\n", 2, "exec_timeout: must be a whole number"),
+    INV(CA "exec_timeout = 30s\n", 2, "exec_timeout"),
+    INV(CA "exec_timeout = -1\n", 2, "exec_timeout"),
+    INV(CA "root_days = 0\n", 2, "[ca] root_days: must be a whole number from 1 to 36500"),
+    INV(CA "root_days = 36501\n", 2, "[ca] root_days: "),
+    INV(CA "days = 0\n", 2, "[ca] days: must be a whole number from 1 to 36500"),
+    INV(CA "days = 36501\n", 2, "[ca] days: "),
+    INV(CA "crl_days = 0\n", 2, "[ca] crl_days: must be a whole number from 1 to 365"),
+    INV(CA "crl_days = 366\n", 2, "[ca] crl_days: "),
+    INV(CA "cert = ca.pem\n", 2, "[ca] cert: must be an absolute path or a file"),
+    INV(CA "key = http://example.com/k.pem\n", 2, "[ca] key: unsupported URI"),
+    INV(CA "cert = file:///var/lib/certd/x/%2e%2e/users\n", 2, "[ca] cert: must not contain '.'"),
+    INV(CA "key = /etc//k.pem\n", 2, "[ca] key: must not contain '//'"),
+    INV(CA "key = /etc/k.pem/\n", 2, "[ca] key: must not end with '/'"),
+    INV(CA "cert = /\n", 2, "[ca] cert: must name a file"),
+    INV(CA "new_key = ec:P-192\n", 2, "[ca] new_key: "),
+    INV(CA "new_key = rsa:1024\n", 2, "[ca] new_key: "),
+    INV(CA "common_name = caf\xc3\xa9 CA\n", 2, "[ca] common_name: must be printable ASCII"),
+    INV(CA "common_name =\n", 2, "[ca] common_name: empty value"),
+    INV(CA "sans = dns,,ip\n", 2, "[ca] sans: an empty entry (use dns, ip, email, uri, or none)"),
+    INV(CA "sans = dns,\n", 2, "[ca] sans: an empty entry"),
+    INV(CA "sans = , dns\n", 2, "[ca] sans: an empty entry"),
+    INV(CA "sans = dns,rid\n", 2, "[ca] sans: 'rid' is not one of dns, ip, email, uri"),
+    INV(CA "sans = dnsip\n", 2, "[ca] sans: 'dnsip' is not one of"),
+    INV(CA "sans = none,dns\n", 2, "[ca] sans: 'none' is not one of"),
+    INV(CA "sans = dns none\n", 2, "[ca] sans: 'none' is not one of"),
+    INV(CA "subject = O,CN\n", 2,
+        "[ca] subject: 'CN' is not one of O, OU, C, ST, L, emailAddress, serialNumber"),
+    INV(CA "subject = email\n", 2, "[ca] subject: 'email' is not one of"),
+    INV(CA "subject = O;OU\n", 2, "[ca] subject: 'O;OU' is not one of"),
+    INV(CA "subject = O,,OU\n", 2, "[ca] subject: an empty entry"),
+    INV(CA "server_auth = true\n", 2, "[ca] server_auth: must be yes or no"),
+    INV(CA "allow_ed25519 = 1\n", 2, "[ca] allow_ed25519: must be yes or no"),
+    /* the CA key is certd's only when certd signs, wherever the signer line is */
+    INV(CA "key = /etc/ca-key.pem\nsigner = exec:/usr/libexec/host-sign\n", 2,
+        "[ca] key: key is only for signer = local"),
+    INV(CA "signer = exec:/usr/libexec/host-sign\ncert = /etc/ca.pem\nkey = /etc/ca.pem\n", 4,
+        "[ca] key: key is only for signer = local"),
+    /* [ca] sections and keys */
+    INV(CA "db = /etc/ca.db\n", 2, "unknown key 'db' in [ca]"),
+    INV(CA "crl = /etc/crl.der\n", 2, "unknown key 'crl' in [ca]"),
+    INV(CA "dir = /etc/ca\n", 2, "unknown key 'dir' in [ca]"),
+    INV(CA "Signer = local\n", 2, "unknown key 'Signer' in [ca]"),
+    INV(CA "days = 1\n; x\ndays = 2\n", 4, "[ca] days: duplicate key (first on line 2)"),
+    INV(CA "signer = off\nsigner = off\n", 3, "[ca] signer: duplicate key (first on line 2)"),
+    INV(CA "[tls]\n[ca]\n", 3, "duplicate section [ca] (first on line 1)"),
+    INV("[CA]\n", 1, "unknown section [CA] (sections: server, tls, limits, ca, endpoint NAME)"),
+    INV("[ca x]\n", 1, "unknown section [ca x]"),
+    /* STATE_DIR/ca and STATE_DIR/ca.db are the CA's */
+    INV("[endpoint ca]\ntype = authority\n", 1, "[endpoint ca]: the name is reserved"),
+    INV("[endpoint ca]\ntype = server\n", 1, "[endpoint ca]: the name is reserved"),
+    INV("[endpoint ca.db]\ntype = authority\n", 1, "the name 'ca.db' must be"),
     /* an endpoint needs its type */
     { "[endpoint e]\nnew_key = ec\n", -EINVAL, CERTD_E_FIELD_MISSING, 1,
       "[endpoint e] type: missing" },
@@ -276,6 +343,13 @@ static const struct bad_case bad_values[] = {
     { EPS "cert = object:tpm2-key\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3,
       "[endpoint e] cert: " },
     { EPC "key = HANDLE:0x81000001\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3, "key: " },
+    { CA "key = handle:0x81000002\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 2,
+      "[ca] key: 'handle:' and 'object:' keys are not supported yet" },
+    { CA "cert = object:ca-cert\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 2, "[ca] cert: " },
+    /* [ca] values over a limit */
+    { CA "common_name = "
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+      -E2BIG, CERTD_E_FIELD_TOO_LONG, 2, "[ca] common_name: longer than 64 characters" },
 };
 
 static void test_config_bad_values(void **state)
@@ -345,6 +419,27 @@ static const char *const good_texts[] = {
     SRV "listen: 1.2.3.4:80\n",
     /* indented lines are ordinary lines, not continuations */
     SRV "  listen = 1.2.3.4:80\n\thostname = bmc\n",
+    /* [ca] */
+    CA,
+    CA "signer = LOCAL\n",
+    /* with signer = off the other keys are kept, unused: the CA can be switched off and on */
+    CA "signer = off\nkey = /etc/ca-key.pem\ncert = /etc/ca.pem\n",
+    CA "signer = exec:/usr/libexec/certd/host-sign\n",
+    CA "cert = /etc/ca.pem\nsigner = exec:/usr/libexec/certd/host-sign --pldm\n",
+    CA "exec_timeout = 1\nroot_days = 1\ndays = 1\ncrl_days = 1\n",
+    CA "exec_timeout = 600\nroot_days = 36500\ndays = 36500\ncrl_days = 365\n",
+    CA "new_key = rsa:3072\n",
+    CA "new_key = ed25519\n",
+    CA "sans = none\nsubject = NONE\n",
+    CA "sans = uri\nsubject = serialnumber\n",
+    /* the CA's cert and key may be one combined PEM */
+    CA "cert = /etc/ca/both.pem\nkey = file:///etc/ca/both.pem\n",
+    CA "common_name = Example Corp. Console CA #1 (O=x, CN=y)\n",
+    /* endpoints that merely resemble the CA's names */
+    "[endpoint ca2]\ntype = server\n[endpoint ca-db]\ntype = authority\n"
+    "[endpoint ca_db]\ntype = client\n",
+    /* [ca] anywhere in the file */
+    EPS CA "days = 30\n[tls]\n",
 };
 
 static void test_config_good_values(void **state)
@@ -413,7 +508,7 @@ static void test_config_endpoint_values(void **state)
                  "reload = exec:/usr/sbin/reload-it --now  -v\n"
                  "[endpoint ldap_2]\ntype = client\ncert = file:/etc/c.pem\n"
                  "reload = signal:usr1:/run/nslcd/nslcd.pid\n"
-                 "[endpoint ca]\ntype = authority\ndir = /etc/ssl/ca//\nmax = 25\n"
+                 "[endpoint trust]\ntype = authority\ndir = /etc/ssl/ca//\nmax = 25\n"
                  "reload = systemd:nslcd.service\n");
     assert_int_equal(cfg->n_endpoints, 3);
     const struct config_endpoint *ep = config_endpoint_find(cfg, "web-1");
@@ -461,7 +556,7 @@ static void test_config_endpoint_values(void **state)
     assert_false(ep->allow_ed25519);
     assert_int_equal(ep->n_names, 0);
 
-    ep = config_endpoint_find(cfg, "ca");
+    ep = config_endpoint_find(cfg, "trust");
     assert_int_equal(ep->type, ENDPOINT_AUTHORITY);
     assert_string_equal(ep->dir, "/etc/ssl/ca");
     assert_true(ep->is_dir_given);
@@ -484,6 +579,120 @@ static void test_config_endpoint_values(void **state)
     cfg = parse_ok(EPS);
     assert_int_equal(cfg->endpoints[0].reload.kind, CONFIG_RELOAD_NONE);
     config_free(cfg);
+}
+
+static void test_config_ca_values(void **state)
+{
+    (void)state;
+    struct config *cfg =
+        parse_ok(SRV "state_dir = /srv/certd\n"
+                     "[ca]\nsigner = exec:/usr/libexec/certd/host-sign --pldm  -v\n"
+                     "exec_timeout = 120\ncert = file:///etc/ca/host%20ca.pem\n"
+                     "new_key = rsa:4096\ncommon_name =  BMC console CA \n"
+                     "root_days = 7300\ndays = 90\ncrl_days = 2\n"
+                     "sans = DNS, email  uri\n"
+                     "subject = o,emailaddress SerialNumber\n"
+                     "server_auth = yes\nallow_ed25519 = YES\n");
+    const struct config_ca *ca = &cfg->ca;
+    assert_int_equal(ca->signer, CONFIG_SIGNER_EXEC);
+    assert_string_equal(config_signer_name(ca->signer), "exec");
+    assert_int_equal(ca->exec_argc, 3);
+    assert_string_equal(ca->exec_argv[0], "/usr/libexec/certd/host-sign");
+    assert_string_equal(ca->exec_argv[1], "--pldm");
+    assert_string_equal(ca->exec_argv[2], "-v");
+    assert_null(ca->exec_argv[3]);
+    assert_int_equal(ca->exec_timeout, 120);
+    assert_string_equal(ca->cert, "/etc/ca/host ca.pem");
+    assert_true(ca->is_cert_given);
+    /* not given (and not allowed with exec): derived, unused */
+    assert_false(ca->is_key_given);
+    assert_string_equal(ca->key, "/srv/certd/ca/ca-key.pem");
+    assert_string_equal(ca->db, "/srv/certd/ca.db");
+    assert_string_equal(ca->crl, "/srv/certd/ca/crl.der");
+    assert_int_equal(ca->new_key.alg, KEY_ALG_RSA);
+    assert_int_equal(ca->new_key.bits, 4096);
+    assert_string_equal(ca->common_name, "BMC console CA");
+    assert_int_equal(ca->root_days, 7300);
+    assert_int_equal(ca->days, 90);
+    assert_int_equal(ca->crl_days, 2);
+    assert_int_equal(ca->allowed_sans, (1u << SAN_DNS) | (1u << SAN_EMAIL) | (1u << SAN_URI));
+    assert_int_equal(ca->subject_attrs, (1u << CONFIG_ATTR_O) | (1u << CONFIG_ATTR_EMAIL) |
+                                            (1u << CONFIG_ATTR_SERIALNUMBER));
+    assert_true(ca->server_auth);
+    assert_true(ca->allow_ed25519);
+    /* no [endpoint]: the embedded three, beside the CA */
+    assert_int_equal(cfg->n_endpoints, 3);
+    config_free(cfg);
+
+    /* local: a given key and cert, one combined file; the rest stays at its default */
+    cfg = parse_ok(CA "signer = local\ncert = /etc/ca/ca.pem\nkey = file:/etc/ca/ca.pem\n"
+                      "sans = none\nsubject = none\nserver_auth = no\n");
+    ca = &cfg->ca;
+    assert_int_equal(ca->signer, CONFIG_SIGNER_LOCAL);
+    assert_null(ca->exec_argv);
+    assert_int_equal(ca->exec_argc, 0);
+    assert_string_equal(ca->cert, "/etc/ca/ca.pem");
+    assert_string_equal(ca->key, "/etc/ca/ca.pem");
+    assert_true(ca->is_cert_given && ca->is_key_given);
+    assert_string_equal(ca->db, CONFIG_STATE_DIR_DEFAULT "/ca.db");
+    assert_int_equal(ca->allowed_sans, 0);
+    assert_int_equal(ca->subject_attrs, 0);
+    assert_false(ca->server_auth);
+    assert_int_equal(ca->new_key.alg, KEY_ALG_EC);
+    assert_string_equal(ca->new_key.curve, "P-384");
+    assert_null(ca->common_name);
+    assert_int_equal(ca->days, CONFIG_CA_DAYS_DEFAULT);
+    config_free(cfg);
+
+    cfg = parse_ok(CA "signer = OFF\nsans = ip ,ip\nsubject = ST L\n");
+    assert_int_equal(cfg->ca.signer, CONFIG_SIGNER_OFF);
+    assert_string_equal(config_signer_name(cfg->ca.signer), "off");
+    assert_int_equal(cfg->ca.allowed_sans, 1u << SAN_IP);
+    assert_int_equal(cfg->ca.subject_attrs, (1u << CONFIG_ATTR_ST) | (1u << CONFIG_ATTR_L));
+    config_free(cfg);
+
+    /* every attribute by its name, and its NID */
+    static const struct {
+        enum config_attr a;
+        const char *name;
+        int nid;
+    } attrs[] = {
+        { CONFIG_ATTR_O, "O", NID_organizationName },
+        { CONFIG_ATTR_OU, "OU", NID_organizationalUnitName },
+        { CONFIG_ATTR_C, "C", NID_countryName },
+        { CONFIG_ATTR_ST, "ST", NID_stateOrProvinceName },
+        { CONFIG_ATTR_L, "L", NID_localityName },
+        { CONFIG_ATTR_EMAIL, "emailAddress", NID_pkcs9_emailAddress },
+        { CONFIG_ATTR_SERIALNUMBER, "serialNumber", NID_serialNumber },
+    };
+    assert_int_equal(ELEMENTSOF(attrs), CONFIG_ATTR_MAX);
+    for (size_t i = 0; i < ELEMENTSOF(attrs); i++) {
+        assert_string_equal(config_attr_name(attrs[i].a), attrs[i].name);
+        assert_int_equal(config_attr_nid(attrs[i].a), attrs[i].nid);
+        /* the NID is the one OpenSSL knows by that short name */
+        assert_int_equal(OBJ_sn2nid(attrs[i].name), attrs[i].nid);
+        char text[64];
+        (void)snprintf(text, sizeof(text), CA "subject = %s\n", attrs[i].name);
+        cfg = parse_ok(text);
+        assert_int_equal(cfg->ca.subject_attrs, 1u << attrs[i].a);
+        config_free(cfg);
+    }
+    assert_null(config_attr_name(CONFIG_ATTR_MAX));
+    assert_int_equal(config_attr_nid(CONFIG_ATTR_MAX), NID_undef);
+    assert_string_equal(config_signer_name(CONFIG_SIGNER_LOCAL), "local");
+    assert_null(config_signer_name(CONFIG_SIGNER_MAX));
+
+    /* every SAN kind by its name */
+    static const char *const sans[] = {
+        [SAN_DNS] = "dns", [SAN_IP] = "IP", [SAN_EMAIL] = "Email", [SAN_URI] = "uri"
+    };
+    for (size_t i = 0; i < ELEMENTSOF(sans); i++) {
+        char text[64];
+        (void)snprintf(text, sizeof(text), CA "sans = %s\n", sans[i]);
+        cfg = parse_ok(text);
+        assert_int_equal(cfg->ca.allowed_sans, 1u << i);
+        config_free(cfg);
+    }
 }
 
 /* Build "[endpoint e]\ntype = server\nKEY = v,v,...,v\n" with n copies of item. */
@@ -522,6 +731,27 @@ static void test_config_limits(void **state)
     free(t);
     t = list_text(EPS "reload = exec:/bin/x ", "a", " ", CONFIG_EXEC_ARGS_MAX);
     parse_bad(t, -E2BIG, CERTD_E_TOO_MANY_VALUES, 3, "reload: exec:COMMAND has more than 32");
+    free(t);
+
+    /* [ca] signer exec words: CONFIG_EXEC_ARGS_MAX and one more */
+    t = list_text(CA "signer = exec:/bin/sign ", "a", " ", CONFIG_EXEC_ARGS_MAX - 1);
+    cfg = parse_ok(t);
+    assert_int_equal(cfg->ca.exec_argc, CONFIG_EXEC_ARGS_MAX);
+    assert_null(cfg->ca.exec_argv[CONFIG_EXEC_ARGS_MAX]);
+    config_free(cfg);
+    free(t);
+    t = list_text(CA "signer = exec:/bin/sign ", "a", " ", CONFIG_EXEC_ARGS_MAX);
+    parse_bad(t, -E2BIG, CERTD_E_TOO_MANY_VALUES, 2, "[ca] signer: exec:COMMAND has more than 32");
+    free(t);
+
+    /* [ca] common_name: X520_CN_MAX characters and one more */
+    t = list_text(CA "common_name = ", "c", "", X520_CN_MAX);
+    cfg = parse_ok(t);
+    assert_int_equal(strlen(cfg->ca.common_name), X520_CN_MAX);
+    config_free(cfg);
+    free(t);
+    t = list_text(CA "common_name = ", "c", "", X520_CN_MAX + 1);
+    parse_bad(t, -E2BIG, CERTD_E_FIELD_TOO_LONG, 2, "[ca] common_name: longer than 64");
     free(t);
 
     /* endpoints: CONFIG_ENDPOINTS_MAX and one more */
@@ -632,7 +862,7 @@ static void test_config_text_checks(void **state)
     err = (struct certd_err){ 0 };
     assert_int_equal(config_parse(span_from_str("[x]\n"), NULL, &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "<config>:1: unknown section [x] (sections: server, tls, "
-                                 "limits, endpoint NAME)");
+                                 "limits, ca, endpoint NAME)");
     assert_int_equal(config_parse(span_from_str(""), NULL, NULL, NULL), -EINVAL);
 }
 
@@ -667,6 +897,41 @@ static void check_default_endpoints(const struct config *cfg, const char *sd)
     assert_false(ts->is_dir_given);
 }
 
+/* The [ca] defaults: a local CA under sd. */
+static void check_ca_defaults(const struct config *cfg, const char *sd)
+{
+    char p[256];
+    const struct config_ca *ca = &cfg->ca;
+    assert_int_equal(ca->signer, CONFIG_SIGNER_LOCAL);
+    assert_string_equal(config_signer_name(ca->signer), "local");
+    assert_null(ca->exec_argv);
+    assert_int_equal(ca->exec_argc, 0);
+    assert_int_equal(ca->exec_timeout, 30);
+    (void)snprintf(p, sizeof(p), "%s/ca/ca.pem", sd);
+    assert_string_equal(ca->cert, p);
+    (void)snprintf(p, sizeof(p), "%s/ca/ca-key.pem", sd);
+    assert_string_equal(ca->key, p);
+    (void)snprintf(p, sizeof(p), "%s/ca.db", sd);
+    assert_string_equal(ca->db, p);
+    (void)snprintf(p, sizeof(p), "%s/ca/crl.der", sd);
+    assert_string_equal(ca->crl, p);
+    assert_false(ca->is_cert_given || ca->is_key_given);
+    assert_int_equal(ca->new_key.alg, KEY_ALG_EC);
+    assert_int_equal(ca->new_key.bits, 384);
+    assert_string_equal(ca->new_key.curve, "P-384");
+    assert_null(ca->common_name);
+    assert_int_equal(ca->root_days, 3650);
+    assert_int_equal(ca->days, 365);
+    assert_int_equal(ca->crl_days, 7);
+    assert_int_equal(ca->allowed_sans, (1u << SAN_DNS) | (1u << SAN_IP));
+    assert_int_equal(ca->subject_attrs, (1u << CONFIG_ATTR_O) | (1u << CONFIG_ATTR_OU) |
+                                            (1u << CONFIG_ATTR_C) | (1u << CONFIG_ATTR_ST) |
+                                            (1u << CONFIG_ATTR_L));
+    assert_int_equal(ca->subject_attrs, CONFIG_CA_SUBJECT_DEFAULT);
+    assert_false(ca->server_auth);
+    assert_false(ca->allow_ed25519);
+}
+
 static void check_server_defaults(const struct config *cfg)
 {
     assert_string_equal(cfg->listen.text, CONFIG_LISTEN_DEFAULT);
@@ -696,6 +961,7 @@ static void test_config_defaults(void **state)
     assert_string_equal(cfg->password_file, "/var/lib/certd/initial-admin-password");
     assert_string_equal(cfg->uuid_file, "/var/lib/certd/uuid");
     check_default_endpoints(cfg, "/var/lib/certd");
+    check_ca_defaults(cfg, "/var/lib/certd");
     config_free(cfg);
 
     assert_int_equal(config_new_default("/tmp/certd-state///", &cfg), 0);
@@ -703,6 +969,7 @@ static void test_config_defaults(void **state)
     assert_string_equal(cfg->password_file, "/tmp/certd-state/initial-admin-password");
     assert_string_equal(cfg->uuid_file, "/tmp/certd-state/uuid");
     check_default_endpoints(cfg, "/tmp/certd-state");
+    check_ca_defaults(cfg, "/tmp/certd-state");
     config_free(cfg);
 
     cfg = (struct config *)&cfg;
@@ -713,6 +980,14 @@ static void test_config_defaults(void **state)
     cfg = parse_ok("");
     check_server_defaults(cfg);
     check_default_endpoints(cfg, "/var/lib/certd");
+    check_ca_defaults(cfg, "/var/lib/certd");
+    config_free(cfg);
+    /* so is a file without [ca], or with an empty one, under its state_dir */
+    cfg = parse_ok(SRV "state_dir = /srv/s\n" EPS);
+    check_ca_defaults(cfg, "/srv/s");
+    config_free(cfg);
+    cfg = parse_ok(CA "; nothing\n");
+    check_ca_defaults(cfg, "/var/lib/certd");
     config_free(cfg);
     assert_null(config_free(NULL));
     assert_null(config_log_level_name(CONFIG_LOG_LEVEL_MAX));
@@ -787,8 +1062,34 @@ static void test_config_overrides(void **state)
     assert_string_equal(cfg->password_file, "/srv/initial-admin-password");
     assert_string_equal(cfg->uuid_file, "/srv/uuid");
     check_default_endpoints(cfg, "/srv");
+    check_ca_defaults(cfg, "/srv");
     config_free(cfg);
     assert_int_equal(config_apply_overrides(NULL, NULL, NULL, NULL), -EINVAL);
+
+    /* the CA's derived paths move; a given cert or key stays */
+    cfg = parse_ok(CA "cert = /etc/ca.pem\n");
+    assert_int_equal(config_apply_overrides(cfg, "/run/y", NULL, NULL), 0);
+    assert_string_equal(cfg->ca.cert, "/etc/ca.pem");
+    assert_string_equal(cfg->ca.key, "/run/y/ca/ca-key.pem");
+    assert_string_equal(cfg->ca.db, "/run/y/ca.db");
+    assert_string_equal(cfg->ca.crl, "/run/y/ca/crl.der");
+    config_free(cfg);
+    cfg = parse_ok(CA "key = /etc/ca-key.pem\n");
+    assert_int_equal(config_apply_overrides(cfg, "/", NULL, NULL), 0);
+    assert_string_equal(cfg->ca.cert, "/ca/ca.pem");
+    assert_string_equal(cfg->ca.key, "/etc/ca-key.pem");
+    assert_string_equal(cfg->ca.db, "/ca.db");
+    assert_string_equal(cfg->ca.crl, "/ca/crl.der");
+    /* all or nothing: too long for "/ca/ca-key.pem" under it, the CA's paths stay */
+    long_dir[CONFIG_PATH_MAX - 10] = 'd';
+    long_dir[CONFIG_PATH_MAX - 12] = '\0'; /* "/ca.db" fits, "/ca/crl.der" does not */
+    assert_int_equal(config_apply_overrides(cfg, long_dir, NULL, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_FIELD_TOO_LONG);
+    assert_string_equal(cfg->state_dir, "/");
+    assert_string_equal(cfg->ca.cert, "/ca/ca.pem");
+    assert_string_equal(cfg->ca.db, "/ca.db");
+    assert_string_equal(cfg->ca.crl, "/ca/crl.der");
+    config_free(cfg);
 }
 
 /* Paths certd writes may not overlap (users file, bootstrap password, UUID, endpoints, CA dirs). */
@@ -830,6 +1131,51 @@ static const struct bad_case clash_cases[] = {
         "[endpoint e] dir '/srv'"),
     /* no line to name: the file */
     INV(EPA "dir = /\n", 0, "lies inside [endpoint e] dir '/'"),
+    /* the CA's files: the endpoint's side is named, at its line */
+    INV(CA "cert = /etc/c.pem\n" EPS "cert = /etc/c.pem\n", 5,
+        "[endpoint e] cert '/etc/c.pem' is also [ca] cert"),
+    INV(EPS "cert = /etc/c.pem\n" CA "key = file:///etc/c.pem\n", 3,
+        "[endpoint e] cert '/etc/c.pem' is also [ca] key"),
+    INV(EPC "key = /var/lib/certd/ca/ca-key.pem\n", 3,
+        "[endpoint e] key '/var/lib/certd/ca/ca-key.pem' is also [ca] key"),
+    INV(EPS "cert = /var/lib/certd/ca/ca.pem\n", 3,
+        "[endpoint e] cert '/var/lib/certd/ca/ca.pem' is also [ca] cert"),
+    INV(EPS "key = /var/lib/certd/ca.db\n", 3,
+        "[endpoint e] key '/var/lib/certd/ca.db' is also certd's ca.db file"),
+    INV(EPC "cert = /var/lib/certd/ca/crl.der\n", 3,
+        "[endpoint e] cert '/var/lib/certd/ca/crl.der' is also certd's ca/crl.der file"),
+    /* the CA's side: the line of its key */
+    INV(SRV "users_file = /etc/u\n" CA "\ncert = /etc/u\n", 5,
+        "[ca] cert '/etc/u' is also [server] users_file"),
+    INV(CA "key = /var/lib/certd/uuid\n", 2,
+        "[ca] key '/var/lib/certd/uuid' is also certd's uuid file"),
+    INV(CA "cert = /var/lib/certd/initial-admin-password\n", 2,
+        "[ca] cert '/var/lib/certd/initial-admin-password' is also certd's initial-admin"),
+    INV(CA "cert = /var/lib/certd/ca.db\n", 2,
+        "[ca] cert '/var/lib/certd/ca.db' is also certd's ca.db file"),
+    INV(CA "signer = exec:/bin/sign\ncert = /var/lib/certd/ca/crl.der\n", 3,
+        "[ca] cert '/var/lib/certd/ca/crl.der' is also certd's ca/crl.der file"),
+    INV(CA "key = /var/lib/certd/ca/crl.der\n", 2, "[ca] key '/var/lib/certd/ca/crl.der' is also"),
+    /* a derived CA path: the line of [ca], else of state_dir */
+    INV(SRV "users_file = /var/lib/certd/ca/ca.pem\n" CA, 3,
+        "[ca] cert '/var/lib/certd/ca/ca.pem' is also [server] users_file"),
+    INV(SRV "state_dir = /srv\nusers_file = /srv/ca/ca-key.pem\n", 2,
+        "[ca] key '/srv/ca/ca-key.pem' is also [server] users_file"),
+    INV(SRV "users_file = /var/lib/certd/ca.db\n", 2,
+        "[server] users_file '/var/lib/certd/ca.db' is also certd's ca.db file"),
+    INV(SRV "\nusers_file = /var/lib/certd/ca/crl.der\n", 3,
+        "[server] users_file '/var/lib/certd/ca/crl.der' is also certd's ca/crl.der file"),
+    /* nothing of the CA inside an authority endpoint's dir */
+    INV(CA "cert = /etc/ca/x.pem\n" EPA "dir = /etc/ca\n", 2,
+        "[ca] cert '/etc/ca/x.pem' lies inside [endpoint e] dir '/etc/ca'"),
+    INV(CA "\n\nkey = /etc/trust/sub/k.pem\n" EPA "dir = /etc/trust\n", 4,
+        "[ca] key '/etc/trust/sub/k.pem' lies inside [endpoint e] dir"),
+    INV(SRV "state_dir = /srv\n" EPA "dir = /srv/ca\n", 2,
+        "certd's ca/crl.der file '/srv/ca/crl.der' lies inside [endpoint e] dir '/srv/ca'"),
+    INV(EPA "dir = /var/lib/certd/ca\n", 0,
+        "certd's ca/crl.der file '/var/lib/certd/ca/crl.der' lies inside [endpoint e] dir"),
+    INV(EPA "dir = /var/lib/certd/ca.db\n", 3,
+        "[endpoint e] dir '/var/lib/certd/ca.db' is also certd's ca.db file"),
 };
 
 static void test_config_path_clashes(void **state)
@@ -842,11 +1188,12 @@ static void test_config_path_clashes(void **state)
 
     /* --state-dir can make a clash the file did not have; all or nothing */
     struct certd_err err = { 0 };
-    struct config *cfg = parse_ok("[endpoint ca]\ntype = authority\ndir = /srv/ca\n");
+    struct config *cfg = parse_ok("[endpoint trust]\ntype = authority\ndir = /srv/ca\n");
     assert_int_equal(config_apply_overrides(cfg, "/srv/ca", "[::1]:80", &err), -EINVAL);
     assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
     assert_non_null(strstr(err.msg, "--state-dir: certd's initial-admin-password file "
-                                    "'/srv/ca/initial-admin-password' lies inside [endpoint ca]"));
+                                    "'/srv/ca/initial-admin-password' lies inside [endpoint "
+                                    "trust]"));
     assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
     assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
     assert_string_equal(cfg->password_file, CONFIG_STATE_DIR_DEFAULT "/initial-admin-password");
@@ -875,6 +1222,32 @@ static void test_config_path_clashes(void **state)
     /* elsewhere it is fine */
     assert_int_equal(config_apply_overrides(cfg, "/srv/y", NULL, &err), 0);
     assert_string_equal(cfg->endpoints[0].key, "/srv/y/web/key.pem");
+    config_free(cfg);
+
+    /* the CA's paths take part after --state-dir too; all or nothing */
+    err_clear(&err);
+    cfg = parse_ok("[endpoint web]\ntype = server\nkey = /srv/ca.db\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv", NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(
+        strstr(err.msg, "--state-dir: [endpoint web] key '/srv/ca.db' is also certd's ca.db file"));
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    check_ca_defaults(cfg, CONFIG_STATE_DIR_DEFAULT);
+    config_free(cfg);
+    err_clear(&err);
+    cfg = parse_ok(CA "cert = /srv/z/users\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/z", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "--state-dir: [ca] cert '/srv/z/users' is also [server] "
+                                    "users_file"));
+    assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
+    assert_string_equal(cfg->ca.key, CONFIG_STATE_DIR_DEFAULT "/ca/ca-key.pem");
+    config_free(cfg);
+    err_clear(&err);
+    cfg = parse_ok(EPA "dir = /srv/w/ca\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/w", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "--state-dir: certd's ca/crl.der file '/srv/w/ca/crl.der' "
+                                    "lies inside [endpoint e] dir"));
+    assert_string_equal(cfg->ca.crl, CONFIG_STATE_DIR_DEFAULT "/ca/crl.der");
     config_free(cfg);
 
     /* --state-dir in normal form too (a trailing '/' is dropped, as before) */
@@ -968,6 +1341,7 @@ static void test_config_example(void **state)
     assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
     assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
     check_default_endpoints(cfg, CONFIG_STATE_DIR_DEFAULT);
+    check_ca_defaults(cfg, CONFIG_STATE_DIR_DEFAULT);
     config_free(cfg);
 
     /* Every key is documented in it (as "; key =" or "key ="). */
@@ -1009,6 +1383,22 @@ static void test_config_example(void **state)
             fail();
         }
     }
+    /* ... and every [ca] key in its [ca] section, which comes last (text is NUL-terminated). */
+    const char *ca = strstr((const char *)text, "\n[ca]\n");
+    assert_non_null(ca);
+    assert_null(strstr(ca, "\n[endpoint"));
+    static const char *const ca_keys[] = {
+        "signer", "exec_timeout", "cert", "key",     "new_key",     "common_name",   "root_days",
+        "days",   "crl_days",     "sans", "subject", "server_auth", "allow_ed25519",
+    };
+    for (size_t i = 0; i < ELEMENTSOF(ca_keys); i++) {
+        char k[64];
+        (void)snprintf(k, sizeof(k), "\n; %s =", ca_keys[i]);
+        if (!strstr(ca, k)) {
+            print_error("certd.conf.example's [ca] does not document '%s'\n", ca_keys[i]);
+            fail();
+        }
+    }
     free(text);
 }
 
@@ -1017,10 +1407,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_bad_values),    cmocka_unit_test(test_config_good_values),
         cmocka_unit_test(test_config_server_values), cmocka_unit_test(test_config_endpoint_values),
-        cmocka_unit_test(test_config_limits),        cmocka_unit_test(test_config_text_checks),
-        cmocka_unit_test(test_config_defaults),      cmocka_unit_test(test_config_overrides),
-        cmocka_unit_test(test_config_path_clashes),  cmocka_unit_test(test_config_load),
-        cmocka_unit_test(test_config_example),
+        cmocka_unit_test(test_config_ca_values),     cmocka_unit_test(test_config_limits),
+        cmocka_unit_test(test_config_text_checks),   cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_overrides),     cmocka_unit_test(test_config_path_clashes),
+        cmocka_unit_test(test_config_load),          cmocka_unit_test(test_config_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
