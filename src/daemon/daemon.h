@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "auth.h"
+#include "ca.h"
 #include "config.h"
 #include "http.h"
 #include "manager.h"
@@ -31,6 +32,8 @@ struct daemon {
     const char *propq;       /* NULL: no property query */
     struct worker_pool *workers;
     struct manager *manager;
+    struct ca *ca;     /* the CA of SignCSR ([ca]) */
+    struct event *crl; /* makes the CRL again at half its lifetime */
     struct auth *auth;
     struct notifier *notifier;
     struct watch *watch;

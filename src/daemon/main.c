@@ -398,6 +398,29 @@ static void on_users_changed(void *arg)
     auth_reload_async(d->auth);
 }
 
+/* certctl ca revoke wrote a newer CRL: serve it (read on the serial lane, as the CA's files). */
+static void crl_reload_run(void *arg)
+{
+    struct daemon *d = arg;
+    if (ca_reload_crl(d->ca) == 1) {
+        log_info("ca: serving the CRL another process wrote");
+    }
+}
+
+static void crl_reload_done(void *arg, bool cancelled)
+{
+    (void)arg;
+    (void)cancelled;
+}
+
+static void on_crl_changed(void *arg)
+{
+    struct daemon *d = arg;
+    if (worker_submit(d->workers, WORKER_LANE_SERIAL, crl_reload_run, crl_reload_done, d) < 0) {
+        log_warning("ca: the changed CRL file is not read now: the worker queue is full");
+    }
+}
+
 /* --- signals --- */
 
 /*
@@ -436,6 +459,32 @@ static void trim_soon(void *arg)
 {
     struct daemon *d = arg;
     (void)evtimer_add(d->trim, &(struct timeval){ .tv_sec = TRIM_DELAY_SECONDS });
+}
+
+/* The CRL is made again at half its lifetime, so relying parties never hold an expired one. */
+static void crl_refresh_run(void *arg)
+{
+    struct daemon *d = arg;
+    struct certd_err err = { 0 };
+    if (ca_refresh_crl(d->ca, &err) < 0) {
+        log_err("ca: cannot make a new CRL: %s", err.msg);
+    }
+}
+
+static void crl_refresh_done(void *arg, bool cancelled)
+{
+    (void)arg;
+    (void)cancelled;
+}
+
+static void on_crl_refresh(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    if (worker_submit(d->workers, WORKER_LANE_SERIAL, crl_refresh_run, crl_refresh_done, d) < 0) {
+        log_warning("ca: the CRL is not made again now: the worker queue is full");
+    }
 }
 
 /* Tell systemd (Type=notify) where we are; a failure to tell it is logged, not fatal. */
@@ -600,6 +649,22 @@ static int daemon_start(struct daemon *d)
     if (r < 0) {
         return log_err_errno(r, "cannot start the certificate endpoints: %s", err.msg);
     }
+    r = ca_new(d->cfg, d->libctx, d->propq, d->hostname, d->workers, &d->ca);
+    if (r < 0) {
+        return log_err_errno(r, "out of memory");
+    }
+    err_clear(&err);
+    r = ca_start(d->ca, 0, &err);
+    if (r < 0) {
+        return log_err_errno(r, "cannot start the CA: %s", err.msg);
+    }
+    if (ca_signer(d->ca) == CONFIG_SIGNER_LOCAL) {
+        d->crl = event_new(d->base, -1, EV_PERSIST, on_crl_refresh, d);
+        unsigned half = d->cfg->ca.crl_days * 86400u / 2u;
+        if (!d->crl || event_add(d->crl, &(struct timeval){ .tv_sec = (time_t)half }) < 0) {
+            return log_err_errno(-ENOMEM, "out of memory");
+        }
+    }
     d->tls_endpoint = find_tls_endpoint(d->manager);
     if (!d->tls_endpoint) {
         return log_err_errno(-EINVAL, "no [endpoint] of type server with reload = self: certd "
@@ -645,6 +710,10 @@ static int daemon_start(struct daemon *d)
         if (r < 0) {
             log_warning("cannot watch the users file (%s); SIGHUP re-reads it", strerror(-r));
         }
+        if (ca_signer(d->ca) == CONFIG_SIGNER_LOCAL &&
+            (r = watch_add(d->watch, d->cfg->ca.crl, on_crl_changed, d)) < 0) {
+            log_warning("cannot watch the CRL file (%s)", strerror(-r));
+        }
     }
     return 0;
 }
@@ -655,6 +724,10 @@ static void daemon_stop(struct daemon *d)
         event_free(d->trim);
         d->trim = NULL;
     }
+    if (d->crl) {
+        event_free(d->crl);
+        d->crl = NULL;
+    }
     /* Workers first: their done callbacks may still use the other parts. */
     d->workers = worker_pool_free(d->workers);
     d->http = http_server_free(d->http);
@@ -662,6 +735,7 @@ static void daemon_stop(struct daemon *d)
     d->notifier = notifier_free(d->notifier);
     d->auth = auth_free(d->auth);
     d->manager = manager_free(d->manager);
+    d->ca = ca_free(d->ca);
     d->tickets = tls_tickets_free(d->tickets);
     d->cfg = config_free(d->cfg);
 }

@@ -984,10 +984,24 @@ void rf_error_certd(struct rf_request *rq, const struct certd_err *err, const ch
         /* Seed 002: the legacy API answers every refused upload 400. */
         status = rq_is_redfish(rq) ? 409 : 400;
         break;
-    case CERTD_CLASS_UNAVAILABLE:
-        json_decref(msgs);
-        rf_error_busy(rq);
-        return;
+    case CERTD_CLASS_UNAVAILABLE: {
+        /* Try again later, and why (a signing CA that is not ready says so). */
+        const char *retry = RETRY_AFTER_BUSY;
+        rf_header(rq, "Retry-After", retry);
+        (void)messages_add(
+            msgs, base_message(RF_MSG_SERVICE_TEMPORARILY_UNAVAILABLE, &retry, 1, NULL, NULL));
+        if (err && err->msg[0]) {
+            (void)messages_add(msgs,
+                               message_for(rq, RF_MSG_CERTIFICATE_INVALID, &reason, 1, &summary));
+        }
+        status = 503;
+        break;
+    }
+    case CERTD_CLASS_UPSTREAM:
+        /* A gateway's answer: the program we handed the work to failed, not the request. */
+        (void)messages_add(msgs, message_for(rq, RF_MSG_CERTIFICATE_INVALID, &reason, 1, &summary));
+        status = 502;
+        break;
     case CERTD_CLASS_INTERNAL:
     case CERTD_CLASS_NONE:
     default: {
@@ -1285,7 +1299,8 @@ static bool route_match(const char *pattern, const char *path, size_t len,
 const struct rf_route *
 rf_route_lookup(const char *path, char ret_params[RF_PARAMS_MAX][RF_PARAM_MAX + 1], size_t *ret_n)
 {
-    const struct rf_route *const tables[] = { rf_service_routes, rf_cert_routes, legacy_routes };
+    const struct rf_route *const tables[] = { rf_service_routes, rf_cert_routes, rf_ca_routes,
+                                              legacy_routes, ibm_routes };
     size_t len = strlen(path);
 
     /* One trailing slash is the same resource ("/redfish/v1/" is the root's own id). */

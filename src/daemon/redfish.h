@@ -113,6 +113,8 @@ struct rf_route {
 extern const struct rf_route rf_service_routes[]; /* rf-service.c */
 extern const struct rf_route rf_cert_routes[];    /* rf-cert.c */
 extern const struct rf_route legacy_routes[];     /* legacy.c */
+extern const struct rf_route ibm_routes[];        /* ibm.c: SignCSR for consoles */
+extern const struct rf_route rf_ca_routes[];      /* rf-ca.c: the CA's OEM resources */
 
 struct rf_request {
     struct daemon *d;

@@ -269,10 +269,14 @@ class Schemas:
         self.directory = directory
         self.jsonschema = jsonschema
         self.store = {}
-        for f in sorted(os.listdir(directory)):
-            if f.endswith(".json"):
-                with open(os.path.join(directory, f)) as fh:
-                    self.store[SCHEMA_BASE + f] = json.load(fh)
+        # The DMTF's schemas, and certd's own for its OEM and IBM resources (docs/schemas).
+        own = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                           "schemas")
+        for d in (directory, own):
+            for f in sorted(os.listdir(d)):
+                if f.endswith(".json"):
+                    with open(os.path.join(d, f)) as fh:
+                        self.store[SCHEMA_BASE + f] = json.load(fh)
         # Only formats the schemas use and Redfish defines: DateTime per DSP0266 §9.4.
         self.formats = jsonschema.FormatChecker(formats=())
         self.formats.checks("date-time")(

@@ -23,6 +23,7 @@ static const char *const class_names[CERTD_CLASS_MAX] = {
     [CERTD_CLASS_CONFLICT] = "conflict",
     [CERTD_CLASS_UNAVAILABLE] = "unavailable",
     [CERTD_CLASS_INTERNAL] = "internal",
+    [CERTD_CLASS_UPSTREAM] = "upstream",
 };
 
 _printf_(5, 0) static int err_vset(struct certd_err *err, int r, enum certd_errc code,

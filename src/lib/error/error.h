@@ -20,6 +20,7 @@ enum certd_errclass {
     CERTD_CLASS_CONFLICT,    /* clashes with what exists (duplicate, limit reached) */
     CERTD_CLASS_UNAVAILABLE, /* try again later */
     CERTD_CLASS_INTERNAL,    /* our fault or the system's: storage, memory, OpenSSL */
+    CERTD_CLASS_UPSTREAM,    /* a program or service we hand work to failed (a signing helper) */
     CERTD_CLASS_MAX
 };
 
@@ -76,6 +77,7 @@ enum certd_errclass {
     /* storage and the rest */                                                            \
     X(CERTD_E_NOT_FOUND, "not-found", CERTD_CLASS_NOT_FOUND)                              \
     X(CERTD_E_UNAVAILABLE, "unavailable", CERTD_CLASS_UNAVAILABLE)                        \
+    X(CERTD_E_SIGNER_FAILED, "signer-failed", CERTD_CLASS_UPSTREAM)                       \
     X(CERTD_E_STORAGE, "storage-failure", CERTD_CLASS_INTERNAL)                           \
     X(CERTD_E_NO_MEMORY, "out-of-memory", CERTD_CLASS_INTERNAL)                           \
     X(CERTD_E_INTERNAL, "internal-error", CERTD_CLASS_INTERNAL)
