@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * certctl: offline certificate tools on libcertd (info, csr, selfsign, verify). This file holds
+ * certctl: certificate tools on libcertd (info, csr, selfsign, verify, user), certd's local CA
+ * (ca) and a console's enrollment (enroll). This file holds
  * the dispatcher and what every subcommand shares: the one table from error classes to exit
  * codes, input reading with a size cap, and number options.
  */
@@ -30,6 +31,7 @@ static const int class_exit_codes[CERTD_CLASS_MAX] = {
     [CERTD_CLASS_CONFLICT] = EXIT_INVALID,
     [CERTD_CLASS_UNAVAILABLE] = EXIT_IO,
     [CERTD_CLASS_INTERNAL] = EXIT_IO,
+    [CERTD_CLASS_UPSTREAM] = EXIT_IO,
 };
 
 int exit_code_for(const struct certd_err *err)
@@ -178,7 +180,7 @@ static void usage(FILE *f)
 {
     (void)fprintf(f, "Usage: certctl [--propq QUERY] [--debug] COMMAND [OPTIONS]\n"
                      "\n"
-                     "Offline certificate tools of certd.\n"
+                     "Certificate tools of certd.\n"
                      "\n"
                      "Commands:\n"
                      "  info FILE|-        show the certificates (and whether a key is present)\n"
@@ -186,6 +188,8 @@ static void usage(FILE *f)
                      "  selfsign           make a self-signed server certificate\n"
                      "  verify CERT [KEY]  check a certificate (bundle) for an endpoint type\n"
                      "  user OPERATION     add, passwd, del, list or role: certd's users file\n"
+                     "  ca OPERATION       sign, revoke, list or crl with certd's local CA\n"
+                     "  enroll URL         get a client certificate from a BMC's SignCSR\n"
                      "\n"
                      "'certctl COMMAND --help' describes each command.\n"
                      "\n"
@@ -235,7 +239,8 @@ int main(int argc, char **argv)
         int (*fn)(const struct cli_ctx *, int, char **);
     } cmds[] = {
         { "info", cmd_info },     { "csr", cmd_csr },   { "selfsign", cmd_selfsign },
-        { "verify", cmd_verify }, { "user", cmd_user },
+        { "verify", cmd_verify }, { "user", cmd_user }, { "ca", cmd_ca },
+        { "enroll", cmd_enroll },
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * certctl: the offline command-line tool over libcertd. Each subcommand lives in cmd-*.c; this
- * header holds what they share: the exit-code table, input reading and option helpers.
+ * certctl: the command-line tool over libcertd (and, for `ca`, certd's own CA module). Each
+ * subcommand lives in cmd-*.c; this header holds what they share: the exit-code table, input
+ * reading and option helpers.
  */
 #pragma once
 
@@ -56,8 +57,21 @@ _must_check_ int cli_parse_number(const char *cmd, const char *opt, const char *
 _must_check_ int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret,
                               struct certd_err *err);
 
+struct secret;
+/*
+ * Read the first line of a file ("-" = stdin) as a secret (a password): the line without its
+ * terminator, at most max bytes (a longer file is -E2BIG, CERTD_E_INPUT_TOO_LARGE). `what`
+ * names it in messages ("the password"). Every copy is wiped. 0 and an owned secret, or a
+ * negative errno with err (as cli_read_input; -EINVAL CERTD_E_FIELD_INVALID for a NUL byte).
+ */
+_must_check_ int cli_read_secret_line(const char *path, size_t max, const char *what,
+                                      struct secret **ret, struct certd_err *err);
+
 int cmd_info(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_csr(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_selfsign(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_verify(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_user(const struct cli_ctx *ctx, int argc, char **argv);
+/* certd's local CA (cmd-ca.c) and a console's enrollment over HTTPS (cmd-enroll.c). */
+int cmd_ca(const struct cli_ctx *ctx, int argc, char **argv);
+int cmd_enroll(const struct cli_ctx *ctx, int argc, char **argv);

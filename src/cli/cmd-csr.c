@@ -161,11 +161,13 @@ static void csr_usage(FILE *f)
            "                         (first line; never on the command line)\n");
 }
 
-static int read_password_file(const char *path, struct secret **ret, struct certd_err *err)
+int cli_read_secret_line(const char *path, size_t max, const char *what, struct secret **ret,
+                         struct certd_err *err)
 {
     _cleanup_free_ uint8_t *data = NULL;
     size_t len = 0;
-    int r = cli_read_input(path, PKCS9_CHALLENGE_PASSWORD_MAX + 2, &data, &len, err);
+    /* The line and its terminator (CR LF at most): anything longer is too long. */
+    int r = cli_read_input(path, max + 2, &data, &len, err);
     if (r < 0) {
         return r;
     }
@@ -180,8 +182,7 @@ static int read_password_file(const char *path, struct secret **ret, struct cert
     }
     if (memchr(s->p, '\0', n)) {
         (void)secret_free(s);
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "the challenge password file holds a NUL byte");
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "%s holds a NUL byte", what);
     }
     *ret = s;
     return 0;
@@ -272,7 +273,8 @@ static int csr_run(const struct cli_ctx *ctx, struct csr_request *req, const str
     int r;
 
     if (pw_file) {
-        r = read_password_file(pw_file, &pw, &err);
+        r = cli_read_secret_line(pw_file, PKCS9_CHALLENGE_PASSWORD_MAX,
+                                 "the challenge password file", &pw, &err);
         if (r < 0 || !pw) {
             return cli_fail(pw_file, &err);
         }
