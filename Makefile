@@ -49,6 +49,7 @@ check: deps check-format check-banned check-unit check-sanitize check-valgrind
 bench: deps build
 	$(BUILD)/bench/bench-certd
 	bench/https-bench $(BUILD)/src/daemon/certd
+	bench/ca-bench $(BUILD)/src/daemon/certd
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
