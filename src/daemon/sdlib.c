@@ -3,7 +3,6 @@
 #include "sdlib.h"
 
 #include <assert.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,40 +12,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/dlib.h"
+
 /* Filled once by sdlib_get on the loop thread, read-only from then on. */
 static struct sdlib sdlib_table;
 static bool sdlib_is_loaded;
 
 const struct sdlib *sdlib_get(char *msg, size_t size)
 {
-    struct sdlib t = { 0 };
-    void *h, *sym;
+    static const char *const names[] = { SDLIB_FUNCTIONS(DLIB_NAME) };
+    static_assert(sizeof(struct sdlib) == ELEMENTSOF(names) * sizeof(void (*)(void)),
+                  "struct sdlib holds the functions of the list and nothing else");
 
-    if (sdlib_is_loaded) {
-        return &sdlib_table;
+    if (!sdlib_is_loaded) {
+        if (dlib_load(SDLIB_SONAME, names, ELEMENTSOF(names), &sdlib_table, msg, size) < 0) {
+            return NULL;
+        }
+        sdlib_is_loaded = true;
     }
-    /* Never closed: the functions are used for as long as the process runs. */
-    h = dlopen(SDLIB_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        const char *e = dlerror();
-        (void)snprintf(msg, size, "cannot load %s: %s", SDLIB_SONAME, e ? e : "unknown error");
-        return NULL;
-    }
-    /* A function pointer is the size of a data pointer on every platform POSIX dlsym runs on. */
-#define SDLIB_LOOKUP(f)                                                                          \
-    static_assert(sizeof(t.f) == sizeof(sym), "function pointers differ from data pointers");    \
-    sym = dlsym(h, #f);                                                                          \
-    if (!sym) {                                                                                  \
-        (void)snprintf(msg, size, "%s has no function %s (systemd too old?)", SDLIB_SONAME, #f); \
-        (void)dlclose(h);                                                                        \
-        return NULL;                                                                             \
-    }                                                                                            \
-    memcpy(&t.f, &sym, sizeof(t.f));
-    SDLIB_FUNCTIONS(SDLIB_LOOKUP)
-#undef SDLIB_LOOKUP
-
-    sdlib_table = t;
-    sdlib_is_loaded = true;
     return &sdlib_table;
 }
 

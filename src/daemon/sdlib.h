@@ -18,6 +18,7 @@
 #include <systemd/sd-bus.h>
 
 #include "util/cleanup.h"
+#include "util/dlib.h"
 
 /* The sd-bus functions certd calls, each as sdlib->NAME(...). */
 #define SDLIB_FUNCTIONS(X)            \
@@ -39,11 +40,9 @@
     X(sd_bus_process)                 \
     X(sd_bus_slot_unref)
 
-#define SDLIB_MEMBER(f) FUNCTION_POINTER(f) f;
 struct sdlib {
-    SDLIB_FUNCTIONS(SDLIB_MEMBER)
+    SDLIB_FUNCTIONS(DLIB_MEMBER)
 };
-#undef SDLIB_MEMBER
 
 /* The soname opened; a different major version has a different ABI and is not tried. */
 #define SDLIB_SONAME "libsystemd.so.0"

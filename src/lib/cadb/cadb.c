@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,84 @@
 #include <sqlite3.h>
 
 #include "log/log.h"
+#include "util/dlib.h"
 #include "util/parse.h"
+
+/*
+ * libsqlite3 is opened when the first log is (util/dlib.h): a certd whose CA is not used does
+ * not map it. Every SQLite call below goes through this table (the macros after it).
+ */
+#define SQLITE_FUNCTIONS(X)          \
+    X(sqlite3_bind_int)              \
+    X(sqlite3_bind_int64)            \
+    X(sqlite3_bind_text)             \
+    X(sqlite3_busy_timeout)          \
+    X(sqlite3_changes)               \
+    X(sqlite3_clear_bindings)        \
+    X(sqlite3_close)                 \
+    X(sqlite3_close_v2)              \
+    X(sqlite3_column_bytes)          \
+    X(sqlite3_column_int64)          \
+    X(sqlite3_column_text)           \
+    X(sqlite3_column_type)           \
+    X(sqlite3_db_config)             \
+    X(sqlite3_errmsg)                \
+    X(sqlite3_errstr)                \
+    X(sqlite3_exec)                  \
+    X(sqlite3_extended_result_codes) \
+    X(sqlite3_finalize)              \
+    X(sqlite3_get_autocommit)        \
+    X(sqlite3_limit)                 \
+    X(sqlite3_open_v2)               \
+    X(sqlite3_prepare_v2)            \
+    X(sqlite3_prepare_v3)            \
+    X(sqlite3_reset)                 \
+    X(sqlite3_step)                  \
+    X(sqlite3_system_errno)
+
+struct sqlite_lib {
+    SQLITE_FUNCTIONS(DLIB_MEMBER)
+};
+static struct sqlite_lib sqlite_table; /* filled once (pthread_once), read-only after */
+static int sqlite_load_r;
+static char sqlite_load_msg[CERTD_ERR_MSG_MAX];
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+
+static void sqlite_load(void)
+{
+    static const char *const names[] = { SQLITE_FUNCTIONS(DLIB_NAME) };
+    static_assert(sizeof(struct sqlite_lib) == ELEMENTSOF(names) * sizeof(void (*)(void)),
+                  "struct sqlite_lib holds the functions of the list and nothing else");
+    sqlite_load_r = dlib_load(CADB_SQLITE_SONAME, names, ELEMENTSOF(names), &sqlite_table,
+                              sqlite_load_msg, sizeof(sqlite_load_msg));
+}
+
+#define sqlite3_bind_int(...)              (sqlite_table.sqlite3_bind_int(__VA_ARGS__))
+#define sqlite3_bind_int64(...)            (sqlite_table.sqlite3_bind_int64(__VA_ARGS__))
+#define sqlite3_bind_text(...)             (sqlite_table.sqlite3_bind_text(__VA_ARGS__))
+#define sqlite3_busy_timeout(...)          (sqlite_table.sqlite3_busy_timeout(__VA_ARGS__))
+#define sqlite3_changes(...)               (sqlite_table.sqlite3_changes(__VA_ARGS__))
+#define sqlite3_clear_bindings(...)        (sqlite_table.sqlite3_clear_bindings(__VA_ARGS__))
+#define sqlite3_close(...)                 (sqlite_table.sqlite3_close(__VA_ARGS__))
+#define sqlite3_close_v2(...)              (sqlite_table.sqlite3_close_v2(__VA_ARGS__))
+#define sqlite3_column_bytes(...)          (sqlite_table.sqlite3_column_bytes(__VA_ARGS__))
+#define sqlite3_column_int64(...)          (sqlite_table.sqlite3_column_int64(__VA_ARGS__))
+#define sqlite3_column_text(...)           (sqlite_table.sqlite3_column_text(__VA_ARGS__))
+#define sqlite3_column_type(...)           (sqlite_table.sqlite3_column_type(__VA_ARGS__))
+#define sqlite3_db_config(...)             (sqlite_table.sqlite3_db_config(__VA_ARGS__))
+#define sqlite3_errmsg(...)                (sqlite_table.sqlite3_errmsg(__VA_ARGS__))
+#define sqlite3_errstr(...)                (sqlite_table.sqlite3_errstr(__VA_ARGS__))
+#define sqlite3_exec(...)                  (sqlite_table.sqlite3_exec(__VA_ARGS__))
+#define sqlite3_extended_result_codes(...) (sqlite_table.sqlite3_extended_result_codes(__VA_ARGS__))
+#define sqlite3_finalize(...)              (sqlite_table.sqlite3_finalize(__VA_ARGS__))
+#define sqlite3_get_autocommit(...)        (sqlite_table.sqlite3_get_autocommit(__VA_ARGS__))
+#define sqlite3_limit(...)                 (sqlite_table.sqlite3_limit(__VA_ARGS__))
+#define sqlite3_open_v2(...)               (sqlite_table.sqlite3_open_v2(__VA_ARGS__))
+#define sqlite3_prepare_v2(...)            (sqlite_table.sqlite3_prepare_v2(__VA_ARGS__))
+#define sqlite3_prepare_v3(...)            (sqlite_table.sqlite3_prepare_v3(__VA_ARGS__))
+#define sqlite3_reset(...)                 (sqlite_table.sqlite3_reset(__VA_ARGS__))
+#define sqlite3_step(...)                  (sqlite_table.sqlite3_step(__VA_ARGS__))
+#define sqlite3_system_errno(...)          (sqlite_table.sqlite3_system_errno(__VA_ARGS__))
 
 /* What the meta table says about the file, besides the header's application_id. */
 #define CADB_MARKER_KEY   "application"
@@ -802,6 +880,10 @@ int cadb_open(const char *path, struct cadb **ret, struct certd_err *err)
     assert_return(path && ret, -EINVAL);
     assert_return(path[0] != '\0', -EINVAL);
 
+    (void)pthread_once(&sqlite_once, sqlite_load);
+    if (sqlite_load_r < 0) {
+        return err_set(err, sqlite_load_r, CERTD_E_UNAVAILABLE, "%s", sqlite_load_msg);
+    }
     db = calloc(1, sizeof(*db));
     if (!db) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");

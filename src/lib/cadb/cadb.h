@@ -25,6 +25,9 @@
 #include "error/error.h"
 #include "util/cleanup.h"
 
+/* Opened with dlopen by the first cadb_open (util/dlib.h); a different major version has a
+ * different ABI and is not tried. */
+#define CADB_SQLITE_SONAME   "libsqlite3.so.0"
 #define CADB_SERIAL_MAX      41u /* 20 octets in hex + NUL (RFC 5280 §4.1.2.2) */
 #define CADB_BUSY_TIMEOUT_MS 5000
 #define CADB_SCHEMA_VERSION  1
