@@ -834,7 +834,7 @@ static int ca_crl_cmd(const struct cli_ctx *ctx, struct ca_cli *o, int argc, cha
     if (store_read_file_err(cfg->ca.crl, CA_CLI_CRL_MAX, true, &buf, &err) < 0) {
         if (err.code == CERTD_E_NOT_FOUND) {
             (void)err_set(&err, -ENOENT, CERTD_E_NOT_FOUND,
-                          "%s does not exist: run certd once first (or use --refresh)",
+                          "%s does not exist: no CRL was made yet (use --refresh to make one)",
                           cfg->ca.crl);
         }
         return cli_fail("ca crl", &err);

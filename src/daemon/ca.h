@@ -11,8 +11,10 @@
  * journaled set; a missing, unreadable or mismatched configured pair stops the start instead
  * (a CA is never replaced behind the admin's back). The issuance log is STATE_DIR/ca.db
  * (cadb/cadb.h); the current CRL STATE_DIR/ca/crl.der, made again at every revocation and by
- * ca_refresh_crl (the daemon calls it at half the CRL's lifetime), and at start unless the
- * file still lists exactly the log's revoked certificates with half its lifetime left.
+ * ca_refresh_crl (the daemon calls it at half the CRL's lifetime and when a CRL is asked for
+ * before there is one), and at start unless the file still lists exactly the log's revoked
+ * certificates with half its lifetime left. The log (and libsqlite3) is opened by its first
+ * user, so a certd whose CA is not used does not map SQLite.
  * Another process (certctl ca revoke) may write a newer CRL: ca_reload_crl publishes it.
  *
  * Two layers:
@@ -24,8 +26,8 @@
  *    checked and signed on the parallel lane, and the records of signings that finish close
  *    together are made durable in one transaction on the serial lane (group commit), so a
  *    certificate is handed out only after its record is on disk, and many signings share one
- *    fsync. One signing runs at a time (the others wait in a queue): a slow helper never takes
- *    every worker, and two local signings at once are no faster than one (ca.c says why).
+ *    fsync. Signings wait in a queue and are signed in batches by at most CA_SIGN_JOBS worker
+ *    jobs (one for a helper, so that a slow host never takes every worker; ca.c says why).
  * Public material (the CA certificate, the CRL) is an immutable refcounted snapshot, readable
  * from any thread (ca_public).
  */
@@ -65,8 +67,9 @@ struct worker_pool;
  * exec helper (slow, and one at a time) and for the local CA. */
 #define CA_EXEC_QUEUE_MAX 16u
 #define CA_SIGN_QUEUE_MAX 256u
-/* Waiting signings the local CA signs in one worker job, at most. */
+/* Waiting signings the local CA signs in one worker job, at most; and such jobs at once. */
 #define CA_SIGN_BATCH_MAX 16u
+#define CA_SIGN_JOBS      2u
 
 struct ca;
 

@@ -292,17 +292,64 @@ static bool accepts_pem(const struct rf_request *rq)
     return accept && strstr(accept, "application/x-pem-file") != NULL;
 }
 
-static void h_crl(struct rf_request *rq)
+static void crl_answer(struct rf_request *rq, const struct ca_public *p)
 {
-    _cleanup_(cleanup_ca_public) struct ca_public *p = ca_public(rq->d->ca);
-    if (!p || !p->crl_der) {
-        rf_errorf(rq, 404, RF_MSG_RESOURCE_MISSING_AT_URI, CRL_URI, NULL);
-        return;
-    }
     if (accepts_pem(rq)) {
         rf_respond_raw(rq, 200, "application/x-pem-file", p->crl_pem, p->crl_pem_len);
     } else {
         rf_respond_raw(rq, 200, "application/pkix-crl", p->crl_der, p->crl_der_len);
+    }
+}
+
+struct crl_job {
+    struct rf_request *rq;
+    int r;
+    struct certd_err err;
+};
+
+static void crl_make_run(void *arg)
+{
+    struct crl_job *j = arg;
+    j->r = ca_refresh_crl(j->rq->d->ca, &j->err);
+}
+
+static void crl_make_done(void *arg, bool cancelled)
+{
+    struct crl_job *j = arg;
+    struct rf_request *rq = j->rq;
+    _cleanup_(cleanup_ca_public) struct ca_public *p = ca_public(rq->d->ca);
+
+    if (cancelled) {
+        rf_error_busy(rq);
+    } else if (p && p->crl_der) {
+        crl_answer(rq, p); /* also when another request made it meanwhile */
+    } else {
+        rf_error_certd(rq, &j->err, NULL);
+    }
+    free(j);
+}
+
+static void h_crl(struct rf_request *rq)
+{
+    _cleanup_(cleanup_ca_public) struct ca_public *p = ca_public(rq->d->ca);
+    if (p && p->crl_der) {
+        crl_answer(rq, p);
+        return;
+    }
+    if (ca_signer(rq->d->ca) != CONFIG_SIGNER_LOCAL) {
+        rf_errorf(rq, 404, RF_MSG_RESOURCE_MISSING_AT_URI, CRL_URI, NULL);
+        return;
+    }
+    /* Nothing was ever revoked: the first CRL is made now (on the serial lane: the log). */
+    struct crl_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
+        return;
+    }
+    j->rq = rq;
+    if (worker_submit(rq->d->workers, WORKER_LANE_SERIAL, crl_make_run, crl_make_done, j) < 0) {
+        free(j);
+        rf_error_busy(rq);
     }
 }
 

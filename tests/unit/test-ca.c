@@ -643,6 +643,16 @@ static void test_local_first_start(void **state)
     assert_int_equal(file_mode(cadir), 0700);
     assert_int_equal(file_mode(pem_path), 0644);
     assert_int_equal(file_mode(key_path), 0600);
+    /* Nothing uses the log yet: it is not opened (SQLite not even loaded), and the first CRL
+     * is made when first asked for. */
+    assert_false(exists(db_path));
+    assert_false(exists(crl_path));
+    struct ca_public *first = ca_public(f.ca);
+    assert_non_null(first);
+    assert_null(first->crl_der);
+    ca_public_unref(first);
+    struct certd_err ferr = { 0 };
+    assert_int_equal(ca_refresh_crl(f.ca, &ferr), 0);
     assert_int_equal(file_mode(db_path), 0600);
     assert_int_equal(file_mode(crl_path), 0644);
 
@@ -708,7 +718,8 @@ static void test_local_first_start(void **state)
     ca_public_unref(pub);
     assert_int_equal(log_count(&f, CADB_ALL), 0);
 
-    /* Restart: the same root and key, byte for byte; a newer CRL. */
+    /* Restart: the same root and key, byte for byte; the CRL file still says what the log
+     * says and has most of its life left, so it is served again (no new number). */
     fx_stop(&f);
     fx_start_ok(&f);
     size_t pem2_len = 0, key2_len = 0;
@@ -719,8 +730,22 @@ static void test_local_first_start(void **state)
     assert_memory_equal(key2, key, key_len);
     pub = ca_public(f.ca);
     assert_memory_equal(pub->ca_pem, pem, pem_len);
+    assert_int_equal(pub->crl_number, first_crl);
+    ca_public_unref(pub);
+
+    /* A revocation cut short (its marker left behind): the next start makes a new CRL from
+     * the log and clears the marker. */
+    fx_stop(&f);
+    char *pending = fx_path(&f, "ca/crl.der.pending");
+    FILE *mf = fopen(pending, "w");
+    assert_non_null(mf);
+    assert_int_equal(fclose(mf), 0);
+    fx_start_ok(&f);
+    pub = ca_public(f.ca);
     assert_true(pub->crl_number > first_crl);
     ca_public_unref(pub);
+    assert_int_equal(access(pending, F_OK), -1);
+    free(pending);
 
     free(pem2);
     free(key2);
@@ -955,6 +980,9 @@ static void test_local_configured_ca(void **state)
             struct ca_public *pub = ca_public(f.ca);
             assert_string_equal(pub->ca_pem, xpem);
             char *crl_path = fx_path(&f, "ca/crl.der");
+            assert_false(exists(crl_path)); /* made when first asked for */
+            struct certd_err cerr = { 0 };
+            assert_int_equal(ca_refresh_crl(f.ca, &cerr), 0);
             assert_true(exists(crl_path));
             free(crl_path);
             ca_public_unref(pub);
