@@ -66,6 +66,18 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *missing, const char **ret)
+{
+    if (optind >= argc) {
+        return cli_usage_error(cmd, "%s", missing);
+    }
+    if (optind + 1 < argc) {
+        return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    }
+    *ret = argv[optind];
+    return 0;
+}
+
 /* Free a buffer that may hold key material: wiped first. */
 static void buf_wipe_free(uint8_t *p, size_t size)
 {

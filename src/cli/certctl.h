@@ -41,6 +41,10 @@ int exit_code_for(const struct certd_err *err);
 int cli_fail(const char *what, const struct certd_err *err);
 /* Print a usage error ("certctl <cmd>: ...", then a hint) and return EXIT_USAGE. */
 _printf_(2, 3) int cli_usage_error(const char *cmd, const char *fmt, ...);
+/* The one operand after the options (argv[optind]) in *ret: 0, or the usage error's exit code
+ * when it is missing (missing: what to say, e.g. "the serial number is missing") or followed by
+ * another. */
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *missing, const char **ret);
 
 /*
  * Read a whole file ("-" = stdin) of at most max bytes. Returns 0, or a negative errno with err

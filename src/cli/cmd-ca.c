@@ -427,13 +427,12 @@ static int ca_sign_cmd(const struct cli_ctx *ctx, struct ca_cli *o, int argc, ch
             return cli_usage_error("ca sign", "unknown option");
         }
     }
-    if (optind >= argc) {
-        return cli_usage_error("ca sign", "the CSR file is missing (use - for standard input)");
+    const char *csr_path = NULL;
+    rc = cli_one_operand("ca sign", argc, argv,
+                         "the CSR file is missing (use - for standard input)", &csr_path);
+    if (rc != 0) {
+        return rc;
     }
-    if (optind + 1 < argc) {
-        return cli_usage_error("ca sign", "unexpected argument '%s'", argv[optind + 1]);
-    }
-    const char *csr_path = argv[optind];
     if (requester && !requester_ok(requester)) {
         return cli_usage_error("ca sign", "--requester takes 1 to %u printable ASCII characters",
                                CA_CLI_REQUESTER_MAX);
@@ -552,13 +551,11 @@ static int ca_revoke_cmd(const struct cli_ctx *ctx, struct ca_cli *o, int argc, 
             return cli_usage_error("ca revoke", "unknown option");
         }
     }
-    if (optind >= argc) {
-        return cli_usage_error("ca revoke", "the serial number is missing");
+    const char *serial = NULL;
+    rc = cli_one_operand("ca revoke", argc, argv, "the serial number is missing", &serial);
+    if (rc != 0) {
+        return rc;
     }
-    if (optind + 1 < argc) {
-        return cli_usage_error("ca revoke", "unexpected argument '%s'", argv[optind + 1]);
-    }
-    const char *serial = argv[optind];
 
     _cleanup_(cleanup_config) struct config *cfg = NULL;
     rc = load_config(o, &cfg);

@@ -1231,13 +1231,11 @@ int cmd_enroll(const struct cli_ctx *ctx, int argc, char **argv)
             return cli_usage_error("enroll", "unknown option");
         }
     }
-    if (optind >= argc) {
-        return cli_usage_error("enroll", "the URL is missing (https://HOST[:PORT])");
+    int urc =
+        cli_one_operand("enroll", argc, argv, "the URL is missing (https://HOST[:PORT])", &o.url);
+    if (urc != 0) {
+        return urc;
     }
-    if (optind + 1 < argc) {
-        return cli_usage_error("enroll", "unexpected argument '%s'", argv[optind + 1]);
-    }
-    o.url = argv[optind];
     o.sans = sans;
     /*
      * A server may close while we write (the request, a close_notify): that is an error to

@@ -32,6 +32,7 @@
 #include "log/log.h"
 #include "store/store.h"
 #include "util/ossl.h"
+#include "util/parse.h"
 #include "util/secret.h"
 #include "worker.h"
 #include "x509/bundle.h"
@@ -277,10 +278,12 @@ static bool file_exists(const char *path)
     return access(path, F_OK) == 0 || errno != ENOENT;
 }
 
+/* The directory of one of the CA's paths (absolute, checked by config.c): NULL on no memory. */
 static char *dir_of(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    return slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+    char *dir = NULL;
+    const char *name = NULL;
+    return path_split_name(path, &dir, &name) < 0 ? NULL : dir;
 }
 
 /* A new root: key, self-signed certificate, both written as one set. */

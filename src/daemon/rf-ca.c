@@ -202,38 +202,6 @@ static void h_issued(struct rf_request *rq)
     list_submit(rq, j);
 }
 
-/* A serial as the log keys it: upper-case hex without leading zeros (colons allowed). */
-static bool serial_normalize(const char *in, char out[CADB_SERIAL_MAX])
-{
-    size_t n = 0;
-    bool lead = true;
-    for (; *in; in++) {
-        char c = *in;
-        if (c == ':') {
-            continue;
-        }
-        if (c >= 'a' && c <= 'f') {
-            c = (char)(c - 'a' + 'A');
-        }
-        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F'))) {
-            return false;
-        }
-        if (lead && c == '0') {
-            continue;
-        }
-        lead = false;
-        if (n + 1 >= CADB_SERIAL_MAX) {
-            return false;
-        }
-        out[n++] = c;
-    }
-    if (n == 0) {
-        out[n++] = '0';
-    }
-    out[n] = '\0';
-    return true;
-}
-
 static void h_issued_one(struct rf_request *rq)
 {
     if (!ca_usable(rq)) {
@@ -244,7 +212,7 @@ static void h_issued_one(struct rf_request *rq)
         rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
         return;
     }
-    if (!serial_normalize(rq->params[0], j->serial)) {
+    if (cadb_serial_parse(rq->params[0], j->serial) < 0) {
         free(j);
         rf_errorf(rq, 404, RF_MSG_RESOURCE_MISSING_AT_URI, http_request_path(rq->http), NULL);
         return;
@@ -273,7 +241,7 @@ static void h_revoke(struct rf_request *rq)
         rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
         return;
     }
-    if (!serial_normalize(serial, j->serial)) {
+    if (cadb_serial_parse(serial, j->serial) < 0) {
         free(j);
         rf_errorf(rq, 400, RF_MSG_ACTION_PARAMETER_VALUE_FORMAT_ERROR, serial, "SerialNumber",
                   REVOKE_NAME, NULL);
