@@ -61,6 +61,7 @@
 
 #include "log/log.h"
 #include "util/parse.h"
+#include "worker.h"
 
 /*
  * Bytes of the next request(s) read ahead while a request is being handled: enough for a
@@ -146,10 +147,27 @@ struct http_request {
     char peer[INET6_ADDRSTRLEN];
 };
 
+/*
+ * One step of a handshake run on the worker pool's serial thread (http_server_set_ssl_ctx_ex):
+ * SSL_do_handshake on a non-blocking socket, once. The loop owns it between steps, the serial
+ * thread while a step runs. A connection freed while its step runs lets go of it (c = NULL):
+ * the step's done then frees the SSL and closes the socket.
+ */
+struct hs_step {
+    struct http_conn *c;
+    SSL *ssl;
+    int fd;
+    int result; /* 1: done; else SSL_get_error's value */
+    char why[160];
+};
+
 struct http_conn {
     struct http_server *s;
     struct http_conn *prev, *next;
-    struct bufferevent *bev;
+    struct bufferevent *bev; /* NULL during an offloaded handshake (hs) */
+    struct hs_step *hs;      /* an offloaded handshake, until it is done */
+    struct event *hs_io;     /* waits for the socket between its steps */
+    bool is_hs_running;      /* hs is with the serial thread */
     struct event *timer;
     struct event *written; /* made active when http_respond wrote a whole response itself */
     struct event *linger;  /* CONN_LINGER only */
@@ -182,6 +200,7 @@ struct http_server {
     http_handler_fn handler;
     void *userdata;
     SSL_CTX *ssl_ctx;
+    struct worker_pool *hs_pool; /* handshakes with ssl_ctx run on its serial lane; or NULL */
     struct evconnlistener *listener;
     struct event *accept_retry;
     uint16_t port;
@@ -614,6 +633,15 @@ static int on_message_complete(http_parser *p)
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void written_cb(evutil_socket_t fd, short what, void *arg);
 
+static void hs_step_free(struct hs_step *st)
+{
+    SSL_free(st->ssl);
+    if (st->fd >= 0) {
+        (void)close(st->fd);
+    }
+    free(st);
+}
+
 /* Free a connection that never made it into the server's list. */
 static void conn_discard(struct http_conn *c)
 {
@@ -728,6 +756,16 @@ static void conn_free(struct http_conn *c)
     if (c->bev) {
         /* Closes the socket and frees the SSL once libevent's callbacks are done with it. */
         bufferevent_free(c->bev);
+    }
+    if (c->hs_io) {
+        event_free(c->hs_io);
+    }
+    if (c->hs) {
+        if (c->is_hs_running) {
+            c->hs->c = NULL; /* its done frees it */
+        } else {
+            hs_step_free(c->hs);
+        }
     }
     if (c->linger) {
         event_free(c->linger);
@@ -1310,6 +1348,110 @@ static void server_update_listener(struct http_server *s)
     }
 }
 
+/* Callbacks and limits of a connection's bufferevent, made at accept or after an offloaded
+ * handshake. */
+static void conn_setup_bev(struct http_conn *c)
+{
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
+    bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP_READ_AHEAD_MAX);
+}
+
+/* ---- handshakes on the serial thread ---- */
+
+static void hs_run(void *arg)
+{
+    struct hs_step *st = arg;
+    ERR_clear_error();
+    int r = SSL_do_handshake(st->ssl);
+    st->result = r == 1 ? 1 : SSL_get_error(st->ssl, r);
+    st->why[0] = '\0';
+    if (st->result != 1 && st->result != SSL_ERROR_WANT_READ &&
+        st->result != SSL_ERROR_WANT_WRITE) {
+        unsigned long e = ERR_peek_last_error();
+        if (e != 0) {
+            ERR_error_string_n(e, st->why, sizeof(st->why));
+        }
+    }
+    /* The queue is per thread: leave nothing for this thread's next job. */
+    ERR_clear_error();
+}
+
+static void hs_done(void *arg, bool cancelled);
+
+/* Run the next step of c's handshake on the serial thread. */
+static void hs_submit(struct http_conn *c)
+{
+    int r = worker_submit(c->s->hs_pool, WORKER_LANE_SERIAL, hs_run, hs_done, c->hs);
+    if (r < 0) {
+        /* A full queue: this client tries again later, as with a full backlog. */
+        log_debug("http: connection %llu: no room for a handshake step (%s)",
+                  (unsigned long long)c->id, strerror(-r));
+        conn_free(c);
+        return;
+    }
+    c->is_hs_running = true;
+}
+
+static void hs_io_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    hs_submit(arg);
+}
+
+/* The handshake is done: the connection goes on over a bufferevent like any other. */
+static void hs_adopt(struct http_conn *c)
+{
+    struct hs_step *st = TAKE_PTR(c->hs);
+    event_free(c->hs_io);
+    c->hs_io = NULL;
+    /* BEV_OPT_CLOSE_ON_FREE: from here libevent owns the SSL and the socket, even on failure. */
+    c->bev = bufferevent_openssl_socket_new(c->s->base, st->fd, st->ssl, BUFFEREVENT_SSL_OPEN,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    free(st);
+    if (!c->bev || bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+        log_warning("http: out of memory after a handshake");
+        conn_free(c);
+        return;
+    }
+    conn_setup_bev(c);
+    conn_handshake_done(c);
+}
+
+static void hs_done(void *arg, bool cancelled)
+{
+    struct hs_step *st = arg;
+    struct http_conn *c = st->c;
+    if (!c) {
+        hs_step_free(st); /* the connection was freed while the step ran */
+        return;
+    }
+    c->is_hs_running = false;
+    if (cancelled) {
+        conn_free(c);
+        return;
+    }
+    switch (st->result) {
+    case 1:
+        hs_adopt(c);
+        return;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        if (event_assign(c->hs_io, c->s->base, st->fd,
+                         st->result == SSL_ERROR_WANT_READ ? EV_READ : EV_WRITE, hs_io_cb, c) < 0 ||
+            event_add(c->hs_io, NULL) < 0) {
+            conn_free(c);
+        }
+        return;
+    default:
+        log_debug("http: connection %llu: tls: %s", (unsigned long long)c->id,
+                  st->why[0] ? st->why : "handshake failed");
+        conn_free(c);
+        return;
+    }
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
                       int addrlen, void *arg)
 {
@@ -1348,18 +1490,40 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         log_warning("http: out of memory accepting a connection");
         return;
     }
-    /* BEV_OPT_CLOSE_ON_FREE: libevent frees the SSL (even on failure here) and the socket. */
-    c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (!c->bev) {
-        (void)close(fd);
-        conn_discard(c);
-        log_warning("http: out of memory accepting a connection");
-        return;
+    if (s->hs_pool) {
+        /* The handshake signs with a provider-held key: it runs on the serial thread. */
+        c->hs = calloc(1, sizeof(*c->hs));
+        c->hs_io = c->hs ? event_new(s->base, fd, EV_READ, hs_io_cb, c) : NULL;
+        if (!c->hs_io || SSL_set_fd(ssl, fd) != 1) {
+            SSL_free(ssl);
+            (void)close(fd);
+            free(c->hs);
+            c->hs = NULL;
+            if (c->hs_io) {
+                event_free(c->hs_io);
+                c->hs_io = NULL;
+            }
+            conn_discard(c);
+            ERR_clear_error();
+            log_warning("http: out of memory accepting a connection");
+            return;
+        }
+        SSL_set_accept_state(ssl);
+        c->hs->c = c;
+        c->hs->ssl = ssl;
+        c->hs->fd = fd;
+    } else {
+        /* BEV_OPT_CLOSE_ON_FREE: libevent frees the SSL (even on failure here) and the socket. */
+        c->bev = bufferevent_openssl_socket_new(s->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+        if (!c->bev) {
+            (void)close(fd);
+            conn_discard(c);
+            log_warning("http: out of memory accepting a connection");
+            return;
+        }
+        conn_setup_bev(c);
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_setwatermark(c->bev, EV_READ, 0, HTTP_READ_AHEAD_MAX);
 
     if (addr->sa_family == AF_INET) {
         (void)inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)addr)->sin_addr, c->req->peer,
@@ -1379,7 +1543,10 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     s->n_conns++;
     c->state = CONN_HANDSHAKE;
     arm_timer(c, c->limits.request_timeout);
-    if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
+    if (c->hs) {
+        /* TCP_DEFER_ACCEPT: the ClientHello is usually there already. */
+        hs_submit(c);
+    } else if (bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
         conn_free(c);
         return;
     }
@@ -1522,7 +1689,7 @@ uint16_t http_server_port(const struct http_server *s)
     return s ? s->port : 0;
 }
 
-void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx)
+void http_server_set_ssl_ctx_ex(struct http_server *s, SSL_CTX *ctx, struct worker_pool *pool)
 {
     if (!s) {
         return;
@@ -1533,7 +1700,13 @@ void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx)
     /* Open connections hold their own reference (through their SSL). */
     SSL_CTX_free(s->ssl_ctx);
     s->ssl_ctx = ctx;
+    s->hs_pool = ctx ? pool : NULL;
     server_update_listener(s);
+}
+
+void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx)
+{
+    http_server_set_ssl_ctx_ex(s, ctx, NULL);
 }
 
 void http_server_set_limits(struct http_server *s, const struct http_limits *limits)

@@ -114,6 +114,17 @@ uint16_t http_server_port(const struct http_server *s);
  */
 void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
 
+/*
+ * The same, and with pool (borrowed; must outlive the server) not NULL the TLS handshakes of
+ * the connections accepted with ctx run on pool's serial lane, one SSL_do_handshake step per
+ * job, while the loop waits for the socket between steps: the context's key is held by a
+ * provider that is not thread-safe and may be slow (a TPM), so neither the loop nor a parallel
+ * worker ever signs with it (issue #5). The connection then goes on on the loop as any other.
+ * A step the pool refuses (queue full) closes that connection.
+ */
+struct worker_pool;
+void http_server_set_ssl_ctx_ex(struct http_server *s, SSL_CTX *ctx, struct worker_pool *pool);
+
 /* New limits (a SIGHUP may change them) for connections accepted from now on. */
 void http_server_set_limits(struct http_server *s, const struct http_limits *limits);
 

@@ -15,6 +15,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -71,7 +72,15 @@ struct ticket_key {
     unsigned char hmac[TICKET_HMAC_LEN];
 };
 
+/*
+ * The keys are read by every handshake and changed by tls_tickets_rotate on the loop thread.
+ * Handshakes that sign with a key held by a provider run on the worker pool's serial thread
+ * (http.c), so the keys are read there too: lock guards cur, prev and has_prev. A handshake
+ * copies the key it needs under the lock and works on the copy.
+ */
 struct tls_tickets {
+    pthread_mutex_t lock;
+    bool is_lock_ready;
     struct ticket_key cur;
     struct ticket_key prev;
     bool has_prev;
@@ -103,6 +112,10 @@ struct tls_tickets *tls_tickets_new_ex(OSSL_LIB_CTX *libctx, const char *propq)
     if (!t) {
         return NULL;
     }
+    if (pthread_mutex_init(&t->lock, NULL) != 0) {
+        return tls_tickets_free(t);
+    }
+    t->is_lock_ready = true;
     t->libctx = libctx;
     if (propq) {
         t->propq = OPENSSL_strdup(propq);
@@ -135,9 +148,11 @@ int tls_tickets_rotate(struct tls_tickets *t)
     if (r < 0) {
         return r;
     }
+    (void)pthread_mutex_lock(&t->lock);
     t->prev = t->cur;
     t->cur = k;
     t->has_prev = true;
+    (void)pthread_mutex_unlock(&t->lock);
     OPENSSL_cleanse(&k, sizeof(k));
     return 0;
 }
@@ -145,6 +160,9 @@ int tls_tickets_rotate(struct tls_tickets *t)
 struct tls_tickets *tls_tickets_free(struct tls_tickets *t)
 {
     if (t) {
+        if (t->is_lock_ready) {
+            (void)pthread_mutex_destroy(&t->lock);
+        }
         EVP_CIPHER_free(t->cipher);
         OPENSSL_free(t->propq);
         OPENSSL_clear_free(t, sizeof(*t));
@@ -181,36 +199,43 @@ static int ticket_cb(SSL *ssl, unsigned char key_name[16], unsigned char iv[EVP_
         return -1;
     }
 
-    if (enc) {
-        struct ticket_key *k = &t->cur;
-        if (RAND_bytes_ex(t->libctx, iv, TICKET_IV_LEN, 0) != 1 ||
-            EVP_EncryptInit_ex(cctx, t->cipher, NULL, k->aes, iv) != 1 ||
-            ticket_mac_init(t, k, hctx) < 0) {
-            (void)ossl_drain_errors("tls: seal ticket");
-            return -1;
-        }
-        memcpy(key_name, k->name, TICKET_NAME_LEN);
-        return 1;
-    }
-
-    /* Key names are public (they travel in clear), so a plain comparison is right. */
-    struct ticket_key *k = NULL;
+    /* A copy of the key taken under the lock, wiped when done (it is a secret). */
+    struct ticket_key k;
     int found = 0;
-    if (memcmp(key_name, t->cur.name, TICKET_NAME_LEN) == 0) {
-        k = &t->cur;
+    (void)pthread_mutex_lock(&t->lock);
+    if (enc) {
+        k = t->cur;
+        found = 1;
+    } else if (memcmp(key_name, t->cur.name, TICKET_NAME_LEN) == 0) {
+        /* Key names are public (they travel in clear), so a plain comparison is right. */
+        k = t->cur;
         found = 1;
     } else if (t->has_prev && memcmp(key_name, t->prev.name, TICKET_NAME_LEN) == 0) {
-        k = &t->prev;
+        k = t->prev;
         found = 2;
-    } else {
+    }
+    (void)pthread_mutex_unlock(&t->lock);
+    if (!found) {
         return 0;
     }
-    if (EVP_DecryptInit_ex(cctx, t->cipher, NULL, k->aes, iv) != 1 ||
-        ticket_mac_init(t, k, hctx) < 0) {
+
+    int r = found;
+    if (enc) {
+        if (RAND_bytes_ex(t->libctx, iv, TICKET_IV_LEN, 0) != 1 ||
+            EVP_EncryptInit_ex(cctx, t->cipher, NULL, k.aes, iv) != 1 ||
+            ticket_mac_init(t, &k, hctx) < 0) {
+            (void)ossl_drain_errors("tls: seal ticket");
+            r = -1;
+        } else {
+            memcpy(key_name, k.name, TICKET_NAME_LEN);
+        }
+    } else if (EVP_DecryptInit_ex(cctx, t->cipher, NULL, k.aes, iv) != 1 ||
+               ticket_mac_init(t, &k, hctx) < 0) {
         (void)ossl_drain_errors("tls: open ticket");
-        return -1;
+        r = -1;
     }
-    return found;
+    OPENSSL_cleanse(&k, sizeof(k));
+    return r;
 }
 
 /* Record an OpenSSL refusal: its text goes to the debug log, ours to err. */

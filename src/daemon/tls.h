@@ -32,7 +32,8 @@ struct tls_tickets;
  * draws the keys from libctx's private random generator and fetches the ticket cipher with
  * libctx/propq (both borrowed, must outlive the tickets); every context made with these tickets
  * must use the same libctx. tls_tickets_new() is tls_tickets_new_ex(NULL, NULL) (tests).
- * Loop thread only: the keys are read by every handshake and changed by tls_tickets_rotate.
+ * Thread-safety: tls_tickets_rotate and tls_tickets_free on the loop thread; handshakes read the
+ * keys under a lock from any thread (those with a provider-held key run on the serial worker).
  */
 struct tls_tickets *tls_tickets_new(void);
 struct tls_tickets *tls_tickets_new_ex(OSSL_LIB_CTX *libctx, const char *propq);

@@ -5,7 +5,7 @@
  *
  * Locking (one mutex, p->lock, so that there is no lock order to get wrong):
  *  - p->lock guards the lanes, n_queued, is_serial_busy, is_stopping and the finished list.
- *    Workers hold it only to take a job and to hand it back, never while `run` runs; the loop
+ *    Threads hold it only to take a job and to hand it back, never while `run` runs; the loop
  *    thread holds it only to queue a job and to take the whole finished list, never while a
  *    `done` runs (a done may submit again without deadlocking).
  *  - Everything else -- base, the event, the eventfd, n_undone, is_dispatching -- is touched
@@ -14,12 +14,13 @@
  *    it), then the finished list (under the lock), then the loop thread. Because a job passes
  *    through the mutex at each hand-over, what the submitter wrote into arg happens-before
  *    `run`, and what `run` wrote happens-before `done`: jobs need no locks of their own.
- * Serial order: a serial job is taken only while no serial job runs (is_serial_busy), and it is
- * put on the finished list (FIFO) before the next serial job can start, so both its `run` and
- * its `done` follow the previous one's.
+ * Threads: n_threads workers take parallel jobs only; one more thread, the serial thread, takes
+ * serial jobs only, in FIFO order, so serial jobs never run two at a time and never wait for a
+ * core behind a parallel job. Its `done`s come in submission order because it puts each
+ * finished job on the (FIFO) finished list before it takes the next one.
  * Shutdown: worker_pool_stop sets is_stopping and hands the queued jobs back cancelled -- the
- * parallel ones at once, the serial ones at once unless one runs, else the worker running it
- * cancels them after it, in order. Workers exit when nothing is left to take.
+ * parallel ones at once, the serial ones at once unless one runs, else the serial thread
+ * cancels them after it, in order. Threads exit when nothing is left to take.
  */
 #include "worker.h"
 
@@ -61,11 +62,14 @@ struct worker_pool {
     bool is_dispatching;
     pthread_t threads[WORKER_THREADS_MAX];
     unsigned n_threads;
+    pthread_t serial_thread;
+    bool has_serial_thread;
     bool is_lock_ready;
 
     /* under lock */
     pthread_mutex_t lock;
-    pthread_cond_t cond; /* a job was queued, a serial job finished, or the pool stops */
+    pthread_cond_t cond;        /* a parallel job was queued, or the pool stops */
+    pthread_cond_t serial_cond; /* a serial job was queued, or the pool stops */
     struct job_list lanes[WORKER_LANE_MAX];
     size_t n_queued;
     bool is_serial_busy;
@@ -112,17 +116,6 @@ static struct job_list list_take(struct job_list *from)
     return l;
 }
 
-/* Called with p->lock held: the next job this worker may run, or NULL. */
-static struct job *next_job_locked(struct worker_pool *p)
-{
-    /* Serial jobs first: they are changes of stored state that requests wait for. */
-    if (!p->is_serial_busy && p->lanes[WORKER_LANE_SERIAL].head) {
-        p->is_serial_busy = true;
-        return list_pop(&p->lanes[WORKER_LANE_SERIAL]);
-    }
-    return list_pop(&p->lanes[WORKER_LANE_PARALLEL]);
-}
-
 static void wake_loop(struct worker_pool *p)
 {
     uint64_t one = 1;
@@ -131,23 +124,19 @@ static void wake_loop(struct worker_pool *p)
     (void)n;
 }
 
-static void *worker_main(void *userdata)
+/* The loop of a thread that takes the jobs of one lane, until the pool stops. */
+static void run_lane(struct worker_pool *p, enum worker_lane lane)
 {
-    struct worker_pool *p = userdata;
-
-    /* Unprivileged threads may always lower their priority; a seccomp filter that refuses it
-     * leaves the worker at normal priority, which is slower for requests but correct. */
-    const struct sched_param idle = { .sched_priority = 0 };
-    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+    pthread_cond_t *cond = lane == WORKER_LANE_SERIAL ? &p->serial_cond : &p->cond;
 
     (void)pthread_mutex_lock(&p->lock);
     for (;;) {
-        struct job *j = next_job_locked(p);
+        struct job *j = list_pop(&p->lanes[lane]);
         if (!j) {
             if (p->is_stopping) {
                 break;
             }
-            (void)pthread_cond_wait(&p->cond, &p->lock);
+            (void)pthread_cond_wait(cond, &p->lock);
             continue;
         }
         p->n_queued--;
@@ -157,21 +146,42 @@ static void *worker_main(void *userdata)
          */
         j->is_cancelled = p->is_stopping;
         if (!j->is_cancelled) {
+            if (lane == WORKER_LANE_SERIAL) {
+                p->is_serial_busy = true;
+            }
             (void)pthread_mutex_unlock(&p->lock);
 
             j->run(j->arg);
 
             (void)pthread_mutex_lock(&p->lock);
-        }
-        if (j->lane == WORKER_LANE_SERIAL) {
-            p->is_serial_busy = false;
-            /* Another worker may be waiting only because a serial job was running. */
-            (void)pthread_cond_broadcast(&p->cond);
+            if (lane == WORKER_LANE_SERIAL) {
+                p->is_serial_busy = false;
+            }
         }
         list_push(&p->finished, j);
         wake_loop(p);
     }
     (void)pthread_mutex_unlock(&p->lock);
+}
+
+static void *worker_main(void *userdata)
+{
+    /* Unprivileged threads may always lower their priority; a seccomp filter that refuses it
+     * leaves the worker at normal priority, which is slower for requests but correct. */
+    const struct sched_param idle = { .sched_priority = 0 };
+    (void)pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+    run_lane(userdata, WORKER_LANE_PARALLEL);
+    return NULL;
+}
+
+/*
+ * The serial thread keeps normal priority: its jobs are short (a validation and an fsync, a
+ * TPM command) and requests wait for them -- TLS handshakes with a TPM key among them, which
+ * must not wait for idle cycles on a busy machine.
+ */
+static void *serial_main(void *userdata)
+{
+    run_lane(userdata, WORKER_LANE_SERIAL);
     return NULL;
 }
 
@@ -243,8 +253,9 @@ void worker_pool_stop(struct worker_pool *p)
         for (struct job *j = p->lanes[WORKER_LANE_SERIAL].head; j; j = j->next) {
             p->n_queued++;
         }
-        /* Idle workers wake up and exit; busy ones exit once the lanes are empty. */
+        /* Idle threads wake up and exit; busy ones exit once their lanes are empty. */
         (void)pthread_cond_broadcast(&p->cond);
+        (void)pthread_cond_broadcast(&p->serial_cond);
         if (p->finished.head) {
             wake_loop(p);
         }
@@ -267,6 +278,10 @@ struct worker_pool *worker_pool_free(struct worker_pool *p)
             (void)pthread_join(p->threads[i], NULL);
         }
         p->n_threads = 0;
+        if (p->has_serial_thread) {
+            (void)pthread_join(p->serial_thread, NULL);
+            p->has_serial_thread = false;
+        }
 
         (void)pthread_mutex_lock(&p->lock);
         struct job_list finished = list_take(&p->finished);
@@ -277,6 +292,7 @@ struct worker_pool *worker_pool_free(struct worker_pool *p)
         p->is_dispatching = false;
         assert(p->n_undone == 0);
 
+        (void)pthread_cond_destroy(&p->serial_cond);
         (void)pthread_cond_destroy(&p->cond);
         (void)pthread_mutex_destroy(&p->lock);
     }
@@ -328,6 +344,12 @@ int worker_pool_new(struct event_base *base, unsigned n_threads, struct worker_p
         (void)pthread_mutex_destroy(&p->lock);
         return -r;
     }
+    r = pthread_cond_init(&p->serial_cond, NULL);
+    if (r != 0) {
+        (void)pthread_cond_destroy(&p->cond);
+        (void)pthread_mutex_destroy(&p->lock);
+        return -r;
+    }
     p->is_lock_ready = true;
 
     /*
@@ -340,7 +362,9 @@ int worker_pool_new(struct event_base *base, unsigned n_threads, struct worker_p
     if (r != 0) {
         return -r;
     }
-    for (unsigned i = 0; i < n_threads; i++) {
+    r = pthread_create(&p->serial_thread, NULL, serial_main, p);
+    p->has_serial_thread = r == 0;
+    for (unsigned i = 0; r == 0 && i < n_threads; i++) {
         r = pthread_create(&p->threads[i], NULL, worker_main, p);
         if (r != 0) {
             break;
@@ -380,11 +404,8 @@ int worker_submit(struct worker_pool *p, enum worker_lane lane, worker_run_fn ru
     }
     list_push(&p->lanes[lane], j);
     p->n_queued++;
-    /*
-     * Broadcast, not signal: the one worker a signal wakes may take a serial job or find the
-     * serial lane busy and sleep again, leaving this job to wait behind idle workers.
-     */
-    (void)pthread_cond_broadcast(&p->cond);
+    /* Each lane has its own threads: waking one of them is enough. */
+    (void)pthread_cond_signal(lane == WORKER_LANE_SERIAL ? &p->serial_cond : &p->cond);
     (void)pthread_mutex_unlock(&p->lock);
 
     p->n_undone++;

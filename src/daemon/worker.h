@@ -5,21 +5,25 @@
  * waits on crypto or fsync. A job is two functions: `run` on a worker thread, then `done` on the
  * loop thread with the same argument. Results travel in the argument, never through globals.
  *
- * Lanes: WORKER_LANE_PARALLEL jobs run on any thread, in any order (key generation, CSRs,
- * password checks). WORKER_LANE_SERIAL jobs run one at a time, in submission order, on the
- * same pool (every change of stored state: install, replace, delete, pending keys), so two
- * changes of one endpoint never interleave and `done` callbacks of serial jobs come in
- * submission order.
+ * Lanes: WORKER_LANE_PARALLEL jobs run on any of n_threads workers, in any order (key
+ * generation, CSRs, password checks). WORKER_LANE_SERIAL jobs run one at a time, in submission
+ * order, on a thread of their own (every change of stored state: install, replace, delete,
+ * pending keys; and every job that touches a key held by a provider such as tpm2, whose
+ * provider is not thread-safe and whose TPM has three object slots: key generation, CSRs and
+ * CA signatures with such keys, TLS handshakes that sign with one), so two changes of one
+ * endpoint never interleave, no two threads ever talk to the TPM, and `done` callbacks of
+ * serial jobs come in submission order.
  *
  * Guarantees: `done` is called exactly once for every accepted job, on the loop thread, after
  * `run` returned (or without `run` when the pool is shutting down: then `cancelled` is true). No
  * job is ever run twice. The queue is bounded: a full queue refuses the job (-EAGAIN) so that a
  * flood of requests cannot grow memory; front ends answer 503 with Retry-After.
- * Priority: workers run under SCHED_IDLE. Whenever the loop thread (or any other process)
- * wants a core it gets it at once, so a few RSA-4096 key generations on this 2-core platform
- * cost requests almost no latency, while the workers still use every cycle nobody else wants.
- * The loop must therefore never wait for a worker: a lock a worker holds could be held up for
- * as long as the machine is busy (hence malloc_trim runs on a worker, see main.c).
+ * Priority: the parallel workers run under SCHED_IDLE (the serial thread does not: its jobs are
+ * short, mostly waiting on fsync or the TPM, and TLS handshakes wait for them). Whenever the loop
+ * thread (or any other process) wants a core it gets it at once, so a few RSA-4096 key generations
+ * on this 2-core platform cost requests almost no latency, while the workers still use every cycle
+ * nobody else wants. The loop must therefore never wait for a worker: a lock a worker holds could
+ * be held up for as long as the machine is busy (hence malloc_trim runs on a worker, see main.c).
  * Thread-safety: every function here only from the loop thread (the thread running base).
  */
 #pragma once

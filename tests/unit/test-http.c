@@ -36,6 +36,7 @@
 #include "issue/issue.h"
 #include "testutil.h"
 #include "tls.h"
+#include "worker.h"
 
 #define MAX_BODY    1024u
 #define MAX_HEADERS 4096u
@@ -58,6 +59,7 @@ enum cmd_op {
 struct srv {
     struct event_base *base;
     struct http_server *http;
+    struct worker_pool *pool; /* offload mode: handshakes run on its serial thread */
     struct tls_tickets *tickets;
     X509 *cert_a, *cert_b;
     SSL_CTX *ctx_a, *ctx_b;
@@ -77,6 +79,11 @@ struct srv {
 
 static struct srv S;
 static SSL_CTX *client_ctx;
+/*
+ * Tests run twice: as they are, and with every handshake offloaded to a worker pool's serial
+ * thread (http_server_set_ssl_ctx_ex), as the daemon does for a key a TPM holds.
+ */
+static bool is_offload;
 
 struct async {
     struct event *ev;
@@ -235,7 +242,7 @@ static void cmd_cb(evutil_socket_t fd, short what, void *arg)
         (void)event_base_loopbreak(s->base);
         break;
     case CMD_SWAP:
-        http_server_set_ssl_ctx(s->http, s->ctx_b);
+        http_server_set_ssl_ctx_ex(s->http, s->ctx_b, s->pool);
         break;
     case CMD_DRAIN:
         http_server_drain(s->http, drained_cb, s);
@@ -340,7 +347,10 @@ static void srv_start(const struct http_limits *limits)
     S.ctx_a = make_ctx(S.cert_a);
     S.ctx_b = make_ctx(S.cert_b);
     assert_int_equal(http_server_new(S.base, limits, handler, &S, &S.http), 0);
-    http_server_set_ssl_ctx(S.http, S.ctx_a);
+    if (is_offload) {
+        assert_int_equal(worker_pool_new(S.base, 1, &S.pool), 0);
+    }
+    http_server_set_ssl_ctx_ex(S.http, S.ctx_a, S.pool);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = 0 };
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     assert_int_equal(http_server_listen(S.http, (struct sockaddr *)&sin, sizeof(sin), -1), 0);
@@ -371,6 +381,8 @@ static void srv_stop(void)
     }
     assert_null(S.held);
     S.http = http_server_free(S.http);
+    /* After the server: a handshake step still running ends in its done, which cleans up. */
+    S.pool = worker_pool_free(S.pool);
     event_free(S.cmd_ev);
     (void)close(S.cmd[0]);
     (void)close(S.cmd[1]);
@@ -400,6 +412,20 @@ static int srv_teardown(void **state)
     if (S.base) {
         srv_stop();
     }
+    is_offload = false;
+    return 0;
+}
+
+static int srv_setup_offload(void **state)
+{
+    is_offload = true;
+    return srv_setup(state);
+}
+
+static int offload_only(void **state)
+{
+    (void)state;
+    is_offload = true;
     return 0;
 }
 
@@ -1463,6 +1489,10 @@ int main(void)
 {
 #define SRV_TEST(fn)     cmocka_unit_test_setup_teardown(fn, srv_setup, srv_teardown)
 #define OWN_SRV_TEST(fn) cmocka_unit_test_teardown(fn, srv_teardown)
+#define OFFLOAD_TEST(fn) \
+    cmocka_unit_test_prestate_setup_teardown(fn, srv_setup_offload, srv_teardown, NULL)
+#define OWN_OFFLOAD_TEST(fn) \
+    cmocka_unit_test_prestate_setup_teardown(fn, offload_only, srv_teardown, NULL)
     const struct CMUnitTest tests[] = {
         SRV_TEST(test_get_post_keepalive),
         OWN_SRV_TEST(test_large_response_backpressure),
@@ -1484,8 +1514,21 @@ int main(void)
         SRV_TEST(test_drain),
         SRV_TEST(test_free_with_held_request),
         cmocka_unit_test(test_api_refusals),
+        /* The same with handshakes on the serial thread (http_server_set_ssl_ctx_ex). */
+        OFFLOAD_TEST(test_get_post_keepalive),
+        OFFLOAD_TEST(test_records_in_one_segment),
+        OFFLOAD_TEST(test_pipelining_order),
+        OFFLOAD_TEST(test_malformed),
+        OWN_OFFLOAD_TEST(test_deadline_handshake),
+        OWN_OFFLOAD_TEST(test_deadline_no_request),
+        OWN_OFFLOAD_TEST(test_connection_limit),
+        OFFLOAD_TEST(test_async_and_vanishing_clients),
+        OFFLOAD_TEST(test_ssl_ctx_swap),
+        OFFLOAD_TEST(test_drain),
     };
 #undef SRV_TEST
 #undef OWN_SRV_TEST
+#undef OFFLOAD_TEST
+#undef OWN_OFFLOAD_TEST
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -365,33 +365,43 @@ static void test_queue_full(void **state)
     struct tstate *st = &f->st;
     struct gate *g = &f->g;
 
-    /* One job holds the only thread; then exactly WORKER_QUEUE_MAX wait. */
-    const size_t n = WORKER_QUEUE_MAX + 3;
+    /*
+     * One job holds the only parallel thread and one the serial thread (each lane has its
+     * own); then exactly WORKER_QUEUE_MAX wait.
+     */
+    struct gate g2;
+    gate_init(&g2);
+    const size_t n = WORKER_QUEUE_MAX + 4;
     struct tjob *v = jobs_new(st, n);
     v[0].gate = g;
+    v[1].gate = &g2;
     assert_int_equal(submit(p, &v[0], WORKER_LANE_PARALLEL), 0);
+    assert_int_equal(submit(p, &v[1], WORKER_LANE_SERIAL), 0);
     gate_wait_started(g);
-    for (size_t i = 1; i <= WORKER_QUEUE_MAX; i++) {
+    gate_wait_started(&g2);
+    for (size_t i = 2; i <= WORKER_QUEUE_MAX + 1; i++) {
         assert_int_equal(submit(p, &v[i], i % 2 ? WORKER_LANE_SERIAL : WORKER_LANE_PARALLEL), 0);
     }
-    assert_int_equal(submit(p, &v[WORKER_QUEUE_MAX + 1], WORKER_LANE_PARALLEL), -EAGAIN);
-    assert_int_equal(submit(p, &v[WORKER_QUEUE_MAX + 2], WORKER_LANE_SERIAL), -EAGAIN);
-    assert_int_equal(worker_pool_pending(p), WORKER_QUEUE_MAX + 1);
+    assert_int_equal(submit(p, &v[WORKER_QUEUE_MAX + 2], WORKER_LANE_PARALLEL), -EAGAIN);
+    assert_int_equal(submit(p, &v[WORKER_QUEUE_MAX + 3], WORKER_LANE_SERIAL), -EAGAIN);
+    assert_int_equal(worker_pool_pending(p), WORKER_QUEUE_MAX + 2);
 
     gate_open(g);
-    loop_until(base, st, WORKER_QUEUE_MAX + 1);
+    gate_open(&g2);
+    loop_until(base, st, WORKER_QUEUE_MAX + 2);
     assert_int_equal(worker_pool_pending(p), 0);
-    for (size_t i = 0; i <= WORKER_QUEUE_MAX; i++) {
+    for (size_t i = 0; i <= WORKER_QUEUE_MAX + 1; i++) {
         assert_int_equal(v[i].n_done_calls, 1);
         assert_true(v[i].is_ran);
     }
     /* Refused jobs: never run, never done, not even at free. */
     fixture_pool_free(f);
-    for (size_t i = WORKER_QUEUE_MAX + 1; i < n; i++) {
+    gate_destroy(&g2);
+    for (size_t i = WORKER_QUEUE_MAX + 2; i < n; i++) {
         assert_int_equal(v[i].n_done_calls, 0);
         assert_false(v[i].is_ran);
     }
-    assert_int_equal(st->n_done, WORKER_QUEUE_MAX + 1);
+    assert_int_equal(st->n_done, WORKER_QUEUE_MAX + 2);
     free(v);
 }
 
