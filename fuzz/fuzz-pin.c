@@ -32,12 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct key_spec spec;
     err_clear(&err);
     if (key_spec_parse(s, &spec, &err) == 0) {
-        char buf[32];
+        char buf[KEY_SPEC_STR_MAX];
         key_spec_format(&spec, buf, sizeof(buf));
         struct key_spec again;
-        /* What we print we must read back to the same spec. */
+        /* What we print we must read back to the same spec, provider included. */
         if (key_spec_parse(buf, &again, NULL) != 0 || again.alg != spec.alg ||
-            again.bits != spec.bits || strcmp(again.curve, spec.curve) != 0) {
+            again.bits != spec.bits || strcmp(again.curve, spec.curve) != 0 ||
+            strcmp(again.provider, spec.provider) != 0) {
             abort();
         }
     }

@@ -11,7 +11,9 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "keys/keys.h"
@@ -205,6 +207,12 @@ static void test_spec_parse_table(void **state)
         "ec:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx";
     assert_int_equal(strlen(at_limit), 64);
     assert_int_equal(strlen(over_limit), 65);
+    /* The longest provider name (31) with the longest algorithm and curve: 63 characters. */
+    static const char provider_max_spec[] =
+        "p234567890123456789012345678901:TPM_ALG_ECDSA:TPM_ECC_NIST_P521";
+    static const char provider_max_out[] = "p234567890123456789012345678901:ec:P-521";
+    static const char provider_over_spec[] = "p2345678901234567890123456789012:ec";
+    assert_int_equal(strlen(provider_max_spec), 63);
 
     static const struct {
         const char *in;
@@ -251,6 +259,34 @@ static void test_spec_parse_table(void **state)
         { "ec ", -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "not supported" },
         { at_limit, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED, "xxxx" },
         { over_limit, -EINVAL, CERTD_E_FIELD_INVALID, "longer than 64" },
+        /* [PROVIDER:]ALG[:SIZE|CURVE] (issue #5). */
+        { "tpm2:ec:P-256", 0, CERTD_E_OK, "tpm2:ec:P-256" },
+        { "tpm2:ec", 0, CERTD_E_OK, "tpm2:ec:P-256" },
+        { "tpm2:rsa", 0, CERTD_E_OK, "tpm2:rsa:2048" },
+        { "tpm2:RSA:3072", 0, CERTD_E_OK, "tpm2:rsa:3072" },
+        { "tpm2:ed25519", 0, CERTD_E_OK, "tpm2:ed25519" },
+        { "fips:TPM_ALG_ECC:TPM_ECC_NIST_P384", 0, CERTD_E_OK, "fips:ec:P-384" },
+        { "my_prov-2:ecdsa:secp521r1", 0, CERTD_E_OK, "my_prov-2:ec:P-521" },
+        { provider_max_spec, 0, CERTD_E_OK, provider_max_out },
+        { provider_over_spec, -EINVAL, CERTD_E_FIELD_INVALID, "1 to 31 characters" },
+        { "TPM2:ec", -EINVAL, CERTD_E_FIELD_INVALID, "malformed provider name 'TPM2'" },
+        { "tpm.2:ec:P-256", -EINVAL, CERTD_E_FIELD_INVALID, "malformed provider name" },
+        { "tpm 2:ec", -EINVAL, CERTD_E_FIELD_INVALID, "malformed provider name" },
+        { "t\xc3\xa9:ec", -EINVAL, CERTD_E_FIELD_INVALID, "malformed provider name" },
+        { "tpm2:dsa", -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "names no supported key algorithm" },
+        { "tpm2", -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "'tpm2'" },
+        { "tpm2:dsa:1024", -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "dsa" },
+        { "tpm2:ec:secp256k1", -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED, "secp256k1" },
+        { "tpm2:rsa:1024", -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED, "1024" },
+        { "tpm2:rsa:x", -EINVAL, CERTD_E_FIELD_INVALID, "RSA key size" },
+        { "tpm2:ed25519:256", -EINVAL, CERTD_E_FIELD_INVALID, "ed25519 takes no" },
+        { "tpm2::ec", -EINVAL, CERTD_E_FIELD_INVALID, "malformed" },
+        { "tpm2:ec:", -EINVAL, CERTD_E_FIELD_INVALID, "malformed" },
+        { ":tpm2:ec", -EINVAL, CERTD_E_FIELD_INVALID, "malformed" },
+        { "tpm2:", -EINVAL, CERTD_E_FIELD_INVALID, "malformed" },
+        { "tpm2:ec:P-256:x", -EINVAL, CERTD_E_FIELD_INVALID, "malformed" },
+        { "rsa:ec:P-256", -EINVAL, CERTD_E_FIELD_INVALID, "malformed" },
+        { "ec:rsa", -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED, "'rsa'" },
     };
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
         struct key_spec spec = sentinel;
@@ -261,10 +297,20 @@ static void test_spec_parse_table(void **state)
                      cases[i].r, err.msg);
         }
         if (r == 0) {
-            char buf[24];
+            char buf[KEY_SPEC_STR_MAX];
             key_spec_format(&spec, buf, sizeof(buf));
             assert_string_equal(buf, cases[i].kw);
             assert_int_equal(err.code, CERTD_E_OK);
+            /* The provider is kept as written, and only when there is one. */
+            const char *colon = strchr(cases[i].kw, ':');
+            bool has_provider = colon && strncmp(cases[i].kw, "ec:", 3) != 0 &&
+                                strncmp(cases[i].kw, "rsa:", 4) != 0;
+            if (has_provider) {
+                assert_int_equal(strlen(spec.provider), (size_t)(colon - cases[i].kw));
+                assert_memory_equal(spec.provider, cases[i].kw, strlen(spec.provider));
+            } else {
+                assert_string_equal(spec.provider, "");
+            }
         } else {
             assert_err(&err, cases[i].code, cases[i].kw);
             assert_memory_equal(&spec, &sentinel, sizeof(spec));
@@ -275,11 +321,22 @@ static void test_spec_parse_table(void **state)
 static void test_spec_format_round_trip(void **state)
 {
     (void)state;
-    static const char *const forms[] = { "rsa:2048", "rsa:3072", "rsa:4096", "ec:P-256",
-                                         "ec:P-384", "ec:P-521", "ed25519" };
+    static const char *const forms[] = {
+        "rsa:2048",
+        "rsa:3072",
+        "rsa:4096",
+        "ec:P-256",
+        "ec:P-384",
+        "ec:P-521",
+        "ed25519",
+        "tpm2:ec:P-256",
+        "tpm2:rsa:3072",
+        "x_y-1:ed25519",
+        "p234567890123456789012345678901:rsa:4096",
+    };
     for (size_t i = 0; i < ELEMENTSOF(forms); i++) {
         struct key_spec spec, again;
-        char buf[24];
+        char buf[KEY_SPEC_STR_MAX];
         assert_int_equal(key_spec_parse(forms[i], &spec, NULL), 0);
         key_spec_format(&spec, buf, sizeof(buf));
         assert_string_equal(buf, forms[i]);
@@ -297,9 +354,30 @@ static void test_spec_format_round_trip(void **state)
     key_spec_format(&spec, &none, 0);
     assert_int_equal(none, 'z');
     struct key_spec bad = { .alg = KEY_ALG_MAX };
-    char buf[24] = "zz";
+    char buf[KEY_SPEC_STR_MAX] = "zz";
     key_spec_format(&bad, buf, sizeof(buf));
     assert_string_equal(buf, "");
+
+    /* A provider name that key_spec_parse would refuse is left out, never written. */
+    struct key_spec odd = { .alg = KEY_ALG_EC, .bits = 256, .curve = "P-256", .provider = "TPM2" };
+    key_spec_format(&odd, buf, sizeof(buf));
+    assert_string_equal(buf, "ec:P-256");
+    memcpy(odd.provider, "a,b", 4);
+    key_spec_format(&odd, buf, sizeof(buf));
+    assert_string_equal(buf, "ec:P-256");
+    memset(odd.provider, 'p', sizeof(odd.provider)); /* no terminator */
+    key_spec_format(&odd, buf, sizeof(buf));
+    assert_string_equal(buf, "ec:P-256");
+    /* A zero-initialised spec means "no provider". */
+    struct key_spec zero = { .alg = KEY_ALG_RSA, .bits = 2048 };
+    key_spec_format(&zero, buf, sizeof(buf));
+    assert_string_equal(buf, "rsa:2048");
+    /* Truncation keeps the terminator with a provider too. */
+    struct key_spec with;
+    assert_int_equal(key_spec_parse("tpm2:ec:P-384", &with, NULL), 0);
+    char small5[6];
+    key_spec_format(&with, small5, sizeof(small5));
+    assert_string_equal(small5, "tpm2:");
 }
 
 static void test_curve_nist_name(void **state)
@@ -671,6 +749,184 @@ static void test_sign_ctx(void **state)
     EVP_PKEY_free(key);
 }
 
+/* key_provider_name and key_is_held: software keys are never held, whatever their shape. */
+static void test_provider_and_held(void **state)
+{
+    (void)state;
+    EVP_PKEY *pairs[] = { gk.rsa_a, gk.ec256_a, gk.ec384, gk.ec521, gk.ed_a };
+    for (size_t i = 0; i < ELEMENTSOF(pairs); i++) {
+        assert_string_equal(key_provider_name(pairs[i]), "default");
+        assert_false(key_is_held(pairs[i]));
+    }
+    /* Keys read from files (PKCS#1, SEC1, PKCS#8), and public keys from certificates. */
+    static const char *const files[] = { "server-rsa.key", "server-ec.key", "client-ec384.key",
+                                         "ed25519.key" };
+    for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+        EVP_PKEY *k = fixture_key(files[i]);
+        assert_false(key_is_held(k));
+        assert_string_equal(key_provider_name(k), "default");
+        EVP_PKEY_free(k);
+    }
+    static const char *const certs[] = { "server-rsa.pem", "server-ec.pem", "ed25519.pem" };
+    for (size_t i = 0; i < ELEMENTSOF(certs); i++) {
+        X509 *x = fixture_cert(certs[i]);
+        assert_false(key_is_held(X509_get0_pubkey(x)));
+        assert_string_equal(key_provider_name(X509_get0_pubkey(x)), "default");
+        X509_free(x);
+    }
+    /* An RSA-PSS key pair, and an empty EVP_PKEY. */
+    EVP_PKEY *pss = NULL;
+    EVP_PKEY_CTX *gctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
+    assert_non_null(gctx);
+    assert_int_equal(EVP_PKEY_keygen_init(gctx), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_rsa_keygen_bits(gctx, 2048), 1);
+    assert_int_equal(EVP_PKEY_generate(gctx, &pss), 1);
+    EVP_PKEY_CTX_free(gctx);
+    assert_non_null(pss);
+    assert_false(key_is_held(pss));
+    EVP_PKEY_free(pss);
+    EVP_PKEY *empty = EVP_PKEY_new();
+    assert_non_null(empty);
+    assert_false(key_is_held(empty));
+    assert_string_equal(key_provider_name(empty), "");
+    EVP_PKEY_free(empty);
+    assert_false(key_is_held(NULL));
+    assert_string_equal(key_provider_name(NULL), "");
+    /* A probe: it leaves no error behind. */
+    assert_int_equal(ERR_peek_error(), 0);
+}
+
+/* key_public_dup: the public half alone, in a software provider. */
+static void test_public_dup(void **state)
+{
+    (void)state;
+    EVP_PKEY *all[] = { gk.rsa_a, gk.ec384, gk.ed_a };
+    for (size_t i = 0; i < ELEMENTSOF(all); i++) {
+        EVP_PKEY *pub = NULL;
+        assert_int_equal(key_public_dup(NULL, NULL, all[i], &pub), 0);
+        assert_non_null(pub);
+        assert_ptr_not_equal(pub, all[i]);
+        assert_true(key_public_eq(pub, all[i]));
+        assert_string_equal(key_provider_name(pub), "default");
+        assert_false(key_is_held(pub));
+        /* Nothing private came along. */
+        struct secret *pem = NULL;
+        assert_int_equal(key_private_to_pem(NULL, NULL, pub, &pem), -EIO);
+        assert_null(pem);
+        EVP_PKEY_free(pub);
+    }
+    EVP_PKEY *pub = (EVP_PKEY *)&gk; /* marker: untouched on failure */
+    EVP_PKEY *empty = EVP_PKEY_new();
+    assert_non_null(empty);
+    assert_int_equal(key_public_dup(NULL, NULL, empty, &pub), -EIO);
+    assert_ptr_equal(pub, (EVP_PKEY *)&gk);
+    EVP_PKEY_free(empty);
+    assert_int_equal(key_public_dup(NULL, NULL, NULL, &pub), -EINVAL);
+    assert_int_equal(key_public_dup(NULL, NULL, gk.ec256_a, NULL), -EINVAL);
+    assert_int_equal(ERR_peek_error(), 0);
+}
+
+static void test_query_for(void **state)
+{
+    (void)state;
+    char buf[KEY_QUERY_MAX];
+    static const struct {
+        const char *propq;
+        const char *want; /* NULL: no query (the caller's propq stands) */
+    } cases[] = {
+        { NULL, "?provider=default" },
+        { "", "?provider=default" },
+        { "fips=no", "fips=no,?provider=default" },
+        { "tpm2.digest!=yes,tpm2.rand!=yes", "tpm2.digest!=yes,tpm2.rand!=yes,?provider=default" },
+        { "providers=1", "providers=1,?provider=default" },
+        { "provider=default", NULL },
+        { "fips=no,?provider=tpm2", NULL },
+        { "-provider", NULL },
+        { "provider!=tpm2", NULL },
+        { "fips=no, provider=x", NULL },
+        { "PROVIDER=x", NULL },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        memset(buf, 'z', sizeof(buf));
+        const char *q = key_query_for(gk.ec256_a, cases[i].propq, buf, sizeof(buf));
+        if (cases[i].want) {
+            assert_ptr_equal(q, buf);
+            assert_string_equal(q, cases[i].want);
+        } else {
+            assert_null(q);
+        }
+    }
+    /* Sizes at the edge: "?provider=default" is 17 characters. */
+    assert_null(key_query_for(gk.ec256_a, NULL, buf, 17));
+    assert_ptr_equal(key_query_for(gk.ec256_a, NULL, buf, 18), buf);
+    assert_string_equal(buf, "?provider=default");
+    assert_null(key_query_for(gk.ec256_a, NULL, buf, 0));
+    assert_null(key_query_for(gk.ec256_a, NULL, NULL, 10));
+    assert_null(key_query_for(NULL, NULL, buf, sizeof(buf)));
+    /* KEY_QUERY_MAX holds the longest query a configuration gives (199 characters). */
+    char propq[200];
+    memset(propq, 'q', sizeof(propq) - 1);
+    propq[sizeof(propq) - 1] = '\0';
+    const char *q = key_query_for(gk.ec256_a, propq, buf, sizeof(buf));
+    assert_non_null(q);
+    assert_int_equal(strlen(q), 199 + strlen(",?provider=default"));
+}
+
+/* key_generate with a provider named: that provider, or an error naming it. */
+static void test_generate_provider(void **state)
+{
+    (void)state;
+    struct key_spec spec;
+    struct certd_err err = { 0 };
+    EVP_PKEY *k = NULL;
+
+    /* The default provider, named: a key from it, with or without a propq of other terms. */
+    assert_int_equal(key_spec_parse("default:ec:P-256", &spec, &err), 0);
+    assert_int_equal(key_generate(NULL, NULL, &spec, &k, &err), 0);
+    assert_string_equal(key_provider_name(k), "default");
+    assert_false(key_is_held(k));
+    EVP_PKEY_free(k);
+    k = NULL;
+    assert_int_equal(key_generate(NULL, "fips=no", &spec, &k, &err), 0);
+    assert_string_equal(key_provider_name(k), "default");
+    EVP_PKEY_free(k);
+
+    /* A provider that is not loaded: named, nothing made (never a silent software key). */
+    assert_int_equal(key_spec_parse("certd-none:rsa:2048", &spec, &err), 0);
+    k = (EVP_PKEY *)&err;
+    err_clear(&err);
+    assert_int_equal(key_generate(NULL, NULL, &spec, &k, &err), -EOPNOTSUPP);
+    assert_err(&err, CERTD_E_ALG_UNSUPPORTED, "provider certd-none is not loaded");
+    assert_ptr_equal(k, (EVP_PKEY *)&err);
+
+    /* A propq that names a provider cannot take another one. */
+    assert_int_equal(key_spec_parse("default:ec:P-384", &spec, &err), 0);
+    err_clear(&err);
+    assert_int_equal(key_generate(NULL, "?provider=default", &spec, &k, &err), -EINVAL);
+    assert_err(&err, CERTD_E_FIELD_INVALID, "already names a provider");
+    assert_ptr_equal(k, (EVP_PKEY *)&err);
+
+    /* A spec built by hand with a name key_spec_parse would refuse. */
+    struct key_spec bad = { .alg = KEY_ALG_EC, .bits = 256, .curve = "P-256", .provider = "a,b" };
+    err_clear(&err);
+    assert_int_equal(key_generate(NULL, NULL, &bad, &k, &err), -EINVAL);
+    assert_err(&err, CERTD_E_FIELD_INVALID, "malformed provider name");
+    memset(bad.provider, 'p', sizeof(bad.provider));
+    err_clear(&err);
+    assert_int_equal(key_generate(NULL, NULL, &bad, &k, &err), -EINVAL);
+    assert_ptr_equal(k, (EVP_PKEY *)&err);
+
+    /* A property query too long to add the provider to. */
+    char propq[KEY_QUERY_MAX];
+    memset(propq, 'q', sizeof(propq) - 1);
+    propq[sizeof(propq) - 1] = '\0';
+    assert_int_equal(key_spec_parse("default:ec", &spec, &err), 0);
+    err_clear(&err);
+    assert_int_equal(key_generate(NULL, propq, &spec, &k, &err), -EINVAL);
+    assert_err(&err, CERTD_E_FIELD_INVALID, "too long");
+    assert_ptr_equal(k, (EVP_PKEY *)&err);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -689,6 +945,10 @@ int main(void)
         cmocka_unit_test(test_pem_errors),
         cmocka_unit_test(test_default_digest),
         cmocka_unit_test(test_sign_ctx),
+        cmocka_unit_test(test_provider_and_held),
+        cmocka_unit_test(test_public_dup),
+        cmocka_unit_test(test_query_for),
+        cmocka_unit_test(test_generate_provider),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

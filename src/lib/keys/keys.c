@@ -1,11 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Keys: the names users give algorithms and curves (OpenSSL's, NIST's and the
- * TCG's), fresh key generation through the provider that libctx/propq select,
- * description and strength policy for keys from outside, and PEM encoding.
+ * TCG's), fresh key generation through the provider that libctx/propq select
+ * (or in the one provider a spec names), description and strength policy for
+ * keys from outside, PEM encoding, and how certd signs.
  * Invariants: keys are only ever EVP_PKEY; every fetch passes libctx and propq;
- * private key bytes leave this module only inside a struct secret, and every
- * intermediate buffer that held them is cleansed before it is freed.
+ * a key made for a spec with a provider comes from that provider or not at all;
+ * anything that uses a key's private half (signing, encoding) asks the key's
+ * own provider first, because a provider that holds its keys (a TPM) exports
+ * only their public half; private key bytes leave this module only inside a
+ * struct secret, and every intermediate buffer that held them is cleansed
+ * before it is freed. No provider is named here: what a provider is comes
+ * from what OpenSSL says about it.
  */
 #include "keys/keys.h"
 
@@ -13,20 +19,26 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/encoder.h>
 #include <openssl/err.h>
 #include <openssl/params.h>
+#include <openssl/provider.h>
+#include <openssl/x509.h>
 
 #include "util/ossl.h"
 #include "util/parse.h"
 
 DEFINE_CLEANUP(OSSL_ENCODER_CTX, OSSL_ENCODER_CTX_free)
 
-/* The longest configuration string key_spec_parse looks at ("TPM_ALG_ECDSA:TPM_ECC_NIST_P521"). */
-#define KEY_SPEC_STR_MAX 64u
+/*
+ * The longest configuration string key_spec_parse looks at: a provider name of
+ * KEY_PROVIDER_NAME_MAX, ':' and "TPM_ALG_ECDSA:TPM_ECC_NIST_P521" make 63.
+ */
+#define KEY_SPEC_INPUT_MAX 64u
 
 /* The request fields key_spec_from_names blames (struct certd_err.field): Redfish's names. */
 #define FIELD_ALG   "KeyPairAlgorithm"
@@ -190,32 +202,68 @@ int key_spec_from_names(const char *alg, unsigned bits, const char *curve, struc
     return 0;
 }
 
-int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
+/*
+ * Whether a property query has a term about the property "provider" ("provider=x", "?provider=x",
+ * "-provider", "provider!=x"): OpenSSL refuses a query that names a property twice.
+ */
+static bool query_names_provider(const char *q)
 {
-    assert_return(ret, -EINVAL);
-
-    if (!s || s[0] == '\0') {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "empty key type; expected ALG[:SIZE|CURVE] such as ec:P-256 or rsa:3072");
+    static const char name[] = "provider";
+    const char *p = q;
+    while (*p) {
+        while (*p == ' ' || *p == '?' || *p == '-') {
+            p++;
+        }
+        if (strncasecmp(p, name, sizeof(name) - 1) == 0) {
+            char c = p[sizeof(name) - 1];
+            if (c == '\0' || c == '=' || c == '!' || c == ',' || c == ' ') {
+                return true;
+            }
+        }
+        const char *comma = strchr(p, ',');
+        if (!comma) {
+            break;
+        }
+        p = comma + 1;
     }
-    size_t len = strnlen(s, KEY_SPEC_STR_MAX + 1);
-    if (len > KEY_SPEC_STR_MAX) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "key type is longer than %u characters",
-                       KEY_SPEC_STR_MAX);
+    return false;
+}
+
+bool key_provider_name_is_valid(const char *s, size_t len)
+{
+    if (!s || len == 0 || len > KEY_PROVIDER_NAME_MAX) {
+        return false;
     }
-
-    char alg[KEY_SPEC_STR_MAX + 1];
-    const char *colon = memchr(s, ':', len);
-    size_t alg_len = colon ? (size_t)(colon - s) : len;
-    memcpy(alg, s, alg_len);
-    alg[alg_len] = '\0';
-    const char *arg = colon ? colon + 1 : NULL;
-
-    if (alg_len == 0 || (arg && (arg[0] == '\0' || strchr(arg, ':')))) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "malformed key type '%s'; expected ALG[:SIZE|CURVE] such as ec:P-256", s);
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            return false;
+        }
     }
+    return true;
+}
 
+/* Whether name (NUL-terminated within size bytes) is a provider name we take. */
+static bool provider_name_valid(const char *name, size_t size)
+{
+    size_t n = strnlen(name, size);
+    return n < size && key_provider_name_is_valid(name, n);
+}
+
+static bool is_alg_name(const char *s)
+{
+    for (size_t i = 0; i < ELEMENTSOF(algs); i++) {
+        if (str_case_eq(s, algs[i].name)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Parse "ALG[:SIZE|CURVE]" (no provider) into *ret; s is the whole string, for messages. */
+static int spec_parse_alg(const char *alg, const char *arg, const char *s, struct key_spec *ret,
+                          struct certd_err *err)
+{
     struct key_spec probe;
     /* Validate the algorithm name first so that its error wins over the argument's. */
     int r = key_spec_from_names(alg, 0, NULL, &probe, err);
@@ -257,6 +305,97 @@ int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
     return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "key algorithm not supported");
 }
 
+int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
+{
+    assert_return(ret, -EINVAL);
+
+    if (!s || s[0] == '\0') {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "empty key type; expected [PROVIDER:]ALG[:SIZE|CURVE] such as ec:P-256, "
+                       "rsa:3072 or tpm2:ec:P-256");
+    }
+    size_t len = strnlen(s, KEY_SPEC_INPUT_MAX + 1);
+    if (len > KEY_SPEC_INPUT_MAX) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "key type is longer than %u characters",
+                       KEY_SPEC_INPUT_MAX);
+    }
+
+    /* Up to three words: [PROVIDER:]ALG[:SIZE|CURVE]. Copied, so that each is a C string. */
+    char buf[KEY_SPEC_INPUT_MAX + 1];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *words[3] = { buf, NULL, NULL };
+    size_t n_words = 1;
+    for (char *p = buf; *p; p++) {
+        if (*p != ':') {
+            continue;
+        }
+        if (n_words == ELEMENTSOF(words)) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as "
+                           "ec:P-256",
+                           s);
+        }
+        *p = '\0';
+        words[n_words++] = p + 1;
+    }
+    for (size_t i = 0; i < n_words; i++) {
+        if (words[i][0] == '\0') {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as "
+                           "ec:P-256",
+                           s);
+        }
+    }
+
+    /*
+     * The first word is a provider when it is not an algorithm: always with three words, and
+     * with two when the second is one ("tpm2:ec"). Two words of which neither is an algorithm
+     * ("dsa:1024", "tpm2:dsa") could be either form: the message names both.
+     */
+    const char *provider = NULL;
+    if (n_words == 3) {
+        if (is_alg_name(words[0])) {
+            /* "rsa:2048:1": an algorithm cannot also be a provider's name. */
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as "
+                           "ec:P-256",
+                           s);
+        }
+        provider = words[0];
+    } else if (n_words == 2 && !is_alg_name(words[0])) {
+        if (!is_alg_name(words[1])) {
+            return err_set_field(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, FIELD_ALG,
+                                 "key type '%s' names no supported key algorithm; use RSA, EC or "
+                                 "Ed25519, after a provider name if any (tpm2:ec:P-256)",
+                                 s);
+        }
+        provider = words[0];
+    }
+
+    struct key_spec spec;
+    int r;
+    if (provider) {
+        if (!provider_name_valid(provider, strlen(provider) + 1)) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "malformed provider name '%s' in key type '%s'; a provider name is 1 "
+                           "to %u characters of a-z, 0-9, '_' and '-'",
+                           provider, s, KEY_PROVIDER_NAME_MAX);
+        }
+        r = spec_parse_alg(words[1], n_words == 3 ? words[2] : NULL, s, &spec, err);
+    } else {
+        r = spec_parse_alg(words[0], n_words == 2 ? words[1] : NULL, s, &spec, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (provider) {
+        (void)snprintf(spec.provider, sizeof(spec.provider), "%s", provider);
+    }
+    *ret = spec;
+    return 0;
+}
+
 void key_spec_format(const struct key_spec *spec, char *buf, size_t size)
 {
     if (!buf || size == 0) {
@@ -266,16 +405,20 @@ void key_spec_format(const struct key_spec *spec, char *buf, size_t size)
         buf[0] = '\0';
         return;
     }
+    /* A provider prefix only for a well-formed name: nothing else may reach a configuration. */
+    const char *provider =
+        provider_name_valid(spec->provider, sizeof(spec->provider)) ? spec->provider : "";
+    const char *sep = provider[0] ? ":" : "";
     switch (spec->alg) {
     case KEY_ALG_RSA:
-        (void)snprintf(buf, size, "rsa:%u", spec->bits);
+        (void)snprintf(buf, size, "%s%srsa:%u", provider, sep, spec->bits);
         break;
     case KEY_ALG_EC:
-        (void)snprintf(buf, size, "ec:%.*s", (int)strnlen(spec->curve, sizeof(spec->curve)),
-                       spec->curve);
+        (void)snprintf(buf, size, "%s%sec:%.*s", provider, sep,
+                       (int)strnlen(spec->curve, sizeof(spec->curve)), spec->curve);
         break;
     case KEY_ALG_ED25519:
-        (void)snprintf(buf, size, "ed25519");
+        (void)snprintf(buf, size, "%s%sed25519", provider, sep);
         break;
     case KEY_ALG_MAX:
     default:
@@ -324,37 +467,84 @@ int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const struct key_spec 
         return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "key algorithm not supported");
     }
 
-    _cleanup_(cleanup_EVP_PKEY_CTX) EVP_PKEY_CTX *ctx =
-        EVP_PKEY_CTX_new_from_name(libctx, type, propq);
-    if (!ctx) {
-        (void)ossl_drain_errors("key_generate: new ctx");
-        return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
-                       "no provider can generate %s keys", type);
+    /*
+     * A named provider is a hard requirement merged into the query, and it must be loaded:
+     * otherwise OpenSSL 3.0 may fall back to its built-in (legacy) implementation in the
+     * default context and quietly make a software key (tpm2.md P3).
+     */
+    const char *provider = spec->provider;
+    char query[KEY_QUERY_MAX];
+    const char *q = propq;
+    if (provider[0] != '\0') {
+        if (!provider_name_valid(provider, sizeof(spec->provider))) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "malformed provider name in the key type");
+        }
+        if (propq && query_names_provider(propq)) {
+            /* OpenSSL refuses a query that names a property twice. */
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "the property query already names a provider; a key type naming "
+                           "provider %s cannot be added to it",
+                           provider);
+        }
+        if (OSSL_PROVIDER_available(libctx, provider) != 1) {
+            (void)ossl_drain_errors("key_generate: provider");
+            return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
+                           "provider %s is not loaded, so it cannot make an %s key", provider,
+                           type);
+        }
+        int n = propq && propq[0]
+                    ? snprintf(query, sizeof(query), "provider=%s,%s", provider, propq)
+                    : snprintf(query, sizeof(query), "provider=%s", provider);
+        if (n < 0 || (size_t)n >= sizeof(query)) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "the property query is too long to add provider %s to it", provider);
+        }
+        q = query;
     }
-    if (EVP_PKEY_keygen_init(ctx) != 1) {
+    _cleanup_(cleanup_EVP_PKEY_CTX) EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(libctx, type, q);
+    if (!ctx || EVP_PKEY_keygen_init(ctx) != 1) {
         (void)ossl_drain_errors("key_generate: keygen_init");
+        if (provider[0]) {
+            return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
+                           "provider %s cannot generate %s keys", provider, type);
+        }
         return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
                        "no provider can generate %s keys", type);
     }
     if (params[0].key && EVP_PKEY_CTX_set_params(ctx, params) != 1) {
         (void)ossl_drain_errors("key_generate: set_params");
+        const char *who = provider[0] ? provider : "the provider";
         if (c) {
             return err_set(err, -EOPNOTSUPP, CERTD_E_CURVE_UNSUPPORTED,
-                           "the provider cannot generate keys on curve %s", c->nist);
+                           "%s%s cannot generate keys on curve %s", provider[0] ? "provider " : "",
+                           who, c->nist);
         }
         return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED,
-                       "the provider cannot generate %u-bit %s keys", spec->bits, type);
+                       "%s%s cannot generate %u-bit %s keys", provider[0] ? "provider " : "", who,
+                       spec->bits, type);
     }
-    EVP_PKEY *pkey = NULL;
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *pkey = NULL;
     if (EVP_PKEY_generate(ctx, &pkey) != 1 || !pkey) {
         unsigned long e = ossl_drain_errors("key_generate: generate");
-        EVP_PKEY_free(pkey);
         if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE) {
             return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory generating a key");
         }
-        return err_set(err, -EIO, CERTD_E_INTERNAL, "generating a %s key failed", type);
+        if (provider[0]) {
+            /* A provider named for its keys is one that keeps them: a device that may be gone. */
+            return err_set(err, -EIO, CERTD_E_UNAVAILABLE,
+                           "provider %s failed to generate an %s key (is its device reachable?)",
+                           provider, type);
+        }
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "generating an %s key failed", type);
     }
-    *ret = pkey;
+    /* Belt and braces for "never a silent software key": the key says where it was made. */
+    if (provider[0] && strcmp(key_provider_name(pkey), provider) != 0) {
+        return err_set(err, -EIO, CERTD_E_INTERNAL,
+                       "an %s key was to be made by provider %s, but provider '%s' made it", type,
+                       provider, key_provider_name(pkey));
+    }
+    *ret = TAKE_PTR(pkey);
     return 0;
 }
 
@@ -461,6 +651,115 @@ bool key_public_eq(const EVP_PKEY *a, const EVP_PKEY *b)
     return r == 1;
 }
 
+int key_public_dup(OSSL_LIB_CTX *libctx, const char *propq, const EVP_PKEY *pkey, EVP_PKEY **ret)
+{
+    assert_return(pkey && ret, -EINVAL);
+    unsigned char *der = NULL;
+    int n = i2d_PUBKEY(pkey, &der);
+    if (n <= 0 || !der) {
+        unsigned long e = ossl_drain_errors("key_public_dup: encode");
+        return ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE ? -ENOMEM : -EIO;
+    }
+    const unsigned char *p = der;
+    EVP_PKEY *pub = d2i_PUBKEY_ex(NULL, &p, n, libctx, propq);
+    bool is_whole = pub && p == der + n;
+    OPENSSL_free(der);
+    if (!is_whole) {
+        EVP_PKEY_free(pub);
+        unsigned long e = ossl_drain_errors("key_public_dup: decode");
+        return ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE ? -ENOMEM : -EIO;
+    }
+    *ret = pub;
+    return 0;
+}
+
+const char *key_provider_name(const EVP_PKEY *pkey)
+{
+    const OSSL_PROVIDER *prov = pkey ? EVP_PKEY_get0_provider(pkey) : NULL;
+    const char *name = prov ? OSSL_PROVIDER_get0_name(prov) : NULL;
+    return name ? name : "";
+}
+
+/* EVP_PKEY_todata()'s copy of a key: wiped before it is freed, for it may hold the private part. */
+static void params_clear_freep(OSSL_PARAM **params)
+{
+    if (!*params) {
+        return;
+    }
+    for (OSSL_PARAM *p = *params; p->key; p++) {
+        if (p->data && p->data_size > 0) {
+            OPENSSL_cleanse(p->data, p->data_size);
+        }
+    }
+    OSSL_PARAM_free(*params);
+}
+
+static bool key_is_held_probe(const EVP_PKEY *pkey)
+{
+    _cleanup_(params_clear_freep) OSSL_PARAM *pub = NULL;
+    _cleanup_(params_clear_freep) OSSL_PARAM *pair = NULL;
+
+    /*
+     * Only a provider's key can be held there; and OpenSSL 3.0's EVP_PKEY_todata crashes on a
+     * key without key management (an empty EVP_PKEY). A key without an exportable public half
+     * is none we know how to treat.
+     */
+    if (!EVP_PKEY_get0_provider(pkey) || EVP_PKEY_todata(pkey, EVP_PKEY_PUBLIC_KEY, &pub) != 1 ||
+        !pub) {
+        return false;
+    }
+    /*
+     * A provider that can export the private half exports more for the key pair than for the
+     * public key alone (EC "priv", RSA "d" and the factors...): the key is a software one. A
+     * provider that keeps its keys exports the same, or refuses the pair outright.
+     */
+    if (EVP_PKEY_todata(pkey, EVP_PKEY_KEYPAIR, &pair) == 1 && pair) {
+        for (const OSSL_PARAM *p = pair; p->key; p++) {
+            if (!OSSL_PARAM_locate_const(pub, p->key)) {
+                return false;
+            }
+        }
+    }
+    /*
+     * Same export as the public key: a public key, or a pair whose private half stays put.
+     * The key's own key management tells them apart (it is the one EVP_PKEY_CTX_new_from_pkey
+     * uses for a provider key, so nothing is exported); a public key fails the check.
+     */
+    _cleanup_(cleanup_EVP_PKEY_CTX) EVP_PKEY_CTX *ctx =
+        EVP_PKEY_CTX_new_from_pkey(NULL, (EVP_PKEY *)(uintptr_t)pkey, NULL);
+    return ctx && EVP_PKEY_private_check(ctx) == 1;
+}
+
+bool key_is_held(const EVP_PKEY *pkey)
+{
+    if (!pkey) {
+        return false;
+    }
+    /* A probe: "no" is an answer, not an error. */
+    ERR_set_mark();
+    bool held = key_is_held_probe(pkey);
+    (void)ERR_pop_to_mark();
+    return held;
+}
+
+const char *key_query_for(const EVP_PKEY *pkey, const char *propq, char *buf, size_t size)
+{
+    if (!buf || size == 0) {
+        return NULL;
+    }
+    const char *name = key_provider_name(pkey);
+    if (name[0] == '\0' || (propq && query_names_provider(propq))) {
+        return NULL;
+    }
+    /* Optional ("?"): a preference that beats every other provider, never a new requirement. */
+    int n = propq && propq[0] ? snprintf(buf, size, "%s,?provider=%s", propq, name)
+                              : snprintf(buf, size, "?provider=%s", name);
+    if (n < 0 || (size_t)n >= size) {
+        return NULL;
+    }
+    return buf;
+}
+
 /*
  * Encode pkey with the given selection and structure into an OpenSSL-allocated
  * buffer. The encoder follows the key's own library context; libctx is kept in
@@ -501,9 +800,16 @@ int key_private_to_pem(OSSL_LIB_CTX *libctx, const char *propq, const EVP_PKEY *
     assert_return(pkey, -EINVAL);
     assert_return(ret, -EINVAL);
 
+    /*
+     * The key's own provider first: only it can write a held key's private half, as its own
+     * wrapping (a TPM's "TSS2 PRIVATE KEY" blob); for a software key it is the provider that
+     * holds the numbers anyway.
+     */
+    char query[KEY_QUERY_MAX];
+    const char *q = key_query_for(pkey, propq, query, sizeof(query));
     unsigned char *data = NULL;
     size_t len = 0;
-    int r = encode_pem(propq, pkey, EVP_PKEY_KEYPAIR, "PrivateKeyInfo", &data, &len);
+    int r = encode_pem(q ? q : propq, pkey, EVP_PKEY_KEYPAIR, "PrivateKeyInfo", &data, &len);
     if (r < 0) {
         return r;
     }
@@ -570,8 +876,15 @@ int key_sign_ctx_new(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY *key, EVP
     if (!mctx) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    /* NULL digest for Ed25519, which hashes internally (RFC 8410 §6). */
-    if (EVP_DigestSignInit_ex(mctx, NULL, key_default_digest(key), libctx, propq, key, NULL) != 1) {
+    /*
+     * The signature from the key's own provider (tpm2.md P1): a held key exported to another
+     * provider arrives there as its public half. NULL digest for Ed25519, which hashes
+     * internally (RFC 8410 §6).
+     */
+    char query[KEY_QUERY_MAX];
+    const char *q = key_query_for(key, propq, query, sizeof(query));
+    if (EVP_DigestSignInit_ex(mctx, NULL, key_default_digest(key), libctx, q ? q : propq, key,
+                              NULL) != 1) {
         (void)ossl_drain_errors("keys: sign init");
         return err_set(err, -EIO, CERTD_E_INTERNAL, "this key cannot sign");
     }

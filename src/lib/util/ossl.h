@@ -37,6 +37,13 @@ DEFINE_CLEANUP(ASN1_BIT_STRING, ASN1_BIT_STRING_free)
 DEFINE_CLEANUP(X509_CRL, X509_CRL_free)
 DEFINE_CLEANUP(X509_REVOKED, X509_REVOKED_free)
 DEFINE_CLEANUP(ASN1_ENUMERATED, ASN1_ENUMERATED_free)
+DEFINE_CLEANUP(OSSL_LIB_CTX, OSSL_LIB_CTX_free)
+
+/* Bytes OpenSSL allocated for us (i2d_* output): `_cleanup_(ossl_bytes_free) unsigned char *`. */
+static inline void ossl_bytes_free(unsigned char **p)
+{
+    OPENSSL_free(*p);
+}
 
 typedef STACK_OF(X509) x509_stack;
 static inline void x509_stack_free(x509_stack *sk)

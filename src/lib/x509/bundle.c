@@ -11,6 +11,8 @@
  *   - a returned private key is consistent: its public part belongs to its private part, and
  *     an RSA key's CRT numbers agree with n and d and are no longer than n, all proved before
  *     the key is used (so that checking costs about a millisecond, whatever the key claims);
+ *     except a held key (a TSS2 blob a provider loaded into its TPM), whose private part is not
+ *     ours to see and which the TPM checked when it loaded it;
  *   - on failure nothing is returned and everything allocated is freed.
  * key_parse_pem() reuses the same framing for key files: exactly one unencrypted private key.
  * Choice documented here: non-space text BETWEEN two PEM blocks is reported as
@@ -23,6 +25,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -35,6 +38,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include "keys/keys.h"
 #include "util/base64.h"
 #include "util/limits.h"
 #include "util/ossl.h"
@@ -396,6 +400,37 @@ static int decode_key(OSSL_LIB_CTX *libctx, const char *propq, const struct der_
     return 0;
 }
 
+/* Whether a decoder's property definition says "structure=<want>" (case as OpenSSL: none). */
+struct structure_probe {
+    const char *want;
+    bool is_found;
+};
+
+static void structure_probe_one(OSSL_DECODER *decoder, void *arg)
+{
+    struct structure_probe *probe = arg;
+    const char *props = OSSL_DECODER_get0_properties(decoder);
+    size_t n = strlen("structure=");
+    for (const char *p = props; p && *p && !probe->is_found;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n + strlen(probe->want) && strncasecmp(p, "structure=", n) == 0 &&
+            strncasecmp(p + n, probe->want, len - n) == 0) {
+            probe->is_found = true;
+        }
+        p = comma ? comma + 1 : NULL;
+    }
+}
+
+/* Whether any provider loaded in libctx decodes the DER structure `structure`. */
+static bool decoder_offers_structure(OSSL_LIB_CTX *libctx, const char *structure)
+{
+    struct structure_probe probe = { .want = structure };
+    OSSL_DECODER_do_all_provided(libctx, structure_probe_one, &probe);
+    (void)ossl_drain_errors("bundle: decoders");
+    return probe.is_found;
+}
+
 /* Drain OpenSSL's errors for a failed call; -ENOMEM when it ran out of memory, else `otherwise`. */
 static int ossl_failure(const char *what, int otherwise)
 {
@@ -714,6 +749,12 @@ static const struct {
     { "PRIVATE KEY", "PrivateKeyInfo", NULL, "PKCS#8" },
     { "RSA PRIVATE KEY", "type-specific", "RSA", "PKCS#1 RSA" },
     { "EC PRIVATE KEY", "type-specific", "EC", "SEC1 EC" },
+    /*
+     * A TPM key blob (the TSS2 PEM format of tpm2-tss-engine and tpm2-openssl): the wrapped
+     * private part that only its TPM can load. Decoded by whichever loaded provider offers the
+     * DER structure "TSS2", which loads it into its TPM: the key comes back held there.
+     */
+    { "TSS2 PRIVATE KEY", "TSS2", NULL, "TSS2" },
 };
 
 struct parse_state {
@@ -808,8 +849,16 @@ static int handle_block(struct parse_state *st, const struct pem_block *blk, str
 
     _cleanup_(pkey_free_p) EVP_PKEY *pkey = NULL;
     const char *keytype = key_labels[key_idx].keytype;
-    if (!keytype) {
+    if (!keytype && strcmp(key_labels[key_idx].structure, "PrivateKeyInfo") == 0) {
         keytype = pkcs8_keytype(&der);
+    }
+    if (strcmp(key_labels[key_idx].structure, "TSS2") == 0 &&
+        !decoder_offers_structure(st->libctx, "TSS2")) {
+        /* The blob may be fine: what is missing is the provider of the TPM that made it. */
+        return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED,
+                       "no loaded provider can read a TSS2 PRIVATE KEY (load the tpm2 provider): "
+                       "the block at line %zu",
+                       blk->line);
     }
     r = decode_key(st->libctx, st->propq, &der, key_labels[key_idx].structure, keytype, &pkey);
     if (r == -ENOMEM) {
@@ -821,8 +870,13 @@ static int handle_block(struct parse_state *st, const struct pem_block *blk, str
                        "malformed private key: the block at line %zu is not a valid %s key",
                        blk->line, key_labels[key_idx].what);
     }
+    /*
+     * A held key (a TPM's) has no private numbers out here to check, and needs none checked:
+     * its device verified the blob's integrity when it loaded it, and refuses a blob that was
+     * tampered with or made by another TPM.
+     */
     const char *why = NULL;
-    r = key_check_consistent(st->libctx, st->propq, pkey, &why);
+    r = key_is_held(pkey) ? 0 : key_check_consistent(st->libctx, st->propq, pkey, &why);
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }

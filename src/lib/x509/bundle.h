@@ -5,8 +5,10 @@
  * is a pure function from bytes to a bundle: it judges shape only (labels, counts, encodings,
  * sizes); what the bundle is good for is x509/validate.h's business.
  *
- * Accepted PEM labels: CERTIFICATE, PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY. TRUSTED
- * CERTIFICATE is refused: its OpenSSL-specific trust settings would be silently dropped.
+ * Accepted PEM labels: CERTIFICATE, PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE KEY, and TSS2
+ * PRIVATE KEY (a TPM key blob, issue #5: decoded by whichever loaded provider offers the DER
+ * structure "TSS2", which loads it into its TPM; the key comes back held there, key_is_held).
+ * TRUSTED CERTIFICATE is refused: its OpenSSL-specific trust settings would be silently dropped.
  * ENCRYPTED PRIVATE KEY and Proc-Type: 4,ENCRYPTED headers are refused (CERTD_E_KEY_ENCRYPTED);
  * any other label is CERTD_E_PEM_UNEXPECTED_LABEL. Text before the first block is refused as
  * garbage, and text after the last block other than white space as trailing data; text
@@ -55,7 +57,13 @@ struct bundle {
  *                                      a value). All of this is checked before the key is used.
  *   -EOPNOTSUPP/CERTD_E_KEY_UNSUPPORTED  a private key that cannot be checked that way (a type
  *                                      no provider validates; RSA above 16384 bits; multi-prime
- *                                      RSA, i.e. more than two factors)
+ *                                      RSA, i.e. more than two factors); a TSS2 PRIVATE KEY when
+ *                                      no loaded provider reads one ("no loaded provider can read
+ *                                      a TSS2 PRIVATE KEY (load the tpm2 provider)")
+ *   Held keys (key_is_held: a TSS2 blob a provider loaded into its TPM) skip the consistency
+ *   checks above: their private part never leaves the device, which verified the blob's
+ *   integrity when it loaded it. A malformed blob, or one its TPM refuses, is CERTD_E_KEY_BAD.
+ *   Each held key takes one of the TPM's few object slots until it is freed.
  *   -ENOMEM/CERTD_E_NO_MEMORY
  * Certificates are decoded into libctx/propq (X509_new_ex), keys through OSSL_DECODER.
  */
@@ -80,13 +88,14 @@ _must_check_ int certs_to_pem(const STACK_OF(X509) *certs, char **ret, size_t *r
 _must_check_ int cert_to_pem(const X509 *cert, char **ret, size_t *ret_len);
 
 /*
- * Parse exactly one unencrypted private key in PEM (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE
- * KEY), nothing but white space around it: a key file as certctl and the daemon read it.
+ * Parse exactly one unencrypted private key in PEM (PRIVATE KEY, RSA PRIVATE KEY, EC PRIVATE
+ * KEY, or TSS2 PRIVATE KEY with a provider that reads it), nothing but white space around it: a
+ * key file as certctl and the daemon read it.
  * Returns 0 and an owned key, or a negative errno with err (CERTD_E_INPUT_EMPTY,
  * CERTD_E_INPUT_TOO_LARGE, CERTD_E_INPUT_GARBAGE, CERTD_E_PEM_TRUNCATED, CERTD_E_PEM_BAD_BLOCK,
  * CERTD_E_PEM_UNEXPECTED_LABEL, CERTD_E_KEY_ENCRYPTED, CERTD_E_MULTIPLE_KEYS, CERTD_E_KEY_BAD,
  * CERTD_E_TRAILING_DATA; CERTD_E_KEY_MISSING when the input holds no key). The key is checked
- * for consistency as in bundle_parse (CERTD_E_KEY_BAD, CERTD_E_KEY_UNSUPPORTED).
+ * for consistency as in bundle_parse (CERTD_E_KEY_BAD, CERTD_E_KEY_UNSUPPORTED), unless held.
  */
 _must_check_ int key_parse_pem(OSSL_LIB_CTX *libctx, const char *propq, struct span in,
                                EVP_PKEY **ret, struct certd_err *err);
