@@ -8,6 +8,12 @@
  * the whole endpoint (its type, the keys that belong to it) or the whole [ca] section (its
  * signer) is checked once the text is read.
  * Paths not given are derived from state_dir last, so that --state-dir moves them.
+ *
+ * Providers (issue #5): [providers] load may name only what the build supports (the meson option
+ * "providers", CERTD_PROVIDERS_BUILT); [provider NAME] sections may come before or after it, so
+ * they are kept aside while reading and matched to load afterwards. Key and certificate
+ * locations go through uri_check (keys/uri.h), the one parser of certd's URIs: a file: URI or a
+ * plain path becomes a path, anything else a URI for OSSL_STORE.
  */
 #include "config.h"
 
@@ -27,13 +33,29 @@
 #include <openssl/obj_mac.h>
 
 #include "csr/csr.h"
+#include "keys/uri.h"
 #include "store/store.h"
 #include "util/limits.h"
 #include "util/parse.h"
 
 _Static_assert(CONFIG_LINE_MAX < INI_MAX_LINE, "a checked line must fit inih's line buffer");
 
-enum section_kind { SEC_NONE, SEC_SERVER, SEC_TLS, SEC_LIMITS, SEC_CA, SEC_ENDPOINT, SEC_KIND_MAX };
+#ifndef CERTD_PROVIDERS_BUILT
+#error "CERTD_PROVIDERS_BUILT comes from meson (option providers, src/daemon/meson.build)"
+#endif
+_Static_assert(sizeof(CERTD_PROVIDERS_BUILT) > 1, "meson option providers names no provider");
+
+enum section_kind {
+    SEC_NONE,
+    SEC_SERVER,
+    SEC_TLS,
+    SEC_LIMITS,
+    SEC_CA,
+    SEC_PROVIDERS,
+    SEC_PROVIDER, /* [provider NAME] */
+    SEC_ENDPOINT,
+    SEC_KIND_MAX
+};
 
 /* [ca] sans = dns,ip: the names a console's certificate usually carries. */
 #define CONFIG_CA_SANS_DEFAULT ((1u << SAN_DNS) | (1u << SAN_IP))
@@ -51,6 +73,20 @@ struct key_def {
     bool can_be_empty;
 };
 
+/*
+ * A [provider NAME] section as read. Its strings are owned here until providers_finish moves
+ * them into the config in [providers] load order (NULL then).
+ */
+struct provider_section {
+    char name[KEY_PROVIDER_NAME_MAX + 1];
+    unsigned line;
+    struct provider_param params[PROVIDER_PARAMS_MAX];
+    unsigned param_lines[PROVIDER_PARAMS_MAX];
+    size_t n_params;
+    char *sign_query;
+    unsigned sign_query_line;
+};
+
 struct parse_state {
     const char *filename;
     struct config *cfg;
@@ -66,7 +102,39 @@ struct parse_state {
     unsigned sec_key_lines[SEC_KIND_MAX][SECTION_KEYS_MAX];
     unsigned ep_line[CONFIG_ENDPOINTS_MAX];
     unsigned ep_key_lines[CONFIG_ENDPOINTS_MAX][SECTION_KEYS_MAX];
+    /* [providers] load as given (n_load 0: not given) and the [provider NAME] sections */
+    char load[PROVIDERS_MAX][KEY_PROVIDER_NAME_MAX + 1];
+    size_t n_load;
+    struct provider_section psecs[PROVIDERS_MAX];
+    size_t n_psecs;
+    struct provider_section *psec; /* the current [provider NAME] */
 };
+
+static void provider_section_clear(struct provider_section *ps)
+{
+    for (size_t i = 0; i < ps->n_params; i++) {
+        free(ps->params[i].name);
+        free(ps->params[i].value);
+    }
+    free(ps->sign_query);
+    *ps = (struct provider_section){ .n_params = 0 };
+}
+
+static void parse_state_free(struct parse_state *st)
+{
+    if (!st) {
+        return;
+    }
+    for (size_t i = 0; i < st->n_psecs; i++) {
+        provider_section_clear(&st->psecs[i]);
+    }
+    free(st);
+}
+
+static void parse_state_freep(struct parse_state **st)
+{
+    parse_state_free(*st);
+}
 
 /* ---- messages ---- */
 
@@ -218,99 +286,67 @@ static int dir_dup(const char *s, char **ret, const char **why)
     return 0;
 }
 
-/* The length of an RFC 3986 §3.1 scheme followed by ':' at the start of s, or 0. */
-static size_t uri_scheme_len(const char *s)
+/* Where a certificate or key lives (config.h, issue #5): a path or a URI, owned. */
+struct location {
+    char *path; /* a plain path or a file: URI, decoded; else NULL */
+    char *uri;  /* any other URI, as written; else NULL */
+    enum uri_kind kind;
+    uint32_t handle; /* URI_HANDLE */
+};
+
+static void location_clear(struct location *l)
 {
-    size_t i = 0;
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z'))) {
-        return 0;
-    }
-    for (i = 1; s[i] && s[i] != ':'; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '+' || c == '-' || c == '.';
-        if (!ok) {
-            return 0;
-        }
-    }
-    return s[i] == ':' ? i : 0;
+    free(l->path);
+    free(l->uri);
+    *l = (struct location){ .kind = URI_KIND_MAX };
 }
 
 /*
- * Where a certificate or key lives: an absolute path, or a file: URI (RFC 8089: "file:///p",
- * "file://localhost/p" or "file:/p", percent-encoding decoded). Returns 0 and a malloc'd path;
- * -EOPNOTSUPP for the URI schemes issue #5 adds; -EINVAL otherwise; -E2BIG; -ENOMEM.
+ * s as uri_check (keys/uri.h), the one parser of certd's locations, reads it: a plain absolute
+ * path or a file: URI gives a path (percent-decoded, in normal form and free of control
+ * characters, as config.h promises whatever uri_check allows), any other URI it accepts
+ * (handle:, object:, a provider's scheme) is kept as written, with its kind and handle. Returns
+ * 0, or -EINVAL / -E2BIG with why (uri_check's message, in whybuf), or -ENOMEM.
  */
-static int location_parse(const char *s, char **ret, const char **why)
+static int location_parse(const char *s, struct location *ret, char *whybuf, size_t whysize,
+                          const char **why)
 {
-    if (s[0] == '/') {
-        int r = path_check(s, why);
-        if (r < 0) {
-            return r;
-        }
-        char *p = strdup(s);
-        if (!p) {
+    struct certd_err e = { 0 };
+    struct location l = { .kind = URI_KIND_MAX };
+    int r = uri_check(s, &l.kind, &l.path, &l.handle, &e);
+    if (r == -ENOMEM) {
+        return r;
+    }
+    if (r < 0) {
+        (void)snprintf(whybuf, whysize, "%s", e.msg[0] ? e.msg : "not a path or URI certd reads");
+        *why = whybuf;
+        return r == -E2BIG ? -E2BIG : -EINVAL;
+    }
+    if (l.kind != URI_FILE) {
+        /* An object: path is not kept: config_check_paths asks uri_check for it again. */
+        free(l.path);
+        l.path = NULL;
+        l.uri = strdup(s);
+        if (!l.uri) {
             return -ENOMEM;
         }
-        *ret = p;
+        *ret = l;
         return 0;
     }
-    size_t slen = uri_scheme_len(s);
-    if (slen == 0) {
-        *why = "must be an absolute path or a file: URI";
-        return -EINVAL;
-    }
-    if ((slen == 6 && strncasecmp(s, "handle", 6) == 0) ||
-        (slen == 6 && strncasecmp(s, "object", 6) == 0)) {
-        /* TODO(#5): TPM keys by handle: and object: URIs through OSSL_STORE. */
-        *why = "'handle:' and 'object:' keys are not supported yet";
-        return -EOPNOTSUPP;
-    }
-    if (!(slen == 4 && strncasecmp(s, "file", 4) == 0)) {
-        *why = "unsupported URI scheme (only file: is)";
-        return -EINVAL;
-    }
-    const char *p = s + 5;
-    if (strncmp(p, "//", 2) == 0) {
-        /* RFC 8089 §2: the authority is empty or "localhost". */
-        p += 2;
-        if (strncasecmp(p, "localhost/", 10) == 0) {
-            p += 9;
-        }
-    }
-    if (p[0] != '/') {
-        *why = "a file: URI must name an absolute path on this host (file:///path)";
-        return -EINVAL;
-    }
-    size_t n = strlen(p);
-    if (n >= CONFIG_PATH_MAX) {
-        *why = "path too long";
-        return -E2BIG;
-    }
-    if (strpbrk(p, "?#")) {
-        *why = "a file: URI may not have a query or fragment";
-        return -EINVAL;
-    }
-    _cleanup_free_ char *out = malloc(n + 1);
-    if (!out) {
-        return -ENOMEM;
-    }
-    if (percent_decode(span_make(p, n), out, NULL) < 0) {
-        *why = "bad percent-encoding in the file: URI (a '%' takes two hex digits; not %00)";
-        return -EINVAL;
-    }
-    for (const char *c = out; *c; c++) {
+    assert(l.path); /* uri_check's contract for URI_FILE */
+    for (const char *c = l.path; *c; c++) {
         if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            location_clear(&l);
             *why = "the file: URI encodes a control character";
             return -EINVAL;
         }
     }
-    /* Checked after decoding: "%2e%2e" is "..". */
-    int r = path_check(out, why);
+    r = path_check(l.path, why);
     if (r < 0) {
+        location_clear(&l);
         return r;
     }
-    *ret = TAKE_PTR(out);
+    *ret = l;
     return 0;
 }
 
@@ -567,6 +603,8 @@ static void endpoint_clear(struct config_endpoint *ep)
 {
     free(ep->cert);
     free(ep->key);
+    free(ep->cert_uri);
+    free(ep->key_uri);
     free(ep->dir);
     if (ep->names) {
         for (size_t i = 0; i < ep->n_names; i++) {
@@ -594,6 +632,73 @@ static void endpoint_init(struct config_endpoint *ep, const char *name, enum end
     memcpy(ep->name, name, n + 1);
 }
 
+static void providers_clear(struct config_providers *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        for (size_t j = 0; j < p->specs[i].n_params; j++) {
+            free(p->specs[i].params[j].name);
+            free(p->specs[i].params[j].value);
+        }
+        free(p->specs[i].params);
+        free(p->sign_query[i]);
+    }
+    free(p->query);
+    for (size_t i = 0; i < p->n_env; i++) {
+        free(p->env[i].name);
+        free(p->env[i].value);
+    }
+    *p = (struct config_providers){ .n = 0 };
+}
+
+/*
+ * Providers certd knows something about. A held-key provider that also offers digests, ciphers
+ * and random numbers must not get them (notes/tpm2.md P2: the tpm2 provider's are slow, and each
+ * hash sequence takes one of the TPM's three object slots, so TLS dies with TPM_RC_OBJECT_MEMORY),
+ * hence query_terms, appended to the global query; and whatever signs with one of its keys must
+ * fetch the signature from it (P1: otherwise OpenSSL exports the key, public half only, to the
+ * first provider and fails with "missing private key"), hence sign_query for TLS contexts. It
+ * must not be loaded first (P2: key management has no property to steer by, so it would come
+ * from the TPM for every key, and software EC keys and key shares then fail).
+ */
+static const struct known_provider {
+    const char *name;
+    const char *query_terms;  /* appended to [providers] query ... */
+    const char *query_marker; /* ... unless the admin's query names this property */
+    const char *sign_query;   /* the default of [provider NAME] sign_query */
+    bool is_not_first;        /* may not come first in load */
+    const char *env_param;    /* a parameter the provider only takes from ... */
+    const char *env_var;      /* ... this environment variable (config_providers.env) */
+} known_providers[] = {
+    /* tpm2-openssl 1.1.1 asks OpenSSL for its "tcti" parameter but passes the pointer's value,
+     * not its address, so the answer is lost: only TPM2OPENSSL_TCTI works. */
+    { "tpm2", "tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes", "tpm2.digest", "?tpm2.signature",
+      true, "tcti", "TPM2OPENSSL_TCTI" },
+};
+
+static const struct known_provider *known_provider_find(const char *name)
+{
+    for (size_t i = 0; i < ELEMENTSOF(known_providers); i++) {
+        if (strcmp(known_providers[i].name, name) == 0) {
+            return &known_providers[i];
+        }
+    }
+    return NULL;
+}
+
+/* The sign query of a provider certd knows nothing about: prefer its own implementations. */
+static char *sign_query_default(const char *name)
+{
+    const struct known_provider *kp = known_provider_find(name);
+    if (kp && kp->sign_query) {
+        return strdup(kp->sign_query);
+    }
+    char *q = NULL;
+    if (asprintf(&q, "?provider=%s", name) < 0) {
+        return NULL;
+    }
+    return q;
+}
+
 struct config *config_free(struct config *cfg)
 {
     if (!cfg) {
@@ -610,9 +715,11 @@ struct config *config_free(struct config *cfg)
     strv_free(ca->exec_argv, ca->exec_argc);
     free(ca->cert);
     free(ca->key);
+    free(ca->key_uri);
     free(ca->db);
     free(ca->crl);
     free(ca->common_name);
+    providers_clear(&cfg->providers);
     free(cfg);
     return NULL;
 }
@@ -649,6 +756,13 @@ static struct config *config_alloc(void)
         .allowed_sans = CONFIG_CA_SANS_DEFAULT,
         .subject_attrs = CONFIG_CA_SUBJECT_DEFAULT,
     };
+    /* [providers] load = default */
+    memcpy(cfg->providers.specs[0].name, "default", sizeof("default"));
+    cfg->providers.sign_query[0] = sign_query_default("default");
+    if (!cfg->providers.sign_query[0]) {
+        return NULL;
+    }
+    cfg->providers.n = 1;
     return TAKE_PTR(cfg);
 }
 
@@ -690,20 +804,24 @@ static void free_strings(char **v, size_t n)
 
 /*
  * Slots of the paths resolved and checked: certd's own files in the state directory (always
- * derived), the users file, the CA's files, then cert (or dir) and key per endpoint.
+ * derived), the users file, the CA's files, then per endpoint cert (or dir) and key, and the
+ * paths of object: URIs given as cert and key (never derived: a serialized TPM object is read
+ * there, so it must not be one of the files certd writes either).
  */
-#define SLOT_PASSWORD 0u
-#define SLOT_UUID     1u
-#define SLOT_USERS    2u
-#define SLOT_CA_DB    3u
-#define SLOT_CA_CRL   4u
-#define SLOT_CA_CERT  5u
-#define SLOT_CA_KEY   6u
-#define SLOT_EP0      7u
-#define SLOT_EP(i, k) (SLOT_EP0 + 2u * (i) + (k))
-#define SLOTS_MAX     SLOT_EP(CONFIG_ENDPOINTS_MAX, 0)
+#define SLOT_PASSWORD   0u
+#define SLOT_UUID       1u
+#define SLOT_USERS      2u
+#define SLOT_CA_DB      3u
+#define SLOT_CA_CRL     4u
+#define SLOT_CA_CERT    5u
+#define SLOT_CA_KEY     6u
+#define SLOT_CA_KEY_OBJ 7u
+#define SLOT_EP0        8u
+#define SLOT_EP_K       4u /* cert/dir, key, cert's object:, key's object: */
+#define SLOT_EP(i, k)   (SLOT_EP0 + SLOT_EP_K * (i) + (k))
+#define SLOTS_MAX       SLOT_EP(CONFIG_ENDPOINTS_MAX, 0)
 
-/* The endpoint a slot belongs to, and whether it is its cert/dir (0) or key (1). */
+/* The endpoint a slot belongs to, and which of its SLOT_EP_K paths it is. */
 static bool slot_is_ep(unsigned slot)
 {
     return slot >= SLOT_EP0;
@@ -712,13 +830,19 @@ static bool slot_is_ep(unsigned slot)
 static size_t slot_ep(unsigned slot)
 {
     assert(slot_is_ep(slot));
-    return (slot - SLOT_EP0) / 2;
+    return (slot - SLOT_EP0) / SLOT_EP_K;
 }
 
 static unsigned slot_k(unsigned slot)
 {
     assert(slot_is_ep(slot));
-    return (slot - SLOT_EP0) % 2;
+    return (slot - SLOT_EP0) % SLOT_EP_K;
+}
+
+/* An endpoint's key slot: its key file or its key's object: path. */
+static bool slot_is_ep_key(unsigned slot)
+{
+    return slot_is_ep(slot) && (slot_k(slot) == 1 || slot_k(slot) == 3);
 }
 
 /* The CA's certificate or key (which may be one file). */
@@ -872,9 +996,11 @@ static int paths_check(const struct config *cfg, const char *const *eff, struct 
     order[n++] = SLOT_USERS;
     order[n++] = SLOT_CA_CERT;
     order[n++] = SLOT_CA_KEY;
+    order[n++] = SLOT_CA_KEY_OBJ;
     for (unsigned i = 0; i < cfg->n_endpoints; i++) {
-        order[n++] = SLOT_EP(i, 0);
-        order[n++] = SLOT_EP(i, 1);
+        for (unsigned k = 0; k < SLOT_EP_K; k++) {
+            order[n++] = SLOT_EP(i, k);
+        }
     }
     for (size_t y = 0; y < n; y++) {
         const char *pb = eff[order[y]];
@@ -888,8 +1014,10 @@ static int paths_check(const struct config *cfg, const char *const *eff, struct 
             }
             unsigned a = order[x];
             unsigned b = order[y];
-            /* cert and key of one endpoint, or of the CA, may be one combined PEM file. */
-            bool is_pair = (slot_is_ep(a) && slot_is_ep(b) && slot_ep(a) == slot_ep(b)) ||
+            /* cert and key of one endpoint, or of the CA, may be one combined PEM file (an
+             * object: file is no PEM: never part of a pair). */
+            bool is_pair = (slot_is_ep(a) && slot_is_ep(b) && slot_ep(a) == slot_ep(b) &&
+                            slot_k(a) < 2 && slot_k(b) < 2) ||
                            (slot_is_ca_pem(a) && slot_is_ca_pem(b));
             if (x < y && strcmp(pa, pb) == 0 && !is_pair) {
                 *ret = (struct path_clash){ .a = a, .b = b, .is_inside = false };
@@ -927,23 +1055,49 @@ static const char *slot_describe(const struct config *cfg, unsigned slot, char *
     if (slot == SLOT_CA_CERT) {
         return "[ca] cert";
     }
-    if (slot == SLOT_CA_KEY) {
+    if (slot == SLOT_CA_KEY || slot == SLOT_CA_KEY_OBJ) {
         return "[ca] key";
     }
     const struct config_endpoint *ep = &cfg->endpoints[slot_ep(slot)];
-    const char *key = slot_k(slot) == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
+    const char *key = slot_is_ep_key(slot)             ? "key"
+                      : ep->type == ENDPOINT_AUTHORITY ? "dir"
+                                                       : "cert";
     (void)snprintf(buf, size, "[endpoint %s] %s", ep->name, key);
     return buf;
 }
 
-/*
- * Check cfg's paths as they would be after installing paths (nullable: as they are). On a clash:
- * -EINVAL, a description naming both sides in buf, and the slot of the later side in *ret_slot.
- */
-static int config_check_paths(const struct config *cfg, char *const *paths, char *buf, size_t size,
-                              unsigned *ret_slot)
+/* The path of an object: URI (uri nullable) into *ret (NULL for other URIs); 0 or -ENOMEM. */
+static int object_path(const char *uri, char **ret)
+{
+    *ret = NULL;
+    if (!uri) {
+        return 0;
+    }
+    enum uri_kind kind = URI_KIND_MAX;
+    char *path = NULL;
+    int r = uri_check(uri, &kind, &path, NULL, NULL);
+    if (r == -ENOMEM) {
+        return r;
+    }
+    /* The URI passed uri_check when it was read: it cannot fail otherwise. */
+    assert(r == 0);
+    if (kind != URI_OBJECT) {
+        free(path);
+        return 0;
+    }
+    *ret = path;
+    return 0;
+}
+
+/* config_check_paths with the object: paths objs[SLOTS_MAX] (borrowed, NULL where none). */
+static int config_check_paths_with(const struct config *cfg, char *const *paths,
+                                   const char *const *objs, char *buf, size_t size,
+                                   unsigned *ret_slot)
 {
     const char *eff[SLOTS_MAX] = { NULL };
+    for (size_t i = 0; i < SLOTS_MAX; i++) {
+        eff[i] = objs[i];
+    }
     eff[SLOT_PASSWORD] = paths ? paths[SLOT_PASSWORD] : cfg->password_file;
     eff[SLOT_UUID] = paths ? paths[SLOT_UUID] : cfg->uuid_file;
     eff[SLOT_USERS] = paths && paths[SLOT_USERS] ? paths[SLOT_USERS] : cfg->users_file;
@@ -978,6 +1132,30 @@ static int config_check_paths(const struct config *cfg, char *const *paths, char
         return r;
     }
     return 0;
+}
+
+/*
+ * Check cfg's paths as they would be after installing paths (nullable: as they are). On a clash:
+ * -EINVAL, a description naming both sides in buf, and the slot of the later side in *ret_slot;
+ * -ENOMEM.
+ */
+static int config_check_paths(const struct config *cfg, char *const *paths, char *buf, size_t size,
+                              unsigned *ret_slot)
+{
+    /* The object: paths, owned. */
+    char *objs[SLOTS_MAX] = { NULL };
+    int r = object_path(cfg->ca.key_uri, &objs[SLOT_CA_KEY_OBJ]);
+    for (size_t i = 0; r == 0 && i < cfg->n_endpoints; i++) {
+        r = object_path(cfg->endpoints[i].cert_uri, &objs[SLOT_EP(i, 2)]);
+        if (r == 0) {
+            r = object_path(cfg->endpoints[i].key_uri, &objs[SLOT_EP(i, 3)]);
+        }
+    }
+    if (r == 0) {
+        r = config_check_paths_with(cfg, paths, (const char *const *)objs, buf, size, ret_slot);
+    }
+    free_strings(objs, ELEMENTSOF(objs));
+    return r;
 }
 
 /* ---- setters, one per key; value is never empty unless the key allows it ---- */
@@ -1122,11 +1300,16 @@ static int set_type(struct parse_state *st, const char *key, const char *v)
     return 0;
 }
 
-static int set_location(struct parse_state *st, const char *key, const char *v, char **slot)
+/*
+ * A cert = or key = value into *ret (location_parse), with the errors of the key. What may be a
+ * URI is the caller's business.
+ */
+static int parse_location(struct parse_state *st, const char *key, const char *v,
+                          struct location *ret)
 {
     const char *why = NULL;
-    char *p = NULL;
-    int r = location_parse(v, &p, &why);
+    char whybuf[CERTD_ERR_MSG_MAX];
+    int r = location_parse(v, ret, whybuf, sizeof(whybuf), &why);
     if (r == -ENOMEM) {
         return fail_nomem(st);
     }
@@ -1134,27 +1317,79 @@ static int set_location(struct parse_state *st, const char *key, const char *v, 
         return fail_key(st, key, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
                         "%s", why);
     }
-    free(*slot);
-    *slot = p;
+    return 0;
+}
+
+/*
+ * TPM 2.0 Part 2 §7.2 (TPM_HT): a key by handle is a persistent object (TPM_HT_PERSISTENT,
+ * 0x81), a certificate by handle an NV index (TPM_HT_NV_INDEX, 0x01). Any other handle cannot
+ * hold what the key says; refusing it here names the line instead of failing at start.
+ */
+#define TPM_HT_NV_INDEX   0x01u
+#define TPM_HT_PERSISTENT 0x81u
+
+static int check_handle(struct parse_state *st, const char *key, const struct location *l,
+                        bool is_key)
+{
+    if (l->kind != URI_HANDLE) {
+        return 0;
+    }
+    unsigned ht = l->handle >> 24;
+    if (is_key && ht != TPM_HT_PERSISTENT) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "a key handle: must be a persistent TPM object, 0x81000000 to 0x81ffffff");
+    }
+    if (!is_key && ht != TPM_HT_NV_INDEX) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "a certificate handle: must be a TPM NV index, 0x01000000 to 0x01ffffff");
+    }
+    return 0;
+}
+
+/*
+ * An endpoint's (or the CA's) cert or key: a path (given: *path replaced, *is_given set) or a
+ * URI (*uri; *path keeps its default). ret_uri NULL: only a path will do (the CA certificate).
+ */
+static int set_location(struct parse_state *st, const char *key, const char *v, char **path,
+                        bool *is_given, char **ret_uri, bool is_key)
+{
+    struct location l = { .kind = URI_KIND_MAX };
+    int r = parse_location(st, key, v, &l);
+    if (r < 0) {
+        return r;
+    }
+    if (l.kind == URI_FILE) {
+        free(*path);
+        *path = TAKE_PTR(l.path);
+        *is_given = true;
+        return 0;
+    }
+    if (!ret_uri) {
+        location_clear(&l);
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "must be an absolute path or a file: URI (the CA certificate is a file)");
+    }
+    r = check_handle(st, key, &l, is_key);
+    if (r < 0) {
+        location_clear(&l);
+        return r;
+    }
+    /* A key is given once (duplicates are refused before), so nothing was set. */
+    assert(!*ret_uri);
+    *ret_uri = TAKE_PTR(l.uri);
     return 0;
 }
 
 static int set_cert(struct parse_state *st, const char *key, const char *v)
 {
-    int r = set_location(st, key, v, &st->ep->cert);
-    if (r == 0) {
-        st->ep->is_cert_given = true;
-    }
-    return r;
+    struct config_endpoint *ep = st->ep;
+    return set_location(st, key, v, &ep->cert, &ep->is_cert_given, &ep->cert_uri, false);
 }
 
 static int set_key(struct parse_state *st, const char *key, const char *v)
 {
-    int r = set_location(st, key, v, &st->ep->key);
-    if (r == 0) {
-        st->ep->is_key_given = true;
-    }
-    return r;
+    struct config_endpoint *ep = st->ep;
+    return set_location(st, key, v, &ep->key, &ep->is_key_given, &ep->key_uri, true);
 }
 
 static int set_dir(struct parse_state *st, const char *key, const char *v)
@@ -1183,7 +1418,8 @@ static int parse_new_key(struct parse_state *st, const char *key, const char *v,
     if (r < 0) {
         return fail_key(
             st, key, -EINVAL, CERTD_E_FIELD_INVALID,
-            "%s (use ec:P-256, ec:P-384, ec:P-521, rsa:2048, rsa:3072, rsa:4096 or ed25519)",
+            "%s (use ec:P-256, ec:P-384, ec:P-521, rsa:2048, rsa:3072, rsa:4096 or ed25519, "
+            "after PROVIDER: to make keys in a provider)",
             e.msg);
     }
     return 0;
@@ -1394,20 +1630,14 @@ static int set_ca_number(struct parse_state *st, const char *key, const char *v)
 
 static int set_ca_cert(struct parse_state *st, const char *key, const char *v)
 {
-    int r = set_location(st, key, v, &st->cfg->ca.cert);
-    if (r == 0) {
-        st->cfg->ca.is_cert_given = true;
-    }
-    return r;
+    struct config_ca *ca = &st->cfg->ca;
+    return set_location(st, key, v, &ca->cert, &ca->is_cert_given, NULL, false);
 }
 
 static int set_ca_key(struct parse_state *st, const char *key, const char *v)
 {
-    int r = set_location(st, key, v, &st->cfg->ca.key);
-    if (r == 0) {
-        st->cfg->ca.is_key_given = true;
-    }
-    return r;
+    struct config_ca *ca = &st->cfg->ca;
+    return set_location(st, key, v, &ca->key, &ca->is_key_given, &ca->key_uri, true);
 }
 
 static int set_ca_new_key(struct parse_state *st, const char *key, const char *v)
@@ -1530,6 +1760,306 @@ static int set_ca_allow_ed25519(struct parse_state *st, const char *key, const c
     return parse_yes_no(st, key, v, &st->cfg->ca.allow_ed25519);
 }
 
+/* ---- [providers] and [provider NAME] ---- */
+
+/* Whether the build supports the provider called name (meson option providers). */
+static bool provider_is_built(const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = CERTD_PROVIDERS_BUILT; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && strncmp(p, name, n) == 0) {
+            return true;
+        }
+        p += len;
+        if (*p == ',') {
+            p++;
+        }
+    }
+    return false;
+}
+
+/* Whether name is one of cfg's providers (once providers_finish has run). */
+static bool provider_is_configured(const struct config *cfg, const char *name)
+{
+    return config_provider_sign_query(cfg, name) != NULL;
+}
+
+/*
+ * A property query ([providers] query, sign_query): printable ASCII, 1..max (providers.h). It
+ * goes to EVP_set_default_properties and SSL_CTX_new_ex, which parse it themselves.
+ */
+static int query_check(const char *v, size_t max, const char **why)
+{
+    size_t n = strlen(v);
+    if (n > max) {
+        *why = "too long";
+        return -E2BIG;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c > 0x7e) {
+            *why = "may hold only printable ASCII characters";
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Whether v names a section of the OpenSSL configuration providers.c writes (providers.h:
+ * "default", "certd_init", "certd_providers", "certd_provider_N"): OpenSSL would read such a
+ * value as a section of nested parameters.
+ */
+static bool names_ossl_section(const char *v)
+{
+    if (strcmp(v, "default") == 0 || strcmp(v, "certd_init") == 0 ||
+        strcmp(v, "certd_providers") == 0) {
+        return true;
+    }
+    const char *p = "certd_provider_";
+    size_t plen = strlen(p);
+    if (strncmp(v, p, plen) != 0 || v[plen] == '\0') {
+        return false;
+    }
+    return strspn(v + plen, "0123456789") == strlen(v + plen);
+}
+
+/*
+ * A provider parameter's value (providers.h): printable ASCII without the characters OpenSSL's
+ * configuration parser, which providers.c writes it into, gives a meaning (quotes and '\'
+ * escape, '$' expands a variable, '#' and ';' start comments), 1..max, and not a section's name.
+ */
+static int param_value_check(const char *v, size_t max, const char **why)
+{
+    int r = query_check(v, max, why);
+    if (r < 0) {
+        return r;
+    }
+    if (strpbrk(v, "\"'\\$#;")) {
+        *why = "may hold only printable ASCII characters other than \" ' \\ $ # ;";
+        return -EINVAL;
+    }
+    if (names_ossl_section(v)) {
+        *why = "names a section of OpenSSL's configuration, which certd writes for the "
+               "providers";
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int set_provider_value(struct parse_state *st, const char *key, const char *v, size_t max,
+                              bool is_query, char **ret)
+{
+    const char *why = NULL;
+    int r = is_query ? query_check(v, max, &why) : param_value_check(v, max, &why);
+    if (r == -E2BIG) {
+        return fail_key(st, key, r, CERTD_E_FIELD_TOO_LONG, "longer than %zu characters", max);
+    }
+    if (r < 0) {
+        return fail_key(st, key, r, CERTD_E_FIELD_INVALID, "%s", why);
+    }
+    char *d = strdup(v);
+    if (!d) {
+        return fail_nomem(st);
+    }
+    /* Each key is given once (duplicates are refused before), so nothing was set. */
+    assert(!*ret);
+    *ret = d;
+    return 0;
+}
+
+/* "default, fips, null, tpm2": the build's providers, for messages. */
+static const char *providers_built_text(char *buf, size_t size)
+{
+    size_t o = 0;
+    for (const char *p = CERTD_PROVIDERS_BUILT; *p && o + 2 < size; p++) {
+        if (*p == ',') {
+            buf[o++] = ',';
+            buf[o++] = ' ';
+        } else {
+            buf[o++] = *p;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/*
+ * load = NAME[,NAME...]: 1..PROVIDERS_MAX names, no name twice, each supported by the build; the
+ * order is OpenSSL's (the first provider offering an algorithm serves fetches without a query),
+ * so a provider that must not come first (known_providers) does not.
+ */
+static int set_providers_load(struct parse_state *st, const char *key, const char *v)
+{
+    char names[PROVIDERS_MAX][KEY_PROVIDER_NAME_MAX + 1];
+    size_t n = 0;
+    char q[QUOTE_SIZE];
+    /* Counted first, so that the limit is what a long list hears about. */
+    size_t count = 1;
+    for (const char *p = v; *p; p++) {
+        count += *p == ',';
+    }
+    if (count > PROVIDERS_MAX) {
+        return fail_key(st, key, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u providers",
+                        PROVIDERS_MAX);
+    }
+    for (const char *p = v;;) {
+        while (is_blank(*p)) {
+            p++;
+        }
+        size_t len = strcspn(p, ",");
+        const char *next = p[len] == ',' ? p + len + 1 : NULL;
+        while (len > 0 && is_blank(p[len - 1])) {
+            len--;
+        }
+        if (len == 0) {
+            return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "provider %zu is empty (e.g. load = default,tpm2)", n + 1);
+        }
+        assert(n < PROVIDERS_MAX); /* counted above */
+        char item[CONFIG_LINE_MAX + 1];
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!key_provider_name_is_valid(item, len)) {
+            return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "'%s' is not a provider name (1 to %u characters of a-z, 0-9, '_' "
+                            "and '-')",
+                            quote(item, q, sizeof(q)), KEY_PROVIDER_NAME_MAX);
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(names[j], item) == 0) {
+                return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                                "provider '%s' is named twice", item);
+            }
+        }
+        if (!provider_is_built(item)) {
+            char built[sizeof(CERTD_PROVIDERS_BUILT) * 2];
+            return fail_key(st, key, -EOPNOTSUPP, CERTD_E_FIELD_INVALID,
+                            "provider '%s' is not supported by this build (built with: %s)", item,
+                            providers_built_text(built, sizeof(built)));
+        }
+        memcpy(names[n++], item, len + 1);
+        if (!next) {
+            break;
+        }
+        p = next;
+    }
+    const struct known_provider *kp = known_provider_find(names[0]);
+    if (kp && kp->is_not_first) {
+        /* notes/tpm2.md P2 */
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "%s may not come first: load a software provider (default or fips) before "
+                        "it, which OpenSSL then takes hashing and key management from",
+                        names[0]);
+    }
+    memcpy(st->load, names, sizeof(names));
+    st->n_load = n;
+    return 0;
+}
+
+static int set_providers_query(struct parse_state *st, const char *key, const char *v)
+{
+    return set_provider_value(st, key, v, PROVIDER_QUERY_MAX, true, &st->cfg->providers.query);
+}
+
+/*
+ * A parameter name (providers.h): [A-Za-z0-9_.-], 1..PROVIDER_PARAM_NAME_MAX, starting with a
+ * letter or digit (a line starting with '.' is a directive to OpenSSL's parser).
+ */
+static bool provider_param_name_is_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > PROVIDER_PARAM_NAME_MAX) {
+        return false;
+    }
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') ||
+          (s[0] >= '0' && s[0] <= '9'))) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '.' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * The commands of OpenSSL's provider configuration, which it matches on the part after the
+ * first '.' ("x.activate" is "activate" to it): certd decides how providers load (every one in
+ * load, activated, and a failure is an error; "soft_load" would hide one), and "identity" would
+ * load another provider under this name. Refused in any case.
+ */
+static bool provider_param_is_command(const char *name)
+{
+    static const char *const commands[] = { "activate", "soft_load", "identity" };
+    const char *dot = strchr(name, '.');
+    const char *cmd = dot ? dot + 1 : name;
+    for (size_t i = 0; i < ELEMENTSOF(commands); i++) {
+        if (str_case_eq(cmd, commands[i]) || str_case_eq(name, commands[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A line of [provider NAME]: certd's own sign_query, or any other key, which becomes a parameter
+ * handed to the provider (providers_libctx_new) as it is, "module" (where the provider's shared
+ * object is) included.
+ */
+static int set_provider_param(struct parse_state *st, const char *name, const char *value)
+{
+    struct provider_section *ps = st->psec;
+    char q[QUOTE_SIZE];
+    if (strcmp(name, "sign_query") == 0) {
+        if (ps->sign_query_line != 0) {
+            return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "duplicate key (first on line %u)", ps->sign_query_line);
+        }
+        ps->sign_query_line = st->lineno;
+        return set_provider_value(st, name, value, PROVIDER_QUERY_MAX, true, &ps->sign_query);
+    }
+    if (!provider_param_name_is_valid(name)) {
+        return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "[%s] '%s' is not a parameter name (1 to %u characters of A-Z, a-z, 0-9, "
+                    "'_', '.' and '-', starting with a letter or digit)",
+                    st->label, quote(name, q, sizeof(q)), PROVIDER_PARAM_NAME_MAX);
+    }
+    if (provider_param_is_command(name)) {
+        return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "'%s' is a command of OpenSSL's provider configuration, not a parameter "
+                        "(certd loads and activates every provider in [providers] load itself)",
+                        name);
+    }
+    for (size_t i = 0; i < ps->n_params; i++) {
+        if (strcmp(ps->params[i].name, name) == 0) {
+            return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "duplicate key (first on line %u)", ps->param_lines[i]);
+        }
+    }
+    if (ps->n_params == PROVIDER_PARAMS_MAX) {
+        return fail_key(st, name, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u parameters",
+                        PROVIDER_PARAMS_MAX);
+    }
+    char *v = NULL;
+    int r = set_provider_value(st, name, value, PROVIDER_PARAM_VALUE_MAX, false, &v);
+    if (r < 0) {
+        return r;
+    }
+    char *n = strdup(name);
+    if (!n) {
+        free(v);
+        return fail_nomem(st);
+    }
+    ps->params[ps->n_params] = (struct provider_param){ .name = n, .value = v };
+    ps->param_lines[ps->n_params++] = st->lineno;
+    return 0;
+}
+
 #define T_SC  ((1u << ENDPOINT_SERVER) | (1u << ENDPOINT_CLIENT))
 #define T_A   (1u << ENDPOINT_AUTHORITY)
 #define T_ALL (T_SC | T_A)
@@ -1576,6 +2106,10 @@ static const struct key_def ca_keys[] = {
     { "server_auth", set_ca_server_auth, 0, false },
     { "allow_ed25519", set_ca_allow_ed25519, 0, false },
 };
+static const struct key_def providers_keys[] = {
+    { "load", set_providers_load, 0, false },
+    { "query", set_providers_query, 0, false },
+};
 _Static_assert(ELEMENTSOF(endpoint_keys) <= SECTION_KEYS_MAX, "room for every endpoint key");
 _Static_assert(ELEMENTSOF(ca_keys) <= SECTION_KEYS_MAX, "room for every ca key");
 _Static_assert(ELEMENTSOF(server_keys) <= SECTION_KEYS_MAX, "room for every server key");
@@ -1619,6 +2153,9 @@ static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
     case SEC_CA:
         *ret_n = ELEMENTSOF(ca_keys);
         return ca_keys;
+    case SEC_PROVIDERS:
+        *ret_n = ELEMENTSOF(providers_keys);
+        return providers_keys;
     case SEC_ENDPOINT:
         *ret_n = ELEMENTSOF(endpoint_keys);
         return endpoint_keys;
@@ -1660,6 +2197,45 @@ static bool endpoint_name_is_reserved(const char *s)
     return false;
 }
 
+/*
+ * "[provider NAME]" (name: what follows "provider"): kept aside until [providers] load is known
+ * (it may come later in the file); at most PROVIDERS_MAX, as load.
+ */
+static int provider_section_enter(struct parse_state *st, const char *name)
+{
+    char q[QUOTE_SIZE];
+    while (is_blank(*name)) {
+        name++;
+    }
+    size_t n = strlen(name);
+    if (!key_provider_name_is_valid(name, n)) {
+        return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "[provider NAME]: the name '%s' must be 1 to %u characters of a-z, 0-9, '_' "
+                    "and '-'",
+                    quote(name, q, sizeof(q)), KEY_PROVIDER_NAME_MAX);
+    }
+    for (size_t i = 0; i < st->n_psecs; i++) {
+        if (strcmp(st->psecs[i].name, name) == 0) {
+            return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "duplicate section [provider %s] (first on line %u)", name,
+                        st->psecs[i].line);
+        }
+    }
+    if (st->n_psecs == PROVIDERS_MAX) {
+        return fail(st, st->lineno, NULL, NULL, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                    "more than %u [provider NAME] sections", PROVIDERS_MAX);
+    }
+    struct provider_section *ps = &st->psecs[st->n_psecs++];
+    memcpy(ps->name, name, n + 1);
+    ps->line = st->lineno;
+    st->sec = SEC_PROVIDER;
+    st->ep = NULL;
+    st->psec = ps;
+    st->key_lines = NULL;
+    (void)snprintf(st->label, sizeof(st->label), "provider %s", name);
+    return 0;
+}
+
 /* A "[...]" line: enter the section it names. */
 static int section_enter(struct parse_state *st, const char *line)
 {
@@ -1692,7 +2268,8 @@ static int section_enter(struct parse_state *st, const char *line)
     name[n] = '\0';
 
     static const char *const fixed[SEC_KIND_MAX] = {
-        [SEC_SERVER] = "server", [SEC_TLS] = "tls", [SEC_LIMITS] = "limits", [SEC_CA] = "ca"
+        [SEC_SERVER] = "server",       [SEC_TLS] = "tls", [SEC_LIMITS] = "limits", [SEC_CA] = "ca",
+        [SEC_PROVIDERS] = "providers",
     };
     enum section_kind sec = SEC_NONE;
     for (int k = 0; k < SEC_KIND_MAX; k++) {
@@ -1704,9 +2281,12 @@ static int section_enter(struct parse_state *st, const char *line)
         /* one of the fixed sections */
     } else if (strncmp(name, "endpoint", 8) == 0 && (name[8] == '\0' || is_blank(name[8]))) {
         sec = SEC_ENDPOINT;
+    } else if (strncmp(name, "provider", 8) == 0 && (name[8] == '\0' || is_blank(name[8]))) {
+        return provider_section_enter(st, name + 8);
     } else {
         return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
-                    "unknown section [%s] (sections: server, tls, limits, ca, endpoint NAME)",
+                    "unknown section [%s] (sections: server, tls, limits, providers, provider "
+                    "NAME, ca, endpoint NAME)",
                     quote(name, q, sizeof(q)));
     }
 
@@ -1718,6 +2298,7 @@ static int section_enter(struct parse_state *st, const char *line)
         st->sec_line[sec] = st->lineno;
         st->sec = sec;
         st->ep = NULL;
+        st->psec = NULL;
         st->key_lines = st->sec_key_lines[sec];
         (void)snprintf(st->label, sizeof(st->label), "%s", fixed[sec]);
         return 0;
@@ -1756,6 +2337,7 @@ static int section_enter(struct parse_state *st, const char *line)
     st->ep_line[i] = st->lineno;
     st->sec = SEC_ENDPOINT;
     st->ep = &cfg->endpoints[i];
+    st->psec = NULL;
     st->key_lines = st->ep_key_lines[i];
     (void)snprintf(st->label, sizeof(st->label), "endpoint %s", ep_name);
     return 0;
@@ -1836,6 +2418,15 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
                    "key '%s' outside any section", quote(name, q, sizeof(q)));
         return 0;
     }
+    if (st->sec == SEC_PROVIDER) {
+        /* Any key: the provider's parameters are its own business. */
+        if (value[0] == '\0') {
+            (void)fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "[%s] '%s': empty value", st->label, quote(name, q, sizeof(q)));
+            return 0;
+        }
+        return set_provider_param(st, name, value) == 0;
+    }
     size_t n;
     const struct key_def *keys = section_keys(st->sec, &n);
     for (size_t i = 0; i < n; i++) {
@@ -1889,6 +2480,136 @@ static int text_check(struct parse_state *st, struct span text)
     return 0;
 }
 
+/*
+ * What needs [providers] and every [provider NAME]: each section is for a provider in load; the
+ * config's providers in load order, each with its parameters and its sign query (given, the
+ * known provider's, or "?provider=NAME"); the global query with the known providers' terms
+ * appended, unless the admin's query already names their marker property (then it is the whole
+ * query, as written).
+ */
+static int providers_finish(struct parse_state *st)
+{
+    struct config *cfg = st->cfg;
+    if (st->n_load == 0) {
+        memcpy(st->load[0], "default", sizeof("default"));
+        st->n_load = 1;
+    }
+    struct provider_section *by_load[PROVIDERS_MAX] = { NULL };
+    for (size_t i = 0; i < st->n_psecs; i++) {
+        struct provider_section *ps = &st->psecs[i];
+        size_t j = 0;
+        while (j < st->n_load && strcmp(st->load[j], ps->name) != 0) {
+            j++;
+        }
+        if (j == st->n_load) {
+            return fail(st, ps->line, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "[provider %s] is not in [providers] load", ps->name);
+        }
+        by_load[j] = ps;
+    }
+
+    const char *admin = cfg->providers.query;
+    unsigned query_line = st->sec_key_lines[SEC_PROVIDERS][1];
+    size_t len = admin ? strlen(admin) : 0;
+    const struct known_provider *terms[PROVIDERS_MAX];
+    size_t n_terms = 0;
+    for (size_t i = 0; i < st->n_load; i++) {
+        const struct known_provider *kp = known_provider_find(st->load[i]);
+        if (kp && kp->query_terms && !(admin && strstr(admin, kp->query_marker))) {
+            terms[n_terms++] = kp;
+            len += (len > 0 ? 1 : 0) + strlen(kp->query_terms);
+        }
+    }
+    if (len > PROVIDER_QUERY_MAX) {
+        assert(n_terms > 0 && admin); /* the admin's alone was checked, the terms are short */
+        return fail(st, query_line, "providers", "query", -E2BIG, CERTD_E_FIELD_TOO_LONG,
+                    "longer than %u characters with %s's terms appended (or name %s in it to "
+                    "give the whole query yourself)",
+                    PROVIDER_QUERY_MAX, terms[0]->name, terms[0]->query_marker);
+    }
+
+    struct config_providers np = { .n = 0 };
+    int r = 0;
+    if (len > 0) {
+        np.query = malloc(len + 1);
+        if (!np.query) {
+            return fail_nomem(st);
+        }
+        size_t o = (size_t)snprintf(np.query, len + 1, "%s", admin ? admin : "");
+        for (size_t i = 0; i < n_terms; i++) {
+            o += (size_t)snprintf(np.query + o, len + 1 - o, "%s%s", o > 0 ? "," : "",
+                                  terms[i]->query_terms);
+        }
+        assert(o == len);
+    }
+    for (size_t i = 0; r == 0 && i < st->n_load; i++) {
+        struct provider_section *ps = by_load[i];
+        struct provider_spec *spec = &np.specs[i];
+        memcpy(spec->name, st->load[i], sizeof(spec->name));
+        np.n = i + 1;
+        if (ps && ps->n_params > 0) {
+            spec->params = calloc(ps->n_params, sizeof(*spec->params));
+            if (!spec->params) {
+                r = -ENOMEM;
+                break;
+            }
+            memcpy(spec->params, ps->params, ps->n_params * sizeof(*spec->params));
+            spec->n_params = ps->n_params;
+            ps->n_params = 0; /* now np's */
+        }
+        const struct known_provider *kp = known_provider_find(spec->name);
+        for (size_t k = 0; kp && kp->env_param && k < spec->n_params; k++) {
+            if (strcmp(spec->params[k].name, kp->env_param) == 0) {
+                struct provider_param *e = &np.env[np.n_env];
+                e->name = strdup(kp->env_var);
+                e->value = strdup(spec->params[k].value);
+                np.n_env++;
+                if (!e->name || !e->value) {
+                    r = -ENOMEM;
+                }
+                break;
+            }
+        }
+        if (ps && ps->sign_query) {
+            np.sign_query[i] = TAKE_PTR(ps->sign_query);
+        } else {
+            np.sign_query[i] = sign_query_default(spec->name);
+            if (!np.sign_query[i]) {
+                r = -ENOMEM;
+            }
+        }
+    }
+    if (r < 0) {
+        providers_clear(&np);
+        return fail_nomem(st);
+    }
+    providers_clear(&cfg->providers);
+    cfg->providers = np;
+    return 0;
+}
+
+/*
+ * A key's provider (new_key = PROVIDER:ALG) must be loaded; a key behind a URI needs one, so
+ * that a new key (a rekey, a CSR's, a new CA root) is made where that key lives and never in
+ * software beside it. what: "endpoint", "CA".
+ */
+static int new_key_check(struct parse_state *st, const char *label, const struct key_spec *nk,
+                         unsigned nk_line, const char *key_uri, unsigned key_line, const char *what)
+{
+    char q[QUOTE_SIZE];
+    if (nk->provider[0] && !provider_is_configured(st->cfg, nk->provider)) {
+        return fail(st, nk_line, label, "new_key", -EINVAL, CERTD_E_FIELD_INVALID,
+                    "provider '%s' is not in [providers] load", nk->provider);
+    }
+    if (key_uri && !nk->provider[0]) {
+        return fail(st, key_line, label, "key", -EINVAL, CERTD_E_FIELD_INVALID,
+                    "key = %s needs new_key = PROVIDER:ALG, so that new keys for this %s are "
+                    "made where the key lives",
+                    quote(key_uri, q, sizeof(q)), what);
+    }
+    return 0;
+}
+
 /* What needs a whole endpoint: its type, and the keys that belong to the type. */
 static int endpoints_finish(struct parse_state *st)
 {
@@ -1924,6 +2645,11 @@ static int endpoints_finish(struct parse_state *st)
             return fail(st, lines[endpoint_key_index("new_key")], label, "new_key", -EINVAL,
                         CERTD_E_FIELD_INVALID, "ed25519 needs allow_ed25519 = yes");
         }
+        int r = new_key_check(st, label, &ep->new_key, lines[endpoint_key_index("new_key")],
+                              ep->key_uri, lines[endpoint_key_index("key")], "endpoint");
+        if (r < 0) {
+            return r;
+        }
     }
     return 0;
 }
@@ -1935,9 +2661,72 @@ static int endpoints_finish(struct parse_state *st)
 static int ca_finish(struct parse_state *st)
 {
     const struct config_ca *ca = &st->cfg->ca;
-    if (ca->signer == CONFIG_SIGNER_EXEC && ca->is_key_given) {
+    if (ca->signer == CONFIG_SIGNER_EXEC && (ca->is_key_given || ca->key_uri)) {
         return fail(st, ca_key_line(st, "key"), "ca", "key", -EINVAL, CERTD_E_FIELD_INVALID,
                     "key is only for signer = local (an exec signer holds its own key)");
+    }
+    if (ca->key_uri && ca->signer != CONFIG_SIGNER_LOCAL) {
+        return fail(st, ca_key_line(st, "key"), "ca", "key", -EINVAL, CERTD_E_FIELD_INVALID,
+                    "a key URI is only for signer = local");
+    }
+    return new_key_check(st, "ca", &ca->new_key, ca_key_line(st, "new_key"), ca->key_uri,
+                         ca_key_line(st, "key"), "CA");
+}
+
+/*
+ * A key or certificate behind a handle: or a provider's URI belongs to one place, as files do
+ * (paths_check; object: paths are checked there): two endpoints rekeying one persistent handle
+ * would take each other's key.
+ */
+static int uris_check(struct parse_state *st)
+{
+    const struct config *cfg = st->cfg;
+    struct {
+        const char *uri;
+        unsigned line;
+        char what[24 + CONFIG_ENDPOINT_NAME_MAX];
+        enum uri_kind kind;
+        uint32_t handle;
+    } u[2 * CONFIG_ENDPOINTS_MAX + 1];
+    size_t n = 0;
+    if (cfg->ca.key_uri) {
+        u[n].uri = cfg->ca.key_uri;
+        u[n].line = ca_key_line(st, "key");
+        (void)snprintf(u[n].what, sizeof(u[n].what), "[ca] key");
+        n++;
+    }
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        const struct config_endpoint *ep = &cfg->endpoints[i];
+        const char *uris[2] = { ep->cert_uri, ep->key_uri };
+        const char *keys[2] = { "cert", "key" };
+        for (size_t k = 0; k < 2; k++) {
+            if (!uris[k]) {
+                continue;
+            }
+            u[n].uri = uris[k];
+            u[n].line = st->ep_key_lines[i][endpoint_key_index(keys[k])];
+            (void)snprintf(u[n].what, sizeof(u[n].what), "[endpoint %s] %s", ep->name, keys[k]);
+            n++;
+        }
+    }
+    for (size_t y = 0; y < n; y++) {
+        u[y].handle = 0;
+        int r = uri_check(u[y].uri, &u[y].kind, NULL, &u[y].handle, NULL);
+        if (r == -ENOMEM) {
+            return fail_nomem(st);
+        }
+        assert(r == 0); /* it passed when it was read */
+        for (size_t x = 0; x < y; x++) {
+            bool is_same = u[x].kind == u[y].kind &&
+                           ((u[y].kind == URI_HANDLE && u[x].handle == u[y].handle) ||
+                            (u[y].kind == URI_OTHER && strcmp(u[x].uri, u[y].uri) == 0));
+            if (is_same) {
+                char q[QUOTE_SIZE];
+                return fail(st, u[y].line, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "%s '%s' is also %s", u[y].what, quote(u[y].uri, q, sizeof(q)),
+                            u[x].what);
+            }
+        }
     }
     return 0;
 }
@@ -1947,6 +2736,9 @@ static unsigned paths_slot_line(const struct parse_state *st, unsigned slot)
 {
     if (slot == SLOT_USERS) {
         return st->sec_key_lines[SEC_SERVER][2];
+    }
+    if (slot == SLOT_CA_KEY_OBJ) {
+        return ca_key_line(st, "key");
     }
     if (slot_is_ca_pem(slot)) {
         unsigned line = ca_key_line(st, slot == SLOT_CA_CERT ? "cert" : "key");
@@ -1960,7 +2752,9 @@ static unsigned paths_slot_line(const struct parse_state *st, unsigned slot)
     }
     size_t i = slot_ep(slot);
     const struct config_endpoint *ep = &st->cfg->endpoints[i];
-    const char *key = slot_k(slot) == 1 ? "key" : ep->type == ENDPOINT_AUTHORITY ? "dir" : "cert";
+    const char *key = slot_is_ep_key(slot)             ? "key"
+                      : ep->type == ENDPOINT_AUTHORITY ? "dir"
+                                                       : "cert";
     unsigned line = st->ep_key_lines[i][endpoint_key_index(key)];
     return line != 0 ? line : st->ep_line[i];
 }
@@ -1970,7 +2764,7 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
     assert_return(ret, -EINVAL);
     assert_return(text.p || text.len == 0, -EINVAL);
     /* Big: the duplicate tables. Heap, so that the loop thread's stack stays small. */
-    _cleanup_free_ struct parse_state *st = calloc(1, sizeof(*st));
+    _cleanup_(parse_state_freep) struct parse_state *st = calloc(1, sizeof(*st));
     if (!st) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
@@ -2005,6 +2799,10 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
         return fail(st, (unsigned)n, NULL, NULL, -EBADMSG, CERTD_E_FIELD_INVALID,
                     "expected 'key = value', '[section]' or a comment");
     }
+    r = providers_finish(st);
+    if (r < 0) {
+        return r;
+    }
     r = endpoints_finish(st);
     if (r < 0) {
         return r;
@@ -2027,9 +2825,16 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
     char clash[CERTD_ERR_MSG_MAX];
     unsigned slot = 0;
     r = config_check_paths(cfg, NULL, clash, sizeof(clash), &slot);
+    if (r == -ENOMEM) {
+        return fail_nomem(st);
+    }
     if (r < 0) {
         return fail(st, paths_slot_line(st, slot), NULL, NULL, r, CERTD_E_FIELD_INVALID, "%s",
                     clash);
+    }
+    r = uris_check(st);
+    if (r < 0) {
+        return r;
     }
     *ret = TAKE_PTR(cfg);
     return 0;
@@ -2116,6 +2921,11 @@ int config_apply_overrides(struct config *cfg, const char *state_dir, const char
         r = config_check_paths(cfg, paths, clash, sizeof(clash), &slot);
         if (r < 0) {
             free_strings(paths, ELEMENTSOF(paths));
+        }
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+        }
+        if (r < 0) {
             return err_set(err, r, CERTD_E_FIELD_INVALID, "%s%s", sd ? "--state-dir: " : "", clash);
         }
     }
@@ -2129,6 +2939,19 @@ int config_apply_overrides(struct config *cfg, const char *state_dir, const char
     resolve_commit(cfg, TAKE_PTR(sd), paths); /* sd is now cfg's */
     cfg->listen = l;
     return 0;
+}
+
+const char *config_provider_sign_query(const struct config *cfg, const char *name)
+{
+    if (!cfg || !name) {
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->providers.n; i++) {
+        if (strcmp(cfg->providers.specs[i].name, name) == 0) {
+            return cfg->providers.sign_query[i];
+        }
+    }
+    return NULL;
 }
 
 const struct config_endpoint *config_endpoint_find(const struct config *cfg, const char *name)

@@ -38,6 +38,7 @@
 
 #include "error/error.h"
 #include "keys/keys.h"
+#include "keys/providers.h"
 #include "util/cleanup.h"
 #include "util/span.h"
 #include "x509/validate.h"
@@ -158,10 +159,23 @@ struct config_endpoint {
     enum endpoint_type type;
     /* server and client */
     char *cert; /* absolute path of the certificate (+chain) PEM */
-    char *key;  /* absolute path of the private key PEM (may equal cert) */
+    char *key;  /* absolute path of the private key PEM (may equal cert); a TSS2 blob for a key
+                   made in a TPM */
     bool is_cert_given;
     bool is_key_given;
-    struct key_spec new_key; /* keys made for self-signed certificates and CSRs; ec:P-256 */
+    /*
+     * Issue #5: where the key or certificate lives when it is not a file: a URI that
+     * uri_check accepts and that is not file: ("handle:0x81000001", "object:/p",
+     * "handle:0x01000010" for a certificate in an NV index, a provider's own scheme); NULL
+     * when cert / key above is the place (a file: URI or a path given, or the default). When
+     * set, cert / key keep their default paths under STATE_DIR and mean nothing. A key_uri
+     * endpoint needs a new_key with a provider (keys made for it are made there).
+     */
+    char *cert_uri;
+    char *key_uri;
+    struct key_spec new_key; /* keys made for self-signed certificates and CSRs; ec:P-256;
+                                "tpm2:ec:P-256" makes them in a provider (its name is one of
+                                [providers] load) */
     char **names;            /* n_names SANs (san_classify-valid) for self-signed certificates */
     size_t n_names;
     unsigned days; /* self-signed validity, 1..CERTD_VALIDITY_DAYS_MAX; 365 */
@@ -204,6 +218,7 @@ struct config_ca {
     char *key;
     bool is_cert_given;
     bool is_key_given;
+    char *key_uri;           /* LOCAL: as config_endpoint's key_uri (a CA key in a TPM) */
     char *db;                /* the issuance log: STATE_DIR/ca.db (never given) */
     char *crl;               /* the current CRL (DER): STATE_DIR/ca/crl.der (never given) */
     struct key_spec new_key; /* the key of a root made at first start: ec:P-384 */
@@ -234,6 +249,30 @@ enum config_attr {
     ((1u << CONFIG_ATTR_O) | (1u << CONFIG_ATTR_OU) | (1u << CONFIG_ATTR_C) | \
      (1u << CONFIG_ATTR_ST) | (1u << CONFIG_ATTR_L))
 
+/*
+ * [providers] and [provider NAME] (issue #5). Defaults: load = default, no query. For a
+ * provider named in the table of known providers (config.c: "tpm2"), what the configuration does
+ * not say comes from that table: its global query terms (tpm2: "tpm2.digest!=yes,
+ * tpm2.cipher!=yes,tpm2.rand!=yes", so that hashing, ciphers and random numbers never go to the
+ * TPM) are appended to query, and its sign_query ("?tpm2.signature") is used.
+ */
+struct config_providers {
+    struct provider_spec specs[PROVIDERS_MAX]; /* in load order; params owned by the config */
+    char *sign_query[PROVIDERS_MAX]; /* per provider: the property query of a TLS context whose
+                                        key this provider holds (never NULL: the known
+                                        provider's, or "?provider=NAME") */
+    size_t n;
+    char *query; /* global default properties; NULL = none */
+    /*
+     * Environment variables to set before the providers load: a known provider's parameter
+     * that the provider reads only from its environment (config.c's table: tpm2-openssl 1.1.1
+     * asks OpenSSL for "tcti" but drops the answer, so [provider tpm2] tcti = X becomes
+     * TPM2OPENSSL_TCTI=X). name is the variable, value its value; both owned.
+     */
+    struct provider_param env[PROVIDERS_MAX];
+    size_t n_env;
+};
+
 struct config {
     /* [server] */
     struct config_listen listen;
@@ -257,6 +296,8 @@ struct config {
     size_t n_endpoints;
     /* [ca] */
     struct config_ca ca;
+    /* [providers], [provider NAME] */
+    struct config_providers providers;
 };
 
 /*
@@ -275,7 +316,9 @@ struct config {
  *            that overlap: "FILE:LINE: [endpoint B] key 'PATH' is also [endpoint A] cert" or
  *            "... lies inside [endpoint A] dir 'DIR'", LINE that of B's key, else of B's
  *            section), CERTD_E_FIELD_MISSING (an endpoint without type);
- *   -EOPNOTSUPP CERTD_E_FIELD_INVALID for key URIs not supported yet (handle:, object:);
+ *   -EOPNOTSUPP CERTD_E_FIELD_INVALID for a provider that this build does not support (meson
+ *            option "providers": "provider 'X' is not supported by this build (built with:
+ *            default, tpm2)");
  *   -ENOMEM.
  */
 _must_check_ int config_parse(struct span text, const char *filename, struct config **ret,
@@ -313,6 +356,12 @@ _must_check_ int config_apply_overrides(struct config *cfg, const char *state_di
 /* Free cfg and all it owns; accepts NULL; returns NULL. */
 struct config *config_free(struct config *cfg);
 DEFINE_CLEANUP_STRUCT(config, config_free)
+
+/*
+ * The property query for a TLS context whose key provider `name` holds: that provider's
+ * sign_query (borrowed), or NULL when the provider is not configured.
+ */
+const char *config_provider_sign_query(const struct config *cfg, const char *name);
 
 /* The endpoint called name (borrowed from cfg), or NULL. */
 const struct config_endpoint *config_endpoint_find(const struct config *cfg, const char *name);

@@ -68,6 +68,25 @@ static void parse_bad(const char *text, int r, enum certd_errc code, unsigned li
     parse_bad_span(span_from_str(text), r, code, line, word);
 }
 
+/* Whether this build supports the provider called name (meson option providers). */
+static bool is_built(const char *name)
+{
+    char list[sizeof(CERTD_PROVIDERS_BUILT) + 2];
+    char item[64];
+    (void)snprintf(list, sizeof(list), ",%s,", CERTD_PROVIDERS_BUILT);
+    (void)snprintf(item, sizeof(item), ",%s,", name);
+    return strstr(list, item) != NULL;
+}
+
+/* The TPM cases need default and tpm2 in the build (the default of the meson option). */
+static void need_tpm2(void)
+{
+    if (!is_built("default") || !is_built("tpm2")) {
+        print_message("this build has no default or tpm2 provider: skipped\n");
+        skip();
+    }
+}
+
 #define SRV "[server]\n"
 #define EPS "[endpoint e]\ntype = server\n"
 #define EPC "[endpoint e]\ntype = client\n"
@@ -145,8 +164,10 @@ static const struct bad_case bad_values[] = {
     INV(EPA "max = 0\n", 3, "[endpoint e] max: "),
     INV(EPA "max = 1001\n", 3, "max"),
     INV(EPA "dir = relative/dir\n", 3, "[endpoint e] dir: must be an absolute path"),
-    INV(EPS "cert = relative.pem\n", 3, "[endpoint e] cert: must be an absolute path or a file"),
-    INV(EPS "key = http://example.com/key.pem\n", 3, "[endpoint e] key: unsupported URI"),
+    INV(EPS "cert = relative.pem\n", 3,
+        "[endpoint e] cert: must be an absolute path or a URI with a lowercase scheme"),
+    INV(EPS "key = HANDLE:0x81000001\n", 3, "[endpoint e] key: must be an absolute path or a URI"),
+    INV(EPS "key = handle:0x81000001 x\n", 3, "key: a URI may hold only printable ASCII"),
     INV(EPS "cert = file://host/etc/cert.pem\n", 3, "cert: a file: URI must name"),
     INV(EPS "cert = file:relative.pem\n", 3, "cert"),
     INV(EPS "cert = file:///a%zz\n", 3, "cert: bad percent"),
@@ -234,7 +255,6 @@ static const struct bad_case bad_values[] = {
     INV("[endpoint e]\nmax = 5\ndir = /x\ntype = server\n", 2, "max: 'max' is only"),
     INV("[endpoint e]\ndir = /x\nmax = 5\ntype = client\n", 2, "dir: 'dir' is only"),
     /* sections and keys */
-    INV("[providers]\nload = default\n", 1, "unknown section [providers]"),
     INV("[Server]\n", 1, "unknown section [Server]"),
     INV("[endpointx]\n", 1, "unknown section"),
     INV("[endpoint]\ntype = server\n", 1, "the name '' must be"),
@@ -280,8 +300,7 @@ static const struct bad_case bad_values[] = {
     INV(CA "days = 36501\n", 2, "[ca] days: "),
     INV(CA "crl_days = 0\n", 2, "[ca] crl_days: must be a whole number from 1 to 365"),
     INV(CA "crl_days = 366\n", 2, "[ca] crl_days: "),
-    INV(CA "cert = ca.pem\n", 2, "[ca] cert: must be an absolute path or a file"),
-    INV(CA "key = http://example.com/k.pem\n", 2, "[ca] key: unsupported URI"),
+    INV(CA "cert = ca.pem\n", 2, "[ca] cert: must be an absolute path or a URI"),
     INV(CA "cert = file:///var/lib/certd/x/%2e%2e/users\n", 2, "[ca] cert: must not contain '.'"),
     INV(CA "key = /etc//k.pem\n", 2, "[ca] key: must not contain '//'"),
     INV(CA "key = /etc/k.pem/\n", 2, "[ca] key: must not end with '/'"),
@@ -317,7 +336,9 @@ static const struct bad_case bad_values[] = {
     INV(CA "days = 1\n; x\ndays = 2\n", 4, "[ca] days: duplicate key (first on line 2)"),
     INV(CA "signer = off\nsigner = off\n", 3, "[ca] signer: duplicate key (first on line 2)"),
     INV(CA "[tls]\n[ca]\n", 3, "duplicate section [ca] (first on line 1)"),
-    INV("[CA]\n", 1, "unknown section [CA] (sections: server, tls, limits, ca, endpoint NAME)"),
+    INV("[CA]\n", 1,
+        "unknown section [CA] (sections: server, tls, limits, providers, provider NAME, ca, "
+        "endpoint NAME)"),
     INV("[ca x]\n", 1, "unknown section [ca x]"),
     /* STATE_DIR/ca and STATE_DIR/ca.db are the CA's */
     INV("[endpoint ca]\ntype = authority\n", 1, "[endpoint ca]: the name is reserved"),
@@ -337,15 +358,6 @@ static const struct bad_case bad_values[] = {
     { SRV "listen = 1.2.3.4:1\x7f\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2, "control" },
     { SRV "listen = 1.2.3.4:1\rlisten = 1.2.3.4:2\n", -EBADMSG, CERTD_E_FIELD_INVALID, 2,
       "control character 0x0d" },
-    /* URIs issue #5 adds */
-    { EPS "key = handle:0x81000001\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3,
-      "[endpoint e] key: 'handle:' and 'object:' keys are not supported yet" },
-    { EPS "cert = object:tpm2-key\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3,
-      "[endpoint e] cert: " },
-    { EPC "key = HANDLE:0x81000001\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 3, "key: " },
-    { CA "key = handle:0x81000002\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 2,
-      "[ca] key: 'handle:' and 'object:' keys are not supported yet" },
-    { CA "cert = object:ca-cert\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 2, "[ca] cert: " },
     /* [ca] values over a limit */
     { CA "common_name = "
          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
@@ -862,7 +874,7 @@ static void test_config_text_checks(void **state)
     err = (struct certd_err){ 0 };
     assert_int_equal(config_parse(span_from_str("[x]\n"), NULL, &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "<config>:1: unknown section [x] (sections: server, tls, "
-                                 "limits, ca, endpoint NAME)");
+                                 "limits, providers, provider NAME, ca, endpoint NAME)");
     assert_int_equal(config_parse(span_from_str(""), NULL, NULL, NULL), -EINVAL);
 }
 
@@ -879,6 +891,9 @@ static void check_default_endpoints(const struct config *cfg, const char *sd)
     (void)snprintf(p, sizeof(p), "%s/https/key.pem", sd);
     assert_string_equal(https->key, p);
     assert_false(https->is_cert_given || https->is_key_given);
+    assert_null(https->cert_uri);
+    assert_null(https->key_uri);
+    assert_string_equal(https->new_key.provider, "");
     assert_int_equal(https->new_key.alg, KEY_ALG_EC);
     assert_string_equal(https->new_key.curve, "P-256");
     assert_int_equal(https->days, 365);
@@ -916,6 +931,8 @@ static void check_ca_defaults(const struct config *cfg, const char *sd)
     (void)snprintf(p, sizeof(p), "%s/ca/crl.der", sd);
     assert_string_equal(ca->crl, p);
     assert_false(ca->is_cert_given || ca->is_key_given);
+    assert_null(ca->key_uri);
+    assert_string_equal(ca->new_key.provider, "");
     assert_int_equal(ca->new_key.alg, KEY_ALG_EC);
     assert_int_equal(ca->new_key.bits, 384);
     assert_string_equal(ca->new_key.curve, "P-384");
@@ -948,6 +965,15 @@ static void check_server_defaults(const struct config *cfg)
     assert_int_equal(cfg->idle_timeout, 30);
     assert_int_equal(cfg->request_timeout, 10);
     assert_false(cfg->is_users_file_given);
+    /* [providers] load = default, no query, no parameters */
+    assert_int_equal(cfg->providers.n, 1);
+    assert_string_equal(cfg->providers.specs[0].name, "default");
+    assert_int_equal(cfg->providers.specs[0].n_params, 0);
+    assert_null(cfg->providers.specs[0].params);
+    assert_null(cfg->providers.query);
+    assert_string_equal(cfg->providers.sign_query[0], "?provider=default");
+    assert_string_equal(config_provider_sign_query(cfg, "default"), "?provider=default");
+    assert_null(config_provider_sign_query(cfg, "tpm2"));
 }
 
 static void test_config_defaults(void **state)
@@ -1372,6 +1398,8 @@ static void test_config_example(void **state)
         "dir",
         "max",
         "reload",
+        "load",
+        "query",
     };
     for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
         char k[64];
@@ -1399,18 +1427,620 @@ static void test_config_example(void **state)
             fail();
         }
     }
+    /* Its TPM lines, commented out, make a configuration that parses as documented. */
+    static const char *const tpm[] = {
+        "[providers]",
+        "load = default,tpm2",
+        "[provider tpm2]",
+        "tcti = device:/dev/tpmrm0",
+        "sign_query = ?tpm2.signature",
+        "[endpoint https]",
+        "type = server",
+        "new_key = tpm2:ec:P-256",
+        "key = handle:0x81000001",
+        "cert = handle:0x01000010",
+        "[ca]",
+        "key = handle:0x81000002",
+    };
+    char conf[1024];
+    size_t o = 0;
+    for (size_t i = 0; i < ELEMENTSOF(tpm); i++) {
+        char line[128];
+        (void)snprintf(line, sizeof(line), "\n; %s\n", tpm[i]);
+        bool is_active = i == 0 || i == 5 || i == 6 || i == 10;
+        if (!is_active && !strstr((const char *)text, line)) {
+            print_error("certd.conf.example lacks '%s'\n", line + 1);
+            fail();
+        }
+        o += (size_t)snprintf(conf + o, sizeof(conf) - o, "%s\n", tpm[i]);
+    }
+    assert_non_null(strstr((const char *)text, "\n; tcti = swtpm:host=127.0.0.1,port=2321\n"));
+    assert_non_null(strstr((const char *)text, "\n; new_key = tpm2:ec:P-384"));
     free(text);
+    if (!is_built("default") || !is_built("tpm2")) {
+        return;
+    }
+    (void)snprintf(conf + o, sizeof(conf) - o, "new_key = tpm2:ec:P-384\n");
+    cfg = parse_ok(conf);
+    assert_string_equal(cfg->endpoints[0].key_uri, "handle:0x81000001");
+    assert_string_equal(cfg->endpoints[0].cert_uri, "handle:0x01000010");
+    assert_string_equal(cfg->ca.key_uri, "handle:0x81000002");
+    assert_string_equal(config_provider_sign_query(cfg, "tpm2"), "?tpm2.signature");
+    assert_string_equal(cfg->providers.specs[1].params[0].value, "device:/dev/tpmrm0");
+    config_free(cfg);
+}
+
+/* ---- [providers], [provider NAME] and key/certificate URIs (issue #5) ---- */
+
+#define PRV "[providers]\nload = default,tpm2\n"
+
+static const struct bad_case provider_bad[] = {
+    /* [providers] load */
+    INV("[providers]\nload =\n", 2, "[providers] load: empty value"),
+    INV("[providers]\nload = default,,tpm2\n", 2, "[providers] load: provider 2 is empty"),
+    INV("[providers]\nload = default,\n", 2, "load: provider 2 is empty"),
+    INV("[providers]\nload = , default\n", 2, "load: provider 1 is empty"),
+    INV("[providers]\nload = default, default\n", 2,
+        "[providers] load: provider 'default' is named twice"),
+    INV("[providers]\nload = default,tpm2,tpm2\n", 2, "load: provider 'tpm2' is named twice"),
+    INV("[providers]\nload = Default\n", 2, "[providers] load: 'Default' is not a provider name"),
+    INV("[providers]\nload = tpm 2\n", 2, "load: 'tpm 2' is not a provider name"),
+    INV("[providers]\nload = default;tpm2\n", 2, "load: 'default;tpm2' is not a provider name"),
+    INV("[providers]\nload = default tpm2\n", 2, "load: 'default tpm2' is not a provider"),
+    INV("[providers]\nload = tpm2.so\n", 2, "load: 'tpm2.so' is not a provider name"),
+    INV("[providers]\nload = /usr/lib/ossl-modules/tpm2.so\n", 2, "is not a provider name"),
+    /* KEY_PROVIDER_NAME_MAX + 1 */
+    INV("[providers]\nload = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 2,
+        "is not a provider name (1 to 31 characters"),
+    /* notes/tpm2.md P2: default first */
+    INV("[providers]\nload = tpm2,default\n", 2,
+        "[providers] load: tpm2 may not come first: load a software provider"),
+    INV("[providers]\nload = tpm2\n", 2, "load: tpm2 may not come first"),
+    /* [providers] query */
+    INV("[providers]\nquery =\n", 2, "[providers] query: empty value"),
+    INV("[providers]\nquery = fips=\xc3\xa9\n", 2,
+        "[providers] query: may hold only printable ASCII characters"),
+    INV("[providers]\nquery = fips=yes\t,x=1\n", 2, "[providers] query: may hold only printable"),
+    /* [providers] keys and sections */
+    INV("[providers]\nsign_query = ?x\n", 2, "unknown key 'sign_query' in [providers]"),
+    INV("[providers]\ntcti = device:/dev/tpmrm0\n", 2, "unknown key 'tcti' in [providers]"),
+    INV("[providers]\nLoad = default\n", 2, "unknown key 'Load' in [providers]"),
+    INV("[providers]\n[tls]\n[providers]\n", 3, "duplicate section [providers] (first on line 1)"),
+    INV("[providers]\nload = default\nload = default\n", 3,
+        "[providers] load: duplicate key (first on line 2)"),
+    INV("[providers]\nquery = a\nquery = a\n", 3, "[providers] query: duplicate key"),
+    INV("[Providers]\n", 1, "unknown section [Providers]"),
+    INV("[providerx]\n", 1, "unknown section [providerx]"),
+    /* [provider NAME]: in load, wherever [providers] is */
+    INV("[provider tpm2]\ntcti = device:/dev/tpmrm0\n", 1,
+        "[provider tpm2] is not in [providers] load"),
+    INV("[providers]\nload = default\n\n[provider tpm2]\n", 4,
+        "[provider tpm2] is not in [providers] load"),
+    INV("[provider fips]\n" PRV, 1, "[provider fips] is not in [providers] load"),
+    INV(PRV "[provider tpm2]\n[provider null]\n", 4, "[provider null] is not in"),
+    INV("[provider Tpm2]\n", 1, "[provider NAME]: the name 'Tpm2' must be 1 to 31 characters"),
+    INV("[provider]\n", 1, "[provider NAME]: the name '' must be"),
+    INV("[provider a b]\n", 1, "the name 'a b' must be"),
+    INV("[provider tpm2.so]\n", 1, "the name 'tpm2.so' must be"),
+    INV("[provider aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n", 1, "must be 1 to 31 characters"),
+    INV(PRV "[provider tpm2]\n[provider tpm2]\n", 4,
+        "duplicate section [provider tpm2] (first on line 3)"),
+    /* parameters: names, values, certd's own */
+    INV(PRV "[provider tpm2]\nactivate = 1\n", 4,
+        "[provider tpm2] activate: 'activate' is a command of OpenSSL's provider configuration, "
+        "not a parameter (certd loads and activates"),
+    INV(PRV "[provider tpm2]\nACTIVATE = yes\n", 4, "'ACTIVATE' is a command of OpenSSL's"),
+    INV(PRV "[provider tpm2]\nsoft_load = 1\n", 4, "'soft_load' is a command of OpenSSL's"),
+    INV(PRV "[provider tpm2]\nidentity = tpm3\n", 4, "'identity' is a command of OpenSSL's"),
+    INV(PRV "[provider tpm2]\nx.activate = 0\n", 4,
+        "[provider tpm2] x.activate: 'x.activate' is a command"),
+    INV(PRV "[provider tpm2]\n.include = /etc/x.cnf\n", 4,
+        "'.include' is not a parameter name (1 to 63 characters of A-Z, a-z, 0-9, '_', '.' and "
+        "'-', starting with a letter or digit)"),
+    INV(PRV "[provider tpm2]\n-tcti = x\n", 4, "'-tcti' is not a parameter name"),
+    INV(PRV "[provider tpm2]\ntcti = default\n", 4,
+        "[provider tpm2] tcti: names a section of OpenSSL's configuration"),
+    INV(PRV "[provider tpm2]\ntcti = certd_init\n", 4, "tcti: names a section"),
+    INV(PRV "[provider tpm2]\ntcti = certd_providers\n", 4, "tcti: names a section"),
+    INV(PRV "[provider tpm2]\ntcti = certd_provider_12\n", 4, "tcti: names a section"),
+    INV(PRV "[provider tpm2]\ntcti = \"device:/dev/tpmrm0\"\n", 4,
+        "[provider tpm2] tcti: may hold only printable ASCII characters"),
+    INV(PRV "[provider tpm2]\ntcti = 'device:/dev/tpmrm0'\n", 4, "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti = $ENV::TPM2OPENSSL_TCTI\n", 4, "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti = ${TCTI}\n", 4, "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti = device:/dev/tpmrm0;x\n", 4, "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti = device:/dev/tpmrm0 # the kernel RM\n", 4,
+        "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti = device:\\dev\n", 4, "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti = caf\xc3\xa9\n", 4, "tcti: may hold only"),
+    INV(PRV "[provider tpm2]\ntcti =\n", 4, "[provider tpm2] 'tcti': empty value"),
+    INV(PRV "[provider tpm2]\ntc$ti = x\n", 4, "[provider tpm2] 'tc$ti' is not a parameter name"),
+    INV(PRV "[provider tpm2]\ntc/ti = x\n", 4, "'tc/ti' is not a parameter name (1 to 63"),
+    INV(PRV "[provider tpm2]\ntc ti = x\n", 4, "'tc ti' is not a parameter name"),
+    INV(PRV "[provider tpm2]\ntcti = a\n; x\ntcti = b\n", 6,
+        "[provider tpm2] tcti: duplicate key (first on line 4)"),
+    INV(PRV "[provider tpm2]\nsign_query = ?a\nsign_query = ?b\n", 5,
+        "[provider tpm2] sign_query: duplicate key (first on line 4)"),
+    INV(PRV "[provider tpm2]\nsign_query = ?tpm2.sign\xc3\xa4ture\n", 4,
+        "[provider tpm2] sign_query: may hold only printable ASCII characters"),
+    INV(PRV "[provider tpm2]\nsign_query =\n", 4, "[provider tpm2] 'sign_query': empty value"),
+    INV("[provider default]\nx = $y\n", 2, "[provider default] x: may hold only"),
+    /* new_key = [PROVIDER:]ALG[:SIZE|CURVE] (key_spec_parse) */
+    INV(PRV EPS "new_key = TPM2:ec:P-256\n", 5,
+        "[endpoint e] new_key: malformed provider name 'TPM2'"),
+    INV(PRV EPS "new_key = tpm2:dsa\n", 5, "[endpoint e] new_key: "),
+    INV(PRV EPS "new_key = tpm2:ec:P-192\n", 5, "after PROVIDER: to make keys in a provider"),
+    INV(PRV EPS "new_key = tpm2:rsa:1024\n", 5, "[endpoint e] new_key: "),
+    INV(PRV EPS "new_key = tpm2:ec:P-256:x\n", 5, "new_key: malformed key type"),
+    INV(PRV EPS "new_key = tpm2::ec\n", 5, "new_key: malformed key type"),
+    INV(PRV EPS "new_key = tpm2:ed25519\n", 5, "new_key: ed25519 needs allow_ed25519 = yes"),
+    INV(PRV CA "new_key = tpm2:rsa:1024\n", 4, "[ca] new_key: "),
+};
+
+/* Build-dependent: what this build does not support is refused with -EOPNOTSUPP. */
+static void test_config_providers_build(void **state)
+{
+    (void)state;
+    char built[256];
+    size_t o = 0;
+    for (const char *p = CERTD_PROVIDERS_BUILT; *p; p++) {
+        o += (size_t)snprintf(built + o, sizeof(built) - o, *p == ',' ? ", " : "%c", *p);
+    }
+    static const char *const names[] = { "default", "fips",   "null",        "tpm2",
+                                         "base",    "legacy", "oqsprovider", "pkcs11" };
+    for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+        char text[128];
+        (void)snprintf(text, sizeof(text), "[providers]\nload = null,%s\n", names[i]);
+        if (strcmp(names[i], "null") == 0) {
+            (void)snprintf(text, sizeof(text), "[providers]\nload = null\n");
+        }
+        if (is_built(names[i]) && is_built("null")) {
+            struct config *cfg = parse_ok(text);
+            assert_string_equal(cfg->providers.specs[cfg->providers.n - 1].name, names[i]);
+            config_free(cfg);
+            continue;
+        }
+        const char *missing = is_built("null") ? names[i] : "null";
+        char word[400];
+        (void)snprintf(word, sizeof(word),
+                       "[providers] load: provider '%s' is not supported by this build (built "
+                       "with: %s)",
+                       missing, built);
+        parse_bad(text, -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 2, word);
+    }
+    /* the build's list as it is: every name in it can be loaded */
+    assert_true(is_built("default") || is_built("fips") || is_built("null") || is_built("tpm2"));
+}
+
+static void test_config_providers_bad(void **state)
+{
+    (void)state;
+    /* In a build without tpm2 (or default), the cases naming it would fail on the build's list. */
+    bool has_tpm2 = is_built("default") && is_built("tpm2");
+    size_t n = 0;
+    for (size_t i = 0; i < ELEMENTSOF(provider_bad); i++) {
+        const struct bad_case *c = &provider_bad[i];
+        if (!has_tpm2 && strstr(c->text, "tpm2")) {
+            continue;
+        }
+        parse_bad(c->text, c->r, c->code, c->line, c->word);
+        n++;
+    }
+    assert_true(n > 0);
+}
+
+static void test_config_providers_limits(void **state)
+{
+    (void)state;
+    /* PROVIDERS_MAX names pass the count (and fail on what the build lacks); one more does not */
+    char *t = list_text("[providers]\nload = ", "default", ",", PROVIDERS_MAX);
+    parse_bad(t, -EINVAL, CERTD_E_FIELD_INVALID, 2, "provider 'default' is named twice");
+    free(t);
+    t = list_text("[providers]\nload = ", "x", ",", PROVIDERS_MAX + 1);
+    parse_bad(t, -E2BIG, CERTD_E_TOO_MANY_VALUES, 2, "[providers] load: more than 8 providers");
+    free(t);
+    parse_bad("[providers]\nload = a,b,c,d,e,f,g,h\n", -EOPNOTSUPP, CERTD_E_FIELD_INVALID, 2,
+              "is not supported by this build");
+    parse_bad("[providers]\nload = a,b,c,d,e,f,g,h,i\n", -E2BIG, CERTD_E_TOO_MANY_VALUES, 2,
+              "more than 8 providers");
+    /* a 31-character name is a name (this build does not have it) */
+    parse_bad("[providers]\nload = aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", -EOPNOTSUPP,
+              CERTD_E_FIELD_INVALID, 2,
+              "provider 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' is not supported by this build");
+
+    /* PROVIDERS_MAX [provider NAME] sections: each must be in load; one more is too many */
+    char text[1024];
+    size_t o = 0;
+    for (unsigned i = 0; i <= PROVIDERS_MAX; i++) {
+        if (i == PROVIDERS_MAX) {
+            parse_bad(text, -EINVAL, CERTD_E_FIELD_INVALID, 1,
+                      "[provider p0] is not in [providers] load");
+        }
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "[provider p%u]\n", i);
+    }
+    parse_bad(text, -E2BIG, CERTD_E_TOO_MANY_VALUES, PROVIDERS_MAX + 1,
+              "more than 8 [provider NAME] sections");
+
+    need_tpm2();
+    /* PROVIDER_PARAMS_MAX parameters, and one more */
+    o = (size_t)snprintf(text, sizeof(text), PRV "[provider tpm2]\n");
+    for (unsigned i = 0; i < PROVIDER_PARAMS_MAX; i++) {
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "p%u = v%u\n", i, i);
+    }
+    /* sign_query is certd's, not a parameter */
+    o += (size_t)snprintf(text + o, sizeof(text) - o, "sign_query = ?tpm2.signature\n");
+    struct config *cfg = parse_ok(text);
+    assert_int_equal(cfg->providers.specs[1].n_params, PROVIDER_PARAMS_MAX);
+    assert_string_equal(cfg->providers.specs[1].params[15].name, "p15");
+    assert_string_equal(cfg->providers.specs[1].params[15].value, "v15");
+    config_free(cfg);
+    (void)snprintf(text + o, sizeof(text) - o, "p16 = v16\n");
+    parse_bad(text, -E2BIG, CERTD_E_TOO_MANY_VALUES, 4 + PROVIDER_PARAMS_MAX + 1,
+              "[provider tpm2] p16: more than 16 parameters");
+
+    /* a name of PROVIDER_PARAM_NAME_MAX characters, and one more */
+    char name[PROVIDER_PARAM_NAME_MAX + 2];
+    memset(name, 'n', sizeof(name) - 1);
+    name[PROVIDER_PARAM_NAME_MAX] = '\0';
+    (void)snprintf(text, sizeof(text),
+                   PRV "[provider tpm2]\n%s = Az09_.-:/=,!%%&()*+<>?@[]^`{|}~ x\n", name);
+    cfg = parse_ok(text);
+    assert_string_equal(cfg->providers.specs[1].params[0].name, name);
+    /* every printable character but the six, blanks inside included */
+    assert_string_equal(cfg->providers.specs[1].params[0].value,
+                        "Az09_.-:/=,!%&()*+<>?@[]^`{|}~ x");
+    config_free(cfg);
+    name[PROVIDER_PARAM_NAME_MAX] = 'n';
+    name[PROVIDER_PARAM_NAME_MAX + 1] = '\0';
+    (void)snprintf(text, sizeof(text), PRV "[provider tpm2]\n%s = v\n", name);
+    parse_bad(text, -EINVAL, CERTD_E_FIELD_INVALID, 4, "is not a parameter name (1 to 63");
+
+    /* the query with tpm2's terms appended: PROVIDER_QUERY_MAX characters, and one more */
+    static const char terms[] = "tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes";
+    char q[PROVIDER_QUERY_MAX + 2];
+    size_t qlen = PROVIDER_QUERY_MAX - 1 - strlen(terms);
+    memset(q, 'q', qlen);
+    q[qlen] = '\0';
+    (void)snprintf(text, sizeof(text), PRV "query = %s\n", q);
+    cfg = parse_ok(text);
+    assert_int_equal(strlen(cfg->providers.query), PROVIDER_QUERY_MAX);
+    assert_non_null(strstr(cfg->providers.query, terms));
+    config_free(cfg);
+    q[qlen] = 'q';
+    q[qlen + 1] = '\0';
+    (void)snprintf(text, sizeof(text), PRV "query = %s\n", q);
+    struct certd_err err = { 0 };
+    cfg = NULL;
+    assert_int_equal(config_parse(span_from_str(text), FILE_NAME, &cfg, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_FIELD_TOO_LONG);
+    assert_null(cfg);
+    assert_non_null(strstr(err.msg, "t.conf:3: [providers] query: longer than 199 characters with "
+                                    "tpm2's terms appended"));
+    /* the same query alone is fine, as is one naming tpm2.digest (then used as it is) */
+    (void)snprintf(text, sizeof(text), "[providers]\nquery = %s\n", q);
+    cfg = parse_ok(text);
+    assert_string_equal(cfg->providers.query, q);
+    config_free(cfg);
+    memcpy(q, "tpm2.digest", strlen("tpm2.digest"));
+    (void)snprintf(text, sizeof(text), PRV "query = %s\n", q);
+    cfg = parse_ok(text);
+    assert_string_equal(cfg->providers.query, q);
+    config_free(cfg);
+}
+
+static void test_config_providers(void **state)
+{
+    (void)state;
+    need_tpm2();
+    /* [provider tpm2] before [providers]; the swtpm TCTI form with its '=' and ',' */
+    struct config *cfg = parse_ok("[provider tpm2]\ntcti = swtpm:host=127.0.0.1,port=2321\n"
+                                  "parent-auth = file:/etc/certd/srk.auth\n"
+                                  "[providers]\nload =  default , tpm2 \n");
+    const struct config_providers *p = &cfg->providers;
+    assert_int_equal(p->n, 2);
+    assert_string_equal(p->specs[0].name, "default");
+    assert_int_equal(p->specs[0].n_params, 0);
+    assert_null(p->specs[0].params);
+    assert_string_equal(p->specs[1].name, "tpm2");
+    assert_int_equal(p->specs[1].n_params, 2);
+    assert_string_equal(p->specs[1].params[0].name, "tcti");
+    assert_string_equal(p->specs[1].params[0].value, "swtpm:host=127.0.0.1,port=2321");
+    assert_string_equal(p->specs[1].params[1].name, "parent-auth");
+    assert_string_equal(p->specs[1].params[1].value, "file:/etc/certd/srk.auth");
+    /* tpm2's terms are the whole query: no hashing, ciphers or random numbers in the TPM */
+    assert_string_equal(p->query, "tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes");
+    /* signing with a TPM key goes through the TPM's signature */
+    assert_string_equal(p->sign_query[1], "?tpm2.signature");
+    assert_string_equal(p->sign_query[0], "?provider=default");
+    assert_ptr_equal(config_provider_sign_query(cfg, "tpm2"), p->sign_query[1]);
+    assert_string_equal(config_provider_sign_query(cfg, "default"), "?provider=default");
+    assert_null(config_provider_sign_query(cfg, "fips"));
+    assert_null(config_provider_sign_query(cfg, "tpm"));
+    assert_null(config_provider_sign_query(cfg, NULL));
+    assert_null(config_provider_sign_query(NULL, "tpm2"));
+    /* the overrides move paths, nothing of the providers */
+    assert_int_equal(config_apply_overrides(cfg, "/srv/p", "[::1]:1", NULL), 0);
+    assert_int_equal(p->n, 2);
+    assert_string_equal(p->specs[1].params[0].value, "swtpm:host=127.0.0.1,port=2321");
+    assert_string_equal(p->query, "tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes");
+    config_free(cfg);
+
+    /* the kernel resource manager; the admin's query first, tpm2's terms after it */
+    cfg = parse_ok(PRV "query = ?fips=no\n[provider tpm2]\ntcti = device:/dev/tpmrm0\n"
+                       "sign_query = ?provider=tpm2,tpm2.signature\n");
+    p = &cfg->providers;
+    assert_string_equal(p->query, "?fips=no,tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes");
+    assert_string_equal(p->specs[1].params[0].value, "device:/dev/tpmrm0");
+    assert_int_equal(p->specs[1].n_params, 1);
+    assert_string_equal(config_provider_sign_query(cfg, "tpm2"), "?provider=tpm2,tpm2.signature");
+    config_free(cfg);
+
+    /* queries are OpenSSL's syntax (quoted strings too); near misses of section names are values */
+    cfg = parse_ok(PRV "query = fips=\"no\"\n[provider tpm2]\nsign_query = ?provider='tpm2'\n"
+                       "a = certd_provider_\nb = certd_provider_x\nc = defaults\nmodule = "
+                       "/usr/lib/x86_64-linux-gnu/ossl-modules/tpm2.so\n");
+    p = &cfg->providers;
+    assert_string_equal(p->query, "fips=\"no\",tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes");
+    assert_string_equal(p->sign_query[1], "?provider='tpm2'");
+    assert_int_equal(p->specs[1].n_params, 4);
+    assert_string_equal(p->specs[1].params[3].name, "module");
+    config_free(cfg);
+
+    /* an admin's query naming tpm2.digest is the whole query */
+    cfg = parse_ok(PRV "query = tpm2.digest!=yes\n");
+    assert_string_equal(cfg->providers.query, "tpm2.digest!=yes");
+    config_free(cfg);
+    /* without tpm2 nothing is appended */
+    cfg = parse_ok("[providers]\nload = default\nquery = ?provider=default\n");
+    assert_int_equal(cfg->providers.n, 1);
+    assert_string_equal(cfg->providers.query, "?provider=default");
+    config_free(cfg);
+    /* an empty [providers] is load = default */
+    cfg = parse_ok("[providers]\n");
+    assert_int_equal(cfg->providers.n, 1);
+    assert_string_equal(cfg->providers.specs[0].name, "default");
+    assert_null(cfg->providers.query);
+    config_free(cfg);
+
+    /* every provider this build has, in the order given; a section for any of them */
+    cfg = parse_ok("[providers]\nload = default,fips,null,tpm2\n[provider null]\n"
+                   "[provider default]\nx.Y-z_0 = 1\n");
+    p = &cfg->providers;
+    assert_int_equal(p->n, 4);
+    static const char *const order[] = { "default", "fips", "null", "tpm2" };
+    for (size_t i = 0; i < ELEMENTSOF(order); i++) {
+        assert_string_equal(p->specs[i].name, order[i]);
+    }
+    assert_int_equal(p->specs[0].n_params, 1);
+    assert_string_equal(p->specs[0].params[0].name, "x.Y-z_0");
+    assert_int_equal(p->specs[2].n_params, 0);
+    /* providers certd knows nothing about sign through their own implementations */
+    assert_string_equal(p->sign_query[1], "?provider=fips");
+    assert_string_equal(p->sign_query[2], "?provider=null");
+    assert_string_equal(p->sign_query[3], "?tpm2.signature");
+    assert_string_equal(p->query, "tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes");
+    config_free(cfg);
+}
+
+static void test_config_uris(void **state)
+{
+    (void)state;
+    need_tpm2();
+    struct config *cfg =
+        parse_ok(PRV "[endpoint web]\ntype = server\nkey = handle:0x81000001\n"
+                     "cert = handle:0x01000010\nnew_key = tpm2:ec:P-256\nreload = self\n"
+                     "[endpoint ldap]\ntype = client\nkey = object:/etc/certd/ldap.obj\n"
+                     "new_key = tpm2:rsa:2048\n"
+                     "[endpoint f]\ntype = client\ncert = file:///etc/f.pem\nkey = /etc/f.key\n"
+                     "new_key = tpm2:ec:P-384\n"
+                     "[endpoint p]\ntype = server\nkey = pkcs11:token=bmc;object=web\n"
+                     "new_key = tpm2:ec\n"
+                     "[ca]\nkey = handle:0x81000002\nnew_key = tpm2:ec:P-384\n");
+    const struct config_endpoint *web = config_endpoint_find(cfg, "web");
+    assert_non_null(web);
+    assert_string_equal(web->key_uri, "handle:0x81000001");
+    assert_string_equal(web->cert_uri, "handle:0x01000010");
+    /* cert and key keep their default paths */
+    assert_string_equal(web->cert, CONFIG_STATE_DIR_DEFAULT "/web/cert.pem");
+    assert_string_equal(web->key, CONFIG_STATE_DIR_DEFAULT "/web/key.pem");
+    assert_false(web->is_cert_given || web->is_key_given);
+    assert_string_equal(web->new_key.provider, "tpm2");
+    assert_int_equal(web->new_key.alg, KEY_ALG_EC);
+    assert_string_equal(web->new_key.curve, "P-256");
+    const struct config_endpoint *ldap = config_endpoint_find(cfg, "ldap");
+    assert_string_equal(ldap->key_uri, "object:/etc/certd/ldap.obj");
+    assert_null(ldap->cert_uri);
+    assert_string_equal(ldap->key, CONFIG_STATE_DIR_DEFAULT "/ldap/key.pem");
+    assert_int_equal(ldap->new_key.alg, KEY_ALG_RSA);
+    assert_int_equal(ldap->new_key.bits, 2048);
+    const struct config_endpoint *f = config_endpoint_find(cfg, "f");
+    assert_null(f->cert_uri);
+    assert_null(f->key_uri);
+    assert_string_equal(f->cert, "/etc/f.pem");
+    assert_string_equal(f->key, "/etc/f.key");
+    assert_true(f->is_cert_given && f->is_key_given);
+    /* a provider's own scheme, kept as written */
+    const struct config_endpoint *pk = config_endpoint_find(cfg, "p");
+    assert_string_equal(pk->key_uri, "pkcs11:token=bmc;object=web");
+    assert_string_equal(cfg->ca.key_uri, "handle:0x81000002");
+    assert_string_equal(cfg->ca.key, CONFIG_STATE_DIR_DEFAULT "/ca/ca-key.pem");
+    assert_false(cfg->ca.is_key_given);
+    assert_string_equal(cfg->ca.new_key.provider, "tpm2");
+    assert_string_equal(cfg->ca.new_key.curve, "P-384");
+    /* --state-dir moves the paths, never the URIs */
+    assert_int_equal(config_apply_overrides(cfg, "/srv/u", NULL, NULL), 0);
+    assert_string_equal(web->key, "/srv/u/web/key.pem");
+    assert_string_equal(web->key_uri, "handle:0x81000001");
+    assert_string_equal(ldap->key_uri, "object:/etc/certd/ldap.obj");
+    assert_string_equal(cfg->ca.key_uri, "handle:0x81000002");
+    assert_string_equal(cfg->ca.key, "/srv/u/ca/ca-key.pem");
+    config_free(cfg);
+
+    /* a TPM key made for an endpoint without a key URI: a TSS2 blob at the key path */
+    cfg = parse_ok(PRV EPS "new_key = tpm2:rsa:3072\n");
+    assert_null(cfg->endpoints[0].key_uri);
+    assert_string_equal(cfg->endpoints[0].new_key.provider, "tpm2");
+    assert_int_equal(cfg->endpoints[0].new_key.bits, 3072);
+    config_free(cfg);
+    /* a certificate in an NV index beside a key in a file */
+    cfg = parse_ok(PRV EPC "cert = handle:0x01ffffff\nkey = /etc/k.pem\n");
+    assert_string_equal(cfg->endpoints[0].cert_uri, "handle:0x01ffffff");
+    assert_null(cfg->endpoints[0].key_uri);
+    assert_string_equal(cfg->endpoints[0].key, "/etc/k.pem");
+    config_free(cfg);
+
+    /* an object: path that clashes only after --state-dir; all or nothing */
+    cfg = parse_ok(PRV EPS "key = object:/srv/o/users\nnew_key = tpm2:ec\n");
+    struct certd_err err = { 0 };
+    assert_int_equal(config_apply_overrides(cfg, "/srv/o", NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "--state-dir: [endpoint e] key '/srv/o/users' is also "
+                                    "[server] users_file"));
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
+    assert_string_equal(cfg->endpoints[0].key_uri, "object:/srv/o/users");
+    config_free(cfg);
+}
+
+static const struct bad_case uri_bad[] = {
+    /* malformed handle: URIs (uri_check's rules) */
+    INV(PRV EPS "key = handle:0x8100001\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV EPS "key = handle:0x810000011\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV EPS "key = handle:81000001\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV EPS "key = handle:0x8100000g\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV EPS "key = handle:\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV EPS "key = handle: 0x81000001\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV EPS "cert = handle:0x0100001\n", 5, "[endpoint e] cert: "),
+    INV(PRV EPS "key = object:relative.obj\nnew_key = tpm2:ec\n", 5, "[endpoint e] key: "),
+    INV(PRV CA "key = handle:0x8100000\nnew_key = tpm2:ec\n", 4, "[ca] key: "),
+    /* a handle of the wrong TPM handle type (TPM 2.0 Part 2 §7.2) */
+    INV(PRV EPS "key = handle:0x01000010\nnew_key = tpm2:ec\n", 5,
+        "[endpoint e] key: a key handle: must be a persistent TPM object, 0x81000000 to "
+        "0x81ffffff"),
+    INV(PRV EPS "key = handle:0x80000001\nnew_key = tpm2:ec\n", 5, "key: a key handle: must be"),
+    INV(PRV EPS "key = handle:0x40000001\nnew_key = tpm2:ec\n", 5, "key: a key handle: must be"),
+    INV(PRV EPS "cert = handle:0x81000001\n", 5,
+        "[endpoint e] cert: a certificate handle: must be a TPM NV index, 0x01000000 to "
+        "0x01ffffff"),
+    INV(PRV EPS "cert = handle:0x02000000\n", 5, "cert: a certificate handle: must be"),
+    INV(PRV CA "key = handle:0x01000010\nnew_key = tpm2:ec\n", 4, "[ca] key: a key handle: must"),
+    /* a key URI needs new_key with a provider, wherever new_key is */
+    INV(PRV EPS "key = handle:0x81000001\n", 5,
+        "[endpoint e] key: key = handle:0x81000001 needs new_key = PROVIDER:ALG, so that new "
+        "keys for this endpoint are made where the key lives"),
+    INV(PRV EPS "new_key = ec:P-256\nkey = object:/etc/certd/k.obj\n", 6,
+        "[endpoint e] key: key = object:/etc/certd/k.obj needs new_key = PROVIDER:ALG"),
+    INV(PRV EPC "key = pkcs11:token=bmc\nnew_key = rsa:3072\n", 5,
+        "key: key = pkcs11:token=bmc needs new_key = PROVIDER:ALG"),
+    INV(EPS "key = http://example.com/key.pem\n", 3,
+        "[endpoint e] key: key = http://example.com/key.pem needs new_key = PROVIDER:ALG"),
+    INV(PRV CA "key = handle:0x81000002\n", 4,
+        "[ca] key: key = handle:0x81000002 needs new_key = PROVIDER:ALG, so that new keys for "
+        "this CA are made where the key lives"),
+    /* new_key's provider must be loaded */
+    INV(EPS "new_key = tpm2:ec:P-256\n", 3,
+        "[endpoint e] new_key: provider 'tpm2' is not in [providers] load"),
+    INV("[providers]\nload = default,null\n" EPC "\nnew_key = tpm2:ec\n", 6,
+        "[endpoint e] new_key: provider 'tpm2' is not in [providers] load"),
+    INV(EPS "key = handle:0x81000001\nnew_key = tpm2:ec\n", 4,
+        "new_key: provider 'tpm2' is not in [providers] load"),
+    INV(CA "new_key = tpm2:ec:P-384\n", 2, "[ca] new_key: provider 'tpm2' is not in [providers]"),
+    INV(CA "signer = off\nnew_key = tpm2:ec:P-384\n", 3, "[ca] new_key: provider 'tpm2' is not"),
+    /* the CA key: only with signer = local; the CA certificate is a file */
+    INV(PRV CA "key = handle:0x81000002\nnew_key = tpm2:ec\nsigner = exec:/usr/bin/sign\n", 4,
+        "[ca] key: key is only for signer = local (an exec signer holds its own key)"),
+    INV(PRV CA "signer = off\nkey = handle:0x81000002\nnew_key = tpm2:ec\n", 5,
+        "[ca] key: a key URI is only for signer = local"),
+    INV(PRV CA "cert = handle:0x01000010\n", 4,
+        "[ca] cert: must be an absolute path or a file: URI (the CA certificate is a file)"),
+    INV(CA "cert = object:/etc/ca.obj\n", 2, "[ca] cert: must be an absolute path or a file: URI"),
+    /* certificates and keys by URI are for server and client endpoints */
+    INV(PRV EPA "cert = handle:0x01000010\n", 5,
+        "[endpoint e] cert: 'cert' is only for server and client endpoints"),
+    INV(PRV EPA "key = object:/etc/k.obj\n", 5, "[endpoint e] key: 'key' is only for server"),
+    /* an object: path takes part in the overlap checks */
+    INV(PRV SRV "users_file = /etc/certd/users\n" EPS
+                "key = object:/etc/certd/users\nnew_key = tpm2:ec\n",
+        7, "[endpoint e] key '/etc/certd/users' is also [server] users_file"),
+    INV(PRV EPS "key = object:/var/lib/certd/users\nnew_key = tpm2:ec\n", 5,
+        "[endpoint e] key '/var/lib/certd/users' is also [server] users_file"),
+    INV(PRV EPS "key = object:/var/lib/certd/uuid\nnew_key = tpm2:ec\n", 5,
+        "[endpoint e] key '/var/lib/certd/uuid' is also certd's uuid file"),
+    INV(PRV EPS "cert = object:/var/lib/certd/ca.db\n", 5,
+        "[endpoint e] cert '/var/lib/certd/ca.db' is also certd's ca.db file"),
+    INV(PRV EPS "key = object:/var/lib/certd/ca/ca-key.pem\nnew_key = tpm2:ec\n", 5,
+        "[endpoint e] key '/var/lib/certd/ca/ca-key.pem' is also [ca] key"),
+    INV(PRV "[endpoint t]\ntype = authority\ndir = /etc/trust\n" EPS
+            "key = object:/etc/trust/k.obj\nnew_key = tpm2:ec\n",
+        8, "[endpoint e] key '/etc/trust/k.obj' lies inside [endpoint t] dir '/etc/trust'"),
+    /* not even its own endpoint's file: an object is no PEM */
+    INV(PRV EPS "cert = /etc/w.pem\nkey = object:/etc/w.pem\nnew_key = tpm2:ec\n", 6,
+        "[endpoint e] key '/etc/w.pem' is also [endpoint e] cert"),
+    INV(PRV "[endpoint a]\ntype = server\nkey = /etc/a.key\n" EPS
+            "key = object:/etc/a.key\nnew_key = tpm2:ec\n",
+        8, "[endpoint e] key '/etc/a.key' is also [endpoint a] key"),
+    INV(PRV "[endpoint a]\ntype = server\nkey = object:/etc/k.obj\nnew_key = tpm2:ec\n" EPC
+            "key = object:/etc/k.obj\nnew_key = tpm2:ec\n",
+        9, "[endpoint e] key '/etc/k.obj' is also [endpoint a] key"),
+    INV(PRV CA "key = object:/var/lib/certd/users\nnew_key = tpm2:ec\n", 4,
+        "[ca] key '/var/lib/certd/users' is also [server] users_file"),
+    INV(PRV CA "cert = /etc/ca.pem\nkey = object:/etc/ca.pem\nnew_key = tpm2:ec\n", 5,
+        "[ca] key '/etc/ca.pem' is also [ca] cert"),
+    /* one handle or provider URI for one place */
+    INV(PRV "[endpoint a]\ntype = server\nkey = handle:0x81000001\nnew_key = tpm2:ec\n"
+            "[endpoint b]\ntype = client\nnew_key = tpm2:ec\nkey = handle:0x81000001\n",
+        10, "[endpoint b] key 'handle:0x81000001' is also [endpoint a] key"),
+    INV(PRV "[endpoint a]\ntype = server\nkey = handle:0x8100000A\nnew_key = tpm2:ec\n"
+            "[endpoint b]\ntype = client\nnew_key = tpm2:ec\nkey = handle:0x8100000a\n",
+        10, "[endpoint b] key 'handle:0x8100000a' is also [endpoint a] key"),
+    INV(PRV "[endpoint a]\ntype = server\ncert = handle:0x01000010\n"
+            "[endpoint b]\ntype = client\ncert = handle:0x01000010\n",
+        8, "[endpoint b] cert 'handle:0x01000010' is also [endpoint a] cert"),
+    INV(PRV CA "key = handle:0x81000001\nnew_key = tpm2:ec\n" EPS
+               "key = handle:0x81000001\nnew_key = tpm2:ec\n",
+        8, "[endpoint e] key 'handle:0x81000001' is also [ca] key"),
+    INV(PRV "[endpoint a]\ntype = server\nkey = pkcs11:object=k\nnew_key = tpm2:ec\n" EPC
+            "key = pkcs11:object=k\nnew_key = tpm2:ec\n",
+        9, "[endpoint e] key 'pkcs11:object=k' is also [endpoint a] key"),
+};
+
+static void test_config_uris_bad(void **state)
+{
+    (void)state;
+    need_tpm2();
+    for (size_t i = 0; i < ELEMENTSOF(uri_bad); i++) {
+        const struct bad_case *c = &uri_bad[i];
+        parse_bad(c->text, c->r, c->code, c->line, c->word);
+    }
+    /* different handles, NV index and object are fine side by side */
+    config_free(parse_ok(PRV "[endpoint a]\ntype = server\nkey = handle:0x81000001\n"
+                             "cert = handle:0x01000001\nnew_key = tpm2:ec\n"
+                             "[endpoint b]\ntype = client\nkey = handle:0x81000002\n"
+                             "cert = handle:0x01000002\nnew_key = tpm2:ec\n"
+                             "[ca]\nkey = object:/etc/ca.obj\nnew_key = tpm2:ec\n"));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_config_bad_values),    cmocka_unit_test(test_config_good_values),
-        cmocka_unit_test(test_config_server_values), cmocka_unit_test(test_config_endpoint_values),
-        cmocka_unit_test(test_config_ca_values),     cmocka_unit_test(test_config_limits),
-        cmocka_unit_test(test_config_text_checks),   cmocka_unit_test(test_config_defaults),
-        cmocka_unit_test(test_config_overrides),     cmocka_unit_test(test_config_path_clashes),
-        cmocka_unit_test(test_config_load),          cmocka_unit_test(test_config_example),
+        cmocka_unit_test(test_config_bad_values),
+        cmocka_unit_test(test_config_good_values),
+        cmocka_unit_test(test_config_server_values),
+        cmocka_unit_test(test_config_endpoint_values),
+        cmocka_unit_test(test_config_ca_values),
+        cmocka_unit_test(test_config_limits),
+        cmocka_unit_test(test_config_text_checks),
+        cmocka_unit_test(test_config_defaults),
+        cmocka_unit_test(test_config_overrides),
+        cmocka_unit_test(test_config_path_clashes),
+        cmocka_unit_test(test_config_load),
+        cmocka_unit_test(test_config_example),
+        cmocka_unit_test(test_config_providers_build),
+        cmocka_unit_test(test_config_providers_bad),
+        cmocka_unit_test(test_config_providers_limits),
+        cmocka_unit_test(test_config_providers),
+        cmocka_unit_test(test_config_uris),
+        cmocka_unit_test(test_config_uris_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
