@@ -17,9 +17,12 @@
 
 #include <openssl/crypto.h>
 
+#include "config.h"
+#include "keys/providers.h"
 #include "log/log.h"
 #include "store/store.h"
 #include "util/limits.h"
+#include "util/ossl.h"
 #include "util/parse.h"
 #include "x509/bundle.h"
 
@@ -190,23 +193,29 @@ int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret, st
 
 static void usage(FILE *f)
 {
-    (void)fprintf(f, "Usage: certctl [--propq QUERY] [--debug] COMMAND [OPTIONS]\n"
-                     "\n"
-                     "Certificate tools of certd.\n"
-                     "\n"
-                     "Commands:\n"
-                     "  info FILE|-        show the certificates (and whether a key is present)\n"
-                     "  csr                make a new key and a certificate signing request\n"
-                     "  selfsign           make a self-signed server certificate\n"
-                     "  verify CERT [KEY]  check a certificate (bundle) for an endpoint type\n"
-                     "  user OPERATION     add, passwd, del, list or role: certd's users file\n"
-                     "  ca OPERATION       sign, revoke, list or crl with certd's local CA\n"
-                     "  enroll URL         get a client certificate from a BMC's SignCSR\n"
-                     "\n"
-                     "'certctl COMMAND --help' describes each command.\n"
-                     "\n"
-                     "Exit codes: 0 success, 1 input rejected, 2 usage error,\n"
-                     "            3 file or system error, 4 not found.\n");
+    (void)fprintf(f,
+                  "Usage: certctl [--propq QUERY] [--provider NAME]... [--config FILE] [--debug]\n"
+                  "               COMMAND [OPTIONS]\n"
+                  "\n"
+                  "Certificate tools of certd.\n"
+                  "\n"
+                  "  --provider NAME    load this OpenSSL provider (default first, then e.g.\n"
+                  "                     tpm2: keys in a TPM; its TCTI from TPM2OPENSSL_TCTI)\n"
+                  "  --config FILE      load the providers of certd's configuration file\n"
+                  "\n"
+                  "Commands:\n"
+                  "  info FILE|-        show the certificates (and whether a key is present)\n"
+                  "  csr                make a new key and a certificate signing request\n"
+                  "  selfsign           make a self-signed server certificate\n"
+                  "  verify CERT [KEY]  check a certificate (bundle) for an endpoint type\n"
+                  "  user OPERATION     add, passwd, del, list or role: certd's users file\n"
+                  "  ca OPERATION       sign, revoke, list or crl with certd's local CA\n"
+                  "  enroll URL         get a client certificate from a BMC's SignCSR\n"
+                  "\n"
+                  "'certctl COMMAND --help' describes each command.\n"
+                  "\n"
+                  "Exit codes: 0 success, 1 input rejected, 2 usage error,\n"
+                  "            3 file or system error, 4 not found.\n");
 }
 
 int main(int argc, char **argv)
@@ -216,13 +225,18 @@ int main(int argc, char **argv)
         { "propq", required_argument, NULL, 'q' },
         { "debug", no_argument, NULL, 'd' },
         { "version", no_argument, NULL, 'V' },
+        { "provider", required_argument, NULL, 'p' },
+        { "config", required_argument, NULL, 'c' },
         { 0 },
     };
     struct cli_ctx ctx = { 0 };
+    struct provider_spec specs[PROVIDERS_MAX] = { 0 };
+    size_t n_specs = 0;
+    const char *config_path = NULL;
     int c;
 
     /* Options before the command only: '+' stops at the first non-option. */
-    while ((c = getopt_long(argc, argv, "+hq:dV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+hq:dVp:c:", opts, NULL)) != -1) {
         switch (c) {
         case 'h':
             usage(stdout);
@@ -236,6 +250,20 @@ int main(int argc, char **argv)
         case 'V':
             (void)printf("certctl 0.1.0\n");
             return EXIT_OK;
+        case 'p':
+            if (n_specs == 0 && strcmp(optarg, "default") != 0) {
+                /* notes/tpm2.md P2: the default provider first, always. */
+                memcpy(specs[n_specs++].name, "default", sizeof("default"));
+            }
+            /* Names are checked by config_parse below; these bounds keep the copy safe. */
+            if (n_specs >= PROVIDERS_MAX || strlen(optarg) > KEY_PROVIDER_NAME_MAX) {
+                return cli_usage_error("certctl", "--provider: too many, or a name too long");
+            }
+            memcpy(specs[n_specs++].name, optarg, strlen(optarg) + 1);
+            break;
+        case 'c':
+            config_path = optarg;
+            break;
         default:
             usage(stderr);
             return EXIT_USAGE;
@@ -244,6 +272,38 @@ int main(int argc, char **argv)
     if (optind >= argc) {
         usage(stderr);
         return EXIT_USAGE;
+    }
+    _cleanup_(cleanup_config) struct config *cfg = NULL;
+    if (config_path && n_specs > 0) {
+        return cli_usage_error("certctl", "--provider and --config exclude each other");
+    }
+    struct certd_err err = { 0 };
+    if (config_path && config_load(config_path, &cfg, &err) < 0) {
+        return cli_fail(config_path, &err);
+    }
+    if (n_specs > 0) {
+        /* The same rules and defaults as certd's [providers] (config.c's known providers). */
+        char text[64 + PROVIDERS_MAX * (KEY_PROVIDER_NAME_MAX + 1)];
+        size_t o = (size_t)snprintf(text, sizeof(text), "[providers]\nload = ");
+        for (size_t i = 0; i < n_specs; i++) {
+            o += (size_t)snprintf(text + o, sizeof(text) - o, "%s%s", i ? "," : "", specs[i].name);
+        }
+        (void)snprintf(text + o, sizeof(text) - o, "\n");
+        if (config_parse(span_from_str(text), "--provider", &cfg, &err) < 0) {
+            return cli_fail("--provider", &err);
+        }
+    }
+    _cleanup_(cleanup_OSSL_LIB_CTX) OSSL_LIB_CTX *libctx = NULL;
+    const struct config_providers *p = cfg ? &cfg->providers : NULL;
+    if (p && !(p->n == 1 && strcmp(p->specs[0].name, "default") == 0 && p->specs[0].n_params == 0 &&
+               !p->query)) {
+        for (size_t i = 0; i < p->n_env; i++) {
+            (void)setenv(p->env[i].name, p->env[i].value, 1);
+        }
+        if (providers_libctx_new(p->specs, p->n, p->query, &libctx, &err) < 0) {
+            return cli_fail("providers", &err);
+        }
+        ctx.libctx = libctx;
     }
 
     static const struct {

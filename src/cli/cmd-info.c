@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "certctl.h"
+#include "keys/uri.h"
 #include "util/limits.h"
 #include "x509/bundle.h"
 #include "x509/inspect.h"
@@ -19,15 +20,20 @@
 static void info_usage(FILE *f)
 {
     (void)fprintf(f,
-                  "Usage: certctl info [--json] [--max-input BYTES] FILE|-\n"
+                  "Usage: certctl info [--json] [--max-input BYTES] [--key URI] FILE|URI|-\n"
                   "\n"
-                  "Show the certificates in FILE (PEM or DER; '-' reads standard input):\n"
-                  "subject and issuer, serial, validity, algorithms, key usages, extended key\n"
-                  "usages, basic constraints, alternative names, SHA-256 fingerprint and the\n"
-                  "SPKI pin (sha256//...). A private key in the input is only mentioned.\n"
+                  "Show the certificates in FILE (PEM or DER; '-' reads standard input) or at a\n"
+                  "URI a provider reads (handle:0x01xxxxxx: an NV index of the TPM; give\n"
+                  "--provider tpm2 or --config before 'info'): subject and issuer, serial,\n"
+                  "validity, algorithms, key usages, extended key usages, basic constraints,\n"
+                  "alternative names, SHA-256 fingerprint and the SPKI pin (sha256//...). A\n"
+                  "private key is only described: its algorithm, and where it lives (the\n"
+                  "provider holding it, e.g. tpm2, and its location); never shown.\n"
                   "\n"
                   "  --json             one JSON object: {\"certificates\": [...], \"key\": ...}\n"
-                  "  --max-input BYTES  refuse larger input (default 65536)\n");
+                  "  --max-input BYTES  refuse larger input (default 65536)\n"
+                  "  --key URI          the private key at URI (file:, handle:0x81xxxxxx,\n"
+                  "                     object:PATH): must be the certificate's\n");
 }
 
 static void print_list(const char *label, const struct str_list *l)
@@ -181,19 +187,24 @@ int cmd_info(const struct cli_ctx *ctx, int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "json", no_argument, NULL, 'j' },
         { "max-input", required_argument, NULL, 'm' },
+        { "key", required_argument, NULL, 'k' },
         { 0 },
     };
+    const char *key_uri = NULL;
     bool as_json = false;
     uint64_t max_input = CERTD_INPUT_MAX_DEFAULT;
     int c, r;
 
-    while ((c = getopt_long(argc, argv, "hjm:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hjm:k:", opts, NULL)) != -1) {
         switch (c) {
         case 'h':
             info_usage(stdout);
             return EXIT_OK;
         case 'j':
             as_json = true;
+            break;
+        case 'k':
+            key_uri = optarg;
             break;
         case 'm':
             r = cli_parse_number("info", "--max-input", optarg, 1, CERTD_INPUT_MAX_HARD,
@@ -212,18 +223,56 @@ int cmd_info(const struct cli_ctx *ctx, int argc, char **argv)
     const char *path = argv[optind];
 
     struct certd_err err = { 0 };
-    _cleanup_free_ uint8_t *data = NULL;
-    size_t len = 0;
-    /* Read one byte over the cap so that the parser, not the reader, reports the size. */
-    r = cli_read_input(path, (size_t)max_input + 1, &data, &len, &err);
-    if (r < 0) {
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    enum uri_kind kind = URI_FILE;
+    /* A URI that is not a file (an NV index: handle:0x01...) is read through OSSL_STORE. */
+    if (strcmp(path, "-") != 0 && strchr(path, ':') &&
+        uri_check(path, &kind, NULL, NULL, &err) < 0) {
         return cli_fail(path, &err);
     }
-    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
-    r = bundle_parse(ctx->libctx, ctx->propq, span_make(data, len), (size_t)max_input, &b, &err);
-    OPENSSL_cleanse(data, len); /* the input may have held a private key */
-    if (r < 0) {
-        return cli_fail(path, &err);
+    if (kind != URI_FILE) {
+        b = calloc(1, sizeof(*b));
+        if (!b) {
+            return cli_fail(path, NULL);
+        }
+        r = uri_load_certs(ctx->libctx, ctx->propq, path, &b->certs, &err);
+        if (r < 0) {
+            return cli_fail(path, &err);
+        }
+    } else {
+        _cleanup_free_ uint8_t *data = NULL;
+        size_t len = 0;
+        /* Read one byte over the cap so that the parser, not the reader, reports the size. */
+        r = cli_read_input(path, (size_t)max_input + 1, &data, &len, &err);
+        if (r < 0) {
+            return cli_fail(path, &err);
+        }
+        r = bundle_parse(ctx->libctx, ctx->propq, span_make(data, len), (size_t)max_input, &b,
+                         &err);
+        OPENSSL_cleanse(data, len); /* the input may have held a private key */
+        if (r < 0) {
+            return cli_fail(path, &err);
+        }
+    }
+    if (key_uri) {
+        EVP_PKEY *k = NULL;
+        enum uri_kind key_kind = URI_FILE;
+        _cleanup_free_ char *key_path = NULL;
+        r = uri_check(key_uri, &key_kind, &key_path, NULL, &err);
+        if (r < 0) {
+            return cli_fail(key_uri, &err);
+        }
+        /* A file through libcertd's strict PEM reader (it names what no provider reads). */
+        if (key_kind == URI_FILE) {
+            r = cli_load_key(ctx, key_path, &k, &err);
+        } else {
+            r = uri_load_key(ctx->libctx, ctx->propq, key_uri, &k, &err);
+        }
+        if (r < 0) {
+            return cli_fail(key_uri, &err);
+        }
+        EVP_PKEY_free(b->key);
+        b->key = k;
     }
 
     size_t n = bundle_n_certs(b);
@@ -255,11 +304,24 @@ int cmd_info(const struct cli_ctx *ctx, int argc, char **argv)
 
     struct key_info ki = { 0 };
     bool has_key = b->key && key_describe(b->key, &ki) == 0;
+    /* Where the key lives (issue #5): a provider that holds it never lets it out. */
+    bool is_held = has_key && key_is_held(b->key);
+    const char *provider = has_key ? key_provider_name(b->key) : "";
+    const char *where = key_uri ? key_uri : path;
+    if (has_key && key_uri) {
+        /* The certificates must be for this key, or the two operands do not belong together. */
+        if (bundle_n_certs(b) > 0 && !key_public_eq(X509_get0_pubkey(bundle_cert(b, 0)), b->key)) {
+            (void)err_set(&err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                          "the key at %s is not the certificate's key", key_uri);
+            return cli_fail(path, &err);
+        }
+    }
     if (as_json) {
-        json_t *key = has_key
-                          ? json_pack("{s:s, s:i, s:o}", "algorithm", ki.alg_name, "bits", ki.bits,
-                                      "curve", ki.curve[0] ? json_string(ki.curve) : json_null())
-                          : json_null();
+        json_t *key =
+            has_key ? json_pack("{s:s, s:i, s:o, s:s, s:b, s:s}", "algorithm", ki.alg_name, "bits",
+                                ki.bits, "curve", ki.curve[0] ? json_string(ki.curve) : json_null(),
+                                "provider", provider, "held", is_held, "location", where)
+                    : json_null();
         json_t *root = json_pack("{s:o, s:o}", "certificates", certs, "private_key", key);
         if (!root) {
             return cli_fail(path, NULL);
@@ -270,9 +332,13 @@ int cmd_info(const struct cli_ctx *ctx, int argc, char **argv)
         if (r != 0) {
             return EXIT_IO;
         }
+    } else if (has_key && is_held) {
+        (void)printf("\nPrivate key: held by provider %s at %s (%s%s%s, %d bits; it never leaves "
+                     "the provider)\n",
+                     provider, where, ki.alg_name, ki.curve[0] ? " " : "", ki.curve, ki.bits);
     } else if (has_key) {
-        (void)printf("\nPrivate key: present (%s%s%s, %d bits; not shown)\n", ki.alg_name,
-                     ki.curve[0] ? " " : "", ki.curve, ki.bits);
+        (void)printf("\nPrivate key: present (%s%s%s, %d bits; provider %s; not shown)\n",
+                     ki.alg_name, ki.curve[0] ? " " : "", ki.curve, ki.bits, provider);
     }
     return fflush(stdout) == 0 ? EXIT_OK : EXIT_IO;
 }
