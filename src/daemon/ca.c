@@ -29,6 +29,7 @@
 #include "csr/csr.h"
 #include "issue/issue.h"
 #include "keys/keys.h"
+#include "keys/uri.h"
 #include "log/log.h"
 #include "store/store.h"
 #include "util/ossl.h"
@@ -70,9 +71,12 @@ struct ca {
     const char *propq;
     struct worker_pool *workers;
 
+    char *key_uri; /* [ca] key as a URI (a TPM handle); NULL: key_path */
+
     /* after ca_start: read-only */
     X509 *cert;
     EVP_PKEY *key;
+    bool is_key_held; /* its provider holds it (a TPM): signing runs on the serial lane */
 
     /* serial lane only */
     struct cadb *db;
@@ -194,7 +198,8 @@ int ca_new(const struct config *cfg, OSSL_LIB_CTX *libctx, const char *propq, co
     ca->propq = propq;
     ca->workers = workers;
     if (copy_str(&ca->cert_path, c->cert) < 0 || copy_str(&ca->key_path, c->key) < 0 ||
-        copy_str(&ca->db_path, c->db) < 0 || copy_str(&ca->crl_path, c->crl) < 0) {
+        copy_str(&ca->db_path, c->db) < 0 || copy_str(&ca->crl_path, c->crl) < 0 ||
+        (c->key_uri && copy_str(&ca->key_uri, c->key_uri) < 0)) {
         return -ENOMEM;
     }
     if (c->exec_argc > 0) {
@@ -257,6 +262,7 @@ struct ca *ca_free(struct ca *ca)
     free(ca->exec_argv);
     free(ca->cert_path);
     free(ca->key_path);
+    free(ca->key_uri);
     free(ca->db_path);
     free(ca->crl_path);
     if (ca->is_lock_ready) {
@@ -372,6 +378,9 @@ static int key_load(struct ca *ca, const char *path, bool nofollow, EVP_PKEY **r
     _cleanup_(store_buf_done) struct store_buf buf = { 0 };
     _cleanup_(cleanup_bundle) struct bundle *b = NULL;
     struct certd_err e = { 0 };
+    if (ca->key_uri) {
+        return uri_load_key(ca->libctx, ca->propq, ca->key_uri, ret, err);
+    }
     int r = store_read_file_err(path, CA_FILE_MAX, nofollow, &buf, err);
     if (r < 0) {
         return r;
@@ -391,6 +400,30 @@ static int key_load(struct ca *ca, const char *path, bool nofollow, EVP_PKEY **r
         return err_set(err, r, e.code, "%s: %s", path, e.msg);
     }
     return 0;
+}
+
+/*
+ * The key that signs: the CA's own, or, when its provider holds it (ca->key is then its public
+ * half), the key loaded from its file or URI -- on the serial thread, where every use of such a
+ * key runs. The caller frees it.
+ */
+static int ca_signing_key(struct ca *ca, EVP_PKEY **ret, struct certd_err *err)
+{
+    if (!ca->is_key_held) {
+        if (EVP_PKEY_up_ref(ca->key) != 1) {
+            return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the CA key");
+        }
+        *ret = ca->key;
+        return 0;
+    }
+    int r = key_load(ca, ca->key_path, !ca->is_key_given, ret, err);
+    if (r >= 0 && !key_public_eq(*ret, ca->key)) {
+        EVP_PKEY_free(*ret);
+        *ret = NULL;
+        r = err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                    "the CA key changed since certd started: restart certd");
+    }
+    return r;
 }
 
 /* The certificate must be able to do the CA's work: sign certificates and CRLs. */
@@ -431,7 +464,7 @@ static int local_start(struct ca *ca, struct certd_err *err)
         }
     }
     have_cert = file_exists(ca->cert_path);
-    have_key = file_exists(ca->key_path);
+    have_key = ca->key_uri || file_exists(ca->key_path);
     if (!have_cert && !have_key && !ca->is_cert_given && !ca->is_key_given) {
         if (ca->is_root_forbidden) {
             return err_set(err, -ENOENT, CERTD_E_NOT_FOUND,
@@ -461,9 +494,23 @@ static int local_start(struct ca *ca, struct certd_err *err)
         }
         if (!key_public_eq(X509_get0_pubkey(ca->cert), ca->key)) {
             return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
-                           "%s is not the key of the CA certificate %s", ca->key_path,
-                           ca->cert_path);
+                           "%s is not the key of the CA certificate %s",
+                           ca->key_uri ? ca->key_uri : ca->key_path, ca->cert_path);
         }
+    }
+    ca->is_key_held = key_is_held(ca->key);
+    if (ca->is_key_held) {
+        /*
+         * Kept as its public half: loaded, a TPM key holds one of the TPM's three object slots
+         * for as long as certd runs. ca_signing_key loads it for each batch of signatures.
+         */
+        EVP_PKEY *pub = NULL;
+        r = key_public_dup(ca->libctx, ca->propq, ca->key, &pub);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot copy the CA's public key");
+        }
+        EVP_PKEY_free(ca->key);
+        ca->key = pub;
     }
     r = cert_check_ca(ca->cert, ca->cert_path, err);
     if (r < 0) {
@@ -794,7 +841,12 @@ int ca_refresh_crl(struct ca *ca, struct certd_err *err)
         return err_set(err, r, CERTD_E_STORAGE, "cannot take a CRL number in %s: %s", ca->db_path,
                        strerror(-r));
     }
-    r = issue_crl(ca->libctx, ca->propq, ca->cert, ca->key, cc.v, cc.n, number, now,
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    r = ca_signing_key(ca, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    r = issue_crl(ca->libctx, ca->propq, ca->cert, key, cc.v, cc.n, number, now,
                   (int64_t)ca->crl_days * 86400, &crl, err);
     if (r < 0) {
         return r;
@@ -949,12 +1001,12 @@ static int record_fill(struct ca_issued *is, X509 *cert, const char *requester)
     return r;
 }
 
-static int issue_local(struct ca *ca, X509_REQ *req, const char *requester, struct ca_issued **ret,
-                       struct certd_err *err)
+static int issue_local(struct ca *ca, EVP_PKEY *key, X509_REQ *req, const char *requester,
+                       struct ca_issued **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_X509) X509 *cert = NULL;
     struct ca_issued *is;
-    int r = issue_from_csr(ca->libctx, ca->propq, req, ca->cert, ca->key, &ca->profile,
+    int r = issue_from_csr(ca->libctx, ca->propq, req, ca->cert, key, &ca->profile,
                            (int64_t)time(NULL), &cert, err);
     if (r < 0) {
         return r;
@@ -1257,12 +1309,12 @@ static int issue_exec(struct ca *ca, struct span csr, X509_REQ *req, const char 
     return 0;
 }
 
-int ca_issue(struct ca *ca, struct span csr, const char *requester, struct ca_issued **ret,
-             struct certd_err *err)
+/* ca_issue with the signing key (local signer) opened by the caller; NULL for the others. */
+static int issue_with(struct ca *ca, EVP_PKEY *key, struct span csr, const char *requester,
+                      struct ca_issued **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_X509_REQ) X509_REQ *req = NULL;
     int r;
-    assert_return(ca && ret, -EINVAL);
 
     if (ca->signer == CONFIG_SIGNER_OFF) {
         return err_set(err, -ENODEV, CERTD_E_UNAVAILABLE,
@@ -1278,7 +1330,7 @@ int ca_issue(struct ca *ca, struct span csr, const char *requester, struct ca_is
         return r;
     }
     if (ca->signer == CONFIG_SIGNER_LOCAL) {
-        return issue_local(ca, req, requester, ret, err);
+        return issue_local(ca, key, req, requester, ret, err);
     }
     /* The same policy as the local CA's: the helper only sees what certd would sign. */
     r = issue_check_csr(ca->libctx, ca->propq, req, &ca->profile, err);
@@ -1286,6 +1338,21 @@ int ca_issue(struct ca *ca, struct span csr, const char *requester, struct ca_is
         return r;
     }
     return issue_exec(ca, csr, req, requester, ret, err);
+}
+
+int ca_issue(struct ca *ca, struct span csr, const char *requester, struct ca_issued **ret,
+             struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    assert_return(ca && ret, -EINVAL);
+
+    if (ca->signer == CONFIG_SIGNER_LOCAL) {
+        int r = ca_signing_key(ca, &key, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    return issue_with(ca, key, csr, requester, ret, err);
 }
 
 int ca_record(struct ca *ca, struct ca_issued *const *v, size_t n, bool *dup, struct certd_err *err)
@@ -1458,8 +1525,24 @@ static void commit_kick(struct ca *ca)
 /* Sign a chain of jobs (linked by next): one worker job for all that waited together. */
 static void sign_run(void *arg)
 {
-    for (struct sign_job *j = arg; j; j = j->next) {
-        j->r = ca_issue(j->ca, span_make(j->csr, j->csr_len), j->requester, &j->issued, &j->err);
+    struct sign_job *first = arg;
+    struct ca *ca = first->ca;
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    struct certd_err kerr = { 0 };
+    int kr = 0;
+
+    /* One key load for the whole batch: for a TPM key that is a TPM2_Load, not one per CSR. */
+    if (ca->signer == CONFIG_SIGNER_LOCAL) {
+        kr = ca_signing_key(ca, &key, &kerr);
+    }
+    for (struct sign_job *j = first; j; j = j->next) {
+        if (kr < 0) {
+            j->err = kerr;
+            j->r = kr;
+            continue;
+        }
+        j->r =
+            issue_with(ca, key, span_make(j->csr, j->csr_len), j->requester, &j->issued, &j->err);
     }
 }
 
@@ -1517,7 +1600,9 @@ static int sign_submit(struct sign_job *j)
 static void sign_kick(struct ca *ca)
 {
     size_t max = ca->signer == CONFIG_SIGNER_EXEC ? 1 : CA_SIGN_BATCH_MAX;
-    unsigned jobs = ca->signer == CONFIG_SIGNER_EXEC ? 1u : CA_SIGN_JOBS;
+    /* A helper signs one batch at a time; so does a TPM, on the serial thread (worker.h). */
+    unsigned jobs = ca->signer == CONFIG_SIGNER_EXEC || ca->is_key_held ? 1u : CA_SIGN_JOBS;
+    enum worker_lane lane = ca->is_key_held ? WORKER_LANE_SERIAL : WORKER_LANE_PARALLEL;
     while (ca->n_signing < jobs && ca->wait_first) {
         struct sign_job *head = ca->wait_first, *last = head;
         size_t n = 1;
@@ -1531,7 +1616,7 @@ static void sign_kick(struct ca *ca)
         }
         last->next = NULL;
         ca->n_waiting -= n;
-        if (worker_submit(ca->workers, WORKER_LANE_PARALLEL, sign_run, sign_done, head) == 0) {
+        if (worker_submit(ca->workers, lane, sign_run, sign_done, head) == 0) {
             ca->n_signing++;
             continue;
         }

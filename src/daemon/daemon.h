@@ -23,6 +23,13 @@
 
 /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" and a NUL. */
 #define DAEMON_UUID_MAX 37u
+/*
+ * The TLS key a provider holds (a TPM) is checked with one signature this often, on the serial
+ * worker (main.c, tpm_probe): a real TPM signs in some 50 ms, so this costs it almost nothing.
+ * While the check fails, every DAEMON_TPM_RETRY_SECONDS.
+ */
+#define DAEMON_TPM_PROBE_SECONDS 10
+#define DAEMON_TPM_RETRY_SECONDS 1
 
 struct daemon {
     struct event_base *base;
@@ -44,6 +51,10 @@ struct daemon {
     char hostname[CONFIG_HOSTNAME_MAX + 1];
     char uuid[DAEMON_UUID_MAX]; /* ServiceRoot UUID, kept in STATE_DIR/uuid across restarts */
     time_t start_time;
+    struct event *tpm_probe; /* checks the TLS key's provider; NULL without a held key */
+    bool is_tpm_probing;     /* a probe job is with the serial worker */
+    bool is_tpm_degraded;    /* the last probe failed */
+    bool is_reexec;          /* after the drain, certd executes itself again (main.c) */
     bool is_draining;
 };
 

@@ -25,10 +25,13 @@
 #include <openssl/rand.h>
 
 #include "daemon.h"
+#include "keys/keys.h"
+#include "keys/providers.h"
 #include "log/log.h"
 #include "redfish.h"
 #include "sdlib.h"
 #include "store/store.h"
+#include "tss/tss.h"
 #include "users/users.h"
 #include "util/ossl.h"
 #include "util/secret.h"
@@ -261,7 +264,7 @@ static struct http_limits limits_from_config(const struct config *cfg)
 
 /* --- TLS --- */
 
-static int tls_build(struct daemon *d, SSL_CTX **ret, char *msg, size_t msg_size)
+static int tls_build(struct daemon *d, SSL_CTX **ret, bool *ret_is_held, char *msg, size_t msg_size)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = endpoint_snapshot(d->tls_endpoint);
     struct certd_err err = { 0 };
@@ -272,12 +275,29 @@ static int tls_build(struct daemon *d, SSL_CTX **ret, char *msg, size_t msg_size
                        endpoint_name(d->tls_endpoint));
         return -ENOENT;
     }
-    r = tls_ctx_new(d->libctx, d->propq, d->cfg->tls_profile, s->entries[0].cert, s->chain, s->key,
+    /*
+     * A key its provider holds signs through that provider (notes/tpm2.md P1), and its
+     * handshakes run on the serial thread (http_server_set_ssl_ctx_ex).
+     */
+    const char *propq = d->propq;
+    char query[KEY_QUERY_MAX];
+    bool is_held = key_is_held(s->key);
+    if (is_held) {
+        propq = config_provider_sign_query(d->cfg, key_provider_name(s->key));
+        if (!propq) {
+            propq = key_query_for(s->key, d->propq, query, sizeof(query));
+        }
+    }
+    r = tls_ctx_new(d->libctx, propq, d->cfg->tls_profile, s->entries[0].cert, s->chain, s->key,
                     d->tickets, ret, &err);
     if (r < 0) {
         (void)snprintf(msg, msg_size, "cannot build the TLS context: %s", err.msg);
+        return r;
     }
-    return r;
+    if (ret_is_held) {
+        *ret_is_held = is_held;
+    }
+    return 0;
 }
 
 /* The notifier's "self": new handshakes get the endpoint's current certificate. */
@@ -291,11 +311,12 @@ static int reload_self(void *userdata, const struct config_endpoint *ep, char *m
         (void)snprintf(msg, size, "endpoint '%s' is not the one certd serves HTTPS with", ep->name);
         return -EINVAL;
     }
-    r = tls_build(d, &ctx, msg, size);
+    bool is_held = false;
+    r = tls_build(d, &ctx, &is_held, msg, size);
     if (r < 0) {
         return r;
     }
-    http_server_set_ssl_ctx(d->http, ctx);
+    http_server_set_ssl_ctx_ex(d->http, ctx, is_held ? d->workers : NULL);
     SSL_CTX_free(ctx);
     (void)snprintf(msg, size, "new TLS connections use the new certificate");
     return 0;
@@ -565,6 +586,118 @@ static void drained(void *arg)
     (void)event_base_loopexit(d->base, NULL);
 }
 
+/* --- the TLS key's provider (a TPM): a probe, and a restart when the provider is stuck --- */
+
+enum tpm_state { TPM_OK, TPM_AWAY, TPM_BACK, TPM_STATE_MAX };
+
+struct tpm_probe_job {
+    struct daemon *d;
+    enum tpm_state state;
+};
+
+/*
+ * One signature with the TLS key. When it fails, is the TPM there? tss opens a connection of
+ * its own, which reconnects: if the TPM answers it while the provider's signature fails, the
+ * provider is stuck (tpm2-openssl's ESYS context answers every command with "bad sequence"
+ * once one failed below the TPM, for good).
+ */
+static void tpm_probe_run(void *arg)
+{
+    struct tpm_probe_job *j = arg;
+    struct daemon *d = j->d;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = endpoint_snapshot(d->tls_endpoint);
+    _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *mctx = NULL;
+    static const unsigned char msg[] = "certd: is the TLS key's provider there?";
+    unsigned char sig[1024];
+    size_t sig_len = sizeof(sig);
+    struct certd_err err = { 0 };
+
+    j->state = TPM_OK;
+    if (!s->key || !key_is_held(s->key)) {
+        return;
+    }
+    if (key_sign_ctx_new(d->libctx, d->propq, s->key, &mctx, &err) >= 0 &&
+        (size_t)EVP_PKEY_get_size(s->key) <= sizeof(sig) &&
+        EVP_DigestSign(mctx, sig, &sig_len, msg, sizeof(msg) - 1) == 1) {
+        return;
+    }
+    (void)ossl_drain_errors("tpm probe: sign");
+    _cleanup_(cleanup_tss) struct tss *t = NULL;
+    bool exists = false;
+    j->state =
+        tss_open(NULL, &t, &err) >= 0 && tss_exists(t, TSS_PERSISTENT_FIRST, &exists, &err) >= 0
+            ? TPM_BACK
+            : TPM_AWAY;
+}
+
+static void tpm_probe_arm(struct daemon *d)
+{
+    const struct timeval tv = { .tv_sec = d->is_tpm_degraded ? DAEMON_TPM_RETRY_SECONDS
+                                                             : DAEMON_TPM_PROBE_SECONDS };
+    if (d->tpm_probe) {
+        (void)event_add(d->tpm_probe, &tv);
+    }
+}
+
+static void tpm_probe_done(void *arg, bool cancelled)
+{
+    struct tpm_probe_job *j = arg;
+    struct daemon *d = j->d;
+    enum tpm_state state = j->state;
+    free(j);
+    d->is_tpm_probing = false;
+    if (cancelled || d->is_draining) {
+        return;
+    }
+    switch (state) {
+    case TPM_OK:
+        if (d->is_tpm_degraded) {
+            log_notice("the TLS key's provider signs again");
+        }
+        d->is_tpm_degraded = false;
+        break;
+    case TPM_AWAY:
+        if (!d->is_tpm_degraded) {
+            log_err("the TLS key's provider cannot sign and the TPM does not answer: new TLS "
+                    "connections fail until it is back; connections already open go on");
+        }
+        d->is_tpm_degraded = true;
+        break;
+    case TPM_BACK:
+    case TPM_STATE_MAX:
+    default:
+        log_warning("the TPM answers again but the TLS key's provider cannot reconnect to it: "
+                    "certd restarts itself (the same process, after the requests in progress)");
+        d->is_reexec = true;
+        d->is_draining = true;
+        /* A restart in place, as a reload is to systemd: the new program says READY=1. */
+        notify_manager_reloading();
+        http_server_drain(d->http, drained, d);
+        return;
+    }
+    tpm_probe_arm(d);
+}
+
+static void on_tpm_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct daemon *d = arg;
+    (void)fd;
+    (void)what;
+    struct tpm_probe_job *j = calloc(1, sizeof(*j));
+    if (!j || d->is_tpm_probing || d->is_draining) {
+        free(j);
+        tpm_probe_arm(d);
+        return;
+    }
+    j->d = d;
+    if (worker_submit(d->workers, WORKER_LANE_SERIAL, tpm_probe_run, tpm_probe_done, j) < 0) {
+        free(j);
+        tpm_probe_arm(d);
+        return;
+    }
+    d->is_tpm_probing = true;
+}
+
 static void on_sigterm(evutil_socket_t fd, short what, void *arg)
 {
     struct daemon *d = arg;
@@ -604,6 +737,36 @@ static struct endpoint *find_tls_endpoint(struct manager *m)
     return NULL;
 }
 
+/*
+ * The library context of [providers] (issue #5). With the defaults -- the default provider
+ * alone, no parameters, no query -- OpenSSL's own default context is exactly that and costs
+ * nothing more, so it stays in use (d->libctx NULL).
+ */
+static int providers_start(struct daemon *d)
+{
+    const struct config_providers *p = &d->cfg->providers;
+    struct certd_err err = { 0 };
+
+    if (p->n == 1 && strcmp(p->specs[0].name, "default") == 0 && p->specs[0].n_params == 0 &&
+        !p->query) {
+        return 0;
+    }
+    /* Before any thread exists: setenv is not thread-safe. */
+    for (size_t i = 0; i < p->n_env; i++) {
+        if (setenv(p->env[i].name, p->env[i].value, 1) < 0) {
+            return log_err_errno(-errno, "cannot set %s: %s", p->env[i].name, strerror(errno));
+        }
+    }
+    int r = providers_libctx_new(p->specs, p->n, p->query, &d->libctx, &err);
+    if (r < 0) {
+        return log_err_errno(r, "cannot start: %s", err.msg);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        log_info("provider %s loaded", p->specs[i].name);
+    }
+    return 0;
+}
+
 static int daemon_start(struct daemon *d)
 {
     struct certd_err err = { 0 };
@@ -617,6 +780,10 @@ static int daemon_start(struct daemon *d)
         (void)snprintf(d->hostname, sizeof(d->hostname), "%s", d->cfg->hostname);
     } else if (gethostname(d->hostname, sizeof(d->hostname) - 1) < 0 || !d->hostname[0]) {
         (void)snprintf(d->hostname, sizeof(d->hostname), "localhost");
+    }
+    r = providers_start(d);
+    if (r < 0) {
+        return r;
     }
     r = store_mkdir_p(d->cfg->state_dir, STORE_MODE_DIR);
     if (r < 0) {
@@ -683,7 +850,8 @@ static int daemon_start(struct daemon *d)
     if (!d->tickets) {
         return log_err_errno(-EIO, "cannot make TLS session ticket keys");
     }
-    r = tls_build(d, &ctx, msg, sizeof(msg));
+    bool is_held = false;
+    r = tls_build(d, &ctx, &is_held, msg, sizeof(msg));
     if (r < 0) {
         return log_err_errno(r, "%s", msg);
     }
@@ -693,9 +861,16 @@ static int daemon_start(struct daemon *d)
         SSL_CTX_free(ctx);
         return log_err_errno(r, "out of memory");
     }
-    http_server_set_ssl_ctx(d->http, ctx);
+    http_server_set_ssl_ctx_ex(d->http, ctx, is_held ? d->workers : NULL);
     SSL_CTX_free(ctx);
     http_server_on_close(d->http, trim_soon, d);
+    if (is_held) {
+        d->tpm_probe = evtimer_new(d->base, on_tpm_probe, d);
+        if (!d->tpm_probe) {
+            return log_err_errno(-ENOMEM, "out of memory");
+        }
+        tpm_probe_arm(d);
+    }
     sl = config_listen_sockaddr(&d->cfg->listen, &ss);
     r = http_server_listen(d->http, (const struct sockaddr *)&ss, sl, -1);
     if (r < 0) {
@@ -720,6 +895,10 @@ static int daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
+    if (d->tpm_probe) {
+        event_free(d->tpm_probe);
+        d->tpm_probe = NULL;
+    }
     if (d->trim) {
         event_free(d->trim);
         d->trim = NULL;
@@ -738,6 +917,9 @@ static void daemon_stop(struct daemon *d)
     d->ca = ca_free(d->ca);
     d->tickets = tls_tickets_free(d->tickets);
     d->cfg = config_free(d->cfg);
+    /* Last: every key and context above came from it. */
+    OSSL_LIB_CTX_free(d->libctx);
+    d->libctx = NULL;
 }
 
 int main(int argc, char **argv)
@@ -746,6 +928,7 @@ int main(int argc, char **argv)
     struct daemon d = { 0 };
     struct event *ev_hup = NULL, *ev_term = NULL, *ev_int = NULL, *ev_tickets = NULL;
     struct watch_target targets[CONFIG_ENDPOINTS_MAX] = { 0 };
+    bool is_reexec = false;
     int r, code = EXIT_STARTUP;
 
     if (parse_options(argc, argv, &o) < 0) {
@@ -806,6 +989,7 @@ int main(int argc, char **argv)
     }
     code = EXIT_SUCCESS;
     log_notice("stopped");
+    is_reexec = d.is_reexec;
 out:
     if (ev_hup) {
         event_free(ev_hup);
@@ -822,6 +1006,15 @@ out:
     daemon_stop(&d);
     if (d.base) {
         event_base_free(d.base);
+    }
+    if (is_reexec) {
+        /*
+         * Everything certd opened is O_CLOEXEC and freed above; the same program, arguments
+         * and environment start again in this process, with a fresh provider.
+         */
+        (void)execv("/proc/self/exe", argv);
+        log_err("cannot restart: %s", strerror(errno));
+        code = EXIT_STARTUP;
     }
     return code;
 }

@@ -34,8 +34,10 @@
 #include <openssl/x509.h>
 
 #include "issue/issue.h"
+#include "keys/uri.h"
 #include "log/log.h"
 #include "store/store.h"
+#include "tss/tss.h"
 #include "util/limits.h"
 #include "util/ossl.h"
 #include "util/parse.h"
@@ -66,7 +68,9 @@ DEFINE_CLEANUP(x509_view, x509_view_free)
 
 struct pending_key {
     uint64_t seq;
-    EVP_PKEY *key; /* owned by the list */
+    EVP_PKEY *key; /* owned by the list; for a key its provider holds (a TPM key) only the
+                      public half, so that waiting keys take no TPM object slot: the key
+                      itself is loaded from its file when a certificate for it comes */
 };
 
 struct endpoint {
@@ -252,8 +256,19 @@ static int entry_init(struct manager *m, struct cert_entry *e, const char *id, X
 }
 
 /* A server/client snapshot for certs (leaf first) and key (references are taken). */
-static int snapshot_new_single(struct manager *m, const STACK_OF(X509) *certs, EVP_PKEY *key,
-                               struct ep_snapshot **ret, struct certd_err *err)
+/*
+ * Whether ep's snapshots keep a held key itself (loaded in its provider): only the endpoint
+ * certd serves TLS with signs with its key all the time. The others keep its public half, so
+ * that their keys take none of the TPM's three object slots while nobody uses them.
+ */
+static bool endpoint_keeps_key(const struct endpoint *ep)
+{
+    return ep->cfg->type == ENDPOINT_SERVER && ep->cfg->reload.kind == CONFIG_RELOAD_SELF;
+}
+
+static int snapshot_new_single(struct manager *m, const struct endpoint *ep,
+                               const STACK_OF(X509) *certs, EVP_PKEY *key, struct ep_snapshot **ret,
+                               struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = snapshot_alloc(1);
     int r;
@@ -277,10 +292,18 @@ static int snapshot_new_single(struct manager *m, const STACK_OF(X509) *certs, E
             return oom(err);
         }
     }
-    if (EVP_PKEY_up_ref(key) != 1) {
-        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
+    if (key_is_held(key) && !endpoint_keeps_key(ep)) {
+        r = key_public_dup(m->libctx, m->propq, key, &s->key);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot copy the public key");
+        }
+        s->is_key_public = true;
+    } else {
+        if (EVP_PKEY_up_ref(key) != 1) {
+            return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
+        }
+        s->key = key;
     }
-    s->key = key;
     *ret = TAKE_PTR(s);
     return 0;
 }
@@ -414,9 +437,10 @@ static void validate_policy_for(const struct endpoint *ep, struct validate_polic
 }
 
 /*
- * Read a server/client endpoint's files into a bundle holding the certificates and the key,
- * not validated. Returns 0 and *ret, 1 when neither file exists (an empty endpoint), or -errno
- * with err naming the file and what is wrong with it.
+ * Read a server/client endpoint's certificates and key into a bundle, not validated: from its
+ * files, or from the URIs of cert_uri / key_uri (a TPM handle, an NV index) through OSSL_STORE.
+ * Returns 0 and *ret, 1 when there is nothing yet (no certificate file, and no key file unless
+ * the key lives at key_uri), or -errno with err naming the file or URI and what is wrong.
  */
 static int files_load(struct manager *m, struct endpoint *ep, struct bundle **ret,
                       struct certd_err *err)
@@ -425,14 +449,16 @@ static int files_load(struct manager *m, struct endpoint *ep, struct bundle **re
     _cleanup_(cleanup_bundle) struct bundle *b = NULL;
     const char *cert_path = ep->cfg->cert, *key_path = ep->cfg->key;
     struct certd_err e = { 0 }, ek = { 0 };
-    int rc, rk = 0;
+    int rc = 0, rk = 0;
 
     /* Into e and ek: both missing is no error, only an empty endpoint. */
-    rc = store_read_file_err(cert_path, CERTD_INPUT_MAX_HARD, cert_nofollow(ep), &cert, &e);
-    if (!ep->is_combined) {
+    if (!ep->cfg->cert_uri) {
+        rc = store_read_file_err(cert_path, CERTD_INPUT_MAX_HARD, cert_nofollow(ep), &cert, &e);
+    }
+    if (!ep->is_combined && !ep->cfg->key_uri) {
         rk = store_read_file_err(key_path, CERTD_INPUT_MAX_HARD, key_nofollow(ep), &key, &ek);
     }
-    if (rc == -ENOENT && (ep->is_combined || rk == -ENOENT)) {
+    if (rc == -ENOENT && (ep->is_combined || ep->cfg->key_uri || rk == -ENOENT)) {
         return 1;
     }
     if (rc < 0) {
@@ -441,16 +467,35 @@ static int files_load(struct manager *m, struct endpoint *ep, struct bundle **re
     if (rk < 0) {
         return err_set(err, rk, ek.code, "%s", ek.msg);
     }
-    rc = bundle_parse(m->libctx, m->propq, span_make(cert.p, cert.len), CERTD_INPUT_MAX_HARD, &b,
-                      &e);
-    if (rc < 0) {
-        return err_set(err, rc, e.code, "%s: %s", cert_path, e.msg);
+    if (ep->cfg->cert_uri) {
+        STACK_OF(X509) *certs = NULL;
+        rc = uri_load_certs(m->libctx, m->propq, ep->cfg->cert_uri, &certs, &e);
+        if (rc < 0) {
+            return err_set(err, rc, e.code, "%s", e.msg);
+        }
+        b = calloc(1, sizeof(*b));
+        if (!b) {
+            sk_X509_pop_free(certs, X509_free);
+            return oom(err);
+        }
+        b->certs = certs;
+    } else {
+        rc = bundle_parse(m->libctx, m->propq, span_make(cert.p, cert.len), CERTD_INPUT_MAX_HARD,
+                          &b, &e);
+        if (rc < 0) {
+            return err_set(err, rc, e.code, "%s: %s", cert_path, e.msg);
+        }
     }
-    if (!ep->is_combined) {
+    if (ep->cfg->key_uri || !ep->is_combined) {
         EVP_PKEY *k = NULL;
-        rk = key_parse_pem(m->libctx, m->propq, span_make(key.p, key.len), &k, &e);
+        if (ep->cfg->key_uri) {
+            rk = uri_load_key(m->libctx, m->propq, ep->cfg->key_uri, &k, &e);
+        } else {
+            rk = key_parse_pem(m->libctx, m->propq, span_make(key.p, key.len), &k, &e);
+        }
         if (rk < 0) {
-            return err_set(err, rk, e.code, "%s: %s", key_path, e.msg);
+            return ep->cfg->key_uri ? err_set(err, rk, e.code, "%s", e.msg)
+                                    : err_set(err, rk, e.code, "%s: %s", key_path, e.msg);
         }
         /* The key file is the key; one the certificate file may also hold does not count. */
         EVP_PKEY_free(b->key);
@@ -483,6 +528,184 @@ static void file_restore(const char *path, const struct store_buf *old)
     }
 }
 
+/* The record of a change into the TPM that a crash must not cut in half (tpm_write). */
+static char *tpm_journal_path(const struct endpoint *ep)
+{
+    char *p = NULL;
+    return asprintf(&p, "%s/%s", ep->dir, MANAGER_TPM_JOURNAL) < 0 ? NULL : p;
+}
+
+/*
+ * What goes into an NV index for certs: the leaf as DER when it comes alone (what
+ * `tpm2_nvwrite` users store), else the PEM chain; at most TSS_NV_DATA_MAX bytes.
+ */
+static int nv_data(const STACK_OF(X509) *certs, struct span pem, unsigned char **ret_der,
+                   struct span *ret, struct certd_err *err)
+{
+    if (sk_X509_num(certs) == 1) {
+        int len = i2d_X509(sk_X509_value(certs, 0), ret_der);
+        if (len <= 0) {
+            return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot encode the certificate");
+        }
+        *ret = span_make(*ret_der, (size_t)len);
+    } else {
+        *ret = pem;
+    }
+    if (ret->len > TSS_NV_DATA_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_INPUT_TOO_LARGE,
+                       "the certificate chain takes %zu bytes; an NV index holds at most %u "
+                       "(install the leaf alone, or keep the certificate in a file)",
+                       ret->len, TSS_NV_DATA_MAX);
+    }
+    return 0;
+}
+
+/*
+ * Put certs and key where an endpoint with a key_uri or cert_uri keeps them: the key persistent
+ * at its handle when it is a new one (tss_key_persist), the certificates into their NV index
+ * (tss_nv_write) or their file. A TPM change cannot be one atomic step with a file, so the new
+ * state is first written to STATE_DIR/NAME/tpm-journal.pem (the chain, then the key's TSS2
+ * blob when the key is new; 0600); the journal goes once everything is in place, and a start
+ * that finds one does it all again (tpm_journal_replay). On failure before the TPM changed
+ * nothing is changed; the key of a CSR stays among the pending keys either way.
+ */
+static int tpm_write(struct manager *m, struct endpoint *ep, const STACK_OF(X509) *certs,
+                     struct span cert_pem, EVP_PKEY *key, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = endpoint_snapshot(ep);
+    _cleanup_(cleanup_secret) struct secret *blob = NULL;
+    _cleanup_(store_buf_done) struct store_buf journal = { .p = NULL };
+    _cleanup_(ossl_bytes_free) unsigned char *der = NULL;
+    _cleanup_(cleanup_tss) struct tss *t = NULL;
+    _cleanup_free_ char *jpath = tpm_journal_path(ep);
+    struct span nv = SPAN_EMPTY;
+    uint32_t key_handle = 0, nv_handle = 0;
+    int r;
+
+    if (!jpath) {
+        return oom(err);
+    }
+    bool is_new_key = ep->cfg->key_uri && cur && cur->key && !key_public_eq(cur->key, key);
+    if (is_new_key) {
+        if (uri_check(ep->cfg->key_uri, NULL, NULL, &key_handle, err) < 0 || key_handle == 0) {
+            return err_set(err, -EKEYREJECTED, CERTD_E_POLICY_FORBIDS,
+                           "the key of endpoint %s stays at %s: install a certificate for that "
+                           "key (Renew), not for a new one",
+                           ep->cfg->name, ep->cfg->key_uri);
+        }
+        if (!key_is_held(key)) {
+            return err_set(err, -EKEYREJECTED, CERTD_E_POLICY_FORBIDS,
+                           "endpoint %s keeps its key in the TPM at %s: a software key cannot "
+                           "go there",
+                           ep->cfg->name, ep->cfg->key_uri);
+        }
+        r = key_private_to_pem(m->libctx, m->propq, key, &blob);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the new key");
+        }
+    }
+    if (ep->cfg->cert_uri) {
+        if (uri_check(ep->cfg->cert_uri, NULL, NULL, &nv_handle, err) < 0 || nv_handle == 0) {
+            return err_set(err, -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS,
+                           "the certificate of endpoint %s lives at %s, which certd cannot write",
+                           ep->cfg->name, ep->cfg->cert_uri);
+        }
+        r = nv_data(certs, cert_pem, &der, &nv, err);
+        if (r < 0) {
+            return r;
+        }
+    }
+    /* The journal: the chain, then the new key's blob (a bundle bundle_parse reads back). */
+    journal.len = cert_pem.len + (blob ? blob->len : 0);
+    journal.p = malloc(journal.len);
+    if (!journal.p) {
+        return oom(err);
+    }
+    memcpy(journal.p, cert_pem.p, cert_pem.len);
+    if (blob) {
+        memcpy(journal.p + cert_pem.len, blob->p, blob->len);
+    }
+    r = store_write_atomic(jpath, span_make(journal.p, journal.len), STORE_MODE_SECRET, err);
+    if (r < 0) {
+        return r;
+    }
+    if (blob || nv_handle) {
+        r = tss_open(NULL, &t, err);
+        if (r >= 0 && blob) {
+            r = tss_key_persist(t, span_make(blob->p, blob->len), key_handle, err);
+        }
+        if (r >= 0 && nv_handle) {
+            r = tss_nv_write(t, nv_handle, nv, err);
+        }
+    }
+    if (r >= 0 && !ep->cfg->cert_uri) {
+        r = store_write_atomic(ep->cfg->cert, cert_pem, STORE_MODE_PUBLIC, err);
+    }
+    if (unlink(jpath) < 0 && errno != ENOENT) {
+        log_warning("endpoint %s: cannot remove %s: %s", ep->cfg->name, jpath, strerror(errno));
+    }
+    return r;
+}
+
+/*
+ * At start: a journal of tpm_write that a crash left is done again (the key made persistent,
+ * the certificates written), then removed. A journal that does not parse is kept aside.
+ */
+static void tpm_journal_replay(struct manager *m, struct endpoint *ep)
+{
+    _cleanup_(store_buf_done) struct store_buf buf = { .p = NULL };
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    _cleanup_free_ char *jpath = tpm_journal_path(ep);
+    _cleanup_(cleanup_secret) struct secret *blob = NULL;
+    _cleanup_(cleanup_tss) struct tss *t = NULL;
+    _cleanup_(ossl_bytes_free) unsigned char *der = NULL;
+    _cleanup_free_ char *cert_pem = NULL;
+    struct certd_err e = { 0 };
+    uint32_t handle = 0;
+    size_t cert_len = 0;
+    struct span nv;
+    int r;
+
+    if (!jpath || (r = store_read_file_err(jpath, CERTD_INPUT_MAX_HARD, true, &buf, &e)) < 0) {
+        return; /* none (or unreadable: the next write replaces it) */
+    }
+    r = bundle_parse(m->libctx, m->propq, span_make(buf.p, buf.len), CERTD_INPUT_MAX_HARD, &b, &e);
+    if (r >= 0 && b->key && (!ep->cfg->key_uri || !key_is_held(b->key))) {
+        r = err_set(&e, -EINVAL, CERTD_E_KEY_UNSUPPORTED, "the key is not a TPM key");
+    }
+    if (r >= 0) {
+        r = certs_to_pem(b->certs, &cert_pem, &cert_len);
+    }
+    if (r >= 0 && (b->key || ep->cfg->cert_uri)) {
+        r = tss_open(NULL, &t, &e);
+    }
+    if (r >= 0 && b->key) {
+        r = key_private_to_pem(m->libctx, m->propq, b->key, &blob);
+        if (r >= 0 && (r = uri_check(ep->cfg->key_uri, NULL, NULL, &handle, &e)) >= 0) {
+            r = tss_key_persist(t, span_make(blob->p, blob->len), handle, &e);
+        }
+    }
+    if (r >= 0 && ep->cfg->cert_uri) {
+        r = uri_check(ep->cfg->cert_uri, NULL, NULL, &handle, &e);
+        if (r >= 0) {
+            r = nv_data(b->certs, span_make(cert_pem, cert_len), &der, &nv, &e);
+        }
+        if (r >= 0) {
+            r = tss_nv_write(t, handle, nv, &e);
+        }
+    } else if (r >= 0) {
+        r = store_write_atomic(ep->cfg->cert, span_make(cert_pem, cert_len), STORE_MODE_PUBLIC, &e);
+    }
+    if (r < 0) {
+        log_err("endpoint %s: cannot finish the change a crash interrupted (%s): %s", ep->cfg->name,
+                jpath, e.msg[0] ? e.msg : strerror(-r));
+        return; /* kept: the next start tries again */
+    }
+    log_notice("endpoint %s: finished the change into the TPM that a crash interrupted",
+               ep->cfg->name);
+    (void)unlink(jpath);
+}
+
 /*
  * Write certs (leaf first) and key to a server/client endpoint's files, all or nothing: one
  * combined file (chain PEM, then key PEM, 0600), or cert (0644) and key (0600) as one journaled
@@ -505,6 +728,9 @@ static int files_write(struct manager *m, struct endpoint *ep, const STACK_OF(X5
     }
     if (r < 0) {
         return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the certificates as PEM");
+    }
+    if (ep->cfg->key_uri || ep->cfg->cert_uri) {
+        return tpm_write(m, ep, certs, span_make(cert_pem, cert_len), key, err);
     }
     r = key_private_to_pem(m->libctx, m->propq, key, &key_pem);
     if (r == -ENOMEM) {
@@ -557,11 +783,12 @@ static int files_write(struct manager *m, struct endpoint *ep, const STACK_OF(X5
 
 /* Write what a server/client snapshot holds to ep's files (files_write). */
 static int snapshot_write(struct manager *m, struct endpoint *ep, const struct ep_snapshot *s,
-                          struct certd_err *err)
+                          EVP_PKEY *key, struct certd_err *err)
 {
     _cleanup_(cleanup_x509_view) x509_view *certs = sk_X509_new_null();
 
-    assert(s->n == 1 && s->key);
+    /* key: the private key itself (s may hold only the public half of a held key). */
+    assert(s->n == 1 && key);
     if (!certs || sk_X509_push(certs, s->entries[0].cert) <= 0) {
         return oom(err);
     }
@@ -570,7 +797,7 @@ static int snapshot_write(struct manager *m, struct endpoint *ep, const struct e
             return oom(err);
         }
     }
-    return files_write(m, ep, certs, s->key, err);
+    return files_write(m, ep, certs, key, err);
 }
 
 /*
@@ -736,7 +963,12 @@ static int selfsigned_make(struct manager *m, struct endpoint *ep, X509 **ret_ce
         alts[n_alts++] = ep->cfg->names[i];
     }
 
-    r = key_generate(m->libctx, m->propq, &ep->cfg->new_key, &key, err);
+    /* A key at a URI (a persistent TPM key) stays: the certificate is made for it. */
+    if (ep->cfg->key_uri) {
+        r = uri_load_key(m->libctx, m->propq, ep->cfg->key_uri, &key, err);
+    } else {
+        r = key_generate(m->libctx, m->propq, &ep->cfg->new_key, &key, err);
+    }
     if (r < 0) {
         return r;
     }
@@ -762,7 +994,8 @@ static int selfsigned_make(struct manager *m, struct endpoint *ep, X509 **ret_ce
  */
 static int files_keep_aside(const struct endpoint *ep, struct certd_err *err)
 {
-    const char *paths[2] = { ep->cfg->cert, ep->is_combined ? NULL : ep->cfg->key };
+    const char *paths[2] = { ep->cfg->cert,
+                             ep->is_combined || ep->cfg->key_uri ? NULL : ep->cfg->key };
     char stamp[32], buf[128];
     struct tm tm;
     time_t t = (time_t)now_unix();
@@ -809,7 +1042,7 @@ static int selfsigned_store(struct manager *m, struct endpoint *ep, const char *
     if (sk_X509_push(certs, cert) <= 0) {
         return oom(err);
     }
-    r = snapshot_new_single(m, certs, key, &s, err);
+    r = snapshot_new_single(m, ep, certs, key, &s, err);
     if (r < 0) {
         return r;
     }
@@ -821,7 +1054,7 @@ static int selfsigned_store(struct manager *m, struct endpoint *ep, const char *
             return r;
         }
     }
-    r = snapshot_write(m, ep, s, err);
+    r = snapshot_write(m, ep, s, key, err);
     if (r < 0) {
         return r;
     }
@@ -918,12 +1151,19 @@ static int pending_add(struct manager *m, struct endpoint *ep, EVP_PKEY *key, st
     if (r < 0) {
         return r;
     }
-    if (EVP_PKEY_up_ref(key) != 1) {
+    EVP_PKEY *kept = NULL;
+    if (key_is_held(key)) {
+        r = key_public_dup(m->libctx, m->propq, key, &kept);
+    } else {
+        r = EVP_PKEY_up_ref(key) == 1 ? 0 : -EIO;
+        kept = r == 0 ? key : NULL;
+    }
+    if (r < 0) {
         pending_drop_file(ep, seq);
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
     }
     lock(m);
-    bool has_victim = pending_insert_locked(ep, seq, key, &victim);
+    bool has_victim = pending_insert_locked(ep, seq, kept, &victim);
     unlock(m);
     if (has_victim) {
         pending_victim_drop(ep, &victim);
@@ -1096,6 +1336,18 @@ static void pending_load(struct manager *m, struct endpoint *ep)
         if (!key) {
             continue;
         }
+        if (key_is_held(key)) {
+            /* Loading it proved that the TPM takes it; waiting, it needs only its public half. */
+            EVP_PKEY *pub = NULL;
+            int r = key_public_dup(m->libctx, m->propq, key, &pub);
+            EVP_PKEY_free(key);
+            if (r < 0) {
+                log_warning("endpoint %s: pending key %" PRIu64 " left out: no public key",
+                            ep->cfg->name, seqs[i]);
+                continue;
+            }
+            key = pub;
+        }
         lock(m);
         has_victim = pending_insert_locked(ep, seqs[i], key, &victim);
         unlock(m);
@@ -1213,7 +1465,7 @@ static int single_load(struct manager *m, struct endpoint *ep, const struct ep_s
     if (r < 0) {
         return r;
     }
-    r = snapshot_new_single(m, b->certs, b->key, ret, err);
+    r = snapshot_new_single(m, ep, b->certs, b->key, ret, err);
     if (r < 0) {
         return r;
     }
@@ -1308,6 +1560,9 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
         return 0;
     }
     pending_load(m, ep);
+    if (ep->cfg->key_uri || ep->cfg->cert_uri) {
+        tpm_journal_replay(m, ep);
+    }
 
     r = single_load(m, ep, NULL, &s, warning, &e);
     if (r == 0) {
@@ -1378,7 +1633,7 @@ int manager_new(const struct config *cfg, OSSL_LIB_CTX *libctx, const char *prop
                 ep->pending_dir = NULL;
                 return -ENOMEM;
             }
-            ep->is_combined = strcmp(ce->cert, ce->key) == 0;
+            ep->is_combined = !ce->key_uri && !ce->cert_uri && strcmp(ce->cert, ce->key) == 0;
         }
     }
     *ret = TAKE_PTR(m);
@@ -1498,11 +1753,12 @@ static int forbid_authority(struct certd_err *err, const struct endpoint *ep)
  * missing key.
  */
 static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *cands, size_t n,
-                           const struct ep_snapshot *cur, bool *ret_is_pending)
+                           const struct ep_snapshot *cur, bool *ret_is_pending, size_t *ret_index)
 {
     EVP_PKEY *leaf_key = X509_get0_pubkey(bundle_cert(b, 0));
 
     *ret_is_pending = false;
+    *ret_index = SIZE_MAX;
     if (!leaf_key) {
         (void)ossl_drain_errors("manager: leaf public key");
         return NULL;
@@ -1510,6 +1766,7 @@ static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *can
     for (size_t i = n; i > 0; i--) {
         if (key_public_eq(cands[i - 1].key, leaf_key)) {
             *ret_is_pending = true;
+            *ret_index = i - 1;
             return cands[i - 1].key;
         }
     }
@@ -1526,6 +1783,70 @@ static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *can
     }
     (void)ossl_drain_errors("manager: chain public keys");
     return NULL;
+}
+
+/*
+ * Whether pair (found by pair_find) is only the public half of a held key: a pending key of a
+ * held-key endpoint, or the current key of a snapshot that keeps only its public half.
+ */
+static bool key_is_held_public(const struct endpoint *ep, const struct ep_snapshot *cur,
+                               const EVP_PKEY *pair, bool is_pending)
+{
+    if (is_pending) {
+        return ep->cfg->new_key.provider[0] != '\0' && !key_is_held(pair);
+    }
+    return pair == cur->key && cur->is_key_public;
+}
+
+/* The private key of pending key seq, loaded from its file (a held key: into its provider). */
+static int pending_private_key(struct manager *m, struct endpoint *ep, uint64_t seq, EVP_PKEY **ret,
+                               struct certd_err *err)
+{
+    EVP_PKEY *key = pending_key_load(m, ep, seq);
+    if (!key) {
+        return err_set(err, -ENOENT, CERTD_E_KEY_MISSING,
+                       "the key of the CSR for this certificate can no longer be loaded");
+    }
+    *ret = key;
+    return 0;
+}
+
+/*
+ * The private key of snapshot cur of ep: cur's own, or, when cur keeps only the public half of a
+ * held key, the key loaded again from ep's key file or key_uri (it must still be cur's).
+ */
+static int endpoint_private_key(struct manager *m, struct endpoint *ep,
+                                const struct ep_snapshot *cur, EVP_PKEY **ret,
+                                struct certd_err *err)
+{
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    int r;
+
+    if (!cur->key) {
+        return err_set(err, -ENOENT, CERTD_E_KEY_MISSING, "endpoint %s holds no key",
+                       ep->cfg->name);
+    }
+    if (!cur->is_key_public) {
+        if (EVP_PKEY_up_ref(cur->key) != 1) {
+            return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
+        }
+        *ret = cur->key;
+        return 0;
+    }
+    r = files_load(m, ep, &b, err);
+    if (r == 1) {
+        return err_set(err, -ENOENT, CERTD_E_KEY_MISSING, "the key of endpoint %s is gone",
+                       ep->cfg->name);
+    }
+    if (r < 0) {
+        return r;
+    }
+    if (!key_public_eq(b->key, cur->key)) {
+        return err_set(err, -EKEYREJECTED, CERTD_E_KEY_MISMATCH,
+                       "the key of endpoint %s changed on disk; reload it first", ep->cfg->name);
+    }
+    *ret = TAKE_PTR(b->key);
+    return 0;
 }
 
 struct pending_copy {
@@ -1549,7 +1870,9 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
     struct validate_policy pol;
     struct validate_result res = { .is_expired = false };
     struct manager_change change = { .id = "" };
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *loaded = NULL;
     EVP_PKEY *pair = NULL;
+    size_t pair_index = SIZE_MAX;
     bool is_pending = false;
     int r;
 
@@ -1560,9 +1883,17 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
     if (r < 0) {
         return r;
     }
+    const char *home = ep->cfg->new_key.provider;
+    if (b->key && home[0] && strcmp(key_provider_name(b->key), home) != 0) {
+        return err_set(err, -EKEYREJECTED, CERTD_E_POLICY_FORBIDS,
+                       "endpoint %s keeps its keys in provider %s: a key uploaded with the "
+                       "certificate cannot go there (generate a CSR and install the certificate "
+                       "alone)",
+                       ep->cfg->name, home);
+    }
     if (!b->key) {
         cands.n = pending_copy(ep, cands.v);
-        pair = pair_find(b, cands.v, cands.n, cur, &is_pending);
+        pair = pair_find(b, cands.v, cands.n, cur, &is_pending, &pair_index);
     }
     validate_policy_for(ep, &pol);
     r = validate_bundle(m->libctx, m->propq, b, ep->cfg->type, &pol, pair, NULL, &res, err);
@@ -1570,11 +1901,20 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
         return r;
     }
     EVP_PKEY *key = b->key ? b->key : pair;
-    r = snapshot_new_single(m, b->certs, key, &s, err);
+    if (!b->key && pair && key_is_held_public(ep, cur, pair, is_pending)) {
+        /* A held key waits as its public half: load it now, from its own place. */
+        r = is_pending ? pending_private_key(m, ep, cands.v[pair_index].seq, &loaded, err)
+                       : endpoint_private_key(m, ep, cur, &loaded, err);
+        if (r < 0) {
+            return r;
+        }
+        key = loaded;
+    }
+    r = snapshot_new_single(m, ep, b->certs, key, &s, err);
     if (r < 0) {
         return r;
     }
-    r = snapshot_write(m, ep, s, err);
+    r = snapshot_write(m, ep, s, key, err);
     if (r < 0) {
         return r;
     }
@@ -1802,9 +2142,17 @@ static int csr_make_new_key(struct manager *m, struct endpoint *ep, const struct
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
     _cleanup_free_ char *pem = NULL;
     const struct key_policy pol = { .allow_ed25519 = ep->cfg->allow_ed25519 };
+    struct key_spec where = *spec;
     int r;
 
-    r = key_generate(m->libctx, m->propq, spec, &key, err);
+    /*
+     * A request names the algorithm; the endpoint says where its keys are made (new_key's
+     * provider): a TPM endpoint's CSR key is made in the TPM whatever the request's algorithm.
+     */
+    if (!where.provider[0]) {
+        memcpy(where.provider, ep->cfg->new_key.provider, sizeof(where.provider));
+    }
+    r = key_generate(m->libctx, m->propq, &where, &key, err);
     if (r < 0) {
         return r;
     }
@@ -1869,9 +2217,14 @@ int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
     if (r < 0) {
         return r;
     }
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    r = endpoint_private_key(m, ep, cur, &key, err);
+    if (r < 0) {
+        return r;
+    }
     const struct csr_request req = { .from_cert = e->cert,
                                      .challenge_password = challenge_password };
-    return csr_make(m, &req, cur->key, ret_pem, err);
+    return csr_make(m, &req, key, ret_pem, err);
 }
 
 int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
@@ -1948,4 +2301,33 @@ int manager_reload(struct manager *m, struct endpoint *ep, bool *ret_changed, st
     publish(ep, TAKE_PTR(s));
     *ret_changed = true;
     return 0;
+}
+
+void endpoint_key_location(const struct endpoint *ep, const struct ep_snapshot *s, char *provider,
+                           size_t provider_size, char *uri, size_t uri_size)
+{
+    const char *name = "";
+
+    if (s && s->key) {
+        /* A public half stands for a key of the provider new keys are made in. */
+        name = s->is_key_public && ep->cfg->new_key.provider[0] ? ep->cfg->new_key.provider
+                                                                : key_provider_name(s->key);
+    }
+    (void)snprintf(provider, provider_size, "%s", name);
+    if (!s || !s->key) {
+        (void)snprintf(uri, uri_size, "%s", "");
+    } else if (ep->cfg->key_uri) {
+        (void)snprintf(uri, uri_size, "%s", ep->cfg->key_uri);
+    } else {
+        (void)snprintf(uri, uri_size, "file:%s", ep->cfg->key);
+    }
+}
+
+bool endpoint_is_held(struct endpoint *ep)
+{
+    if (ep->cfg->new_key.provider[0] || ep->cfg->key_uri) {
+        return true;
+    }
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = endpoint_snapshot(ep);
+    return s && s->key && (s->is_key_public || key_is_held(s->key));
 }

@@ -70,6 +70,11 @@
 #include "x509/inspect.h"
 
 #define MANAGER_PENDING_MAX 4u
+/*
+ * STATE_DIR/NAME/MANAGER_TPM_JOURNAL: a change into the TPM (a key made persistent at the
+ * endpoint's key handle, certificates into its NV index) in progress; done again at start.
+ */
+#define MANAGER_TPM_JOURNAL "tpm-journal.pem"
 /* Id of the one certificate of a server or client endpoint. */
 #define MANAGER_SINGLE_ID "1"
 /* Longest id and its NUL: an authority id (store/store.h). */
@@ -95,7 +100,12 @@ struct ep_snapshot {
     struct cert_entry *entries;
     STACK_OF(X509) *chain; /* server/client: the certificates after the leaf; never NULL, empty
                               for an authority or an empty endpoint */
-    EVP_PKEY *key;         /* server/client: the private key (NULL when n == 0). Never shown. */
+    EVP_PKEY *key;         /* server/client: the private key (NULL when n == 0). Never shown.
+                              With is_key_public, only the public half of a key that its
+                              provider holds (a TPM key of an endpoint certd does not serve
+                              TLS with: it would hold one of the TPM's three object slots for
+                              nothing); endpoint_private_key loads the key itself. */
+    bool is_key_public;
     /* private: reference count */
     atomic_int refs_;
 };
@@ -144,6 +154,22 @@ const struct config_endpoint *endpoint_config(const struct endpoint *ep);
  * snapshot: while a reference is held, comparing pointers tells whether ep changed since.
  */
 struct ep_snapshot *endpoint_snapshot(struct endpoint *ep);
+
+/*
+ * Where the key of snapshot s (of ep) lives, for Redfish and certctl (issue #5), never key
+ * material: the provider holding it ("default", "tpm2" ...; "" when s has no key) into
+ * provider, and its URI (the key_uri, else "file:" and the key file's path; "" without a key)
+ * into uri. Any thread.
+ */
+void endpoint_key_location(const struct endpoint *ep, const struct ep_snapshot *s, char *provider,
+                           size_t provider_size, char *uri, size_t uri_size);
+
+/*
+ * True when jobs for ep touch a key held by a provider (its new keys are made in one, or its
+ * current key is held): front ends then run them on the worker pool's serial lane, so that a
+ * provider that is not thread-safe (tpm2) is used by one thread only.
+ */
+bool endpoint_is_held(struct endpoint *ep);
 
 /* What a change did, for the response and the log. */
 struct manager_change {

@@ -53,6 +53,8 @@
 #define ACTION_REPLACE      "CertificateService.ReplaceCertificate"
 #define ACTION_REKEY        "Certificate.Rekey"
 #define ACTION_RENEW        "Certificate.Renew"
+/* certd's OEM extension of Certificate (docs/schemas/CertdCertificate.v1_0_0.json). */
+#define OEM_CERT_TYPE "#CertdCertificate.v1_0_0.CertdCertificate"
 
 /* Below a member, and the route patterns below a collection. */
 #define PART_REKEY    "/Actions/" ACTION_REKEY
@@ -238,8 +240,8 @@ static int serial_colons(const char *hex, char **ret)
 }
 
 /* The Certificate resource for entry e of snap, at loc (the URI the client used). */
-static json_t *cert_body(const struct cert_location *loc, const struct ep_snapshot *snap,
-                         const struct cert_entry *e)
+static json_t *cert_body(const struct cert_location *loc, const struct endpoint *ep,
+                         const struct ep_snapshot *snap, const struct cert_entry *e)
 {
     const struct cert_info *ci = e->info;
     _cleanup_free_ char *serial = NULL;
@@ -290,6 +292,14 @@ static json_t *cert_body(const struct cert_location *loc, const struct ep_snapsh
         (void)rf_set(&actions, "#" ACTION_REKEY, action_object(rekey, rekey_ai));
         (void)rf_set(&actions, "#" ACTION_RENEW, action_object(renew, renew_ai));
         (void)rf_set(&o, "Actions", actions);
+
+        /* Where the key lives (issue #5): its provider and URI, never the key. */
+        char provider[KEY_PROVIDER_NAME_MAX + 1];
+        char key_uri[CONFIG_PATH_MAX + 8];
+        endpoint_key_location(ep, snap, provider, sizeof(provider), key_uri, sizeof(key_uri));
+        (void)rf_set(&o, "Oem",
+                     json_pack("{s:{s:s, s:s, s:s}}", "Certd", "@odata.type", OEM_CERT_TYPE,
+                               "KeyProvider", provider, "KeyLocation", key_uri));
     }
     return o;
 }
@@ -467,7 +477,7 @@ static void change_answer(struct rf_request *rq, const struct rf_change *c)
             respond_internal(rq);
             return;
         }
-        body = cert_body(loc, c->snap, e);
+        body = cert_body(loc, c->ep, c->snap, e);
         if (body) {
             member_uri(loc, e->id, NULL, uri);
             rf_header(rq, "Location", uri);
@@ -600,7 +610,9 @@ static void csr_done(void *arg, bool cancelled)
 static void csr_submit(struct csr_job *j)
 {
     struct rf_request *rq = j->rq;
-    if (worker_submit(rq->d->workers, WORKER_LANE_PARALLEL, csr_run, csr_done, j) < 0) {
+    /* Keys a provider holds (a TPM) are used by the serial thread only (worker.h). */
+    enum worker_lane lane = endpoint_is_held(j->ep) ? WORKER_LANE_SERIAL : WORKER_LANE_PARALLEL;
+    if (worker_submit(rq->d->workers, lane, csr_run, csr_done, j) < 0) {
         (void)csr_job_free(j);
         rf_error_busy(rq);
     }
@@ -728,7 +740,7 @@ static void h_member(struct rf_request *rq)
         rf_change_delete(rq, ep, e->id, change_answer, loc);
         return;
     }
-    rf_respond_200(rq, cert_body(loc, snap, e));
+    rf_respond_200(rq, cert_body(loc, ep, snap, e));
 }
 
 /* ---- key specs from action parameters ---- */

@@ -1,0 +1,516 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Keys held by a TPM (issue #5), on a software TPM of this module's own (tools/swtpm-env):
+certd configured with [providers] load = default,tpm2 and the TCTI in [provider tpm2] (not in
+the environment), keys made inside the TPM for the self-signed bootstrap and for GenerateCSR,
+persistent (handle:) and serialized (object:) keys and a certificate in an NV index loaded at
+start, the CA's key in the TPM, and TLS 1.2 and 1.3 handshakes checked with `openssl s_client`.
+The TSS2 blob on disk is checked to be no software key: `openssl pkey` without the provider
+cannot use it. Bad configurations and inputs are refused with messages that name the cause.
+
+Without a resource manager (swtpm here, not /dev/tpmrm0), a process killed while it holds TPM
+objects leaves them in the TPM's three slots; the kernel's resource manager flushes them when
+the process dies. Between tests, and after a kill -9, the module flushes them itself, standing
+in for that resource manager."""
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CA, Client, cert_pem, ok, schemas, served_cert
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+ROOT = Path(__file__).resolve().parents[2]
+SWTPM_ENV = ROOT / "tools" / "swtpm-env"
+HTTPS = "/redfish/v1/Managers/bmc/NetworkProtocol/HTTPS/Certificates"
+LDAP = "/redfish/v1/AccountService/LDAP/Certificates"
+SERVICE = "/redfish/v1/CertificateService"
+GENERATE_CSR = SERVICE + "/Actions/CertificateService.GenerateCSR"
+REPLACE = SERVICE + "/Actions/CertificateService.ReplaceCertificate"
+SIGN = "/ibm/v1/Host/Actions/SignCSR"
+TSS2_HEADER = b"-----BEGIN TSS2 PRIVATE KEY-----"
+PROV = ["-provider", "tpm2", "-provider", "default"]
+
+
+class Tpm:
+    """A swtpm of our own: env holds the TCTI variables for tpm2-tools and openssl only; certd
+    gets the TCTI from its configuration."""
+
+    def __init__(self, directory):
+        self.dir = str(directory)
+        p = subprocess.run([str(SWTPM_ENV), "start", self.dir], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 0, f"cannot start a software TPM: {p.stderr}"
+        self.env = dict(os.environ)
+        for name, value in re.findall(r"export (\w+)=['\"]?([^'\"\n]*)['\"]?", p.stdout):
+            self.env[name] = value
+        self.tcti = self.env["TPM2OPENSSL_TCTI"]
+        assert self.tcti.startswith("swtpm:"), p.stdout
+
+    def run(self, *args, check=True, input=None):
+        p = subprocess.run(list(args), capture_output=True, env=self.env, timeout=120,
+                           input=input)
+        if check:
+            assert p.returncode == 0, (args, p.stderr.decode(errors="replace"))
+        return p
+
+    def openssl(self, *args, check=True, input=None):
+        return self.run("openssl", *args, check=check, input=input)
+
+    def flush(self):
+        self.run("tpm2_flushcontext", "-t", check=False)
+        self.run("tpm2_flushcontext", "-s", check=False)
+
+    def transient(self):
+        out = self.run("tpm2_getcap", "handles-transient").stdout.decode()
+        return [ln for ln in out.splitlines() if ln.strip().startswith("- 0x")]
+
+    def genkey(self, path, alg="EC"):
+        opt = ["-pkeyopt", "group:P-256"] if alg == "EC" else ["-pkeyopt", "bits:2048"]
+        self.openssl("genpkey", *PROV, "-propquery", "provider=tpm2", "-algorithm", alg, *opt,
+                     "-out", str(path))
+        assert Path(path).read_bytes().startswith(TSS2_HEADER)
+
+    def persist(self, blob, handle, obj=None):
+        ctx = Path(self.dir) / "load.ctx"
+        self.run("tpm2_load", "-r", str(blob), "-c", str(ctx))
+        self.run("tpm2_evictcontrol", "-C", "o", "-c", str(ctx), handle,
+                 *(["-o", str(obj)] if obj else []))
+        self.flush()
+
+    def pubkey(self, uri):
+        return self.openssl("pkey", *PROV, "-in", str(uri), "-pubout").stdout
+
+    def stop(self):
+        subprocess.run([str(SWTPM_ENV), "stop", self.dir], capture_output=True, timeout=60)
+
+    def start_again(self):
+        """The same TPM (its state directory) at the same address, as after a power cycle:
+        persistent objects are there, transient ones are gone."""
+        port = re.search(r"port=(\d+)", self.tcti).group(1)
+        p = subprocess.run([str(SWTPM_ENV), "start", self.dir], capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, SWTPM_ENV_PORT=port))
+        assert p.returncode == 0, p.stderr
+
+
+@pytest.fixture(scope="module")
+def tpm(tmp_path_factory):
+    if not shutil.which("swtpm") or not shutil.which("tpm2_getcap"):
+        pytest.fail("swtpm and tpm2-tools are needed (scripts/install-deps installs them)")
+    t = Tpm(tmp_path_factory.mktemp("tpm"))
+    yield t
+    t.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clean_tpm(tpm):
+    """Every test starts with the TPM's transient slots free (see the module's text)."""
+    tpm.flush()
+    yield
+    tpm.flush()
+
+
+def config(tpm, https_key="tpm2:ec:P-256", extra="", https_extra="", ca=""):
+    return f"""
+[providers]
+load = default,tpm2
+
+[provider tpm2]
+tcti = {tpm.tcti}
+
+[endpoint https]
+type = server
+new_key = {https_key}
+reload = self
+{https_extra}
+
+[endpoint ldap]
+type = client
+new_key = tpm2:ec:P-256
+
+[endpoint truststore]
+type = authority
+{extra}
+{ca}
+"""
+
+
+def spki(pem_or_cert):
+    if isinstance(pem_or_cert, x509.Certificate):
+        k = pem_or_cert.public_key()
+    else:
+        k = serialization.load_pem_public_key(pem_or_cert)
+    return k.public_bytes(serialization.Encoding.DER,
+                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def s_client_ok(port, version):
+    p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", version,
+                        "-brief"], input=b"", capture_output=True, timeout=60)
+    out = (p.stdout + p.stderr).decode(errors="replace")
+    assert p.returncode == 0 and "CONNECTION ESTABLISHED" in out, out
+    return out
+
+
+def assert_tss2_blob(tpm, path):
+    """The key file is a TPM blob, 0600, and no software key: openssl without the provider
+    cannot use it, with it can."""
+    data = Path(path).read_bytes()
+    assert data.startswith(TSS2_HEADER), data[:40]
+    assert b"BEGIN PRIVATE KEY" not in data
+    assert (os.stat(path).st_mode & 0o777) == 0o600
+    p = subprocess.run(["openssl", "pkey", "-in", str(path), "-noout"], capture_output=True,
+                       timeout=60)
+    assert p.returncode != 0, "a default-only openssl could use the TPM blob"
+    assert tpm.pubkey(path)
+
+
+def oem(body):
+    o = body["Oem"]["Certd"]
+    s = schemas()
+    if s:
+        s.check(o, "CertdCertificate.v1_0_0.json", "CertdCertificate")
+    return o
+
+
+@pytest.mark.parametrize("alg", ["tpm2:ec:P-256", "tpm2:rsa:2048"])
+def test_bootstrap_key_in_tpm_serves_tls12_and_13(tpm, certd_factory, alg):
+    d = certd_factory(config(tpm, https_key=alg)).start()
+    key = Path(d.state_dir) / "https" / "key.pem"
+    assert_tss2_blob(tpm, key)
+    served = served_cert(d.port)
+    assert spki(served) == spki(tpm.pubkey(key)), "the served certificate is not the TPM key's"
+    for v in ("-tls1_3", "-tls1_2"):
+        s_client_ok(d.port, v)
+    with Client(d) as api:
+        body = ok(api.get(HTTPS + "/1")).json()
+        assert oem(body) == {"@odata.type": "#CertdCertificate.v1_0_0.CertdCertificate",
+                             "KeyProvider": "tpm2", "KeyLocation": f"file:{key}"}
+        assert "PRIVATE KEY" not in str(body)
+    # The key is loaded again from its blob at the next start: the same key is served.
+    d.restart()
+    assert spki(served_cert(d.port)) == spki(served)
+    assert d.stop() == 0
+
+
+def test_generate_csr_into_tpm_then_install_and_serve(tpm, certd_factory, tmp_path):
+    d = certd_factory(config(tpm)).start()
+    with Client(d) as api:
+        r = ok(api.post(GENERATE_CSR, json={
+            "CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "bmc.tpm.test",
+            "City": "X", "Country": "DE", "Organization": "O", "OrganizationalUnit": "U",
+            "State": "S", "AlternativeNames": ["bmc.tpm.test"], "KeyPairAlgorithm": "EC",
+            "KeyCurveId": "TPM_ECC_NIST_P256"}))
+        csr_pem = r.json()["CSRString"].encode()
+        p = subprocess.run(["openssl", "req", "-noout", "-verify"], input=csr_pem,
+                           capture_output=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        pending = list((Path(d.state_dir) / "https" / "pending").glob("*.key"))
+        assert len(pending) == 1
+        assert_tss2_blob(tpm, pending[0])
+        csr = x509.load_pem_x509_csr(csr_pem)
+        assert csr.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == \
+            spki(tpm.pubkey(pending[0]))
+        ca = CA()
+        leaf = ca.sign_csr(csr)
+        ok(api.post(REPLACE, json={"CertificateString": cert_pem(leaf).decode(),
+                                   "CertificateType": "PEM",
+                                   "CertificateUri": {"@odata.id": HTTPS + "/1"}}))
+        assert not list((Path(d.state_dir) / "https" / "pending").glob("*.key"))
+    key = Path(d.state_dir) / "https" / "key.pem"
+    assert_tss2_blob(tpm, key)
+    deadline = time.monotonic() + 10
+    while served_cert(d.port) != leaf and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert served_cert(d.port) == leaf
+    s_client_ok(d.port, "-tls1_2")
+    assert d.stop() == 0
+
+
+def test_software_key_upload_refused_for_tpm_endpoint(tpm, certd_factory):
+    d = certd_factory(config(tpm)).start()
+    key = Path(d.state_dir) / "https" / "key.pem"
+    before = key.read_bytes()
+    _, _, both = CA().leaf("bmc.tpm.test")
+    with Client(d) as api:
+        r = api.post(REPLACE, json={"CertificateString": both.decode(), "CertificateType": "PEM",
+                                    "CertificateUri": {"@odata.id": HTTPS + "/1"}})
+        assert r.status_code in (400, 403), r.text
+        assert "tpm2" in r.text and "PRIVATE" not in r.text
+    assert key.read_bytes() == before
+    assert d.stop() == 0
+
+
+def test_handle_object_and_nv_certificate_at_start(tpm, certd_factory, tmp_path):
+    blob = tmp_path / "k.pem"
+    tpm.genkey(blob)
+    obj = tmp_path / "k.obj"
+    tpm.persist(blob, "0x81000101", obj)
+    try:
+        # A persistent key with no certificate yet: a self-signed one is made for it.
+        d = certd_factory(config(tpm, https_extra="key = handle:0x81000101"), name="h").start()
+        assert spki(served_cert(d.port)) == spki(tpm.pubkey("handle:0x81000101"))
+        with Client(d) as api:
+            assert oem(ok(api.get(HTTPS + "/1")).json())["KeyLocation"] == "handle:0x81000101"
+        assert not (Path(d.state_dir) / "https" / "key.pem").exists()
+        assert d.stop() == 0
+
+        # The same key by its serialized object.
+        d = certd_factory(config(tpm, https_extra=f"key = object:{obj}"), name="o").start()
+        assert spki(served_cert(d.port)) == spki(tpm.pubkey("handle:0x81000101"))
+        assert d.stop() == 0
+
+        # A CA-signed certificate in an NV index, for the persistent key.
+        ca = CA()
+        pub = serialization.load_pem_public_key(tpm.pubkey("handle:0x81000101"))
+        from cryptography.x509.oid import NameOID
+        leaf = ca.issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "nv.tpm.test")]),
+                        pub, sans=(x509.DNSName("nv.tpm.test"),))
+        der = tmp_path / "leaf.der"
+        der.write_bytes(leaf.public_bytes(serialization.Encoding.DER))
+        tpm.run("tpm2_nvdefine", "0x01000101", "-C", "o", "-s", str(len(der.read_bytes())),
+                "-a", "ownerwrite|ownerread|authread|authwrite")
+        tpm.run("tpm2_nvwrite", "0x01000101", "-C", "o", "-i", str(der))
+        d = certd_factory(config(tpm, https_extra="key = handle:0x81000101\n"
+                                 "cert = handle:0x01000101"), name="nv").start()
+        assert served_cert(d.port) == leaf
+        s_client_ok(d.port, "-tls1_3")
+        assert d.stop() == 0
+    finally:
+        tpm.run("tpm2_evictcontrol", "-C", "o", "-c", "0x81000101", check=False)
+        tpm.run("tpm2_nvundefine", "0x01000101", "-C", "o", check=False)
+
+
+@pytest.mark.parametrize("extra, words", [
+    ("key = handle:0x81000fff", ["0x81000fff"]),
+])
+def test_missing_handle_refuses_to_start(tpm, certd_factory, extra, words):
+    d = certd_factory(config(tpm, https_extra=extra))
+    d.start(expect_ready=False)
+    assert d.proc.wait(timeout=60) != 0
+    log = d.log()
+    for w in words:
+        assert w in log, log
+
+
+def test_unreachable_tpm_or_unknown_provider_refuses_to_start(tpm, certd_factory):
+    bad = config(tpm).replace(tpm.tcti, "swtpm:host=127.0.0.1,port=9")
+    d = certd_factory(bad, name="tcti")
+    d.start(expect_ready=False)
+    assert d.proc.wait(timeout=60) != 0
+    assert "tpm2" in d.log(), d.log()
+    d = certd_factory(config(tpm).replace("load = default,tpm2", "load = default,tpm2,nosuch")
+                      .replace("[provider tpm2]", "[provider nosuch]\n\n[provider tpm2]"),
+                      name="nosuch")
+    d.start(expect_ready=False)
+    assert d.proc.wait(timeout=60) != 0
+    assert "nosuch" in d.log(), d.log()
+    # Never a silent software key: nothing was made.
+    assert not (Path(d.state_dir) / "https" / "key.pem").exists()
+
+
+def test_ca_key_in_tpm_signs_csrs(tpm, certd_factory, tmp_path):
+    d = certd_factory(config(tpm, ca="[ca]\nnew_key = tpm2:ec:P-256")).start()
+    cakey = Path(d.state_dir) / "ca" / "ca-key.pem"
+    assert_tss2_blob(tpm, cakey)
+    key = tmp_path / "console.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", str(key)], check=True, timeout=60)
+    csr = subprocess.run(["openssl", "req", "-new", "-key", str(key), "-subj", "/CN=hmc"],
+                         capture_output=True, check=True, timeout=60).stdout
+    with Client(d) as api:
+        out = ok(api.post(SIGN, json={"CsrString": csr.decode()})).json()
+        root_pem = ok(api.get("/ibm/v1/Host/Certificate/root")).json()["Certificate"]
+    root = tmp_path / "root.pem"
+    root.write_text(root_pem)
+    leaf = tmp_path / "leaf.pem"
+    leaf.write_text(out["Certificate"])
+    p = subprocess.run(["openssl", "verify", "-CAfile", str(root), str(leaf)],
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert spki(x509.load_pem_x509_certificate(root.read_bytes())) == spki(tpm.pubkey(cakey))
+    assert d.stop() == 0
+
+
+def test_kill_during_tpm_keygen_then_restart(tpm, certd_factory):
+    d = certd_factory(config(tpm, https_key="tpm2:rsa:2048")).start()
+    with Client(d) as api:
+        import threading
+        t = threading.Thread(target=lambda: api.post(GENERATE_CSR, json={
+            "CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "x", "City": "X",
+            "Country": "DE", "Organization": "O", "OrganizationalUnit": "U", "State": "S",
+            "KeyPairAlgorithm": "TPM_ALG_RSA", "KeyBitLength": 2048}, timeout=30))
+        t.start()
+        time.sleep(0.05)
+        d.kill()
+        t.join(timeout=60)
+    tpm.flush()  # what the kernel's resource manager does when a client dies
+    d.start()
+    s_client_ok(d.port, "-tls1_3")
+    for f in (Path(d.state_dir) / "https").rglob("*"):
+        assert not f.name.startswith(".tmp"), f
+    assert d.stop() == 0
+
+
+def test_new_key_made_persistent_at_handle_and_cert_into_nv(tpm, certd_factory, tmp_path):
+    """A CSR for an endpoint whose key lives at a handle: the new key is made in the TPM, and
+    when its certificate is installed it replaces the old key at that handle (through ESYS);
+    the certificate goes into the endpoint's NV index. Both survive a restart."""
+    blob = tmp_path / "k.pem"
+    tpm.genkey(blob)
+    tpm.persist(blob, "0x81000102")
+    try:
+        old_pub = tpm.pubkey("handle:0x81000102")
+        # No NV index yet: the self-signed bootstrap defines it and writes its certificate.
+        d = certd_factory(config(tpm, https_extra="key = handle:0x81000102\n"
+                                 "cert = handle:0x01000102")).start()
+        boot = served_cert(d.port)
+        assert spki(boot) == spki(old_pub)
+        nv = tpm.openssl("x509", *PROV, "-in", "handle:0x01000102", "-outform", "DER").stdout
+        assert x509.load_der_x509_certificate(nv) == boot
+        with Client(d) as api:
+            out = ok(api.post(GENERATE_CSR, json={
+                "CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "rot.tpm.test",
+                "City": "X", "Country": "DE", "Organization": "O", "OrganizationalUnit": "U",
+                "State": "S", "AlternativeNames": ["rot.tpm.test"]})).json()
+            csr = x509.load_pem_x509_csr(out["CSRString"].encode())
+            assert spki_of_key(csr.public_key()) != spki(old_pub), "not a new key"
+            leaf = CA().sign_csr(csr)
+            ok(api.post(REPLACE, json={"CertificateString": cert_pem(leaf).decode(),
+                                       "CertificateType": "PEM",
+                                       "CertificateUri": {"@odata.id": HTTPS + "/1"}}))
+        assert spki(tpm.pubkey("handle:0x81000102")) == spki_of_key(csr.public_key())
+        nv = tpm.openssl("x509", *PROV, "-in", "handle:0x01000102", "-outform", "DER").stdout
+        assert x509.load_der_x509_certificate(nv) == leaf
+        assert not (Path(d.state_dir) / "https" / "tpm-journal.pem").exists()
+        wait_served(d, leaf)
+        d.restart()
+        assert served_cert(d.port) == leaf
+        s_client_ok(d.port, "-tls1_2")
+        assert d.stop() == 0
+    finally:
+        tpm.run("tpm2_evictcontrol", "-C", "o", "-c", "0x81000102", check=False)
+        tpm.run("tpm2_nvundefine", "0x01000102", "-C", "o", check=False)
+
+
+def test_interrupted_tpm_change_finished_at_start(tpm, certd_factory, tmp_path):
+    """A journal a crash left (the new certificate and key, written before the TPM changed)
+    is carried out at the next start."""
+    blob = tmp_path / "k.pem"
+    tpm.genkey(blob)
+    tpm.persist(blob, "0x81000103")
+    new_blob = tmp_path / "new.pem"
+    tpm.genkey(new_blob)
+    try:
+        d = certd_factory(config(tpm, https_extra="key = handle:0x81000103")).start()
+        assert d.stop() == 0
+        tpm.flush()
+        pub = serialization.load_pem_public_key(tpm.pubkey(new_blob))
+        leaf = CA().issue(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "j")]),
+                          pub, sans=(x509.DNSName("j.tpm.test"),))
+        journal = Path(d.state_dir) / "https" / "tpm-journal.pem"
+        journal.write_bytes(cert_pem(leaf) + new_blob.read_bytes())
+        os.chmod(journal, 0o600)
+        d.start()
+        assert served_cert(d.port) == leaf
+        assert spki(tpm.pubkey("handle:0x81000103")) == spki(tpm.pubkey(new_blob))
+        assert not journal.exists()
+        assert "interrupted" in d.log()
+        assert d.stop() == 0
+    finally:
+        tpm.run("tpm2_evictcontrol", "-C", "o", "-c", "0x81000103", check=False)
+
+
+def test_certctl_info_shows_where_the_key_lives(tpm, certd_factory, certctl, tmp_path):
+    d = certd_factory(config(tpm)).start()
+    assert d.stop() == 0
+    tpm.flush()
+    key = Path(d.state_dir) / "https" / "key.pem"
+    cert = Path(d.state_dir) / "https" / "cert.pem"
+    p = tpm.run(certctl, "--config", d.config_path, "info", "--key", str(key), str(cert))
+    out = p.stdout.decode()
+    assert "held by provider tpm2" in out and str(key) in out, out
+    assert "PRIVATE KEY" not in out
+    p = tpm.run(certctl, "--config", d.config_path, "info", "--json", "--key", str(key),
+                str(cert))
+    import json
+    j = json.loads(p.stdout)
+    assert j["private_key"]["provider"] == "tpm2" and j["private_key"]["held"] is True
+    # Without the provider the blob is no key certctl can read: a clear error, exit 1.
+    p = subprocess.run([certctl, "info", "--key", str(key), str(cert)], capture_output=True,
+                       timeout=60)
+    assert p.returncode != 0 and b"tpm2" in p.stderr, p.stderr
+    # A key that is not the certificate's is refused.
+    other = tmp_path / "other.pem"
+    tpm.genkey(other)
+    tpm.flush()
+    p = tpm.run(certctl, "--config", d.config_path, "info", "--key", str(other), str(cert),
+                check=False)
+    assert p.returncode == 1 and b"not the certificate's key" in p.stderr, p.stderr
+
+
+def spki_of_key(k):
+    return k.public_bytes(serialization.Encoding.DER,
+                          serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def wait_served(d, cert, timeout=10):
+    deadline = time.monotonic() + timeout
+    while served_cert(d.port) != cert and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert served_cert(d.port) == cert
+
+
+def test_tpm_stopped_mid_run_then_back(tpm, certd_factory):
+    """The TPM goes away: connections already open go on, a new handshake (which needs the
+    TPM's signature) is refused, a key that must be made in the TPM gets a clear 503, and
+    certd lives and keeps serving what needs no TPM. The TPM comes back (restarted, as after a
+    power cycle): tpm2-openssl's ESYS context answers every command with "bad sequence" once
+    one failed below the TPM, so certd, whose probe finds the TPM answering while the provider
+    cannot sign, restarts itself in place (the same process) and serves the same key again."""
+    d = certd_factory(config(tpm)).start()
+    served = served_cert(d.port)
+    csr_body = {"CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "x", "City": "X",
+                "Country": "DE", "Organization": "O", "OrganizationalUnit": "U", "State": "S"}
+    with Client(d) as api:
+        ok(api.get(SERVICE))
+        tpm.stop()
+        try:
+            ok(api.get(HTTPS + "/1"))  # the open connection needs no TPM
+            p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{d.port}",
+                                "-brief"], input=b"", capture_output=True, timeout=60)
+            assert b"CONNECTION ESTABLISHED" not in p.stdout + p.stderr or p.returncode != 0
+            r = api.post(GENERATE_CSR, json=csr_body)
+            assert r.status_code == 503, (r.status_code, r.text)
+            assert "TPM" in r.text or "tpm2" in r.text, r.text
+            assert "PRIVATE" not in r.text
+            ok(api.get(SERVICE))
+            assert d.proc.poll() is None, d.log()
+            deadline = time.monotonic() + 20
+            while "TPM does not answer" not in d.log() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "TPM does not answer" in d.log(), d.log()[-2000:]
+        finally:
+            tpm.start_again()
+    pid = d.proc.pid
+    deadline = time.monotonic() + 30
+    while True:
+        p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{d.port}", "-brief"],
+                           input=b"", capture_output=True, timeout=60)
+        if b"CONNECTION ESTABLISHED" in p.stdout + p.stderr and p.returncode == 0:
+            break
+        assert time.monotonic() < deadline, d.log()[-3000:]
+        assert d.proc.poll() is None, d.log()[-3000:]
+        time.sleep(0.5)
+    assert d.proc.pid == pid and d.proc.poll() is None
+    assert "restarts itself" in d.log()
+    assert served_cert(d.port) == served
+    s_client_ok(d.port, "-tls1_3")
+    with Client(d) as api:
+        out = ok(api.post(GENERATE_CSR, json=csr_body)).json()
+        assert "CSRString" in out
+    assert d.stop() == 0
