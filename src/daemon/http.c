@@ -95,6 +95,14 @@
 #define HTTP_ARENA_INITIAL 1024u
 /* Bytes of a request's start kept to tell an unknown method (501) from garbage (400). */
 #define HTTP_METHOD_PEEK 24u
+/*
+ * Handshake steps queued for the serial thread at once (http_server_set_ssl_ctx_ex). The thread
+ * runs one at a time anyway; more would only fill the worker queue that CSRs and SignCSR also
+ * need. Connections beyond it wait their turn here, in accept order (each within its deadline).
+ */
+#define HTTP_HS_INFLIGHT_MAX 8u
+/* A worker queue full of other jobs: try the waiting handshakes again this soon. */
+#define HTTP_HS_RETRY_USEC 20000
 /* Largest header section limit accepted (config allows 64 KiB). */
 #define HTTP_HEADERS_SIZE_HARD_MAX (1024u * 1024u)
 /*
@@ -168,6 +176,8 @@ struct http_conn {
     struct hs_step *hs;      /* an offloaded handshake, until it is done */
     struct event *hs_io;     /* waits for the socket between its steps */
     bool is_hs_running;      /* hs is with the serial thread */
+    bool is_hs_waiting;      /* in the server's list of steps waiting for a slot */
+    struct http_conn *hs_wait_prev, *hs_wait_next;
     struct event *timer;
     struct event *written; /* made active when http_respond wrote a whole response itself */
     struct event *linger;  /* CONN_LINGER only */
@@ -201,6 +211,9 @@ struct http_server {
     void *userdata;
     SSL_CTX *ssl_ctx;
     struct worker_pool *hs_pool; /* handshakes with ssl_ctx run on its serial lane; or NULL */
+    unsigned n_hs_running;       /* steps with the serial thread for live connections */
+    struct http_conn *hs_wait_first, *hs_wait_last; /* steps waiting for a slot, FIFO */
+    struct event *hs_retry;                         /* runs hs_wait_kick from the loop */
     struct evconnlistener *listener;
     struct event *accept_retry;
     uint16_t port;
@@ -633,6 +646,37 @@ static int on_message_complete(http_parser *p)
 static void timer_cb(evutil_socket_t fd, short what, void *arg);
 static void written_cb(evutil_socket_t fd, short what, void *arg);
 
+static void hs_wait_remove(struct http_conn *c)
+{
+    struct http_server *s = c->s;
+    if (!c->is_hs_waiting) {
+        return;
+    }
+    *(c->hs_wait_prev ? &c->hs_wait_prev->hs_wait_next : &s->hs_wait_first) = c->hs_wait_next;
+    *(c->hs_wait_next ? &c->hs_wait_next->hs_wait_prev : &s->hs_wait_last) = c->hs_wait_prev;
+    c->hs_wait_prev = c->hs_wait_next = NULL;
+    c->is_hs_waiting = false;
+}
+
+static void hs_wait_push(struct http_conn *c)
+{
+    struct http_server *s = c->s;
+    c->hs_wait_next = NULL;
+    c->hs_wait_prev = s->hs_wait_last;
+    *(s->hs_wait_last ? &s->hs_wait_last->hs_wait_next : &s->hs_wait_first) = c;
+    s->hs_wait_last = c;
+    c->is_hs_waiting = true;
+}
+
+/* Let waiting handshake steps go as soon as the loop is back (never from within a callback). */
+static void hs_wait_schedule(struct http_server *s)
+{
+    if (s->hs_wait_first && s->hs_retry) {
+        const struct timeval now = { 0, 0 };
+        (void)event_add(s->hs_retry, &now);
+    }
+}
+
 static void hs_step_free(struct hs_step *st)
 {
     SSL_free(st->ssl);
@@ -760,9 +804,13 @@ static void conn_free(struct http_conn *c)
     if (c->hs_io) {
         event_free(c->hs_io);
     }
+    hs_wait_remove(c);
     if (c->hs) {
         if (c->is_hs_running) {
             c->hs->c = NULL; /* its done frees it */
+            /* No longer counted: its slot goes to a waiting connection. */
+            s->n_hs_running--;
+            hs_wait_schedule(s);
         } else {
             hs_step_free(c->hs);
         }
@@ -1379,18 +1427,64 @@ static void hs_run(void *arg)
 
 static void hs_done(void *arg, bool cancelled);
 
-/* Run the next step of c's handshake on the serial thread. */
-static void hs_submit(struct http_conn *c)
+/*
+ * Hand c's next handshake step to the serial thread. 0 (queued), -EAGAIN (the worker queue is
+ * full: c is untouched), or another -errno, after which c is freed.
+ */
+static int hs_try_submit(struct http_conn *c)
 {
-    int r = worker_submit(c->s->hs_pool, WORKER_LANE_SERIAL, hs_run, hs_done, c->hs);
+    struct http_server *s = c->s;
+    int r = worker_submit(s->hs_pool, WORKER_LANE_SERIAL, hs_run, hs_done, c->hs);
+    if (r == -EAGAIN) {
+        if (s->hs_retry) {
+            const struct timeval tv = { 0, HTTP_HS_RETRY_USEC };
+            (void)event_add(s->hs_retry, &tv);
+        }
+        return r;
+    }
     if (r < 0) {
-        /* A full queue: this client tries again later, as with a full backlog. */
-        log_debug("http: connection %llu: no room for a handshake step (%s)",
+        log_debug("http: connection %llu: cannot queue a handshake step (%s)",
                   (unsigned long long)c->id, strerror(-r));
         conn_free(c);
-        return;
+        return r;
     }
+    s->n_hs_running++;
     c->is_hs_running = true;
+    return 0;
+}
+
+/*
+ * Run the next step of c's handshake on the serial thread: at once when fewer than
+ * HTTP_HS_INFLIGHT_MAX steps are there and none waits, else after those ahead of it.
+ */
+static void hs_submit(struct http_conn *c)
+{
+    struct http_server *s = c->s;
+    if (s->n_hs_running >= HTTP_HS_INFLIGHT_MAX || s->hs_wait_first ||
+        hs_try_submit(c) == -EAGAIN) {
+        hs_wait_push(c);
+    }
+}
+
+/* Hand waiting steps to the serial thread while there is room, in order. */
+static void hs_wait_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    (void)fd;
+    (void)what;
+    while (s->hs_wait_first && s->n_hs_running < HTTP_HS_INFLIGHT_MAX) {
+        struct http_conn *c = s->hs_wait_first;
+        hs_wait_remove(c);
+        if (hs_try_submit(c) == -EAGAIN) {
+            /* Back to the front, in its turn; the retry timer runs. */
+            c->hs_wait_prev = NULL;
+            c->hs_wait_next = s->hs_wait_first;
+            *(s->hs_wait_first ? &s->hs_wait_first->hs_wait_prev : &s->hs_wait_last) = c;
+            s->hs_wait_first = c;
+            c->is_hs_waiting = true;
+            break;
+        }
+    }
 }
 
 static void hs_io_cb(evutil_socket_t fd, short what, void *arg)
@@ -1428,6 +1522,8 @@ static void hs_done(void *arg, bool cancelled)
         return;
     }
     c->is_hs_running = false;
+    c->s->n_hs_running--;
+    hs_wait_schedule(c->s);
     if (cancelled) {
         conn_free(c);
         return;
@@ -1597,7 +1693,14 @@ int http_server_new(struct event_base *base, const struct http_limits *limits,
     s->handler = handler;
     s->userdata = userdata;
     s->accept_retry = evtimer_new(base, accept_retry_cb, s);
-    if (!s->accept_retry) {
+    s->hs_retry = evtimer_new(base, hs_wait_kick, s);
+    if (!s->accept_retry || !s->hs_retry) {
+        if (s->accept_retry) {
+            event_free(s->accept_retry);
+        }
+        if (s->hs_retry) {
+            event_free(s->hs_retry);
+        }
         free(s);
         return -ENOMEM;
     }
@@ -1766,6 +1869,7 @@ struct http_server *http_server_free(struct http_server *s)
         evconnlistener_free(s->listener);
     }
     event_free(s->accept_retry);
+    event_free(s->hs_retry);
     SSL_CTX_free(s->ssl_ctx);
     free(s);
     return NULL;

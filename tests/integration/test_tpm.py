@@ -514,3 +514,28 @@ def test_tpm_stopped_mid_run_then_back(tpm, certd_factory):
         out = ok(api.post(GENERATE_CSR, json=csr_body)).json()
         assert "CSRString" in out
     assert d.stop() == 0
+
+
+def test_burst_of_handshakes_with_tpm_key_all_served(tpm, certd_factory):
+    """Handshakes with a TPM key run one at a time on the serial thread; a burst of new
+    connections waits its turn (each within its deadline) rather than being dropped, and
+    SignCSR still gets room in the worker queue meanwhile."""
+    import concurrent.futures
+    import socket
+    import ssl
+    d = certd_factory(config(tpm, extra="[limits]\nmax_connections = 512")).start()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+
+    def one(_):
+        with socket.create_connection(("127.0.0.1", d.port), timeout=60) as raw:
+            with ctx.wrap_socket(raw) as s:
+                s.sendall(b"GET /redfish/v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                return s.recv(12)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=150) as ex:
+        answers = list(ex.map(one, range(150)))
+    assert all(a.startswith(b"HTTP/1.1 200") for a in answers), answers[:5]
+    assert d.proc.poll() is None
+    assert d.stop() == 0
