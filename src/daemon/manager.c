@@ -436,6 +436,19 @@ static void validate_policy_for(const struct endpoint *ep, struct validate_polic
     }
 }
 
+/* Whether the TPM answers and has no NV index at uri (a handle: URI): nothing written yet. */
+static bool nv_is_absent(const char *uri)
+{
+    _cleanup_(cleanup_tss) struct tss *t = NULL;
+    uint32_t handle = 0;
+    bool exists = true;
+    if (uri_check(uri, NULL, NULL, &handle, NULL) < 0 || handle == 0 ||
+        tss_open(NULL, &t, NULL) < 0 || tss_exists(t, handle, &exists, NULL) < 0) {
+        return false;
+    }
+    return !exists;
+}
+
 /*
  * Read a server/client endpoint's certificates and key into a bundle, not validated: from its
  * files, or from the URIs of cert_uri / key_uri (a TPM handle, an NV index) through OSSL_STORE.
@@ -470,6 +483,15 @@ static int files_load(struct manager *m, struct endpoint *ep, struct bundle **re
     if (ep->cfg->cert_uri) {
         STACK_OF(X509) *certs = NULL;
         rc = uri_load_certs(m->libctx, m->propq, ep->cfg->cert_uri, &certs, &e);
+        if (rc < 0 && err_code_class(e.code) == CERTD_CLASS_UNAVAILABLE &&
+            nv_is_absent(ep->cfg->cert_uri)) {
+            /* OpenSSL cannot tell "no such index" from "no TPM"; ESYS can. */
+            if (ep->cfg->key_uri || rk == -ENOENT) {
+                return 1;
+            }
+            return err_set(err, -ENOENT, CERTD_E_NOT_FOUND, "%s holds no certificate yet",
+                           ep->cfg->cert_uri);
+        }
         if (rc < 0) {
             return err_set(err, rc, e.code, "%s", e.msg);
         }
@@ -1276,6 +1298,12 @@ static EVP_PKEY *pending_key_load(struct manager *m, const struct endpoint *ep, 
     if (r >= 0) {
         r = key_parse_pem(m->libctx, m->propq, span_make(file.p, file.len), &key, &e);
     }
+    if (r < 0 && err_code_class(e.code) == CERTD_CLASS_UNAVAILABLE) {
+        /* A TPM that is away or full says nothing about the key: keep its file. */
+        log_warning("endpoint %s: pending key %s cannot be loaded now (%s): kept", ep->cfg->name,
+                    path, e.msg);
+        return NULL;
+    }
     if (r < 0) {
         log_warning("endpoint %s: pending key %s is unusable (%s): removed", ep->cfg->name, path,
                     e.msg);
@@ -1577,6 +1605,14 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
             log_warning("endpoint %s: left empty, its files as they are: %s", ep->cfg->name, e.msg);
         }
         return 0;
+    }
+    if (r < 0 && err_code_class(e.code) == CERTD_CLASS_UNAVAILABLE) {
+        /*
+         * Its key is in a TPM that did not load it now (away, or out of object slots): a new
+         * key would replace a good one for a passing fault. Not starting says what to fix.
+         */
+        return err_set(err, r, e.code, "endpoint %s: %s; its files are left as they are",
+                       ep->cfg->name, e.msg);
     }
     /* A server without a usable certificate: a self-signed one, the files there kept aside. */
     r = selfsigned_store(m, ep, r == 1 ? "no certificate yet" : e.msg, true, &s, err);
@@ -2217,6 +2253,7 @@ int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
     if (r < 0) {
         return r;
     }
+    assert(cur && e); /* csr_target sets both on success (GCC -O3 cannot see it) */
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
     r = endpoint_private_key(m, ep, cur, &key, err);
     if (r < 0) {
@@ -2242,6 +2279,7 @@ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
     if (r < 0) {
         return r;
     }
+    assert(cur && e); /* csr_target sets both on success (GCC -O3 cannot see it) */
     if (!spec) {
         struct key_info ki;
         r = key_describe(cur->key, &ki);

@@ -86,6 +86,7 @@ static pid_t file_get_pid(const char *path)
     if (!s) {
         print_error("%s was not written: the script did not get that far\n", path);
         fail();
+        return 0; /* not reached: cmocka's fail() does not return, but GCC cannot tell */
     }
     long v = 0;
     for (; *s >= '0' && *s <= '9'; s++) {

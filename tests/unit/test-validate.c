@@ -389,7 +389,8 @@ static void test_fixture_table(void **state)
         while (n_files < ELEMENTSOF(c->files) && c->files[n_files]) {
             n_files++;
         }
-        print_message("case %zu: %s (%s)\n", i, c->files[0], endpoint_type_name(c->type));
+        print_message("case %zu: %s (%s)\n", i, c->files[0] ? c->files[0] : "(none)",
+                      endpoint_type_name(c->type));
         struct bundle *b = parse_files(c->files, n_files);
         EVP_PKEY *pending = c->pending ? fixture_key(c->pending) : NULL;
         struct validate_policy pol;

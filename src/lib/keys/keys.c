@@ -680,24 +680,10 @@ const char *key_provider_name(const EVP_PKEY *pkey)
     return name ? name : "";
 }
 
-/* EVP_PKEY_todata()'s copy of a key: wiped before it is freed, for it may hold the private part. */
-static void params_clear_freep(OSSL_PARAM **params)
-{
-    if (!*params) {
-        return;
-    }
-    for (OSSL_PARAM *p = *params; p->key; p++) {
-        if (p->data && p->data_size > 0) {
-            OPENSSL_cleanse(p->data, p->data_size);
-        }
-    }
-    OSSL_PARAM_free(*params);
-}
-
 static bool key_is_held_probe(const EVP_PKEY *pkey)
 {
-    _cleanup_(params_clear_freep) OSSL_PARAM *pub = NULL;
-    _cleanup_(params_clear_freep) OSSL_PARAM *pair = NULL;
+    _cleanup_(ossl_params_clear_free) OSSL_PARAM *pub = NULL;
+    _cleanup_(ossl_params_clear_free) OSSL_PARAM *pair = NULL;
 
     /*
      * Only a provider's key can be held there; and OpenSSL 3.0's EVP_PKEY_todata crashes on a

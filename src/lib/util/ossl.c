@@ -24,3 +24,17 @@ unsigned long ossl_drain_errors(const char *what)
     }
     return first;
 }
+
+void ossl_params_clear_free(OSSL_PARAM **params)
+{
+    if (!*params) {
+        return;
+    }
+    for (OSSL_PARAM *p = *params; p->key; p++) {
+        if (p->data && p->data_size > 0) {
+            OPENSSL_cleanse(p->data, p->data_size);
+        }
+    }
+    OSSL_PARAM_free(*params);
+    *params = NULL;
+}

@@ -9,6 +9,7 @@
 #include <openssl/bio.h>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -38,6 +39,12 @@ DEFINE_CLEANUP(X509_CRL, X509_CRL_free)
 DEFINE_CLEANUP(X509_REVOKED, X509_REVOKED_free)
 DEFINE_CLEANUP(ASN1_ENUMERATED, ASN1_ENUMERATED_free)
 DEFINE_CLEANUP(OSSL_LIB_CTX, OSSL_LIB_CTX_free)
+
+/*
+ * An OSSL_PARAM array from EVP_PKEY_todata(): every value wiped, then freed (it may hold a private
+ * key). For `_cleanup_(ossl_params_clear_free) OSSL_PARAM *`; accepts NULL.
+ */
+void ossl_params_clear_free(OSSL_PARAM **params);
 
 /* Bytes OpenSSL allocated for us (i2d_* output): `_cleanup_(ossl_bytes_free) unsigned char *`. */
 static inline void ossl_bytes_free(unsigned char **p)

@@ -493,20 +493,6 @@ static void rsa_nums_done(struct rsa_nums *k)
     BN_clear_free(k->qinv);
 }
 
-/* EVP_PKEY_todata()'s copy of a key: wiped before it is freed, for it holds the private part. */
-static void params_clear_free_p(OSSL_PARAM **params)
-{
-    if (!*params) {
-        return;
-    }
-    for (OSSL_PARAM *p = *params; p->key; p++) {
-        if (p->data && p->data_size > 0) {
-            OPENSSL_cleanse(p->data, p->data_size);
-        }
-    }
-    OSSL_PARAM_free(*params);
-}
-
 static void bn_ctx_free_p(BN_CTX **p)
 {
     BN_CTX_free(*p);
@@ -528,7 +514,7 @@ static int rsa_num_get(const OSSL_PARAM *all, const char *name, BIGNUM **ret)
 /* Fetch n, e, d and the CRT numbers; *ret_why names what is missing on -EOPNOTSUPP. */
 static int rsa_nums_fetch(const EVP_PKEY *key, struct rsa_nums *k, const char **ret_why)
 {
-    _cleanup_(params_clear_free_p) OSSL_PARAM *all = NULL;
+    _cleanup_(ossl_params_clear_free) OSSL_PARAM *all = NULL;
     struct {
         const char *name;
         BIGNUM **v;
@@ -863,6 +849,17 @@ static int handle_block(struct parse_state *st, const struct pem_block *blk, str
     r = decode_key(st->libctx, st->propq, &der, key_labels[key_idx].structure, keytype, &pkey);
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0 && strcmp(key_labels[key_idx].structure, "TSS2") == 0) {
+        /*
+         * The provider could not load the blob into its device. Nothing tells a blob that is
+         * not this TPM's from a TPM that is away or has no free object slot: callers must not
+         * take the key for garbage (and delete it) on this answer.
+         */
+        return err_set(err, -EIO, CERTD_E_UNAVAILABLE,
+                       "the TPM did not load the TSS2 key at line %zu (it is away or busy, or the "
+                       "key was made by another TPM)",
+                       blk->line);
     }
     if (r < 0) {
         /* Never quote the key: only its position and the format we expected. */

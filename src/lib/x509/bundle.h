@@ -60,6 +60,10 @@ struct bundle {
  *                                      RSA, i.e. more than two factors); a TSS2 PRIVATE KEY when
  *                                      no loaded provider reads one ("no loaded provider can read
  *                                      a TSS2 PRIVATE KEY (load the tpm2 provider)")
+ *   -EIO/CERTD_E_UNAVAILABLE           a TSS2 PRIVATE KEY its provider did not load into the
+ *                                      TPM: the TPM is away or out of object slots, or the blob
+ *                                      is another TPM's. Not proof of a bad key: never delete it
+ *                                      on this answer
  *   Held keys (key_is_held: a TSS2 blob a provider loaded into its TPM) skip the consistency
  *   checks above: their private part never leaves the device, which verified the blob's
  *   integrity when it loaded it. A malformed blob, or one its TPM refuses, is CERTD_E_KEY_BAD.
