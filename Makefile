@@ -50,6 +50,7 @@ bench: deps build
 	$(BUILD)/bench/bench-certd
 	bench/https-bench $(BUILD)/src/daemon/certd
 	bench/ca-bench $(BUILD)/src/daemon/certd
+	bench/tpm-bench $(BUILD)/src/daemon/certd
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)
