@@ -35,6 +35,7 @@
 #include "csr/csr.h"
 #include "keys/uri.h"
 #include "store/store.h"
+#include "tss/tss.h"
 #include "util/limits.h"
 #include "util/parse.h"
 
@@ -85,6 +86,10 @@ struct provider_section {
     size_t n_params;
     char *sign_query;
     unsigned sign_query_line;
+    uint32_t parent; /* keygen_parent: 0 = not given */
+    unsigned parent_line;
+    char *parent_auth_file;
+    unsigned parent_auth_file_line;
 };
 
 struct parse_state {
@@ -117,6 +122,7 @@ static void provider_section_clear(struct provider_section *ps)
         free(ps->params[i].value);
     }
     free(ps->sign_query);
+    free(ps->parent_auth_file);
     *ps = (struct provider_section){ .n_params = 0 };
 }
 
@@ -643,6 +649,9 @@ static void providers_clear(struct config_providers *p)
         free(p->sign_query[i]);
     }
     free(p->query);
+    for (size_t i = 0; i < PROVIDERS_MAX; i++) {
+        free(p->keygen[i].auth_file);
+    }
     for (size_t i = 0; i < p->n_env; i++) {
         free(p->env[i].name);
         free(p->env[i].value);
@@ -668,11 +677,16 @@ static const struct known_provider {
     bool is_not_first;        /* may not come first in load */
     const char *env_param;    /* a parameter the provider only takes from ... */
     const char *env_var;      /* ... this environment variable (config_providers.env) */
+    /* certd's keys "parent" and "parent_auth_file" of [provider NAME], when set: */
+    const char *keygen_parent;      /* the key generation parameter of the parent's handle */
+    const char *keygen_parent_auth; /* ... and of its password */
+    const char *parent_auth_env;    /* where the provider takes the password when it loads */
 } known_providers[] = {
     /* tpm2-openssl 1.1.1 asks OpenSSL for its "tcti" parameter but passes the pointer's value,
-     * not its address, so the answer is lost: only TPM2OPENSSL_TCTI works. */
+     * not its address, so the answer is lost: only TPM2OPENSSL_TCTI works. A persistent
+     * parent's password reaches its key loader only through TPM2OPENSSL_PARENT_AUTH. */
     { "tpm2", "tpm2.digest!=yes,tpm2.cipher!=yes,tpm2.rand!=yes", "tpm2.digest", "?tpm2.signature",
-      true, "tcti", "TPM2OPENSSL_TCTI" },
+      true, "tcti", "TPM2OPENSSL_TCTI", "parent", "parent-auth", "TPM2OPENSSL_PARENT_AUTH" },
 };
 
 static const struct known_provider *known_provider_find(const char *name)
@@ -2023,6 +2037,46 @@ static int set_provider_param(struct parse_state *st, const char *name, const ch
         ps->sign_query_line = st->lineno;
         return set_provider_value(st, name, value, PROVIDER_QUERY_MAX, true, &ps->sign_query);
     }
+    const struct known_provider *kp = known_provider_find(ps->name);
+    if (kp && kp->keygen_parent && strcmp(name, "parent") == 0) {
+        uint32_t handle = 0;
+        enum uri_kind kind = URI_KIND_MAX;
+        char uri[32];
+        if (ps->parent_line != 0) {
+            return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "duplicate key (first on line %u)", ps->parent_line);
+        }
+        /* The one parser of handles (keys/uri.h), with a persistent object's range. */
+        int n = snprintf(uri, sizeof(uri), "handle:%s", value);
+        if (n < 0 || (size_t)n >= sizeof(uri) || uri_check(uri, &kind, NULL, &handle, NULL) < 0 ||
+            kind != URI_HANDLE || handle < TSS_PERSISTENT_FIRST || handle > TSS_PERSISTENT_LAST) {
+            return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "'%s' is not a persistent TPM handle (0x81000000 to 0x817fffff)",
+                            quote(value, q, sizeof(q)));
+        }
+        ps->parent = handle;
+        ps->parent_line = st->lineno;
+        return 0;
+    }
+    if (kp && kp->keygen_parent_auth && strcmp(name, "parent_auth_file") == 0) {
+        const char *why = NULL;
+        if (ps->parent_auth_file_line != 0) {
+            return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
+                            "duplicate key (first on line %u)", ps->parent_auth_file_line);
+        }
+        int r = path_check_n(value, strlen(value), false, &why);
+        if (r < 0) {
+            return fail_key(st, name, r,
+                            r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID, "%s",
+                            why);
+        }
+        ps->parent_auth_file = strdup(value);
+        if (!ps->parent_auth_file) {
+            return fail_nomem(st);
+        }
+        ps->parent_auth_file_line = st->lineno;
+        return 0;
+    }
     if (!provider_param_name_is_valid(name)) {
         return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
                     "[%s] '%s' is not a parameter name (1 to %u characters of A-Z, a-z, 0-9, "
@@ -2572,6 +2626,24 @@ static int providers_finish(struct parse_state *st)
                 }
                 break;
             }
+        }
+        if (ps && ps->parent_auth_file && !ps->parent) {
+            char label[sizeof("provider ") + KEY_PROVIDER_NAME_MAX];
+            (void)snprintf(label, sizeof(label), "provider %s", st->load[i]);
+            r = fail(st, ps->parent_auth_file_line, label, "parent_auth_file", -EINVAL,
+                     CERTD_E_FIELD_INVALID,
+                     "needs parent = 0x81...: %s takes a parent's password when it loads a key "
+                     "only for a persistent parent",
+                     st->load[i]);
+            providers_clear(&np);
+            return r;
+        }
+        if (ps && ps->parent) {
+            np.keygen[i].parent = ps->parent;
+            np.keygen[i].parent_param = kp->keygen_parent;
+            np.keygen[i].auth_param = kp->keygen_parent_auth;
+            np.keygen[i].auth_env = kp->parent_auth_env;
+            np.keygen[i].auth_file = TAKE_PTR(ps->parent_auth_file);
         }
         if (ps && ps->sign_query) {
             np.sign_query[i] = TAKE_PTR(ps->sign_query);

@@ -271,6 +271,20 @@ struct config_providers {
      */
     struct provider_param env[PROVIDERS_MAX];
     size_t n_env;
+    /*
+     * Per provider (index as specs): what its keys are made under, from certd's own keys of a
+     * known provider's section: tpm2's "parent = 0x81..." (a persistent parent; 0: the
+     * provider's default, the owner hierarchy) and "parent_auth_file = PATH" (that parent's
+     * password, read at start: the first line of a file only we may read). The *_param and
+     * auth_env names come from config.c's table (borrowed, static); auth_file is owned.
+     */
+    struct config_keygen {
+        uint32_t parent;
+        const char *parent_param; /* "parent" */
+        const char *auth_param;   /* "parent-auth" */
+        const char *auth_env;     /* "TPM2OPENSSL_PARENT_AUTH" */
+        char *auth_file;          /* NULL: no password */
+    } keygen[PROVIDERS_MAX];
 };
 
 struct config {

@@ -8,10 +8,13 @@
  * Exit codes: 0 after SIGTERM/SIGINT and a clean drain; 1 when the configuration is wrong;
  * 2 for command-line usage errors; 3 when starting failed for any other reason.
  */
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -22,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 
 #include "daemon.h"
@@ -737,6 +742,82 @@ static struct endpoint *find_tls_endpoint(struct manager *m)
     return NULL;
 }
 
+/* A parent's password file: the first line, at most 128 bytes, of a file only we can read. */
+#define PARENT_AUTH_MAX 128u
+
+static int parent_auth_read(const char *path, struct secret **ret)
+{
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    struct stat st;
+    char buf[PARENT_AUTH_MAX + 2];
+    if (fd < 0) {
+        return log_err_errno(-errno, "parent_auth_file %s: %s", path, strerror(errno));
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        (st.st_mode & 0077) != 0) {
+        return log_err_errno(-EPERM,
+                             "parent_auth_file %s: must be a regular file of ours that "
+                             "group and others cannot read (mode 0600 or 0400)",
+                             path);
+    }
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    if (n < 0) {
+        return log_err_errno(-errno, "parent_auth_file %s: %s", path, strerror(errno));
+    }
+    buf[n] = '\0';
+    size_t len = strcspn(buf, "\r\n");
+    if (len == 0 || len > PARENT_AUTH_MAX || memchr(buf, '\0', (size_t)n) != NULL) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        return log_err_errno(-EINVAL,
+                             "parent_auth_file %s: its first line must hold 1 to %u "
+                             "bytes (the password) and no NUL",
+                             path, PARENT_AUTH_MAX);
+    }
+    *ret = secret_new(buf, len);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return *ret ? 0 : log_err_errno(-ENOMEM, "out of memory");
+}
+
+/*
+ * A provider's key generation settings (config.h config_keygen): the parent's handle and
+ * password for every key made in it, and the password where the provider takes it when it
+ * loads such a key (its environment). Before any thread exists.
+ */
+static int provider_keygen_start(const struct provider_spec *spec, const struct config_keygen *kg)
+{
+    _cleanup_(cleanup_secret) struct secret *pw = NULL;
+    OSSL_PARAM params[3];
+    size_t n = 0;
+    uint32_t parent = kg->parent;
+    int r;
+
+    if (!kg->parent) {
+        return 0;
+    }
+    params[n++] = OSSL_PARAM_construct_uint32(kg->parent_param, &parent);
+    if (kg->auth_file) {
+        r = parent_auth_read(kg->auth_file, &pw);
+        if (r < 0) {
+            return r;
+        }
+        assert(pw); /* parent_auth_read sets it on success (GCC cannot see it) */
+        /* secret_new NUL-terminates (util/secret.h); the parameter is a UTF-8 string. */
+        params[n++] = OSSL_PARAM_construct_utf8_string(kg->auth_param, (char *)pw->p, pw->len);
+        if (setenv(kg->auth_env, (const char *)pw->p, 1) < 0) {
+            return log_err_errno(-errno, "cannot set %s: %s", kg->auth_env, strerror(errno));
+        }
+    }
+    params[n] = OSSL_PARAM_construct_end();
+    r = key_set_provider_keygen_params(spec->name, params);
+    if (r < 0) {
+        return log_err_errno(r, "provider %s: cannot keep its key settings: %s", spec->name,
+                             strerror(-r));
+    }
+    log_info("provider %s: new keys are made under the persistent parent 0x%08" PRIx32 "%s",
+             spec->name, kg->parent, pw ? " (with its password)" : "");
+    return 0;
+}
+
 /*
  * The library context of [providers] (issue #5). With the defaults -- the default provider
  * alone, no parameters, no query -- OpenSSL's own default context is exactly that and costs
@@ -752,6 +833,12 @@ static int providers_start(struct daemon *d)
         return 0;
     }
     /* Before any thread exists: setenv is not thread-safe. */
+    for (size_t i = 0; i < p->n; i++) {
+        int r = provider_keygen_start(&p->specs[i], &p->keygen[i]);
+        if (r < 0) {
+            return r;
+        }
+    }
     for (size_t i = 0; i < p->n_env; i++) {
         if (setenv(p->env[i].name, p->env[i].value, 1) < 0) {
             return log_err_errno(-errno, "cannot set %s: %s", p->env[i].name, strerror(errno));
@@ -917,6 +1004,7 @@ static void daemon_stop(struct daemon *d)
     d->ca = ca_free(d->ca);
     d->tickets = tls_tickets_free(d->tickets);
     d->cfg = config_free(d->cfg);
+    key_clear_provider_keygen_params();
     /* Last: every key and context above came from it. */
     OSSL_LIB_CTX_free(d->libctx);
     d->libctx = NULL;

@@ -539,3 +539,57 @@ def test_burst_of_handshakes_with_tpm_key_all_served(tpm, certd_factory):
     assert all(a.startswith(b"HTTP/1.1 200") for a in answers), answers[:5]
     assert d.proc.poll() is None
     assert d.stop() == 0
+
+
+def test_keys_under_a_persistent_parent_with_a_password(tpm, certd_factory, tmp_path):
+    """[provider tpm2] parent = 0x81... and parent_auth_file: keys are made under that storage
+    key with its password (tpm2-openssl's parent and parent-auth), loaded again at the next
+    start (its TPM2OPENSSL_PARENT_AUTH), and made persistent through ESYS with it. The
+    password file must be ours alone; a wrong password stops certd with a message."""
+    ctx = tmp_path / "parent.ctx"
+    tpm.run("tpm2_createprimary", "-C", "o", "-G", "ecc", "-p", "s3cret", "-c", str(ctx))
+    tpm.run("tpm2_evictcontrol", "-C", "o", "-c", str(ctx), "0x81000010")
+    tpm.flush()
+    pw = tmp_path / "parent-pw"
+    pw.write_text("s3cret\n")
+    os.chmod(pw, 0o600)
+    env = dict(tpm.env, TPM2OPENSSL_PARENT_AUTH="s3cret")
+
+    def with_parent(pwfile):
+        return config(tpm).replace("[provider tpm2]\n", "[provider tpm2]\nparent = 0x81000010\n"
+                                   f"parent_auth_file = {pwfile}\n")
+    try:
+        d = certd_factory(with_parent(pw)).start()
+        key = Path(d.state_dir) / "https" / "key.pem"
+        assert key.read_bytes().startswith(TSS2_HEADER)
+        dump = subprocess.run(["openssl", "asn1parse", "-in", str(key)], capture_output=True,
+                              text=True, timeout=60).stdout
+        assert "INTEGER           :81000010" in dump, dump
+        pub = subprocess.run(["openssl", "pkey", *PROV, "-in", str(key), "-pubout"], env=env,
+                             capture_output=True, timeout=60)
+        assert pub.returncode == 0, pub.stderr
+        served = served_cert(d.port)
+        assert spki(served) == spki(pub.stdout)
+        with Client(d) as api:
+            ok(api.post(GENERATE_CSR, json={
+                "CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "p", "City": "X",
+                "Country": "DE", "Organization": "O", "OrganizationalUnit": "U", "State": "S"}))
+        assert "s3cret" not in d.log()
+        d.restart()
+        assert served_cert(d.port) == served
+        assert d.stop() == 0
+
+        bad = tmp_path / "bad-pw"
+        bad.write_text("wrong\n")
+        os.chmod(bad, 0o600)
+        for pwfile, mode, words in ((bad, 0o600, "tpm2"), (pw, 0o644, "cannot read")):
+            os.chmod(pwfile, mode)
+            d2 = certd_factory(with_parent(pwfile), name=f"bad{mode:o}{pwfile.name}")
+            d2.start(expect_ready=False)
+            assert d2.proc.wait(timeout=60) != 0
+            assert words in d2.log(), d2.log()
+            assert "s3cret" not in d2.log() and "wrong" not in d2.log()
+            tpm.flush()
+        os.chmod(pw, 0o600)
+    finally:
+        tpm.run("tpm2_evictcontrol", "-C", "o", "-c", "0x81000010", check=False)

@@ -1467,6 +1467,18 @@ static void test_config_example(void **state)
     assert_string_equal(cfg->ca.key_uri, "handle:0x81000002");
     assert_string_equal(config_provider_sign_query(cfg, "tpm2"), "?tpm2.signature");
     assert_string_equal(cfg->providers.specs[1].params[0].value, "device:/dev/tpmrm0");
+    assert_int_equal(cfg->providers.keygen[1].parent, 0);
+    config_free(cfg);
+
+    /* A parent with its password: certd's keys, not parameters handed to the provider. */
+    cfg = parse_ok("[providers]\nload = default,tpm2\n[provider tpm2]\nparent = 0x81000010\n"
+                   "parent_auth_file = /etc/certd/tpm-parent\n");
+    assert_int_equal(cfg->providers.keygen[1].parent, 0x81000010u);
+    assert_string_equal(cfg->providers.keygen[1].parent_param, "parent");
+    assert_string_equal(cfg->providers.keygen[1].auth_param, "parent-auth");
+    assert_string_equal(cfg->providers.keygen[1].auth_env, "TPM2OPENSSL_PARENT_AUTH");
+    assert_string_equal(cfg->providers.keygen[1].auth_file, "/etc/certd/tpm-parent");
+    assert_int_equal(cfg->providers.specs[1].n_params, 0);
     config_free(cfg);
 }
 
@@ -1561,6 +1573,20 @@ static const struct bad_case provider_bad[] = {
         "[provider tpm2] tcti: duplicate key (first on line 4)"),
     INV(PRV "[provider tpm2]\nsign_query = ?a\nsign_query = ?b\n", 5,
         "[provider tpm2] sign_query: duplicate key (first on line 4)"),
+    /* tpm2's parent and its password file (certd's own keys of [provider tpm2]) */
+    INV(PRV "[provider tpm2]\nparent = 0x01000000\n", 4,
+        "[provider tpm2] parent: '0x01000000' is not a persistent TPM handle"),
+    INV(PRV "[provider tpm2]\nparent = 81000001\n", 4, "is not a persistent TPM handle"),
+    INV(PRV "[provider tpm2]\nparent = 0x81000001 x\n", 4, "is not a persistent TPM handle"),
+    INV(PRV "[provider tpm2]\nparent = 0x81800000\n", 4, "is not a persistent TPM handle"),
+    INV(PRV "[provider tpm2]\nparent = 0x81000001\nparent = 0x81000002\n", 5,
+        "[provider tpm2] parent: duplicate key (first on line 4)"),
+    INV(PRV "[provider tpm2]\nparent = 0x81000001\nparent_auth_file = pw\n", 5,
+        "[provider tpm2] parent_auth_file: must be an absolute path"),
+    INV(PRV "[provider tpm2]\nparent = 0x81000001\nparent_auth_file = /a/../pw\n", 5,
+        "parent_auth_file"),
+    INV(PRV "[provider tpm2]\nparent_auth_file = /etc/certd/pw\n", 4,
+        "needs parent = 0x81...: tpm2 takes a parent's password"),
     INV(PRV "[provider tpm2]\nsign_query = ?tpm2.sign\xc3\xa4ture\n", 4,
         "[provider tpm2] sign_query: may hold only printable ASCII characters"),
     INV(PRV "[provider tpm2]\nsign_query =\n", 4, "[provider tpm2] 'sign_query': empty value"),

@@ -33,8 +33,8 @@
 #include <openssl/ssl.h>
 
 #include "http.h"
-#include "log/log.h"
 #include "issue/issue.h"
+#include "log/log.h"
 #include "testutil.h"
 #include "tls.h"
 #include "worker.h"

@@ -591,6 +591,46 @@ static void test_persistent_parent(void **state)
     remove_ok(t, KEY_HANDLE);
 }
 
+/*
+ * A persistent parent with a password: tss takes it where the provider does when it loads a key
+ * (TPM2OPENSSL_PARENT_AUTH); without it, or with a wrong one, the TPM refuses and nothing moves.
+ */
+static void test_persistent_parent_with_password(void **state)
+{
+    (void)state;
+    _cleanup_(cleanup_tss) struct tss *t = open_tpm();
+    _cleanup_free_ uint8_t *pem = NULL;
+    struct certd_err err = { 0 };
+
+    assert_int_equal(RUN(NULL, "tpm2_createprimary", "-C", "o", "-p", "pw1", "-c", "primary.ctx"),
+                     0);
+    assert_int_equal(RUN(NULL, "tpm2_evictcontrol", "-C", "o", "-c", "primary.ctx", "0x81000001"),
+                     0);
+    assert_int_equal(RUN(NULL, "tpm2_flushcontext", "-t"), 0);
+    assert_int_equal(RUN(NULL, "openssl", "genpkey", PROVIDERS, "-propquery", "provider=tpm2",
+                         "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt",
+                         "parent:0x81000001", "-pkeyopt", "parent-auth:pw1", "-out", "child.pem"),
+                     0);
+    struct span blob = file_span("child.pem", &pem);
+
+    assert_int_equal(unsetenv("TPM2OPENSSL_PARENT_AUTH"), 0);
+    assert_err(tss_key_persist(t, blob, KEY_HANDLE, &err), &err, -EIO, CERTD_E_UNAVAILABLE,
+               "load the key");
+    assert_exists(t, KEY_HANDLE, false);
+    assert_int_equal(setenv("TPM2OPENSSL_PARENT_AUTH", "wrong", 1), 0);
+    err_clear(&err);
+    assert_err(tss_key_persist(t, blob, KEY_HANDLE, &err), &err, -EIO, CERTD_E_UNAVAILABLE,
+               "load the key");
+    assert_exists(t, KEY_HANDLE, false);
+
+    assert_int_equal(setenv("TPM2OPENSSL_PARENT_AUTH", "pw1", 1), 0);
+    persist_ok(t, "child.pem", KEY_HANDLE);
+    assert_int_equal(unsetenv("TPM2OPENSSL_PARENT_AUTH"), 0);
+    assert_exists(t, KEY_HANDLE, true);
+    remove_ok(t, KEY_HANDLE);
+    remove_ok(t, PARENT_HANDLE);
+}
+
 /* tss_nv_write, read back through the provider's store (handle: of an NV index). */
 static void assert_nv_is_cert(uint32_t handle, const char *der_file)
 {
@@ -1042,6 +1082,7 @@ int main(void)
         cmocka_unit_test_teardown(test_persist_replace_remove, test_teardown),
         cmocka_unit_test_teardown(test_handle_limits, test_teardown),
         cmocka_unit_test_teardown(test_persistent_parent, test_teardown),
+        cmocka_unit_test_teardown(test_persistent_parent_with_password, test_teardown),
         cmocka_unit_test_teardown(test_nv_write, test_teardown),
         cmocka_unit_test_teardown(test_nv_limits, test_teardown),
         cmocka_unit_test_teardown(test_nv_foreign_attributes, test_teardown),

@@ -427,6 +427,59 @@ void key_spec_format(const struct key_spec *spec, char *buf, size_t size)
     }
 }
 
+/*
+ * Parameters of every key generation per provider (key_set_provider_keygen_params): parsed
+ * configuration, set before any thread runs and read-only afterwards.
+ */
+static struct keygen_params {
+    char provider[KEY_PROVIDER_NAME_MAX + 1];
+    OSSL_PARAM *params; /* OSSL_PARAM_dup'ed; may hold a password: wiped when freed */
+} keygen_params[KEY_KEYGEN_PROVIDERS_MAX];
+
+static const OSSL_PARAM *keygen_params_find(const char *provider)
+{
+    for (size_t i = 0; i < ELEMENTSOF(keygen_params); i++) {
+        if (keygen_params[i].params && strcmp(keygen_params[i].provider, provider) == 0) {
+            return keygen_params[i].params;
+        }
+    }
+    return NULL;
+}
+
+int key_set_provider_keygen_params(const char *provider, const OSSL_PARAM *params)
+{
+    assert_return(provider && key_provider_name_is_valid(provider, strlen(provider)), -EINVAL);
+    struct keygen_params *slot = NULL;
+    for (size_t i = 0; i < ELEMENTSOF(keygen_params) && !slot; i++) {
+        if (keygen_params[i].params && strcmp(keygen_params[i].provider, provider) == 0) {
+            slot = &keygen_params[i];
+        }
+    }
+    for (size_t i = 0; i < ELEMENTSOF(keygen_params) && !slot && params; i++) {
+        if (!keygen_params[i].params) {
+            slot = &keygen_params[i];
+        }
+    }
+    if (!slot) {
+        return params ? -E2BIG : 0;
+    }
+    OSSL_PARAM *dup = params ? OSSL_PARAM_dup(params) : NULL;
+    if (params && !dup) {
+        return -ENOMEM;
+    }
+    ossl_params_clear_free(&slot->params);
+    slot->params = dup;
+    (void)snprintf(slot->provider, sizeof(slot->provider), "%s", provider);
+    return 0;
+}
+
+void key_clear_provider_keygen_params(void)
+{
+    for (size_t i = 0; i < ELEMENTSOF(keygen_params); i++) {
+        ossl_params_clear_free(&keygen_params[i].params);
+    }
+}
+
 int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const struct key_spec *spec,
                  EVP_PKEY **ret, struct certd_err *err)
 {
@@ -523,6 +576,13 @@ int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const struct key_spec 
         return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_SIZE_UNSUPPORTED,
                        "%s%s cannot generate %u-bit %s keys", provider[0] ? "provider " : "", who,
                        spec->bits, type);
+    }
+    const OSSL_PARAM *extra = provider[0] ? keygen_params_find(provider) : NULL;
+    if (extra && EVP_PKEY_CTX_set_params(ctx, extra) != 1) {
+        (void)ossl_drain_errors("key_generate: provider's keygen params");
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "provider %s refused the key generation settings of its configuration",
+                       provider);
     }
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *pkey = NULL;
     if (EVP_PKEY_generate(ctx, &pkey) != 1 || !pkey) {

@@ -97,6 +97,18 @@ void key_spec_format(const struct key_spec *spec, char *buf, size_t size);
 _must_check_ int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const struct key_spec *spec,
                               EVP_PKEY **ret, struct certd_err *err);
 
+/*
+ * Parameters that every key generation in provider `provider` gets on top of the algorithm's
+ * (issue #5: tpm2's "parent" and "parent-auth", for keys made under a persistent parent with a
+ * password). params (nullable: forget the provider's) is copied, strings included; the copy is
+ * wiped when replaced or cleared. Call at start-up, before any thread uses keys: the table is
+ * read without a lock. 0, -EINVAL, -E2BIG (more than KEY_KEYGEN_PROVIDERS_MAX providers),
+ * -ENOMEM. key_clear_provider_keygen_params wipes and forgets them all (at exit).
+ */
+#define KEY_KEYGEN_PROVIDERS_MAX 8u
+_must_check_ int key_set_provider_keygen_params(const char *provider, const OSSL_PARAM *params);
+void key_clear_provider_keygen_params(void);
+
 /* What a key is, for display and policy. */
 struct key_info {
     enum key_alg alg;  /* KEY_ALG_MAX when the algorithm is none of ours */

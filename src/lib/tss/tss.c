@@ -58,7 +58,8 @@
     X(Esys_NV_UndefineSpace) \
     X(Esys_NV_Write)         \
     X(Esys_TR_Close)         \
-    X(Esys_TR_FromTPMPublic)
+    X(Esys_TR_FromTPMPublic) \
+    X(Esys_TR_SetAuth)
 
 #define TCTILDR_FUNCTIONS(X) \
     X(Tss2_TctiLdr_Finalize) \
@@ -126,6 +127,7 @@ static void tss_load(void)
 #define Esys_NV_Write(...)                   (esys_table.Esys_NV_Write(__VA_ARGS__))
 #define Esys_TR_Close(...)                   (esys_table.Esys_TR_Close(__VA_ARGS__))
 #define Esys_TR_FromTPMPublic(...)           (esys_table.Esys_TR_FromTPMPublic(__VA_ARGS__))
+#define Esys_TR_SetAuth(...)                 (esys_table.Esys_TR_SetAuth(__VA_ARGS__))
 #define Tss2_TctiLdr_Finalize(...)           (tctildr_table.Tss2_TctiLdr_Finalize(__VA_ARGS__))
 #define Tss2_TctiLdr_Initialize(...)         (tctildr_table.Tss2_TctiLdr_Initialize(__VA_ARGS__))
 #define Tss2_MU_TPM2B_PRIVATE_Unmarshal(...) (mu_table.Tss2_MU_TPM2B_PRIVATE_Unmarshal(__VA_ARGS__))
@@ -693,6 +695,27 @@ static int key_load(struct tss *t, const struct tss_key *key, struct tss_obj *re
         if (rc != TSS2_RC_SUCCESS) {
             parent.tr = ESYS_TR_NONE;
             return tpm_fail(t, err, rc, "find the key's parent", key->parent);
+        }
+        /*
+         * A persistent parent's password: where the tpm2 provider takes it from when it loads a
+         * key under one (TPM2OPENSSL_PARENT_AUTH), so both load the same keys.
+         */
+        const char *pw = getenv("TPM2OPENSSL_PARENT_AUTH");
+        if (pw && pw[0]) {
+            TPM2B_AUTH auth = { .size = 0 };
+            size_t n = strlen(pw);
+            if (n > sizeof(auth.buffer)) {
+                return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                               "the parent's password is longer than %zu bytes",
+                               sizeof(auth.buffer));
+            }
+            memcpy(auth.buffer, pw, n);
+            auth.size = (UINT16)n;
+            rc = Esys_TR_SetAuth(t->esys, parent.tr, &auth);
+            OPENSSL_cleanse(&auth, sizeof(auth));
+            if (rc != TSS2_RC_SUCCESS) {
+                return tpm_fail(t, err, rc, "set the password of the key's parent", key->parent);
+            }
         }
     }
     rc = Esys_Load(t->esys, parent.tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &key->priv,
