@@ -593,3 +593,34 @@ def test_keys_under_a_persistent_parent_with_a_password(tpm, certd_factory, tmp_
         os.chmod(pw, 0o600)
     finally:
         tpm.run("tpm2_evictcontrol", "-C", "o", "-c", "0x81000010", check=False)
+
+
+def test_renew_and_rekey_with_tpm_keys(tpm, certd_factory):
+    """Renew signs a CSR with the TPM key itself (the same key); Rekey makes the new key in the
+    TPM, whatever algorithm it names; the certificate for it installs and is served."""
+    d = certd_factory(config(tpm)).start()
+    key = Path(d.state_dir) / "https" / "key.pem"
+    current = spki(tpm.pubkey(key))
+    ca = CA()
+    with Client(d) as api:
+        out = ok(api.post(HTTPS + "/1/Actions/Certificate.Renew", json={})).json()
+        csr = x509.load_pem_x509_csr(out["CSRString"].encode())
+        assert csr.is_signature_valid and spki_of_key(csr.public_key()) == current
+        renewed = ca.sign_csr(csr)
+        ok(api.post(HTTPS, json={"CertificateString": cert_pem(renewed).decode(),
+                                 "CertificateType": "PEM"}))
+        wait_served(d, renewed)
+        out = ok(api.post(HTTPS + "/1/Actions/Certificate.Rekey",
+                          json={"KeyPairAlgorithm": "TPM_ALG_RSA", "KeyBitLength": 2048})).json()
+        csr = x509.load_pem_x509_csr(out["CSRString"].encode())
+        assert csr.is_signature_valid and spki_of_key(csr.public_key()) != current
+        pending = list((Path(d.state_dir) / "https" / "pending").glob("*.key"))
+        assert len(pending) == 1
+        assert_tss2_blob(tpm, pending[0])
+        rekeyed = ca.sign_csr(csr)
+        ok(api.post(HTTPS, json={"CertificateString": cert_pem(rekeyed).decode(),
+                                 "CertificateType": "PEM"}))
+    wait_served(d, rekeyed)
+    assert_tss2_blob(tpm, key)
+    s_client_ok(d.port, "-tls1_2")
+    assert d.stop() == 0
