@@ -55,6 +55,8 @@ struct daemon {
     bool is_tpm_probing;     /* a probe job is with the serial worker */
     bool is_tpm_degraded;    /* the last probe failed */
     bool is_reexec;          /* after the drain, certd executes itself again (main.c) */
+    /* environment variables that hold secrets (a TPM parent's password): kept from hooks */
+    const char *hidden_env[PROVIDERS_MAX + 1];
     bool is_draining;
 };
 

@@ -172,11 +172,12 @@ struct hs_step {
 struct http_conn {
     struct http_server *s;
     struct http_conn *prev, *next;
-    struct bufferevent *bev; /* NULL during an offloaded handshake (hs) */
-    struct hs_step *hs;      /* an offloaded handshake, until it is done */
-    struct event *hs_io;     /* waits for the socket between its steps */
-    bool is_hs_running;      /* hs is with the serial thread */
-    bool is_hs_waiting;      /* in the server's list of steps waiting for a slot */
+    struct bufferevent *bev;     /* NULL during an offloaded handshake (hs) */
+    struct hs_step *hs;          /* an offloaded handshake, until it is done */
+    struct event *hs_io;         /* waits for the socket between its steps */
+    bool is_hs_running;          /* hs is with the serial thread */
+    bool is_hs_waiting;          /* in the server's list of steps waiting for a slot */
+    struct worker_pool *hs_pool; /* where its steps run: the server's at accept time */
     struct http_conn *hs_wait_prev, *hs_wait_next;
     struct event *timer;
     struct event *written; /* made active when http_respond wrote a whole response itself */
@@ -1434,7 +1435,7 @@ static void hs_done(void *arg, bool cancelled);
 static int hs_try_submit(struct http_conn *c)
 {
     struct http_server *s = c->s;
-    int r = worker_submit(s->hs_pool, WORKER_LANE_SERIAL, hs_run, hs_done, c->hs);
+    int r = worker_submit(c->hs_pool, WORKER_LANE_SERIAL, hs_run, hs_done, c->hs);
     if (r == -EAGAIN) {
         if (s->hs_retry) {
             const struct timeval tv = { 0, HTTP_HS_RETRY_USEC };
@@ -1500,10 +1501,17 @@ static void hs_adopt(struct http_conn *c)
     struct hs_step *st = TAKE_PTR(c->hs);
     event_free(c->hs_io);
     c->hs_io = NULL;
-    /* BEV_OPT_CLOSE_ON_FREE: from here libevent owns the SSL and the socket, even on failure. */
-    c->bev = bufferevent_openssl_socket_new(c->s->base, st->fd, st->ssl, BUFFEREVENT_SSL_OPEN,
+    /*
+     * BEV_OPT_CLOSE_ON_FREE: from here libevent owns the SSL and the socket. On failure it frees
+     * the SSL, whose socket BIO (SSL_set_fd) does not close the descriptor: that is ours.
+     */
+    int fd = st->fd;
+    c->bev = bufferevent_openssl_socket_new(c->s->base, fd, st->ssl, BUFFEREVENT_SSL_OPEN,
                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     free(st);
+    if (!c->bev) {
+        (void)close(fd);
+    }
     if (!c->bev || bufferevent_enable(c->bev, EV_READ | EV_WRITE) < 0) {
         log_warning("http: out of memory after a handshake");
         conn_free(c);
@@ -1605,6 +1613,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
             return;
         }
         SSL_set_accept_state(ssl);
+        c->hs_pool = s->hs_pool;
         c->hs->c = c;
         c->hs->ssl = ssl;
         c->hs->fd = fd;

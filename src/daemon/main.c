@@ -541,6 +541,9 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
+    if (d->is_draining) {
+        return; /* stopping or restarting: the next start reads everything anew */
+    }
     notify_manager_reloading();
     log_notice("SIGHUP: re-reading the configuration, certificates and users");
     bool is_profile_changed = false;
@@ -710,6 +713,12 @@ static void on_sigterm(evutil_socket_t fd, short what, void *arg)
     (void)what;
 
     if (d->is_draining) {
+        if (d->is_reexec) {
+            /* Asked to stop while draining for a restart in place: stop, do not restart. */
+            d->is_reexec = false;
+            notify_manager("STOPPING=1");
+            log_notice("stopping instead of restarting");
+        }
         return;
     }
     d->is_draining = true;
@@ -783,7 +792,8 @@ static int parent_auth_read(const char *path, struct secret **ret)
  * password for every key made in it, and the password where the provider takes it when it
  * loads such a key (its environment). Before any thread exists.
  */
-static int provider_keygen_start(const struct provider_spec *spec, const struct config_keygen *kg)
+static int provider_keygen_start(struct daemon *d, const struct provider_spec *spec,
+                                 const struct config_keygen *kg)
 {
     _cleanup_(cleanup_secret) struct secret *pw = NULL;
     OSSL_PARAM params[3];
@@ -805,6 +815,13 @@ static int provider_keygen_start(const struct provider_spec *spec, const struct 
         params[n++] = OSSL_PARAM_construct_utf8_string(kg->auth_param, (char *)pw->p, pw->len);
         if (setenv(kg->auth_env, (const char *)pw->p, 1) < 0) {
             return log_err_errno(-errno, "cannot set %s: %s", kg->auth_env, strerror(errno));
+        }
+        /* Hooks (notifier exec:) never see it. */
+        for (size_t i = 0; i < PROVIDERS_MAX; i++) {
+            if (!d->hidden_env[i]) {
+                d->hidden_env[i] = kg->auth_env;
+                break;
+            }
         }
     }
     params[n] = OSSL_PARAM_construct_end();
@@ -834,7 +851,7 @@ static int providers_start(struct daemon *d)
     }
     /* Before any thread exists: setenv is not thread-safe. */
     for (size_t i = 0; i < p->n; i++) {
-        int r = provider_keygen_start(&p->specs[i], &p->keygen[i]);
+        int r = provider_keygen_start(d, &p->specs[i], &p->keygen[i]);
         if (r < 0) {
             return r;
         }
@@ -933,6 +950,7 @@ static int daemon_start(struct daemon *d)
     if (r < 0) {
         return log_err_errno(r, "out of memory");
     }
+    notifier_hide_env(d->notifier, d->hidden_env);
     d->tickets = tls_tickets_new_ex(d->libctx, d->propq);
     if (!d->tickets) {
         return log_err_errno(-EIO, "cannot make TLS session ticket keys");
@@ -982,6 +1000,8 @@ static int daemon_start(struct daemon *d)
 
 static void daemon_stop(struct daemon *d)
 {
+    /* Connections the pool's last done callbacks free must not reach the freed timers. */
+    http_server_on_close(d->http, NULL, NULL);
     if (d->tpm_probe) {
         event_free(d->tpm_probe);
         d->tpm_probe = NULL;

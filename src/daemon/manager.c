@@ -68,9 +68,10 @@ DEFINE_CLEANUP(x509_view, x509_view_free)
 
 struct pending_key {
     uint64_t seq;
-    EVP_PKEY *key; /* owned by the list; for a key its provider holds (a TPM key) only the
-                      public half, so that waiting keys take no TPM object slot: the key
-                      itself is loaded from its file when a certificate for it comes */
+    bool is_public; /* key is the public half of a held key; the key itself is in its file */
+    EVP_PKEY *key;  /* owned by the list; for a key its provider holds (a TPM key) only the
+                       public half, so that waiting keys take no TPM object slot: the key
+                       itself is loaded from its file when a certificate for it comes */
 };
 
 struct endpoint {
@@ -621,9 +622,12 @@ static int tpm_write(struct manager *m, struct endpoint *ep, const STACK_OF(X509
                            "go there",
                            ep->cfg->name, ep->cfg->key_uri);
         }
+    }
+    /* The key goes to the TPM handle when it is new there, or to the key file (no key_uri). */
+    if (is_new_key || !ep->cfg->key_uri) {
         r = key_private_to_pem(m->libctx, m->propq, key, &blob);
         if (r < 0) {
-            return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the new key");
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot encode the key");
         }
     }
     if (ep->cfg->cert_uri) {
@@ -651,17 +655,30 @@ static int tpm_write(struct manager *m, struct endpoint *ep, const STACK_OF(X509
     if (r < 0) {
         return r;
     }
-    if (blob || nv_handle) {
+    /* Once the TPM may have changed, a failure keeps the journal: the next start finishes. */
+    bool is_tpm_touched = false;
+    if (is_new_key || nv_handle) {
         r = tss_open(NULL, &t, err);
-        if (r >= 0 && blob) {
+        if (r >= 0 && is_new_key) {
+            is_tpm_touched = true;
             r = tss_key_persist(t, span_make(blob->p, blob->len), key_handle, err);
         }
         if (r >= 0 && nv_handle) {
+            is_tpm_touched = true;
             r = tss_nv_write(t, nv_handle, nv, err);
         }
     }
+    if (r >= 0 && !ep->cfg->key_uri) {
+        r = store_write_atomic(ep->cfg->key, span_make(blob->p, blob->len), STORE_MODE_SECRET, err);
+    }
     if (r >= 0 && !ep->cfg->cert_uri) {
         r = store_write_atomic(ep->cfg->cert, cert_pem, STORE_MODE_PUBLIC, err);
+    }
+    if (r < 0 && is_tpm_touched) {
+        log_err("endpoint %s: a change into the TPM failed halfway (%s); %s is kept, and the next "
+                "start finishes the change",
+                ep->cfg->name, err && err->msg[0] ? err->msg : strerror(-r), jpath);
+        return r;
     }
     if (unlink(jpath) < 0 && errno != ENOENT) {
         log_warning("endpoint %s: cannot remove %s: %s", ep->cfg->name, jpath, strerror(errno));
@@ -692,20 +709,24 @@ static void tpm_journal_replay(struct manager *m, struct endpoint *ep)
         return; /* none (or unreadable: the next write replaces it) */
     }
     r = bundle_parse(m->libctx, m->propq, span_make(buf.p, buf.len), CERTD_INPUT_MAX_HARD, &b, &e);
-    if (r >= 0 && b->key && (!ep->cfg->key_uri || !key_is_held(b->key))) {
+    if (r >= 0 && b->key && ep->cfg->key_uri && !key_is_held(b->key)) {
         r = err_set(&e, -EINVAL, CERTD_E_KEY_UNSUPPORTED, "the key is not a TPM key");
     }
     if (r >= 0) {
         r = certs_to_pem(b->certs, &cert_pem, &cert_len);
     }
-    if (r >= 0 && (b->key || ep->cfg->cert_uri)) {
+    if (r >= 0 && ((b->key && ep->cfg->key_uri) || ep->cfg->cert_uri)) {
         r = tss_open(NULL, &t, &e);
     }
     if (r >= 0 && b->key) {
         r = key_private_to_pem(m->libctx, m->propq, b->key, &blob);
-        if (r >= 0 && (r = uri_check(ep->cfg->key_uri, NULL, NULL, &handle, &e)) >= 0) {
-            r = tss_key_persist(t, span_make(blob->p, blob->len), handle, &e);
-        }
+    }
+    if (r >= 0 && b->key && ep->cfg->key_uri &&
+        (r = uri_check(ep->cfg->key_uri, NULL, NULL, &handle, &e)) >= 0) {
+        r = tss_key_persist(t, span_make(blob->p, blob->len), handle, &e);
+    }
+    if (r >= 0 && b->key && !ep->cfg->key_uri) {
+        r = store_write_atomic(ep->cfg->key, span_make(blob->p, blob->len), STORE_MODE_SECRET, &e);
     }
     if (r >= 0 && ep->cfg->cert_uri) {
         r = uri_check(ep->cfg->cert_uri, NULL, NULL, &handle, &e);
@@ -1108,14 +1129,14 @@ static void pending_drop_file(const struct endpoint *ep, uint64_t seq)
  * full, the oldest entry (possibly this one) leaves it and is returned in *ret_victim (its
  * file and reference are the caller's to drop, outside the lock). Caller holds m->lock.
  */
-static bool pending_insert_locked(struct endpoint *ep, uint64_t seq, EVP_PKEY *key,
+static bool pending_insert_locked(struct endpoint *ep, uint64_t seq, EVP_PKEY *key, bool is_public,
                                   struct pending_key *ret_victim)
 {
     bool has_victim = false;
 
     if (ep->n_pending == MANAGER_PENDING_MAX) {
         if (seq < ep->pending[0].seq) {
-            *ret_victim = (struct pending_key){ .seq = seq, .key = key };
+            *ret_victim = (struct pending_key){ .seq = seq, .key = key, .is_public = is_public };
             return true;
         }
         *ret_victim = ep->pending[0];
@@ -1128,7 +1149,7 @@ static bool pending_insert_locked(struct endpoint *ep, uint64_t seq, EVP_PKEY *k
         ep->pending[i] = ep->pending[i - 1];
         i--;
     }
-    ep->pending[i] = (struct pending_key){ .seq = seq, .key = key };
+    ep->pending[i] = (struct pending_key){ .seq = seq, .key = key, .is_public = is_public };
     ep->n_pending++;
     return has_victim;
 }
@@ -1185,7 +1206,7 @@ static int pending_add(struct manager *m, struct endpoint *ep, EVP_PKEY *key, st
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
     }
     lock(m);
-    bool has_victim = pending_insert_locked(ep, seq, kept, &victim);
+    bool has_victim = pending_insert_locked(ep, seq, kept, kept != key, &victim);
     unlock(m);
     if (has_victim) {
         pending_victim_drop(ep, &victim);
@@ -1343,7 +1364,7 @@ static void pending_load(struct manager *m, struct endpoint *ep)
         max_seq = seq > max_seq ? seq : max_seq;
         /* No key yet: the list only picks the numbers here. */
         lock(m);
-        has_victim = pending_insert_locked(ep, seq, NULL, &victim);
+        has_victim = pending_insert_locked(ep, seq, NULL, false, &victim);
         unlock(m);
         if (has_victim) {
             pending_victim_drop(ep, &victim);
@@ -1364,7 +1385,8 @@ static void pending_load(struct manager *m, struct endpoint *ep)
         if (!key) {
             continue;
         }
-        if (key_is_held(key)) {
+        bool is_public = key_is_held(key);
+        if (is_public) {
             /* Loading it proved that the TPM takes it; waiting, it needs only its public half. */
             EVP_PKEY *pub = NULL;
             int r = key_public_dup(m->libctx, m->propq, key, &pub);
@@ -1377,7 +1399,7 @@ static void pending_load(struct manager *m, struct endpoint *ep)
             key = pub;
         }
         lock(m);
-        has_victim = pending_insert_locked(ep, seqs[i], key, &victim);
+        has_victim = pending_insert_locked(ep, seqs[i], key, is_public, &victim);
         unlock(m);
         assert(!has_victim);
     }
@@ -1822,14 +1844,14 @@ static EVP_PKEY *pair_find(const struct bundle *b, const struct pending_key *can
 }
 
 /*
- * Whether pair (found by pair_find) is only the public half of a held key: a pending key of a
- * held-key endpoint, or the current key of a snapshot that keeps only its public half.
+ * Whether pair (found by pair_find) is only the public half of a held key: a pending key kept
+ * so (pending, nullable), or the current key of a snapshot that keeps only its public half.
  */
-static bool key_is_held_public(const struct endpoint *ep, const struct ep_snapshot *cur,
-                               const EVP_PKEY *pair, bool is_pending)
+static bool key_is_held_public(const struct ep_snapshot *cur, const EVP_PKEY *pair,
+                               const struct pending_key *pending)
 {
-    if (is_pending) {
-        return ep->cfg->new_key.provider[0] != '\0' && !key_is_held(pair);
+    if (pending) {
+        return pending->is_public;
     }
     return pair == cur->key && cur->is_key_public;
 }
@@ -1937,7 +1959,8 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
         return r;
     }
     EVP_PKEY *key = b->key ? b->key : pair;
-    if (!b->key && pair && key_is_held_public(ep, cur, pair, is_pending)) {
+    if (!b->key && pair &&
+        key_is_held_public(cur, pair, is_pending ? &cands.v[pair_index] : NULL)) {
         /* A held key waits as its public half: load it now, from its own place. */
         r = is_pending ? pending_private_key(m, ep, cands.v[pair_index].seq, &loaded, err)
                        : endpoint_private_key(m, ep, cur, &loaded, err);

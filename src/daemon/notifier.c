@@ -81,6 +81,7 @@ struct job {
 
 struct notifier {
     struct event_base *base;
+    const char *const *hidden_env; /* NULL-terminated names kept from hooks; borrowed */
     notifier_self_fn self;
     void *userdata;
     unsigned timeout_ms;
@@ -545,8 +546,8 @@ static void close_fds(unsigned first, unsigned last, unsigned max_fd)
  * In the forked child of a process with threads: async-signal-safe calls only (no malloc, no
  * stdio, no locks). Anything that fails before execv reports its errno through errfd.
  */
-_noreturn_ static void child_exec(const char *path, char *const argv[], int nullfd, int errfd,
-                                  unsigned max_fd)
+_noreturn_ static void child_exec(const char *path, char *const argv[], char *const envp[],
+                                  int nullfd, int errfd, unsigned max_fd)
 {
     struct sigaction dfl = { .sa_handler = SIG_DFL };
     sigset_t none;
@@ -577,7 +578,7 @@ _noreturn_ static void child_exec(const char *path, char *const argv[], int null
     /* Sockets, key files, the bus, inotify: nothing of certd's is the command's business. */
     close_fds(STDERR_FILENO + 1, (unsigned)errfd - 1, max_fd);
     close_fds((unsigned)errfd + 1, ~0u, max_fd);
-    (void)execv(path, argv);
+    (void)execve(path, argv, envp);
 fail:
     e = errno;
     /* Nothing is left to do if even this fails: exit status 127 then says "not run". */
@@ -585,6 +586,40 @@ fail:
         _exit(127);
     }
     _exit(127);
+}
+
+/*
+ * A copy of the pointer array of environ without the variables notifier_hide_env names (the
+ * strings are environ's own: the child uses them right away). NULL for lack of memory.
+ */
+static char **env_filtered(const struct notifier *n)
+{
+    size_t count = 0, k = 0;
+    while (environ[count]) {
+        count++;
+    }
+    char **v = calloc(count + 1, sizeof(*v));
+    if (!v) {
+        return NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        bool is_hidden = false;
+        for (const char *const *h = n->hidden_env; h && *h && !is_hidden; h++) {
+            size_t len = strlen(*h);
+            is_hidden = strncmp(environ[i], *h, len) == 0 && environ[i][len] == '=';
+        }
+        if (!is_hidden) {
+            v[k++] = environ[i];
+        }
+    }
+    return v;
+}
+
+void notifier_hide_env(struct notifier *n, const char *const *names)
+{
+    if (n) {
+        n->hidden_env = names;
+    }
 }
 
 static void on_child_fd(evutil_socket_t fd, short what, void *userdata);
@@ -619,6 +654,11 @@ static int exec_spawn(struct job *j, const char *path, char *const argv[], char 
     int r;
 
     if (!n->has_pidfd && sigchld_watch(n) < 0) {
+        return msgf(msg, size, -ENOMEM, "out of memory");
+    }
+    /* certd's environment but for the variables that hold secrets (notifier_hide_env). */
+    _cleanup_free_ char **envp = env_filtered(n);
+    if (!envp) {
         return msgf(msg, size, -ENOMEM, "out of memory");
     }
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -656,7 +696,7 @@ static int exec_spawn(struct job *j, const char *path, char *const argv[], char 
     }
     pid = fork();
     if (pid == 0) {
-        child_exec(path, argv, nullfd, wfd, max_fd);
+        child_exec(path, argv, envp, nullfd, wfd, max_fd);
     }
     r = pid < 0 ? -errno : 0;
     (void)pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -63,6 +63,14 @@ typedef int (*notifier_self_fn)(void *userdata, const struct config_endpoint *ep
 typedef void (*notifier_done_fn)(void *arg, int result, const char *message);
 
 /* Returns 0, -ENOMEM. The system bus is connected lazily, at the first systemd: reload. */
+/*
+ * exec: hooks run with certd's environment but for the variables named in names (a
+ * NULL-terminated array, borrowed: it must outlive the notifier), e.g. a TPM parent's password
+ * that certd put into its own environment for the tpm2 provider. NULL hides nothing.
+ */
+struct notifier;
+void notifier_hide_env(struct notifier *n, const char *const *names);
+
 _must_check_ int notifier_new(struct event_base *base, notifier_self_fn self, void *userdata,
                               struct notifier **ret);
 /*

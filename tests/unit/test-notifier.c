@@ -291,6 +291,7 @@ static const char script_inspect[] =
     "  echo \"arg2:$2\"\n"
     "  if [ -e /proc/$$/fd/250 ]; then echo fd250:open; else echo fd250:closed; fi\n"
     "  echo \"stdin:$(readlink /proc/$$/fd/0)\"\n"
+    "  echo \"secret:${CERTD_TEST_SECRET-unset} other:${CERTD_TEST_OTHER-unset}\"\n"
     "  read -r stat < /proc/$$/stat\n"
     "  set -- $stat\n"
     "  if [ \"$1\" = \"$5\" ]; then echo pgrp:own; else echo pgrp:other; fi\n"
@@ -318,9 +319,17 @@ static void test_exec_success(void **state)
     assert_int_equal(close(leak), 0);
     /* certd ignores SIGPIPE; the child must not inherit that. */
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
+    /* A secret certd keeps in its environment for a provider (a TPM parent's password). */
+    static const char *const hidden[] = { "CERTD_TEST_SECRET", NULL };
+    assert_int_equal(setenv("CERTD_TEST_SECRET", "s3cret", 1), 0);
+    assert_int_equal(setenv("CERTD_TEST_OTHER", "kept", 1), 0);
+    notifier_hide_env(f->n, hidden);
 
     struct result res = notify(f, &ep);
     (void)signal(SIGPIPE, old);
+    notifier_hide_env(f->n, NULL);
+    assert_int_equal(unsetenv("CERTD_TEST_SECRET"), 0);
+    assert_int_equal(unsetenv("CERTD_TEST_OTHER"), 0);
     assert_int_equal(close(250), 0);
     expect(&res, 0, "ran ");
     assert_non_null(strstr(res.msg, "inspect"));
@@ -333,6 +342,8 @@ static void test_exec_success(void **state)
     assert_non_null(strstr(got, "fd250:closed\n"));
     assert_non_null(strstr(got, "stdin:/dev/null\n"));
     assert_non_null(strstr(got, "pgrp:own\n"));
+    /* The rest of the environment goes on; the hidden variable does not. */
+    assert_non_null(strstr(got, "secret:unset other:kept\n"));
     const char *ign = strstr(got, "sigign:");
     assert_non_null(ign);
     uint64_t mask = 0;

@@ -323,13 +323,11 @@ int providers_libctx_new(const struct provider_spec *specs, size_t n, const char
     }
 
     /*
-     * The "providers" configuration module is registered when OpenSSL loads its own
-     * configuration (into the default context, which certd does not use). A failure there is
-     * not ours to report: CONF_modules_load below names a module it does not know.
+     * The "providers" configuration module must be registered for CONF_modules_load below.
+     * OPENSSL_load_builtin_modules does that without reading any openssl.cnf (which could
+     * activate providers of its own in the default context: a second TPM user).
      */
-    if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1) {
-        (void)ossl_drain_errors("providers: OpenSSL's own configuration");
-    }
+    OPENSSL_load_builtin_modules();
 
     _cleanup_(cleanup_BIO) BIO *text = NULL;
     r = conf_text(specs, n, &text);

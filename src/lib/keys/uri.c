@@ -336,10 +336,14 @@ static int store_src_init(const char *uri, struct store_src *src, struct certd_e
          * percent-encoding), so the decoded path goes after the scheme; a plain path could
          * otherwise be taken for a URI with a scheme ("/a:b").
          */
-        size_t len = strlen(path) + sizeof("file:");
+        /*
+         * "file://" and the absolute path: OpenSSL tries "file:/path" as a relative file name
+         * first (a "./file:" directory would do), never one after "file://".
+         */
+        size_t len = strlen(path) + sizeof("file://");
         src->store_uri = malloc(len);
         if (src->store_uri) {
-            (void)snprintf(src->store_uri, len, "file:%s", path);
+            (void)snprintf(src->store_uri, len, "file://%s", path);
         }
     } else {
         src->store_uri = strdup(uri);
