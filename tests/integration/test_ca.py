@@ -230,12 +230,12 @@ def test_rejections(ca_certd, tmp_path):
         ("no-cn", openssl("req", "-new", "-key", str(console_csr(tmp_path, "nc")[0]), "-subj",
                           "/O=console").stdout.decode(), "CN"),
         ("too-large", good + " " * (17 * 1024), "16384"),
-        ("not-pem", "this is not a CSR", None),
-        ("two-csrs", good + good, None),
-        ("trailing-junk", good + "junk\n", None),
+        ("not-pem", "this is not a CSR", "not a PEM certificate request"),
+        ("two-csrs", good + good, "more than one CSR"),
+        ("trailing-junk", good + "junk\n", "after the CSR"),
         ("bad-signature", tampered(good), "signature"),
         ("a-certificate", root_pem(c), None),
-        ("empty", "", None),
+        ("empty", "", "empty"),
     ]
     before = ok(c.get(ISSUED)).json()["Members@odata.count"]
     for name, csr, word in cases:

@@ -219,7 +219,14 @@ def test_ca_sign_list_revoke_crl_while_certd_runs(run, daemon, tmp_path):
     assert "CA" in p.stderr
     garbage = tmp_path / "garbage.csr"
     garbage.write_text("this is not a CSR\n")
-    ca(run, c, "sign", str(garbage), check_rc=1)
+    p = ca(run, c, "sign", str(garbage), check_rc=1)
+    assert "not a PEM certificate request" in p.stderr, p.stderr
+    for name, text, word in (("two", csr_a.read_text() * 2, "more than one CSR"),
+                             ("junk", csr_a.read_text() + "junk\n", "after the CSR")):
+        f = tmp_path / f"{name}.csr"
+        f.write_text(text)
+        p = ca(run, c, "sign", str(f), check_rc=1)
+        assert word in p.stderr and "BEGIN" not in p.stdout, (name, p.stderr)
     big = tmp_path / "big.csr"
     big.write_text(csr_a.read_text() + " " * 17000)
     p = ca(run, c, "sign", str(big), check_rc=1)
@@ -348,7 +355,7 @@ def test_enroll(run, certd_factory, tmp_path, form):
     assert (out / "ca.pem").read_text() == root
     assert mode(out) == 0o700
     cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    assert cn == socket.gethostname()[:64] or len(socket.gethostname()) > 64
+    assert cn == socket.gethostname()[:64]  # the host name, cut to a CN's 64 characters
     san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["hmc.example"]
     assert [str(a) for a in san.get_values_for_type(x509.IPAddress)] == ["192.0.2.9"]

@@ -287,22 +287,43 @@ def test_handle_object_and_nv_certificate_at_start(tpm, certd_factory, tmp_path)
 
 @pytest.mark.parametrize("extra, words", [
     ("key = handle:0x81000fff", ["0x81000fff"]),
+    ("key = handle:0x123", ["[endpoint https] key", "handle:"]),
+    ("key = handle:0x81ZZ0000", ["[endpoint https] key"]),
+    ("key = object:/nonexistent/none.obj", ["none.obj"]),
+    ("key = foo:bar", ["foo:bar"]),
+    ("key = handle:0x81000fff\ncert = handle:0x01000fff", ["0x81000fff"]),
 ])
-def test_missing_handle_refuses_to_start(tpm, certd_factory, extra, words):
+def test_bad_or_missing_key_location_refuses_to_start(tpm, certd_factory, extra, words):
+    """Bad URIs and missing handles: certd does not start, says what is wrong, and makes no
+    key of its own instead (never a silent software key)."""
     d = certd_factory(config(tpm, https_extra=extra))
     d.start(expect_ready=False)
     assert d.proc.wait(timeout=60) != 0
     log = d.log()
     for w in words:
         assert w in log, log
+    assert not (Path(d.state_dir) / "https" / "key.pem").exists()
 
 
 def test_unreachable_tpm_or_unknown_provider_refuses_to_start(tpm, certd_factory):
-    bad = config(tpm).replace(tpm.tcti, "swtpm:host=127.0.0.1,port=9")
-    d = certd_factory(bad, name="tcti")
+    for name, tcti in (("port", "swtpm:host=127.0.0.1,port=9"), ("nonsense", "nonsense")):
+        d = certd_factory(config(tpm).replace(tpm.tcti, tcti), name=f"tcti-{name}")
+        d.start(expect_ready=False)
+        assert d.proc.wait(timeout=60) != 0
+        assert "provider tpm2 cannot be loaded" in d.log(), d.log()
+        assert not (Path(d.state_dir) / "https" / "key.pem").exists()
+    # A curve no TPM key can have: refused by the configuration.
+    d = certd_factory(config(tpm, https_key="tpm2:ec:P-999"), name="curve")
     d.start(expect_ready=False)
     assert d.proc.wait(timeout=60) != 0
-    assert "tpm2" in d.log(), d.log()
+    assert "P-999" in d.log(), d.log()
+    # A key type naming a provider that is not loaded: refused, not made in software.
+    d = certd_factory(config(tpm).replace("load = default,tpm2", "load = default")
+                      .replace("[provider tpm2]\ntcti = " + tpm.tcti, ""), name="notloaded")
+    d.start(expect_ready=False)
+    assert d.proc.wait(timeout=60) != 0
+    assert "provider 'tpm2' is not in [providers] load" in d.log(), d.log()
+    assert not (Path(d.state_dir) / "https" / "key.pem").exists()
     d = certd_factory(config(tpm).replace("load = default,tpm2", "load = default,tpm2,nosuch")
                       .replace("[provider tpm2]", "[provider nosuch]\n\n[provider tpm2]"),
                       name="nosuch")
@@ -338,21 +359,36 @@ def test_ca_key_in_tpm_signs_csrs(tpm, certd_factory, tmp_path):
 
 def test_kill_during_tpm_keygen_then_restart(tpm, certd_factory):
     d = certd_factory(config(tpm, https_key="tpm2:rsa:2048")).start()
-    with Client(d) as api:
-        import threading
-        t = threading.Thread(target=lambda: api.post(GENERATE_CSR, json={
-            "CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "x", "City": "X",
+    served = served_cert(d.port)
+    import concurrent.futures
+    body = {"CertificateCollection": {"@odata.id": HTTPS}, "CommonName": "x", "City": "X",
             "Country": "DE", "Organization": "O", "OrganizationalUnit": "U", "State": "S",
-            "KeyPairAlgorithm": "TPM_ALG_RSA", "KeyBitLength": 2048}, timeout=30))
-        t.start()
-        time.sleep(0.05)
+            "KeyPairAlgorithm": "TPM_ALG_RSA", "KeyBitLength": 2048}
+
+    def csr(_):
+        try:
+            with Client(d) as api:
+                return api.post(GENERATE_CSR, json=body, timeout=30).status_code
+        except Exception:
+            return None  # the connection died with certd
+
+    # Four RSA keys made one after the other in the TPM (about 0.5 s of work): the kill
+    # lands while some are made or waiting, which the unanswered requests show.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+        futures = [ex.submit(csr, i) for i in range(4)]
+        time.sleep(0.25)
         d.kill()
-        t.join(timeout=60)
+        answered = [f.result(timeout=60) for f in futures]
+    assert answered.count(200) < 4, "every key was made before the kill"
     tpm.flush()  # what the kernel's resource manager does when a client dies
     d.start()
     s_client_ok(d.port, "-tls1_3")
+    assert served_cert(d.port) == served  # the key and certificate are the ones before
     for f in (Path(d.state_dir) / "https").rglob("*"):
         assert not f.name.startswith(".tmp"), f
+    # No half-written key: whatever pending key there is loads (a TSS2 blob of this TPM).
+    for f in (Path(d.state_dir) / "https" / "pending").glob("*.key"):
+        assert_tss2_blob(tpm, f)
     assert d.stop() == 0
 
 
@@ -483,7 +519,7 @@ def test_tpm_stopped_mid_run_then_back(tpm, certd_factory):
             ok(api.get(HTTPS + "/1"))  # the open connection needs no TPM
             p = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{d.port}",
                                 "-brief"], input=b"", capture_output=True, timeout=60)
-            assert b"CONNECTION ESTABLISHED" not in p.stdout + p.stderr or p.returncode != 0
+            assert b"CONNECTION ESTABLISHED" not in p.stdout + p.stderr and p.returncode != 0
             r = api.post(GENERATE_CSR, json=csr_body)
             assert r.status_code == 503, (r.status_code, r.text)
             assert "TPM" in r.text or "tpm2" in r.text, r.text
