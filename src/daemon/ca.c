@@ -87,7 +87,6 @@ struct ca {
 
     /* loop thread only */
     struct sign_job *commit_first, *commit_last; /* signed, waiting for their record */
-    size_t n_commit;
     bool is_committing;
     struct sign_job *wait_first, *wait_last; /* waiting for their turn to be signed */
     size_t n_waiting;
@@ -1504,7 +1503,6 @@ static void commit_kick(struct ca *ca)
         ca->commit_first = j->next;
         j->next = NULL;
         c->jobs[c->n++] = j;
-        ca->n_commit--;
     }
     if (!ca->commit_first) {
         ca->commit_last = NULL;
@@ -1563,7 +1561,6 @@ static void sign_done(void *arg, bool cancelled)
         } else {
             *(ca->commit_last ? &ca->commit_last->next : &ca->commit_first) = j;
             ca->commit_last = j;
-            ca->n_commit++;
         }
         j = next;
     }

@@ -33,11 +33,6 @@
 #define CA_TYPE     "CertdCertificateAuthority.v1_0_0"
 #define ISSUED_TYPE "CertdIssuedCertificate.v1_0_0"
 
-static const char *signer_text(enum config_signer s)
-{
-    return config_signer_name(s);
-}
-
 /* The CA must exist for anything here but its own description. */
 static bool ca_usable(struct rf_request *rq)
 {
@@ -55,7 +50,7 @@ static void h_ca(struct rf_request *rq)
     char when[32] = "";
 
     json_t *b = rf_resource_new(CA_URI, CA_TYPE, "CertificateAuthority", "Certificate Authority");
-    (void)rf_set_str(&b, "Signer", signer_text(s));
+    (void)rf_set_str(&b, "Signer", config_signer_name(s));
     if (p && p->ca_pem) {
         unix_to_iso8601(p->not_after, when, sizeof(when));
         (void)rf_set(&b, "CertificateString", json_stringn(p->ca_pem, p->ca_pem_len));
@@ -278,6 +273,11 @@ struct crl_job {
 static void crl_make_run(void *arg)
 {
     struct crl_job *j = arg;
+    _cleanup_(cleanup_ca_public) struct ca_public *p = ca_public(j->rq->d->ca);
+    /* Requests that waited for the first CRL: the serial lane made it for the first of them. */
+    if (p && p->crl_der) {
+        return;
+    }
     j->r = ca_refresh_crl(j->rq->d->ca, &j->err);
 }
 
@@ -290,7 +290,7 @@ static void crl_make_done(void *arg, bool cancelled)
     if (cancelled) {
         rf_error_busy(rq);
     } else if (p && p->crl_der) {
-        crl_answer(rq, p); /* also when another request made it meanwhile */
+        crl_answer(rq, p);
     } else {
         rf_error_certd(rq, &j->err, NULL);
     }

@@ -487,3 +487,14 @@ def test_exec_signer_failures(certd_factory, tmp_path, host_ca):
             assert time.monotonic() - t0 < 15
         assert ok(c.get(ISSUED)).json()["Members@odata.count"] == 0, name
         assert c.stop() == 0
+
+
+def test_first_crl_made_once_for_requests_that_wait_for_it(ca_certd):
+    """A fresh CA has no CRL yet: requests that come at once for it wait for one CRL, made
+    once (CRL number 1), not one each."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=6) as ex:
+        answers = list(ex.map(lambda _: ca_certd.get(CRL, auth=None), range(6)))
+    ders = {ok(r).content for r in answers}
+    assert len(ders) == 1, "the requests got different CRLs"
+    crl = x509.load_der_x509_crl(ders.pop())
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 1

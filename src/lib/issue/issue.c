@@ -37,11 +37,6 @@
 
 DEFINE_CLEANUP(AUTHORITY_KEYID, AUTHORITY_KEYID_free)
 
-static void cleanup_openssl_free(unsigned char **p)
-{
-    OPENSSL_free(*p);
-}
-
 #define SECONDS_PER_DAY 86400
 
 /* Everything that differs between the two kinds of certificate we make. */
@@ -750,7 +745,7 @@ static int check_csr_subject(const X509_NAME *subject, struct certd_err *err)
             return err_set(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "%s is longer than %zu characters",
                            label, b->max_chars);
         }
-        _cleanup_(cleanup_openssl_free) unsigned char *utf8 = NULL;
+        _cleanup_(ossl_bytes_free) unsigned char *utf8 = NULL;
         int ulen = ASN1_STRING_to_UTF8(&utf8, s);
         if (ulen < 0 || !utf8) {
             unsigned long code = ossl_drain_errors("issue: CSR subject");
@@ -1302,7 +1297,7 @@ int issue_crl(OSSL_LIB_CTX *libctx, const char *propq, X509 *ca_cert, EVP_PKEY *
      * it keeps its encoding, and OpenSSL fills the caches (AKI, cRLNumber) that verification
      * reads.
      */
-    _cleanup_(cleanup_openssl_free) unsigned char *der = NULL;
+    _cleanup_(ossl_bytes_free) unsigned char *der = NULL;
     int der_len = i2d_X509_CRL(crl, &der);
     if (der_len <= 0) {
         return oom(err);
