@@ -82,7 +82,17 @@ class Tpm:
         self.flush()
 
     def pubkey(self, uri):
-        return self.openssl("pkey", *PROV, "-in", str(uri), "-pubout").stdout
+        """The public key of a TPM key, as the provider reads it. Without a resource manager the
+        TPM's three object slots are shared with a running certd, whose TLS handshakes and
+        health probe briefly take one (a hash sequence): a load refused for lack of a slot
+        (TPM_RC_OBJECT_MEMORY, 0x902) is tried again; any other failure is not."""
+        for _ in range(10):
+            p = self.openssl("pkey", *PROV, "-in", str(uri), "-pubout", check=False)
+            if p.returncode == 0 or b"0x902" not in p.stderr and b"0x00000902" not in p.stderr:
+                break
+            time.sleep(0.2)
+        assert p.returncode == 0, (uri, p.stderr.decode(errors="replace"))
+        return p.stdout
 
     def stop(self):
         subprocess.run([str(SWTPM_ENV), "stop", self.dir], capture_output=True, timeout=60)
