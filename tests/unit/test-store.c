@@ -1353,6 +1353,146 @@ static void test_read_file_wipes(void **state)
     free(again);
 }
 
+/* ---- files that decide who may do what ---- */
+
+/*
+ * store_read_trusted: every refusal of its contract with errno, code and a word of the
+ * message, both masks its callers use (077 for the users file, 022 for pin stores), and
+ * nothing written on failure. Owners other than us and root need root to make (below).
+ */
+static void test_read_trusted(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-trusted");
+    char *p = path_join(dir, "f");
+    char *lnk = path_join(dir, "lnk");
+    char *fifo = path_join(dir, "fifo");
+    char *missing = path_join(dir, "missing");
+    char *wide = path_join(dir, "wide");
+    char *open_ = path_join(dir, "readable");
+    file_put(p, "0123456789", 10, 0600);
+    assert_int_equal(chmod(p, 0600), 0);
+    file_put(wide, "0123456789", 10, 0600);
+    assert_int_equal(chmod(wide, 0620), 0);
+    file_put(open_, "0123456789", 10, 0600);
+    assert_int_equal(chmod(open_, 0644), 0);
+    assert_int_equal(symlink("f", lnk), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    const struct {
+        const char *path;
+        const char *what;
+        size_t max;
+        mode_t forbid;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { p, "users file", 10, 077, 0, CERTD_E_OK, NULL },
+        { open_, "pin store", 10, 022, 0, CERTD_E_OK, NULL },
+        { missing, "users file", 10, 077, -ENOENT, CERTD_E_NOT_FOUND, "users file" },
+        { missing, NULL, 10, 077, -ENOENT, CERTD_E_NOT_FOUND, "file" },
+        { lnk, "pin store", 10, 022, -ELOOP, CERTD_E_STORAGE, "symbolic link" },
+        { fifo, "pin store", 10, 022, -EPERM, CERTD_E_POLICY_FORBIDS, "not a regular file" },
+        { dir, "users file", 10, 077, -EPERM, CERTD_E_POLICY_FORBIDS, "not a regular file" },
+        { open_, "users file", 10, 077, -EPERM, CERTD_E_POLICY_FORBIDS,
+          "mode 644: group or others have access; run chmod 600" },
+        { wide, "users file", 10, 077, -EPERM, CERTD_E_POLICY_FORBIDS, "have access" },
+        { wide, "pin store", 10, 022, -EPERM, CERTD_E_POLICY_FORBIDS,
+          "mode 620: group or others may change it; run chmod 600" },
+        { p, "users file", 9, 077, -E2BIG, CERTD_E_INPUT_TOO_LARGE, "larger than 9 bytes" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        static uint8_t sentinel_buf[] = "sentinel";
+        struct store_buf b = { .p = sentinel_buf, .len = 777 };
+        struct certd_err err = { 0 };
+        print_message("case %zu: %s\n", i, cases[i].path);
+        int r = store_read_trusted(cases[i].path, cases[i].what, cases[i].max, cases[i].forbid, &b,
+                                   &err);
+        assert_int_equal(r, cases[i].r);
+        assert_int_equal(err.code, cases[i].code);
+        if (r == 0) {
+            assert_int_equal(b.len, 10);
+            assert_memory_equal(b.p, "0123456789", 11);
+            store_buf_done(&b);
+            continue;
+        }
+        assert_ptr_equal(b.p, sentinel_buf);
+        assert_int_equal(b.len, 777);
+        if (!strstr(err.msg, cases[i].word) || !strstr(err.msg, cases[i].path)) {
+            fail_msg("case %zu: \"%s\"", i, err.msg);
+        }
+    }
+    if (geteuid() == 0) {
+        /* root's files are trusted too; another uid's are not */
+        struct store_buf b = { .p = NULL };
+        struct certd_err err = { 0 };
+        assert_int_equal(chown(p, 4242, 4242), 0);
+        assert_int_equal(store_read_trusted(p, "x", 10, 077, &b, &err), -EPERM);
+        assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+        assert_non_null(strstr(err.msg, "owned by uid 4242, not by uid 0 or root"));
+        assert_null(b.p);
+    }
+    struct store_buf none = { .p = NULL };
+    assert_int_equal(store_read_trusted(NULL, "x", 1, 077, &none, NULL), -EINVAL);
+    assert_int_equal(store_read_trusted(p, "x", 1, 01000, &none, NULL), -EINVAL);
+    free(open_);
+    free(wide);
+    free(p);
+    free(lnk);
+    free(fifo);
+    free(missing);
+    scratch_rm(dir);
+}
+
+/*
+ * store_check_writer: ours is fine, another uid's file or (no file yet) the nearest existing
+ * directory of another uid is refused, a sticky one is not. Other uids need root.
+ */
+static void test_check_writer(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-writer");
+    char *mine = path_join(dir, "mine");
+    char *missing = path_join(dir, "a/b/c");
+    struct certd_err err = { 0 };
+
+    file_put(mine, "x", 1, 0600);
+    assert_int_equal(store_check_writer(mine, &err), 0);
+    assert_int_equal(store_check_writer(missing, &err), 0);
+    assert_int_equal(store_check_writer("relative-missing/x", &err), 0);
+    assert_int_equal(store_check_writer("/", &err), 0);
+    assert_false(err_is_set(&err));
+    assert_int_equal(store_check_writer(NULL, NULL), -EINVAL);
+
+    if (geteuid() == 0) {
+        const uid_t other = 65534;
+        assert_int_equal(chown(mine, other, other), 0);
+        assert_int_equal(store_check_writer(mine, &err), -EPERM);
+        assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+        assert_non_null(strstr(err.msg, "mine is owned by uid 65534: run this as that user"));
+
+        char *theirs = path_join(dir, "theirs");
+        char *deep = path_join(dir, "theirs/x/y/file");
+        assert_int_equal(mkdir(theirs, 0700), 0);
+        assert_int_equal(chown(theirs, other, other), 0);
+        err_clear(&err);
+        assert_int_equal(store_check_writer(deep, &err), -EPERM);
+        assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+        assert_non_null(strstr(err.msg, "theirs is owned by uid 65534"));
+        assert_non_null(strstr(err.msg, "sudo -u"));
+
+        assert_int_equal(chmod(theirs, 01777), 0);
+        err_clear(&err);
+        assert_int_equal(store_check_writer(deep, &err), 0);
+        assert_false(err_is_set(&err));
+        free(deep);
+        free(theirs);
+    }
+    free(missing);
+    free(mine);
+    scratch_rm(dir);
+}
+
 /* ---- store_mkdir_p ---- */
 
 static void test_mkdir_p(void **state)
@@ -2250,6 +2390,8 @@ int main(void)
         cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_read_file_err),
         cmocka_unit_test(test_read_file_wipes),
+        cmocka_unit_test(test_read_trusted),
+        cmocka_unit_test(test_check_writer),
         cmocka_unit_test(test_mkdir_p),
         cmocka_unit_test(test_authority_round_trip),
         cmocka_unit_test(test_authority_duplicates_and_ids),

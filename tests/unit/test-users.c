@@ -411,6 +411,59 @@ static void test_save_keeps_owner(void **state)
     scratch_rm(dir);
 }
 
+/*
+ * The lock refuses what users_save would refuse, before it makes the lock file: run as root on
+ * the service's file (or, with no file yet, in its directory) it would leave a root-owned lock
+ * file the service cannot open.
+ */
+static void test_lock_other_owner(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        skip();
+    }
+    char *dir = scratch_dir("users-lock-owner");
+    char *path = path_join(dir, "users");
+    char *lockpath = path_join(dir, "users" USERS_LOCK_SUFFIX);
+    struct certd_err err = { 0 };
+    struct stat st;
+    int fd = -1;
+
+    write_file(path, "admin:Administrator:" H_Y "\n", 0600);
+    assert_int_equal(chown(path, 4242, 4242), 0);
+    assert_int_equal(users_lock(path, &fd, &err), -EPERM);
+    assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+    assert_non_null(strstr(err.msg, "uid 4242: run this as that user (e.g. with sudo -u)"));
+    assert_int_equal(fd, -1);
+    assert_int_equal(lstat(lockpath, &st), -1);
+    assert_int_equal(errno, ENOENT);
+
+    /* no file yet, in a directory of another uid: the same, naming the directory */
+    assert_int_equal(unlink(path), 0);
+    assert_int_equal(chown(dir, 4242, 4242), 0);
+    err_clear(&err);
+    assert_int_equal(users_lock(path, &fd, &err), -EPERM);
+    assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+    assert_non_null(strstr(err.msg, dir));
+    assert_non_null(strstr(err.msg, "sudo -u"));
+    assert_int_equal(lstat(lockpath, &st), -1);
+    struct users *u = users_new();
+    assert_non_null(u);
+    err_clear(&err);
+    assert_int_equal(users_save(u, path, &err), -EPERM);
+    assert_int_equal(err.code, CERTD_E_POLICY_FORBIDS);
+    assert_int_equal(lstat(path, &st), -1);
+
+    /* ours again: locked as before */
+    assert_int_equal(chown(dir, 0, 0), 0);
+    assert_int_equal(users_lock(path, &fd, &err), 0);
+    fd = users_unlock(fd);
+    users_free(u);
+    free(lockpath);
+    free(path);
+    scratch_rm(dir);
+}
+
 /* The role of name in the file at path. */
 static enum user_role role_in_file(const char *path, const char *name)
 {
@@ -920,13 +973,21 @@ static void test_bootstrap_race(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_table),  cmocka_unit_test(test_parse_fields),
-        cmocka_unit_test(test_parse_limits), cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_verify),       cmocka_unit_test(test_password_policy),
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_last_admin),   cmocka_unit_test(test_bootstrap),
-        cmocka_unit_test(test_load_trust),   cmocka_unit_test(test_save_keeps_owner),
-        cmocka_unit_test(test_lock),         cmocka_unit_test(test_bootstrap_race),
+        cmocka_unit_test(test_parse_table),
+        cmocka_unit_test(test_parse_fields),
+        cmocka_unit_test(test_parse_limits),
+        cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_verify),
+        cmocka_unit_test(test_password_policy),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_last_admin),
+        cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_load_trust),
+        cmocka_unit_test(test_save_keeps_owner),
+        cmocka_unit_test(test_lock),
+        cmocka_unit_test(test_bootstrap_race),
+        cmocka_unit_test(test_lock_other_owner),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -60,6 +60,7 @@ enum certd_errclass {
     X(CERTD_E_KEY_NOT_ALLOWED, "key-not-allowed", CERTD_CLASS_NOT_ALLOWED)                \
     X(CERTD_E_DUPLICATE, "duplicate", CERTD_CLASS_CONFLICT)                               \
     X(CERTD_E_LIMIT_REACHED, "limit-reached", CERTD_CLASS_CONFLICT)                       \
+    X(CERTD_E_IN_USE, "in-use", CERTD_CLASS_CONFLICT)                                     \
     /* keys, CSRs, issuing */                                                             \
     X(CERTD_E_ALG_UNSUPPORTED, "algorithm-unsupported", CERTD_CLASS_INVALID_INPUT)        \
     X(CERTD_E_KEY_SIZE_UNSUPPORTED, "key-size-unsupported", CERTD_CLASS_INVALID_INPUT)    \

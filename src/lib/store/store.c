@@ -909,6 +909,72 @@ int store_read_file_err(const char *path, size_t max, bool nofollow, struct stor
     return 0;
 }
 
+int store_read_trusted(const char *path, const char *what, size_t max, mode_t forbid_mode,
+                       struct store_buf *ret, struct certd_err *err)
+{
+    _cleanup_(store_buf_done) struct store_buf b = { .p = NULL };
+    char buf[128];
+    struct stat st;
+    int r;
+
+    assert_return(path && ret, -EINVAL);
+    assert_return((forbid_mode & ~(mode_t)0777) == 0, -EINVAL);
+
+    /*
+     * O_NOFOLLOW: the file sits in a directory of ours, a symlink there is someone else's
+     * doing. Everything below is judged on this descriptor, the one that is read.
+     */
+    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0) {
+        r = -errno;
+        if (r == -ENOENT) {
+            return err_set(err, r, CERTD_E_NOT_FOUND, "%s %s does not exist", what ? what : "file",
+                           path);
+        }
+        if (r == -ELOOP) {
+            return err_set(err, r, CERTD_E_STORAGE, "%s is a symbolic link", path);
+        }
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
+                       store_errno_str(r, buf, sizeof(buf)));
+    }
+    if (fstat(fd, &st) < 0) {
+        r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
+                       store_errno_str(r, buf, sizeof(buf)));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s is not a regular file; replace it with one", path);
+    }
+    /* Root can change any file anyway: trusting its files as well costs nothing. */
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s is owned by uid %u, not by uid %u or root; chown it to the service user",
+                       path, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
+    if ((st.st_mode & forbid_mode) != 0) {
+        bool is_read_forbidden = (forbid_mode & (S_IRGRP | S_IROTH)) != 0;
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s has mode %03o: group or others %s; run chmod 600 %s", path,
+                       (unsigned)(st.st_mode & 0777),
+                       is_read_forbidden ? "have access" : "may change it", path);
+    }
+    r = read_fd_all(fd, max, &b.p, &b.len);
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %zu bytes", path, max);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
+                       store_errno_str(r, buf, sizeof(buf)));
+    }
+    *ret = b;
+    b = (struct store_buf){ .p = NULL };
+    return 0;
+}
+
 /* ---- directories ---- */
 
 /* One component: exists as a directory (fine), exists as something else, or is made. */
@@ -983,6 +1049,108 @@ int store_mkdir_p(const char *dir, mode_t mode)
         log_debug("store: %s is writable by group or others (mode %04o): refusing it", dir,
                   (unsigned)(st.st_mode & 07777));
         return -EPERM;
+    }
+    return 0;
+}
+
+/* ---- writers' lock files ---- */
+
+int store_lock_file(const char *path, const char *suffix, int *ret_fd, struct certd_err *err)
+{
+    char buf[128];
+
+    assert_return(path, -EINVAL);
+    assert_return(suffix && suffix[0] != '\0', -EINVAL);
+    assert_return(ret_fd, -EINVAL);
+
+    _cleanup_free_ char *lock = NULL;
+    if (asprintf(&lock, "%s%s", path, suffix) < 0) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    /* O_NONBLOCK: a FIFO planted under this name must not hang the open itself. */
+    _cleanup_close_ int fd =
+        open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        int r = -errno;
+        return err_set(err, r, CERTD_E_STORAGE, "cannot open the lock file %s: %s", lock,
+                       store_errno_str(r, buf, sizeof(buf)));
+    }
+    int r;
+    do {
+        r = flock(fd, LOCK_EX) < 0 ? -errno : 0;
+    } while (r == -EINTR);
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot lock %s: %s", lock,
+                       store_errno_str(r, buf, sizeof(buf)));
+    }
+    *ret_fd = TAKE_FD(fd);
+    return 0;
+}
+
+int store_unlock_file(int fd)
+{
+    if (fd >= 0) {
+        (void)close(fd); /* closing the only descriptor releases the flock */
+    }
+    return -EBADF;
+}
+
+/* ---- writers' ownership ---- */
+
+int store_check_writer(const char *path, struct certd_err *err)
+{
+    struct stat st;
+
+    assert_return(path, -EINVAL);
+
+    if (lstat(path, &st) == 0) {
+        if (st.st_uid != geteuid()) {
+            return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                           "%s is owned by uid %u: run this as that user (e.g. with sudo -u) so "
+                           "that the file keeps its owner",
+                           path, (unsigned)st.st_uid);
+        }
+        return 0;
+    }
+    if (errno != ENOENT) {
+        return 0;
+    }
+    /* No file yet: what will be made is made in the nearest directory that exists. */
+    const char *base = NULL;
+    _cleanup_free_ char *dir = NULL;
+    int r = path_split(path, &dir, &base);
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return 0; /* names no file: the writer refuses it */
+    }
+    for (;;) {
+        if (stat(dir, &st) == 0) {
+            break;
+        }
+        if (errno != ENOENT) {
+            return 0;
+        }
+        /* Up one level; every step shortens dir, "." and "/" end it. */
+        char *slash = strrchr(dir, '/');
+        if (strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0) {
+            return 0;
+        }
+        if (!slash) {
+            dir[0] = '.'; /* "a" missing: the working directory */
+            dir[1] = '\0';
+        } else if (slash == dir) {
+            slash[1] = '\0'; /* "/a" missing: "/" */
+        } else {
+            *slash = '\0';
+        }
+    }
+    if (st.st_uid != geteuid() && (st.st_mode & S_ISVTX) == 0) {
+        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
+                       "%s is owned by uid %u: run this as that user (e.g. with sudo -u) so that "
+                       "what is made there belongs to it",
+                       dir, (unsigned)st.st_uid);
     }
     return 0;
 }

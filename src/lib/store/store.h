@@ -131,6 +131,29 @@ _must_check_ int store_read_file_err(const char *path, size_t max, bool nofollow
                                      struct store_buf *ret, struct certd_err *err);
 
 /*
+ * Read a file that decides who may do what (users file, pin store): whoever can change it
+ * decides, so it must be ours and guarded. Opened with O_NOFOLLOW (and O_NONBLOCK, so that a
+ * FIFO cannot hang us) and judged on that descriptor, by fstat, so nothing can be swapped in
+ * between check and read: a regular file, owned by the effective uid or root, with none of the
+ * permission bits of forbid_mode (at most 0777; e.g. 077: no access for group or others, 022:
+ * nobody else may change it). what names the file in "does not exist" ("users file"; nullable:
+ * "file"). On success *ret holds the bytes (NUL-terminated, the NUL not counted; free it with
+ * store_buf_done). Errors, *ret untouched, every message naming path:
+ *  -ENOENT  CERTD_E_NOT_FOUND ("WHAT PATH does not exist");
+ *  -ELOOP   CERTD_E_STORAGE ("is a symbolic link");
+ *  -EPERM   CERTD_E_POLICY_FORBIDS: not a regular file ("is not a regular file"), owned by
+ *           another uid ("is owned by uid N, not by uid M or root; chown it ..."), a forbidden
+ *           mode bit ("has mode 0NNN: group or others have access|may change it; run chmod
+ *           600 PATH");
+ *  -E2BIG   CERTD_E_INPUT_TOO_LARGE ("is larger than MAX bytes");
+ *  -ENOMEM  CERTD_E_NO_MEMORY; any other -errno CERTD_E_STORAGE ("cannot read PATH: reason").
+ * Takes no lock. Thread-safe.
+ */
+_must_check_ int store_read_trusted(const char *path, const char *what, size_t max,
+                                    mode_t forbid_mode, struct store_buf *ret,
+                                    struct certd_err *err);
+
+/*
  * ".tmp-<kind><base, cut>-<16 random hex digits>" into buf (NAME_MAX + 1 bytes): a name no
  * reader takes for real data and store_recover() removes (a regular file or symlink), so a
  * file renamed to it within its directory is gone for good after a crash. 0, -ENAMETOOLONG or
@@ -149,6 +172,37 @@ const char *store_errno_str(int r, char *buf, size_t size);
  * component is not a directory; -EINVAL for a mode with group/other write bits; or -errno.
  */
 _must_check_ int store_mkdir_p(const char *dir, mode_t mode);
+
+/*
+ * The writers' lock of a file kept as a whole (users file, pin store): an exclusive flock(2)
+ * of "<path><suffix>", opened (created 0600 when missing; O_NOFOLLOW, so a planted symlink
+ * gives -ELOOP), waiting for any other holder. Held from a writer's load to the end of its
+ * store_write_atomic(), so that two writers never lose one another's change; a lock on the
+ * directory would not do, store_write_atomic() takes that one. The lock file is never
+ * deleted: unlinking it would let a waiter lock an orphan while others use a new file. On
+ * success *ret_fd is the owned descriptor holding the lock: store_unlock_file() (or closing
+ * it) releases it. Returns 0, -ENOMEM with CERTD_E_NO_MEMORY, or -errno with CERTD_E_STORAGE
+ * (the message names the lock file). Blocks: not for an event loop thread.
+ */
+_must_check_ int store_lock_file(const char *path, const char *suffix, int *ret_fd,
+                                 struct certd_err *err);
+/* Release a lock of store_lock_file (fd < 0 is ignored). Returns -EBADF: fd = ...(fd). */
+int store_unlock_file(int fd);
+
+/*
+ * Before a writer of a file kept as a whole (users file, pin store) creates anything for it
+ * (its lock file, its directory, the file): the file, when it exists (lstat), must belong to
+ * the effective uid; when it does not, the nearest directory on its path that exists must
+ * belong to the effective uid too, unless that directory is sticky (S_ISVTX, as /tmp, where
+ * what everybody makes stays theirs). What this process makes belongs to it: root running
+ * certctl on certd's store would otherwise leave a root-owned lock file, directory or store
+ * that certd, running as its own user, can no longer open. Returns 0, or -EPERM with
+ * CERTD_E_POLICY_FORBIDS ("PATH is owned by uid N: run this as that user (e.g. with sudo -u)
+ * ..."), -ENOMEM with CERTD_E_NO_MEMORY. Other lookup failures (-EACCES, -ENOTDIR...) return 0:
+ * the writer's own steps report them with the step that failed. A check, not a guarantee:
+ * the lock and the writes that follow judge what they find again.
+ */
+_must_check_ int store_check_writer(const char *path, struct certd_err *err);
 
 /*
  * Settle what interrupted writes left in dir (call at start-up and before reading a store;

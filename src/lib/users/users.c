@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -242,46 +241,6 @@ int users_check_name(const char *name, struct certd_err *err)
     return 0;
 }
 
-/*
- * Decode one UTF-8 sequence starting at s[i] (RFC 3629: shortest form only, no surrogates, at
- * most U+10FFFF). Returns its length and the code point, or 0 when it is not valid.
- */
-static size_t utf8_decode(const uint8_t *s, size_t len, size_t i, uint32_t *ret)
-{
-    uint8_t b = s[i];
-    size_t n;
-    uint32_t cp, min;
-
-    if (b < 0x80) {
-        *ret = b;
-        return 1;
-    }
-    if (b >= 0xc2 && b <= 0xdf) {
-        n = 2, cp = b & 0x1fu, min = 0x80;
-    } else if (b >= 0xe0 && b <= 0xef) {
-        n = 3, cp = b & 0x0fu, min = 0x800;
-    } else if (b >= 0xf0 && b <= 0xf4) {
-        n = 4, cp = b & 0x07u, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len - i < n) {
-        return 0;
-    }
-    for (size_t k = 1; k < n; k++) {
-        uint8_t c = s[i + k];
-        if ((c & 0xc0) != 0x80) {
-            return 0;
-        }
-        cp = (cp << 6) | (c & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return 0;
-    }
-    *ret = cp;
-    return n;
-}
-
 int users_check_password(const struct secret *password, struct certd_err *err)
 {
     assert_return(password, -EINVAL);
@@ -296,20 +255,15 @@ int users_check_password(const struct secret *password, struct certd_err *err)
         return err_set(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "a password has at most %u bytes",
                        USERS_PASSWORD_MAX);
     }
-    for (size_t i = 0; i < password->len;) {
-        uint32_t cp = 0;
-        size_t n = utf8_decode(password->p, password->len, i, &cp);
-        if (n == 0) {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "a password must be valid UTF-8");
-        }
-        /* C0 controls (NUL, newline, escape...), DEL and the C1 controls. */
-        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           "a password may not contain control characters");
-        }
-        i += n;
+    int r = utf8_check_text(span_make(password->p, password->len));
+    if (r == -EILSEQ) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "a password must be valid UTF-8");
     }
-    return 0;
+    if (r == -EBADMSG) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "a password may not contain control characters");
+    }
+    return r;
 }
 
 /* ---- the set ---- */
@@ -529,108 +483,21 @@ int users_parse(struct span data, const char *filename, struct users **ret, stru
     return 0;
 }
 
-/*
- * Refuse a users file others could have written or swapped (as sshd's StrictModes does): it
- * must be a regular file, owned by us or by root, without any group or other permission.
- */
-static int users_check_trust(const char *path, const struct stat *st, struct certd_err *err)
-{
-    if (!S_ISREG(st->st_mode)) {
-        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
-                       "%s is not a regular file; replace it with one (mode 600)", path);
-    }
-    if (st->st_uid != geteuid() && st->st_uid != 0) {
-        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
-                       "%s is owned by uid %u, not by uid %u or root; chown it to the service user",
-                       path, (unsigned)st->st_uid, (unsigned)geteuid());
-    }
-    if ((st->st_mode & 077) != 0) {
-        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
-                       "%s has mode %03o: group or others have access; run chmod 600 %s", path,
-                       (unsigned)(st->st_mode & 0777), path);
-    }
-    return 0;
-}
-
-/* Read all of fd (at most max bytes) into a new buffer; -E2BIG when longer. */
-static int read_bounded(int fd, size_t max, uint8_t **ret, size_t *ret_len)
-{
-    uint8_t *buf = malloc(max + 1);
-    size_t n = 0;
-    if (!buf) {
-        return -ENOMEM;
-    }
-    for (;;) {
-        ssize_t k = read(fd, buf + n, max + 1 - n);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0) {
-            int r = k < 0 ? -errno : 0;
-            if (r < 0) {
-                OPENSSL_cleanse(buf, n);
-                free(buf);
-                return r;
-            }
-            break;
-        }
-        n += (size_t)k;
-        if (n > max) {
-            OPENSSL_cleanse(buf, n);
-            free(buf);
-            return -E2BIG;
-        }
-    }
-    *ret = buf;
-    *ret_len = n;
-    return 0;
-}
-
 int users_load(const char *path, struct users **ret, struct certd_err *err)
 {
     assert_return(path, -EINVAL);
     assert_return(ret, -EINVAL);
 
     /*
-     * Our own file in our own directory: a symlink there is someone else's doing. O_NONBLOCK: a
-     * FIFO planted under this name must not hang us before fstat refuses it. The checks are made
-     * on the descriptor that is read, so nothing can be swapped in between.
+     * Like sshd's StrictModes: the file holds password hashes, so nobody else may even read it
+     * (077), and whoever can change it could let themselves in.
      */
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
-    if (fd < 0) {
-        int r = -errno;
-        if (r == -ENOENT) {
-            return err_set(err, r, CERTD_E_NOT_FOUND, "users file %s does not exist", path);
-        }
-        if (r == -ELOOP) {
-            return err_set(err, r, CERTD_E_STORAGE, "%s is a symbolic link", path);
-        }
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path, strerror(-r));
-    }
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int r = -errno;
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path, strerror(-r));
-    }
-    int r = users_check_trust(path, &st, err);
+    _cleanup_(store_buf_done) struct store_buf b = { .p = NULL };
+    int r = store_read_trusted(path, "users file", USERS_FILE_MAX, 077, &b, err);
     if (r < 0) {
         return r;
     }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    r = read_bounded(fd, USERS_FILE_MAX, &data, &len);
-    if (r == -E2BIG) {
-        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %u bytes", path,
-                       USERS_FILE_MAX);
-    }
-    if (r < 0) {
-        return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_STORAGE,
-                       "cannot read %s: %s", path, strerror(-r));
-    }
-    r = users_parse(span_make(data, len), path, ret, err);
-    OPENSSL_cleanse(data, len);
-    free(data);
-    return r;
+    return users_parse(span_make(b.p, b.len), path, ret, err);
 }
 
 static const char users_header[] =
@@ -682,16 +549,13 @@ int users_save(const struct users *u, const char *path, struct certd_err *err)
      * Refused rather than chowned: the store creates the file, and a chown after the rename
      * would leave a window with the wrong owner.
      */
-    struct stat st;
-    if (lstat(path, &st) == 0 && st.st_uid != geteuid()) {
-        return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
-                       "%s is owned by uid %u: run this as that user (e.g. with sudo -u) so that "
-                       "the file keeps its owner",
-                       path, (unsigned)st.st_uid);
+    int r = store_check_writer(path, err);
+    if (r < 0) {
+        return r;
     }
     char *buf = NULL;
     size_t size = 0;
-    int r = users_format(u, &buf, &size);
+    r = users_format(u, &buf, &size);
     if (r < 0) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
@@ -706,36 +570,17 @@ int users_lock(const char *path, int *ret_fd, struct certd_err *err)
     assert_return(path, -EINVAL);
     assert_return(ret_fd, -EINVAL);
 
-    _cleanup_free_ char *lock = NULL;
-    if (asprintf(&lock, "%s" USERS_LOCK_SUFFIX, path) < 0) {
-        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-    }
-    /* Never deleted: unlinking a lock file lets a waiter lock an orphan while others use a new one.
-     */
-    _cleanup_close_ int fd =
-        open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
-    if (fd < 0) {
-        int r = -errno;
-        return err_set(err, r, CERTD_E_STORAGE, "cannot open the lock file %s: %s", lock,
-                       strerror(-r));
-    }
-    int r;
-    do {
-        r = flock(fd, LOCK_EX) < 0 ? -errno : 0;
-    } while (r == -EINTR);
+    /* Before the lock file is made: as root on the service's file it would be root's. */
+    int r = store_check_writer(path, err);
     if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot lock %s: %s", lock, strerror(-r));
+        return r;
     }
-    *ret_fd = TAKE_FD(fd);
-    return 0;
+    return store_lock_file(path, USERS_LOCK_SUFFIX, ret_fd, err);
 }
 
 int users_unlock(int fd)
 {
-    if (fd >= 0) {
-        (void)close(fd); /* closing the only descriptor releases the flock */
-    }
-    return -EBADF;
+    return store_unlock_file(fd);
 }
 
 /* ---- changes ---- */

@@ -104,21 +104,23 @@ _must_check_ int users_parse(struct span data, const char *filename, struct user
                              struct certd_err *err);
 
 /*
- * Read and parse path. As users_parse, plus: -ENOENT with CERTD_E_NOT_FOUND when the file does
- * not exist; -ELOOP with CERTD_E_STORAGE for a symlink; -EPERM with CERTD_E_POLICY_FORBIDS when
- * the file is not a regular file, is owned by neither the effective uid nor root, or has any
- * group or other permission bit (the message says what to fix, e.g. "chmod 600"); -E2BIG with
- * CERTD_E_INPUT_TOO_LARGE; -errno with CERTD_E_STORAGE when it cannot be read. Takes no lock:
- * a writer calls users_lock() first.
+ * Read and parse path: store_read_trusted(path, "users file", USERS_FILE_MAX, 077), i.e. the
+ * checks are made on the descriptor that is read. As users_parse, plus: -ENOENT with
+ * CERTD_E_NOT_FOUND when the file does not exist; -ELOOP with CERTD_E_STORAGE for a symlink;
+ * -EPERM with CERTD_E_POLICY_FORBIDS when the file is not a regular file, is owned by neither
+ * the effective uid nor root, or has any group or other permission bit (the message says what
+ * to fix, e.g. "chmod 600"); -E2BIG with CERTD_E_INPUT_TOO_LARGE; -errno with CERTD_E_STORAGE
+ * when it cannot be read. Takes no lock: a writer calls users_lock() first.
  */
 _must_check_ int users_load(const char *path, struct users **ret, struct certd_err *err);
 
 /*
  * Write u to path atomically (store_write_atomic), mode 0600, with one header comment. The new
  * file belongs to the effective uid, so replacing a file owned by another uid (certctl as root
- * on the service's file) is refused, -EPERM with CERTD_E_POLICY_FORBIDS, rather than taking the
- * file away from its owner. Returns 0 or -errno with CERTD_E_STORAGE (or -ENOMEM). u is
- * borrowed. Callers hold users_lock() from their users_load() until this returns.
+ * on the service's file), or creating one in another uid's directory, is refused
+ * (store_check_writer: -EPERM with CERTD_E_POLICY_FORBIDS) rather than taking the file away
+ * from its owner. Returns 0 or -errno with CERTD_E_STORAGE (or -ENOMEM). u is borrowed.
+ * Callers hold users_lock() from their users_load() until this returns.
  */
 _must_check_ int users_save(const struct users *u, const char *path, struct certd_err *err);
 
@@ -127,8 +129,11 @@ _must_check_ int users_save(const struct users *u, const char *path, struct cert
  * take an exclusive flock(2) on it, waiting for any other holder. Hold it from users_load() until
  * users_save() returns, and ask for passwords before taking it (a prompt must not block others).
  * On success *ret_fd is the owned descriptor holding the lock; release it with users_unlock()
- * (or by closing it). Returns 0, -ENOMEM, or -errno with CERTD_E_STORAGE. Blocks: not for an
- * event loop thread. A lock on the directory would not do: store_write_atomic() takes that one.
+ * (or by closing it). Returns 0, -ENOMEM, or -errno with CERTD_E_STORAGE; before anything is
+ * created, -EPERM with CERTD_E_POLICY_FORBIDS when the file (or, while there is none, its
+ * directory) belongs to another uid (store_check_writer: users_save would refuse it, and a
+ * lock file made now would be ours, not the owner's). Blocks: not for an event loop thread. A
+ * lock on the directory would not do: store_write_atomic() takes that one.
  */
 _must_check_ int users_lock(const char *path, int *ret_fd, struct certd_err *err);
 

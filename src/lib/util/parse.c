@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Strict parsing of what certd reads as text: decimal numbers (the only way a string becomes a
- * number in certd), percent-encoding (request paths, file: URIs) and absolute paths.
+ * number in certd), percent-encoding (request paths, file: URIs), absolute paths and UTF-8 text.
  */
 #include "util/parse.h"
 
@@ -111,5 +111,82 @@ int path_split_name(const char *path, char **ret_dir, const char **ret_name)
     }
     *ret_dir = dir;
     *ret_name = slash + 1;
+    return 0;
+}
+
+int utf8_next(struct cursor *c, uint32_t *ret_cp, struct span *ret_bytes)
+{
+    /* Read on a copy: c moves only once the whole character is known to be good. */
+    struct cursor peek = *c;
+    uint8_t b0;
+    if (cur_u8(&peek, &b0) < 0) {
+        return -EBADMSG;
+    }
+    /* The lead byte gives the length, its payload bits, and the smallest code point allowed. */
+    static const struct {
+        uint8_t mask, value;
+        size_t n;
+        uint32_t min;
+    } leads[] = {
+        { 0x80, 0x00, 1, 0x0 },
+        { 0xe0, 0xc0, 2, 0x80 },
+        { 0xf0, 0xe0, 3, 0x800 },
+        { 0xf8, 0xf0, 4, 0x10000 },
+    };
+    size_t n = 0;
+    uint32_t cp = 0, min = 0;
+    for (size_t i = 0; i < ELEMENTSOF(leads); i++) {
+        if ((b0 & leads[i].mask) == leads[i].value) {
+            n = leads[i].n;
+            cp = b0 & (uint8_t)~leads[i].mask;
+            min = leads[i].min;
+            break;
+        }
+    }
+    if (n == 0) {
+        return -EBADMSG; /* a continuation byte, or a lead byte RFC 3629 no longer allows */
+    }
+    peek = *c;
+    struct span bytes;
+    if (cur_bytes(&peek, n, &bytes) < 0) {
+        return -EBADMSG;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((bytes.p[i] & 0xc0) != 0x80) {
+            return -EBADMSG;
+        }
+        cp = cp << 6 | (bytes.p[i] & 0x3fu);
+    }
+    /* Overlong forms would give one character two spellings; surrogates are UTF-16's. */
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return -EBADMSG;
+    }
+    *c = peek;
+    *ret_cp = cp;
+    if (ret_bytes) {
+        *ret_bytes = bytes;
+    }
+    return 0;
+}
+
+bool utf8_is_control(uint32_t cp)
+{
+    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
+}
+
+int utf8_check_text(struct span s)
+{
+    assert_return(s.p || s.len == 0, -EINVAL);
+    struct cursor c = cur_init(s);
+    while (cur_left(&c) > 0) {
+        uint32_t cp = 0;
+        if (utf8_next(&c, &cp, NULL) < 0) {
+            return -EILSEQ;
+        }
+        /* They change how the text shows in a terminal or log, or cut it. */
+        if (utf8_is_control(cp)) {
+            return -EBADMSG;
+        }
+    }
     return 0;
 }

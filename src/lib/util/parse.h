@@ -64,3 +64,23 @@ _must_check_ int path_split_name(const char *path, char **ret_dir, const char **
 
 /* ASCII case-insensitive equality, for names from configuration and requests. */
 bool str_case_eq(const char *a, const char *b);
+
+/*
+ * Read one UTF-8 character at c: RFC 3629 §3-4, shortest form only, no surrogates
+ * (U+D800..U+DFFF), nothing above U+10FFFF. Returns 0 with its code point in *ret_cp and its
+ * bytes in *ret_bytes (nullable; borrowed from c's span) and c moved past it; -EBADMSG for
+ * anything else (or nothing left), c and the outputs then unchanged. Thread-safe.
+ */
+_must_check_ int utf8_next(struct cursor *c, uint32_t *ret_cp, struct span *ret_bytes);
+
+/* C0 controls (NUL included), DEL and C1 controls: terminal escapes, line breaks, NEL. */
+bool utf8_is_control(uint32_t cp);
+
+/*
+ * Check text people type or read as one line (passwords, labels, notes, names from
+ * certificates): valid UTF-8 (utf8_next) and no control character (utf8_is_control). Returns
+ * 0, -EILSEQ (not valid UTF-8) or -EBADMSG (a control character); the first fault found
+ * decides. -EINVAL only for a programmer's error (s.p NULL with s.len > 0), never for the
+ * text. Thread-safe, no allocation.
+ */
+_must_check_ int utf8_check_text(struct span s);

@@ -107,81 +107,13 @@ static int sb_hex(struct strbuf *sb, uint8_t b)
 /* --- text fit to show ---------------------------------------------------------------------- */
 
 /*
- * Read one UTF-8 character: its code point and its bytes. RFC 3629 §3-4: shortest form only,
- * no surrogates (U+D800..U+DFFF), nothing above U+10FFFF. -EBADMSG on anything else; the cursor
- * is then left anywhere (callers give up on the whole string).
- */
-static int utf8_next(struct cursor *c, uint32_t *ret_cp, struct span *ret_bytes)
-{
-    struct cursor peek = *c;
-    uint8_t b0;
-    if (cur_u8(&peek, &b0) < 0) {
-        return -EBADMSG;
-    }
-    /* The lead byte gives the length, its payload bits, and the smallest code point allowed. */
-    static const struct {
-        uint8_t mask, value;
-        size_t n;
-        uint32_t min;
-    } leads[] = {
-        { 0x80, 0x00, 1, 0x0 },
-        { 0xe0, 0xc0, 2, 0x80 },
-        { 0xf0, 0xe0, 3, 0x800 },
-        { 0xf8, 0xf0, 4, 0x10000 },
-    };
-    size_t n = 0;
-    uint32_t cp = 0, min = 0;
-    for (size_t i = 0; i < ELEMENTSOF(leads); i++) {
-        if ((b0 & leads[i].mask) == leads[i].value) {
-            n = leads[i].n;
-            cp = b0 & (uint8_t)~leads[i].mask;
-            min = leads[i].min;
-            break;
-        }
-    }
-    if (n == 0) {
-        return -EBADMSG; /* a continuation byte, or a lead byte RFC 3629 no longer allows */
-    }
-    struct span bytes;
-    if (cur_bytes(c, n, &bytes) < 0) {
-        return -EBADMSG;
-    }
-    for (size_t i = 1; i < n; i++) {
-        if ((bytes.p[i] & 0xc0) != 0x80) {
-            return -EBADMSG;
-        }
-        cp = cp << 6 | (bytes.p[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-        return -EBADMSG;
-    }
-    *ret_cp = cp;
-    *ret_bytes = bytes;
-    return 0;
-}
-
-/* C0 controls (NUL included), DEL and C1 controls: terminal escapes, line breaks, NEL. */
-static bool is_control(uint32_t cp)
-{
-    return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
-}
-
-/*
  * Text we hand to front ends (terminals, JSON, D-Bus) must be valid UTF-8 (jansson and D-Bus
  * refuse anything else) and hold no control characters (which would let a certificate rewrite
- * a terminal or forge log lines).
+ * a terminal or forge log lines): utf8_check_text, the one rule of util/parse.h.
  */
 static bool utf8_is_clean(const char *s, size_t len)
 {
-    struct cursor c = cur_init(span_make(s, len));
-    while (cur_left(&c) > 0) {
-        uint32_t cp;
-        struct span bytes;
-        if (utf8_next(&c, &cp, &bytes) < 0 || is_control(cp)) {
-            return false;
-        }
-    }
-    return true;
+    return utf8_check_text(span_make(s, len)) == 0;
 }
 
 /* --- names -------------------------------------------------------------------------------- */
@@ -290,7 +222,7 @@ static int rfc4514_escape(struct strbuf *sb, const char *v, size_t len)
             return -EBADMSG;
         }
         bool is_last = cur_left(&c) == 0;
-        if (is_control(cp)) {
+        if (utf8_is_control(cp)) {
             for (size_t i = 0; i < bytes.len && r == 0; i++) {
                 r = sb_str(sb, "\\");
                 if (r == 0) {
