@@ -14,6 +14,12 @@
  * they are kept aside while reading and matched to load afterwards. Key and certificate
  * locations go through uri_check (keys/uri.h), the one parser of certd's URIs: a file: URI or a
  * plain path becomes a path, anything else a URI for OSSL_STORE.
+ *
+ * Client certificates (issue #6): [pins NAME] sections are read as endpoints are; once the text
+ * is read, the store [tls] client_pins names is added with its default file when no section
+ * defines it, and client_ca is matched against the endpoints (the embedded ones included). Pin
+ * store files and their lock files take part in the one overlap check of the paths certd
+ * writes (paths_check), as the users file's lock now does too.
  */
 #include "config.h"
 
@@ -34,8 +40,10 @@
 
 #include "csr/csr.h"
 #include "keys/uri.h"
+#include "pin/pinstore.h"
 #include "store/store.h"
 #include "tss/tss.h"
+#include "users/users.h"
 #include "util/limits.h"
 #include "util/parse.h"
 
@@ -55,6 +63,7 @@ enum section_kind {
     SEC_PROVIDERS,
     SEC_PROVIDER, /* [provider NAME] */
     SEC_ENDPOINT,
+    SEC_PINS, /* [pins NAME] */
     SEC_KIND_MAX
 };
 
@@ -113,6 +122,11 @@ struct parse_state {
     struct provider_section psecs[PROVIDERS_MAX];
     size_t n_psecs;
     struct provider_section *psec; /* the current [provider NAME] */
+    /* [pins NAME] sections (cfg->pins, same index) and [tls] client_pins as given ("": not) */
+    struct config_pins *pins; /* the current [pins NAME] */
+    unsigned pins_line[CONFIG_PINS_MAX];
+    unsigned pins_key_lines[CONFIG_PINS_MAX][SECTION_KEYS_MAX];
+    char client_pins[CONFIG_ENDPOINT_NAME_MAX + 1];
 };
 
 static void provider_section_clear(struct provider_section *ps)
@@ -219,6 +233,21 @@ static void strv_free(char **v, size_t n)
         free(v[i]);
     }
     free(v);
+}
+
+/* An endpoint's or a pin store's name: 1..CONFIG_ENDPOINT_NAME_MAX of [a-z0-9_-]. */
+static bool endpoint_name_is_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > CONFIG_ENDPOINT_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /*
@@ -733,6 +762,9 @@ struct config *config_free(struct config *cfg)
     free(ca->db);
     free(ca->crl);
     free(ca->common_name);
+    for (size_t i = 0; i < cfg->n_pins; i++) {
+        free(cfg->pins[i].file);
+    }
     providers_clear(&cfg->providers);
     free(cfg);
     return NULL;
@@ -755,6 +787,8 @@ static struct config *config_alloc(void)
     }
     cfg->log_level = CONFIG_LOG_INFO;
     cfg->tls_profile = CONFIG_TLS_INTERMEDIATE;
+    cfg->client_auth = CONFIG_CLIENT_AUTH_OFF;
+    cfg->client_verify = CONFIG_CLIENT_VERIFY_PIN;
     cfg->max_body = CONFIG_MAX_BODY_DEFAULT;
     cfg->max_headers_size = CONFIG_MAX_HEADERS_SIZE_DEFAULT;
     cfg->max_connections = CONFIG_MAX_CONNECTIONS_DEFAULT;
@@ -791,6 +825,43 @@ static void add_default_endpoints(struct config *cfg)
     cfg->n_endpoints = 3;
 }
 
+/*
+ * The index of the store called name in *ret, adding it with its default file (which
+ * config_resolve derives) when no [pins NAME] section defines it. -E2BIG when there are
+ * CONFIG_PINS_MAX stores already.
+ */
+static int pins_find_or_add(struct config *cfg, const char *name, size_t *ret)
+{
+    for (size_t i = 0; i < cfg->n_pins; i++) {
+        if (strcmp(cfg->pins[i].name, name) == 0) {
+            *ret = i;
+            return 0;
+        }
+    }
+    if (cfg->n_pins >= CONFIG_PINS_MAX) {
+        return -E2BIG;
+    }
+    size_t n = strlen(name);
+    assert(n > 0 && n <= CONFIG_ENDPOINT_NAME_MAX);
+    struct config_pins *p = &cfg->pins[cfg->n_pins];
+    *p = (struct config_pins){ .file = NULL, .is_file_given = false };
+    memcpy(p->name, name, n + 1);
+    *ret = cfg->n_pins++;
+    return 0;
+}
+
+/* [tls] client_ca when not given: CONFIG_CLIENT_CA_DEFAULT if it is an authority, else "". */
+static void client_ca_default(struct config *cfg)
+{
+    const struct config_endpoint *ep = config_endpoint_find(cfg, CONFIG_CLIENT_CA_DEFAULT);
+    if (ep && ep->type == ENDPOINT_AUTHORITY) {
+        _Static_assert(sizeof(CONFIG_CLIENT_CA_DEFAULT) <= sizeof(cfg->client_ca), "fits");
+        memcpy(cfg->client_ca, CONFIG_CLIENT_CA_DEFAULT, sizeof(CONFIG_CLIENT_CA_DEFAULT));
+    } else {
+        cfg->client_ca[0] = '\0';
+    }
+}
+
 /* "A/B" or "A/B/C" into a new string; -E2BIG when it would reach CONFIG_PATH_MAX. */
 static int path_join(const char *dir, const char *a, const char *b, char **ret)
 {
@@ -818,27 +889,50 @@ static void free_strings(char **v, size_t n)
 
 /*
  * Slots of the paths resolved and checked: certd's own files in the state directory (always
- * derived), the users file, the CA's files, then per endpoint cert (or dir) and key, and the
- * paths of object: URIs given as cert and key (never derived: a serialized TPM object is read
- * there, so it must not be one of the files certd writes either).
+ * derived), the users file and its lock, the CA's files, then per endpoint cert (or dir) and
+ * key, and the paths of object: URIs given as cert and key (never derived: a serialized TPM
+ * object is read there, so it must not be one of the files certd writes either), then per pin
+ * store its file and that file's lock. A lock is a file certd writes too: a store saved over
+ * another's lock (a rename puts a new inode there) would let two writers in at once.
  */
 #define SLOT_PASSWORD   0u
 #define SLOT_UUID       1u
 #define SLOT_USERS      2u
-#define SLOT_CA_DB      3u
-#define SLOT_CA_CRL     4u
-#define SLOT_CA_CERT    5u
-#define SLOT_CA_KEY     6u
-#define SLOT_CA_KEY_OBJ 7u
-#define SLOT_EP0        8u
+#define SLOT_USERS_LOCK 3u
+#define SLOT_CA_DB      4u
+#define SLOT_CA_CRL     5u
+#define SLOT_CA_CERT    6u
+#define SLOT_CA_KEY     7u
+#define SLOT_CA_KEY_OBJ 8u
+#define SLOT_EP0        9u
 #define SLOT_EP_K       4u /* cert/dir, key, cert's object:, key's object: */
 #define SLOT_EP(i, k)   (SLOT_EP0 + SLOT_EP_K * (i) + (k))
-#define SLOTS_MAX       SLOT_EP(CONFIG_ENDPOINTS_MAX, 0)
+#define SLOT_PINS0      SLOT_EP(CONFIG_ENDPOINTS_MAX, 0)
+#define SLOT_PINS_K     2u /* file, its lock */
+#define SLOT_PINS(i, k) (SLOT_PINS0 + SLOT_PINS_K * (i) + (k))
+#define SLOTS_MAX       SLOT_PINS(CONFIG_PINS_MAX, 0)
 
 /* The endpoint a slot belongs to, and which of its SLOT_EP_K paths it is. */
 static bool slot_is_ep(unsigned slot)
 {
-    return slot >= SLOT_EP0;
+    return slot >= SLOT_EP0 && slot < SLOT_PINS0;
+}
+
+/* The pin store a slot belongs to, and whether it is the store's lock. */
+static bool slot_is_pins(unsigned slot)
+{
+    return slot >= SLOT_PINS0 && slot < SLOTS_MAX;
+}
+
+static size_t slot_pins(unsigned slot)
+{
+    assert(slot_is_pins(slot));
+    return (slot - SLOT_PINS0) / SLOT_PINS_K;
+}
+
+static bool slot_is_pins_lock(unsigned slot)
+{
+    return slot_is_pins(slot) && (slot - SLOT_PINS0) % SLOT_PINS_K == 1;
 }
 
 static size_t slot_ep(unsigned slot)
@@ -906,6 +1000,14 @@ static int resolve_compute(const struct config *cfg, const char *sd, char **path
             r = path_join(sd, ep->name, "key.pem", &p[1]);
         }
     }
+    for (size_t i = 0; r == 0 && i < cfg->n_pins; i++) {
+        const struct config_pins *ps = &cfg->pins[i];
+        char file[CONFIG_ENDPOINT_NAME_MAX + sizeof(CONFIG_PINS_FILE_SUFFIX)];
+        if (!ps->is_file_given) {
+            (void)snprintf(file, sizeof(file), "%s" CONFIG_PINS_FILE_SUFFIX, ps->name);
+            r = path_join(sd, CONFIG_PINS_DIR_NAME, file, &paths[SLOT_PINS(i, 0)]);
+        }
+    }
     if (r < 0) {
         free_strings(paths, SLOTS_MAX);
     }
@@ -950,6 +1052,12 @@ static void resolve_commit(struct config *cfg, char *new_state_dir, char **paths
         if (p[1]) {
             free(ep->key);
             ep->key = p[1];
+        }
+    }
+    for (size_t i = 0; i < cfg->n_pins; i++) {
+        if (paths[SLOT_PINS(i, 0)]) {
+            free(cfg->pins[i].file);
+            cfg->pins[i].file = paths[SLOT_PINS(i, 0)];
         }
     }
 }
@@ -1008,12 +1116,18 @@ static int paths_check(const struct config *cfg, const char *const *eff, struct 
     order[n++] = SLOT_CA_DB;
     order[n++] = SLOT_CA_CRL;
     order[n++] = SLOT_USERS;
+    order[n++] = SLOT_USERS_LOCK;
     order[n++] = SLOT_CA_CERT;
     order[n++] = SLOT_CA_KEY;
     order[n++] = SLOT_CA_KEY_OBJ;
     for (unsigned i = 0; i < cfg->n_endpoints; i++) {
         for (unsigned k = 0; k < SLOT_EP_K; k++) {
             order[n++] = SLOT_EP(i, k);
+        }
+    }
+    for (unsigned i = 0; i < cfg->n_pins; i++) {
+        for (unsigned k = 0; k < SLOT_PINS_K; k++) {
+            order[n++] = SLOT_PINS(i, k);
         }
     }
     for (size_t y = 0; y < n; y++) {
@@ -1053,6 +1167,14 @@ static const char *slot_describe(const struct config *cfg, unsigned slot, char *
 {
     if (slot == SLOT_USERS) {
         return "[server] users_file";
+    }
+    if (slot == SLOT_USERS_LOCK) {
+        return "the lock of [server] users_file";
+    }
+    if (slot_is_pins(slot)) {
+        (void)snprintf(buf, size, "%s[pins %s] file", slot_is_pins_lock(slot) ? "the lock of " : "",
+                       cfg->pins[slot_pins(slot)].name);
+        return buf;
     }
     if (slot == SLOT_PASSWORD) {
         return "certd's " CONFIG_PASSWORD_FILE_NAME " file";
@@ -1126,11 +1248,32 @@ static int config_check_paths_with(const struct config *cfg, char *const *paths,
         eff[SLOT_EP(i, 0)] = paths && paths[SLOT_EP(i, 0)] ? paths[SLOT_EP(i, 0)] : cur0;
         eff[SLOT_EP(i, 1)] = paths && paths[SLOT_EP(i, 1)] ? paths[SLOT_EP(i, 1)] : cur1;
     }
+    for (size_t i = 0; i < cfg->n_pins; i++) {
+        const char *cur = cfg->pins[i].file;
+        eff[SLOT_PINS(i, 0)] = paths && paths[SLOT_PINS(i, 0)] ? paths[SLOT_PINS(i, 0)] : cur;
+    }
+    /* The locks: each file's path and a suffix (users.h, pinstore.h), owned here. */
+    char *locks[1 + CONFIG_PINS_MAX] = { NULL };
+    int r = 0;
+    if (asprintf(&locks[0], "%s" USERS_LOCK_SUFFIX, eff[SLOT_USERS]) < 0) {
+        locks[0] = NULL;
+        r = -ENOMEM;
+    }
+    eff[SLOT_USERS_LOCK] = locks[0];
+    for (size_t i = 0; r == 0 && i < cfg->n_pins; i++) {
+        if (asprintf(&locks[1 + i], "%s" PINSTORE_LOCK_SUFFIX, eff[SLOT_PINS(i, 0)]) < 0) {
+            locks[1 + i] = NULL;
+            r = -ENOMEM;
+        }
+        eff[SLOT_PINS(i, 1)] = locks[1 + i];
+    }
     struct path_clash c;
-    int r = paths_check(cfg, eff, &c);
-    if (r < 0) {
-        char da[16 + CONFIG_ENDPOINT_NAME_MAX];
-        char db[16 + CONFIG_ENDPOINT_NAME_MAX];
+    if (r == 0) {
+        r = paths_check(cfg, eff, &c);
+    }
+    if (r == -EINVAL) {
+        char da[32 + CONFIG_ENDPOINT_NAME_MAX];
+        char db[32 + CONFIG_ENDPOINT_NAME_MAX];
         char qb[QUOTE_SIZE];
         char qa[QUOTE_SIZE];
         const char *nb = slot_describe(cfg, c.b, db, sizeof(db));
@@ -1143,9 +1286,9 @@ static int config_check_paths_with(const struct config *cfg, char *const *paths,
                            na);
         }
         *ret_slot = c.b;
-        return r;
     }
-    return 0;
+    free_strings(locks, ELEMENTSOF(locks));
+    return r;
 }
 
 /*
@@ -1266,6 +1409,57 @@ static int set_profile(struct parse_state *st, const char *key, const char *v)
         }
     }
     return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be intermediate or modern");
+}
+
+static int set_client_auth(struct parse_state *st, const char *key, const char *v)
+{
+    for (int a = 0; a < CONFIG_CLIENT_AUTH_MAX; a++) {
+        if (str_case_eq(v, config_client_auth_name((enum config_client_auth)a))) {
+            st->cfg->client_auth = (enum config_client_auth)a;
+            return 0;
+        }
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be off, optional or required");
+}
+
+static int set_client_verify(struct parse_state *st, const char *key, const char *v)
+{
+    for (int m = 0; m < CONFIG_CLIENT_VERIFY_MAX; m++) {
+        if (str_case_eq(v, config_client_verify_name((enum config_client_verify)m))) {
+            st->cfg->client_verify = (enum config_client_verify)m;
+            return 0;
+        }
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be pin, chain or pin-or-chain");
+}
+
+/*
+ * A store's or an endpoint's name as a value (client_pins, client_ca): the charset and length
+ * of section names, so that it can name one; ret holds CONFIG_ENDPOINT_NAME_MAX + 1 bytes.
+ */
+static int parse_name(struct parse_state *st, const char *key, const char *v, char *ret)
+{
+    char q[QUOTE_SIZE];
+    size_t n = strlen(v);
+    if (!endpoint_name_is_valid(v, n)) {
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "'%s' is not a name (1 to %u characters of a-z, 0-9, '_' and '-')",
+                        quote(v, q, sizeof(q)), CONFIG_ENDPOINT_NAME_MAX);
+    }
+    memcpy(ret, v, n + 1);
+    return 0;
+}
+
+/* Whether client_pins names a [pins NAME] section is known once the file is read. */
+static int set_client_pins(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_name(st, key, v, st->client_pins);
+}
+
+/* Whether client_ca names an authority endpoint is known once the file is read. */
+static int set_client_ca(struct parse_state *st, const char *key, const char *v)
+{
+    return parse_name(st, key, v, st->cfg->client_ca);
 }
 
 /*
@@ -1577,6 +1771,25 @@ static int set_reload(struct parse_state *st, const char *key, const char *v)
     }
     reload_clear(&st->ep->reload);
     st->ep->reload = rl;
+    return 0;
+}
+
+/* [pins NAME] file: a path or a file: URI (a store is a file certd writes, never a URI). */
+static int set_pins_file(struct parse_state *st, const char *key, const char *v)
+{
+    struct location l = { .kind = URI_KIND_MAX };
+    int r = parse_location(st, key, v, &l);
+    if (r < 0) {
+        return r;
+    }
+    if (l.kind != URI_FILE) {
+        location_clear(&l);
+        return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "must be an absolute path or a file: URI (a pin store is a file)");
+    }
+    free(st->pins->file);
+    st->pins->file = TAKE_PTR(l.path);
+    st->pins->is_file_given = true;
     return 0;
 }
 
@@ -2125,6 +2338,13 @@ static const struct key_def server_keys[] = {
 };
 static const struct key_def tls_keys[] = {
     { "profile", set_profile, 0, false },
+    { "client_auth", set_client_auth, 0, false },
+    { "client_verify", set_client_verify, 0, false },
+    { "client_pins", set_client_pins, 0, false },
+    { "client_ca", set_client_ca, 0, false },
+};
+static const struct key_def pins_keys[] = {
+    { "file", set_pins_file, 0, false },
 };
 static const struct key_def limits_keys[] = {
     { "max_body", set_limit, 0, false },        { "max_headers_size", set_limit, 0, false },
@@ -2168,6 +2388,8 @@ _Static_assert(ELEMENTSOF(endpoint_keys) <= SECTION_KEYS_MAX, "room for every en
 _Static_assert(ELEMENTSOF(ca_keys) <= SECTION_KEYS_MAX, "room for every ca key");
 _Static_assert(ELEMENTSOF(server_keys) <= SECTION_KEYS_MAX, "room for every server key");
 _Static_assert(ELEMENTSOF(limits_keys) <= SECTION_KEYS_MAX, "room for every limits key");
+_Static_assert(ELEMENTSOF(tls_keys) <= SECTION_KEYS_MAX, "room for every tls key");
+_Static_assert(ELEMENTSOF(pins_keys) <= SECTION_KEYS_MAX, "room for every pins key");
 
 /* The index of a key in keys[0..n) (and in the duplicate tables). */
 static size_t key_index(const struct key_def *keys, size_t n, const char *name)
@@ -2195,6 +2417,12 @@ static unsigned ca_key_line(const struct parse_state *st, const char *name)
     return st->sec_key_lines[SEC_CA][key_index(ca_keys, ELEMENTSOF(ca_keys), name)];
 }
 
+/* The line of a [tls] key, 0 when not given. */
+static unsigned tls_key_line(const struct parse_state *st, const char *name)
+{
+    return st->sec_key_lines[SEC_TLS][key_index(tls_keys, ELEMENTSOF(tls_keys), name)];
+}
+
 static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
 {
     switch (sec) {
@@ -2216,6 +2444,9 @@ static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
     case SEC_ENDPOINT:
         *ret_n = ELEMENTSOF(endpoint_keys);
         return endpoint_keys;
+    case SEC_PINS:
+        *ret_n = ELEMENTSOF(pins_keys);
+        return pins_keys;
     default:
         *ret_n = 0;
         return NULL;
@@ -2224,24 +2455,11 @@ static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
 
 /* ---- the line reader and the inih handler ---- */
 
-static bool endpoint_name_is_valid(const char *s, size_t n)
-{
-    if (n == 0 || n > CONFIG_ENDPOINT_NAME_MAX) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) {
-            return false;
-        }
-    }
-    return true;
-}
-
 /*
- * Names of certd's own entries in the state directory (config.h CONFIG_RESERVED_NAMES), which an
- * endpoint's default directory STATE_DIR/NAME would otherwise take over. Names starting with '.'
- * (temporary files) cannot pass endpoint_name_is_valid.
+ * Names of certd's own entries in the state directory (config.h CONFIG_RESERVED_NAMES: files,
+ * the CA's directory, the pin stores' directory), which an endpoint's default directory
+ * STATE_DIR/NAME would otherwise take over. Names starting with '.' (temporary files) cannot
+ * pass endpoint_name_is_valid.
  */
 static bool endpoint_name_is_reserved(const char *s)
 {
@@ -2288,8 +2506,51 @@ static int provider_section_enter(struct parse_state *st, const char *name)
     st->sec = SEC_PROVIDER;
     st->ep = NULL;
     st->psec = ps;
+    st->pins = NULL;
     st->key_lines = NULL;
     (void)snprintf(st->label, sizeof(st->label), "provider %s", name);
+    return 0;
+}
+
+/*
+ * "[pins NAME]" (name: what follows "pins"): a pin store, at most CONFIG_PINS_MAX (the implicit
+ * client_pins store, added after the file is read, counts too).
+ */
+static int pins_section_enter(struct parse_state *st, const char *name)
+{
+    char q[QUOTE_SIZE];
+    while (is_blank(*name)) {
+        name++;
+    }
+    size_t n = strlen(name);
+    if (!endpoint_name_is_valid(name, n)) {
+        return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                    "[pins NAME]: the name '%s' must be 1 to %u characters of a-z, 0-9, '_' "
+                    "and '-'",
+                    quote(name, q, sizeof(q)), CONFIG_ENDPOINT_NAME_MAX);
+    }
+    struct config *cfg = st->cfg;
+    for (size_t i = 0; i < cfg->n_pins; i++) {
+        if (strcmp(cfg->pins[i].name, name) == 0) {
+            return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
+                        "duplicate section [pins %s] (first on line %u)", name, st->pins_line[i]);
+        }
+    }
+    if (cfg->n_pins >= CONFIG_PINS_MAX) {
+        return fail(st, st->lineno, NULL, NULL, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                    "more than %u pin stores", CONFIG_PINS_MAX);
+    }
+    size_t i = cfg->n_pins++;
+    struct config_pins *ps = &cfg->pins[i];
+    *ps = (struct config_pins){ .file = NULL, .is_file_given = false };
+    memcpy(ps->name, name, n + 1);
+    st->pins_line[i] = st->lineno;
+    st->sec = SEC_PINS;
+    st->ep = NULL;
+    st->psec = NULL;
+    st->pins = ps;
+    st->key_lines = st->pins_key_lines[i];
+    (void)snprintf(st->label, sizeof(st->label), "pins %s", name);
     return 0;
 }
 
@@ -2340,10 +2601,12 @@ static int section_enter(struct parse_state *st, const char *line)
         sec = SEC_ENDPOINT;
     } else if (strncmp(name, "provider", 8) == 0 && (name[8] == '\0' || is_blank(name[8]))) {
         return provider_section_enter(st, name + 8);
+    } else if (strncmp(name, "pins", 4) == 0 && (name[4] == '\0' || is_blank(name[4]))) {
+        return pins_section_enter(st, name + 4);
     } else {
         return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
                     "unknown section [%s] (sections: server, tls, limits, providers, provider "
-                    "NAME, ca, endpoint NAME)",
+                    "NAME, ca, endpoint NAME, pins NAME)",
                     quote(name, q, sizeof(q)));
     }
 
@@ -2356,6 +2619,7 @@ static int section_enter(struct parse_state *st, const char *line)
         st->sec = sec;
         st->ep = NULL;
         st->psec = NULL;
+        st->pins = NULL;
         st->key_lines = st->sec_key_lines[sec];
         (void)snprintf(st->label, sizeof(st->label), "%s", fixed[sec]);
         return 0;
@@ -2373,8 +2637,8 @@ static int section_enter(struct parse_state *st, const char *line)
     }
     if (endpoint_name_is_reserved(ep_name)) {
         return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
-                    "[endpoint %s]: the name is reserved (certd keeps its own file '%s' in the "
-                    "state directory)",
+                    "[endpoint %s]: the name is reserved (certd keeps its own '%s' in the state "
+                    "directory)",
                     ep_name, ep_name);
     }
     struct config *cfg = st->cfg;
@@ -2395,6 +2659,7 @@ static int section_enter(struct parse_state *st, const char *line)
     st->sec = SEC_ENDPOINT;
     st->ep = &cfg->endpoints[i];
     st->psec = NULL;
+    st->pins = NULL;
     st->key_lines = st->ep_key_lines[i];
     (void)snprintf(st->label, sizeof(st->label), "endpoint %s", ep_name);
     return 0;
@@ -2749,6 +3014,54 @@ static int ca_finish(struct parse_state *st)
 }
 
 /*
+ * What needs [tls] and the whole list of endpoints and stores (after the default endpoints are
+ * added): the store client_pins names exists (added with its default file when no section
+ * defines it); client_ca names an authority endpoint, or defaults to one; a chain mode that
+ * can be asked for has an authority to verify chains against.
+ */
+static int tls_finish(struct parse_state *st)
+{
+    struct config *cfg = st->cfg;
+    const char *store = st->client_pins[0] ? st->client_pins : CONFIG_CLIENT_PINS_DEFAULT;
+    unsigned pins_line = tls_key_line(st, "client_pins");
+    size_t idx = 0;
+    if (pins_find_or_add(cfg, store, &idx) < 0) {
+        /* Every section passed the limit: only the implicit store can overflow it. */
+        return fail(st, pins_line, "tls", "client_pins", -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                    "more than %u pin stores: the client_pins store [pins %s] has no section "
+                    "and would be one more",
+                    CONFIG_PINS_MAX, store);
+    }
+    cfg->client_pins = idx;
+
+    unsigned ca_line = tls_key_line(st, "client_ca");
+    if (ca_line != 0) {
+        const struct config_endpoint *ep = config_endpoint_find(cfg, cfg->client_ca);
+        if (!ep) {
+            return fail(st, ca_line, "tls", "client_ca", -EINVAL, CERTD_E_FIELD_INVALID,
+                        "there is no [endpoint %s] (client_ca names an authority endpoint)",
+                        cfg->client_ca);
+        }
+        if (ep->type != ENDPOINT_AUTHORITY) {
+            return fail(st, ca_line, "tls", "client_ca", -EINVAL, CERTD_E_FIELD_INVALID,
+                        "[endpoint %s] is a %s endpoint, not an authority", cfg->client_ca,
+                        endpoint_type_name(ep->type));
+        }
+    } else {
+        client_ca_default(cfg);
+    }
+    if (cfg->client_auth != CONFIG_CLIENT_AUTH_OFF &&
+        cfg->client_verify != CONFIG_CLIENT_VERIFY_PIN && cfg->client_ca[0] == '\0') {
+        return fail(st, tls_key_line(st, "client_verify"), "tls", "client_verify", -EINVAL,
+                    CERTD_E_FIELD_INVALID,
+                    "%s needs client_ca = NAME of an authority endpoint (there is no authority "
+                    "endpoint '" CONFIG_CLIENT_CA_DEFAULT "')",
+                    config_client_verify_name(cfg->client_verify));
+    }
+    return 0;
+}
+
+/*
  * A key or certificate behind a handle: or a provider's URI belongs to one place, as files do
  * (paths_check; object: paths are checked there): two endpoints rekeying one persistent handle
  * would take each other's key.
@@ -2809,8 +3122,21 @@ static int uris_check(struct parse_state *st)
 /* The line that set the path in slot: its key, else its section's header; 0 if neither. */
 static unsigned paths_slot_line(const struct parse_state *st, unsigned slot)
 {
-    if (slot == SLOT_USERS) {
+    if (slot == SLOT_USERS || slot == SLOT_USERS_LOCK) {
         return st->sec_key_lines[SEC_SERVER][2];
+    }
+    if (slot_is_pins(slot)) {
+        /* A store's file (or lock): its file key, its section, else (the implicit store)
+         * client_pins, which made it, else state_dir, which its default file derives from. */
+        size_t i = slot_pins(slot);
+        unsigned line = st->pins_key_lines[i][0];
+        if (line == 0) {
+            line = st->pins_line[i];
+        }
+        if (line == 0) {
+            line = tls_key_line(st, "client_pins");
+        }
+        return line != 0 ? line : st->sec_key_lines[SEC_SERVER][1];
     }
     if (slot == SLOT_CA_KEY_OBJ) {
         return ca_key_line(st, "key");
@@ -2889,6 +3215,10 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
     if (cfg->n_endpoints == 0) {
         add_default_endpoints(cfg);
     }
+    r = tls_finish(st);
+    if (r < 0) {
+        return r;
+    }
     r = config_resolve(cfg, NULL);
     if (r == -ENOMEM) {
         return fail_nomem(st);
@@ -2942,15 +3272,20 @@ int config_new_default(const char *state_dir, struct config **ret)
         return -ENOMEM;
     }
     add_default_endpoints(cfg);
+    size_t idx = 0;
+    int r = pins_find_or_add(cfg, CONFIG_CLIENT_PINS_DEFAULT, &idx);
+    assert(r == 0); /* the first store */
+    cfg->client_pins = idx;
+    client_ca_default(cfg);
     _cleanup_free_ char *sd = NULL;
     if (state_dir) {
         const char *why = NULL;
-        int r = dir_dup(state_dir, &sd, &why);
+        r = dir_dup(state_dir, &sd, &why);
         if (r < 0) {
             return r;
         }
     }
-    int r = config_resolve(cfg, sd);
+    r = config_resolve(cfg, sd);
     if (r < 0) {
         return r;
     }
@@ -3040,6 +3375,41 @@ const struct config_endpoint *config_endpoint_find(const struct config *cfg, con
         }
     }
     return NULL;
+}
+
+const struct config_pins *config_pins_find(const struct config *cfg, const char *name)
+{
+    if (!cfg || !name) {
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->n_pins; i++) {
+        if (strcmp(cfg->pins[i].name, name) == 0) {
+            return &cfg->pins[i];
+        }
+    }
+    return NULL;
+}
+
+const char *config_client_auth_name(enum config_client_auth a)
+{
+    static const char *const names[] = {
+        [CONFIG_CLIENT_AUTH_OFF] = "off",
+        [CONFIG_CLIENT_AUTH_OPTIONAL] = "optional",
+        [CONFIG_CLIENT_AUTH_REQUIRED] = "required",
+    };
+    _Static_assert(ELEMENTSOF(names) == CONFIG_CLIENT_AUTH_MAX, "a name per mode");
+    return (unsigned)a < ELEMENTSOF(names) ? names[a] : NULL;
+}
+
+const char *config_client_verify_name(enum config_client_verify v)
+{
+    static const char *const names[] = {
+        [CONFIG_CLIENT_VERIFY_PIN] = "pin",
+        [CONFIG_CLIENT_VERIFY_CHAIN] = "chain",
+        [CONFIG_CLIENT_VERIFY_PIN_OR_CHAIN] = "pin-or-chain",
+    };
+    _Static_assert(ELEMENTSOF(names) == CONFIG_CLIENT_VERIFY_MAX, "a name per mode");
+    return (unsigned)v < ELEMENTSOF(names) ? names[v] : NULL;
 }
 
 socklen_t config_listen_sockaddr(const struct config_listen *l, struct sockaddr_storage *ret)

@@ -13,18 +13,23 @@
  *    (STATE_DIR/users, STATE_DIR/initial-admin-password, STATE_DIR/uuid, STATE_DIR/ca.db and
  *    STATE_DIR/ca/crl.der, which are never given, STATE_DIR/NAME/cert.pem and key.pem,
  *    STATE_DIR/NAME, STATE_DIR/ca/ca.pem and ca-key.pem) and derived again when
- *    config_apply_overrides moves state_dir. is_*_given marks the others;
+ *    config_apply_overrides moves state_dir. is_*_given marks the others. Each pin store's file
+ *    is set too (default STATE_DIR/pins/NAME.json, derived and moved the same way);
  *  - every path is in normal form (no "." or ".." component, no "//", no trailing "/"; checked
  *    after file: URI decoding), and the paths certd writes do not overlap: no two endpoints share
  *    a cert, key or dir (one endpoint's cert may equal its key: a combined PEM), none is
  *    users_file, password_file, uuid_file or one of the CA's files (whose cert may equal its
  *    key too), and neither an endpoint path nor those files lie inside an authority endpoint's
- *    dir. Endpoint names CONFIG_RESERVED_NAMES are refused. Paths are compared as strings:
+ *    dir. Pin store files and their locks (FILE.lock, pinstore.h) and the users file's lock
+ *    take part as well: none equals another path above, and none lies in an authority's dir.
+ *    Endpoint names CONFIG_RESERVED_NAMES are refused. Paths are compared as strings:
  *    symlinks, bind mounts and hard links are not seen here, so the daemon still opens with
  *    O_NOFOLLOW where it writes;
  *  - fields that do not belong to an endpoint's type keep their defaults and mean nothing;
  *  - [ca]: with signer = exec, key is never given (is_key_given false: the helper holds the
- *    key) and cert only when is_cert_given; with signer = off nothing of [ca] is used.
+ *    key) and cert only when is_cert_given; with signer = off nothing of [ca] is used;
+ *  - [tls]: client_pins indexes pins; client_ca is "" or the name of an authority endpoint, and
+ *    is not "" when client_auth is not off and client_verify is chain or pin-or-chain.
  * Messages: "FILE:LINE: [section] key: what is wrong", "FILE:LINE: ..." for lines that are not a
  * key, "FILE: ..." for the file as a whole; values are quoted only briefly and printable.
  * Thread-safety: none needed; the loop thread owns the struct.
@@ -74,12 +79,13 @@
 #define CONFIG_CA_KEY_NAME  "ca-key.pem"
 #define CONFIG_CA_CRL_NAME  "crl.der"
 /*
- * Endpoint names refused because STATE_DIR/NAME is one of certd's own files. ("." names,
- * temporary files, are outside the name charset.)
+ * Endpoint names refused because STATE_DIR/NAME is one of certd's own files or directories
+ * (CONFIG_PINS_DIR_NAME: the pin stores' default directory, below). ("." names, temporary
+ * files, are outside the name charset.)
  */
 #define CONFIG_RESERVED_NAMES                                                                     \
     CONFIG_USERS_FILE_NAME, CONFIG_PASSWORD_FILE_NAME, CONFIG_UUID_FILE_NAME, CONFIG_CA_DIR_NAME, \
-        CONFIG_CA_DB_NAME
+        CONFIG_CA_DB_NAME, CONFIG_PINS_DIR_NAME
 /* Longest path we build or accept (PATH_MAX, terminator included). */
 #define CONFIG_PATH_MAX 4096u
 /* A DNS host name (RFC 1035 §2.3.4: 253 characters in text form). */
@@ -119,6 +125,44 @@ enum config_tls_profile {
     CONFIG_TLS_INTERMEDIATE, /* TLS 1.2 and 1.3, forward-secret AEAD suites (the default) */
     CONFIG_TLS_MODERN,       /* TLS 1.3 only */
     CONFIG_TLS_PROFILE_MAX
+};
+
+/*
+ * [tls] client certificates (issue #6). client_auth: whether the listener asks for one (off:
+ * never; optional: a client without one authenticates with a password or a session; required:
+ * the handshake fails without one). client_verify: how a client certificate is accepted: by
+ * its key's pin in the listener's pin store (pin; chain, issuer and dates not looked at), by a
+ * chain to the client_ca authority endpoint's certificates (chain; dates and the usual X.509
+ * checks), or either (pin-or-chain: the pin is tried first). A certificate offered and not
+ * accepted fails the handshake, whatever client_auth says.
+ */
+enum config_client_auth {
+    CONFIG_CLIENT_AUTH_OFF, /* the default */
+    CONFIG_CLIENT_AUTH_OPTIONAL,
+    CONFIG_CLIENT_AUTH_REQUIRED,
+    CONFIG_CLIENT_AUTH_MAX
+};
+enum config_client_verify {
+    CONFIG_CLIENT_VERIFY_PIN, /* the default */
+    CONFIG_CLIENT_VERIFY_CHAIN,
+    CONFIG_CLIENT_VERIFY_PIN_OR_CHAIN,
+    CONFIG_CLIENT_VERIFY_MAX
+};
+/* Pin stores in one configuration ([pins NAME] sections and the implicit client_pins one). */
+#define CONFIG_PINS_MAX 8u
+/* STATE_DIR/pins/NAME.json is a store's default file; "pins" is a reserved endpoint name. */
+#define CONFIG_PINS_DIR_NAME    "pins"
+#define CONFIG_PINS_FILE_SUFFIX ".json"
+/* The store client_pins names when it is not given. */
+#define CONFIG_CLIENT_PINS_DEFAULT "clients"
+/* client_ca when not given, if an authority endpoint has this name (the default config's). */
+#define CONFIG_CLIENT_CA_DEFAULT "truststore"
+
+/* [pins NAME]: a pin store (pin/pinstore.h). */
+struct config_pins {
+    char name[CONFIG_ENDPOINT_NAME_MAX + 1]; /* 1..32 of [a-z0-9_-] */
+    char *file; /* absolute path in normal form; default STATE_DIR/pins/NAME.json */
+    bool is_file_given;
 };
 
 /* A numeric listening address: family AF_INET (addr[0..4)) or AF_INET6 (addr[0..16)). */
@@ -299,6 +343,21 @@ struct config {
     enum config_log_level log_level;
     /* [tls] */
     enum config_tls_profile tls_profile;
+    enum config_client_auth client_auth;
+    enum config_client_verify client_verify;
+    /*
+     * The pin store the listener checks client certificates against: an index into pins
+     * (always valid: the store client_pins names -- CONFIG_CLIENT_PINS_DEFAULT when not given
+     * -- is added with its default file when no [pins NAME] section defines it).
+     */
+    size_t client_pins;
+    /*
+     * The authority endpoint whose certificates client chains are verified against
+     * (client_verify chain or pin-or-chain): its name, "" when chains are never verified.
+     * Default: "truststore" when such an authority endpoint exists; with client_auth not off
+     * and a chain mode, an error when there is none.
+     */
+    char client_ca[CONFIG_ENDPOINT_NAME_MAX + 1];
     /* [limits] */
     unsigned max_body;         /* bytes */
     unsigned max_headers_size; /* bytes */
@@ -310,6 +369,9 @@ struct config {
     size_t n_endpoints;
     /* [ca] */
     struct config_ca ca;
+    /* [pins NAME], in file order, then the implicit client_pins store (if it had no section) */
+    struct config_pins pins[CONFIG_PINS_MAX];
+    size_t n_pins;
     /* [providers], [provider NAME] */
     struct config_providers providers;
 };
@@ -321,7 +383,8 @@ struct config {
  * any [endpoint] section gets the embedded default endpoints (see config_new_default).
  * Returns 0 and an owned config in *ret, or:
  *   -E2BIG   CERTD_E_INPUT_TOO_LARGE (text over CONFIG_FILE_MAX, a line over CONFIG_LINE_MAX),
- *            CERTD_E_TOO_MANY_VALUES (endpoints, names, exec words), CERTD_E_FIELD_TOO_LONG;
+ *            CERTD_E_TOO_MANY_VALUES (endpoints, names, exec words, pin stores: the implicit
+ *            client_pins store counts), CERTD_E_FIELD_TOO_LONG;
  *   -EBADMSG CERTD_E_FIELD_INVALID for malformed text (NUL or control bytes, a line that is
  *            neither a section, a key nor a comment);
  *   -EINVAL  CERTD_E_FIELD_INVALID (bad value, a path not in normal form, a reserved endpoint
@@ -329,7 +392,11 @@ struct config {
  *            key with signer = exec ("key is only for signer = local"), paths
  *            that overlap: "FILE:LINE: [endpoint B] key 'PATH' is also [endpoint A] cert" or
  *            "... lies inside [endpoint A] dir 'DIR'", LINE that of B's key, else of B's
- *            section), CERTD_E_FIELD_MISSING (an endpoint without type);
+ *            section; a pin store's: "[pins S] file ..." or "the lock of [pins S] file ...",
+ *            LINE that of its file key, else of its section, else of [tls] client_pins), a
+ *            client_ca that is not an authority endpoint, a chain client_verify without any
+ *            client_ca ("[tls] client_verify: chain needs client_ca = NAME of an authority
+ *            endpoint ..."), CERTD_E_FIELD_MISSING (an endpoint without type);
  *   -EOPNOTSUPP CERTD_E_FIELD_INVALID for a provider that this build does not support (meson
  *            option "providers": "provider 'X' is not supported by this build (built with:
  *            default, tpm2)");
@@ -349,8 +416,9 @@ _must_check_ int config_load(const char *path, struct config **ret, struct certd
  * The embedded defaults (no file): listen 127.0.0.1:8443, state_dir (borrowed; NULL means
  * CONFIG_STATE_DIR_DEFAULT; absolute, in normal form but for trailing slashes), and the
  * endpoints "https" (server, reload self),
- * "ldap" (client, reload none) and "truststore" (authority, max 10) under it, and a local CA with
- * every [ca] default.
+ * "ldap" (client, reload none) and "truststore" (authority, max 10) under it, a local CA with
+ * every [ca] default, client_auth off, client_verify pin, client_ca "truststore" and the pin store
+ * CONFIG_CLIENT_PINS_DEFAULT at STATE_DIR/pins/clients.json.
  * Returns 0 and an owned config, -EINVAL for a relative or non-normal state_dir, -E2BIG for one too
  * long for its paths, or -ENOMEM.
  */
@@ -379,6 +447,13 @@ const char *config_provider_sign_query(const struct config *cfg, const char *nam
 
 /* The endpoint called name (borrowed from cfg), or NULL. */
 const struct config_endpoint *config_endpoint_find(const struct config *cfg, const char *name);
+
+/* The pin store called name (borrowed from cfg), or NULL. */
+const struct config_pins *config_pins_find(const struct config *cfg, const char *name);
+
+/* "off", "optional", "required"; "pin", "chain", "pin-or-chain". NULL when out of range. */
+const char *config_client_auth_name(enum config_client_auth a);
+const char *config_client_verify_name(enum config_client_verify v);
 
 /* Fill a socket address for cfg->listen; returns its length. */
 socklen_t config_listen_sockaddr(const struct config_listen *l, struct sockaddr_storage *ret);

@@ -19,6 +19,7 @@
 #include "store/store.h"
 #include "testutil.h"
 #include "util/limits.h"
+#include "util/parse.h"
 
 #define FILE_NAME "t.conf"
 
@@ -338,7 +339,7 @@ static const struct bad_case bad_values[] = {
     INV(CA "[tls]\n[ca]\n", 3, "duplicate section [ca] (first on line 1)"),
     INV("[CA]\n", 1,
         "unknown section [CA] (sections: server, tls, limits, providers, provider NAME, ca, "
-        "endpoint NAME)"),
+        "endpoint NAME, pins NAME)"),
     INV("[ca x]\n", 1, "unknown section [ca x]"),
     /* STATE_DIR/ca and STATE_DIR/ca.db are the CA's */
     INV("[endpoint ca]\ntype = authority\n", 1, "[endpoint ca]: the name is reserved"),
@@ -874,7 +875,8 @@ static void test_config_text_checks(void **state)
     err = (struct certd_err){ 0 };
     assert_int_equal(config_parse(span_from_str("[x]\n"), NULL, &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "<config>:1: unknown section [x] (sections: server, tls, "
-                                 "limits, providers, provider NAME, ca, endpoint NAME)");
+                                 "limits, providers, provider NAME, ca, endpoint NAME, pins "
+                                 "NAME)");
     assert_int_equal(config_parse(span_from_str(""), NULL, NULL, NULL), -EINVAL);
 }
 
@@ -976,6 +978,26 @@ static void check_server_defaults(const struct config *cfg)
     assert_null(config_provider_sign_query(cfg, "tpm2"));
 }
 
+/* [tls] client certificates off, pins by default, the implicit store under sd. */
+static void check_tls_defaults(const struct config *cfg, const char *sd)
+{
+    char p[256];
+    assert_int_equal(cfg->client_auth, CONFIG_CLIENT_AUTH_OFF);
+    assert_string_equal(config_client_auth_name(cfg->client_auth), "off");
+    assert_int_equal(cfg->client_verify, CONFIG_CLIENT_VERIFY_PIN);
+    assert_string_equal(config_client_verify_name(cfg->client_verify), "pin");
+    assert_string_equal(cfg->client_ca, "truststore");
+    assert_int_equal(cfg->n_pins, 1);
+    assert_int_equal(cfg->client_pins, 0);
+    const struct config_pins *ps = &cfg->pins[0];
+    assert_string_equal(ps->name, CONFIG_CLIENT_PINS_DEFAULT);
+    assert_string_equal(ps->name, "clients");
+    (void)snprintf(p, sizeof(p), "%s/pins/clients.json", sd);
+    assert_string_equal(ps->file, p);
+    assert_false(ps->is_file_given);
+    assert_ptr_equal(config_pins_find(cfg, "clients"), ps);
+}
+
 static void test_config_defaults(void **state)
 {
     (void)state;
@@ -988,6 +1010,7 @@ static void test_config_defaults(void **state)
     assert_string_equal(cfg->uuid_file, "/var/lib/certd/uuid");
     check_default_endpoints(cfg, "/var/lib/certd");
     check_ca_defaults(cfg, "/var/lib/certd");
+    check_tls_defaults(cfg, "/var/lib/certd");
     config_free(cfg);
 
     assert_int_equal(config_new_default("/tmp/certd-state///", &cfg), 0);
@@ -996,6 +1019,7 @@ static void test_config_defaults(void **state)
     assert_string_equal(cfg->uuid_file, "/tmp/certd-state/uuid");
     check_default_endpoints(cfg, "/tmp/certd-state");
     check_ca_defaults(cfg, "/tmp/certd-state");
+    check_tls_defaults(cfg, "/tmp/certd-state");
     config_free(cfg);
 
     cfg = (struct config *)&cfg;
@@ -1007,6 +1031,7 @@ static void test_config_defaults(void **state)
     check_server_defaults(cfg);
     check_default_endpoints(cfg, "/var/lib/certd");
     check_ca_defaults(cfg, "/var/lib/certd");
+    check_tls_defaults(cfg, "/var/lib/certd");
     config_free(cfg);
     /* so is a file without [ca], or with an empty one, under its state_dir */
     cfg = parse_ok(SRV "state_dir = /srv/s\n" EPS);
@@ -1019,6 +1044,9 @@ static void test_config_defaults(void **state)
     assert_null(config_log_level_name(CONFIG_LOG_LEVEL_MAX));
     assert_null(config_tls_profile_name(CONFIG_TLS_PROFILE_MAX));
     assert_null(config_reload_kind_name(CONFIG_RELOAD_KIND_MAX));
+    assert_null(config_client_auth_name(CONFIG_CLIENT_AUTH_MAX));
+    assert_null(config_client_verify_name(CONFIG_CLIENT_VERIFY_MAX));
+    assert_null(config_pins_find(NULL, "clients"));
 }
 
 static void test_config_overrides(void **state)
@@ -1089,6 +1117,7 @@ static void test_config_overrides(void **state)
     assert_string_equal(cfg->uuid_file, "/srv/uuid");
     check_default_endpoints(cfg, "/srv");
     check_ca_defaults(cfg, "/srv");
+    check_tls_defaults(cfg, "/srv");
     config_free(cfg);
     assert_int_equal(config_apply_overrides(NULL, NULL, NULL, NULL), -EINVAL);
 
@@ -1202,6 +1231,54 @@ static const struct bad_case clash_cases[] = {
         "certd's ca/crl.der file '/var/lib/certd/ca/crl.der' lies inside [endpoint e] dir"),
     INV(EPA "dir = /var/lib/certd/ca.db\n", 3,
         "[endpoint e] dir '/var/lib/certd/ca.db' is also certd's ca.db file"),
+    /* the users file's lock is a file certd writes too */
+    INV(EPS "key = /var/lib/certd/users.lock\n", 3,
+        "[endpoint e] key '/var/lib/certd/users.lock' is also the lock of [server] users_file"),
+    /* pin stores (issue #6): the store's side is named, at its file key */
+    INV("[pins a]\nfile = /etc/c.pem\n" EPS "cert = /etc/c.pem\n", 2,
+        "[pins a] file '/etc/c.pem' is also [endpoint e] cert"),
+    INV(EPC "\nkey = /etc/k.pem\n[pins a]\nfile = file:///etc/k.pem\n", 6,
+        "[pins a] file '/etc/k.pem' is also [endpoint e] key"),
+    INV(SRV "users_file = /etc/p.json\n[pins a]\nfile = /etc/p.json\n", 4,
+        "[pins a] file '/etc/p.json' is also [server] users_file"),
+    INV("[pins a]\nfile = /var/lib/certd/users.lock\n", 2,
+        "[pins a] file '/var/lib/certd/users.lock' is also the lock of [server] users_file"),
+    INV("[pins a]\nfile = /var/lib/certd/users\n", 2,
+        "[pins a] file '/var/lib/certd/users' is also [server] users_file"),
+    INV("[pins a]\nfile = /var/lib/certd/uuid\n", 2,
+        "[pins a] file '/var/lib/certd/uuid' is also certd's uuid file"),
+    INV("[pins a]\nfile = /var/lib/certd/initial-admin-password\n", 2,
+        "is also certd's initial-admin-password file"),
+    INV("[pins a]\nfile = /var/lib/certd/ca.db\n", 2, "is also certd's ca.db file"),
+    INV(CA "cert = /etc/p.json\n[pins a]\nfile = /etc/p.json\n", 4,
+        "[pins a] file '/etc/p.json' is also [ca] cert"),
+    INV("[pins a]\nfile = /var/lib/certd/ca/ca-key.pem\n", 2,
+        "[pins a] file '/var/lib/certd/ca/ca-key.pem' is also [ca] key"),
+    /* another store's file, or its lock */
+    INV("[pins a]\nfile = /etc/p.json\n[pins b]\nfile = file:///etc/p.json\n", 4,
+        "[pins b] file '/etc/p.json' is also [pins a] file"),
+    INV("[pins a]\nfile = /etc/p.json.lock\n[pins b]\nfile = /etc/p.json\n", 4,
+        "the lock of [pins b] file '/etc/p.json.lock' is also [pins a] file"),
+    /* an endpoint's path that is a store's lock */
+    INV("[pins a]\nfile = /etc/p.json\n" EPS "cert = /etc/p.json.lock\n", 2,
+        "the lock of [pins a] file '/etc/p.json.lock' is also [endpoint e] cert"),
+    /* the implicit store: the line of client_pins, which makes it */
+    INV("[tls]\nclient_pins = c\n[pins x]\nfile = /var/lib/certd/pins/c.json\n", 2,
+        "[pins c] file '/var/lib/certd/pins/c.json' is also [pins x] file"),
+    /* ... else of state_dir, else none */
+    INV(SRV "state_dir = /srv\n" EPS "key = /srv/pins/clients.json\n", 2,
+        "[pins clients] file '/srv/pins/clients.json' is also [endpoint e] key"),
+    INV(EPS "key = /var/lib/certd/pins/clients.json\n", 0,
+        "[pins clients] file '/var/lib/certd/pins/clients.json' is also [endpoint e] key"),
+    /* no store inside an authority endpoint's dir */
+    INV(EPA "dir = /etc/trust\n[pins a]\nfile = /etc/trust/p.json\n", 5,
+        "[pins a] file '/etc/trust/p.json' lies inside [endpoint e] dir '/etc/trust'"),
+    INV(EPA "dir = /etc/trust\n[pins a]\nfile = /etc/trust/sub/p.json\n", 5,
+        "[pins a] file '/etc/trust/sub/p.json' lies inside [endpoint e] dir"),
+    INV(SRV "state_dir = /srv\n" EPA "dir = /srv/pins\n", 2,
+        "[pins clients] file '/srv/pins/clients.json' lies inside [endpoint e] dir '/srv/pins'"),
+    INV("[pins a]\n" EPA "dir = /var/lib/certd/pins\n", 1,
+        "[pins a] file '/var/lib/certd/pins/a.json' lies inside [endpoint e] dir"),
 };
 
 static void test_config_path_clashes(void **state)
@@ -1290,6 +1367,335 @@ static void test_config_path_clashes(void **state)
     assert_int_equal(config_new_default("/srv/./x", &cfg), -EINVAL);
 }
 
+/* ---- [tls] client certificates and [pins NAME] (issue #6) ---- */
+
+#define TLS  "[tls]\n"
+#define PINS "[pins a]\n"
+
+static const struct bad_case tls_bad[] = {
+    /* values */
+    INV(TLS "client_auth = yes\n", 2, "[tls] client_auth: must be off, optional or required"),
+    INV(TLS "client_auth = on\n", 2, "[tls] client_auth: must be off"),
+    INV(TLS "client_auth = required optional\n", 2, "[tls] client_auth: must be off"),
+    INV(TLS "client_auth =\n", 2, "[tls] client_auth: empty value"),
+    INV(TLS "client_verify = ca\n", 2, "[tls] client_verify: must be pin, chain or pin-or-chain"),
+    INV(TLS "client_verify = pin,chain\n", 2, "[tls] client_verify: must be pin, chain"),
+    INV(TLS "client_verify = pin_or_chain\n", 2, "[tls] client_verify: must be pin, chain"),
+    INV(TLS "client_verify =\n", 2, "[tls] client_verify: empty value"),
+    INV(TLS "client_pins = Consoles\n", 2,
+        "[tls] client_pins: 'Consoles' is not a name (1 to 32 characters of a-z, 0-9, '_' and "
+        "'-')"),
+    INV(TLS "client_pins = a.json\n", 2, "[tls] client_pins: 'a.json' is not a name"),
+    INV(TLS "client_pins = /var/lib/certd/pins/a.json\n", 2, "client_pins: '/var/lib/certd/"),
+    INV(TLS "client_pins = a b\n", 2, "[tls] client_pins: 'a b' is not a name"),
+    INV(TLS "client_pins = abcdefghijklmnopqrstuvwxyz_-01234\n", 2,
+        "[tls] client_pins: 'abcdefghijklmnopqrstuvwxyz_-01234' is not a name (1 to 32"),
+    INV(TLS "client_pins =\n", 2, "[tls] client_pins: empty value"),
+    INV(TLS "client_ca = Truststore\n", 2, "[tls] client_ca: 'Truststore' is not a name"),
+    INV(TLS "client_ca = trust store\n", 2, "[tls] client_ca: 'trust store' is not a name"),
+    INV(TLS "client_ca =\n", 2, "[tls] client_ca: empty value"),
+    INV(TLS "client_auth = off\nclient_auth = required\n", 3,
+        "[tls] client_auth: duplicate key (first on line 2)"),
+    INV(TLS "client_verify = pin\n\nclient_verify = pin\n", 4,
+        "[tls] client_verify: duplicate key (first on line 2)"),
+    INV(TLS "client_pins = a\nclient_pins = a\n", 3, "[tls] client_pins: duplicate key"),
+    INV(TLS "client_ca = truststore\nclient_ca = truststore\n", 3,
+        "[tls] client_ca: duplicate key"),
+    INV(TLS "client_cert = required\n", 2, "unknown key 'client_cert' in [tls]"),
+    INV(TLS "pins = clients\n", 2, "unknown key 'pins' in [tls]"),
+    /* client_ca: an authority endpoint, wherever [tls] is */
+    INV(TLS "client_ca = cas\n", 2,
+        "[tls] client_ca: there is no [endpoint cas] (client_ca names an authority endpoint)"),
+    INV(TLS "\nclient_ca = https\n", 3,
+        "[tls] client_ca: [endpoint https] is a server endpoint, not an authority"),
+    INV(TLS "client_ca = ldap\n", 2, "[endpoint ldap] is a client endpoint, not an authority"),
+    INV(TLS "client_ca = e\n" EPS, 2, "[tls] client_ca: [endpoint e] is a server endpoint"),
+    /* endpoints given: the default ones are not there */
+    INV(EPA TLS "client_ca = truststore\n", 4,
+        "[tls] client_ca: there is no [endpoint truststore]"),
+    /* client_ca names an endpoint, not a pin store */
+    INV(PINS TLS "client_ca = a\n", 3, "[tls] client_ca: there is no [endpoint a]"),
+    /* a chain mode that can be asked for needs an authority to verify against */
+    INV(EPS TLS "client_auth = required\nclient_verify = chain\n", 5,
+        "[tls] client_verify: chain needs client_ca = NAME of an authority endpoint (there is no "
+        "authority endpoint 'truststore')"),
+    INV(EPS TLS "client_verify = pin-or-chain\nclient_auth = optional\n", 4,
+        "[tls] client_verify: pin-or-chain needs client_ca = NAME of an authority endpoint"),
+    INV("[endpoint truststore]\ntype = server\n" TLS "client_auth = required\n"
+        "client_verify = chain\n",
+        5, "[tls] client_verify: chain needs client_ca"),
+    /* [pins NAME] sections */
+    INV("[pins]\n", 1, "[pins NAME]: the name '' must be 1 to 32 characters of a-z, 0-9, '_'"),
+    INV("[pins Consoles]\n", 1, "[pins NAME]: the name 'Consoles' must be"),
+    INV("[pins a.json]\n", 1, "[pins NAME]: the name 'a.json' must be"),
+    INV("[pins a b]\n", 1, "[pins NAME]: the name 'a b' must be"),
+    INV("[pins ../a]\n", 1, "[pins NAME]: the name '../a' must be"),
+    INV("[pins abcdefghijklmnopqrstuvwxyz_-01234]\n", 1, "must be 1 to 32 characters"),
+    INV("[pinsx]\n", 1, "unknown section [pinsx]"),
+    INV("[Pins a]\n", 1, "unknown section [Pins a]"),
+    INV("[pin a]\n", 1, "unknown section [pin a]"),
+    INV(PINS "\n" PINS, 3, "duplicate section [pins a] (first on line 1)"),
+    INV("[pins a]\n[pins b]\n[pins  a ]\n", 3, "duplicate section [pins a] (first on line 1)"),
+    /* [pins NAME] file */
+    INV(PINS "file = a.json\n", 2, "[pins a] file: must be an absolute path"),
+    INV(PINS "file = /etc/../p.json\n", 2, "[pins a] file: must not contain '.' or '..'"),
+    INV(PINS "file = file:///etc/%2e%2e/p.json\n", 2, "[pins a] file: must not contain '.'"),
+    INV(PINS "file = /etc//p.json\n", 2, "[pins a] file: must not contain '//'"),
+    INV(PINS "file = /etc/p.json/\n", 2, "[pins a] file: must not end with '/'"),
+    INV(PINS "file = /\n", 2, "[pins a] file: must name a file"),
+    INV(PINS "file = file:///etc/p%0a.json\n", 2, "[pins a] file: the file: URI encodes a control"),
+    INV(PINS "file = file://host/etc/p.json\n", 2, "[pins a] file: a file: URI must name"),
+    INV(PINS "file = handle:0x81000001\n", 2,
+        "[pins a] file: must be an absolute path or a file: URI (a pin store is a file)"),
+    INV(PINS "file = object:/etc/p.json\n", 2, "[pins a] file: must be an absolute path or a file"),
+    INV(PINS "file =\n", 2, "[pins a] file: empty value"),
+    INV(PINS "file = /a.json\nfile = /b.json\n", 3,
+        "[pins a] file: duplicate key (first on line 2)"),
+    INV(PINS "pin = sha256//AAAA\n", 2, "unknown key 'pin' in [pins a]"),
+    INV(PINS "File = /a.json\n", 2, "unknown key 'File' in [pins a]"),
+    INV(PINS "dir = /etc/pins\n", 2, "unknown key 'dir' in [pins a]"),
+    /* STATE_DIR/pins holds the stores: no endpoint may take it over */
+    INV("[endpoint pins]\ntype = authority\n", 1,
+        "[endpoint pins]: the name is reserved (certd keeps its own 'pins' in the state "
+        "directory)"),
+    INV("[endpoint pins]\ntype = server\n", 1, "[endpoint pins]: the name is reserved"),
+};
+
+static void test_config_tls_bad(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(tls_bad); i++) {
+        const struct bad_case *c = &tls_bad[i];
+        parse_bad(c->text, c->r, c->code, c->line, c->word);
+    }
+}
+
+static void test_config_tls_values(void **state)
+{
+    (void)state;
+    /* every combination, any case; the defaults' truststore verifies chains */
+    static const char *const auth[] = { "off", "OPTIONAL", "Required" };
+    static const char *const verify[] = { "pin", "CHAIN", "Pin-Or-Chain" };
+    for (size_t a = 0; a < ELEMENTSOF(auth); a++) {
+        for (size_t v = 0; v < ELEMENTSOF(verify); v++) {
+            char text[128];
+            (void)snprintf(text, sizeof(text), TLS "client_auth = %s\nclient_verify = %s\n",
+                           auth[a], verify[v]);
+            struct config *cfg = parse_ok(text);
+            assert_int_equal(cfg->client_auth, (enum config_client_auth)a);
+            assert_int_equal(cfg->client_verify, (enum config_client_verify)v);
+            assert_true(str_case_eq(config_client_auth_name(cfg->client_auth), auth[a]));
+            assert_true(str_case_eq(config_client_verify_name(cfg->client_verify), verify[v]));
+            assert_string_equal(cfg->client_ca, "truststore");
+            assert_int_equal(cfg->n_pins, 1);
+            assert_string_equal(cfg->pins[cfg->client_pins].name, "clients");
+            config_free(cfg);
+        }
+    }
+    assert_string_equal(config_client_auth_name(CONFIG_CLIENT_AUTH_OPTIONAL), "optional");
+    assert_string_equal(config_client_auth_name(CONFIG_CLIENT_AUTH_REQUIRED), "required");
+    assert_string_equal(config_client_verify_name(CONFIG_CLIENT_VERIFY_CHAIN), "chain");
+    assert_string_equal(config_client_verify_name(CONFIG_CLIENT_VERIFY_PIN_OR_CHAIN),
+                        "pin-or-chain");
+
+    /* client_ca names another authority; client_pins a store with its section, given later */
+    struct config *cfg = parse_ok(TLS "client_auth = required\nclient_verify = pin-or-chain\n"
+                                      "client_pins = consoles\nclient_ca = cas\n"
+                                      "[endpoint web]\ntype = server\n"
+                                      "[endpoint cas]\ntype = authority\n"
+                                      "[pins consoles]\nfile = /etc/certd/consoles.json\n");
+    assert_int_equal(cfg->client_auth, CONFIG_CLIENT_AUTH_REQUIRED);
+    assert_int_equal(cfg->client_verify, CONFIG_CLIENT_VERIFY_PIN_OR_CHAIN);
+    assert_string_equal(cfg->client_ca, "cas");
+    assert_int_equal(cfg->n_pins, 1); /* no implicit "clients" */
+    assert_int_equal(cfg->client_pins, 0);
+    assert_string_equal(cfg->pins[0].name, "consoles");
+    assert_string_equal(cfg->pins[0].file, "/etc/certd/consoles.json");
+    assert_true(cfg->pins[0].is_file_given);
+    assert_null(config_pins_find(cfg, "clients"));
+    assert_ptr_equal(config_pins_find(cfg, "consoles"), &cfg->pins[0]);
+    config_free(cfg);
+
+    /* client_ca given with pins only, or with client_auth off: checked, kept, unused */
+    cfg = parse_ok(TLS "client_ca = truststore\n");
+    assert_string_equal(cfg->client_ca, "truststore");
+    config_free(cfg);
+    cfg = parse_ok(EPA TLS "client_ca = e\nclient_verify = chain\n");
+    assert_string_equal(cfg->client_ca, "e");
+    assert_int_equal(cfg->client_auth, CONFIG_CLIENT_AUTH_OFF);
+    config_free(cfg);
+
+    /* an authority named truststore among given endpoints is the default client_ca */
+    cfg = parse_ok(EPS "[endpoint truststore]\ntype = authority\ndir = /etc/trust\n" TLS
+                       "client_auth = optional\nclient_verify = chain\n");
+    assert_string_equal(cfg->client_ca, "truststore");
+    config_free(cfg);
+
+    /* no authority at all: client_ca is "", fine for pins and while client_auth is off */
+    cfg = parse_ok(EPS TLS "client_auth = required\n");
+    assert_string_equal(cfg->client_ca, "");
+    assert_int_equal(cfg->client_verify, CONFIG_CLIENT_VERIFY_PIN);
+    config_free(cfg);
+    cfg = parse_ok(EPS TLS "client_verify = chain\n");
+    assert_string_equal(cfg->client_ca, "");
+    config_free(cfg);
+    /* a truststore that is not an authority is not the default */
+    cfg = parse_ok("[endpoint truststore]\ntype = client\n");
+    assert_string_equal(cfg->client_ca, "");
+    config_free(cfg);
+
+    /* client_pins with a chain-only listener: kept, unused */
+    cfg = parse_ok(TLS "client_verify = chain\nclient_pins = spare\nclient_auth = required\n");
+    assert_int_equal(cfg->n_pins, 1);
+    assert_string_equal(cfg->pins[cfg->client_pins].name, "spare");
+    assert_string_equal(cfg->pins[0].file, CONFIG_STATE_DIR_DEFAULT "/pins/spare.json");
+    config_free(cfg);
+}
+
+static void test_config_pins(void **state)
+{
+    (void)state;
+    /* sections in file order, then the implicit store client_pins names */
+    struct config *cfg = parse_ok(SRV "state_dir = /srv/certd\n"
+                                      "[pins managers]\n"
+                                      "[pins consoles]\nfile = file:///etc/certd/c%20p.json\n"
+                                      "[pins abcdefghijklmnopqrstuvwxyz_-0123]\n"
+                                      "file = /etc/certd/long.json\n");
+    assert_int_equal(cfg->n_pins, 4);
+    assert_string_equal(cfg->pins[0].name, "managers");
+    assert_string_equal(cfg->pins[0].file, "/srv/certd/pins/managers.json");
+    assert_false(cfg->pins[0].is_file_given);
+    assert_string_equal(cfg->pins[1].name, "consoles");
+    assert_string_equal(cfg->pins[1].file, "/etc/certd/c p.json");
+    assert_true(cfg->pins[1].is_file_given);
+    assert_string_equal(cfg->pins[2].name, "abcdefghijklmnopqrstuvwxyz_-0123");
+    assert_string_equal(cfg->pins[2].file, "/etc/certd/long.json");
+    assert_string_equal(cfg->pins[3].name, "clients");
+    assert_string_equal(cfg->pins[3].file, "/srv/certd/pins/clients.json");
+    assert_false(cfg->pins[3].is_file_given);
+    assert_int_equal(cfg->client_pins, 3);
+    assert_ptr_equal(config_pins_find(cfg, "consoles"), &cfg->pins[1]);
+    assert_null(config_pins_find(cfg, "nope"));
+    assert_null(config_pins_find(cfg, NULL));
+    config_free(cfg);
+
+    /* [pins clients] is the default store: no second one */
+    cfg = parse_ok("[pins x]\n[pins clients]\nfile = /etc/certd/clients.json\n");
+    assert_int_equal(cfg->n_pins, 2);
+    assert_int_equal(cfg->client_pins, 1);
+    assert_string_equal(cfg->pins[1].file, "/etc/certd/clients.json");
+    config_free(cfg);
+    /* a client_pins store without a section, and an empty section */
+    cfg = parse_ok(TLS "client_pins = peers\n[pins clients]\n");
+    assert_int_equal(cfg->n_pins, 2);
+    assert_string_equal(cfg->pins[0].name, "clients");
+    assert_string_equal(cfg->pins[0].file, CONFIG_STATE_DIR_DEFAULT "/pins/clients.json");
+    assert_string_equal(cfg->pins[1].name, "peers");
+    assert_string_equal(cfg->pins[1].file, CONFIG_STATE_DIR_DEFAULT "/pins/peers.json");
+    assert_int_equal(cfg->client_pins, 1);
+    config_free(cfg);
+    /* stores and endpoints are apart: one name may be both */
+    cfg = parse_ok("[endpoint trust]\ntype = authority\n[pins trust]\n" TLS "client_pins = trust\n"
+                   "client_ca = trust\nclient_auth = required\nclient_verify = pin-or-chain\n");
+    assert_int_equal(cfg->n_pins, 1);
+    assert_string_equal(cfg->pins[0].file, CONFIG_STATE_DIR_DEFAULT "/pins/trust.json");
+    assert_string_equal(cfg->client_ca, "trust");
+    config_free(cfg);
+    /* a store file beside an authority's dir, not in it */
+    cfg = parse_ok(EPA "dir = /etc/trust\n" PINS "file = /etc/trust.json\n");
+    assert_string_equal(cfg->pins[0].file, "/etc/trust.json");
+    config_free(cfg);
+
+    /* CONFIG_PINS_MAX stores, the implicit one among them, and one more */
+    char text[1024];
+    size_t o = 0;
+    for (unsigned i = 0; i < CONFIG_PINS_MAX - 1; i++) {
+        o += (size_t)snprintf(text + o, sizeof(text) - o, "[pins p%u]\n", i);
+    }
+    cfg = parse_ok(text);
+    assert_int_equal(cfg->n_pins, CONFIG_PINS_MAX);
+    assert_string_equal(cfg->pins[CONFIG_PINS_MAX - 1].name, "clients");
+    assert_int_equal(cfg->client_pins, CONFIG_PINS_MAX - 1);
+    config_free(cfg);
+    (void)snprintf(text + o, sizeof(text) - o, "[pins clients]\n");
+    cfg = parse_ok(text);
+    assert_int_equal(cfg->n_pins, CONFIG_PINS_MAX);
+    assert_int_equal(cfg->client_pins, CONFIG_PINS_MAX - 1);
+    config_free(cfg);
+    /* the implicit store would be the ninth */
+    (void)snprintf(text + o, sizeof(text) - o, "[pins p7]\n");
+    parse_bad(text, -E2BIG, CERTD_E_TOO_MANY_VALUES, 0,
+              "more than 8 pin stores: the client_pins store [pins clients] has no section");
+    (void)snprintf(text + o, sizeof(text) - o, "[pins p7]\n" TLS "\nclient_pins = other\n");
+    parse_bad(text, -E2BIG, CERTD_E_TOO_MANY_VALUES, CONFIG_PINS_MAX + 3,
+              "[tls] client_pins: more than 8 pin stores: the client_pins store [pins other]");
+    /* a ninth section */
+    (void)snprintf(text + o, sizeof(text) - o, "[pins p7]\n[pins clients]\n");
+    parse_bad(text, -E2BIG, CERTD_E_TOO_MANY_VALUES, CONFIG_PINS_MAX + 1, "more than 8 pin stores");
+}
+
+/* --state-dir moves the stores' default files, not the given ones; all or nothing. */
+static void test_config_pins_overrides(void **state)
+{
+    (void)state;
+    struct config *cfg = parse_ok("[pins given]\nfile = /etc/certd/given.json\n[pins derived]\n");
+    assert_int_equal(cfg->n_pins, 3);
+    assert_string_equal(cfg->pins[1].file, CONFIG_STATE_DIR_DEFAULT "/pins/derived.json");
+    struct certd_err err = { 0 };
+    assert_int_equal(config_apply_overrides(cfg, "/run/z/", NULL, &err), 0);
+    assert_string_equal(cfg->pins[0].file, "/etc/certd/given.json");
+    assert_string_equal(cfg->pins[1].file, "/run/z/pins/derived.json");
+    assert_string_equal(cfg->pins[2].name, "clients");
+    assert_string_equal(cfg->pins[2].file, "/run/z/pins/clients.json");
+    assert_int_equal(cfg->client_pins, 2);
+    assert_ptr_equal(config_pins_find(cfg, "clients"), &cfg->pins[2]);
+    /* "/" joins without "//" */
+    assert_int_equal(config_apply_overrides(cfg, "/", NULL, &err), 0);
+    assert_string_equal(cfg->pins[1].file, "/pins/derived.json");
+    assert_string_equal(cfg->pins[0].file, "/etc/certd/given.json");
+    config_free(cfg);
+
+    /* a clash the file did not have: nothing moves */
+    err_clear(&err);
+    cfg = parse_ok("[pins a]\nfile = /srv/q/pins/clients.json\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/q", NULL, &err), -EINVAL);
+    assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
+    assert_non_null(strstr(err.msg, "--state-dir: [pins clients] file '/srv/q/pins/clients.json' "
+                                    "is also [pins a] file"));
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    assert_string_equal(cfg->pins[1].file, CONFIG_STATE_DIR_DEFAULT "/pins/clients.json");
+    assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
+    config_free(cfg);
+    /* a moved store inside an authority's dir, and a moved endpoint on a store's lock */
+    err_clear(&err);
+    cfg = parse_ok(EPA "dir = /srv/t/pins\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/t", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "--state-dir: [pins clients] file '/srv/t/pins/clients.json' "
+                                    "lies inside [endpoint e] dir '/srv/t/pins'"));
+    assert_string_equal(cfg->pins[0].file, CONFIG_STATE_DIR_DEFAULT "/pins/clients.json");
+    config_free(cfg);
+    err_clear(&err);
+    cfg = parse_ok(SRV "users_file = /srv/u/pins/clients.json.lock\n");
+    assert_int_equal(config_apply_overrides(cfg, "/srv/u", NULL, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "--state-dir: the lock of [pins clients] file "
+                                    "'/srv/u/pins/clients.json.lock' is also [server] users_file"));
+    config_free(cfg);
+    /* too long for the store's default file: all or nothing */
+    err_clear(&err);
+    cfg = parse_ok(TLS "client_pins = abcdefghijklmnopqrstuvwxyz_-0123\n");
+    char long_dir[CONFIG_PATH_MAX];
+    memset(long_dir, 'd', sizeof(long_dir));
+    long_dir[0] = '/';
+    /* "/users.lock" and "/initial-admin-password" fit; "/pins/" + 32 + ".json" does not */
+    long_dir[CONFIG_PATH_MAX - 1 - 30] = '\0';
+    assert_int_equal(config_apply_overrides(cfg, long_dir, NULL, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_FIELD_TOO_LONG);
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    assert_string_equal(cfg->pins[0].file,
+                        CONFIG_STATE_DIR_DEFAULT "/pins/abcdefghijklmnopqrstuvwxyz_-0123.json");
+    config_free(cfg);
+}
+
 static void test_config_load(void **state)
 {
     (void)state;
@@ -1368,6 +1774,7 @@ static void test_config_example(void **state)
     assert_string_equal(cfg->users_file, CONFIG_STATE_DIR_DEFAULT "/users");
     check_default_endpoints(cfg, CONFIG_STATE_DIR_DEFAULT);
     check_ca_defaults(cfg, CONFIG_STATE_DIR_DEFAULT);
+    check_tls_defaults(cfg, CONFIG_STATE_DIR_DEFAULT);
     config_free(cfg);
 
     /* Every key is documented in it (as "; key =" or "key ="). */
@@ -1400,6 +1807,11 @@ static void test_config_example(void **state)
         "reload",
         "load",
         "query",
+        "client_auth",
+        "client_verify",
+        "client_pins",
+        "client_ca",
+        "file",
     };
     for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
         char k[64];
@@ -1427,6 +1839,33 @@ static void test_config_example(void **state)
             fail();
         }
     }
+    /* Its pin store example, commented out, parses as documented. */
+    static const char *const pins[] = {
+        "[pins consoles]",
+        "file = /var/lib/certd/pins/consoles.json",
+        "client_auth = optional",
+        "client_pins = consoles",
+    };
+    char pins_conf[256] = "[tls]\n";
+    for (size_t i = 0; i < ELEMENTSOF(pins); i++) {
+        char line[128];
+        (void)snprintf(line, sizeof(line), "\n; %s\n", pins[i]);
+        if (!strstr((const char *)text, line)) {
+            print_error("certd.conf.example lacks '%s'\n", line + 1);
+            fail();
+        }
+    }
+    /* [tls] keys first, then the section */
+    (void)snprintf(pins_conf, sizeof(pins_conf), "[tls]\n%s\n%s\n%s\n%s\n", pins[2], pins[3],
+                   pins[0], pins[1]);
+    cfg = parse_ok(pins_conf);
+    assert_int_equal(cfg->client_auth, CONFIG_CLIENT_AUTH_OPTIONAL);
+    assert_int_equal(cfg->client_verify, CONFIG_CLIENT_VERIFY_PIN);
+    assert_int_equal(cfg->n_pins, 1);
+    assert_string_equal(cfg->pins[cfg->client_pins].name, "consoles");
+    assert_string_equal(cfg->pins[0].file, "/var/lib/certd/pins/consoles.json");
+    config_free(cfg);
+
     /* Its TPM lines, commented out, make a configuration that parses as documented. */
     static const char *const tpm[] = {
         "[providers]",
@@ -2059,6 +2498,10 @@ int main(void)
         cmocka_unit_test(test_config_defaults),
         cmocka_unit_test(test_config_overrides),
         cmocka_unit_test(test_config_path_clashes),
+        cmocka_unit_test(test_config_tls_bad),
+        cmocka_unit_test(test_config_tls_values),
+        cmocka_unit_test(test_config_pins),
+        cmocka_unit_test(test_config_pins_overrides),
         cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_config_example),
         cmocka_unit_test(test_config_providers_build),
