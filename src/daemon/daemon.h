@@ -17,6 +17,7 @@
 #include "http.h"
 #include "manager.h"
 #include "notifier.h"
+#include "peers.h"
 #include "tls.h"
 #include "watch.h"
 #include "worker.h"
@@ -42,6 +43,7 @@ struct daemon {
     struct ca *ca;     /* the CA of SignCSR ([ca]) */
     struct event *crl; /* makes the CRL again at half its lifetime */
     struct auth *auth;
+    struct peers *peers; /* client certificates and the listener's pin store */
     struct notifier *notifier;
     struct watch *watch;
     struct http_server *http;

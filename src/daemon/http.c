@@ -1931,6 +1931,14 @@ const char *http_request_peer(const struct http_request *r)
     return r->peer;
 }
 
+SSL *http_request_ssl(const struct http_request *r)
+{
+    if (!r->conn || !r->conn->bev) {
+        return NULL;
+    }
+    return bufferevent_openssl_get_ssl(r->conn->bev);
+}
+
 bool http_request_is_gone(const struct http_request *r)
 {
     return !r->conn;

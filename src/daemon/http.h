@@ -168,6 +168,11 @@ unsigned http_request_header_count(const struct http_request *r, const char *nam
 struct span http_request_body(const struct http_request *r);
 /* The peer's address ("192.0.2.1", "::1"), for logs and rate limits. */
 const char *http_request_peer(const struct http_request *r);
+/*
+ * The TLS connection the request came on (borrowed, valid until the request is answered), for
+ * its client certificate (peers.h); NULL when the connection is gone.
+ */
+SSL *http_request_ssl(const struct http_request *r);
 /* True when the client has gone (the connection closed) since the request arrived. */
 bool http_request_is_gone(const struct http_request *r);
 /* A number identifying the connection (for logs), unique for the process's life. */

@@ -299,6 +299,13 @@ static int tls_build(struct daemon *d, SSL_CTX **ret, bool *ret_is_held, char *m
         (void)snprintf(msg, msg_size, "cannot build the TLS context: %s", err.msg);
         return r;
     }
+    r = peers_setup_ctx(d->peers, *ret, &err);
+    if (r < 0) {
+        SSL_CTX_free(*ret);
+        *ret = NULL;
+        (void)snprintf(msg, msg_size, "cannot build the TLS context: %s", err.msg);
+        return r;
+    }
     if (ret_is_held) {
         *ret_is_held = is_held;
     }
@@ -422,6 +429,31 @@ static void on_users_changed(void *arg)
 {
     struct daemon *d = arg;
     auth_reload_async(d->auth);
+}
+
+static void pins_reload_run(void *arg)
+{
+    struct daemon *d = arg;
+    struct certd_err err = { 0 };
+    if (peers_reload(d->peers, &err) < 0) {
+        log_warning("pin store %s: %s; the pins in force stay", peers_store_path(d->peers),
+                    err.msg);
+    }
+}
+
+static void pins_reload_done(void *arg, bool cancelled)
+{
+    (void)arg;
+    (void)cancelled;
+}
+
+/* The pin store changed (certctl pin, an editor): the pins in force follow at once. */
+static void on_pins_changed(void *arg)
+{
+    struct daemon *d = arg;
+    if (worker_submit(d->workers, WORKER_LANE_PARALLEL, pins_reload_run, pins_reload_done, d) < 0) {
+        log_warning("cannot re-read the pin store now (busy); SIGHUP re-reads it");
+    }
 }
 
 /* certctl ca revoke wrote a newer CRL: serve it (read on the serial lane, as the CA's files). */
@@ -571,6 +603,7 @@ static void on_sighup(evutil_socket_t fd, short what, void *arg)
         }
     }
     auth_reload_async(d->auth); /* logs its own failure */
+    on_pins_changed(d);
     for (size_t i = 0; i < manager_n_endpoints(d->manager); i++) {
         endpoint_reload(d, manager_endpoint_at(d->manager, i));
     }
@@ -871,6 +904,30 @@ static int providers_start(struct daemon *d)
     return 0;
 }
 
+/* The listener's pin store and client certificate checks (peers.h). */
+static int pins_start(struct daemon *d)
+{
+    const struct config_pins *cp = &d->cfg->pins[d->cfg->client_pins];
+    if (!cp->is_file_given) {
+        /* STATE_DIR/pins: made now so that changes to the store are watched from the start. */
+        struct certd_err err = { 0 };
+        int r = pinstore_mkdir(cp->file, &err);
+        if (r < 0) {
+            return log_err_errno(r, "pin store %s: %s", cp->file, err.msg);
+        }
+    }
+    int r = peers_new(d->cfg, d->manager, d->libctx, d->propq, &d->peers);
+    if (r < 0) {
+        return log_err_errno(r, "cannot set up client certificates: %s", strerror(-r));
+    }
+    if (peers_is_enabled(d->peers)) {
+        log_info("client certificates: %s, verified by %s (pin store %s)",
+                 config_client_auth_name(d->cfg->client_auth),
+                 config_client_verify_name(d->cfg->client_verify), cp->file);
+    }
+    return 0;
+}
+
 static int daemon_start(struct daemon *d)
 {
     struct certd_err err = { 0 };
@@ -946,6 +1003,10 @@ static int daemon_start(struct daemon *d)
     if (r < 0) {
         return log_err_errno(r, "users file %s: %s", d->cfg->users_file, err.msg);
     }
+    r = pins_start(d);
+    if (r < 0) {
+        return r;
+    }
     r = notifier_new(d->base, reload_self, d, &d->notifier);
     if (r < 0) {
         return log_err_errno(r, "out of memory");
@@ -990,6 +1051,13 @@ static int daemon_start(struct daemon *d)
         if (r < 0) {
             log_warning("cannot watch the users file (%s); SIGHUP re-reads it", strerror(-r));
         }
+        r = watch_add(d->watch, peers_store_path(d->peers), on_pins_changed, d);
+        if (r < 0) {
+            log_warning("cannot watch the pin store (%s); SIGHUP re-reads it", strerror(-r));
+        } else {
+            /* A change between the first read and the watch would otherwise go unseen. */
+            on_pins_changed(d);
+        }
         if (ca_signer(d->ca) == CONFIG_SIGNER_LOCAL &&
             (r = watch_add(d->watch, d->cfg->ca.crl, on_crl_changed, d)) < 0) {
             log_warning("cannot watch the CRL file (%s)", strerror(-r));
@@ -1020,6 +1088,7 @@ static void daemon_stop(struct daemon *d)
     d->watch = watch_free(d->watch);
     d->notifier = notifier_free(d->notifier);
     d->auth = auth_free(d->auth);
+    d->peers = peers_free(d->peers);
     d->manager = manager_free(d->manager);
     d->ca = ca_free(d->ca);
     d->tickets = tls_tickets_free(d->tickets);

@@ -43,10 +43,10 @@
 #include "daemon.h"
 #include "error/error.h"
 #include "http.h"
+#include "pin/pin.h"
 #include "util/cleanup.h"
+#include "util/json.h"
 #include "util/span.h"
-
-DEFINE_CLEANUP(json_t, json_decref)
 
 /* {} segments of one route pattern. */
 #define RF_PARAMS_MAX 4u
@@ -115,6 +115,7 @@ extern const struct rf_route rf_cert_routes[];    /* rf-cert.c */
 extern const struct rf_route legacy_routes[];     /* legacy.c */
 extern const struct rf_route ibm_routes[];        /* ibm.c: SignCSR for consoles */
 extern const struct rf_route rf_ca_routes[];      /* rf-ca.c: the CA's OEM resources */
+extern const struct rf_route rf_pins_routes[];    /* rf-pins.c: pinned peers (OEM) */
 
 struct rf_request {
     struct daemon *d;
@@ -124,8 +125,11 @@ struct rf_request {
     char params[RF_PARAMS_MAX][RF_PARAM_MAX + 1]; /* the {} segments, in order */
     size_t n_params;
     struct auth_identity who; /* the authenticated user (zeroed on public routes) */
-    json_t *json;             /* RF_BODY_JSON(_OR_PEM) with a JSON body: the object (owned) */
-    struct span body;         /* the raw body */
+    /* The connection's client certificate key pin (peers.h), whoever authenticated */
+    bool has_client_pin;
+    struct pin client_pin;
+    json_t *json;     /* RF_BODY_JSON(_OR_PEM) with a JSON body: the object (owned) */
+    struct span body; /* the raw body */
     /* private to redfish.c */
     void *priv_;
 };
@@ -321,6 +325,12 @@ json_t *rf_resource_new(const char *uri, const char *type, const char *id, const
 json_t *rf_collection_new(const char *uri, const char *type, const char *name);
 bool rf_members_add(json_t *c, const char *uri);
 json_t *rf_collection_done(json_t *c);
+
+/*
+ * True when the request's query holds the parameter name=value (both compared after
+ * percent-decoding, exactly), for a handler's own non-$ parameters ("force=true").
+ */
+bool rf_query_has(const struct rf_request *rq, const char *name, const char *value);
 
 /* True when the authenticated user has every privilege in privs (AUTH_PRIV_*). */
 bool rf_has_privileges(const struct rf_request *rq, uint32_t privs);
