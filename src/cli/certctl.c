@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * certctl: certificate tools on libcertd (info, csr, selfsign, verify, user), certd's local CA
- * (ca) and a console's enrollment (enroll). This file holds
+ * (ca), a console's enrollment (enroll) and pin stores (pin). This file holds
  * the dispatcher and what every subcommand shares: the one table from error classes to exit
  * codes, input reading with a size cap, and number options.
  */
@@ -191,6 +191,24 @@ int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret, st
     return r;
 }
 
+int cli_read_bundle(const struct cli_ctx *ctx, const char *path, const char *what,
+                    struct bundle **ret, struct certd_err *err)
+{
+    _cleanup_free_ uint8_t *data = NULL;
+    struct certd_err e2 = { 0 };
+    size_t len = 0;
+    int r = cli_read_input(path, CERTD_INPUT_MAX_DEFAULT, &data, &len, err);
+    if (r < 0) {
+        return r;
+    }
+    r = bundle_parse(ctx->libctx, ctx->propq, span_make(data, len), len, ret, &e2);
+    OPENSSL_cleanse(data, len);
+    if (r < 0) {
+        return err_set(err, r, e2.code, "%s: %s", what, e2.msg);
+    }
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     (void)fprintf(f,
@@ -211,11 +229,14 @@ static void usage(FILE *f)
                   "  user OPERATION     add, passwd, del, list or role: certd's users file\n"
                   "  ca OPERATION       sign, revoke, list or crl with certd's local CA\n"
                   "  enroll URL         get a client certificate from a BMC's SignCSR\n"
+                  "  pin OPERATION      list, add or del the keys certd accepts by pin\n"
                   "\n"
                   "'certctl COMMAND --help' describes each command.\n"
                   "\n"
-                  "Exit codes: 0 success, 1 input rejected, 2 usage error,\n"
-                  "            3 file or system error, 4 not found.\n");
+                  "Exit codes: 0 success, 1 input rejected (or a server that failed\n"
+                  "            verification), 2 usage error, 3 a file that cannot be read or\n"
+                  "            written, a network, server or system error, 4 a named file or\n"
+                  "            object does not exist.\n");
 }
 
 int main(int argc, char **argv)
@@ -312,7 +333,7 @@ int main(int argc, char **argv)
     } cmds[] = {
         { "info", cmd_info },     { "csr", cmd_csr },   { "selfsign", cmd_selfsign },
         { "verify", cmd_verify }, { "user", cmd_user }, { "ca", cmd_ca },
-        { "enroll", cmd_enroll },
+        { "enroll", cmd_enroll }, { "pin", cmd_pin },
     };
     const char *name = argv[optind];
     for (size_t i = 0; i < ELEMENTSOF(cmds); i++) {

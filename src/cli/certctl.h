@@ -57,6 +57,16 @@ _must_check_ int cli_read_input(const char *path, size_t max, uint8_t **ret, siz
 _must_check_ int cli_parse_number(const char *cmd, const char *opt, const char *s, uint64_t min,
                                   uint64_t max, uint64_t *ret);
 
+struct bundle;
+/*
+ * Read a file ("-" = stdin) of at most CERTD_INPUT_MAX_DEFAULT bytes and parse it with
+ * libcertd's bundle parser; the bytes read are wiped (the file may hold a key). what names the
+ * file in the parser's message ("--cacert FILE: ..."). 0 and an owned bundle, or a negative
+ * errno with err (cli_read_input's errors, bundle_parse's).
+ */
+_must_check_ int cli_read_bundle(const struct cli_ctx *ctx, const char *path, const char *what,
+                                 struct bundle **ret, struct certd_err *err);
+
 /* Load the first private key of a PEM file (unencrypted) through libcertd's bundle parser. */
 _must_check_ int cli_load_key(const struct cli_ctx *ctx, const char *path, EVP_PKEY **ret,
                               struct certd_err *err);
@@ -79,3 +89,5 @@ int cmd_user(const struct cli_ctx *ctx, int argc, char **argv);
 /* certd's local CA (cmd-ca.c) and a console's enrollment over HTTPS (cmd-enroll.c). */
 int cmd_ca(const struct cli_ctx *ctx, int argc, char **argv);
 int cmd_enroll(const struct cli_ctx *ctx, int argc, char **argv);
+/* Pin stores (issue #6): a store file, or certd's PinnedPeers API (cmd-pin.c). */
+int cmd_pin(const struct cli_ctx *ctx, int argc, char **argv);
