@@ -72,6 +72,8 @@ struct pending_key {
     EVP_PKEY *key;  /* owned by the list; for a key its provider holds (a TPM key) only the
                        public half, so that waiting keys take no TPM object slot: the key
                        itself is loaded from its file when a certificate for it comes */
+    struct pin pin; /* of key, computed once when it joins the list: Redfish shows it from the
+                       loop thread, which does no crypto */
 };
 
 struct endpoint {
@@ -292,6 +294,12 @@ static int snapshot_new_single(struct manager *m, const struct endpoint *ep,
             X509_free(c);
             return oom(err);
         }
+    }
+    /* From the certificate, not the key: what a TLS client hashes, and no provider is asked. */
+    r = pin_from_cert(m->libctx, m->propq, sk_X509_value(certs, 0), &s->key_pin);
+    if (r < 0) {
+        return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_INTERNAL,
+                       "cannot compute the pin of the certificate's key");
     }
     if (key_is_held(key) && !endpoint_keeps_key(ep)) {
         r = key_public_dup(m->libctx, m->propq, key, &s->key);
@@ -969,6 +977,51 @@ static void log_loaded(const struct endpoint *ep, const struct ep_snapshot *s, c
 /* ---- self-signed certificates ---- */
 
 /*
+ * The names of a bootstrap certificate: CN = the host name into cn, or its first label when the
+ * name is longer than a CN may be (253 against 64: the whole name then goes into the SAN, which
+ * is what clients match anyway); the SAN names into *ret_alts (an owned array of borrowed
+ * strings): the host name when it was cut, or, with is_host_listed, whenever it is a DNS name
+ * or an IP address (issue_selfsigned adds it itself; a CSR does not), then the configured names.
+ */
+static int bootstrap_names(const struct manager *m, const struct endpoint *ep, bool is_host_listed,
+                           char cn[static X520_CN_MAX + 1], const char ***ret_alts, size_t *ret_n,
+                           struct certd_err *err)
+{
+    _cleanup_free_ const char **alts = NULL;
+    const char *host = m->hostname;
+    bool is_short = strlen(host) <= X520_CN_MAX;
+    enum san_kind kind;
+    size_t n = 0;
+
+    if (is_short) {
+        (void)snprintf(cn, X520_CN_MAX + 1, "%s", host);
+    } else {
+        size_t label = strcspn(host, ".");
+        (void)snprintf(cn, X520_CN_MAX + 1, "%.*s",
+                       (int)(label < X520_CN_MAX ? label : X520_CN_MAX), host);
+    }
+    alts = calloc(ep->cfg->n_names + 1, sizeof(*alts));
+    if (!alts) {
+        return oom(err);
+    }
+    bool is_host_in = !is_short || (is_host_listed && san_classify(host, &kind) == 0 &&
+                                    (kind == SAN_DNS || kind == SAN_IP));
+    for (size_t i = 0; i < ep->cfg->n_names && is_host_in; i++) {
+        /* Listed among the names already: once is enough. */
+        is_host_in = strcmp(ep->cfg->names[i], host) != 0;
+    }
+    if (is_host_in) {
+        alts[n++] = host;
+    }
+    for (size_t i = 0; i < ep->cfg->n_names; i++) {
+        alts[n++] = ep->cfg->names[i];
+    }
+    *ret_alts = TAKE_PTR(alts);
+    *ret_n = n;
+    return 0;
+}
+
+/*
  * A new key (the endpoint's new_key) and a self-signed certificate for the host name: CN = the
  * host name, SAN = host name and the configured names, the configured days.
  */
@@ -982,30 +1035,10 @@ static int selfsigned_make(struct manager *m, struct endpoint *ep, X509 **ret_ce
     size_t n_alts = 0;
     int r;
 
-    /*
-     * A host name may be longer than a CN may be (253 against 64): the CN is then its first
-     * label, and the whole name goes into the SAN, which is what clients match anyway.
-     */
-    const char *host = m->hostname;
-    bool is_short = strlen(host) <= X520_CN_MAX;
-    if (is_short) {
-        (void)snprintf(cn, sizeof(cn), "%s", host);
-    } else {
-        size_t label = strcspn(host, ".");
-        (void)snprintf(cn, sizeof(cn), "%.*s", (int)(label < X520_CN_MAX ? label : X520_CN_MAX),
-                       host);
+    r = bootstrap_names(m, ep, false, cn, &alts, &n_alts, err);
+    if (r < 0) {
+        return r;
     }
-    alts = calloc(ep->cfg->n_names + 1, sizeof(*alts));
-    if (!alts) {
-        return oom(err);
-    }
-    if (!is_short) {
-        alts[n_alts++] = host;
-    }
-    for (size_t i = 0; i < ep->cfg->n_names; i++) {
-        alts[n_alts++] = ep->cfg->names[i];
-    }
-
     /* A key at a URI (a persistent TPM key) stays: the certificate is made for it. */
     if (ep->cfg->key_uri) {
         r = uri_load_key(m->libctx, m->propq, ep->cfg->key_uri, &key, err);
@@ -1029,6 +1062,55 @@ static int selfsigned_make(struct manager *m, struct endpoint *ep, X509 **ret_ce
     *ret_cert = TAKE_PTR(cert);
     *ret_key = TAKE_PTR(key);
     return 0;
+}
+
+/*
+ * A self-signed certificate for key (the private key: a held key signs in its provider) as ep
+ * keeps it: the subject and alternative names of from_cert exactly, as a Renew CSR takes them,
+ * or the bootstrap names when from_cert is NULL; EKU of the endpoint's type, plus the serverAuth
+ * and clientAuth that from_info (from_cert's, nullable) shows; the endpoint's days from now.
+ * Made by way of a CSR, so that the library's one copy of a subject and its names (csr_build's
+ * from_cert) and its one signing path (issue_from_csr) serve here too.
+ */
+static int selfsigned_issue(struct manager *m, const struct endpoint *ep, EVP_PKEY *key,
+                            const X509 *from_cert, const struct cert_info *from_info, X509 **ret,
+                            struct certd_err *err)
+{
+    _cleanup_(cleanup_X509_REQ) X509_REQ *csr = NULL;
+    _cleanup_free_ const char **alts = NULL;
+    struct csr_request req = { .from_cert = from_cert };
+    char cn[X520_CN_MAX + 1];
+    size_t n_alts = 0;
+    int r;
+
+    if (!from_cert) {
+        r = bootstrap_names(m, ep, true, cn, &alts, &n_alts, err);
+        if (r < 0) {
+            return r;
+        }
+        req.common_name = cn;
+        req.alt_names = alts;
+        req.n_alt_names = n_alts;
+    }
+    r = csr_build(m->libctx, m->propq, &req, key, &csr, err);
+    if (r < 0) {
+        return r;
+    }
+    uint32_t eku = ep->cfg->type == ENDPOINT_CLIENT ? CERT_EKU_CLIENT_AUTH : CERT_EKU_SERVER_AUTH;
+    if (from_info && from_info->has_eku) {
+        /* A certificate used both ways stays so; other purposes are a CA's to grant. */
+        eku |= from_info->eku & (CERT_EKU_SERVER_AUTH | CERT_EKU_CLIENT_AUTH);
+    }
+    const struct issue_profile prof = {
+        .days = ep->cfg->days,
+        .eku = eku,
+        .copy_sans = true,
+        .allowed_sans = (1u << SAN_DNS) | (1u << SAN_IP) | (1u << SAN_EMAIL) | (1u << SAN_URI),
+        .keys = { .allow_ed25519 = ep->cfg->allow_ed25519 },
+        /* Built and signed just now, with the key that signs the certificate. */
+        .is_csr_verified = true,
+    };
+    return issue_from_csr(m->libctx, m->propq, csr, NULL, key, &prof, now_unix(), ret, err);
 }
 
 /*
@@ -1062,35 +1144,23 @@ static int files_keep_aside(const struct endpoint *ep, struct certd_err *err)
 }
 
 /*
- * A self-signed certificate and key for ep (a server without a usable certificate at start, or
- * whose certificate is deleted), stored in its files, those there first kept aside when
- * is_aside. why (logged at notice) says what led here. *ret is the snapshot to publish.
+ * Store cert (a new self-signed certificate) and key (its private key) in ep's files, those
+ * there first kept aside when is_aside (start-up). *ret is the snapshot to publish.
  */
-static int selfsigned_store(struct manager *m, struct endpoint *ep, const char *why, bool is_aside,
-                            struct ep_snapshot **ret, struct certd_err *err)
+static int selfsigned_keep(struct manager *m, struct endpoint *ep, X509 *cert, EVP_PKEY *key,
+                           bool is_aside, struct ep_snapshot **ret, struct certd_err *err)
 {
-    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
-    _cleanup_(cleanup_X509) X509 *cert = NULL;
     _cleanup_(cleanup_x509_view) x509_view *certs = sk_X509_new_null();
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
     int r;
 
-    if (!certs) {
-        return oom(err);
-    }
-    r = selfsigned_make(m, ep, &cert, &key, err);
-    if (r < 0) {
-        return r;
-    }
-    if (sk_X509_push(certs, cert) <= 0) {
+    if (!certs || sk_X509_push(certs, cert) <= 0) {
         return oom(err);
     }
     r = snapshot_new_single(m, ep, certs, key, &s, err);
     if (r < 0) {
         return r;
     }
-    log_notice("endpoint %s: %s; making a self-signed certificate for %s", ep->cfg->name, why,
-               m->hostname);
     if (is_aside) {
         r = files_keep_aside(ep, err);
         if (r < 0) {
@@ -1103,6 +1173,62 @@ static int selfsigned_store(struct manager *m, struct endpoint *ep, const char *
     }
     *ret = TAKE_PTR(s);
     return 0;
+}
+
+/*
+ * A self-signed certificate and key for ep (a server without a usable certificate at start, or
+ * whose certificate is deleted), stored in its files, those there first kept aside when
+ * is_aside. why (logged at notice) says what led here. *ret is the snapshot to publish.
+ */
+static int selfsigned_store(struct manager *m, struct endpoint *ep, const char *why, bool is_aside,
+                            struct ep_snapshot **ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509) X509 *cert = NULL;
+    int r;
+
+    r = selfsigned_make(m, ep, &cert, &key, err);
+    if (r < 0) {
+        return r;
+    }
+    log_notice("endpoint %s: %s; making a self-signed certificate for %s", ep->cfg->name, why,
+               m->hostname);
+    return selfsigned_keep(m, ep, cert, key, is_aside, ret, err);
+}
+
+/*
+ * At start, a server whose files hold a self-signed certificate refused only for its dates
+ * (validate_bundle stopped at its last rule: one leaf, the key there and matching, its strength,
+ * the usages all held): the same key gets a new self-signed certificate, the files kept aside
+ * as for any bootstrap, so that clients that pin the key keep connecting. 0 and *ret; 1 when
+ * this does not apply or the key cannot sign (logged): the caller then makes a new key; -errno
+ * when storing failed (fatal, as for selfsigned_store).
+ */
+static int selfsigned_reissue(struct manager *m, struct endpoint *ep, struct ep_snapshot **ret,
+                              struct certd_err *err)
+{
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    _cleanup_(cleanup_cert_info) struct cert_info *info = NULL;
+    _cleanup_(cleanup_X509) X509 *cert = NULL;
+    struct certd_err e = { 0 };
+    char when[32];
+
+    if (files_load(m, ep, &b, &e) != 0 || bundle_n_certs(b) != 1 || !b->key ||
+        cert_inspect(m->libctx, m->propq, bundle_cert(b, 0), &info, &e) < 0 ||
+        !info->is_self_signed) {
+        return 1;
+    }
+    if (selfsigned_issue(m, ep, b->key, bundle_cert(b, 0), info, &cert, &e) < 0) {
+        log_warning("endpoint %s: cannot re-issue its self-signed certificate for the same key: %s",
+                    ep->cfg->name, e.msg);
+        return 1;
+    }
+    bool is_early = info->not_before > now_unix();
+    unix_to_iso8601(is_early ? info->not_before : info->not_after, when, sizeof(when));
+    log_notice("endpoint %s: self-signed certificate %s %s; re-issued for the same key (pins "
+               "stay valid)",
+               ep->cfg->name, is_early ? "not valid before" : "expired on", when);
+    return selfsigned_keep(m, ep, cert, b->key, true, ret, err);
 }
 
 /* ---- pending keys ---- */
@@ -1130,13 +1256,16 @@ static void pending_drop_file(const struct endpoint *ep, uint64_t seq)
  * file and reference are the caller's to drop, outside the lock). Caller holds m->lock.
  */
 static bool pending_insert_locked(struct endpoint *ep, uint64_t seq, EVP_PKEY *key, bool is_public,
-                                  struct pending_key *ret_victim)
+                                  const struct pin *pin, struct pending_key *ret_victim)
 {
+    const struct pending_key pk = {
+        .seq = seq, .key = key, .is_public = is_public, .pin = pin ? *pin : (struct pin){ { 0 } }
+    };
     bool has_victim = false;
 
     if (ep->n_pending == MANAGER_PENDING_MAX) {
         if (seq < ep->pending[0].seq) {
-            *ret_victim = (struct pending_key){ .seq = seq, .key = key, .is_public = is_public };
+            *ret_victim = pk;
             return true;
         }
         *ret_victim = ep->pending[0];
@@ -1149,7 +1278,7 @@ static bool pending_insert_locked(struct endpoint *ep, uint64_t seq, EVP_PKEY *k
         ep->pending[i] = ep->pending[i - 1];
         i--;
     }
-    ep->pending[i] = (struct pending_key){ .seq = seq, .key = key, .is_public = is_public };
+    ep->pending[i] = pk;
     ep->n_pending++;
     return has_victim;
 }
@@ -1165,13 +1294,16 @@ static void pending_victim_drop(const struct endpoint *ep, struct pending_key *v
 
 /*
  * Keep key (borrowed; the list takes its own reference) as a new pending key of ep: its file
- * first, then the list. Parallel callers get distinct numbers under the lock.
+ * first, then the list. Parallel callers get distinct numbers under the lock. Its pin goes to
+ * *ret_pin (nullable).
  */
-static int pending_add(struct manager *m, struct endpoint *ep, EVP_PKEY *key, struct certd_err *err)
+static int pending_add(struct manager *m, struct endpoint *ep, EVP_PKEY *key, struct pin *ret_pin,
+                       struct certd_err *err)
 {
     _cleanup_(cleanup_secret) struct secret *pem = NULL;
     _cleanup_free_ char *path = NULL;
     struct pending_key victim = { 0 };
+    struct pin pin;
     uint64_t seq;
     int r;
 
@@ -1205,11 +1337,22 @@ static int pending_add(struct manager *m, struct endpoint *ep, EVP_PKEY *key, st
         pending_drop_file(ep, seq);
         return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
     }
+    /* The public half kept: a held key's pin needs nothing of its provider. */
+    r = pin_from_pkey(m->libctx, m->propq, kept, &pin);
+    if (r < 0) {
+        EVP_PKEY_free(kept);
+        pending_drop_file(ep, seq);
+        return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_INTERNAL,
+                       "cannot compute the pin of the new key");
+    }
     lock(m);
-    bool has_victim = pending_insert_locked(ep, seq, kept, kept != key, &victim);
+    bool has_victim = pending_insert_locked(ep, seq, kept, kept != key, &pin, &victim);
     unlock(m);
     if (has_victim) {
         pending_victim_drop(ep, &victim);
+    }
+    if (ret_pin) {
+        *ret_pin = pin;
     }
     return 0;
 }
@@ -1364,7 +1507,7 @@ static void pending_load(struct manager *m, struct endpoint *ep)
         max_seq = seq > max_seq ? seq : max_seq;
         /* No key yet: the list only picks the numbers here. */
         lock(m);
-        has_victim = pending_insert_locked(ep, seq, NULL, false, &victim);
+        has_victim = pending_insert_locked(ep, seq, NULL, false, NULL, &victim);
         unlock(m);
         if (has_victim) {
             pending_victim_drop(ep, &victim);
@@ -1398,8 +1541,15 @@ static void pending_load(struct manager *m, struct endpoint *ep)
             }
             key = pub;
         }
+        struct pin pin;
+        if (pin_from_pkey(m->libctx, m->propq, key, &pin) < 0) {
+            log_warning("endpoint %s: pending key %" PRIu64 " left out: no pin", ep->cfg->name,
+                        seqs[i]);
+            EVP_PKEY_free(key);
+            continue;
+        }
         lock(m);
-        has_victim = pending_insert_locked(ep, seqs[i], key, is_public, &victim);
+        has_victim = pending_insert_locked(ep, seqs[i], key, is_public, &pin, &victim);
         unlock(m);
         assert(!has_victim);
     }
@@ -1635,6 +1785,18 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
          */
         return err_set(err, r, e.code, "endpoint %s: %s; its files are left as they are",
                        ep->cfg->name, e.msg);
+    }
+    if (e.code == CERTD_E_CERT_EXPIRED || e.code == CERTD_E_CERT_NOT_YET_VALID) {
+        /* Only its dates are wrong: a self-signed one keeps its key (issue #6). */
+        int rr = selfsigned_reissue(m, ep, &s, err);
+        if (rr < 0) {
+            return rr;
+        }
+        if (rr == 0) {
+            log_loaded(ep, s, NULL);
+            publish(ep, TAKE_PTR(s));
+            return 0;
+        }
     }
     /* A server without a usable certificate: a self-signed one, the files there kept aside. */
     r = selfsigned_store(m, ep, r == 1 ? "no certificate yet" : e.msg, true, &s, err);
@@ -1912,6 +2074,40 @@ struct pending_copy {
     size_t n;
 };
 
+/*
+ * The end of every change of a server/client endpoint's certificate (an install, a self-signed
+ * certificate): the snapshot of certs (leaf first) and key (the private key itself, borrowed)
+ * built, written to ep's files, published, and every pending key for key consumed. what and
+ * how (appended) say in the log line what was done; warning goes to the change.
+ */
+static int single_commit(struct manager *m, struct endpoint *ep, const STACK_OF(X509) *certs,
+                         EVP_PKEY *key, const char *warning, const char *what, const char *how,
+                         struct manager_change *ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    struct manager_change change = { .id = "" };
+    char pin[PIN_STR_MAX];
+    int r;
+
+    r = snapshot_new_single(m, ep, certs, key, &s, err);
+    if (r < 0) {
+        return r;
+    }
+    r = snapshot_write(m, ep, s, key, err);
+    if (r < 0) {
+        return r;
+    }
+    (void)snprintf(change.id, sizeof(change.id), "%s", MANAGER_SINGLE_ID);
+    (void)snprintf(change.warning, sizeof(change.warning), "%s", warning);
+    pin_format(&s->key_pin, pin, sizeof(pin));
+    log_info("endpoint %s: %s %s, serial %s, key %s%s", ep->cfg->name, what,
+             s->entries[0].info->subject.rfc4514, s->entries[0].info->serial_hex, pin, how);
+    publish(ep, TAKE_PTR(s));
+    pending_consume(ep, key);
+    *ret = change;
+    return 0;
+}
+
 static void pending_copy_done(struct pending_copy *c)
 {
     pending_copy_free(c->v, c->n);
@@ -1922,12 +2118,10 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
                           const char *replace_id, struct manager_change *ret, struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = endpoint_snapshot(ep);
-    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
     _cleanup_(cleanup_bundle) struct bundle *b = NULL;
     _cleanup_(pending_copy_done) struct pending_copy cands = { .n = 0 };
     struct validate_policy pol;
     struct validate_result res = { .is_expired = false };
-    struct manager_change change = { .id = "" };
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *loaded = NULL;
     EVP_PKEY *pair = NULL;
     size_t pair_index = SIZE_MAX;
@@ -1969,24 +2163,9 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
         }
         key = loaded;
     }
-    r = snapshot_new_single(m, ep, b->certs, key, &s, err);
-    if (r < 0) {
-        return r;
-    }
-    r = snapshot_write(m, ep, s, key, err);
-    if (r < 0) {
-        return r;
-    }
-    (void)snprintf(change.id, sizeof(change.id), "%s", MANAGER_SINGLE_ID);
-    (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
-    log_info("endpoint %s: installed %s, serial %s%s", ep->cfg->name,
-             s->entries[0].info->subject.rfc4514, s->entries[0].info->serial_hex,
-             is_pending ? " (with the key of an earlier CSR)" : "");
-    publish(ep, TAKE_PTR(s));
-    /* key stays valid: b or cands hold a reference until we return. */
-    pending_consume(ep, key);
-    *ret = change;
-    return 0;
+    /* key stays valid: b, cands or loaded hold a reference until we return. */
+    return single_commit(m, ep, b->certs, key, res.warning, "installed",
+                         is_pending ? " (with the key of an earlier CSR)" : "", ret, err);
 }
 
 /* A borrowed view of the snapshot's certificates, leaving out skip (nullable). */
@@ -2112,6 +2291,81 @@ int manager_install(struct manager *m, struct endpoint *ep, struct span data,
     return install_single(m, ep, data, replace_id, ret, err);
 }
 
+int manager_selfsign(struct manager *m, struct endpoint *ep, const struct pin *key_pin,
+                     struct manager_change *ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    _cleanup_(pending_copy_done) struct pending_copy cands = { .n = 0 };
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
+    _cleanup_(cleanup_X509) X509 *cert = NULL;
+    _cleanup_(cleanup_x509_view) x509_view *certs = NULL;
+    struct validate_policy pol;
+    struct validate_result res = { .is_expired = false };
+    const struct pending_key *pk = NULL;
+    EVP_PKEY *pub;
+    char pin[PIN_STR_MAX];
+    int r;
+
+    assert_return(m && ep && ret, -EINVAL);
+
+    if (ep->cfg->type == ENDPOINT_AUTHORITY) {
+        return err_set(err, -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS,
+                       "endpoint %s holds CA certificates: it has no key of its own to sign with",
+                       ep->cfg->name);
+    }
+    cur = endpoint_snapshot(ep);
+    if (key_pin) {
+        /* The newest first, as an upload pairs. */
+        cands.n = pending_copy(ep, cands.v);
+        for (size_t i = cands.n; i > 0 && !pk; i--) {
+            if (pin_eq(&cands.v[i - 1].pin, key_pin)) {
+                pk = &cands.v[i - 1];
+            }
+        }
+        if (!pk) {
+            pin_format(key_pin, pin, sizeof(pin));
+            return err_set(err, -ENOENT, CERTD_E_NOT_FOUND,
+                           "endpoint %s has no pending key with pin %s (PrepareNextKey or Rekey "
+                           "makes one; a key is used up once a certificate for it is installed)",
+                           ep->cfg->name, pin);
+        }
+        pub = pk->key;
+        if (pk->is_public) {
+            /* A held key waits as its public half: loaded now, from its own file. */
+            r = pending_private_key(m, ep, pk->seq, &key, err);
+        } else if (EVP_PKEY_up_ref(pk->key) == 1) {
+            key = pk->key;
+            r = 0;
+        } else {
+            r = err_set(err, -EIO, CERTD_E_INTERNAL, "cannot reference the key");
+        }
+    } else {
+        pub = cur->key;
+        r = endpoint_private_key(m, ep, cur, &key, err);
+    }
+    if (r < 0) {
+        return r;
+    }
+    r = selfsigned_issue(m, ep, key, cur->n > 0 ? cur->entries[0].cert : NULL,
+                         cur->n > 0 ? cur->entries[0].info : NULL, &cert, err);
+    if (r < 0) {
+        return r;
+    }
+    /* Judged as any upload is: a certificate certd makes is no exception to its rules. */
+    certs = sk_X509_new_null();
+    if (!certs || sk_X509_push(certs, cert) <= 0) {
+        return oom(err);
+    }
+    const struct bundle b = { .certs = certs, .key = NULL };
+    validate_policy_for(ep, &pol);
+    r = validate_bundle(m->libctx, m->propq, &b, ep->cfg->type, &pol, pub, NULL, &res, err);
+    if (r < 0) {
+        return r;
+    }
+    return single_commit(m, ep, certs, key, res.warning, "self-signed",
+                         pk ? " (the key of an earlier CSR)" : " (the same key)", ret, err);
+}
+
 int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
                    struct manager_change *ret, struct certd_err *err)
 {
@@ -2194,9 +2448,13 @@ static int csr_make(struct manager *m, const struct csr_request *req, EVP_PKEY *
     return 0;
 }
 
-/* A new key of spec, the CSR of req with it (as PEM), and the key kept as a pending key of ep. */
+/*
+ * A new key of spec, the CSR of req with it (as PEM), and the key kept as a pending key of ep,
+ * its pin in *ret_pin (nullable).
+ */
 static int csr_make_new_key(struct manager *m, struct endpoint *ep, const struct key_spec *spec,
-                            const struct csr_request *req, char **ret_pem, struct certd_err *err)
+                            const struct csr_request *req, char **ret_pem, struct pin *ret_pin,
+                            struct certd_err *err)
 {
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
     _cleanup_free_ char *pem = NULL;
@@ -2224,7 +2482,7 @@ static int csr_make_new_key(struct manager *m, struct endpoint *ep, const struct
     if (r < 0) {
         return r;
     }
-    r = pending_add(m, ep, key, err);
+    r = pending_add(m, ep, key, ret_pin, err);
     if (r < 0) {
         return r;
     }
@@ -2260,7 +2518,7 @@ int manager_generate_csr(struct manager *m, struct endpoint *ep, const struct ke
     if (ep->cfg->type == ENDPOINT_AUTHORITY) {
         return forbid_authority(err, ep);
     }
-    return csr_make_new_key(m, ep, spec, req, ret_pem, err);
+    return csr_make_new_key(m, ep, spec, req, ret_pem, NULL, err);
 }
 
 int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
@@ -2287,16 +2545,15 @@ int manager_renew_csr(struct manager *m, struct endpoint *ep, const char *id,
     return csr_make(m, &req, key, ret_pem, err);
 }
 
-int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
-                      const struct key_spec *spec, const char *challenge_password, char **ret_pem,
-                      struct certd_err *err)
+/* Rekey, and the new key's pin in *ret_pin (nullable). */
+static int rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
+                     const struct key_spec *spec, const char *challenge_password, char **ret_pem,
+                     struct pin *ret_pin, struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
     const struct cert_entry *e = NULL;
     struct key_spec same;
     int r;
-
-    assert_return(m && ep && id && ret_pem, -EINVAL);
 
     r = csr_target(ep, id, &cur, &e, err);
     if (r < 0) {
@@ -2318,7 +2575,33 @@ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
     }
     const struct csr_request req = { .from_cert = e->cert,
                                      .challenge_password = challenge_password };
-    return csr_make_new_key(m, ep, spec, &req, ret_pem, err);
+    return csr_make_new_key(m, ep, spec, &req, ret_pem, ret_pin, err);
+}
+
+int manager_rekey_csr(struct manager *m, struct endpoint *ep, const char *id,
+                      const struct key_spec *spec, const char *challenge_password, char **ret_pem,
+                      struct certd_err *err)
+{
+    assert_return(m && ep && id && ret_pem, -EINVAL);
+    return rekey_csr(m, ep, id, spec, challenge_password, ret_pem, NULL, err);
+}
+
+int manager_prepare_next_key(struct manager *m, struct endpoint *ep, const char *id,
+                             const struct key_spec *spec, const char *challenge_password,
+                             char **ret_pem, struct pin *ret_pin, struct certd_err *err)
+{
+    _cleanup_free_ char *pem = NULL;
+    struct pin pin;
+    int r;
+
+    assert_return(m && ep && id && ret_pem && ret_pin, -EINVAL);
+    r = rekey_csr(m, ep, id, spec, challenge_password, &pem, &pin, err);
+    if (r < 0) {
+        return r;
+    }
+    *ret_pem = TAKE_PTR(pem);
+    *ret_pin = pin;
+    return 0;
 }
 
 /* ---- reload ---- */
@@ -2391,4 +2674,19 @@ bool endpoint_is_held(struct endpoint *ep)
     }
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = endpoint_snapshot(ep);
     return s && s->key && (s->is_key_public || key_is_held(s->key));
+}
+
+size_t endpoint_pending_pins(const struct endpoint *ep, struct pin *ret, size_t max)
+{
+    size_t n = 0;
+
+    if (!ep || !ret) {
+        return 0;
+    }
+    lock(ep->m);
+    for (size_t i = ep->n_pending; i > 0 && n < max; i--) {
+        ret[n++] = ep->pending[i - 1].pin;
+    }
+    unlock(ep->m);
+    return n;
 }

@@ -28,7 +28,12 @@
  * Bootstrap: at start every server endpoint must hold a valid, matching certificate and key.
  * When a file is missing, unreadable, corrupt, mismatched or the bundle does not validate, a
  * self-signed certificate is made (the endpoint's new_key algorithm, CN = hostname, SAN
- * hostname + names, days), stored, and the reason logged at notice. A file that exists but
+ * hostname + names, days), stored, and the reason logged at notice. One exception keeps the
+ * key, so that clients that pin it (issue #6) keep connecting: a self-signed certificate whose
+ * key is there, matches and is usable, refused only for its dates (expired or not yet valid,
+ * with the endpoint's policy "reject"), is re-issued self-signed for the same key, with its
+ * subject and alternative names as they are (manager_selfsign's certificate); should that
+ * fail, a new key is made as above. A file that exists but
  * is not usable is kept aside, renamed to "<file>.corrupt-<UTC yyyymmddThhmmssZ>" (a "-N"
  * suffix when that name exists), never deleted; both cert and key files are kept aside when
  * either is unusable. Client endpoints may be empty (no files); authority dirs may be empty.
@@ -44,8 +49,8 @@
  * without following symlinks; cert/key paths given in the configuration may be symlinks.
  *
  * Thread-safety: every function may be called from any thread. Changes (install, delete,
- * reload, bootstrap) must be serialised by the caller (the worker pool's serial lane); the
- * manager guards its own state with a mutex held only for short pointer swaps, never during
+ * selfsign, reload, bootstrap) must be serialised by the caller (the worker pool's serial lane);
+ * the manager guards its own state with a mutex held only for short pointer swaps, never during
  * crypto or I/O. CSRs (generate, renew, rekey) may run in parallel with each other and with
  * one change. manager_start and manager_free run alone. Blocking: every function but the snapshot
  * accessors does I/O or crypto: call them from a worker, except at start-up before the loop runs.
@@ -64,6 +69,7 @@
 #include "csr/csr.h"
 #include "error/error.h"
 #include "keys/keys.h"
+#include "pin/pin.h"
 #include "store/store.h"
 #include "util/cleanup.h"
 #include "util/span.h"
@@ -106,6 +112,9 @@ struct ep_snapshot {
                               TLS with: it would hold one of the TPM's three object slots for
                               nothing); endpoint_private_key loads the key itself. */
     bool is_key_public;
+    /* server/client with n == 1: the SPKI pin (pin.h) of the leaf's key, what a client that
+       pins this endpoint holds (issue #6); all zero for an empty endpoint or an authority. */
+    struct pin key_pin;
     /* private: reference count */
     atomic_int refs_;
 };
@@ -247,3 +256,45 @@ _must_check_ int manager_rekey_csr(struct manager *m, struct endpoint *ep, const
  */
 _must_check_ int manager_reload(struct manager *m, struct endpoint *ep, bool *ret_changed,
                                 struct certd_err *err);
+
+/*
+ * Re-enrolment without losing connectivity (issue #6).
+ *
+ * PrepareNextKey: manager_rekey_csr (a new pending key of spec, NULL = the current key's
+ * algorithm and size, and a CSR with certificate id's subject and alternative names), and the
+ * SPKI pin of that new key in *ret_pin (pin_from_pkey of the key made here, never of anything a
+ * client sent): what pinned clients add before the switch. Same errors and lanes as
+ * manager_rekey_csr; *ret_pem and *ret_pin are written only on success.
+ */
+_must_check_ int manager_prepare_next_key(struct manager *m, struct endpoint *ep, const char *id,
+                                          const struct key_spec *spec,
+                                          const char *challenge_password, char **ret_pem,
+                                          struct pin *ret_pin, struct certd_err *err);
+
+/*
+ * A new self-signed certificate for ep (server or client), stored and published as an install
+ * is: the subject (exactly: every attribute, in order, with its string type) and alternative
+ * names (every one, as it is) of the current certificate, as a Renew CSR takes them (an empty
+ * endpoint: the bootstrap subject and names, CN = host name), basicConstraints CA:FALSE, the
+ * default key usages of the key, EKU serverAuth (server) or clientAuth (client) plus whichever
+ * of the two the current certificate has, the endpoint's days from now, a new random serial.
+ * key_pin NULL: for the current key (the pin clients hold stays valid: a renewal); else for the
+ * pending key whose public key has that pin (the newest, should several), which is then
+ * consumed as an upload consumes it (the switch of a key rotation). Keys a provider holds (TPM)
+ * sign in their provider. ret->id is MANAGER_SINGLE_ID, ret->warning "".
+ * Errors, nothing changed: -ENOENT/CERTD_E_NOT_FOUND when no pending key has key_pin (the
+ * message shows the pin); -ENOENT/CERTD_E_KEY_MISSING for an empty endpoint without key_pin, or
+ * a pending key whose file can no longer be loaded; -EOPNOTSUPP/CERTD_E_POLICY_FORBIDS for an
+ * authority endpoint; the errors of csr_build and issue_from_csr for a subject or names that
+ * cannot be copied (a directoryName SAN: CERTD_E_POLICY_FORBIDS); validate_bundle's;
+ * CERTD_E_STORAGE; -ENOMEM. A change: the serial lane, as manager_install.
+ */
+_must_check_ int manager_selfsign(struct manager *m, struct endpoint *ep, const struct pin *key_pin,
+                                  struct manager_change *ret, struct certd_err *err);
+
+/*
+ * The pins of ep's pending keys, newest first, into ret[0..max): returns how many were written
+ * (at most MANAGER_PENDING_MAX; 0 for an authority). Computed when each key was made or
+ * loaded: no crypto here, only a copy under the mutex, so the loop thread may call it.
+ */
+size_t endpoint_pending_pins(const struct endpoint *ep, struct pin *ret, size_t max);

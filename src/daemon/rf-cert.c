@@ -4,6 +4,11 @@
  * ReplaceCertificate, CertificateLocations, the ActionInfo resources, and for every certificate
  * endpoint its CertificateCollection and Certificate members with Rekey and Renew. Also the
  * certificate endpoints and changes that the legacy REST API (legacy.c) shares (redfish.h).
+ * Re-enrolment without losing connectivity (issue #6), on server and client certificates: the
+ * pins of the current and the next keys (Oem.Certd KeyPin, NextKeyPins) and two OEM actions
+ * (DSP0266: under Actions.Oem, targets below .../Actions/Oem/): PrepareNextKey, a Rekey that
+ * also answers the new key's pin, and SelfSign, a self-signed certificate for the current key
+ * (a renewal: pins survive) or for a pending key (the switch of a key rotation).
  *
  * Invariants:
  *  - One table (locations[]) maps the endpoints of cert_endpoints[] to collection URIs; the
@@ -32,6 +37,7 @@
 #include "csr/csr.h"
 #include "log/log.h"
 #include "manager.h"
+#include "pin/pin.h"
 #include "redfish.h"
 #include "util/limits.h"
 #include "x509/inspect.h"
@@ -54,7 +60,11 @@
 #define ACTION_REKEY        "Certificate.Rekey"
 #define ACTION_RENEW        "Certificate.Renew"
 /* certd's OEM extension of Certificate (docs/schemas/CertdCertificate.v1_0_0.json). */
-#define OEM_CERT_TYPE "#CertdCertificate.v1_0_0.CertdCertificate"
+#define OEM_CERT_TYPE    "#CertdCertificate.v1_0_0.CertdCertificate"
+#define ACTION_NEXT_KEY  "CertdCertificate.PrepareNextKey"
+#define ACTION_SELF_SIGN "CertdCertificate.SelfSign"
+#define PART_NEXT_KEY    "/Actions/Oem/" ACTION_NEXT_KEY
+#define PART_SELF_SIGN   "/Actions/Oem/" ACTION_SELF_SIGN
 
 /* Below a member, and the route patterns below a collection. */
 #define PART_REKEY    "/Actions/" ACTION_REKEY
@@ -66,6 +76,8 @@
 #define SUB_RENEW     SUB_MEMBER PART_RENEW
 #define SUB_REKEY_AI  SUB_MEMBER PART_REKEY_AI
 #define SUB_RENEW_AI  SUB_MEMBER PART_RENEW_AI
+#define SUB_NEXT_KEY  SUB_MEMBER PART_NEXT_KEY
+#define SUB_SELF_SIGN SUB_MEMBER PART_SELF_SIGN
 
 #define SCHEMA_CERT       "Certificate.v1_11_0"
 #define SCHEMA_COLLECTION "CertificateCollection"
@@ -76,7 +88,7 @@
 /* Every URI we build: the longest collection, "/", an id (a route parameter at most), the
  * longest suffix. */
 #define URI_MAX 256u
-_Static_assert(sizeof(URI_TRUSTED) + RF_PARAM_MAX + sizeof(PART_REKEY) <= URI_MAX,
+_Static_assert(sizeof(URI_TRUSTED) + RF_PARAM_MAX + sizeof(PART_NEXT_KEY) <= URI_MAX,
                "URI_MAX holds every member URI");
 
 /* Redfish's FingerprintHashAlgorithm: a TCG_ALG_ID name; cert_info's fingerprint is SHA-256. */
@@ -239,6 +251,38 @@ static int serial_colons(const char *hex, char **ret)
     return 0;
 }
 
+/* A pin as Redfish shows it ("sha256//BASE64"), or NULL when memory ran out. */
+static json_t *pin_json(const struct pin *p)
+{
+    char buf[PIN_STR_MAX];
+    pin_format(p, buf, sizeof(buf));
+    return json_string(buf);
+}
+
+/*
+ * Oem.Certd of a server or client certificate: where its key lives (issue #5: its provider
+ * and URI, never the key), the pin of that key, and the pins of the keys waiting to follow it,
+ * newest first (issue #6: what pinned clients add before a switch). NULL when memory ran out.
+ */
+static json_t *oem_body(const struct endpoint *ep, const struct ep_snapshot *snap)
+{
+    char provider[KEY_PROVIDER_NAME_MAX + 1];
+    char key_uri[CONFIG_PATH_MAX + 8];
+    struct pin next[MANAGER_PENDING_MAX];
+    size_t n = endpoint_pending_pins(ep, next, ELEMENTSOF(next));
+
+    endpoint_key_location(ep, snap, provider, sizeof(provider), key_uri, sizeof(key_uri));
+    json_t *o = json_pack("{s:s, s:s, s:s}", "@odata.type", OEM_CERT_TYPE, "KeyProvider", provider,
+                          "KeyLocation", key_uri);
+    (void)rf_set(&o, "KeyPin", pin_json(&snap->key_pin));
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        (void)rf_append(&a, pin_json(&next[i]));
+    }
+    (void)rf_set(&o, "NextKeyPins", a);
+    return o;
+}
+
 /* The Certificate resource for entry e of snap, at loc (the URI the client used). */
 static json_t *cert_body(const struct cert_location *loc, const struct endpoint *ep,
                          const struct ep_snapshot *snap, const struct cert_entry *e)
@@ -288,18 +332,18 @@ static json_t *cert_body(const struct cert_location *loc, const struct endpoint 
         member_uri(loc, e->id, PART_REKEY_AI, rekey_ai);
         member_uri(loc, e->id, PART_RENEW, renew);
         member_uri(loc, e->id, PART_RENEW_AI, renew_ai);
+        char next_key[URI_MAX];
+        char self_sign[URI_MAX];
+        member_uri(loc, e->id, PART_NEXT_KEY, next_key);
+        member_uri(loc, e->id, PART_SELF_SIGN, self_sign);
         json_t *actions = json_object();
         (void)rf_set(&actions, "#" ACTION_REKEY, action_object(rekey, rekey_ai));
         (void)rf_set(&actions, "#" ACTION_RENEW, action_object(renew, renew_ai));
+        (void)rf_set(&actions, "Oem",
+                     json_pack("{s:{s:s}, s:{s:s}}", "#" ACTION_NEXT_KEY, "target", next_key,
+                               "#" ACTION_SELF_SIGN, "target", self_sign));
         (void)rf_set(&o, "Actions", actions);
-
-        /* Where the key lives (issue #5): its provider and URI, never the key. */
-        char provider[KEY_PROVIDER_NAME_MAX + 1];
-        char key_uri[CONFIG_PATH_MAX + 8];
-        endpoint_key_location(ep, snap, provider, sizeof(provider), key_uri, sizeof(key_uri));
-        (void)rf_set(&o, "Oem",
-                     json_pack("{s:{s:s, s:s, s:s}}", "Certd", "@odata.type", OEM_CERT_TYPE,
-                               "KeyProvider", provider, "KeyLocation", key_uri));
+        (void)rf_set(&o, "Oem", json_pack("{s:o}", "Certd", oem_body(ep, snap)));
     }
     return o;
 }
@@ -316,6 +360,9 @@ struct change_job {
     bool has_replace;
     char id[MANAGER_ID_MAX]; /* replaced or deleted certificate */
     const char *param;       /* the request parameter a library error is blamed on */
+    bool is_self_sign;       /* SelfSign (issue #6): for the current key, or with has_pin */
+    bool has_pin;            /* ... for the pending key of this pin */
+    struct pin pin;
     /* results */
     int r;
     struct certd_err err;
@@ -340,6 +387,8 @@ static void change_run(void *arg)
 
     if (j->c.is_delete) {
         j->r = manager_delete(j->m, j->c.ep, j->id, &j->change, &j->err);
+    } else if (j->is_self_sign) {
+        j->r = manager_selfsign(j->m, j->c.ep, j->has_pin ? &j->pin : NULL, &j->change, &j->err);
     } else {
         j->r = manager_install(j->m, j->c.ep, j->data, j->has_replace ? j->id : NULL, &j->change,
                                &j->err);
@@ -386,23 +435,23 @@ static void change_done(void *arg, bool cancelled)
         rf_error_certd(rq, &j->err, j->param);
         return;
     }
-    log_notice("%s: %s certificate %s on endpoint %s%s", rq->who.user,
-               j->c.is_delete ? "deleted" : "installed", j->c.is_delete ? j->id : j->change.id,
-               endpoint_name(j->c.ep), rq->route->is_redfish ? "" : " (legacy REST)");
+    const char *what = j->c.is_delete ? "deleted" : j->is_self_sign ? "self-signed" : "installed";
+    log_notice("%s: %s certificate %s on endpoint %s%s", rq->who.user, what,
+               j->c.is_delete ? j->id : j->change.id, endpoint_name(j->c.ep),
+               rq->route->is_redfish ? "" : " (legacy REST)");
     /* change_notified owns the job from here; it may run before this returns. */
     struct endpoint *ep = j->c.ep;
     daemon_endpoint_changed(rq->d, ep, change_notified, TAKE_PTR(j));
 }
 
-static void change_submit(struct rf_request *rq, struct endpoint *ep, bool is_delete,
-                          const char *id, struct span data, const char *param,
-                          rf_change_answer_fn answer, const void *ctx)
+static struct change_job *change_job_new(struct rf_request *rq, struct endpoint *ep, bool is_delete,
+                                         const char *id, struct span data, const char *param,
+                                         rf_change_answer_fn answer, const void *ctx)
 {
     struct change_job *j = calloc(1, sizeof(*j));
 
     if (!j) {
-        respond_internal(rq);
-        return;
+        return NULL;
     }
     j->rq = rq;
     j->m = rq->d->manager;
@@ -418,10 +467,30 @@ static void change_submit(struct rf_request *rq, struct endpoint *ep, bool is_de
         memcpy(j->id, id, strlen(id) + 1);
         j->has_replace = !is_delete;
     }
+    return j;
+}
+
+/* Hand j to the serial lane; on refusal answer 503 and drop it. */
+static void change_job_submit(struct change_job *j)
+{
+    struct rf_request *rq = j->rq;
     if (worker_submit(rq->d->workers, WORKER_LANE_SERIAL, change_run, change_done, j) < 0) {
         (void)change_job_free(j);
         rf_error_busy(rq);
     }
+}
+
+static void change_submit(struct rf_request *rq, struct endpoint *ep, bool is_delete,
+                          const char *id, struct span data, const char *param,
+                          rf_change_answer_fn answer, const void *ctx)
+{
+    struct change_job *j = change_job_new(rq, ep, is_delete, id, data, param, answer, ctx);
+
+    if (!j) {
+        respond_internal(rq);
+        return;
+    }
+    change_job_submit(j);
 }
 
 void rf_change_install(struct rf_request *rq, struct endpoint *ep, struct span data,
@@ -491,7 +560,7 @@ static void change_answer(struct rf_request *rq, const struct rf_change *c)
 
 /* ---- CSRs on the worker pool's parallel lane ---- */
 
-enum csr_kind { CSR_NEW, CSR_REKEY, CSR_RENEW, CSR_KIND_MAX };
+enum csr_kind { CSR_NEW, CSR_REKEY, CSR_RENEW, CSR_NEXT_KEY, CSR_KIND_MAX };
 
 struct csr_job {
     enum csr_kind kind;
@@ -511,6 +580,7 @@ struct csr_job {
     int r;
     struct certd_err err;
     char *csr_pem;
+    struct pin next_pin; /* CSR_NEXT_KEY: the new key's */
 };
 
 static struct csr_job *csr_job_free(struct csr_job *j)
@@ -557,6 +627,10 @@ static void csr_run(void *arg)
     case CSR_RENEW:
         j->r = manager_renew_csr(j->m, j->ep, j->id, j->challenge, &j->csr_pem, &j->err);
         break;
+    case CSR_NEXT_KEY:
+        j->r = manager_prepare_next_key(j->m, j->ep, j->id, j->has_spec ? &j->spec : NULL,
+                                        j->challenge, &j->csr_pem, &j->next_pin, &j->err);
+        break;
     case CSR_KIND_MAX:
     default:
         j->r = err_set(&j->err, -EINVAL, CERTD_E_INTERNAL, "unknown job");
@@ -570,7 +644,11 @@ static void respond_csr(struct csr_job *j)
     json_t *body = json_object();
 
     (void)rf_set_str(&body, "CSRString", j->csr_pem);
-    if (j->kind == CSR_NEW) {
+    if (j->kind == CSR_NEXT_KEY) {
+        /* The pin of the key made for the CSR, the one clients add before SelfSign switches. */
+        (void)rf_set(&body, "NextKeyPin", pin_json(&j->next_pin));
+    }
+    if (j->kind == CSR_NEW || j->kind == CSR_NEXT_KEY) {
         (void)rf_set(&body, "CertificateCollection", rf_link(j->loc->uri));
     } else {
         member_uri(j->loc, j->id, NULL, uri);
@@ -599,6 +677,11 @@ static void csr_done(void *arg, bool cancelled)
     }
     if (j->kind == CSR_NEW) {
         log_notice("%s: generated a CSR on endpoint %s", rq->who.user, endpoint_name(j->ep));
+    } else if (j->kind == CSR_NEXT_KEY) {
+        char pin[PIN_STR_MAX];
+        pin_format(&j->next_pin, pin, sizeof(pin));
+        log_notice("%s: prepared the next key of certificate %s on endpoint %s: %s", rq->who.user,
+                   j->id, endpoint_name(j->ep), pin);
     } else {
         log_notice("%s: generated a %s CSR for certificate %s on endpoint %s", rq->who.user,
                    j->kind == CSR_REKEY ? "rekey" : "renewal", j->id, endpoint_name(j->ep));
@@ -1064,6 +1147,62 @@ static void h_renew(struct rf_request *rq)
     csr_submit(TAKE_PTR(j));
 }
 
+/* ---- CertdCertificate.PrepareNextKey / CertdCertificate.SelfSign (issue #6) ---- */
+
+/*
+ * A Rekey whose answer also holds the new key's pin (NextKeyPin), and the collection the
+ * certificate for it goes to (the answer pairs there, or SelfSign switches to it).
+ */
+static void h_next_key(struct rf_request *rq)
+{
+    const char *known[ELEMENTSOF(rekey_params) + 1];
+
+    param_names(rekey_params, ELEMENTSOF(rekey_params), known);
+    _cleanup_(cleanup_csr_job) struct csr_job *j = member_csr_job(rq, CSR_NEXT_KEY);
+    if (!j || !rf_check_known(rq, ACTION_NEXT_KEY, known) ||
+        !key_spec_from_request(rq, ACTION_NEXT_KEY, endpoint_config(j->ep), &j->spec,
+                               &j->has_spec) ||
+        !get_challenge(rq, ACTION_NEXT_KEY, &j->challenge)) {
+        return;
+    }
+    csr_submit(TAKE_PTR(j));
+}
+
+/*
+ * A self-signed certificate for the current key, or with KeyPin ("sha256//BASE64" or hex) for
+ * that pending key: a change like an install (serial lane, then the endpoint's notifier: for
+ * the HTTPS endpoint the TLS context is swapped), answered as ReplaceCertificate is.
+ */
+static void h_self_sign(struct rf_request *rq)
+{
+    static const char *const known[] = { "KeyPin", NULL };
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *snap = NULL;
+    struct endpoint *ep = NULL;
+    const char *pin = NULL;
+
+    if (!route_member(rq, &ep, &snap) || !rf_check_known(rq, ACTION_SELF_SIGN, known) ||
+        !rf_get_string(rq, ACTION_SELF_SIGN, "KeyPin", false, &pin)) {
+        return;
+    }
+    struct change_job *j = change_job_new(rq, ep, false, NULL, (struct span){ 0 },
+                                          pin ? "KeyPin" : NULL, change_answer, rq->route->data);
+    if (!j) {
+        respond_internal(rq);
+        return;
+    }
+    j->is_self_sign = true;
+    if (pin) {
+        struct certd_err err = { 0 };
+        if (pin_parse(pin, &j->pin, &err) < 0) {
+            (void)change_job_free(j);
+            rf_error_certd(rq, &err, "KeyPin");
+            return;
+        }
+        j->has_pin = true;
+    }
+    change_job_submit(j);
+}
+
 /* ---- CertificateService and CertificateLocations ---- */
 
 static void h_service(struct rf_request *rq)
@@ -1327,12 +1466,17 @@ static void h_replace(struct rf_request *rq)
         .is_redfish = true, .body = RF_BODY_NONE, .schema = SCHEMA_CERT, .handler = h_member, \
         .data = (loc)                                                                         \
     }
-/* A server or client collection: members with Rekey and Renew and their ActionInfo. */
+/*
+ * A server or client collection: members with Rekey and Renew and their ActionInfo, and the
+ * OEM actions of issue #6.
+ */
 #define ROUTES_KEYED(uri, loc, member_methods)                                                \
     ROUTE_COLLECTION(uri, loc), ROUTE_MEMBER(uri, loc, member_methods),                       \
         ROUTE_ACTION(uri SUB_REKEY, h_rekey, loc), ROUTE_ACTION(uri SUB_RENEW, h_renew, loc), \
         ROUTE_GET(uri SUB_REKEY_AI, SCHEMA_AI, h_rekey_info, loc),                            \
-        ROUTE_GET(uri SUB_RENEW_AI, SCHEMA_AI, h_renew_info, loc)
+        ROUTE_GET(uri SUB_RENEW_AI, SCHEMA_AI, h_renew_info, loc),                            \
+        ROUTE_ACTION(uri SUB_NEXT_KEY, h_next_key, loc),                                      \
+        ROUTE_ACTION(uri SUB_SELF_SIGN, h_self_sign, loc)
 
 const struct rf_route rf_cert_routes[] = {
     ROUTE_GET(URI_SERVICE, SCHEMA_SERVICE, h_service, NULL),

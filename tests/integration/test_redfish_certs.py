@@ -257,8 +257,10 @@ def test_collections_and_bootstrap_certificate(api, certd):
     acts = member["Actions"]
     assert acts["#Certificate.Rekey"]["target"] == HTTPS + "/1/Actions/Certificate.Rekey"
     assert acts["#Certificate.Renew"]["target"] == HTTPS + "/1/Actions/Certificate.Renew"
-    for a in acts.values():
-        ok(api.get(a["@Redfish.ActionInfo"]))
+    # Standard actions have ActionInfo; certd's OEM ones (under "Oem") are in its schema.
+    for name, a in acts.items():
+        if name != "Oem":
+            ok(api.get(a["@Redfish.ActionInfo"]))
     r = api.request("HEAD", HTTPS + "/1")
     assert r.status_code == 200 and r.content == b""
 

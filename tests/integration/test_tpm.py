@@ -11,6 +11,8 @@ Without a resource manager (swtpm here, not /dev/tpmrm0), a process killed while
 objects leaves them in the TPM's three slots; the kernel's resource manager flushes them when
 the process dies. Between tests, and after a kill -9, the module flushes them itself, standing
 in for that resource manager."""
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -148,6 +150,11 @@ type = authority
 """
 
 
+def spki_pin(cert):
+    """The SPKI pin (sha256//BASE64) of a certificate's key, computed here."""
+    return "sha256//" + base64.b64encode(hashlib.sha256(spki(cert)).digest()).decode()
+
+
 def spki(pem_or_cert):
     if isinstance(pem_or_cert, x509.Certificate):
         k = pem_or_cert.public_key()
@@ -198,7 +205,8 @@ def test_bootstrap_key_in_tpm_serves_tls12_and_13(tpm, certd_factory, alg):
     with Client(d) as api:
         body = ok(api.get(HTTPS + "/1")).json()
         assert oem(body) == {"@odata.type": "#CertdCertificate.v1_0_0.CertdCertificate",
-                             "KeyProvider": "tpm2", "KeyLocation": f"file:{key}"}
+                             "KeyProvider": "tpm2", "KeyLocation": f"file:{key}",
+                             "KeyPin": spki_pin(served), "NextKeyPins": []}
         assert "PRIVATE KEY" not in str(body)
     # The key is loaded again from its blob at the next start: the same key is served.
     d.restart()

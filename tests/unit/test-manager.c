@@ -6,9 +6,11 @@
  * word of the message, with every file of the state directory compared byte for byte before
  * and after), pending CSR keys (pairing, limit, restart, more files than kept), deletes,
  * Renew/Rekey CSRs, reload, and CSRs from two threads while a change publishes and a reader
- * holds and reads snapshots. Whether an endpoint changed is told by its snapshot pointer, which
- * every change replaces; pending keys by their files. Certificates are checked and made with
- * OpenSSL directly, independent of the code under test.
+ * holds and reads snapshots. Re-enrolment (issue #6): pins of the current and pending keys,
+ * self-signed renewal for the same key, the switch to a pending key, and a bootstrap that keeps
+ * the key of a self-signed certificate refused only for its dates. Whether an endpoint changed is
+ * told by its snapshot pointer, which every change replaces; pending keys by their files.
+ * Certificates are checked and made with OpenSSL directly, independent of the code under test.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +25,7 @@
 #include <unistd.h>
 
 #include <openssl/bio.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -1819,6 +1822,383 @@ static void test_renew_and_rekey(void **state)
     ctx_done(&c);
 }
 
+/* ---- re-enrolment (issue #6) ---- */
+
+/* The pin of key's public half, computed here: SHA-256 of its DER SubjectPublicKeyInfo. */
+static struct pin pin_of(EVP_PKEY *key)
+{
+    struct pin p;
+    unsigned char *der = NULL;
+    unsigned int len = 0;
+    int n = i2d_PUBKEY(key, &der);
+    assert_true(n > 0);
+    assert_int_equal(EVP_Digest(der, (size_t)n, p.sha256, &len, EVP_sha256(), NULL), 1);
+    assert_int_equal(len, PIN_SHA256_LEN);
+    OPENSSL_free(der);
+    return p;
+}
+
+static struct pin pin_of_csr(const char *csr_pem)
+{
+    X509_REQ *req = csr_of_pem(csr_pem);
+    struct pin p = pin_of(X509_REQ_get0_pubkey(req));
+    X509_REQ_free(req);
+    return p;
+}
+
+static void assert_pin_equal(const struct pin *a, const struct pin *b)
+{
+    assert_memory_equal(a->sha256, b->sha256, PIN_SHA256_LEN);
+}
+
+/*
+ * x has a's subject exactly (byte for byte: order and string types) and a's subjectAltName,
+ * every name in its order; x is self-signed (names, and its own key verifies it).
+ */
+static void assert_selfsigned_like(X509 *x, X509 *a)
+{
+    unsigned char *d1 = NULL, *d2 = NULL;
+    int l1 = i2d_X509_NAME(X509_get_subject_name(x), &d1);
+    int l2 = i2d_X509_NAME(X509_get_subject_name(a), &d2);
+    assert_true(l1 > 0);
+    assert_int_equal(l1, l2);
+    assert_memory_equal(d1, d2, (size_t)l1);
+    OPENSSL_free(d1);
+    OPENSSL_free(d2);
+    assert_int_equal(X509_self_signed(x, 1), 1);
+    GENERAL_NAMES *want = X509_get_ext_d2i(a, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *got = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    assert_non_null(want);
+    assert_non_null(got);
+    assert_int_equal(sk_GENERAL_NAME_num(got), sk_GENERAL_NAME_num(want));
+    for (int i = 0; i < sk_GENERAL_NAME_num(want); i++) {
+        assert_int_equal(
+            GENERAL_NAME_cmp(sk_GENERAL_NAME_value(want, i), sk_GENERAL_NAME_value(got, i)), 0);
+    }
+    GENERAL_NAMES_free(want);
+    GENERAL_NAMES_free(got);
+    assert_int_not_equal(ASN1_INTEGER_cmp(X509_get0_serialNumber(x), X509_get0_serialNumber(a)), 0);
+}
+
+static void selfsign_ok(struct ctx *c, const char *name, const struct pin *pin)
+{
+    struct manager_change ch = { .id = "x" };
+    struct certd_err err = { 0 };
+    int r = manager_selfsign(c->m, ep_get(c, name), pin, &ch, &err);
+    if (r < 0) {
+        fail_msg("selfsign %s: %d %s: %s", name, r, err_code_name(err.code), err.msg);
+    }
+    assert_string_equal(ch.id, MANAGER_SINGLE_ID);
+    assert_string_equal(ch.warning, "");
+}
+
+static void test_selfsign_same_key(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-selfsign");
+    ctx_start(&c);
+
+    /* The bootstrap certificate: its pin is its key's. */
+    struct ep_snapshot *s0 = snap(&c, "https");
+    struct pin p0 = pin_of(s0->key);
+    assert_pin_equal(&s0->key_pin, &p0);
+    char *key_path = ep_file(&c, "https", "key.pem");
+    char *key_before = file_get(key_path, NULL);
+
+    selfsign_ok(&c, "https", NULL);
+    struct ep_snapshot *s1 = snap(&c, "https");
+    assert_true(s1 != s0);
+    assert_selfsigned_like(s1->entries[0].cert, s0->entries[0].cert);
+    assert_int_equal(EVP_PKEY_eq(s1->key, s0->key), 1);
+    assert_pin_equal(&s1->key_pin, &p0);
+    assert_int_equal(X509_get_extended_key_usage(s1->entries[0].cert) & XKU_SSL_SERVER,
+                     XKU_SSL_SERVER);
+    assert_https_files_match(&c);
+    /* The key stays the key: its file holds it as before. */
+    char *key_after = file_get(key_path, NULL);
+    assert_string_equal(key_after, key_before);
+    free(key_after);
+
+    /* A CA-signed certificate with a rich subject (RFC 4514 specials) and six kinds of SAN:
+     * the self-signed one copies them exactly, for the same key, and keeps both usages. */
+    char *pem = fixture_str("server-ec-bundle.pem");
+    install_ok(&c, "https", pem, NULL, &ch);
+    struct ep_snapshot *s2 = snap(&c, "https");
+    selfsign_ok(&c, "https", NULL);
+    struct ep_snapshot *s3 = snap(&c, "https");
+    assert_selfsigned_like(s3->entries[0].cert, s2->entries[0].cert);
+    assert_int_equal(EVP_PKEY_eq(s3->key, s2->key), 1);
+    assert_pin_equal(&s3->key_pin, &s2->key_pin);
+    assert_int_equal(sk_X509_num(s3->chain), 0);
+    assert_https_files_match(&c);
+
+    /* What it made survives a restart, as any change does. */
+    ctx_restart(&c);
+    struct ep_snapshot *s4 = snap(&c, "https");
+    assert_int_equal(X509_cmp(s4->entries[0].cert, s3->entries[0].cert), 0);
+    assert_pin_equal(&s4->key_pin, &s3->key_pin);
+
+    ep_snapshot_unref(s0);
+    ep_snapshot_unref(s1);
+    ep_snapshot_unref(s2);
+    ep_snapshot_unref(s3);
+    ep_snapshot_unref(s4);
+    free(pem);
+    free(key_before);
+    free(key_path);
+    ctx_done(&c);
+}
+
+static void test_selfsign_switches_to_pending_key(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct certd_err err = { 0 };
+    struct manager_change ch = { .id = "" };
+    struct pin pins[MANAGER_PENDING_MAX + 1];
+    struct pin next1, next2;
+    char *csr1 = NULL, *csr2 = NULL;
+    ctx_init(&c, "mgr-nextkey");
+    ctx_start(&c);
+    struct endpoint *ep = ep_get(&c, "https");
+    assert_int_equal(endpoint_pending_pins(ep, pins, ELEMENTSOF(pins)), 0);
+
+    /* Two next keys: each pin is the CSR's key's, listed newest first. */
+    assert_int_equal(manager_prepare_next_key(c.m, ep, "1", NULL, NULL, &csr1, &next1, &err), 0);
+    struct pin want = pin_of_csr(csr1);
+    assert_pin_equal(&next1, &want);
+    assert_int_equal(manager_prepare_next_key(c.m, ep, "1", &spec_p384, "pw", &csr2, &next2, &err),
+                     0);
+    want = pin_of_csr(csr2);
+    assert_pin_equal(&next2, &want);
+    assert_int_equal(endpoint_pending_pins(ep, pins, ELEMENTSOF(pins)), 2);
+    assert_pin_equal(&pins[0], &next2);
+    assert_pin_equal(&pins[1], &next1);
+    assert_int_equal(endpoint_pending_pins(ep, pins, 1), 1);
+    assert_pin_equal(&pins[0], &next2);
+    assert_int_equal(n_pending(&c, "https"), 2);
+
+    /* The pins survive a restart with their keys. */
+    ctx_restart(&c);
+    ep = ep_get(&c, "https");
+    assert_int_equal(endpoint_pending_pins(ep, pins, ELEMENTSOF(pins)), 2);
+    assert_pin_equal(&pins[0], &next2);
+    assert_pin_equal(&pins[1], &next1);
+
+    /* The switch: the older next key; it is used up, the other still waits. */
+    struct ep_snapshot *before = snap(&c, "https");
+    selfsign_ok(&c, "https", &next1);
+    struct ep_snapshot *after = snap(&c, "https");
+    assert_key_of_csr(&c, "https", csr1);
+    assert_pin_equal(&after->key_pin, &next1);
+    assert_selfsigned_like(after->entries[0].cert, before->entries[0].cert);
+    assert_https_files_match(&c);
+    assert_int_equal(n_pending(&c, "https"), 1);
+    assert_int_equal(endpoint_pending_pins(ep, pins, ELEMENTSOF(pins)), 1);
+    assert_pin_equal(&pins[0], &next2);
+
+    /* Used up: the same pin again is refused, naming it, and nothing changes. */
+    struct tree t0, t1;
+    char pin_text[PIN_STR_MAX];
+    pin_format(&next1, pin_text, sizeof(pin_text));
+    tree_take(c.state, &t0);
+    err_clear(&err);
+    assert_err(manager_selfsign(c.m, ep, &next1, &ch, &err), &err, -ENOENT, CERTD_E_NOT_FOUND,
+               "no pending key");
+    assert_non_null(strstr(err.msg, pin_text));
+    /* The current key is not a pending one either. */
+    err_clear(&err);
+    assert_err(manager_selfsign(c.m, ep, &after->key_pin, &ch, &err), &err, -ENOENT,
+               CERTD_E_NOT_FOUND, "no pending key");
+    tree_take(c.state, &t1);
+    tree_assert_same(&t0, &t1);
+    tree_free(&t0);
+    tree_free(&t1);
+    assert_true(is_unchanged(&c, "https", after));
+    assert_string_equal(ch.id, "");
+
+    /* An installed answer to the second CSR uses up its key the same way. */
+    char *cert = cert_for_csr(csr2, "csr.example.com");
+    install_ok(&c, "https", cert, NULL, &ch);
+    assert_int_equal(endpoint_pending_pins(ep, pins, ELEMENTSOF(pins)), 0);
+    assert_int_equal(n_pending(&c, "https"), 0);
+    struct ep_snapshot *installed = snap(&c, "https");
+    assert_pin_equal(&installed->key_pin, &next2);
+
+    ep_snapshot_unref(installed);
+    ep_snapshot_unref(before);
+    ep_snapshot_unref(after);
+    free(cert);
+    free(csr1);
+    free(csr2);
+    ctx_done(&c);
+}
+
+static void test_selfsign_client_and_refusals(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct certd_err err = { 0 };
+    struct manager_change ch = { .id = "" };
+    struct pin pins[MANAGER_PENDING_MAX];
+    ctx_init(&c, "mgr-selfsign-ldap");
+    ctx_start(&c);
+    struct ep_snapshot *empty = snap(&c, "ldap");
+    struct tree t0, t1;
+    tree_take(c.state, &t0);
+
+    /* Refusals change nothing: an authority has no key; an empty client no current key. */
+    assert_err(manager_selfsign(c.m, ep_get(&c, "truststore"), NULL, &ch, &err), &err, -EOPNOTSUPP,
+               CERTD_E_POLICY_FORBIDS, "CA certificates");
+    err_clear(&err);
+    assert_err(manager_selfsign(c.m, ep_get(&c, "ldap"), NULL, &ch, &err), &err, -ENOENT,
+               CERTD_E_KEY_MISSING, "no key");
+    err_clear(&err);
+    assert_int_equal(endpoint_pending_pins(ep_get(&c, "truststore"), pins, ELEMENTSOF(pins)), 0);
+    tree_take(c.state, &t1);
+    tree_assert_same(&t0, &t1);
+    tree_free(&t0);
+    tree_free(&t1);
+    assert_true(is_unchanged(&c, "ldap", empty));
+    assert_string_equal(ch.id, "");
+
+    /* An empty client with a pending key: the bootstrap names, and a client certificate. */
+    char *csr = csr_ok(&c, "ldap", &spec_p256);
+    assert_int_equal(endpoint_pending_pins(ep_get(&c, "ldap"), pins, ELEMENTSOF(pins)), 1);
+    struct pin want = pin_of_csr(csr);
+    assert_pin_equal(&pins[0], &want);
+    selfsign_ok(&c, "ldap", &pins[0]);
+    struct ep_snapshot *s = snap(&c, "ldap");
+    assert_int_equal(s->n, 1);
+    X509 *x = s->entries[0].cert;
+    assert_selfsigned_for_host(x);
+    assert_true(cert_has_dns(x, HOSTNAME));
+    assert_int_equal(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT, XKU_SSL_CLIENT);
+    assert_int_equal(X509_get_extended_key_usage(x) & XKU_SSL_SERVER, 0);
+    assert_key_of_csr(&c, "ldap", csr);
+    assert_pin_equal(&s->key_pin, &want);
+    assert_int_equal(n_pending(&c, "ldap"), 0);
+    char *cert_path = ep_file(&c, "ldap", "cert.pem");
+    X509 *on_disk = cert_of_file(cert_path);
+    assert_int_equal(X509_cmp(on_disk, x), 0);
+
+    X509_free(on_disk);
+    free(cert_path);
+    ep_snapshot_unref(s);
+    ep_snapshot_unref(empty);
+    free(csr);
+    ctx_done(&c);
+}
+
+/* A self-signed certificate for key, CN = the host name, valid from now + nb to now + na days. */
+static char *selfsigned_pem(EVP_PKEY *key, long nb_days, long na_days)
+{
+    X509 *x = cert_make(key, HOSTNAME, NULL, NULL, false, "serverAuth", "DNS:" HOSTNAME, nb_days,
+                        na_days);
+    char *pem = pem_of_cert(x);
+    X509_free(x);
+    return pem;
+}
+
+static void test_bootstrap_reissues_selfsigned_for_same_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        long nb_days, na_days;
+        bool is_reject; /* the policy refuses the dates (else: accepted with a warning) */
+        bool is_kept;   /* the key must stay */
+    } cases[] = {
+        { "expired, policy reject", -30, -1, true, true },
+        { "not yet valid, policy reject", 10, 400, true, true },
+        /* Accepted as it is: nothing is re-issued, the files stay byte for byte. */
+        { "expired, policy accept", -30, -1, false, true },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct ctx c;
+        print_message("case: %s\n", cases[i].name);
+        ctx_init(&c, "mgr-reissue");
+        if (cases[i].is_reject) {
+            ctx_cfg_ep(&c, "https")->expired = VALIDITY_REJECT;
+            ctx_cfg_ep(&c, "https")->not_yet_valid = VALIDITY_REJECT;
+        }
+        ctx_start(&c);
+        char *dir = ep_file(&c, "https", "");
+        char *cert_path = ep_file(&c, "https", "cert.pem");
+        char *key_path = ep_file(&c, "https", "key.pem");
+        EVP_PKEY *key = key_of_file(key_path);
+        struct pin p0 = pin_of(key);
+        char *bad = selfsigned_pem(key, cases[i].nb_days, cases[i].na_days);
+        file_put(cert_path, bad, strlen(bad), 0644);
+        X509 *bad_x = cert_of_pem(bad);
+
+        ctx_restart(&c);
+        struct ep_snapshot *s = snap(&c, "https");
+        assert_int_equal(EVP_PKEY_eq(s->key, key), 1);
+        assert_pin_equal(&s->key_pin, &p0);
+        if (cases[i].is_reject) {
+            /* A new certificate, valid now, for the same key; the old one kept aside. */
+            assert_selfsigned_like(s->entries[0].cert, bad_x);
+            assert_true(X509_cmp_current_time(X509_get0_notBefore(s->entries[0].cert)) < 0);
+            assert_true(X509_cmp_current_time(X509_get0_notAfter(s->entries[0].cert)) > 0);
+            assert_https_files_match(&c);
+            char *aside = dir_find_prefix(dir, "cert.pem.corrupt-");
+            char *kept = file_get(aside, NULL);
+            assert_string_equal(kept, bad);
+            free(kept);
+            free(aside);
+            assert_int_equal(dir_count_prefix(dir, "key.pem.corrupt-"), 1);
+        } else {
+            assert_int_equal(X509_cmp(s->entries[0].cert, bad_x), 0);
+            char *now = file_get(cert_path, NULL);
+            assert_string_equal(now, bad);
+            free(now);
+            assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt-"), 0);
+        }
+        ep_snapshot_unref(s);
+        X509_free(bad_x);
+        free(bad);
+        EVP_PKEY_free(key);
+        free(cert_path);
+        free(key_path);
+        free(dir);
+        ctx_done(&c);
+    }
+}
+
+/* An expired certificate that is not self-signed, or whose key is not there, gets a new key. */
+static void test_bootstrap_new_key_unless_selfsigned(void **state)
+{
+    (void)state;
+    struct ctx c;
+    ctx_init(&c, "mgr-reissue-ca");
+    ctx_cfg_ep(&c, "https")->expired = VALIDITY_REJECT;
+    ctx_start(&c);
+    char *cert_path = ep_file(&c, "https", "cert.pem");
+    char *key_path = ep_file(&c, "https", "key.pem");
+    EVP_PKEY *key = key_of_file(key_path);
+
+    /* The same key, but an expired certificate from a CA: certd cannot renew that one itself. */
+    X509 *x = cert_make(key, HOSTNAME, test_ca, test_ca_key, false, "serverAuth", NULL, -30, -1);
+    char *pem = pem_of_cert(x);
+    file_put(cert_path, pem, strlen(pem), 0644);
+    ctx_restart(&c);
+    struct ep_snapshot *s = snap(&c, "https");
+    assert_int_equal(EVP_PKEY_eq(s->key, key), 0);
+    assert_selfsigned_for_host(s->entries[0].cert);
+    assert_https_files_match(&c);
+
+    ep_snapshot_unref(s);
+    free(pem);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    free(cert_path);
+    free(key_path);
+    ctx_done(&c);
+}
+
 /* ---- reload ---- */
 
 static void test_reload(void **state)
@@ -2132,6 +2512,11 @@ int main(void)
         cmocka_unit_test(test_client_delete_removes_files),
         cmocka_unit_test(test_server_delete_regenerates),
         cmocka_unit_test(test_renew_and_rekey),
+        cmocka_unit_test(test_selfsign_same_key),
+        cmocka_unit_test(test_selfsign_switches_to_pending_key),
+        cmocka_unit_test(test_selfsign_client_and_refusals),
+        cmocka_unit_test(test_bootstrap_reissues_selfsigned_for_same_key),
+        cmocka_unit_test(test_bootstrap_new_key_unless_selfsigned),
         cmocka_unit_test(test_reload),
         cmocka_unit_test(test_concurrent_csrs),
     };
