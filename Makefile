@@ -51,6 +51,7 @@ bench: deps build
 	bench/https-bench $(BUILD)/src/daemon/certd
 	bench/ca-bench $(BUILD)/src/daemon/certd
 	bench/tpm-bench $(BUILD)/src/daemon/certd
+	bench/pins-bench $(BUILD)/src/daemon/certd
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN)

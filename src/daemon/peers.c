@@ -483,7 +483,7 @@ int peers_key_pin(struct peers *p, X509 *cert, struct pin *ret, struct certd_err
     if (r < 0) {
         return r;
     }
-    r = pin_from_pkey(p->libctx, p->propq, k, ret);
+    r = pin_from_cert(p->libctx, p->propq, cert, ret);
     if (r < 0) {
         return err_set(err, r, CERTD_E_INTERNAL, "the certificate's key cannot be hashed");
     }
