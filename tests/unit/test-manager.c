@@ -27,7 +27,6 @@
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -228,55 +227,25 @@ static X509_REQ *csr_of_pem(const char *pem)
     return x;
 }
 
-static void ext_add(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    assert_non_null(e);
-    assert_int_equal(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /*
  * A certificate for pub (public key is enough), signed by issuer/issuer_key (NULL: self-signed
  * with pub, which must then be a private key). Validity from now + nb_days to now + na_days.
+ * Subject OU=manager, the default KeyUsage, no AuthorityKeyIdentifier, SHA-384.
  */
 static X509 *cert_make(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
                        bool is_ca, const char *eku, const char *san, long nb_days, long na_days)
 {
-    X509 *x = X509_new();
-    uint64_t serial;
-    assert_non_null(x);
-    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
-    assert_int_equal(RAND_bytes((unsigned char *)&serial, sizeof(serial)), 1);
-    assert_int_equal(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial >> 1), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                                (const unsigned char *)"certd tests", -1, -1, 0),
-                     1);
-    assert_int_equal(X509_NAME_add_entry_by_txt(name, "OU", MBSTRING_UTF8,
-                                                (const unsigned char *)"manager", -1, -1, 0),
-                     1);
-    assert_int_equal(
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
-        1);
-    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
-    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), nb_days * 86400));
-    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), na_days * 86400));
-    assert_int_equal(X509_set_pubkey(x, pub), 1);
-    X509V3_CTX v3;
-    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-    ext_add(x, &v3, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    ext_add(x, &v3, NID_key_usage,
-            is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
-    ext_add(x, &v3, NID_subject_key_identifier, "hash");
-    if (eku) {
-        ext_add(x, &v3, NID_ext_key_usage, eku);
-    }
-    if (san) {
-        ext_add(x, &v3, NID_subject_alt_name, san);
-    }
-    assert_true(X509_sign(x, issuer_key ? issuer_key : pub, EVP_sha384()) > 0);
-    return x;
+    return tu_cert_make(&(const struct tu_cert_spec){ .key = pub,
+                                                      .cn = cn,
+                                                      .ou = "manager",
+                                                      .issuer = issuer,
+                                                      .issuer_key = issuer_key,
+                                                      .is_ca = is_ca,
+                                                      .eku = eku,
+                                                      .san = san,
+                                                      .md = EVP_sha384(),
+                                                      .nb_days = nb_days,
+                                                      .na_days = na_days });
 }
 
 /*

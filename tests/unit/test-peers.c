@@ -29,10 +29,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 #include "config.h"
 #include "issue/issue.h"
@@ -110,68 +108,32 @@ static struct pin pin_of(EVP_PKEY *key)
     return p;
 }
 
-static void ext_add(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
-{
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
-    assert_non_null(e);
-    assert_int_equal(X509_add_ext(x, e, -1), 1);
-    X509_EXTENSION_free(e);
-}
-
 /*
  * A certificate for key with subject CN cn, signed by issuer/issuer_key (NULL: self-signed
- * with key), valid from now + nb_days to now + na_days, with KeyUsage ku ("": none). Leaves get
- * clientAuth, as a console's.
+ * with key), valid from now + nb_days to now + na_days, with KeyUsage ku ("": none). Issued
+ * ones carry an AuthorityKeyIdentifier: X509_V_FLAG_X509_STRICT wants it on every certificate
+ * that is not self-signed. Leaves get clientAuth, as a console's.
  */
 static X509 *cert_make_ku(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
                           bool is_ca, long nb_days, long na_days, const char *ku)
 {
-    X509 *x = X509_new();
-    uint64_t serial;
-    assert_non_null(x);
-    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
-    assert_int_equal(RAND_bytes((unsigned char *)&serial, sizeof(serial)), 1);
-    assert_int_equal(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial >> 1), 1);
-    X509_NAME *name = X509_get_subject_name(x);
-    assert_int_equal(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
-                                                (const unsigned char *)"certd tests", -1, -1, 0),
-                     1);
-    assert_int_equal(
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0),
-        1);
-    assert_int_equal(X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name), 1);
-    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), nb_days * 86400));
-    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), na_days * 86400));
-    assert_int_equal(X509_set_pubkey(x, key), 1);
-    X509V3_CTX v3;
-    X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-    ext_add(x, &v3, NID_basic_constraints, is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-    if (ku[0]) {
-        ext_add(x, &v3, NID_key_usage, ku);
-    }
-    ext_add(x, &v3, NID_subject_key_identifier, "hash");
-    if (issuer) {
-        /* X509_V_FLAG_X509_STRICT wants it on every certificate that is not self-signed. */
-        ext_add(x, &v3, NID_authority_key_identifier, "keyid:always");
-    }
-    if (!is_ca) {
-        ext_add(x, &v3, NID_ext_key_usage, "clientAuth");
-    }
-    EVP_PKEY *signer = issuer_key ? issuer_key : key;
-    /* EdDSA signs the message itself: no digest. */
-    const EVP_MD *md = EVP_PKEY_is_a(signer, "ED25519") ? NULL : EVP_sha256();
-    assert_true(X509_sign(x, signer, md) > 0);
-    return x;
+    return tu_cert_make(&(const struct tu_cert_spec){ .key = key,
+                                                      .cn = cn,
+                                                      .issuer = issuer,
+                                                      .issuer_key = issuer_key,
+                                                      .is_ca = is_ca,
+                                                      .ku = ku,
+                                                      .has_aki = true,
+                                                      .eku = is_ca ? NULL : "clientAuth",
+                                                      .nb_days = nb_days,
+                                                      .na_days = na_days });
 }
 
 /* Leaves: KeyUsage digitalSignature only, as certd's own self-signed certificates have. */
-#define LEAF_KU "critical,digitalSignature"
-
 static X509 *cert_make(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
                        bool is_ca, long nb_days, long na_days)
 {
-    return cert_make_ku(key, cn, issuer, issuer_key, is_ca, nb_days, na_days,
-                        is_ca ? "critical,keyCertSign,cRLSign" : LEAF_KU);
+    return cert_make_ku(key, cn, issuer, issuer_key, is_ca, nb_days, na_days, NULL);
 }
 
 /* A copy of x whose signature has one bit flipped (the TBS part, names and key, unchanged). */

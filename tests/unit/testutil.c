@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
 
 static const char *fixtures_dir(void)
 {
@@ -132,4 +134,75 @@ int fixture_keys_teardown(void **state)
     EVP_PKEY_free(fixture_keys.ed25519);
     fixture_keys = (struct fixture_keys){ 0 };
     return 0;
+}
+
+static void cert_ext_add(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+    assert_non_null(e);
+    assert_int_equal(X509_add_ext(x, e, -1), 1);
+    X509_EXTENSION_free(e);
+}
+
+static void cert_name_add(X509_NAME *name, const char *field, const char *value)
+{
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8,
+                                                (const unsigned char *)value, -1, -1, 0),
+                     1);
+}
+
+X509 *tu_cert_make(const struct tu_cert_spec *spec)
+{
+    X509 *x = X509_new();
+    uint64_t serial;
+    assert_non_null(x);
+    assert_non_null(spec->key);
+    assert_non_null(spec->cn);
+    assert_true(!spec->issuer == !spec->issuer_key);
+    assert_int_equal(X509_set_version(x, X509_VERSION_3), 1);
+    /* Halved: a positive INTEGER that fits the 20 octets RFC 5280 §4.1.2.2 allows. */
+    assert_int_equal(RAND_bytes((unsigned char *)&serial, sizeof(serial)), 1);
+    assert_int_equal(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial >> 1), 1);
+    X509_NAME *name = X509_get_subject_name(x);
+    cert_name_add(name, "O", "certd tests");
+    if (spec->ou) {
+        cert_name_add(name, "OU", spec->ou);
+    }
+    cert_name_add(name, "CN", spec->cn);
+    assert_int_equal(
+        X509_set_issuer_name(x, spec->issuer ? X509_get_subject_name(spec->issuer) : name), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), spec->nb_days * 86400));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), spec->na_days * 86400));
+    assert_int_equal(X509_set_pubkey(x, spec->key), 1);
+
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, spec->issuer ? spec->issuer : x, x, NULL, NULL, 0);
+    cert_ext_add(x, &v3, NID_basic_constraints,
+                 spec->is_ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    const char *ku = spec->ku;
+    if (!ku) {
+        ku = spec->is_ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature";
+    }
+    if (ku[0]) {
+        cert_ext_add(x, &v3, NID_key_usage, ku);
+    }
+    cert_ext_add(x, &v3, NID_subject_key_identifier, "hash");
+    if (spec->has_aki && spec->issuer) {
+        cert_ext_add(x, &v3, NID_authority_key_identifier, "keyid:always");
+    }
+    if (spec->eku) {
+        cert_ext_add(x, &v3, NID_ext_key_usage, spec->eku);
+    }
+    if (spec->san) {
+        cert_ext_add(x, &v3, NID_subject_alt_name, spec->san);
+    }
+
+    EVP_PKEY *signer = spec->issuer ? spec->issuer_key : spec->key;
+    /* EdDSA signs the message itself: no digest. */
+    const EVP_MD *md = NULL;
+    if (!EVP_PKEY_is_a(signer, "ED25519") && !EVP_PKEY_is_a(signer, "ED448")) {
+        md = spec->md ? spec->md : EVP_sha256();
+    }
+    assert_true(X509_sign(x, signer, md) > 0);
+    return x;
 }

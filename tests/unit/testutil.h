@@ -8,6 +8,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,3 +35,29 @@ extern struct fixture_keys fixture_keys;
 /* cmocka group setup/teardown for fixture_keys: 0 on success, -1 when a key cannot be made. */
 int fixture_keys_setup(void **state);
 int fixture_keys_teardown(void **state);
+
+/*
+ * What tu_cert_make puts in a certificate. The subject is O=certd tests[, OU=ou], CN=cn; the
+ * serial is random (63 bits); the extensions come in this order: BasicConstraints (critical,
+ * CA:TRUE or CA:FALSE), KeyUsage, SubjectKeyIdentifier (hash), AuthorityKeyIdentifier,
+ * ExtendedKeyUsage, SubjectAltName. Strings are in openssl's x509v3_config syntax.
+ */
+struct tu_cert_spec {
+    EVP_PKEY *key;        /* subject key: a public key is enough unless self-signed (borrowed) */
+    const char *cn;       /* subject CN */
+    const char *ou;       /* subject OU; NULL: none */
+    X509 *issuer;         /* NULL: self-signed with key (borrowed) */
+    EVP_PKEY *issuer_key; /* signs when issuer is set (borrowed) */
+    bool is_ca;
+    /* NULL: "critical,keyCertSign,cRLSign" for a CA, "critical,digitalSignature" for a leaf;
+     * "": no KeyUsage. */
+    const char *ku;
+    bool has_aki;     /* AuthorityKeyIdentifier keyid:always, only when issuer is set */
+    const char *eku;  /* ExtendedKeyUsage; NULL: none */
+    const char *san;  /* SubjectAltName; NULL: none */
+    const EVP_MD *md; /* digest for non-EdDSA signers; NULL: SHA-256 (EdDSA: always none) */
+    long nb_days;     /* notBefore: now + nb_days */
+    long na_days;     /* notAfter: now + na_days */
+};
+/* A new certificate as spec says (owned by the caller: X509_free); fails the test on error. */
+X509 *tu_cert_make(const struct tu_cert_spec *spec);
