@@ -1176,6 +1176,7 @@ static void test_idle_timeout(void **state)
 struct waiter {
     int ready[2]; /* the thread writes a byte once connected */
     int status;
+    char why[200]; /* how the TLS handshake failed (a failure is rare: say why when it comes) */
 };
 
 static void *late_client(void *arg)
@@ -1199,7 +1200,16 @@ static void *late_client(void *arg)
     }
     SSL *ssl = SSL_new(client_ctx);
     char buf[4096];
-    if (ssl && SSL_set_fd(ssl, fd) == 1 && SSL_connect(ssl) == 1) {
+    int hs = ssl && SSL_set_fd(ssl, fd) == 1 ? SSL_connect(ssl) : -1;
+    if (hs != 1) {
+        int saved = errno;
+        char reason[120] = "";
+        ERR_error_string_n(ERR_peek_error(), reason, sizeof(reason));
+        (void)snprintf(w->why, sizeof(w->why),
+                       "SSL_connect %d, SSL_get_error %d, errno %d (%s), %s", hs,
+                       ssl ? SSL_get_error(ssl, hs) : -1, saved, strerror(saved), reason);
+    }
+    if (hs == 1) {
         static const char req[] = GET("/late");
         w->status = -3; /* the request could not be sent */
         if (SSL_write(ssl, req, sizeof(req) - 1) == (int)sizeof(req) - 1) {
@@ -1230,7 +1240,7 @@ static void end_late_client(struct waiter *w, pthread_t t, int want)
     assert_int_equal(pthread_join(t, NULL), 0);
     if (w->status != want) {
         /* -2: no TLS session, -3: the request not sent, -4: no response */
-        fail_msg("late client: status %d, want %d", w->status, want);
+        fail_msg("late client: status %d, want %d; %s", w->status, want, w->why);
     }
     (void)close(w->ready[0]);
     (void)close(w->ready[1]);
