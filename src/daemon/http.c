@@ -89,6 +89,11 @@
 #define HTTP_LINGER_MAX (256u * 1024u)
 /* Pause after accept() fails for lack of descriptors or memory, instead of spinning. */
 #define HTTP_ACCEPT_RETRY_SECONDS 1
+/*
+ * Newcomers accepted when, after all, no slot was free (see accept_cb) wait here for one, as
+ * they would have waited in the backlog; beyond this many they are closed.
+ */
+#define HTTP_PARKED_MAX 8u
 /* Buffers a connection keeps between requests; larger ones are freed after the request. */
 #define HTTP_KEEP_BUFFER_MAX (16u * 1024u)
 /* First allocation of the arena: a typical request's line and headers. */
@@ -217,6 +222,12 @@ struct http_server {
     struct event *hs_retry;                         /* runs hs_wait_kick from the loop */
     struct evconnlistener *listener;
     struct event *accept_retry;
+    struct parked {
+        int fd;
+        struct sockaddr_storage addr;
+    } parked[HTTP_PARKED_MAX]; /* FIFO: the first gets the next free slot */
+    unsigned n_parked;
+    struct event *unpark; /* runs unpark_cb from the loop once a slot is free */
     uint16_t port;
     bool is_listening; /* the listener is enabled */
     bool is_draining;
@@ -1386,8 +1397,11 @@ static void server_update_listener(struct http_server *s)
      * connection's place: otherwise one client holding every slot open with a request now and
      * then would keep everybody else waiting in the backlog.
      */
-    bool want = s->ssl_ctx && !s->is_draining &&
-                (s->n_conns < s->limits.max_connections || server_oldest_idle(s)) &&
+    bool has_slot = s->n_conns < s->limits.max_connections || server_oldest_idle(s);
+    if (s->n_parked > 0 && s->unpark && (has_slot || s->is_draining || !s->ssl_ctx)) {
+        event_active(s->unpark, EV_TIMEOUT, 0);
+    }
+    bool want = s->ssl_ctx && !s->is_draining && has_slot && s->n_parked == 0 &&
                 !(s->accept_retry && event_pending(s->accept_retry, EV_TIMEOUT, NULL));
     if (want && !s->is_listening) {
         s->is_listening = evconnlistener_enable(s->listener) == 0;
@@ -1556,23 +1570,13 @@ static void hs_done(void *arg, bool cancelled)
     }
 }
 
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
-                      int addrlen, void *arg)
+/* Start serving fd, accepted from addr: there is a free slot, or an idle connection to close. */
+static void server_take(struct http_server *s, int fd, struct sockaddr *addr)
 {
-    struct http_server *s = arg;
-    (void)l;
-    (void)addrlen;
-
-    if (!s->ssl_ctx || s->is_draining) {
-        (void)close(fd);
-        return;
-    }
     if (s->n_conns >= s->limits.max_connections) {
         struct http_conn *idle = server_oldest_idle(s);
         if (!idle) {
-            /* Accepted in the same batch as the connection that filled the last slot. */
-            (void)close(fd);
-            server_update_listener(s);
+            (void)close(fd); /* the callers checked: not reached */
             return;
         }
         /* Closing an idle keep-alive connection is always allowed (RFC 9112 §9.6). */
@@ -1658,6 +1662,63 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     server_update_listener(s);
 }
 
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *addr,
+                      int addrlen, void *arg)
+{
+    struct http_server *s = arg;
+    (void)l;
+
+    if (!s->ssl_ctx || s->is_draining) {
+        (void)close(fd);
+        return;
+    }
+    if ((s->n_conns >= s->limits.max_connections && !server_oldest_idle(s)) || s->n_parked > 0) {
+        /*
+         * No slot after all: the listener was enabled while one was free, and this newcomer
+         * came in the same loop iteration as the request that took it (deferred callbacks run
+         * after the accept). It waits for a slot, as it would have in the backlog.
+         */
+        if (s->n_parked < HTTP_PARKED_MAX && addrlen > 0 &&
+            (size_t)addrlen <= sizeof(s->parked[0].addr)) {
+            struct parked *p = &s->parked[s->n_parked++];
+            p->fd = fd;
+            memset(&p->addr, 0, sizeof(p->addr));
+            memcpy(&p->addr, addr, (size_t)addrlen);
+            log_debug("http: connection limit reached: a newcomer waits for a slot");
+        } else {
+            log_debug("http: connection limit reached: a newcomer is closed");
+            (void)close(fd);
+        }
+        server_update_listener(s);
+        return;
+    }
+    server_take(s, fd, addr);
+}
+
+/* Parked newcomers take the slots that freed, in arrival order. */
+static void unpark_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct http_server *s = arg;
+    (void)fd;
+    (void)what;
+    while (s->n_parked > 0) {
+        if (!s->ssl_ctx || s->is_draining) {
+            while (s->n_parked > 0) {
+                (void)close(s->parked[--s->n_parked].fd);
+            }
+            break;
+        }
+        if (s->n_conns >= s->limits.max_connections && !server_oldest_idle(s)) {
+            break;
+        }
+        struct parked p = s->parked[0];
+        s->n_parked--;
+        memmove(&s->parked[0], &s->parked[1], s->n_parked * sizeof(s->parked[0]));
+        server_take(s, p.fd, (struct sockaddr *)&p.addr);
+    }
+    server_update_listener(s);
+}
+
 static void accept_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -1703,12 +1764,16 @@ int http_server_new(struct event_base *base, const struct http_limits *limits,
     s->userdata = userdata;
     s->accept_retry = evtimer_new(base, accept_retry_cb, s);
     s->hs_retry = evtimer_new(base, hs_wait_kick, s);
-    if (!s->accept_retry || !s->hs_retry) {
+    s->unpark = evtimer_new(base, unpark_cb, s);
+    if (!s->accept_retry || !s->hs_retry || !s->unpark) {
         if (s->accept_retry) {
             event_free(s->accept_retry);
         }
         if (s->hs_retry) {
             event_free(s->hs_retry);
+        }
+        if (s->unpark) {
+            event_free(s->unpark);
         }
         free(s);
         return -ENOMEM;
@@ -1879,6 +1944,10 @@ struct http_server *http_server_free(struct http_server *s)
     }
     event_free(s->accept_retry);
     event_free(s->hs_retry);
+    event_free(s->unpark);
+    while (s->n_parked > 0) {
+        (void)close(s->parked[--s->n_parked].fd);
+    }
     SSL_CTX_free(s->ssl_ctx);
     free(s);
     return NULL;

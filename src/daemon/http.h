@@ -22,7 +22,8 @@
  *    checked before reading a byte of body; chunked bodies counted as they come), connection
  *    count (at the limit a newcomer takes the place of the keep-alive connection idle the
  *    longest, which is closed; when every connection is busy the listener stops accepting
- *    and extra clients wait in the kernel's backlog: one client holding every slot with a
+ *    and extra clients wait in the kernel's backlog (one accepted just as the last slot was taken
+ *    waits in certd instead, 8 at most): one client holding every slot with a
  *    request now and then cannot lock others out), a total deadline from the first byte of a
  *    request (TLS handshake included) to its last byte, an idle timeout between requests, a
  *    write timeout for the response.
