@@ -54,47 +54,6 @@
 
 /* ---- helpers (plain libc and OpenSSL, never the code under test) ---- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    return s;
-}
-
-/* Whole file, NUL-terminated; NULL when it does not exist. */
-static char *file_get(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rbe");
-    if (!f) {
-        assert_int_equal(errno, ENOENT);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    for (;;) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0 || len < cap) {
-            break;
-        }
-        cap *= 2;
-        buf = realloc(buf, cap + 1);
-        assert_non_null(buf);
-    }
-    fclose(f);
-    buf[len] = '\0';
-    if (ret_len) {
-        *ret_len = len;
-    }
-    return buf;
-}
-
 static void file_put(const char *path, const void *data, size_t len, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -143,7 +102,7 @@ static void dir_digest_into(const char *dir, FILE *out)
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
         if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
-            char *p = strf("%s/%s", dir, name);
+            char *p = tu_strf("%s/%s", dir, name);
             struct stat st;
             assert_int_equal(lstat(p, &st), 0);
             if (S_ISDIR(st.st_mode)) {
@@ -151,7 +110,7 @@ static void dir_digest_into(const char *dir, FILE *out)
                 dir_digest_into(p, out);
             } else {
                 size_t len = 0;
-                char *data = file_get(p, &len);
+                char *data = tu_file_get(p, &len);
                 char *h = hex_sha256(data, len);
                 fprintf(out, "%s %o %s\n", p, (unsigned)(st.st_mode & 07777), h);
                 free(h);
@@ -506,7 +465,7 @@ static void fx_init(struct fx *f, const char *tag)
 
 static char *fx_path(const struct fx *f, const char *rel)
 {
-    return strf("%s/%s", f->dir, rel);
+    return tu_strf("%s/%s", f->dir, rel);
 }
 
 static void set_str(char **field, const char *value)
@@ -658,7 +617,7 @@ static void test_local_first_start(void **state)
 
     /* The root: self-signed, CA:TRUE pathlen 0 (critical), keyCertSign + cRLSign, P-384. */
     size_t pem_len = 0, key_len = 0;
-    char *pem = file_get(pem_path, &pem_len), *key = file_get(key_path, &key_len);
+    char *pem = tu_file_get(pem_path, &pem_len), *key = tu_file_get(key_path, &key_len);
     X509 *root = pem_cert(pem, pem_len);
     BIO *kb = BIO_new_mem_buf(key, (int)key_len);
     EVP_PKEY *root_key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
@@ -695,7 +654,7 @@ static void test_local_first_start(void **state)
     na = timegm(&tm);
     assert_int_equal(pub->not_after, (int64_t)na);
     size_t crl_len = 0;
-    char *crl_file = file_get(crl_path, &crl_len);
+    char *crl_file = tu_file_get(crl_path, &crl_len);
     assert_non_null(pub->crl_der);
     assert_int_equal(pub->crl_der_len, crl_len);
     assert_memory_equal(pub->crl_der, crl_file, crl_len);
@@ -723,7 +682,7 @@ static void test_local_first_start(void **state)
     fx_stop(&f);
     fx_start_ok(&f);
     size_t pem2_len = 0, key2_len = 0;
-    char *pem2 = file_get(pem_path, &pem2_len), *key2 = file_get(key_path, &key2_len);
+    char *pem2 = tu_file_get(pem_path, &pem2_len), *key2 = tu_file_get(key_path, &key2_len);
     assert_int_equal(pem2_len, pem_len);
     assert_memory_equal(pem2, pem, pem_len);
     assert_int_equal(key2_len, key_len);
@@ -781,7 +740,7 @@ static void test_local_root_names(void **state)
     struct certd_err err = { 0 };
     assert_int_equal(ca_start(f.ca, 0, &err), 0);
     pub = ca_public(f.ca);
-    char *want = strf("CN=certd CA %.55s", host);
+    char *want = tu_strf("CN=certd CA %.55s", host);
     assert_string_equal(pub->subject, want);
     assert_int_equal(strlen(pub->subject) - 3, 64);
     free(want);
@@ -799,7 +758,7 @@ static void test_local_start_completes_crashed_write(void **state)
     fx_stop(&f);
     char *pem_path = fx_path(&f, "ca/ca.pem");
     size_t pem_len = 0;
-    char *pem = file_get(pem_path, &pem_len);
+    char *pem = tu_file_get(pem_path, &pem_len);
 
     /* As store_write_set leaves it after its commit: the key renamed, the certificate not. */
     char *tmp = fx_path(&f, "ca/.tmpset-0123456789abcdef-1");
@@ -824,7 +783,7 @@ static void test_local_start_completes_crashed_write(void **state)
 
     fx_start_ok(&f);
     size_t now_len = 0;
-    char *now = file_get(pem_path, &now_len);
+    char *now = tu_file_get(pem_path, &now_len);
     assert_non_null(now);
     assert_int_equal(now_len, pem_len);
     assert_memory_equal(now, pem, pem_len);
@@ -850,7 +809,7 @@ static void test_local_start_refusals(void **state)
     fx_stop(&f);
     char *pem_path = fx_path(&f, "ca/ca.pem"), *key_path = fx_path(&f, "ca/ca-key.pem");
     size_t pem_len = 0, key_len = 0;
-    char *pem = file_get(pem_path, &pem_len), *key = file_get(key_path, &key_len);
+    char *pem = tu_file_get(pem_path, &pem_len), *key = tu_file_get(key_path, &key_len);
     EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
     assert_non_null(other);
     char *other_pem = key_pem(other);
@@ -929,8 +888,8 @@ static void test_local_configured_ca(void **state)
     struct fx f;
     fx_init(&f, "ca-configured");
     char *own = scratch_dir("ca-configured-files");
-    char *cert_path = strf("%s/ca.pem", own), *key_path = strf("%s/ca.key", own);
-    char *combined_path = strf("%s/combined.pem", own);
+    char *cert_path = tu_strf("%s/ca.pem", own), *key_path = tu_strf("%s/ca.key", own);
+    char *combined_path = tu_strf("%s/combined.pem", own);
     EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     assert_non_null(key);
     char *kpem = key_pem(key);
@@ -999,7 +958,7 @@ static void test_local_configured_ca(void **state)
     /* Certificate and key in one file. */
     X509 *x = ca_cert_make(key, "Configured CA", "critical,CA:TRUE", NULL);
     char *xpem = cert_pem(x);
-    char *both = strf("%s%s", xpem, kpem);
+    char *both = tu_strf("%s%s", xpem, kpem);
     file_put(combined_path, both, strlen(both), 0600);
     set_str(&f.cfg->ca.cert, combined_path);
     set_str(&f.cfg->ca.key, combined_path);
@@ -1226,9 +1185,9 @@ static void test_issue_rejections(void **state)
     cases[5].csr = csr_pem(k, console_rdns, 4, server, 1, &cases[5].len);
     cases[6].csr = csr_pem(k, console_rdns, 4, email, 1, &cases[6].len);
     cases[7].csr = console_csr(fixture_keys.ed25519, &cases[7].len);
-    cases[9].csr = strf("%s%s", good, good);
+    cases[9].csr = tu_strf("%s%s", good, good);
     cases[9].len = 2 * good_len;
-    cases[10].csr = strf("%sjunk\n", good);
+    cases[10].csr = tu_strf("%sjunk\n", good);
     cases[10].len = good_len + 5;
     cases[11].csr = csr_bad_signature(k, &cases[11].len);
     X509 *root = fixture_cert("root-ca.pem");
@@ -1405,7 +1364,7 @@ static void test_revoke_and_crl(void **state)
     assert_int_equal(crl_reason_of(crl, b->rec.serial), -2);
     char *crl_path = fx_path(&f, "ca/crl.der");
     size_t flen = 0;
-    char *file = file_get(crl_path, &flen);
+    char *file = tu_file_get(crl_path, &flen);
     assert_int_equal(flen, pub1->crl_der_len);
     assert_memory_equal(file, pub1->crl_der, flen);
     free(file);
@@ -1511,8 +1470,8 @@ static void host_ca_init(struct host_ca *h)
     assert_non_null(h->key);
     h->cert = ca_cert_make(h->key, "Host CA", "critical,CA:TRUE", "critical,keyCertSign,cRLSign");
     h->pem = cert_pem(h->cert);
-    h->cert_path = strf("%s/ca.pem", h->dir);
-    h->key_path = strf("%s/ca-key.pem", h->dir);
+    h->cert_path = tu_strf("%s/ca.pem", h->dir);
+    h->key_path = tu_strf("%s/ca-key.pem", h->dir);
     file_put(h->cert_path, h->pem, strlen(h->pem), 0644);
     char *k = key_pem(h->key);
     file_put(h->key_path, k, strlen(k), 0600);
@@ -1533,7 +1492,7 @@ static char *signer_path(void)
 {
     const char *root = getenv("CERTD_SOURCE_ROOT");
     assert_non_null(root);
-    return strf("%s/examples/openssl-signer", root);
+    return tu_strf("%s/examples/openssl-signer", root);
 }
 
 static void test_exec_signs_with_helper(void **state)
@@ -1589,9 +1548,9 @@ static void test_exec_signs_with_helper(void **state)
 
     /* With [ca] cert given, that certificate goes out when the helper prints only the leaf. */
     fx_stop(&f);
-    char *leaf_only = strf("%s/leaf-only", h.dir);
+    char *leaf_only = tu_strf("%s/leaf-only", h.dir);
     char *body =
-        strf("#!/bin/sh\nset -e\n%s \"$@\" | sed -n '1,/-----END CERTIFICATE-----/p'\n", helper);
+        tu_strf("#!/bin/sh\nset -e\n%s \"$@\" | sed -n '1,/-----END CERTIFICATE-----/p'\n", helper);
     script_put(leaf_only, body);
     const char *argv2[] = { leaf_only, h.cert_path, h.key_path };
     fx_set_exec(&f, argv2, ELEMENTSOF(argv2), 30);
@@ -1676,7 +1635,7 @@ static void reap_group_killed(pid_t pgid)
 
 static pid_t pid_from_file(const char *path)
 {
-    char *s = file_get(path, NULL);
+    char *s = tu_file_get(path, NULL);
     assert_non_null(s);
     s[strcspn(s, "\n")] = '\0';
     uint64_t v = 0;
@@ -1697,24 +1656,24 @@ static void test_exec_failures(void **state)
     /* A correct answer made ahead, for helpers that only print a file. */
     X509 *leaf = leaf_make(fixture_keys.p256, h.cert, h.key);
     char *leaf_pem = cert_pem(leaf);
-    char *answer = strf("%s%s", leaf_pem, h.pem);
-    char *answer_path = strf("%s/answer.pem", h.dir);
+    char *answer = tu_strf("%s%s", leaf_pem, h.pem);
+    char *answer_path = tu_strf("%s/answer.pem", h.dir);
     file_put(answer_path, answer, strlen(answer), 0644);
-    char *with_key = strf("%s%s", answer, "");
+    char *with_key = tu_strf("%s%s", answer, "");
     {
         char *k = key_pem(fixture_keys.p256);
         free(with_key);
-        with_key = strf("%s%s", answer, k);
+        with_key = tu_strf("%s%s", answer, k);
         free(k);
     }
-    char *with_key_path = strf("%s/with-key.pem", h.dir);
+    char *with_key_path = tu_strf("%s/with-key.pem", h.dir);
     file_put(with_key_path, with_key, strlen(with_key), 0644);
     /* Exactly CA_EXEC_OUT_MAX bytes of output (the answer, then blank lines), and one more. */
     char *padded = malloc(CA_EXEC_OUT_MAX + 1);
     assert_non_null(padded);
     memcpy(padded, answer, strlen(answer));
     memset(padded + strlen(answer), '\n', CA_EXEC_OUT_MAX + 1 - strlen(answer));
-    char *at_max_path = strf("%s/at-max.pem", h.dir), *over_path = strf("%s/over.pem", h.dir);
+    char *at_max_path = tu_strf("%s/at-max.pem", h.dir), *over_path = tu_strf("%s/over.pem", h.dir);
     file_put(at_max_path, padded, CA_EXEC_OUT_MAX, 0644);
     file_put(over_path, padded, CA_EXEC_OUT_MAX + 1, 0644);
 
@@ -1750,7 +1709,7 @@ static void test_exec_failures(void **state)
     };
     char *helper = fx_path(&f, "helper");
     for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-        char *body = strf("#!/bin/sh\n%s", cases[i].body);
+        char *body = tu_strf("#!/bin/sh\n%s", cases[i].body);
         script_put(helper, body);
         const char *argv[] = { helper, cases[i].arg };
         fx_set_exec(&f, argv, ELEMENTSOF(argv), 30);
@@ -1843,9 +1802,10 @@ static void test_exec_timeout_kills_group(void **state)
     struct host_ca h;
     host_ca_init(&h);
     char *signer = signer_path();
-    char *body = strf("#!/bin/sh\necho $$ > \"$1\"\nsleep 30 >/dev/null 2>&1 &\necho $! > \"$2\"\n"
-                      "exec %s \"$3\" \"$4\"\n",
-                      signer);
+    char *body =
+        tu_strf("#!/bin/sh\necho $$ > \"$1\"\nsleep 30 >/dev/null 2>&1 &\necho $! > \"$2\"\n"
+                "exec %s \"$3\" \"$4\"\n",
+                signer);
     script_put(helper, body);
     const char *argv2[] = { helper, self, child, h.cert_path, h.key_path };
     fx_set_exec(&f, argv2, ELEMENTSOF(argv2), 30);
@@ -1892,11 +1852,11 @@ static void test_exec_inherits_nothing(void **state)
     int r = ca_issue(f.ca, span_make(csr, len), "admin", &is, &err);
     assert_err(r, &err, -EPROTO, CERTD_E_SIGNER_FAILED, "status 3", "fds");
     /* ls's own: 0, 1 (the file), 2 and the directory it reads. */
-    char *got = file_get(fds, NULL);
+    char *got = tu_file_get(fds, NULL);
     assert_non_null(got);
     assert_string_equal(got, "0\n1\n2\n3\n");
     free(got);
-    got = file_get(env, NULL);
+    got = tu_file_get(env, NULL);
     assert_non_null(got);
     assert_null(strstr(got, "CERTD_TEST_SECRET"));
     assert_non_null(strstr(got, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"));
@@ -1904,7 +1864,7 @@ static void test_exec_inherits_nothing(void **state)
     free(got);
     /* The CSR, exactly as given, on stdin. */
     size_t in_len = 0;
-    got = file_get(input, &in_len);
+    got = tu_file_get(input, &in_len);
     assert_int_equal(in_len, len);
     assert_memory_equal(got, csr, len);
     free(got);
@@ -2205,9 +2165,9 @@ static void test_sign_exec_queue(void **state)
     char *signer = signer_path();
     char *helper = fx_path(&f, "helper"), *lock = fx_path(&f, "lock"),
          *overlap = fx_path(&f, "overlap");
-    char *body = strf("#!/bin/sh\nmkdir \"$1\" || echo overlap >> \"$2\"\n%s \"$3\" \"$4\"\n"
-                      "rc=$?\nrmdir \"$1\"\nexit $rc\n",
-                      signer);
+    char *body = tu_strf("#!/bin/sh\nmkdir \"$1\" || echo overlap >> \"$2\"\n%s \"$3\" \"$4\"\n"
+                         "rc=$?\nrmdir \"$1\"\nexit $rc\n",
+                         signer);
     script_put(helper, body);
     const char *argv[] = { helper, lock, overlap, h.cert_path, h.key_path };
     fx_set_exec(&f, argv, ELEMENTSOF(argv), 60);

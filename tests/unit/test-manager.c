@@ -40,47 +40,6 @@
 
 /* ---- helpers (plain libc and OpenSSL, never the code under test) ---- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    return s;
-}
-
-/* Whole file, NUL-terminated; NULL when it does not exist. */
-static char *file_get(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rbe");
-    if (!f) {
-        assert_int_equal(errno, ENOENT);
-        return NULL;
-    }
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    for (;;) {
-        size_t n = fread(buf + len, 1, cap - len, f);
-        len += n;
-        if (n == 0 || len < cap) {
-            break;
-        }
-        cap *= 2;
-        buf = realloc(buf, cap + 1);
-        assert_non_null(buf);
-    }
-    fclose(f);
-    buf[len] = '\0';
-    if (ret_len) {
-        *ret_len = len;
-    }
-    return buf;
-}
-
 static void file_put(const char *path, const void *data, size_t len, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -133,7 +92,7 @@ static char *dir_find_prefix(const char *dir, const char *prefix)
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, prefix, strlen(prefix)) == 0) {
             assert_null(found);
-            found = strf("%s/%s", dir, de->d_name);
+            found = tu_strf("%s/%s", dir, de->d_name);
         }
     }
     closedir(d);
@@ -143,7 +102,7 @@ static char *dir_find_prefix(const char *dir, const char *prefix)
 
 static char *str_cat(const char *a, const char *b)
 {
-    return strf("%s%s", a, b);
+    return tu_strf("%s%s", a, b);
 }
 
 static char *fixture_str(const char *name)
@@ -192,7 +151,7 @@ static X509 *cert_of_pem(const char *pem)
 
 static X509 *cert_of_file(const char *path)
 {
-    char *pem = file_get(path, NULL);
+    char *pem = tu_file_get(path, NULL);
     assert_non_null(pem);
     X509 *x = cert_of_pem(pem);
     free(pem);
@@ -202,7 +161,7 @@ static X509 *cert_of_file(const char *path)
 /* The private key in a file (the first one, wherever it is among certificates). */
 static EVP_PKEY *key_of_file(const char *path)
 {
-    char *pem = file_get(path, NULL);
+    char *pem = tu_file_get(path, NULL);
     assert_non_null(pem);
     const char *begin = strstr(pem, "-----BEGIN PRIVATE KEY-----");
     assert_non_null(begin);
@@ -301,7 +260,7 @@ struct ctx {
 static void ctx_init(struct ctx *c, const char *tag)
 {
     *c = (struct ctx){ .root = scratch_dir(tag) };
-    c->state = strf("%s/state", c->root);
+    c->state = tu_strf("%s/state", c->root);
     assert_int_equal(config_new_default(c->state, &c->cfg), 0);
 }
 
@@ -348,7 +307,7 @@ static struct endpoint *ep_get(struct ctx *c, const char *name)
 
 static char *ep_file(struct ctx *c, const char *name, const char *file)
 {
-    return strf("%s/%s/%s", c->state, name, file);
+    return tu_strf("%s/%s/%s", c->state, name, file);
 }
 
 /* A reference to the current snapshot of endpoint name; the caller drops it. */
@@ -469,7 +428,7 @@ static int tree_add(const char *path, const struct stat *st, int flag, struct FT
         t->data[t->n] = strndup(buf, (size_t)n);
         t->len[t->n] = (size_t)n;
     } else {
-        t->data[t->n] = file_get(path, &t->len[t->n]);
+        t->data[t->n] = tu_file_get(path, &t->len[t->n]);
     }
     t->n++;
     return 0;
@@ -681,7 +640,7 @@ static void test_restart_loads_same(void **state)
     ctx_start(&c);
     char *cert_path = ep_file(&c, "https", "cert.pem"), *key_path = ep_file(&c, "https", "key.pem");
     size_t cert_len, key_len;
-    char *cert = file_get(cert_path, &cert_len), *key = file_get(key_path, &key_len);
+    char *cert = tu_file_get(cert_path, &cert_len), *key = tu_file_get(key_path, &key_len);
     struct ep_snapshot *before = endpoint_snapshot(ep_get(&c, "https"));
 
     ctx_restart(&c);
@@ -693,11 +652,11 @@ static void test_restart_loads_same(void **state)
     assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt-"), 0);
     free(dir);
     size_t len;
-    char *now = file_get(cert_path, &len);
+    char *now = tu_file_get(cert_path, &len);
     assert_int_equal(len, cert_len);
     assert_memory_equal(now, cert, len);
     free(now);
-    now = file_get(key_path, &len);
+    now = tu_file_get(key_path, &len);
     assert_int_equal(len, key_len);
     assert_memory_equal(now, key, len);
     free(now);
@@ -806,7 +765,7 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
             /* Unreadable as a certificate, whoever runs the test (root reads any file). */
             assert_int_equal(unlink(cert_path), 0);
             assert_int_equal(mkdir(cert_path, 0700), 0);
-            marker = strf("%s/marker", cert_path);
+            marker = tu_strf("%s/marker", cert_path);
             file_put_str(marker, "kept\n");
             break;
         case SPOIL_COMBINED_NO_KEY:
@@ -821,8 +780,8 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
             file_put_str(key_path, key_bytes);
         }
         bool is_dir = cases[i].spoil == SPOIL_CERT_IS_DIR;
-        char *cert_before = is_dir ? NULL : file_get(cert_path, NULL);
-        char *key_before = file_get(key_path, NULL);
+        char *cert_before = is_dir ? NULL : tu_file_get(cert_path, NULL);
+        char *key_before = tu_file_get(key_path, NULL);
 
         ctx_restart(&c);
         struct ep_snapshot *now = endpoint_snapshot(ep_get(&c, "https"));
@@ -841,13 +800,13 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
             struct stat st;
             assert_int_equal(lstat(aside, &st), 0);
             assert_true(S_ISDIR(st.st_mode));
-            char *kept_marker = strf("%s/marker", aside);
-            char *kept = file_get(kept_marker, NULL);
+            char *kept_marker = tu_strf("%s/marker", aside);
+            char *kept = tu_file_get(kept_marker, NULL);
             assert_string_equal(kept, "kept\n");
             free(kept);
             free(kept_marker);
         } else {
-            char *kept = file_get(aside, NULL);
+            char *kept = tu_file_get(aside, NULL);
             assert_string_equal(kept, cert_before);
             free(kept);
         }
@@ -859,7 +818,7 @@ static void test_bootstrap_keeps_bad_files_aside(void **state)
         free(aside);
         if (cases[i].is_key_aside) {
             aside = dir_find_prefix(dir, "key.pem.corrupt-");
-            char *kept = file_get(aside, NULL);
+            char *kept = tu_file_get(aside, NULL);
             assert_string_equal(kept, key_before);
             free(kept);
             free(aside);
@@ -931,7 +890,7 @@ static void test_install_replaces(void **state)
     ep_snapshot_unref(s);
     /* The chain is in the certificate file, after the leaf. */
     char *cert_path = ep_file(&c, "https", "cert.pem");
-    char *cert = file_get(cert_path, NULL);
+    char *cert = tu_file_get(cert_path, NULL);
     char *second = strstr(strstr(cert, "-----END CERTIFICATE-----"), "-----BEGIN CERTIFICATE-----");
     assert_non_null(second);
     X509 *inter = cert_of_pem(second);
@@ -955,7 +914,7 @@ static void test_install_replaces(void **state)
     ep_snapshot_unref(s1);
     /* Written as PKCS#8 whatever the upload used. */
     char *key_path = ep_file(&c, "https", "key.pem");
-    char *key = file_get(key_path, NULL);
+    char *key = tu_file_get(key_path, NULL);
     assert_non_null(strstr(key, "-----BEGIN PRIVATE KEY-----"));
     free(key);
 
@@ -1003,7 +962,7 @@ static void test_install_combined_file(void **state)
     install_ok(&c, "ldap", pem, NULL, &ch);
     assert_int_equal(n_certs(&c, "ldap"), 1);
     char *path = ep_file(&c, "ldap", "cert.pem");
-    char *file = file_get(path, NULL);
+    char *file = tu_file_get(path, NULL);
     /* The chain, then the key, in one file that holds a key: 0600. */
     char *cert_at = strstr(file, "-----BEGIN CERTIFICATE-----");
     char *key_at = strstr(file, "-----BEGIN PRIVATE KEY-----");
@@ -1040,8 +999,8 @@ static void test_install_two_directories(void **state)
     struct config_endpoint *ce = ctx_cfg_ep(&c, "https");
     free(ce->cert);
     free(ce->key);
-    ce->cert = strf("%s/certs/https.pem", c.root);
-    ce->key = strf("%s/private/https.key", c.root);
+    ce->cert = tu_strf("%s/certs/https.pem", c.root);
+    ce->key = tu_strf("%s/private/https.key", c.root);
     ce->is_cert_given = ce->is_key_given = true;
     ctx_start(&c);
     assert_int_equal(file_mode(ce->key), 0600);
@@ -1062,14 +1021,14 @@ static void test_install_two_directories(void **state)
 
     /* The certificate cannot be written (a directory stands in its place): the key is put back. */
     size_t key_len, len;
-    char *key_before = file_get(ce->key, &key_len);
+    char *key_before = tu_file_get(ce->key, &key_len);
     assert_int_equal(unlink(ce->cert), 0);
     assert_int_equal(mkdir(ce->cert, 0700), 0);
     char *rsa = fixture_cat("server-rsa.pem", "server-rsa.key");
     struct ep_snapshot *before = snap(&c, "https");
     int r = install(&c, "https", rsa, NULL, &ch, &err);
     assert_err(r, &err, -EISDIR, CERTD_E_STORAGE, "https.pem");
-    char *key_after = file_get(ce->key, &len);
+    char *key_after = tu_file_get(ce->key, &len);
     assert_int_equal(len, key_len);
     assert_memory_equal(key_after, key_before, len);
     assert_int_equal(file_mode(ce->key), 0600);
@@ -1170,7 +1129,7 @@ static void test_pending_limit_drops_oldest(void **state)
     char *first = ep_file(&c, "https", "pending/1.key");
     assert_false(file_exists(first));
     for (unsigned i = 2; i <= MANAGER_PENDING_MAX + 1; i++) {
-        char *p = strf("%s/%u.key", dir, i);
+        char *p = tu_strf("%s/%u.key", dir, i);
         assert_true(file_exists(p));
         free(p);
     }
@@ -1281,12 +1240,12 @@ static void test_pending_load_keeps_newest(void **state)
      * 2i. */
     for (size_t i = N; i > 0; i--) {
         char *from = ep_file(&c, "https", "pending");
-        char *old_name = strf("%s/%zu.key", from, i);
-        char *new_name = strf("%s/%zu.key", from, 2 * i - 1);
+        char *old_name = tu_strf("%s/%zu.key", from, i);
+        char *new_name = tu_strf("%s/%zu.key", from, 2 * i - 1);
         assert_int_equal(rename(old_name, new_name), 0);
         char *ldap_dir = ep_file(&c, "ldap", "pending");
-        char *ldap_name = strf("%s/%zu.key", ldap_dir, i);
-        char *to = strf("%s/%zu.key", from, 2 * i);
+        char *ldap_name = tu_strf("%s/%zu.key", ldap_dir, i);
+        char *to = tu_strf("%s/%zu.key", from, 2 * i);
         assert_int_equal(rename(ldap_name, to), 0);
         free(from);
         free(old_name);
@@ -1302,7 +1261,7 @@ static void test_pending_load_keeps_newest(void **state)
     assert_int_equal(n_pending(&c, "https"), N);
     char *dir = ep_file(&c, "https", "pending");
     for (size_t k = 1; k <= 2 * N; k++) {
-        char *p = strf("%s/%zu.key", dir, k);
+        char *p = tu_strf("%s/%zu.key", dir, k);
         if (file_exists(p) != (k > N)) {
             fail_msg("pending key %zu: %s", k, k > N ? "removed" : "kept");
         }
@@ -1310,7 +1269,7 @@ static void test_pending_load_keeps_newest(void **state)
     }
     /* The numbering goes on after the highest. */
     char *next_csr = csr_ok(&c, "https", &spec_p256);
-    char *next = strf("%s/%d.key", dir, 2 * N + 1);
+    char *next = tu_strf("%s/%d.key", dir, 2 * N + 1);
     assert_true(file_exists(next));
     free(next);
     /* That dropped the oldest kept one, N+1: now N+2..2N+1. */
@@ -1522,7 +1481,7 @@ static void test_authority_add_delete_replace(void **state)
             (void)snprintf(hex + 2 * j, 3, "%02x", md[j]);
         }
         assert_string_equal(s->entries[i].id, hex);
-        char *file = strf("%s%s.pem", dir, hex);
+        char *file = tu_strf("%s%s.pem", dir, hex);
         assert_true(file_exists(file));
         assert_int_equal(file_mode(file), 0644);
         free(file);
@@ -1551,7 +1510,7 @@ static void test_authority_add_delete_replace(void **state)
     assert_non_null(ep_snapshot_find(old, ids[1]));
     ep_snapshot_unref(old);
     assert_non_null(strstr(ep_snapshot_find(s, ids[0])->pem, "BEGIN CERTIFICATE"));
-    char *gone = strf("%s%s.pem", dir, ids[1]);
+    char *gone = tu_strf("%s%s.pem", dir, ids[1]);
     assert_false(file_exists(gone));
     free(gone);
 
@@ -1575,7 +1534,7 @@ static void test_authority_add_delete_replace(void **state)
     assert_ptr_equal(ep_snapshot_find(s, ids[2])->info, ep_snapshot_find(old, ids[2])->info);
     ep_snapshot_unref(old);
     ep_snapshot_unref(s);
-    gone = strf("%s%s.pem", dir, ids[0]);
+    gone = tu_strf("%s%s.pem", dir, ids[0]);
     assert_false(file_exists(gone));
     free(gone);
     install_ok(&c, "truststore", one_pem, NULL, &ch);
@@ -1874,7 +1833,7 @@ static void test_selfsign_same_key(void **state)
     struct pin p0 = pin_of(s0->key);
     assert_pin_equal(&s0->key_pin, &p0);
     char *key_path = ep_file(&c, "https", "key.pem");
-    char *key_before = file_get(key_path, NULL);
+    char *key_before = tu_file_get(key_path, NULL);
 
     selfsign_ok(&c, "https", NULL);
     struct ep_snapshot *s1 = snap(&c, "https");
@@ -1886,7 +1845,7 @@ static void test_selfsign_same_key(void **state)
                      XKU_SSL_SERVER);
     assert_https_files_match(&c);
     /* The key stays the key: its file holds it as before. */
-    char *key_after = file_get(key_path, NULL);
+    char *key_after = tu_file_get(key_path, NULL);
     assert_string_equal(key_after, key_before);
     free(key_after);
 
@@ -2114,14 +2073,14 @@ static void test_bootstrap_reissues_selfsigned_for_same_key(void **state)
             assert_true(X509_cmp_current_time(X509_get0_notAfter(s->entries[0].cert)) > 0);
             assert_https_files_match(&c);
             char *aside = dir_find_prefix(dir, "cert.pem.corrupt-");
-            char *kept = file_get(aside, NULL);
+            char *kept = tu_file_get(aside, NULL);
             assert_string_equal(kept, bad);
             free(kept);
             free(aside);
             assert_int_equal(dir_count_prefix(dir, "key.pem.corrupt-"), 1);
         } else {
             assert_int_equal(X509_cmp(s->entries[0].cert, bad_x), 0);
-            char *now = file_get(cert_path, NULL);
+            char *now = tu_file_get(cert_path, NULL);
             assert_string_equal(now, bad);
             free(now);
             assert_int_equal(dir_count_prefix(dir, "cert.pem.corrupt-"), 0);

@@ -45,36 +45,6 @@
 
 /* ---- helpers (plain libc and OpenSSL, never the code under test) ---- */
 
-static char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *strf(const char *fmt, ...)
-{
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vasprintf(&s, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0);
-    return s;
-}
-
-/* Whole file, NUL-terminated; NULL when it does not exist. */
-static char *file_get(const char *path)
-{
-    FILE *f = fopen(path, "rbe");
-    if (!f) {
-        assert_int_equal(errno, ENOENT);
-        return NULL;
-    }
-    size_t cap = 1 << 20;
-    char *buf = malloc(cap + 1);
-    assert_non_null(buf);
-    size_t len = fread(buf, 1, cap, f);
-    assert_true(len < cap);
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
-
 static void file_put(const char *path, const char *s, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -254,19 +224,19 @@ static void fx_start(struct fx *f)
 static void fx_config(struct fx *f, const char *tag, const char *auth, const char *verify)
 {
     *f = (struct fx){ .root = scratch_dir(tag) };
-    f->state = strf("%s/state", f->root);
-    char *text = strf("[server]\nstate_dir = %s\n"
-                      "[tls]\nclient_auth = %s\nclient_verify = %s\n"
-                      "[endpoint truststore]\ntype = authority\n"
-                      "[ca]\nsigner = off\n",
-                      f->state, auth, verify);
+    f->state = tu_strf("%s/state", f->root);
+    char *text = tu_strf("[server]\nstate_dir = %s\n"
+                         "[tls]\nclient_auth = %s\nclient_verify = %s\n"
+                         "[endpoint truststore]\ntype = authority\n"
+                         "[ca]\nsigner = off\n",
+                         f->state, auth, verify);
     struct certd_err err = { 0 };
     int r = config_parse(span_from_str(text), "peers.conf", &f->cfg, &err);
     if (r < 0) {
         fail_msg("config_parse: %d %s", r, err.msg);
     }
     free(text);
-    f->store = strf("%s/pins/clients.json", f->state);
+    f->store = tu_strf("%s/pins/clients.json", f->state);
 }
 
 static void fx_init(struct fx *f, const char *tag, const char *auth, const char *verify)
@@ -342,7 +312,7 @@ struct capture {
 
 static void log_capture_start(struct fx *f, struct capture *c)
 {
-    c->path = strf("%s/log", f->root);
+    c->path = tu_strf("%s/log", f->root);
     (void)fflush(stderr);
     c->saved = dup(STDERR_FILENO);
     assert_true(c->saved >= 0);
@@ -361,7 +331,7 @@ static char *log_capture_end(struct capture *c)
     assert_int_equal(dup2(c->saved, STDERR_FILENO), STDERR_FILENO);
     close(c->saved);
     close(c->fd);
-    char *text = file_get(c->path);
+    char *text = tu_file_get(c->path, NULL);
     assert_non_null(text);
     free(c->path);
     return text;
@@ -903,7 +873,7 @@ static void remove_and_resume(int max_version)
     struct certd_err err = { 0 };
     assert_int_equal(peers_remove(f.p, id, &err), 0);
     assert_int_equal(fx_n_pins(&f), 0);
-    char *text = file_get(f.store);
+    char *text = tu_file_get(f.store, NULL);
     assert_non_null(text);
     assert_null(strstr(text, "console-a"));
     free(text);
@@ -1013,7 +983,7 @@ static void test_reload(void **state)
         { "others may write", "{\"Version\": 1, \"NextId\": 1, \"Pins\": []}\n", 0666, -EPERM,
           CERTD_E_POLICY_FORBIDS, "clients.json" },
     };
-    char *saved = file_get(f.store);
+    char *saved = tu_file_get(f.store, NULL);
     assert_non_null(saved);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         file_put(f.store, bad[i].text, bad[i].mode);
@@ -1055,7 +1025,7 @@ static void test_bad_store_at_start(void **state)
     (void)state;
     struct fx f;
     fx_config(&f, "peers-badstart", "optional", "pin");
-    char *dir = strf("%s/pins", f.state);
+    char *dir = tu_strf("%s/pins", f.state);
     assert_int_equal(mkdir(f.state, 0755), 0);
     assert_int_equal(mkdir(dir, 0700), 0);
     free(dir);
@@ -1084,7 +1054,7 @@ static void test_bad_store_at_start(void **state)
     struct certd_err err = { 0 };
     assert_err(peers_add(f.p, &p, "console-a", "console", USER_ROLE_OPERATOR, NULL, NULL, &err),
                &err, -EBADMSG, CERTD_E_INPUT_GARBAGE, "not valid JSON");
-    char *now = file_get(f.store);
+    char *now = tu_file_get(f.store, NULL);
     assert_string_equal(now, "this is not a pin store");
     free(now);
 
@@ -1102,7 +1072,7 @@ static void test_add_remove_refusals(void **state)
     struct stat st;
     assert_int_equal(stat(f.store, &st), 0);
     assert_int_equal(st.st_mode & 07777, 0600);
-    char *before = file_get(f.store);
+    char *before = tu_file_get(f.store, NULL);
     assert_non_null(before);
 
     /* The same key again, whatever its label or user. */
@@ -1111,7 +1081,7 @@ static void test_add_remove_refusals(void **state)
     assert_err(peers_add(f.p, &p, "other", "someone", USER_ROLE_ADMINISTRATOR, NULL, &e, &err),
                &err, -EEXIST, CERTD_E_DUPLICATE, "already in the store as id 1 (console-a)");
     assert_int_equal(e.id, 777);
-    char *after = file_get(f.store);
+    char *after = tu_file_get(f.store, NULL);
     assert_string_equal(after, before);
     free(after);
     assert_int_equal(fx_n_pins(&f), 1);
@@ -1123,7 +1093,7 @@ static void test_add_remove_refusals(void **state)
         char word[48];
         (void)snprintf(word, sizeof(word), "no pin with id %u", (unsigned)unknown[i]);
         assert_err(peers_remove(f.p, unknown[i], &err), &err, -ENOENT, CERTD_E_NOT_FOUND, word);
-        after = file_get(f.store);
+        after = tu_file_get(f.store, NULL);
         assert_string_equal(after, before);
         free(after);
         assert_int_equal(fx_n_pins(&f), 1);
@@ -1133,11 +1103,11 @@ static void test_add_remove_refusals(void **state)
     err = (struct certd_err){ 0 };
     assert_int_equal(peers_remove(f.p, id, &err), 0);
     assert_int_equal(fx_n_pins(&f), 0);
-    char *emptied = file_get(f.store);
+    char *emptied = tu_file_get(f.store, NULL);
     assert_non_null(emptied);
     assert_string_not_equal(emptied, before);
     assert_err(peers_remove(f.p, id, &err), &err, -ENOENT, CERTD_E_NOT_FOUND, "no pin with id 1");
-    after = file_get(f.store);
+    after = tu_file_get(f.store, NULL);
     assert_string_equal(after, emptied);
     free(after);
     free(emptied);

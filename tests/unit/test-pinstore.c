@@ -72,21 +72,6 @@ static mode_t file_mode(const char *path)
     return st.st_mode & 07777;
 }
 
-static char *file_get(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rbe");
-    assert_non_null(f);
-    char *buf = calloc(1, 1 << 20);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    assert_true(n < (1 << 20));
-    fclose(f);
-    if (ret_len) {
-        *ret_len = n;
-    }
-    return buf;
-}
-
 static void write_file(const char *path, const char *text, size_t len, mode_t mode)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
@@ -858,7 +843,8 @@ static void test_round_trip(void **state)
     assert_int_equal(file_mode(sub), 0700);
     assert_int_equal(file_mode(path), 0600);
     size_t len = 0;
-    char *text = file_get(path, &len);
+    char *text = tu_file_get(path, &len);
+    assert_non_null(text);
     assert_int_equal(len, strlen(expected_text));
     assert_string_equal(text, expected_text);
 
@@ -879,7 +865,8 @@ static void test_round_trip(void **state)
 
     /* saving what was loaded gives the same bytes (deterministic); a change replaces them */
     assert_int_equal(pinstore_save(back, path, &err), 0);
-    char *again = file_get(path, NULL);
+    char *again = tu_file_get(path, NULL);
+    assert_non_null(again);
     assert_string_equal(again, expected_text);
     free(again);
     assert_int_equal(pinstore_remove(back, 1), 0);
@@ -895,7 +882,8 @@ static void test_round_trip(void **state)
     assert_non_null(empty);
     char *epath = path_join(dir, "empty.json");
     assert_int_equal(pinstore_save(empty, epath, &err), 0);
-    char *etext = file_get(epath, NULL);
+    char *etext = tu_file_get(epath, NULL);
+    assert_non_null(etext);
     assert_string_equal(etext, "{\n  \"Version\": 1,\n  \"NextId\": 1,\n  \"Pins\": []\n}\n");
     free(etext);
     empty = pinstore_free(empty);

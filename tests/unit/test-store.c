@@ -66,28 +66,10 @@ static void file_put_str(const char *dir, const char *name, const char *s)
     free(p);
 }
 
-/* Whole file into a malloc'd buffer (NUL-terminated); NULL when it cannot be opened. */
-static char *file_get(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rbe");
-    if (!f) {
-        return NULL;
-    }
-    char *buf = malloc(1 << 20);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (ret_len) {
-        *ret_len = n;
-    }
-    return buf;
-}
-
 static void assert_file_content(const char *path, const char *want)
 {
     size_t len = 0;
-    char *got = file_get(path, &len);
+    char *got = tu_file_get(path, &len);
     assert_non_null(got);
     assert_int_equal(len, strlen(want));
     assert_memory_equal(got, want, len);
@@ -225,7 +207,7 @@ static char *dir_snapshot(const char *dir)
         if (S_ISLNK(st.st_mode)) {
             assert_true(readlink(p, target, sizeof(target) - 1) > 0);
         } else if (S_ISREG(st.st_mode)) {
-            content = file_get(p, NULL);
+            content = tu_file_get(p, NULL);
         }
         int w = snprintf(s + len, cap - len, "%s|%o|%s|%s\n", list[i]->d_name,
                          (unsigned)(st.st_mode & 07777), target, content ? content : "");
@@ -299,7 +281,7 @@ static void test_write_replace(void **state)
     /* Binary with embedded NULs, kept byte for byte. */
     assert_int_equal(store_write_atomic(p, span_make(bin, sizeof(bin)), 0644, NULL), 0);
     size_t len = 0;
-    char *got = file_get(p, &len);
+    char *got = tu_file_get(p, &len);
     assert_int_equal(len, sizeof(bin));
     assert_memory_equal(got, bin, sizeof(bin));
     free(got);
@@ -385,7 +367,7 @@ static void test_write_failures(void **state)
         assert_null(strstr(err.msg, "SECRET"));
         /* Old state byte for byte, no temporary left anywhere. */
         size_t len = 0;
-        char *got = file_get(old, &len);
+        char *got = tu_file_get(old, &len);
         assert_int_equal(len, 9);
         assert_memory_equal(got, "OLD\0BYTES", 9);
         free(got);
@@ -584,7 +566,7 @@ static void test_write_set_rollback(void **state)
     assert_non_null(strstr(err.msg, b));
     /* The first target is untouched, byte for byte. */
     size_t len = 0;
-    char *got = file_get(a, &len);
+    char *got = tu_file_get(a, &len);
     assert_int_equal(len, 7);
     assert_memory_equal(got, "OLD-A\0\xff", 7);
     free(got);
@@ -607,7 +589,7 @@ static void test_write_set_rollback(void **state)
     err_clear(&err);
     assert_int_equal(store_write_set(files, 2, &err), -ENOENT);
     assert_non_null(strstr(err.msg, "open directory"));
-    got = file_get(a, &len);
+    got = tu_file_get(a, &len);
     assert_int_equal(len, 7);
     assert_memory_equal(got, "OLD-A\0\xff", 7);
     free(got);
@@ -640,7 +622,7 @@ static void test_write_set_rollback(void **state)
 static char *content_or_null(const char *dir, const char *name)
 {
     char *p = path_join(dir, name);
-    char *c = file_get(p, NULL);
+    char *c = tu_file_get(p, NULL);
     free(p);
     return c;
 }
@@ -853,7 +835,7 @@ static char *journal_bytes(const char *dir, size_t *ret_len)
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, ".journal-", 9) == 0) {
             char *p = path_join(dir, de->d_name);
-            got = file_get(p, ret_len);
+            got = tu_file_get(p, ret_len);
             free(p);
         }
     }
@@ -1924,7 +1906,7 @@ static void test_leftovers_and_load_filter(void **state)
     (void)snprintf(name, sizeof(name), "%s.pem", id);
     size_t pem_len = 0;
     char *good_path = path_join(dir, name);
-    char *good = file_get(good_path, &pem_len);
+    char *good = tu_file_get(good_path, &pem_len);
     assert_non_null(good);
 
     /* Simulated crash: a half-written temporary, and a complete one under a valid-looking
@@ -2028,7 +2010,7 @@ static void test_leftovers_and_load_filter(void **state)
     assert_int_equal(count_prefix(dir, ".tmp-"), 1);
     assert_true(exists(tmpdir));
     size_t len = 0;
-    char *still = file_get(good_path, &len);
+    char *still = tu_file_get(good_path, &len);
     assert_int_equal(len, pem_len);
     assert_memory_equal(still, good, len);
     free(still);

@@ -60,18 +60,6 @@ static mode_t file_mode(const char *path)
     return st.st_mode & 07777;
 }
 
-static char *file_get(const char *path)
-{
-    FILE *f = fopen(path, "rbe");
-    assert_non_null(f);
-    char *buf = calloc(1, 1 << 20);
-    assert_non_null(buf);
-    size_t n = fread(buf, 1, (1 << 20) - 1, f);
-    assert_true(n < (1 << 20));
-    fclose(f);
-    return buf;
-}
-
 /* ---- parsing ---- */
 
 struct parse_case {
@@ -400,7 +388,8 @@ static void test_save_keeps_owner(void **state)
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_uid, 4242);
     assert_int_equal(st.st_gid, 4243);
-    char *after = file_get(path);
+    char *after = tu_file_get(path, NULL);
+    assert_non_null(after);
     assert_string_equal(after, text);
     free(after);
     /* Our own file is replaced as before. */
@@ -798,7 +787,8 @@ static void test_round_trip(void **state)
     assert_int_equal(users_load(path, &u, &err), 0);
     assert_int_equal(u->n, 1);
     assert_string_equal(u->v[0].name, "admin");
-    char *text = file_get(path);
+    char *text = tu_file_get(path, NULL);
+    assert_non_null(text);
     assert_non_null(strstr(text, "admin:Administrator:$y$"));
     assert_null(strstr(text, "bob"));
     free(text);
@@ -866,7 +856,8 @@ static void test_bootstrap(void **state)
     }
     assert_int_equal(file_mode(users), 0600);
     assert_int_equal(file_mode(pwfile), 0600);
-    char *text = file_get(pwfile);
+    char *text = tu_file_get(pwfile, NULL);
+    assert_non_null(text);
     assert_int_equal(strlen(text), pw->len + 1);
     assert_memory_equal(text, pw->p, pw->len);
     assert_int_equal(text[pw->len], '\n');
@@ -879,7 +870,8 @@ static void test_bootstrap(void **state)
     assert_int_equal(u->v[0].role, USER_ROLE_ADMINISTRATOR);
     assert_int_equal(users_verify(u, "admin", pw), 1);
     u = users_free(u);
-    char *before = file_get(users);
+    char *before = tu_file_get(users, NULL);
+    assert_non_null(before);
 
     /* The second time, nothing is done: not even the password file is touched. */
     assert_int_equal(unlink(pwfile), 0);
@@ -889,7 +881,8 @@ static void test_bootstrap(void **state)
     assert_null(again);
     secret_free(keep);
     assert_int_equal(access(pwfile, F_OK), -1);
-    char *after = file_get(users);
+    char *after = tu_file_get(users, NULL);
+    assert_non_null(after);
     assert_string_equal(before, after);
     free(after);
     free(before);
@@ -958,7 +951,8 @@ static void test_bootstrap_race(void **state)
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    char *after = file_get(users);
+    char *after = tu_file_get(users, NULL);
+    assert_non_null(after);
     assert_string_equal(after, text);
     free(after);
     assert_int_equal(access(pwfile, F_OK), -1);

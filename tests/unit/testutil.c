@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,4 +206,43 @@ X509 *tu_cert_make(const struct tu_cert_spec *spec)
     }
     assert_true(X509_sign(x, signer, md) > 0);
     return x;
+}
+
+char *tu_strf(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0);
+    return s;
+}
+
+char *tu_file_get(const char *path, size_t *ret_len)
+{
+    FILE *f = fopen(path, "rbe");
+    if (!f) {
+        assert_int_equal(errno, ENOENT);
+        return NULL;
+    }
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    for (;;) {
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0 || len < cap) {
+            break;
+        }
+        cap *= 2;
+        buf = realloc(buf, cap + 1);
+        assert_non_null(buf);
+    }
+    fclose(f);
+    buf[len] = '\0';
+    if (ret_len) {
+        *ret_len = len;
+    }
+    return buf;
 }

@@ -24,6 +24,14 @@ const char *fixture_path(const char *name);
 X509 *fixture_cert(const char *name);
 EVP_PKEY *fixture_key(const char *name);
 /* Make a fresh empty scratch directory (malloc'd path); remove it with scratch_rm(). */
+/* A formatted string (malloc'd; the test fails when memory runs out). */
+char *tu_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * A whole file, NUL-terminated (malloc'd), its length in *ret_len (nullable); NULL when it
+ * does not exist (any other failure fails the test).
+ */
+char *tu_file_get(const char *path, size_t *ret_len);
+
 char *scratch_dir(const char *tag);
 void scratch_rm(char *dir);
 
