@@ -146,6 +146,21 @@ DEFINE_CLEANUP_STRUCT(auth, auth_free)
 void auth_check(struct auth *a, const char *authorization, const char *x_auth_token,
                 const char *peer, auth_done_fn done, void *arg);
 
+/*
+ * Identities a client certificate gives (peers.h), with the users file's rules applied here, in
+ * one place. auth_check_peer_user: may a pin act as user with role? 0; or -EINVAL with
+ * CERTD_E_FIELD_INVALID when user is an account of the users file with another role (who would
+ * it be, for its own sessions, its own account, the log?). auth_identify_pinned: *ret for a
+ * pinned client acting as user/role; false (logged) when auth_check_peer_user refuses.
+ * auth_identify_user: *ret for the users-file account user (a chain-verified client named by
+ * its CN); false when there is none. Loop thread.
+ */
+_must_check_ int auth_check_peer_user(const struct auth *a, const char *user, enum user_role role,
+                                      struct certd_err *err);
+bool auth_identify_pinned(const struct auth *a, const char *user, enum user_role role,
+                          struct auth_identity *ret);
+bool auth_identify_user(const struct auth *a, const char *user, struct auth_identity *ret);
+
 /* A new session, returned by auth_login's callback; token is shown once, to its creator. */
 struct auth_session_info {
     char id[AUTH_SESSION_ID_MAX];

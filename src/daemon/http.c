@@ -1881,11 +1881,6 @@ void http_server_set_ssl_ctx_ex(struct http_server *s, SSL_CTX *ctx, struct work
     server_update_listener(s);
 }
 
-void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx)
-{
-    http_server_set_ssl_ctx_ex(s, ctx, NULL);
-}
-
 void http_server_set_limits(struct http_server *s, const struct http_limits *limits)
 {
     if (!s || !limits || !limits_ok(limits)) {

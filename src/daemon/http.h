@@ -9,7 +9,7 @@
  *
  * Behaviour:
  *  - TLS only. New connections take the SSL_CTX current when they are accepted; a later
- *    http_server_set_ssl_ctx never touches open connections (they finish on the old context,
+ *    http_server_set_ssl_ctx_ex never touches open connections (they finish on the old context,
  *    which lives as long as a connection uses it).
  *  - One request at a time per connection (pipelined requests wait unparsed: at most 4 KiB
  *    and one TLS record of them are read ahead, the rest waits in the socket), keep-alive per
@@ -111,12 +111,8 @@ uint16_t http_server_port(const struct http_server *s);
 
 /*
  * Use ctx (a reference is taken; the caller keeps its own) for connections accepted from now on.
- * Must be called before the first connection is accepted; no context means no accepting.
- */
-void http_server_set_ssl_ctx(struct http_server *s, SSL_CTX *ctx);
-
-/*
- * The same, and with pool (borrowed; must outlive the server) not NULL the TLS handshakes of
+ * Must be called before the first connection is accepted; no context means no accepting. With
+ * pool (borrowed; must outlive the server) not NULL the TLS handshakes of
  * the connections accepted with ctx run on pool's serial lane, one SSL_do_handshake step per
  * job, while the loop waits for the socket between steps: the context's key is held by a
  * provider that is not thread-safe and may be slow (a TPM), so neither the loop nor a parallel

@@ -789,34 +789,21 @@ static struct endpoint *find_tls_endpoint(struct manager *m)
 
 static int parent_auth_read(const char *path, struct secret **ret)
 {
-    _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    struct stat st;
-    char buf[PARENT_AUTH_MAX + 2];
-    if (fd < 0) {
-        return log_err_errno(-errno, "parent_auth_file %s: %s", path, strerror(errno));
+    /* Ours (or root's), no access for group or others, no symlink: store_read_trusted. */
+    _cleanup_(store_buf_done) struct store_buf buf = { 0 };
+    struct certd_err err = { 0 };
+    int r = store_read_trusted(path, "parent_auth_file", PARENT_AUTH_MAX + 2, 0077, &buf, &err);
+    if (r < 0) {
+        return log_err_errno(r, "parent_auth_file: %s", err.msg);
     }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
-        (st.st_mode & 0077) != 0) {
-        return log_err_errno(-EPERM,
-                             "parent_auth_file %s: must be a regular file of ours that "
-                             "group and others cannot read (mode 0600 or 0400)",
-                             path);
-    }
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    if (n < 0) {
-        return log_err_errno(-errno, "parent_auth_file %s: %s", path, strerror(errno));
-    }
-    buf[n] = '\0';
-    size_t len = strcspn(buf, "\r\n");
-    if (len == 0 || len > PARENT_AUTH_MAX || memchr(buf, '\0', (size_t)n) != NULL) {
-        OPENSSL_cleanse(buf, sizeof(buf));
+    size_t len = strcspn((const char *)buf.p, "\r\n");
+    if (len == 0 || len > PARENT_AUTH_MAX || memchr(buf.p, '\0', buf.len) != NULL) {
         return log_err_errno(-EINVAL,
                              "parent_auth_file %s: its first line must hold 1 to %u "
                              "bytes (the password) and no NUL",
                              path, PARENT_AUTH_MAX);
     }
-    *ret = secret_new(buf, len);
-    OPENSSL_cleanse(buf, sizeof(buf));
+    *ret = secret_new((const char *)buf.p, len);
     return *ret ? 0 : log_err_errno(-ENOMEM, "out of memory");
 }
 

@@ -2590,18 +2590,8 @@ int manager_prepare_next_key(struct manager *m, struct endpoint *ep, const char 
                              const struct key_spec *spec, const char *challenge_password,
                              char **ret_pem, struct pin *ret_pin, struct certd_err *err)
 {
-    _cleanup_free_ char *pem = NULL;
-    struct pin pin;
-    int r;
-
     assert_return(m && ep && id && ret_pem && ret_pin, -EINVAL);
-    r = rekey_csr(m, ep, id, spec, challenge_password, &pem, &pin, err);
-    if (r < 0) {
-        return r;
-    }
-    *ret_pem = TAKE_PTR(pem);
-    *ret_pin = pin;
-    return 0;
+    return rekey_csr(m, ep, id, spec, challenge_password, ret_pem, ret_pin, err);
 }
 
 /* ---- reload ---- */

@@ -1655,33 +1655,14 @@ static void on_auth(void *arg, enum auth_result result, const struct auth_identi
 /* rq->who from the connection's client certificate; false when it names nobody. */
 static bool who_by_certificate(struct rf_request *rq, const struct peers_who *pw)
 {
-    struct auth_identity *who = &rq->who;
-
-    memset(who, 0, sizeof(*who));
-    if (pw->kind == PEERS_PIN) {
-        const struct user *u = users_find(auth_users(rq->d->auth), pw->entry.user);
-        if (u && u->role != pw->entry.role) {
-            /* The API refuses such a pin; a store edited by hand may hold one. */
-            log_notice("pin id %u acts as %s with role %s, but the users file gives %s role "
-                       "%s: its client is not let in without credentials",
-                       (unsigned)pw->entry.id, u->name, user_role_name(pw->entry.role), u->name,
-                       user_role_name(u->role));
-            return false;
-        }
-        (void)snprintf(who->user, sizeof(who->user), "%s", pw->entry.user);
-        who->role = pw->entry.role;
-    } else if (pw->kind == PEERS_CHAIN) {
-        const struct user *u = users_find(auth_users(rq->d->auth), pw->user);
-        if (!u) {
-            return false;
-        }
-        (void)snprintf(who->user, sizeof(who->user), "%s", u->name);
-        who->role = u->role;
-    } else {
+    switch (pw->kind) {
+    case PEERS_PIN:
+        return auth_identify_pinned(rq->d->auth, pw->entry.user, pw->entry.role, &rq->who);
+    case PEERS_CHAIN:
+        return auth_identify_user(rq->d->auth, pw->user, &rq->who);
+    default:
         return false;
     }
-    who->privileges = auth_role_privileges(who->role);
-    return true;
 }
 
 static void answer_http_error(struct rf_request *rq, int status)

@@ -102,8 +102,9 @@ struct change_job {
     struct rf_request *rq;
     bool is_remove;
     /* add */
+    const char *pem; /* CertificateString (borrowed from the request), or NULL: pin is given */
     struct pin pin;
-    char label[PINSTORE_LABEL_MAX + 1];
+    char label[PINSTORE_LABEL_MAX + 1]; /* "": the certificate's CN, else the user name */
     char user[USERS_NAME_MAX + 1];
     char note[PINSTORE_NOTE_MAX + 1];
     enum user_role role;
@@ -115,15 +116,60 @@ struct change_job {
     struct pin_entry entry;
 };
 
+/* The pin of an uploaded certificate (exactly one, no key), its CN into cn (or ""). */
+static int cert_pin(struct daemon *d, const char *pem, struct pin *ret, char *cn, size_t cn_size,
+                    struct certd_err *err)
+{
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    int r = bundle_parse(d->libctx, d->propq, span_from_str(pem), 0, &b, err);
+    if (r < 0) {
+        return r;
+    }
+    if (b->key) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "CertificateString holds a private key: send the peer's certificate "
+                       "only (its key never leaves the peer)");
+    }
+    if (bundle_n_certs(b) != 1) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "CertificateString holds %zu certificates: send exactly the peer's own",
+                       bundle_n_certs(b));
+    }
+    X509 *c = bundle_cert(b, 0);
+    r = peers_key_pin(d->peers, c, ret, err);
+    if (r < 0) {
+        return r;
+    }
+    _cleanup_(cleanup_cert_info) struct cert_info *info = NULL;
+    cn[0] = '\0';
+    if (cert_inspect(d->libctx, d->propq, c, &info, err) >= 0 && info->subject.common_name &&
+        pinstore_check_label(info->subject.common_name, NULL) >= 0) {
+        (void)snprintf(cn, cn_size, "%s", info->subject.common_name);
+    }
+    err_clear(err);
+    return 0;
+}
+
+/* On a worker: an uploaded certificate is parsed and hashed here, never on the loop. */
 static void change_run(void *arg)
 {
     struct change_job *j = arg;
     struct peers *p = j->rq->d->peers;
     if (j->is_remove) {
         j->r = peers_remove(p, j->id, &j->err);
-    } else {
-        j->r = peers_add(p, &j->pin, j->label, j->user, j->role, j->note, &j->entry, &j->err);
+        return;
     }
+    char cn[PINSTORE_LABEL_MAX + 1] = "";
+    if (j->pem) {
+        j->r = cert_pin(j->rq->d, j->pem, &j->pin, cn, sizeof(cn), &j->err);
+        if (j->r < 0) {
+            return;
+        }
+    }
+    if (!j->label[0]) {
+        (void)snprintf(j->label, sizeof(j->label), "%s", cn[0] ? cn : j->user);
+    }
+    j->r = peers_add(p, &j->pin, j->label, j->user, j->role, j->note, &j->entry, &j->err);
 }
 
 static void change_done(void *arg, bool cancelled)
@@ -158,41 +204,6 @@ static void submit(struct rf_request *rq, struct change_job *j)
         free(j);
         rf_error_busy(rq);
     }
-}
-
-/* The pin of an uploaded certificate (exactly one, no key), its CN into cn (or ""). */
-static int cert_pin(struct rf_request *rq, const char *pem, struct pin *ret, char *cn,
-                    size_t cn_size, struct certd_err *err)
-{
-    struct daemon *d = rq->d;
-    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
-    int r = bundle_parse(d->libctx, d->propq, span_from_str(pem), d->cfg->max_body, &b, err);
-    if (r < 0) {
-        return r;
-    }
-    if (b->key) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "CertificateString holds a private key: send the peer's certificate "
-                       "only (its key never leaves the peer)");
-    }
-    if (bundle_n_certs(b) != 1) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "CertificateString holds %zu certificates: send exactly the peer's own",
-                       bundle_n_certs(b));
-    }
-    X509 *c = bundle_cert(b, 0);
-    r = peers_key_pin(d->peers, c, ret, err);
-    if (r < 0) {
-        return r;
-    }
-    _cleanup_(cleanup_cert_info) struct cert_info *info = NULL;
-    cn[0] = '\0';
-    if (cert_inspect(d->libctx, d->propq, c, &info, err) >= 0 && info->subject.common_name &&
-        pinstore_check_label(info->subject.common_name, NULL) >= 0) {
-        (void)snprintf(cn, cn_size, "%s", info->subject.common_name);
-    }
-    err_clear(err);
-    return 0;
 }
 
 static void h_add(struct rf_request *rq)
@@ -232,14 +243,7 @@ static void h_add(struct rf_request *rq)
         rf_error_certd(rq, &err, "UserName");
         return;
     }
-    /* A pin acting as an account of the users file with another role would blur who is who
-     * (own sessions, own account, the log). */
-    const struct user *u = users_find(auth_users(rq->d->auth), user);
-    if (u && u->role != role) {
-        (void)err_set(&err, -EINVAL, CERTD_E_FIELD_INVALID,
-                      "UserName %s is an account of the users file with role %s: a pin acting "
-                      "as it must have that role, or use another name",
-                      u->name, user_role_name(u->role));
+    if (auth_check_peer_user(rq->d->auth, user, role, &err) < 0) {
         rf_error_certd(rq, &err, "RoleId");
         return;
     }
@@ -254,17 +258,15 @@ static void h_add(struct rf_request *rq)
         rf_errorf(rq, 500, RF_MSG_INTERNAL_ERROR, NULL);
         return;
     }
-    char cn[PINSTORE_LABEL_MAX + 1] = "";
-    int r =
-        pin_s ? pin_parse(pin_s, &j->pin, &err) : cert_pin(rq, pem, &j->pin, cn, sizeof(cn), &err);
-    if (r < 0) {
+    if (pin_s && pin_parse(pin_s, &j->pin, &err) < 0) {
         free(j);
-        rf_error_certd(rq, &err, pin_s ? "Pin" : NULL);
+        rf_error_certd(rq, &err, "Pin");
         return;
     }
+    j->pem = pem;
     j->role = role;
     (void)snprintf(j->user, sizeof(j->user), "%s", user);
-    (void)snprintf(j->label, sizeof(j->label), "%s", label ? label : cn[0] ? cn : user);
+    (void)snprintf(j->label, sizeof(j->label), "%s", label ? label : "");
     (void)snprintf(j->note, sizeof(j->note), "%s", note ? note : "");
     submit(rq, j);
 }

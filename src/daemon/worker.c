@@ -43,7 +43,6 @@ struct job {
     worker_run_fn run;
     worker_done_fn done;
     void *arg;
-    enum worker_lane lane;
     bool is_cancelled; /* handed back without running: the pool was stopping */
 };
 
@@ -394,7 +393,6 @@ int worker_submit(struct worker_pool *p, enum worker_lane lane, worker_run_fn ru
     j->run = run;
     j->done = done;
     j->arg = arg;
-    j->lane = lane;
 
     (void)pthread_mutex_lock(&p->lock);
     if (p->is_stopping || p->n_queued >= WORKER_QUEUE_MAX) {

@@ -636,7 +636,7 @@ def test_keys_under_a_persistent_parent_with_a_password(tpm, certd_factory, tmp_
         bad = tmp_path / "bad-pw"
         bad.write_text("wrong\n")
         os.chmod(bad, 0o600)
-        for pwfile, mode, words in ((bad, 0o600, "tpm2"), (pw, 0o644, "cannot read")):
+        for pwfile, mode, words in ((bad, 0o600, "tpm2"), (pw, 0o644, "group or others have access")):
             os.chmod(pwfile, mode)
             d2 = certd_factory(with_parent(pwfile), name=f"bad{mode:o}{pwfile.name}")
             d2.start(expect_ready=False)
