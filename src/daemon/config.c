@@ -250,58 +250,16 @@ static bool endpoint_name_is_valid(const char *s, size_t n)
     return true;
 }
 
-/*
- * An absolute path of sane length in normal form: no empty ("//"), "." or ".." component and no
- * trailing "/" ("/" itself only where is_dir). Normal form is what lets paths_check compare
- * paths as strings: "/a/./b", "/a//b" and "/a/c/../b" would otherwise escape it. why is set on
- * failure.
- */
-static int path_check_n(const char *s, size_t n, bool is_dir, const char **why)
-{
-    if (n == 0 || s[0] != '/') {
-        *why = "must be an absolute path";
-        return -EINVAL;
-    }
-    if (n >= CONFIG_PATH_MAX) {
-        *why = "path too long";
-        return -E2BIG;
-    }
-    if (n == 1) {
-        if (!is_dir) {
-            *why = "must name a file, not '/'";
-            return -EINVAL;
-        }
-        return 0;
-    }
-    /* Each component starts after a '/'. */
-    for (size_t i = 1; i <= n; i++) {
-        size_t j = i;
-        while (j < n && s[j] != '/') {
-            j++;
-        }
-        size_t len = j - i;
-        if (len == 0) {
-            *why = j == n ? "must not end with '/'" : "must not contain '//'";
-            return -EINVAL;
-        }
-        if ((len == 1 && s[i] == '.') || (len == 2 && s[i] == '.' && s[i + 1] == '.')) {
-            *why = "must not contain '.' or '..' components";
-            return -EINVAL;
-        }
-        i = j;
-    }
-    return 0;
-}
-
+/* Normal form (path_check_normal) is what lets paths_check compare paths as strings. */
 static int path_check(const char *s, const char **why)
 {
-    return path_check_n(s, strlen(s), false, why);
+    return path_check_normal(s, strlen(s), false, why);
 }
 
 /*
  * A copy of an absolute directory path without trailing slashes ("/" stays "/"): a trailing "/"
  * on a directory is usual and harmless, so it is removed rather than refused; the rest must be
- * in normal form (path_check_n).
+ * in normal form (path_check_normal).
  */
 static int dir_dup(const char *s, char **ret, const char **why)
 {
@@ -309,7 +267,7 @@ static int dir_dup(const char *s, char **ret, const char **why)
     while (n > 1 && s[n - 1] == '/') {
         n--;
     }
-    int r = path_check_n(s, n, true, why);
+    int r = path_check_normal(s, n, true, why);
     if (r < 0) {
         return r;
     }
@@ -339,7 +297,7 @@ static void location_clear(struct location *l)
 /*
  * s as uri_check (keys/uri.h), the one parser of certd's locations, reads it: a plain absolute
  * path or a file: URI gives a path (percent-decoded, in normal form and free of control
- * characters, as config.h promises whatever uri_check allows), any other URI it accepts
+ * characters: uri_check's promise, which config.h passes on), any other URI it accepts
  * (handle:, object:, a provider's scheme) is kept as written, with its kind and handle. Returns
  * 0, or -EINVAL / -E2BIG with why (uri_check's message, in whybuf), or -ENOMEM.
  */
@@ -365,21 +323,6 @@ static int location_parse(const char *s, struct location *ret, char *whybuf, siz
         if (!l.uri) {
             return -ENOMEM;
         }
-        *ret = l;
-        return 0;
-    }
-    assert(l.path); /* uri_check's contract for URI_FILE */
-    for (const char *c = l.path; *c; c++) {
-        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-            location_clear(&l);
-            *why = "the file: URI encodes a control character";
-            return -EINVAL;
-        }
-    }
-    r = path_check(l.path, why);
-    if (r < 0) {
-        location_clear(&l);
-        return r;
     }
     *ret = l;
     return 0;
@@ -2277,7 +2220,7 @@ static int set_provider_param(struct parse_state *st, const char *name, const ch
             return fail_key(st, name, -EINVAL, CERTD_E_FIELD_INVALID,
                             "duplicate key (first on line %u)", ps->parent_auth_file_line);
         }
-        int r = path_check_n(value, strlen(value), false, &why);
+        int r = path_check(value, &why);
         if (r < 0) {
             return fail_key(st, name, r,
                             r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID, "%s",
@@ -3315,11 +3258,9 @@ int config_apply_overrides(struct config *cfg, const char *state_dir, const char
             return err_set(err, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID,
                            "--state-dir '%s': %s", quote(state_dir, q, sizeof(q)), why);
         }
-        for (const char *p = state_dir; *p; p++) {
-            if ((unsigned char)*p < 0x20 || *p == 0x7f) {
-                return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                               "--state-dir: contains a control character");
-            }
+        if (str_has_control(state_dir)) {
+            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                           "--state-dir: contains a control character");
         }
     }
     char *paths[SLOTS_MAX] = { NULL };

@@ -334,7 +334,17 @@ static int cert_build(OSSL_LIB_CTX *libctx, const char *propq, const struct cert
         X509_set_issuer_name(x, p->issuer) != 1) {
         return oom(err);
     }
-    if (p->spki ? spki_copy(x, p->spki) < 0 : X509_set_pubkey(x, p->subject_key) != 1) {
+    /*
+     * A copy of the subject's public key, never its provider's own key object (a TPM key, and
+     * one of the TPM's object slots with it): TLS cannot judge that one's strength ("ee key too
+     * small") and finds no TLS 1.2 suite for it (notes/tpm2.md P7).
+     */
+    _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *pub = NULL;
+    r = p->spki ? 0 : key_public_dup(libctx, propq, p->subject_key, &pub);
+    if (r == -ENOMEM) {
+        return oom(err);
+    }
+    if (p->spki ? spki_copy(x, p->spki) < 0 : (r < 0 || X509_set_pubkey(x, pub) != 1)) {
         (void)ossl_drain_errors("issue: public key");
         return err_set(err, -EINVAL, CERTD_E_KEY_BAD, "the subject's public key cannot be used");
     }
@@ -401,25 +411,6 @@ static int cert_build(OSSL_LIB_CTX *libctx, const char *propq, const struct cert
     r = sign_object(libctx, propq, x, NULL, p->signing_key, err);
     if (r < 0) {
         return r;
-    }
-    if (!p->spki && p->subject_key && key_is_held(p->subject_key)) {
-        /*
-         * The certificate holds the provider's own key object (a TPM key, and one of the TPM's
-         * object slots with it): TLS cannot judge its strength ("ee key too small") and finds
-         * no TLS 1.2 suite for it. Decoded again it holds the public key as any certificate
-         * read from a file does (notes/tpm2.md P7).
-         */
-        _cleanup_(ossl_bytes_free) unsigned char *der = NULL;
-        int len = i2d_X509(x, &der);
-        X509 *y = len > 0 ? X509_new_ex(libctx, propq) : NULL;
-        const unsigned char *q = der;
-        if (!y || !d2i_X509(&y, &q, len)) {
-            X509_free(y);
-            (void)ossl_drain_errors("issue: decode again");
-            return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot decode the new certificate");
-        }
-        X509_free(x);
-        x = y;
     }
     *ret = TAKE_PTR(x);
     return 0;

@@ -29,6 +29,7 @@
 #include <openssl/provider.h>
 #include <openssl/x509.h>
 
+#include "keys/providers.h"
 #include "util/ossl.h"
 #include "util/parse.h"
 
@@ -243,11 +244,25 @@ bool key_provider_name_is_valid(const char *s, size_t len)
     return true;
 }
 
-/* Whether name (NUL-terminated within size bytes) is a provider name we take. */
-static bool provider_name_valid(const char *name, size_t size)
+bool key_provider_name_str_is_valid(const char *s)
 {
-    size_t n = strnlen(name, size);
-    return n < size && key_provider_name_is_valid(name, n);
+    return s && key_provider_name_is_valid(s, strnlen(s, KEY_PROVIDER_NAME_MAX + 1));
+}
+
+/*
+ * propq (NULL or "") and "provider=NAME" ("?provider=NAME" when is_optional) into buf: 0, -EEXIST
+ * when propq names a provider already (OpenSSL refuses a query naming a property twice), -E2BIG.
+ */
+static int query_add_provider(const char *propq, bool is_optional, const char *name, char *buf,
+                              size_t size)
+{
+    if (propq && query_names_provider(propq)) {
+        return -EEXIST;
+    }
+    const char *opt = is_optional ? "?" : "";
+    int n = propq && propq[0] ? snprintf(buf, size, "%s,%sprovider=%s", propq, opt, name)
+                              : snprintf(buf, size, "%sprovider=%s", opt, name);
+    return n < 0 || (size_t)n >= size ? -E2BIG : 0;
 }
 
 static bool is_alg_name(const char *s)
@@ -305,6 +320,13 @@ static int spec_parse_alg(const char *alg, const char *arg, const char *s, struc
     return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED, "key algorithm not supported");
 }
 
+static int spec_malformed(const char *s, struct certd_err *err)
+{
+    return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                   "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as ec:P-256",
+                   s);
+}
+
 int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
 {
     assert_return(ret, -EINVAL);
@@ -331,20 +353,14 @@ int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
             continue;
         }
         if (n_words == ELEMENTSOF(words)) {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as "
-                           "ec:P-256",
-                           s);
+            return spec_malformed(s, err);
         }
         *p = '\0';
         words[n_words++] = p + 1;
     }
     for (size_t i = 0; i < n_words; i++) {
         if (words[i][0] == '\0') {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as "
-                           "ec:P-256",
-                           s);
+            return spec_malformed(s, err);
         }
     }
 
@@ -357,10 +373,7 @@ int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
     if (n_words == 3) {
         if (is_alg_name(words[0])) {
             /* "rsa:2048:1": an algorithm cannot also be a provider's name. */
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           "malformed key type '%s'; expected [PROVIDER:]ALG[:SIZE|CURVE] such as "
-                           "ec:P-256",
-                           s);
+            return spec_malformed(s, err);
         }
         provider = words[0];
     } else if (n_words == 2 && !is_alg_name(words[0])) {
@@ -376,7 +389,7 @@ int key_spec_parse(const char *s, struct key_spec *ret, struct certd_err *err)
     struct key_spec spec;
     int r;
     if (provider) {
-        if (!provider_name_valid(provider, strlen(provider) + 1)) {
+        if (!key_provider_name_str_is_valid(provider)) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "malformed provider name '%s' in key type '%s'; a provider name is 1 "
                            "to %u characters of a-z, 0-9, '_' and '-'",
@@ -406,8 +419,7 @@ void key_spec_format(const struct key_spec *spec, char *buf, size_t size)
         return;
     }
     /* A provider prefix only for a well-formed name: nothing else may reach a configuration. */
-    const char *provider =
-        provider_name_valid(spec->provider, sizeof(spec->provider)) ? spec->provider : "";
+    const char *provider = key_provider_name_str_is_valid(spec->provider) ? spec->provider : "";
     const char *sep = provider[0] ? ":" : "";
     switch (spec->alg) {
     case KEY_ALG_RSA:
@@ -436,11 +448,11 @@ static struct keygen_params {
     OSSL_PARAM *params; /* OSSL_PARAM_dup'ed; may hold a password: wiped when freed */
 } keygen_params[KEY_KEYGEN_PROVIDERS_MAX];
 
-static const OSSL_PARAM *keygen_params_find(const char *provider)
+static struct keygen_params *keygen_params_find(const char *provider)
 {
     for (size_t i = 0; i < ELEMENTSOF(keygen_params); i++) {
         if (keygen_params[i].params && strcmp(keygen_params[i].provider, provider) == 0) {
-            return keygen_params[i].params;
+            return &keygen_params[i];
         }
     }
     return NULL;
@@ -448,13 +460,8 @@ static const OSSL_PARAM *keygen_params_find(const char *provider)
 
 int key_set_provider_keygen_params(const char *provider, const OSSL_PARAM *params)
 {
-    assert_return(provider && key_provider_name_is_valid(provider, strlen(provider)), -EINVAL);
-    struct keygen_params *slot = NULL;
-    for (size_t i = 0; i < ELEMENTSOF(keygen_params) && !slot; i++) {
-        if (keygen_params[i].params && strcmp(keygen_params[i].provider, provider) == 0) {
-            slot = &keygen_params[i];
-        }
-    }
+    assert_return(key_provider_name_str_is_valid(provider), -EINVAL);
+    struct keygen_params *slot = keygen_params_find(provider);
     for (size_t i = 0; i < ELEMENTSOF(keygen_params) && !slot && params; i++) {
         if (!keygen_params[i].params) {
             slot = &keygen_params[i];
@@ -529,27 +536,24 @@ int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const struct key_spec 
     char query[KEY_QUERY_MAX];
     const char *q = propq;
     if (provider[0] != '\0') {
-        if (!provider_name_valid(provider, sizeof(spec->provider))) {
+        if (!key_provider_name_str_is_valid(provider)) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "malformed provider name in the key type");
         }
-        if (propq && query_names_provider(propq)) {
-            /* OpenSSL refuses a query that names a property twice. */
+        int r = query_add_provider(propq, false, provider, query, sizeof(query));
+        if (r == -EEXIST) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "the property query already names a provider; a key type naming "
                            "provider %s cannot be added to it",
                            provider);
         }
-        if (OSSL_PROVIDER_available(libctx, provider) != 1) {
+        if (!providers_is_loaded(libctx, provider)) {
             (void)ossl_drain_errors("key_generate: provider");
             return err_set(err, -EOPNOTSUPP, CERTD_E_ALG_UNSUPPORTED,
                            "provider %s is not loaded, so it cannot make an %s key", provider,
                            type);
         }
-        int n = propq && propq[0]
-                    ? snprintf(query, sizeof(query), "provider=%s,%s", provider, propq)
-                    : snprintf(query, sizeof(query), "provider=%s", provider);
-        if (n < 0 || (size_t)n >= sizeof(query)) {
+        if (r < 0) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "the property query is too long to add provider %s to it", provider);
         }
@@ -577,8 +581,9 @@ int key_generate(OSSL_LIB_CTX *libctx, const char *propq, const struct key_spec 
                        "%s%s cannot generate %u-bit %s keys", provider[0] ? "provider " : "", who,
                        spec->bits, type);
     }
-    const OSSL_PARAM *extra = provider[0] ? keygen_params_find(provider) : NULL;
-    if (extra && EVP_PKEY_CTX_set_params(ctx, extra) != 1) {
+    /* Only valid names have a slot: "" finds none. */
+    const struct keygen_params *extra = keygen_params_find(provider);
+    if (extra && EVP_PKEY_CTX_set_params(ctx, extra->params) != 1) {
         (void)ossl_drain_errors("key_generate: provider's keygen params");
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                        "provider %s refused the key generation settings of its configuration",
@@ -794,13 +799,8 @@ const char *key_query_for(const EVP_PKEY *pkey, const char *propq, char *buf, si
         return NULL;
     }
     const char *name = key_provider_name(pkey);
-    if (name[0] == '\0' || (propq && query_names_provider(propq))) {
-        return NULL;
-    }
     /* Optional ("?"): a preference that beats every other provider, never a new requirement. */
-    int n = propq && propq[0] ? snprintf(buf, size, "%s,?provider=%s", propq, name)
-                              : snprintf(buf, size, "?provider=%s", name);
-    if (n < 0 || (size_t)n >= size) {
+    if (name[0] == '\0' || query_add_provider(propq, true, name, buf, size) < 0) {
         return NULL;
     }
     return buf;

@@ -29,6 +29,12 @@ enum key_alg { KEY_ALG_RSA, KEY_ALG_EC, KEY_ALG_ED25519, KEY_ALG_MAX };
 bool key_provider_name_is_valid(const char *s, size_t len);
 
 /*
+ * The same for a NUL-terminated s (NULL: false), read at most KEY_PROVIDER_NAME_MAX + 1 bytes
+ * into: a key_spec's provider without a terminator is refused, never overrun.
+ */
+bool key_provider_name_str_is_valid(const char *s);
+
+/*
  * What key to make: RSA with bits, EC with an OpenSSL group name, or Ed25519; and where: in the
  * provider named `provider` (issue #5: "tpm2" makes the key inside the TPM, where it stays), or,
  * with provider "", wherever the library context's default properties send a key generation.

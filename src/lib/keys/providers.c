@@ -61,11 +61,6 @@ static bool name_char_ok(char c)
            c == '.' || c == '-';
 }
 
-static bool provider_name_ok(const char *s)
-{
-    return key_provider_name_is_valid(s, strnlen(s, KEY_PROVIDER_NAME_MAX + 1));
-}
-
 /*
  * A parameter name: [A-Za-z0-9_.-], starting with a letter or digit (a line starting with '.'
  * is a directive to OpenSSL's parser), and not one of the module's own commands. The module
@@ -167,7 +162,7 @@ static int specs_check(const struct provider_spec *specs, size_t n, struct certd
     }
     for (size_t i = 0; i < n; i++) {
         const struct provider_spec *sp = &specs[i];
-        if (!provider_name_ok(sp->name)) {
+        if (!key_provider_name_str_is_valid(sp->name)) {
             return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
                            "malformed provider name '%.*s': 1 to %u characters of a-z, 0-9, '_' "
                            "and '-'",
@@ -391,8 +386,5 @@ int providers_libctx_new(const struct provider_spec *specs, size_t n, const char
 
 bool providers_is_loaded(OSSL_LIB_CTX *libctx, const char *name)
 {
-    if (!name || !provider_name_ok(name)) {
-        return false;
-    }
-    return OSSL_PROVIDER_available(libctx, name) == 1;
+    return key_provider_name_str_is_valid(name) && OSSL_PROVIDER_available(libctx, name) == 1;
 }

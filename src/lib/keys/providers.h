@@ -92,5 +92,6 @@ struct provider_spec {
 _must_check_ int providers_libctx_new(const struct provider_spec *specs, size_t n,
                                       const char *query, OSSL_LIB_CTX **ret, struct certd_err *err);
 
-/* True when the provider called name is loaded and available in libctx. */
+/* True when the provider called name is loaded and available in libctx (false for NULL or a
+ * malformed name). */
 bool providers_is_loaded(OSSL_LIB_CTX *libctx, const char *name);

@@ -12,7 +12,6 @@
 #include "keys/uri.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,9 +23,6 @@
 #include "util/limits.h"
 #include "util/ossl.h"
 #include "util/parse.h"
-
-DEFINE_CLEANUP(OSSL_STORE_CTX, OSSL_STORE_close)
-DEFINE_CLEANUP(OSSL_STORE_INFO, OSSL_STORE_INFO_free)
 
 /*
  * Objects read from one URI before giving up: a key file holds one key, a chain at most
@@ -54,60 +50,25 @@ static size_t scheme_len(const char *s)
     return s[i] == ':' ? i : 0;
 }
 
-/*
- * An absolute path in normal form: no empty ("//"), "." or ".." component, no trailing '/',
- * shorter than PATH_MAX. Normal form lets callers compare paths as strings ("/a/./b", "/a//b"
- * and "/a/c/../b" would otherwise be another path than they look).
- */
-static int path_check(const char *s, struct certd_err *err)
+/* A path of ours: no control character (control_msg says where), in normal form. */
+static int path_check(const char *s, const char *control_msg, struct certd_err *err)
 {
-    size_t n = strlen(s);
-    if (n == 0 || s[0] != '/') {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "must be an absolute path");
+    if (str_has_control(s)) {
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "%s", control_msg);
     }
-    if (n >= PATH_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_FIELD_TOO_LONG, "path too long");
-    }
-    if (n == 1) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "must name a file, not '/'");
-    }
-    /* Each component starts after a '/'. */
-    for (size_t i = 1; i <= n; i++) {
-        size_t j = i;
-        while (j < n && s[j] != '/') {
-            j++;
-        }
-        size_t len = j - i;
-        if (len == 0) {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           j == n ? "must not end with '/'" : "must not contain '//'");
-        }
-        if ((len == 1 && s[i] == '.') || (len == 2 && s[i] == '.' && s[i + 1] == '.')) {
-            return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                           "must not contain '.' or '..' components");
-        }
-        i = j;
+    const char *why = NULL;
+    int r = path_check_normal(s, strlen(s), false, &why);
+    if (r < 0) {
+        return err_set(err, r, r == -E2BIG ? CERTD_E_FIELD_TOO_LONG : CERTD_E_FIELD_INVALID, "%s",
+                       why);
     }
     return 0;
-}
-
-static bool has_control(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-            return true;
-        }
-    }
-    return false;
 }
 
 /* A plain absolute path: any bytes but control characters, in normal form. */
 static int plain_path(const char *s, char **ret_path, struct certd_err *err)
 {
-    if (has_control(s)) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID, "the path holds a control character");
-    }
-    int r = path_check(s, err);
+    int r = path_check(s, "the path holds a control character", err);
     if (r < 0) {
         return r;
     }
@@ -150,12 +111,8 @@ static int file_uri_path(const char *s, char **ret_path, struct certd_err *err)
                        "bad percent-encoding in the file: URI (a '%%' takes two hex digits; not "
                        "%%00)");
     }
-    if (has_control(out)) {
-        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "the file: URI encodes a control character");
-    }
     /* Checked after decoding: "%2e%2e" is "..". */
-    int r = path_check(out, err);
+    int r = path_check(out, "the file: URI encodes a control character", err);
     if (r < 0) {
         return r;
     }
@@ -295,50 +252,92 @@ static int file_precheck(const char *uri, const char *path, struct certd_err *er
     return 0;
 }
 
+/* One URI opened for objects of one type, and read through store_next. */
 struct store_src {
-    const char *uri; /* as given, for messages */
-    char *store_uri; /* what OSSL_STORE opens (owned) */
+    const char *uri;  /* as given, for messages */
+    const char *what; /* what is read, for messages: "a private key" */
+    char *store_uri;  /* what OSSL_STORE opens (owned) */
     enum uri_kind kind;
+    int expect;    /* OSSL_STORE_INFO_PKEY or _CERT */
     UI_METHOD *ui; /* owned */
     struct ui_note note;
+    OSSL_STORE_CTX *ctx;   /* owned */
+    OSSL_STORE_INFO *info; /* the object store_next gave last (owned) */
+    size_t loads;          /* OSSL_STORE_load calls, at most URI_OBJECTS_MAX */
 };
 
 static void store_src_done(struct store_src *src)
 {
+    OSSL_STORE_INFO_free(src->info);
+    if (src->ctx) {
+        (void)OSSL_STORE_close(src->ctx);
+    }
     free(src->store_uri);
     if (src->ui) {
         UI_destroy_method(src->ui);
     }
 }
 
-/* Check uri and get what OSSL_STORE_open_ex needs: a file: URI for a path, the UI that refuses. */
-static int store_src_init(const char *uri, struct store_src *src, struct certd_err *err)
+/* The error for a store that cannot be opened, or failed while it was read. */
+static int store_failure(const struct store_src *src, struct certd_err *err)
+{
+    unsigned long e = ossl_drain_errors("uri: store");
+    if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (src->note.was_asked) {
+        return err_set(err, -EACCES, CERTD_E_KEY_ENCRYPTED,
+                       "%s at '%s' wants a passphrase; certd takes none", src->what, src->uri);
+    }
+    if (ERR_GET_LIB(e) == ERR_LIB_OSSL_STORE &&
+        ERR_GET_REASON(e) == OSSL_STORE_R_UNREGISTERED_SCHEME) {
+        return err_set(err, -EOPNOTSUPP, CERTD_E_FIELD_INVALID,
+                       "no loaded provider opens '%s': its scheme is unknown", src->uri);
+    }
+    if (src->kind == URI_FILE) {
+        /* The file was there and small: what it holds does not decode. */
+        return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                       "cannot read %s from '%s': the file does not decode", src->what, src->uri);
+    }
+    /*
+     * A provider's own object: OpenSSL cannot tell "not there" from "the device is gone", and
+     * we name no provider to ask; the debug log has the provider's words.
+     */
+    return err_set(err, -EIO, CERTD_E_UNAVAILABLE,
+                   "cannot read %s from '%s': its provider failed (is the object there, and the "
+                   "device reachable?)",
+                   src->what, src->uri);
+}
+
+/*
+ * Check uri and open it with OSSL_STORE in libctx/propq for objects of type expect (a file: URI
+ * for a path; the UI that refuses). src (zeroed by the caller) is store_src_done's to free.
+ */
+static int store_src_open(OSSL_LIB_CTX *libctx, const char *propq, const char *uri, int expect,
+                          const char *what, struct store_src *src, struct certd_err *err)
 {
     /* Errors are read from the queue below: nothing older may be taken for ours. */
     (void)ossl_drain_errors("uri: earlier errors");
-    enum uri_kind kind;
     _cleanup_free_ char *path = NULL;
-    int r = uri_check(uri, &kind, &path, NULL, err);
+    int r = uri_check(uri, &src->kind, &path, NULL, err);
     if (r < 0) {
         return r;
     }
     src->uri = uri;
-    src->kind = kind;
-    if (kind == URI_FILE || kind == URI_OBJECT) {
+    src->what = what;
+    src->expect = expect;
+    if (src->kind == URI_FILE || src->kind == URI_OBJECT) {
         r = file_precheck(uri, path, err);
         if (r < 0) {
             return r;
         }
     }
-    if (kind == URI_FILE) {
+    if (src->kind == URI_FILE) {
         /*
-         * OpenSSL 3.0's file store takes "file:" and the path as it is (it decodes no
-         * percent-encoding), so the decoded path goes after the scheme; a plain path could
-         * otherwise be taken for a URI with a scheme ("/a:b").
-         */
-        /*
-         * "file://" and the absolute path: OpenSSL tries "file:/path" as a relative file name
-         * first (a "./file:" directory would do), never one after "file://".
+         * OpenSSL 3.0's file store takes the path after the scheme as it is (it decodes no
+         * percent-encoding), and tries "file:/path" as a relative file name first (a "./file:"
+         * directory would do), never one after "file://"; a plain path could otherwise be taken
+         * for a URI with a scheme ("/a:b").
          */
         size_t len = strlen(path) + sizeof("file://");
         src->store_uri = malloc(len);
@@ -353,86 +352,55 @@ static int store_src_init(const char *uri, struct store_src *src, struct certd_e
         (void)ossl_drain_errors("uri: init");
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    return 0;
-}
-
-/* The error for a store that cannot be opened, or failed while it was read. */
-static int store_failure(const struct store_src *src, const char *what, struct certd_err *err)
-{
-    unsigned long e = ossl_drain_errors("uri: store");
-    if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE) {
-        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-    }
-    if (src->note.was_asked) {
-        return err_set(err, -EACCES, CERTD_E_KEY_ENCRYPTED,
-                       "%s at '%s' wants a passphrase; certd takes none", what, src->uri);
-    }
-    if (ERR_GET_LIB(e) == ERR_LIB_OSSL_STORE &&
-        ERR_GET_REASON(e) == OSSL_STORE_R_UNREGISTERED_SCHEME) {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_FIELD_INVALID,
-                       "no loaded provider opens '%s': its scheme is unknown", src->uri);
-    }
-    if (src->kind == URI_FILE) {
-        /* The file was there and small: what it holds does not decode. */
-        return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
-                       "cannot read %s from '%s': the file does not decode", what, src->uri);
-    }
-    /*
-     * A provider's own object: OpenSSL cannot tell "not there" from "the device is gone", and
-     * we name no provider to ask; the debug log has the provider's words.
-     */
-    return err_set(err, -EIO, CERTD_E_UNAVAILABLE,
-                   "cannot read %s from '%s': its provider failed (is the object there, and the "
-                   "device reachable?)",
-                   what, src->uri);
-}
-
-static int store_open(OSSL_LIB_CTX *libctx, const char *propq, struct store_src *src, int expect,
-                      OSSL_STORE_CTX **ret, const char *what, struct certd_err *err)
-{
-    _cleanup_(cleanup_OSSL_STORE_CTX) OSSL_STORE_CTX *ctx =
+    src->ctx =
         OSSL_STORE_open_ex(src->store_uri, libctx, propq, src->ui, &src->note, NULL, NULL, NULL);
-    if (!ctx) {
-        return store_failure(src, what, err);
+    if (!src->ctx) {
+        return store_failure(src, err);
     }
     /* Asked before the first load: the store then skips objects of other types itself. */
-    if (OSSL_STORE_expect(ctx, expect) != 1) {
+    if (OSSL_STORE_expect(src->ctx, expect) != 1) {
         (void)ossl_drain_errors("uri: expect");
-        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot read '%s'", src->uri);
+        return err_set(err, -EIO, CERTD_E_INTERNAL, "cannot read '%s'", uri);
     }
     (void)ossl_drain_errors("uri: open");
-    *ret = TAKE_PTR(ctx);
     return 0;
 }
 
 /*
- * The next object: 1 and an owned info, 0 at the end, 2 for nothing this time (an object the
- * store skipped), or -errno. OpenSSL 3.0's stores are read by their quirks, seen with the file
- * store and the tpm2 provider's: a NULL is a failure only when the store says so
+ * The next object of the expected type into src->info: 1, 0 at the end, or -errno (E2BIG after
+ * URI_OBJECTS_MAX loads without the end). OpenSSL 3.0's stores are read by their quirks, seen
+ * with the file store and the tpm2 provider's: a NULL is a failure only when the store says so
  * (OSSL_STORE_error) and queued an error that is not "unsupported" (an object of a type other
  * than the expected one); the file store ends with a NULL that sets OSSL_STORE_error and
  * queues nothing, and stores leave errors from attempts that did not matter (the tpm2 store
- * tries PEM before DER) even when they return an object. The caller's loop is bounded.
+ * tries PEM before DER) even when they return an object.
  */
-static int store_next(OSSL_STORE_CTX *ctx, const struct store_src *src, const char *what,
-                      OSSL_STORE_INFO **ret, struct certd_err *err)
+static int store_next(struct store_src *src, struct certd_err *err)
 {
-    if (OSSL_STORE_eof(ctx)) {
-        return 0;
+    OSSL_STORE_INFO_free(src->info);
+    src->info = NULL;
+    while (!OSSL_STORE_eof(src->ctx)) {
+        if (src->loads == URI_OBJECTS_MAX) {
+            return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "'%s' holds more than %u objects",
+                           src->uri, URI_OBJECTS_MAX);
+        }
+        src->loads++;
+        OSSL_STORE_INFO *info = OSSL_STORE_load(src->ctx);
+        unsigned long e = ERR_peek_error();
+        bool is_other_type =
+            ERR_GET_LIB(e) == ERR_LIB_OSSL_STORE && ERR_GET_REASON(e) == ERR_R_UNSUPPORTED;
+        if (!info &&
+            (src->note.was_asked || (OSSL_STORE_error(src->ctx) && e != 0 && !is_other_type))) {
+            return store_failure(src, err);
+        }
+        (void)ossl_drain_errors("uri: load");
+        if (info && OSSL_STORE_INFO_get_type(info) == src->expect) {
+            src->info = info;
+            return 1;
+        }
+        OSSL_STORE_INFO_free(info);
     }
-    OSSL_STORE_INFO *info = OSSL_STORE_load(ctx);
-    unsigned long e = ERR_peek_error();
-    bool is_other_type =
-        ERR_GET_LIB(e) == ERR_LIB_OSSL_STORE && ERR_GET_REASON(e) == ERR_R_UNSUPPORTED;
-    if (!info && (src->note.was_asked || (OSSL_STORE_error(ctx) && e != 0 && !is_other_type))) {
-        return store_failure(src, what, err);
-    }
-    (void)ossl_drain_errors("uri: load");
-    if (!info) {
-        return OSSL_STORE_eof(ctx) ? 0 : 2;
-    }
-    *ret = info;
-    return 1;
+    return 0;
 }
 
 int uri_load_key(OSSL_LIB_CTX *libctx, const char *propq, const char *uri, EVP_PKEY **ret,
@@ -441,43 +409,24 @@ int uri_load_key(OSSL_LIB_CTX *libctx, const char *propq, const char *uri, EVP_P
     assert_return(ret, -EINVAL);
 
     _cleanup_(store_src_done) struct store_src src = { .uri = NULL };
-    int r = store_src_init(uri, &src, err);
-    if (r < 0) {
-        return r;
-    }
-    _cleanup_(cleanup_OSSL_STORE_CTX) OSSL_STORE_CTX *ctx = NULL;
-    r = store_open(libctx, propq, &src, OSSL_STORE_INFO_PKEY, &ctx, "a private key", err);
+    int r = store_src_open(libctx, propq, uri, OSSL_STORE_INFO_PKEY, "a private key", &src, err);
     if (r < 0) {
         return r;
     }
     _cleanup_(cleanup_EVP_PKEY) EVP_PKEY *key = NULL;
-    bool is_end = false;
-    for (size_t i = 0; i < URI_OBJECTS_MAX && !is_end; i++) {
-        _cleanup_(cleanup_OSSL_STORE_INFO) OSSL_STORE_INFO *info = NULL;
-        r = store_next(ctx, &src, "a private key", &info, err);
-        if (r < 0) {
-            return r;
-        }
-        if (r == 0) {
-            is_end = true;
-            continue;
-        }
-        if (r == 2 || OSSL_STORE_INFO_get_type(info) != OSSL_STORE_INFO_PKEY) {
-            continue;
-        }
+    while ((r = store_next(&src, err)) > 0) {
         if (key) {
             return err_set(err, -EBADMSG, CERTD_E_MULTIPLE_KEYS,
                            "'%s' holds more than one private key", uri);
         }
-        key = OSSL_STORE_INFO_get1_PKEY(info);
+        key = OSSL_STORE_INFO_get1_PKEY(src.info);
         if (!key) {
             (void)ossl_drain_errors("uri: get1_PKEY");
             return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
         }
     }
-    if (!is_end && !OSSL_STORE_eof(ctx)) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "'%s' holds more than %u objects", uri,
-                       URI_OBJECTS_MAX);
+    if (r < 0) {
+        return r;
     }
     if (!key) {
         return err_set(err, -EBADMSG, CERTD_E_KEY_MISSING,
@@ -493,12 +442,7 @@ int uri_load_certs(OSSL_LIB_CTX *libctx, const char *propq, const char *uri, STA
     assert_return(ret, -EINVAL);
 
     _cleanup_(store_src_done) struct store_src src = { .uri = NULL };
-    int r = store_src_init(uri, &src, err);
-    if (r < 0) {
-        return r;
-    }
-    _cleanup_(cleanup_OSSL_STORE_CTX) OSSL_STORE_CTX *ctx = NULL;
-    r = store_open(libctx, propq, &src, OSSL_STORE_INFO_CERT, &ctx, "a certificate", err);
+    int r = store_src_open(libctx, propq, uri, OSSL_STORE_INFO_CERT, "a certificate", &src, err);
     if (r < 0) {
         return r;
     }
@@ -506,34 +450,20 @@ int uri_load_certs(OSSL_LIB_CTX *libctx, const char *propq, const char *uri, STA
     if (!certs) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    bool is_end = false;
-    for (size_t i = 0; i < URI_OBJECTS_MAX && !is_end; i++) {
-        _cleanup_(cleanup_OSSL_STORE_INFO) OSSL_STORE_INFO *info = NULL;
-        r = store_next(ctx, &src, "a certificate", &info, err);
-        if (r < 0) {
-            return r;
-        }
-        if (r == 0) {
-            is_end = true;
-            continue;
-        }
-        if (r == 2 || OSSL_STORE_INFO_get_type(info) != OSSL_STORE_INFO_CERT) {
-            continue;
-        }
+    while ((r = store_next(&src, err)) > 0) {
         if ((size_t)sk_X509_num(certs) >= CERTD_BUNDLE_CERTS_MAX) {
             return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
                            "'%s' holds more than %u certificates", uri, CERTD_BUNDLE_CERTS_MAX);
         }
-        X509 *x = OSSL_STORE_INFO_get1_CERT(info);
+        X509 *x = OSSL_STORE_INFO_get1_CERT(src.info);
         if (!x || sk_X509_push(certs, x) <= 0) {
             X509_free(x);
             (void)ossl_drain_errors("uri: get1_CERT");
             return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
         }
     }
-    if (!is_end && !OSSL_STORE_eof(ctx)) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "'%s' holds more than %u objects", uri,
-                       URI_OBJECTS_MAX);
+    if (r < 0) {
+        return r;
     }
     if (sk_X509_num(certs) <= 0) {
         return err_set(err, -EBADMSG, CERTD_E_NO_CERT,

@@ -6,6 +6,7 @@
 #include "util/parse.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,6 +113,53 @@ int path_split_name(const char *path, char **ret_dir, const char **ret_name)
     *ret_dir = dir;
     *ret_name = slash + 1;
     return 0;
+}
+
+int path_check_normal(const char *s, size_t n, bool is_dir, const char **ret_why)
+{
+    if (n == 0 || s[0] != '/') {
+        *ret_why = "must be an absolute path";
+        return -EINVAL;
+    }
+    if (n >= PATH_MAX) {
+        *ret_why = "path too long";
+        return -E2BIG;
+    }
+    if (n == 1) {
+        if (!is_dir) {
+            *ret_why = "must name a file, not '/'";
+            return -EINVAL;
+        }
+        return 0;
+    }
+    /* Each component starts after a '/'. */
+    for (size_t i = 1; i <= n; i++) {
+        size_t j = i;
+        while (j < n && s[j] != '/') {
+            j++;
+        }
+        size_t len = j - i;
+        if (len == 0) {
+            *ret_why = j == n ? "must not end with '/'" : "must not contain '//'";
+            return -EINVAL;
+        }
+        if ((len == 1 && s[i] == '.') || (len == 2 && s[i] == '.' && s[i + 1] == '.')) {
+            *ret_why = "must not contain '.' or '..' components";
+            return -EINVAL;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+bool str_has_control(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+            return true;
+        }
+    }
+    return false;
 }
 
 int utf8_next(struct cursor *c, uint32_t *ret_cp, struct span *ret_bytes)

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Number parsing, percent-decoding, path splitting and overflow-checked size arithmetic (§5). */
+/*
+ * Number parsing, percent-decoding, path checking and splitting, and overflow-checked size
+ * arithmetic (§5).
+ */
 #pragma once
 
 #include <stdbool.h>
@@ -61,6 +64,18 @@ _must_check_ int percent_decode(struct span in, char *out, size_t *ret_len);
  * -ENOMEM; the outputs are written only on success.
  */
 _must_check_ int path_split_name(const char *path, char **ret_dir, const char **ret_name);
+
+/*
+ * Check that s[0..n) is an absolute path in normal form: no empty ("//"), "." or ".." component,
+ * no trailing '/' ("/" itself only where is_dir), shorter than PATH_MAX. Normal form is what
+ * lets callers compare paths as strings ("/a/./b", "/a//b" and "/a/c/../b" would otherwise be
+ * another path than they look). Returns 0, -EINVAL or -E2BIG (n >= PATH_MAX), then with *ret_why
+ * a static phrase for a message ("must not contain '//'"). Thread-safe, no allocation.
+ */
+_must_check_ int path_check_normal(const char *s, size_t n, bool is_dir, const char **ret_why);
+
+/* Whether NUL-terminated s holds an ASCII control character (C0 or DEL). */
+bool str_has_control(const char *s);
 
 /* ASCII case-insensitive equality, for names from configuration and requests. */
 bool str_case_eq(const char *a, const char *b);
