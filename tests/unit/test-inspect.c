@@ -787,13 +787,63 @@ static void test_iso8601(void **state)
         char buf[32];
         unix_to_iso8601(cases[i].t, buf, sizeof(buf));
         assert_string_equal(buf, cases[i].s);
+        /* and back */
+        int64_t t = 0;
+        assert_int_equal(iso8601_to_unix(cases[i].s, &t), 0);
+        assert_int_equal(t, cases[i].t);
     }
+    int64_t t = 0;
+    assert_int_equal(iso8601_to_unix("0000-01-01T00:00:00Z", &t), 0);
+    assert_int_equal(t, INT64_C(-62167219200));
+    assert_int_equal(iso8601_to_unix("2024-02-29T23:59:59Z", &t), 0);
+    assert_int_equal(t, INT64_C(1709251199));
     /* Extreme values do not overflow the buffer. */
     char buf[32];
     unix_to_iso8601(INT64_MIN, buf, sizeof(buf));
     assert_true(strlen(buf) < sizeof(buf));
     unix_to_iso8601(INT64_MAX, buf, sizeof(buf));
     assert_true(strlen(buf) < sizeof(buf));
+}
+
+/* iso8601_to_unix takes the one form unix_to_iso8601 writes, and real dates only. */
+static void test_iso8601_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "",
+        "2026-11-22T18:00:00",  /* no zone */
+        "2026-11-22T18:00:00z", /* lower case */
+        "2026-11-22t18:00:00Z",
+        "2026-11-22 18:00:00Z",   /* blank for T */
+        "2026-11-22T18:00:00.5Z", /* fraction */
+        "2026-11-22T18:00:00+00:00",
+        "2026-11-22T18:00:00Z ", /* trailing byte */
+        " 2026-11-22T18:00:00Z",
+        "+026-11-22T18:00:00Z", /* sign */
+        "2026-1-22T18:00:00Z",  /* short field */
+        "20261-11-22T18:00:00Z",
+        "2026-11-2aT18:00:00Z",
+        "2026-11-22T18-00:00Z", /* wrong separator */
+        "2026-00-01T00:00:00Z", /* month 0 */
+        "2026-13-01T00:00:00Z",
+        "2026-11-00T00:00:00Z", /* day 0 */
+        "2026-11-32T00:00:00Z",
+        "2026-02-29T00:00:00Z", /* not a leap year */
+        "2100-02-29T00:00:00Z", /* nor is 2100 */
+        "2026-04-31T00:00:00Z",
+        "2026-11-22T24:00:00Z",
+        "2026-11-22T18:60:00Z",
+        "2026-11-22T18:00:60Z", /* no leap seconds */
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        int64_t t = 42;
+        if (iso8601_to_unix(bad[i], &t) != -EINVAL || t != 42) {
+            fail_msg("accepted or wrote for \"%s\"", bad[i]);
+        }
+    }
+    int64_t t = 0;
+    assert_int_equal(iso8601_to_unix(NULL, &t), -EINVAL);
+    assert_int_equal(iso8601_to_unix("2026-11-22T18:00:00Z", NULL), -EINVAL);
 }
 
 static void test_asn1_time(void **state)
@@ -902,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_unicode_names),
         cmocka_unit_test(test_iso8601),
+        cmocka_unit_test(test_iso8601_rejects),
         cmocka_unit_test(test_asn1_time),
         cmocka_unit_test(test_names_and_args),
     };

@@ -2,13 +2,14 @@
 /*
  * pin/: SPKI SHA-256 pins checked against a digest of the certificate's own
  * SPKI DER computed in the test, known answers for the "sha256//BASE64" and hex
- * forms, and every malformed spelling rejected.
+ * forms, every malformed spelling rejected, and the key policy of pin_from_cert_checked.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -112,6 +113,91 @@ static void test_pin_errors(void **state)
     assert_int_equal(pin_from_cert(NULL, NULL, x, NULL), -EINVAL);
     assert_memory_equal(&p, &sentinel, sizeof(p));
     X509_free(x);
+}
+
+/*
+ * server-ec.der with its key's algorithm changed from id-ecPublicKey (1.2.840.10045.2.1) to
+ * 1.2.840.10045.2.99, which no provider knows: the certificate parses, its key does not.
+ */
+static X509 *undecodable_key_cert(void)
+{
+    static const uint8_t ec_oid[] = { 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
+    size_t len = 0;
+    uint8_t *der = fixture_read("server-ec.der", &len);
+    uint8_t *at = memmem(der, len, ec_oid, sizeof(ec_oid));
+    assert_non_null(at);
+    at[sizeof(ec_oid) - 1] = 99;
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    assert_non_null(x);
+    assert_null(X509_get0_pubkey(x));
+    ERR_clear_error();
+    free(der);
+    return x;
+}
+
+static void test_pin_from_cert_checked(void **state)
+{
+    (void)state;
+    EVP_PKEY *ed448 = EVP_PKEY_Q_keygen(NULL, NULL, "ED448");
+    assert_non_null(ed448);
+    X509 *ed448_cert =
+        tu_cert_make(&(struct tu_cert_spec){ .key = ed448, .cn = "ed448", .na_days = 1 });
+    X509 *odd = undecodable_key_cert();
+    const struct {
+        const char *file; /* NULL: cert */
+        X509 *cert;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { "server-ec.pem", NULL, 0, CERTD_E_OK, NULL },
+        { "client-ec384.pem", NULL, 0, CERTD_E_OK, NULL },
+        { "server-rsa.pem", NULL, 0, CERTD_E_OK, NULL },
+        { "ed25519.pem", NULL, 0, CERTD_E_OK, NULL },
+        { "rsa1024.pem", NULL, -EKEYREJECTED, CERTD_E_KEY_WEAK,
+          "the certificate's key is a 1024-bit" },
+        { "secp256k1.pem", NULL, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED, "curve secp256k1" },
+        { NULL, ed448_cert, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED, "the certificate's key is a" },
+        { NULL, odd, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED, "type is not supported" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        X509 *x = cases[i].file ? fixture_cert(cases[i].file) : cases[i].cert;
+        struct pin p = sentinel, want = sentinel;
+        struct certd_err err = { 0 };
+        int r = pin_from_cert_checked(NULL, NULL, x, &p, &err);
+        if (r != cases[i].r || err.code != cases[i].code ||
+            (cases[i].word && !strstr(err.msg, cases[i].word))) {
+            fail_msg("case %zu: %d %d \"%s\"", i, r, (int)err.code, err.msg);
+        }
+        if (r == 0) {
+            /* The same pin as the unchecked function's. */
+            assert_int_equal(pin_from_cert(NULL, NULL, x, &want), 0);
+            assert_true(pin_eq(&p, &want));
+        } else {
+            assert_memory_equal(&p, &sentinel, sizeof(p)); /* untouched on failure */
+        }
+        assert_int_equal(ERR_peek_error(), 0);
+        if (cases[i].file) {
+            X509_free(x);
+        }
+    }
+
+    /* A digest that cannot be fetched is an internal error, not the peer's. */
+    X509 *x = fixture_cert("server-ec.pem");
+    struct pin p = sentinel;
+    struct certd_err err = { 0 };
+    assert_int_equal(pin_from_cert_checked(NULL, "provider=certd-no-such-provider", x, &p, &err),
+                     -EIO);
+    assert_int_equal(err.code, CERTD_E_INTERNAL);
+    assert_non_null(strstr(err.msg, "cannot be hashed"));
+    assert_memory_equal(&p, &sentinel, sizeof(p));
+    assert_int_equal(pin_from_cert_checked(NULL, NULL, NULL, &p, NULL), -EINVAL);
+    assert_int_equal(pin_from_cert_checked(NULL, NULL, x, NULL, NULL), -EINVAL);
+    X509_free(x);
+    X509_free(odd);
+    X509_free(ed448_cert);
+    EVP_PKEY_free(ed448);
 }
 
 static void test_pin_known_answers(void **state)
@@ -302,10 +388,15 @@ static void test_pin_eq(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pin_fixture_certs), cmocka_unit_test(test_pin_errors),
-        cmocka_unit_test(test_pin_known_answers), cmocka_unit_test(test_pin_format_bounds),
-        cmocka_unit_test(test_pin_parse_rejects), cmocka_unit_test(test_pin_parse_embedded_nul),
-        cmocka_unit_test(test_pin_limits),        cmocka_unit_test(test_pin_eq),
+        cmocka_unit_test(test_pin_fixture_certs),
+        cmocka_unit_test(test_pin_errors),
+        cmocka_unit_test(test_pin_known_answers),
+        cmocka_unit_test(test_pin_format_bounds),
+        cmocka_unit_test(test_pin_parse_rejects),
+        cmocka_unit_test(test_pin_parse_embedded_nul),
+        cmocka_unit_test(test_pin_limits),
+        cmocka_unit_test(test_pin_eq),
+        cmocka_unit_test(test_pin_from_cert_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,6 +33,7 @@
 
 #include "log/log.h"
 #include "util/dlib.h"
+#include "util/ossl.h"
 #include "util/parse.h"
 
 /*
@@ -317,17 +318,11 @@ int cadb_serial_parse(const char *s, char buf[CADB_SERIAL_MAX])
     return 0;
 }
 
-DEFINE_CLEANUP(BIGNUM, BN_free)
-
-static void cleanup_openssl_strp(char **p)
-{
-    OPENSSL_free(*p);
-}
-
 int cadb_serial_hex(const ASN1_INTEGER *serial, char buf[CADB_SERIAL_MAX])
 {
     _cleanup_(cleanup_BIGNUM) BIGNUM *bn = NULL;
-    _cleanup_(cleanup_openssl_strp) char *hex = NULL;
+    /* OpenSSL's bytes, freed as such: BN_bn2hex gives a char * of them. */
+    _cleanup_(ossl_bytes_free) unsigned char *hex = NULL;
     const char *p;
     size_t len;
 
@@ -343,12 +338,12 @@ int cadb_serial_hex(const ASN1_INTEGER *serial, char buf[CADB_SERIAL_MAX])
     if (BN_is_negative(bn) || BN_num_bytes(bn) > (int)(CADB_SERIAL_DIGITS_MAX / 2u)) {
         return -EINVAL;
     }
-    hex = BN_bn2hex(bn);
+    hex = (unsigned char *)BN_bn2hex(bn);
     if (!hex) {
         return -ENOMEM;
     }
     /* BN_bn2hex writes whole octets ("0F"), and "0" for zero. */
-    p = hex;
+    p = (const char *)hex;
     while (p[0] == '0' && p[1] != '\0') {
         p++;
     }

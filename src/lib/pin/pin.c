@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * SPKI pins: SHA-256 over the DER SubjectPublicKeyInfo (RFC 7469 §2.4), written
- * as curl's
- * --pinnedpubkey "sha256//BASE64" or as 64 hex digits. The parser accepts
+ * as curl's --pinnedpubkey "sha256//BASE64" or as 64 hex digits. The parser accepts
  * exactly those forms and nothing around them (no blanks, no trailing bytes, no
  * non-canonical base64), so that one pin has one meaning. Pins are public data;
  * comparison is constant-time anyway because callers compare them against
@@ -18,6 +17,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "keys/keys.h"
 #include "util/base64.h"
 #include "util/ossl.h"
 #include "util/parse.h"
@@ -27,6 +27,8 @@
 /* Base64 of 32 bytes: 4 * ceil(32 / 3) = 44 characters, the last one '=' padding. */
 #define PIN_B64_LEN 44
 _Static_assert(BASE64_LEN(PIN_SHA256_LEN) == PIN_B64_LEN, "pin base64 length");
+_Static_assert(PIN_PREFIX_LEN + PIN_B64_LEN == PIN_STR_LEN && PIN_STR_LEN < PIN_STR_MAX,
+               "pin text length");
 /* Hex forms: 64 digits, or 32 pairs joined by 31 colons. */
 #define PIN_HEX_LEN       (2 * PIN_SHA256_LEN)
 #define PIN_HEX_COLON_LEN (3 * PIN_SHA256_LEN - 1)
@@ -37,14 +39,10 @@ _Static_assert(BASE64_LEN(PIN_SHA256_LEN) == PIN_B64_LEN, "pin base64 length");
 static int pin_of_der(OSSL_LIB_CTX *libctx, const char *propq, const unsigned char *der, size_t len,
                       struct pin *ret)
 {
-    _cleanup_(cleanup_EVP_MD) EVP_MD *md = EVP_MD_fetch(libctx, "SHA256", propq);
-    if (!md) {
-        (void)ossl_drain_errors("pin: fetch SHA256");
-        return -EIO;
-    }
     struct pin pin;
-    unsigned int mdlen = 0;
-    if (EVP_Digest(der, len, pin.sha256, &mdlen, md, NULL) != 1 || mdlen != PIN_SHA256_LEN) {
+    size_t mdlen = 0;
+    if (EVP_Q_digest(libctx, "SHA256", propq, der, len, pin.sha256, &mdlen) != 1 ||
+        mdlen != PIN_SHA256_LEN) {
         (void)ossl_drain_errors("pin: digest");
         return -EIO;
     }
@@ -89,15 +87,40 @@ int pin_from_cert(OSSL_LIB_CTX *libctx, const char *propq, X509 *cert, struct pi
      * encoded again from the key: in OpenSSL 3.0 i2d_PUBKEY goes through the encoder framework
      * and costs some 100 us, a sixth of a TLS handshake; this costs about 1 us.
      */
-    unsigned char *der = NULL;
+    _cleanup_(ossl_bytes_free) unsigned char *der = NULL;
     int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
     if (len <= 0) {
         (void)ossl_drain_errors("pin: i2d_X509_PUBKEY");
         return -EIO;
     }
-    int r = pin_of_der(libctx, propq, der, (size_t)len, ret);
-    OPENSSL_free(der);
-    return r;
+    return pin_of_der(libctx, propq, der, (size_t)len, ret);
+}
+
+int pin_from_cert_checked(OSSL_LIB_CTX *libctx, const char *propq, X509 *cert, struct pin *ret,
+                          struct certd_err *err)
+{
+    assert_return(cert, -EINVAL);
+    assert_return(ret, -EINVAL);
+
+    const EVP_PKEY *key = X509_get0_pubkey(cert);
+    /* Decoding may leave errors even when it succeeds; a TLS callback needs the queue empty. */
+    (void)ossl_drain_errors("pin: certificate key");
+    if (!key) {
+        return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED,
+                       "the certificate's key type is not supported");
+    }
+    /* The rule certd's API applies to a pin's key: weak or odd keys are refused, not pinned. */
+    const struct key_policy policy = { .allow_ed25519 = true };
+    int r = key_check_strength(key, &policy, "the certificate's key", err);
+    if (r < 0) {
+        return r;
+    }
+    r = pin_from_cert(libctx, propq, cert, ret);
+    if (r < 0) {
+        return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_INTERNAL,
+                       "the certificate's key cannot be hashed");
+    }
+    return 0;
 }
 
 void pin_format(const struct pin *p, char *buf, size_t size)
@@ -118,8 +141,8 @@ static int parse_b64(const char *b64, size_t len, struct pin *ret, struct certd_
 {
     if (len != PIN_B64_LEN) {
         return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
-                       "pin has %zu base64 characters after \"sha256//\"; expected %d", len,
-                       PIN_B64_LEN);
+                       "pin has %zu base64 characters after \"sha256//\"; expected %d characters",
+                       len, PIN_B64_LEN);
     }
     /* Checked here, before decoding, to name the position of the first bad character. */
     for (size_t i = 0; i < PIN_B64_LEN - 1; i++) {

@@ -15,7 +15,9 @@
 #include "util/cleanup.h"
 
 #define PIN_SHA256_LEN 32
-/* "sha256//" + 44 base64 characters + NUL */
+/* What pin_format writes: "sha256//" + 44 base64 characters (without the NUL). */
+#define PIN_STR_LEN 52
+/* A buffer for pin_format: PIN_STR_LEN and the NUL, with room to spare. */
 #define PIN_STR_MAX 64
 
 struct pin {
@@ -27,6 +29,18 @@ _must_check_ int pin_from_pkey(OSSL_LIB_CTX *libctx, const char *propq, const EV
                                struct pin *ret);
 _must_check_ int pin_from_cert(OSSL_LIB_CTX *libctx, const char *propq, X509 *cert,
                                struct pin *ret);
+
+/*
+ * The pin of cert's key (borrowed), once its type and strength are ones certd accepts from a
+ * peer: key_check_strength with Ed25519 allowed (RSA of 2048 bits or more, EC P-256/384/521,
+ * Ed25519). certd's TLS and API and certctl judge a peer's certificate by this one rule. 0, or
+ * -errno with err (nullable), *ret untouched: -EOPNOTSUPP CERTD_E_KEY_UNSUPPORTED for a key no
+ * provider can decode; key_check_strength's errors ("the certificate's key ..."); -EIO
+ * CERTD_E_INTERNAL / -ENOMEM CERTD_E_NO_MEMORY when it cannot be hashed. Leaves the calling
+ * thread's OpenSSL error queue empty. Any thread.
+ */
+_must_check_ int pin_from_cert_checked(OSSL_LIB_CTX *libctx, const char *propq, X509 *cert,
+                                       struct pin *ret, struct certd_err *err);
 
 /* Format as "sha256//BASE64" into buf (at least PIN_STR_MAX bytes). */
 void pin_format(const struct pin *p, char *buf, size_t size);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -24,6 +23,7 @@
 #include "store/store.h"
 #include "util/json.h"
 #include "util/parse.h"
+#include "x509/inspect.h"
 
 /* The only file format version; a newer one is refused rather than half understood. */
 #define PINSTORE_VERSION 1
@@ -54,20 +54,16 @@
  */
 #define MEMBER_LINE_MAX(name, value) (6u + (sizeof(name) - 1u) + 2u + 2u + (value) + 2u)
 #define QUOTED(n)                    (2u + (n))
-#define ENTRY_TEXT_MAX                                                               \
-    (6u + MEMBER_LINE_MAX("Id", 9u) + MEMBER_LINE_MAX("Pin", QUOTED(PIN_FILE_LEN)) + \
-     MEMBER_LINE_MAX("Label", QUOTED(2u * PINSTORE_LABEL_MAX)) +                     \
-     MEMBER_LINE_MAX("UserName", QUOTED(USERS_NAME_MAX)) +                           \
-     MEMBER_LINE_MAX("RoleId", QUOTED(sizeof("Administrator") - 1u)) +               \
-     MEMBER_LINE_MAX("Created", QUOTED(CREATED_LEN)) +                               \
+#define ENTRY_TEXT_MAX                                                              \
+    (6u + MEMBER_LINE_MAX("Id", 9u) + MEMBER_LINE_MAX("Pin", QUOTED(PIN_STR_LEN)) + \
+     MEMBER_LINE_MAX("Label", QUOTED(2u * PINSTORE_LABEL_MAX)) +                    \
+     MEMBER_LINE_MAX("UserName", QUOTED(USERS_NAME_MAX)) +                          \
+     MEMBER_LINE_MAX("RoleId", QUOTED(sizeof("Administrator") - 1u)) +              \
+     MEMBER_LINE_MAX("Created", QUOTED(CREATED_LEN)) +                              \
      MEMBER_LINE_MAX("Note", QUOTED(2u * PINSTORE_NOTE_MAX)) + 7u)
 #define TOP_TEXT_MAX 100u
 /* 9999-12-31T23:59:59Z: the last second four year digits can write. */
 #define CREATED_MAX INT64_C(253402300799)
-/* The one form of a pin in the file. */
-#define PIN_FILE_PREFIX     "sha256//"
-#define PIN_FILE_PREFIX_LEN (sizeof(PIN_FILE_PREFIX) - 1)
-#define PIN_FILE_LEN        (PIN_FILE_PREFIX_LEN + 44u)
 
 _Static_assert(ENTRY_TEXT_MAX == 910u, "the arithmetic of ENTRY_TEXT_MAX's comment");
 _Static_assert(TOP_TEXT_MAX + ENTRY_TEXT_MAX * PINSTORE_MAX <= PINSTORE_FILE_MAX,
@@ -91,32 +87,6 @@ struct pinstore *pinstore_free(struct pinstore *ps)
         free(ps);
     }
     return NULL;
-}
-
-int pinstore_dup(const struct pinstore *ps, struct pinstore **ret)
-{
-    assert_return(ps, -EINVAL);
-    assert_return(ret, -EINVAL);
-
-    _cleanup_(cleanup_pinstore) struct pinstore *copy = pinstore_new();
-    if (!copy) {
-        return -ENOMEM;
-    }
-    if (ps->n > 0) {
-        size_t size;
-        if (!size_mul(ps->n, sizeof(*ps->v), &size)) {
-            return -ENOMEM;
-        }
-        copy->v = malloc(size);
-        if (!copy->v) {
-            return -ENOMEM;
-        }
-        memcpy(copy->v, ps->v, size); /* entries hold no pointers */
-    }
-    copy->n = ps->n;
-    copy->next_id = ps->next_id;
-    *ret = TAKE_PTR(copy);
-    return 0;
 }
 
 const struct pin_entry *pinstore_find(const struct pinstore *ps, const struct pin *pin)
@@ -183,21 +153,13 @@ int pinstore_parse_id(const char *s, uint32_t *ret)
  * joiners and direction marks U+200B..U+200F, the line and paragraph separators U+2028/2029
  * with the bidi embeddings and overrides U+202A..U+202E, the word joiner U+2060, the bidi
  * isolates U+2066..U+2069 and the zero width no-break space U+FEFF. With them, "console-a" and a
- * look-alike that is another entry read the same in every listing, and an override can make a label
- * show as a different one (the trick of CVE-2021-42574). s is valid UTF-8 (utf8_check_text said
- * so).
+ * look-alike that is another entry read the same in every listing, and an override can make a
+ * label show as a different one (the trick of CVE-2021-42574).
  */
-static bool has_invisible_format(struct span s)
+static bool is_invisible_format(uint32_t cp)
 {
-    struct cursor c = cur_init(s);
-    uint32_t cp = 0;
-    while (utf8_next(&c, &cp, NULL) == 0) {
-        if ((cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || cp == 0x2060 ||
-            (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff) {
-            return true;
-        }
-    }
-    return false;
+    return (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) || cp == 0x2060 ||
+           (cp >= 0x2066 && cp <= 0x2069) || cp == 0xfeff;
 }
 
 /* A line of text people gave: what, field (Redfish name) and bounds name the rule in messages. */
@@ -214,19 +176,23 @@ static int text_check(const char *s, const char *what, const char *field, size_t
         return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field, "a %s may not be empty",
                              what);
     }
-    int r = utf8_check_text(span_make(s, len));
-    if (r == -EILSEQ) {
-        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field, "a %s must be valid UTF-8",
-                             what);
+    /* utf8_check_text's rules, and the format characters, in one pass; invisible characters
+     * are named only once the whole text is known to be UTF-8 without controls. */
+    bool has_invisible = false;
+    struct cursor c = cur_init(span_make(s, len));
+    while (cur_left(&c) > 0) {
+        uint32_t cp = 0;
+        if (utf8_next(&c, &cp, NULL) < 0) {
+            return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field,
+                                 "a %s must be valid UTF-8", what);
+        }
+        if (utf8_is_control(cp)) {
+            return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field,
+                                 "a %s may not contain control characters", what);
+        }
+        has_invisible = has_invisible || is_invisible_format(cp);
     }
-    if (r == -EBADMSG) {
-        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field,
-                             "a %s may not contain control characters", what);
-    }
-    if (r < 0) {
-        return r;
-    }
-    if (has_invisible_format(span_make(s, len))) {
+    if (has_invisible) {
         return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, field,
                              "a %s may not contain invisible or direction-changing characters "
                              "(U+200B..U+200F, U+2028..U+202E, U+2060, U+2066..U+2069, U+FEFF)",
@@ -250,75 +216,6 @@ int pinstore_check_note(const char *note, struct certd_err *err)
 {
     assert_return(note, -EINVAL);
     return text_check(note, "note", "Note", 0, PINSTORE_NOTE_MAX, err);
-}
-
-/* ---- times ---- */
-
-/* Times up to CREATED_MAX (year 9999) go through time_t (timegm, gmtime_r): 2038 must fit. */
-_Static_assert(sizeof(time_t) >= 8, "pin store times need a 64-bit time_t");
-
-/* digits of s[0..n), all checked to be '0'..'9' already. */
-static int digits_value(const char *s, size_t n)
-{
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/*
- * RFC 3339 §5.6 date-time restricted to the one form we write: UTC ("Z"), whole seconds, no
- * leap second (a clock never hands us one, so a 60 is a file somebody made up). 0 or -EINVAL.
- */
-static int created_parse(const char *s, int64_t *ret)
-{
-    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-
-    if (strlen(s) != CREATED_LEN) {
-        return -EINVAL;
-    }
-    for (size_t i = 0; i < CREATED_LEN; i++) {
-        bool is_digit = s[i] >= '0' && s[i] <= '9';
-        if (shape[i] == 'd' ? !is_digit : s[i] != shape[i]) {
-            return -EINVAL;
-        }
-    }
-    struct tm tm = {
-        .tm_year = digits_value(s, 4) - 1900,
-        .tm_mon = digits_value(s + 5, 2) - 1,
-        .tm_mday = digits_value(s + 8, 2),
-        .tm_hour = digits_value(s + 11, 2),
-        .tm_min = digits_value(s + 14, 2),
-        .tm_sec = digits_value(s + 17, 2),
-    };
-    if (tm.tm_year < 70 || tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_hour > 23 ||
-        tm.tm_min > 59 || tm.tm_sec > 59) {
-        return -EINVAL;
-    }
-    struct tm want = tm;
-    time_t t = timegm(&tm);
-    /* timegm normalises (Feb 30 becomes Mar 2): a date that moved did not exist. */
-    if (t == (time_t)-1 || tm.tm_mday != want.tm_mday || tm.tm_mon != want.tm_mon ||
-        tm.tm_year != want.tm_year) {
-        return -EINVAL;
-    }
-    *ret = (int64_t)t;
-    return 0;
-}
-
-/* t (0..CREATED_MAX) as "YYYY-MM-DDThh:mm:ssZ" into buf. */
-static int created_format(int64_t t, char buf[static CREATED_LEN + 1])
-{
-    struct tm tm;
-    time_t tt = (time_t)t;
-
-    if (t < 0 || t > CREATED_MAX || !gmtime_r(&tt, &tm)) {
-        return -EINVAL;
-    }
-    int n = snprintf(buf, CREATED_LEN + 1, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    return n == (int)CREATED_LEN ? 0 : -EINVAL;
 }
 
 /* ---- reading ---- */
@@ -474,14 +371,16 @@ static int entry_parse(json_t *obj, const char *file, size_t index, uint32_t nex
     if (r < 0) {
         return r;
     }
-    /* pin_parse also reads hex: the file holds the one form we write, so it has one meaning. */
-    if (strlen(s) != PIN_FILE_LEN || strncmp(s, PIN_FILE_PREFIX, PIN_FILE_PREFIX_LEN) != 0) {
-        return fault(err, -EBADMSG, CERTD_E_FIELD_INVALID, &w,
-                     "a pin in the file is \"sha256//\" and 44 characters of base64");
-    }
     r = pin_parse(s, &e.pin, &check);
     if (r < 0) {
         return check_fault(err, r, &check, &w);
+    }
+    /* pin_parse also reads hex: the file holds the one form we write, so it has one meaning. */
+    char canonical[PIN_STR_MAX];
+    pin_format(&e.pin, canonical, sizeof(canonical));
+    if (strcmp(s, canonical) != 0) {
+        return fault(err, -EBADMSG, CERTD_E_FIELD_INVALID, &w,
+                     "a pin in the file is \"sha256//\" and 44 characters of base64");
     }
 
     w.member = "Label";
@@ -521,7 +420,9 @@ static int entry_parse(json_t *obj, const char *file, size_t index, uint32_t nex
     if (r < 0) {
         return r;
     }
-    if (created_parse(s, &e.created) < 0) {
+    /* RFC 3339 in the one form we write: UTC, whole seconds, no leap second (a clock never
+     * hands us one, so a 60 is a file somebody made up). */
+    if (iso8601_to_unix(s, &e.created) < 0 || e.created < 0) {
         return fault(err, -EBADMSG, CERTD_E_FIELD_INVALID, &w,
                      "not a UTC time of the form YYYY-MM-DDThh:mm:ssZ from 1970 on");
     }
@@ -690,6 +591,17 @@ int pinstore_load(const char *path, struct pinstore **ret, struct certd_err *err
     return pinstore_parse(span_make(b.p, b.len), path, ret, err);
 }
 
+int pinstore_load_or_empty(const char *path, struct pinstore **ret, struct certd_err *err)
+{
+    int r = pinstore_load(path, ret, err);
+    if (r != -ENOENT) {
+        return r;
+    }
+    err_clear(err);
+    *ret = pinstore_new();
+    return *ret ? 0 : err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
+}
+
 /* ---- writing ---- */
 
 /* Set key of o to v (owned; NULL when its constructor failed). 0 or -ENOMEM. */
@@ -702,14 +614,14 @@ static int set_new(json_t *o, const char *key, json_t *v)
 static int entry_json(const struct pin_entry *e, json_t **ret)
 {
     char pin[PIN_STR_MAX];
-    char created[CREATED_LEN + 1];
+    char created[32]; /* unix_to_iso8601's size; CREATED_LEN for the times a store holds */
 
     pin_format(&e->pin, pin, sizeof(pin));
-    /* Entries keep the invariants of pinstore.h: the time is in range, the role named. */
-    int r = created_format(e->created, created);
-    assert(r == 0);
+    unix_to_iso8601(e->created, created, sizeof(created));
+    /* Entries keep the invariants of pinstore.h: the role is named. */
     const char *role = user_role_name(e->role);
     assert(role);
+    int r;
 
     _cleanup_(cleanup_json_t) json_t *o = json_object();
     if (!o) {

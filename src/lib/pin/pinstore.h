@@ -75,8 +75,6 @@ struct pinstore *pinstore_new(void);
 /* Free; accepts NULL; returns NULL. */
 struct pinstore *pinstore_free(struct pinstore *ps);
 DEFINE_CLEANUP_STRUCT(pinstore, pinstore_free)
-/* A deep copy into *ret: 0 or -ENOMEM. */
-_must_check_ int pinstore_dup(const struct pinstore *ps, struct pinstore **ret);
 
 /*
  * A label or a note (borrowed) as the store takes them: valid UTF-8 (shortest form, no
@@ -118,6 +116,14 @@ _must_check_ int pinstore_parse(struct span data, const char *filename, struct p
  * errors -errno with CERTD_E_STORAGE; pinstore_parse's errors. Takes no lock.
  */
 _must_check_ int pinstore_load(const char *path, struct pinstore **ret, struct certd_err *err);
+
+/*
+ * pinstore_load, but a store nobody wrote yet (-ENOENT) is a new empty one (next_id 1; err
+ * cleared) and -ENOMEM then comes with CERTD_E_NO_MEMORY; every other error is
+ * pinstore_load's. What certd and certctl read before a change or a listing.
+ */
+_must_check_ int pinstore_load_or_empty(const char *path, struct pinstore **ret,
+                                        struct certd_err *err);
 
 /*
  * Make the directory of the store file at path (borrowed) with its missing parents, mode 0700

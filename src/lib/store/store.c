@@ -782,8 +782,12 @@ void store_buf_done(struct store_buf *b)
     *b = (struct store_buf){ .p = NULL };
 }
 
-/* Read all of fd (a regular file of at most max bytes) into a NUL-terminated malloc'd buffer. */
-static int read_fd_all(int fd, size_t max, uint8_t **ret, size_t *ret_len)
+/*
+ * Read all of fd (a regular file of at most max bytes) into a NUL-terminated malloc'd buffer.
+ * have_st: fd's fstat when the caller made it already (NULL: made here).
+ */
+static int read_fd_all(int fd, const struct stat *have_st, size_t max, uint8_t **ret,
+                       size_t *ret_len)
 {
     /* len is the whole allocation here: every byte of it may have held file data. */
     _cleanup_(store_buf_done) struct store_buf b = { .p = NULL };
@@ -794,7 +798,9 @@ static int read_fd_all(int fd, size_t max, uint8_t **ret, size_t *ret_len)
     if (!size_add(max, 1, &limit) || !size_add(limit, 1, &cap)) {
         return -EINVAL;
     }
-    if (fstat(fd, &st) < 0) {
+    if (have_st) {
+        st = *have_st;
+    } else if (fstat(fd, &st) < 0) {
         return -errno;
     }
     if (S_ISDIR(st.st_mode)) {
@@ -879,21 +885,20 @@ int store_read_file(const char *path, size_t max, bool nofollow, uint8_t **ret, 
     if (fd < 0) {
         return -errno;
     }
-    return read_fd_all(fd, max, ret, ret_len);
+    return read_fd_all(fd, NULL, max, ret, ret_len);
 }
 
-int store_read_file_err(const char *path, size_t max, bool nofollow, struct store_buf *ret,
-                        struct certd_err *err)
+/*
+ * A read of path that failed with r, for people: what (nullable) names the file in "does not
+ * exist" ("users file PATH").
+ */
+static int read_fail(int r, const char *what, const char *path, size_t max, struct certd_err *err)
 {
-    struct store_buf b = { .p = NULL };
     char buf[128];
-    int r;
 
-    assert_return(path && ret, -EINVAL);
-
-    r = store_read_file(path, max, nofollow, &b.p, &b.len);
     if (r == -ENOENT) {
-        return err_set(err, r, CERTD_E_NOT_FOUND, "%s does not exist", path);
+        return err_set(err, r, CERTD_E_NOT_FOUND, "%s%s%s does not exist", what ? what : "",
+                       what ? " " : "", path);
     }
     if (r == -E2BIG) {
         return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %zu bytes", path, max);
@@ -901,9 +906,20 @@ int store_read_file_err(const char *path, size_t max, bool nofollow, struct stor
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
+    return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
+                   store_errno_str(r, buf, sizeof(buf)));
+}
+
+int store_read_file_err(const char *path, size_t max, bool nofollow, struct store_buf *ret,
+                        struct certd_err *err)
+{
+    struct store_buf b = { .p = NULL };
+
+    assert_return(path && ret, -EINVAL);
+
+    int r = store_read_file(path, max, nofollow, &b.p, &b.len);
     if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
-                       store_errno_str(r, buf, sizeof(buf)));
+        return read_fail(r, NULL, path, max, err);
     }
     *ret = b;
     return 0;
@@ -913,9 +929,7 @@ int store_read_trusted(const char *path, const char *what, size_t max, mode_t fo
                        struct store_buf *ret, struct certd_err *err)
 {
     _cleanup_(store_buf_done) struct store_buf b = { .p = NULL };
-    char buf[128];
     struct stat st;
-    int r;
 
     assert_return(path && ret, -EINVAL);
     assert_return((forbid_mode & ~(mode_t)0777) == 0, -EINVAL);
@@ -925,22 +939,11 @@ int store_read_trusted(const char *path, const char *what, size_t max, mode_t fo
      * doing. Everything below is judged on this descriptor, the one that is read.
      */
     _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
-    if (fd < 0) {
-        r = -errno;
-        if (r == -ENOENT) {
-            return err_set(err, r, CERTD_E_NOT_FOUND, "%s %s does not exist", what ? what : "file",
-                           path);
-        }
-        if (r == -ELOOP) {
-            return err_set(err, r, CERTD_E_STORAGE, "%s is a symbolic link", path);
-        }
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
-                       store_errno_str(r, buf, sizeof(buf)));
+    if (fd < 0 && errno == ELOOP) {
+        return err_set(err, -ELOOP, CERTD_E_STORAGE, "%s is a symbolic link", path);
     }
-    if (fstat(fd, &st) < 0) {
-        r = -errno;
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
-                       store_errno_str(r, buf, sizeof(buf)));
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        return read_fail(-errno, what ? what : "file", path, max, err);
     }
     if (!S_ISREG(st.st_mode)) {
         return err_set(err, -EPERM, CERTD_E_POLICY_FORBIDS,
@@ -959,16 +962,9 @@ int store_read_trusted(const char *path, const char *what, size_t max, mode_t fo
                        (unsigned)(st.st_mode & 0777),
                        is_read_forbidden ? "have access" : "may change it", path);
     }
-    r = read_fd_all(fd, max, &b.p, &b.len);
-    if (r == -E2BIG) {
-        return err_set(err, r, CERTD_E_INPUT_TOO_LARGE, "%s is larger than %zu bytes", path, max);
-    }
-    if (r == -ENOMEM) {
-        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-    }
+    int r = read_fd_all(fd, &st, max, &b.p, &b.len);
     if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read %s: %s", path,
-                       store_errno_str(r, buf, sizeof(buf)));
+        return read_fail(r, what ? what : "file", path, max, err);
     }
     *ret = b;
     b = (struct store_buf){ .p = NULL };
@@ -1240,7 +1236,7 @@ static int journal_load(int dirfd, const char *name, const char *jid, uint8_t **
     if (fd < 0) {
         return -errno;
     }
-    r = read_fd_all(fd, STORE_JOURNAL_MAX, &buf, &len);
+    r = read_fd_all(fd, NULL, STORE_JOURNAL_MAX, &buf, &len);
     if (r == -E2BIG) {
         return -EBADMSG;
     }

@@ -84,11 +84,6 @@ static void decoder_ctx_free_p(OSSL_DECODER_CTX **p)
     OSSL_DECODER_CTX_free(*p);
 }
 
-static void openssl_free_p(unsigned char **p)
-{
-    OPENSSL_free(*p);
-}
-
 struct bundle *bundle_free(struct bundle *b)
 {
     if (!b) {
@@ -449,7 +444,7 @@ static int rsa_sign_round_trip(OSSL_LIB_CTX *libctx, const char *propq, EVP_PKEY
     static const unsigned char msg[] = "certd: private key consistency check";
     _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *sctx = EVP_MD_CTX_new();
     _cleanup_(cleanup_EVP_MD_CTX) EVP_MD_CTX *vctx = EVP_MD_CTX_new();
-    _cleanup_(openssl_free_p) unsigned char *sig = NULL;
+    _cleanup_(ossl_bytes_free) unsigned char *sig = NULL;
     int size = EVP_PKEY_get_size(key);
 
     if (!sctx || !vctx) {

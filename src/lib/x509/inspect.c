@@ -49,11 +49,6 @@
 #include "util/parse.h"
 #include "util/span.h"
 
-static void openssl_free_p(void *p)
-{
-    OPENSSL_free(*(void **)p);
-}
-
 /* --- bounded string builder --------------------------------------------------------------- */
 
 /* A string with a fixed maximum, allocated once (STYLE.md §5). */
@@ -144,7 +139,7 @@ static int asn1_string_utf8(const ASN1_STRING *s, char **ret, size_t *ret_len)
     if (!s || !is_char_string_type(ASN1_STRING_type(s))) {
         return -EBADMSG;
     }
-    _cleanup_(openssl_free_p) unsigned char *utf8 = NULL;
+    _cleanup_(ossl_bytes_free) unsigned char *utf8 = NULL;
     int n = ASN1_STRING_to_UTF8(&utf8, s);
     if (n < 0) {
         (void)ossl_drain_errors("inspect: string");
@@ -252,7 +247,7 @@ static int rfc4514_hex_der(struct strbuf *sb, const ASN1_STRING *s)
         ASN1_TYPE_free(at);
         return -ENOMEM;
     }
-    _cleanup_(openssl_free_p) unsigned char *der = NULL;
+    _cleanup_(ossl_bytes_free) unsigned char *der = NULL;
     int n = i2d_ASN1_TYPE(at, &der);
     ASN1_TYPE_free(at);
     if (n <= 0) {
@@ -538,6 +533,42 @@ void unix_to_iso8601(int64_t t, char *buf, size_t size)
     civil_from_days(days, &y, &m, &d);
     (void)snprintf(buf, size, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, m, d,
                    (unsigned)(secs / 3600), (unsigned)(secs / 60 % 60), (unsigned)(secs % 60));
+}
+
+int iso8601_to_unix(const char *s, int64_t *ret)
+{
+    static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+    unsigned v[6] = { 0 }; /* year, month, day, hour, minute, second */
+    size_t field = 0;
+
+    assert_return(s && ret, -EINVAL);
+    if (strnlen(s, sizeof(shape)) != sizeof(shape) - 1) {
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < sizeof(shape) - 1; i++) {
+        if (shape[i] != 'd') {
+            if (s[i] != shape[i]) {
+                return -EINVAL;
+            }
+            field++;
+        } else if (s[i] >= '0' && s[i] <= '9') {
+            v[field] = v[field] * 10 + (unsigned)(s[i] - '0');
+        } else {
+            return -EINVAL;
+        }
+    }
+    if (v[1] < 1 || v[1] > 12 || v[2] < 1 || v[2] > 31 || v[3] > 23 || v[4] > 59 || v[5] > 59) {
+        return -EINVAL;
+    }
+    /* Days past the month's end (Feb 30, Apr 31) land in the next month: no such date. */
+    int64_t days = days_from_civil(v[0], v[1], v[2]), y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    if (y != (int64_t)v[0] || m != v[1] || d != v[2]) {
+        return -EINVAL;
+    }
+    *ret = days * 86400 + (int64_t)v[3] * 3600 + (int64_t)v[4] * 60 + v[5];
+    return 0;
 }
 
 /* --- usages ------------------------------------------------------------------------------- */
@@ -857,11 +888,12 @@ static int fill_serial(const X509 *cert, struct cert_info *info, struct certd_er
         (void)ossl_drain_errors("inspect: serial");
         return err_set(err, -EBADMSG, CERTD_E_CERT_BAD, "malformed certificate: bad serial");
     }
-    _cleanup_(openssl_free_p) char *hex = BN_bn2hex(bn);
+    /* OpenSSL's bytes, freed as such: BN_bn2hex gives a char * of them. */
+    _cleanup_(ossl_bytes_free) unsigned char *hex = (unsigned char *)BN_bn2hex(bn);
     if (!hex) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    info->serial_hex = strdup(hex);
+    info->serial_hex = strdup((const char *)hex);
     if (!info->serial_hex) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }

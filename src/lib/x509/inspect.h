@@ -121,3 +121,12 @@ _must_check_ int asn1_time_to_unix(const ASN1_TIME *t, int64_t *ret);
 
 /* Format seconds since the epoch as "2024-01-01T00:00:00Z" (buf >= 32 bytes). */
 void unix_to_iso8601(int64_t t, char *buf, size_t size);
+
+/*
+ * The inverse of unix_to_iso8601 for years 0000..9999: s (borrowed, NUL-terminated) must be
+ * exactly "YYYY-MM-DDThh:mm:ssZ" (RFC 3339 §5.6 in UTC, whole seconds, upper-case 'T' and 'Z')
+ * naming a real date and time; no leap second (:60), no offsets, fractions, blanks or signs.
+ * 0 with the seconds since the epoch in *ret (negative before 1970), or -EINVAL (*ret
+ * untouched). Pure; thread-safe.
+ */
+_must_check_ int iso8601_to_unix(const char *s, int64_t *ret);
