@@ -121,7 +121,8 @@ struct client {
     /* The current connection: the leaf's pin as the verify callback saw it. */
     bool has_seen;
     struct pin seen;
-    bool is_refused; /* the callback refused the key (a handshake failure is then ours) */
+    bool is_refused;      /* the callback refused the key (a handshake failure is then ours) */
+    bool has_client_cert; /* --client-cert was given */
     char detail[CLIENT_DETAIL_MAX]; /* the long message of the last pin refusal, or "" */
 };
 
@@ -661,6 +662,37 @@ static int pin_check_peer(struct client *c, SSL *ssl, struct certd_err *err)
     return pin_refused(c, err);
 }
 
+/* An alert by which the server refused (or asked for) our client certificate. */
+static bool is_client_cert_refused(unsigned long e)
+{
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL) {
+        return false;
+    }
+    switch (ERR_GET_REASON(e)) {
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static int client_cert_refused(struct certd_err *err, const struct client *c)
+{
+    return err_set(err, -EACCES, CERTD_E_POLICY_FORBIDS,
+                   "%s:%s refused the TLS connection over the client certificate: %s", c->url.host,
+                   c->url.port,
+                   c->has_client_cert ? "its key is not pinned there (or no longer), or its chain "
+                                        "is not trusted"
+                                      : "it requires one (--client-cert, --client-key)");
+}
+
 static int tls_connect(struct client *c, int fd, SSL **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_SSL) SSL *ssl = SSL_new(c->ssl_ctx);
@@ -701,6 +733,10 @@ static int tls_connect(struct client *c, int fd, SSL **ret, struct certd_err *er
             return err_set(err, -EKEYREJECTED, CERTD_E_POLICY_FORBIDS,
                            "TLS with %s:%s: the server's certificate did not verify: %s",
                            c->url.host, c->url.port, X509_verify_cert_error_string(v));
+        }
+        if (se == SSL_ERROR_SSL && is_client_cert_refused(ERR_peek_error())) {
+            (void)ossl_drain_errors("SSL_connect");
+            return client_cert_refused(err, c);
         }
         if (se == SSL_ERROR_WANT_READ || se == SSL_ERROR_WANT_WRITE) {
             (void)ossl_drain_errors("SSL_connect");
@@ -841,6 +877,7 @@ static int tls_setup(struct client *c, const struct client_opts *o, struct certd
     }
     if (r >= 0 && o->client_cert) {
         r = load_client_cert(ctx, sc, o->client_cert, o->client_key, err);
+        c->has_client_cert = true;
     }
     if (r < 0) {
         return r;
@@ -1394,6 +1431,11 @@ static int read_answer(const struct client *c, SSL *ssl, struct client_answer *a
                 return io_error(err, c, "waiting for");
             }
             if (se != SSL_ERROR_ZERO_RETURN) {
+                /* With TLS 1.3 a refused client certificate shows only now, as an alert. */
+                if (is_client_cert_refused(ERR_peek_error())) {
+                    (void)ossl_drain_errors("SSL_read_ex");
+                    return client_cert_refused(err, c);
+                }
                 /* A close without close_notify may cut an answer short: never taken whole. */
                 (void)ossl_drain_errors("SSL_read_ex");
                 return err_set(err, -EPROTO, CERTD_E_UNAVAILABLE,

@@ -139,18 +139,6 @@ static int publish(struct peers *p, struct pinstore *ps)
     return 0;
 }
 
-/* The store file's content, or an empty store when there is no file. */
-static int load(struct peers *p, struct pinstore **ret, struct certd_err *err)
-{
-    int r = pinstore_load(p->path, ret, err);
-    if (r == -ENOENT) {
-        err_clear(err);
-        *ret = pinstore_new();
-        return *ret ? 0 : -ENOMEM;
-    }
-    return r;
-}
-
 int peers_new(const struct config *cfg, struct manager *m, OSSL_LIB_CTX *libctx, const char *propq,
               struct peers **ret)
 {
@@ -189,7 +177,7 @@ int peers_new(const struct config *cfg, struct manager *m, OSSL_LIB_CTX *libctx,
 
     struct certd_err err = { 0 };
     struct pinstore *ps = NULL;
-    int r = load(p, &ps, &err);
+    int r = pinstore_load_or_empty(p->path, &ps, &err);
     if (r == -ENOMEM) {
         (void)peers_free(p);
         return -ENOMEM;
@@ -250,7 +238,7 @@ int peers_reload(struct peers *p, struct certd_err *err)
         return r;
     }
     struct pinstore *ps = NULL;
-    r = load(p, &ps, err);
+    r = pinstore_load_or_empty(p->path, &ps, err);
     if (r < 0) {
         fd = pinstore_unlock(fd);
         return r;
@@ -277,7 +265,14 @@ static int change(struct peers *p, int (*fn)(struct pinstore *ps, void *arg, str
         return r;
     }
     _cleanup_(cleanup_pinstore) struct pinstore *ps = NULL;
-    r = load(p, &ps, err);
+    r = pinstore_load_or_empty(p->path, &ps, err);
+    if (r < 0 && r != -ENOMEM) {
+        /* Certd's own file is at fault, not the request: an internal error (500). */
+        char why[CERTD_ERR_MSG_MAX];
+        (void)snprintf(why, sizeof(why), "%s", err->msg);
+        err_clear(err); /* the first error set wins: this one replaces it */
+        (void)err_set(err, r, CERTD_E_STORAGE, "the pin store cannot be changed: %s", why);
+    }
     if (r >= 0) {
         r = fn(ps, arg, err);
     }
@@ -470,32 +465,12 @@ static void subject_cn(X509 *cert, char *buf, size_t size)
     }
 }
 
-int peers_key_pin(struct peers *p, X509 *cert, struct pin *ret, struct certd_err *err)
-{
-    EVP_PKEY *k = X509_get0_pubkey(cert);
-    ERR_clear_error();
-    if (!k) {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_KEY_UNSUPPORTED,
-                       "the certificate's key type is not supported");
-    }
-    const struct key_policy policy = { .allow_ed25519 = true };
-    int r = key_check_strength(k, &policy, "the certificate's key", err);
-    if (r < 0) {
-        return r;
-    }
-    r = pin_from_cert(p->libctx, p->propq, cert, ret);
-    if (r < 0) {
-        return err_set(err, r, CERTD_E_INTERNAL, "the certificate's key cannot be hashed");
-    }
-    return 0;
-}
-
-/* peers_key_pin for a handshake: the reason into why, the X509_V_ERR_* for the alert. */
+/* pin_from_cert_checked for a handshake: the reason into why, the X509_V_ERR_* for the alert. */
 static int key_pin(struct peers *p, X509 *cert, struct pin *ret, int *ret_verr, char *why,
                    size_t why_size)
 {
     struct certd_err err = { 0 };
-    int r = peers_key_pin(p, cert, ret, &err);
+    int r = pin_from_cert_checked(p->libctx, p->propq, cert, ret, &err);
     if (r < 0) {
         (void)snprintf(why, why_size, "%s", err.msg);
         *ret_verr = r == -EKEYREJECTED ? X509_V_ERR_EE_KEY_TOO_SMALL

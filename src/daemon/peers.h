@@ -104,13 +104,6 @@ _must_check_ int peers_add(struct peers *p, const struct pin *pin, const char *l
                            struct pin_entry *ret_entry, struct certd_err *err);
 _must_check_ int peers_remove(struct peers *p, uint32_t id, struct certd_err *err);
 
-/*
- * The pin of cert's key, once its type and strength are ones certd accepts from a client (RSA
- * of 2048 bits or more, EC P-256/384/521, Ed25519): 0, or -errno with err (key_check_strength's
- * errors; -EOPNOTSUPP CERTD_E_KEY_UNSUPPORTED for a key OpenSSL cannot decode). Any thread.
- */
-_must_check_ int peers_key_pin(struct peers *p, X509 *cert, struct pin *ret, struct certd_err *err);
-
 /* How a connection's client certificate was accepted, looked up for one request. */
 enum peers_kind {
     PEERS_NONE,  /* no certificate, or one that names nobody (a chain-verified CN not a user) */

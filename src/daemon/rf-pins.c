@@ -136,7 +136,7 @@ static int cert_pin(struct daemon *d, const char *pem, struct pin *ret, char *cn
                        bundle_n_certs(b));
     }
     X509 *c = bundle_cert(b, 0);
-    r = peers_key_pin(d->peers, c, ret, err);
+    r = pin_from_cert_checked(d->libctx, d->propq, c, ret, err);
     if (r < 0) {
         return r;
     }
