@@ -162,8 +162,8 @@ def test_local_bad_inputs_change_nothing(run, tmp_path):
         (["add", "sha256//" + "A" * 43 + "B", *good], 1, "'='"),
         (["add", "g" * 64, *good], 1, "non-hex"),
         (["add", "a" * 63, *good], 1, "63 characters"),
-        (["add", "a" * 65, *good], 1, "pin"),
-        (["add", "md5//" + "A" * 44, *good], 1, "pin"),
+        (["add", "a" * 65, *good], 1, "neither \"sha256//\" + base64 nor 64 hex digits (65"),
+        (["add", "md5//" + "A" * 44, *good], 1, "neither \"sha256//\" + base64 nor 64 hex"),
         # a duplicate (in either spelling)
         (["add", existing, *good], 1, "already"),
         (["add", hex_pin(existing), "--user", "other", "--role", "ReadOnly"], 1, "already"),
