@@ -1125,20 +1125,29 @@ int main(int argc, char **argv)
         log_err("cannot create the event loop");
         goto out;
     }
+    /*
+     * Signals are caught before the listener exists: a SIGHUP or SIGTERM sent as soon as the
+     * port answers (a test, a reload racing a start) is queued for the loop instead of taking
+     * the default action and killing certd.
+     */
+    ev_hup = evsignal_new(d.base, SIGHUP, on_sighup, &d);
+    ev_term = evsignal_new(d.base, SIGTERM, on_sigterm, &d);
+    ev_int = evsignal_new(d.base, SIGINT, on_sigterm, &d);
+    if (!ev_hup || !ev_term || !ev_int || event_add(ev_hup, NULL) < 0 ||
+        event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0) {
+        log_err("cannot set up signal handling");
+        goto out;
+    }
     if (daemon_start(&d) < 0) {
         goto out;
     }
     if (d.watch) {
         (void)watch_endpoints(&d, targets);
     }
-    ev_hup = evsignal_new(d.base, SIGHUP, on_sighup, &d);
-    ev_term = evsignal_new(d.base, SIGTERM, on_sigterm, &d);
-    ev_int = evsignal_new(d.base, SIGINT, on_sigterm, &d);
     ev_tickets = event_new(d.base, -1, EV_PERSIST, on_ticket_rotate, &d);
-    if (!ev_hup || !ev_term || !ev_int || !ev_tickets || event_add(ev_hup, NULL) < 0 ||
-        event_add(ev_term, NULL) < 0 || event_add(ev_int, NULL) < 0 ||
+    if (!ev_tickets ||
         event_add(ev_tickets, &(struct timeval){ .tv_sec = TLS_TICKET_ROTATE_SECONDS }) < 0) {
-        log_err("cannot set up signal handling");
+        log_err("cannot set up the ticket key rotation");
         goto out;
     }
 

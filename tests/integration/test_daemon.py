@@ -200,6 +200,27 @@ def test_sighup_rereads_certificates(certd_factory, ca):
     assert c.stop() == 0
 
 
+def test_signal_as_soon_as_the_port_answers(certd_factory):
+    """SIGHUP and SIGTERM are caught before the listener exists: a reload sent the moment the
+    port answers is queued for the loop, never the default action that kills the daemon."""
+    for i in range(4):
+        c = certd_factory(name=f"d{i}").start(expect_ready=False)
+        deadline = time.monotonic() + c.START_TIMEOUT
+        while True:
+            assert c.proc.poll() is None, c.log()
+            assert time.monotonic() < deadline, c.log()
+            try:
+                with socket.create_connection(("127.0.0.1", c.port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.001)
+        c.signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP" in c.log(), what="the reload")
+        assert c.proc.poll() is None, c.log()
+        assert served_cert(c.port) is not None
+        assert c.stop() == 0, c.log()
+
+
 # --- TLS policy ------------------------------------------------------------------------------
 
 def test_tls_versions_intermediate(certd):
