@@ -2164,8 +2164,15 @@ static int install_single(struct manager *m, struct endpoint *ep, struct span da
         key = loaded;
     }
     /* key stays valid: b, cands or loaded hold a reference until we return. */
-    return single_commit(m, ep, b->certs, key, res.warning, "installed",
-                         is_pending ? " (with the key of an earlier CSR)" : "", ret, err);
+    r = single_commit(m, ep, b->certs, key, res.warning, "installed",
+                      is_pending ? " (with the key of an earlier CSR)" : "", ret, err);
+    if (r < 0) {
+        return r;
+    }
+    if (replace_id) {
+        (void)snprintf(ret->replaced_id, sizeof(ret->replaced_id), "%s", MANAGER_SINGLE_ID);
+    }
+    return 0;
 }
 
 /* A borrowed view of the snapshot's certificates, leaving out skip (nullable). */
@@ -2271,6 +2278,9 @@ static int install_authority(struct manager *m, struct endpoint *ep, struct span
         }
     }
     (void)snprintf(change.id, sizeof(change.id), "%s", ids[0]);
+    if (old) {
+        (void)snprintf(change.replaced_id, sizeof(change.replaced_id), "%s", old->id);
+    }
     (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
     log_info("endpoint %s: added %zu CA certificate(s)%s%s", ep->cfg->name, n_new,
              old ? ", replacing " : "", old ? old->id : "");
@@ -2289,6 +2299,100 @@ int manager_install(struct manager *m, struct endpoint *ep, struct span data,
         return install_authority(m, ep, data, replace_id, ret, err);
     }
     return install_single(m, ep, data, replace_id, ret, err);
+}
+
+/*
+ * After a storage failure of a replace: the set may be in place all the same (committed, then
+ * the links failed), and the directory is the truth. Publish what it holds when that differs
+ * from cur, so that the snapshot never shows a set the directory no longer has.
+ */
+static void authority_resync(struct manager *m, struct endpoint *ep, const struct ep_snapshot *cur)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    struct certd_err e = { 0 };
+
+    if (authority_load(m, ep, cur, &s, &e) < 0) {
+        log_err("endpoint %s: cannot re-read %s after a failed replace: %s", ep->cfg->name,
+                ep->cfg->dir, e.msg);
+        return;
+    }
+    if (s) {
+        log_warning("endpoint %s: %s changed although the replace failed; showing what it holds",
+                    ep->cfg->name, ep->cfg->dir);
+        publish(ep, TAKE_PTR(s));
+    }
+}
+
+int manager_replace_all(struct manager *m, struct endpoint *ep, struct span data,
+                        struct manager_change *ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
+    _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    struct validate_policy pol;
+    struct validate_result res = { .is_expired = false };
+    struct manager_change change = { .id = "" };
+    char id_buf[CERTD_BUNDLE_CERTS_MAX][MANAGER_ID_MAX];
+    char *ids[CERTD_BUNDLE_CERTS_MAX];
+    size_t n_new;
+    int r;
+
+    assert_return(m && ep && ret, -EINVAL);
+    assert_return(data.p || data.len == 0, -EINVAL);
+
+    if (ep->cfg->type != ENDPOINT_AUTHORITY) {
+        return err_set(err, -EOPNOTSUPP, CERTD_E_POLICY_FORBIDS,
+                       "endpoint %s holds one certificate with its key: only the CA certificates "
+                       "of an authority endpoint can be replaced all at once",
+                       ep->cfg->name);
+    }
+    cur = endpoint_snapshot(ep);
+    r = bundle_parse(m->libctx, m->propq, data, m->cfg->max_body, &b, err);
+    if (r < 0) {
+        return r;
+    }
+    /* Judged alone: every certificate held now goes, so none of them can be a duplicate. */
+    validate_policy_for(ep, &pol);
+    r = validate_bundle(m->libctx, m->propq, b, ENDPOINT_AUTHORITY, &pol, NULL, NULL, &res, err);
+    if (r < 0) {
+        return r;
+    }
+    n_new = bundle_n_certs(b);
+    if (n_new > CERTD_BUNDLE_CERTS_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u certificates",
+                       CERTD_BUNDLE_CERTS_MAX);
+    }
+    for (size_t i = 0; i < n_new; i++) {
+        ids[i] = id_buf[i];
+        r = authority_cert_id(m->libctx, m->propq, bundle_cert(b, i), id_buf[i]);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
+        }
+    }
+    /* A certificate that stays keeps its entry (shared: an id is a fingerprint). */
+    r = snapshot_new_authority(m, ep, NULL, NULL, b->certs, ids, cur, true, &s, err);
+    if (r < 0) {
+        return r;
+    }
+    qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
+
+    /* The limit and duplicates are judged again under the directory's lock, with the write. */
+    struct certd_err e = { 0 };
+    r = authority_dir_replace_ex(m->libctx, m->propq, ep->cfg->dir, b->certs, ep->cfg->max, NULL,
+                                 &e);
+    if (r < 0) {
+        if (e.code == CERTD_E_STORAGE) {
+            authority_resync(m, ep, cur);
+        }
+        return err_set(err, r, e.code, "%s", e.msg);
+    }
+    (void)snprintf(change.id, sizeof(change.id), "%s", ids[0]);
+    (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
+    log_info("endpoint %s: replaced its %zu CA certificate(s) with %zu", ep->cfg->name, cur->n,
+             n_new);
+    publish(ep, TAKE_PTR(s));
+    *ret = change;
+    return 0;
 }
 
 int manager_selfsign(struct manager *m, struct endpoint *ep, const struct pin *key_pin,
@@ -2419,6 +2523,7 @@ int manager_delete(struct manager *m, struct endpoint *ep, const char *id,
                        ep->cfg->name);
     }
     (void)snprintf(change.id, sizeof(change.id), "%s", e->id);
+    change.is_delete = true;
     publish(ep, TAKE_PTR(s));
     *ret = change;
     return 0;

@@ -184,7 +184,11 @@ bool endpoint_is_held(struct endpoint *ep);
 struct manager_change {
     char id[MANAGER_ID_MAX]; /* the certificate installed (authority: the first one added) or
                                 deleted */
-    char warning[256];       /* "" or a warning for the user (expired, not yet valid ...) */
+    char replaced_id[MANAGER_ID_MAX]; /* a replace (manager_install with replace_id): the
+                                         certificate whose place id took; "" otherwise */
+    bool is_delete;                   /* manager_delete (a server's self-signed successor
+                                         included) */
+    char warning[256]; /* "" or a warning for the user (expired, not yet valid ...) */
 };
 
 /*
@@ -203,6 +207,21 @@ struct manager_change {
 _must_check_ int manager_install(struct manager *m, struct endpoint *ep, struct span data,
                                  const char *replace_id, struct manager_change *ret,
                                  struct certd_err *err);
+
+/*
+ * ReplaceAll (D-Bus, authority endpoints only): the CA certificates of data (an upload as
+ * manager_install takes it, at least one certificate) take the place of every certificate ep
+ * holds, all or none: validated as manager_install validates an authority upload (against an
+ * empty set: duplicates within data refused, at most the endpoint's max), then written with the
+ * removals as one journaled change of the directory (store.h authority_dir_replace_ex), so that
+ * a crash leaves the old set or the new one; certificates in both stay as they are. ret->id is
+ * the upload's first certificate (possibly one that stayed). Errors as manager_install's;
+ * -EOPNOTSUPP/CERTD_E_POLICY_FORBIDS for a server or client endpoint. On CERTD_E_STORAGE the
+ * directory is read again and what it holds published, so the snapshot never shows a set that
+ * is gone. A change: serial lane.
+ */
+_must_check_ int manager_replace_all(struct manager *m, struct endpoint *ep, struct span data,
+                                     struct manager_change *ret, struct certd_err *err);
 
 /*
  * Delete certificate id of ep. authority: removed. client: the certificate and key files are

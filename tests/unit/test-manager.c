@@ -1567,6 +1567,270 @@ static void test_authority_add_delete_replace(void **state)
     ctx_done(&c);
 }
 
+/* ---- ReplaceAll ---- */
+
+/* The lowercase SHA-256 of x's DER: an authority id, as OpenSSL computes it. */
+static void id_of(X509 *x, char hex[static 65])
+{
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    assert_int_equal(X509_digest(x, EVP_sha256(), md, &md_len), 1);
+    assert_int_equal(md_len, 32);
+    for (unsigned j = 0; j < md_len; j++) {
+        (void)snprintf(hex + 2 * j, 3, "%02x", md[j]);
+    }
+}
+
+/* The "<id>.pem" files of an authority directory. */
+static size_t n_cert_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        n += len == 68 && strcmp(de->d_name + 64, ".pem") == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+static int replace_all(struct ctx *c, const char *name, const char *data, struct manager_change *ch,
+                       struct certd_err *err)
+{
+    return manager_replace_all(c->m, ep_get(c, name), span_from_str(data), ch, err);
+}
+
+static void test_replace_all(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    ctx_init(&c, "mgr-replace-all");
+    ctx_cfg_ep(&c, "truststore")->max = 3;
+    ctx_start(&c);
+    char *dir = ep_file(&c, "truststore", "");
+    char *bundle = fixture_str("ca-bundle.pem");
+    install_ok(&c, "truststore", bundle, NULL, &ch);
+    struct ep_snapshot *s0 = snap(&c, "truststore");
+    assert_int_equal(s0->n, 3);
+
+    /* {root, root 2, root 3} -> {intermediate, root}: root stays, the others go. */
+    X509 *inter = fixture_cert("int-ca.pem"), *root = fixture_cert("root-ca.pem");
+    char id_inter[65], id_root[65];
+    id_of(inter, id_inter);
+    id_of(root, id_root);
+    char *upload = fixture_cat("int-ca.pem", "root-ca.pem");
+    memset(&ch, 'x', sizeof(ch));
+    assert_int_equal(replace_all(&c, "truststore", upload, &ch, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_string_equal(ch.id, id_inter); /* the upload's first */
+    assert_string_equal(ch.replaced_id, "");
+    assert_false(ch.is_delete);
+    assert_string_equal(ch.warning, "");
+
+    struct ep_snapshot *s = snap(&c, "truststore");
+    assert_true(s != s0);
+    assert_int_equal(s->n, 2);
+    assert_true(strcmp(s->entries[0].id, s->entries[1].id) < 0);
+    const struct cert_entry *e_inter = ep_snapshot_find(s, id_inter);
+    const struct cert_entry *e_root = ep_snapshot_find(s, id_root);
+    assert_non_null(e_inter);
+    assert_non_null(e_root);
+    assert_int_equal(X509_cmp(e_inter->cert, inter), 0);
+    assert_string_equal(e_inter->info->subject.common_name, "certd test intermediate");
+    /* The one that stays is shared with the snapshot before, not inspected again. */
+    assert_ptr_equal(e_root->info, ep_snapshot_find(s0, id_root)->info);
+    /* Files: exactly the new set, each holding its certificate; the others are gone. */
+    assert_int_equal(n_cert_files(dir), 2);
+    for (size_t i = 0; i < s0->n; i++) {
+        char *file = tu_strf("%s%s.pem", dir, s0->entries[i].id);
+        assert_int_equal(file_exists(file), strcmp(s0->entries[i].id, id_root) == 0);
+        free(file);
+    }
+    char *inter_file = tu_strf("%s%s.pem", dir, id_inter);
+    X509 *on_disk = cert_of_file(inter_file);
+    assert_int_equal(X509_cmp(on_disk, inter), 0);
+    assert_int_equal(file_mode(inter_file), 0644);
+    X509_free(on_disk);
+    free(inter_file);
+    assert_int_equal(dir_count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(dir_count_prefix(dir, ".journal"), 0);
+    ep_snapshot_unref(s0);
+
+    /* A restart loads what was written. */
+    ctx_restart(&c);
+    struct ep_snapshot *s2 = snap(&c, "truststore");
+    assert_int_equal(s2->n, 2);
+    for (size_t i = 0; i < s->n; i++) {
+        assert_string_equal(s->entries[i].id, s2->entries[i].id);
+    }
+    ep_snapshot_unref(s2);
+    ep_snapshot_unref(s);
+
+    /* Up to the limit exactly: three certificates fit max 3 whatever was there. */
+    char *three = fixture_str("ca-bundle.pem");
+    assert_int_equal(replace_all(&c, "truststore", three, &ch, &err), 0);
+    assert_int_equal(n_certs(&c, "truststore"), 3);
+    assert_int_equal(n_cert_files(dir), 3);
+
+    free(three);
+    free(upload);
+    X509_free(inter);
+    X509_free(root);
+    free(bundle);
+    free(dir);
+    ctx_done(&c);
+}
+
+/* Every refusal changes nothing: not the snapshot, not a byte of the state directory. */
+static void test_replace_all_refusals(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-replace-all-no");
+    ctx_cfg_ep(&c, "truststore")->max = 3;
+    ctx_start(&c);
+    char *bundle = fixture_str("ca-bundle.pem");
+    install_ok(&c, "truststore", bundle, NULL, &ch);
+
+    char *leaf_last = fixture_cat("root-ca.pem", "server-ec.pem");
+    char *noksign_last = fixture_cat("int-ca.pem", "ca-nokeycertsign.pem");
+    char *eleven = fixture_str("ca-eleven.pem");
+    char *twice = fixture_cat("int-ca.pem", "int-ca.pem");
+    char *with_key = fixture_str("ca-with-key.pem");
+    const struct {
+        const char *data;
+        int want_r;
+        enum certd_errc want_code;
+        const char *word;
+    } cases[] = {
+        { leaf_last, -EINVAL, CERTD_E_NOT_CA, "CA" },
+        { noksign_last, -EINVAL, CERTD_E_CA_NO_KEYCERTSIGN, "keyCertSign" },
+        { eleven, -E2BIG, CERTD_E_LIMIT_REACHED, "at most 3" },
+        { twice, -EEXIST, CERTD_E_DUPLICATE, "twice" },
+        { with_key, -EPERM, CERTD_E_KEY_NOT_ALLOWED, "private key" },
+        { "", -EINVAL, CERTD_E_INPUT_EMPTY, "empty" },
+        { "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", -EBADMSG,
+          CERTD_E_CERT_BAD, "malformed" },
+    };
+    struct tree before, after;
+    tree_take(c.state, &before);
+    struct ep_snapshot *s0 = snap(&c, "truststore");
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        struct manager_change out;
+        memset(&out, 'x', sizeof(out));
+        int r = replace_all(&c, "truststore", cases[i].data, &out, &err);
+        assert_err(r, &err, cases[i].want_r, cases[i].want_code, cases[i].word);
+        assert_int_equal(out.id[0], 'x'); /* *ret untouched */
+        assert_true(is_unchanged(&c, "truststore", s0));
+        tree_take(c.state, &after);
+        tree_assert_same(&before, &after);
+        tree_free(&after);
+    }
+
+    /* Server and client endpoints hold one certificate with its key: not theirs. */
+    char *server = fixture_str("server-ec-bundle.pem");
+    const char *single[] = { "https", "ldap" };
+    for (size_t i = 0; i < ELEMENTSOF(single); i++) {
+        struct certd_err err = { 0 };
+        struct ep_snapshot *b = snap(&c, single[i]);
+        assert_err(replace_all(&c, single[i], server, &ch, &err), &err, -EOPNOTSUPP,
+                   CERTD_E_POLICY_FORBIDS, "authority");
+        assert_true(is_unchanged(&c, single[i], b));
+        ep_snapshot_unref(b);
+    }
+    tree_take(c.state, &after);
+    tree_assert_same(&before, &after);
+    tree_free(&after);
+    tree_free(&before);
+    ep_snapshot_unref(s0);
+
+    free(server);
+    free(leaf_last);
+    free(noksign_last);
+    free(eleven);
+    free(twice);
+    free(with_key);
+    free(bundle);
+    ctx_done(&c);
+}
+
+/* What each change reports: install, replace (ReplaceCertificate) and delete, per type. */
+static void test_change_kinds(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    struct certd_err err = { 0 };
+    ctx_init(&c, "mgr-change-kinds");
+    ctx_start(&c);
+
+    const struct {
+        const char *ep;
+        const char *file_a, *key_a, *file_b, *key_b;
+    } singles[] = {
+        { "https", "server-ec-bundle.pem", NULL, "server-rsa.pem", "server-rsa.key" },
+        { "ldap", "client-ec384.pem", "client-ec384.key", "client-ec384.pem", "client-ec384.key" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(singles); i++) {
+        char *a = singles[i].key_a ? fixture_cat(singles[i].file_a, singles[i].key_a)
+                                   : fixture_str(singles[i].file_a);
+        char *b = fixture_cat(singles[i].file_b, singles[i].key_b);
+        memset(&ch, 'x', sizeof(ch));
+        install_ok(&c, singles[i].ep, a, NULL, &ch);
+        assert_string_equal(ch.id, "1");
+        assert_string_equal(ch.replaced_id, "");
+        assert_false(ch.is_delete);
+        memset(&ch, 'x', sizeof(ch));
+        install_ok(&c, singles[i].ep, b, "1", &ch);
+        assert_string_equal(ch.id, "1");
+        assert_string_equal(ch.replaced_id, "1");
+        assert_false(ch.is_delete);
+        memset(&ch, 'x', sizeof(ch));
+        assert_int_equal(manager_delete(c.m, ep_get(&c, singles[i].ep), "1", &ch, &err), 0);
+        assert_string_equal(ch.id, "1");
+        assert_string_equal(ch.replaced_id, "");
+        assert_true(ch.is_delete);
+        assert_string_equal(ch.warning, "");
+        free(a);
+        free(b);
+    }
+
+    /* authority: the replaced id is the old fingerprint, the id the new one's. */
+    char *root = fixture_str("root-ca.pem"), *inter = fixture_str("int-ca.pem");
+    X509 *xr = cert_of_pem(root), *xi = cert_of_pem(inter);
+    char id_root[65], id_inter[65];
+    id_of(xr, id_root);
+    id_of(xi, id_inter);
+    memset(&ch, 'x', sizeof(ch));
+    install_ok(&c, "truststore", root, NULL, &ch);
+    assert_string_equal(ch.id, id_root);
+    assert_string_equal(ch.replaced_id, "");
+    assert_false(ch.is_delete);
+    memset(&ch, 'x', sizeof(ch));
+    install_ok(&c, "truststore", inter, id_root, &ch);
+    assert_string_equal(ch.id, id_inter);
+    assert_string_equal(ch.replaced_id, id_root);
+    assert_false(ch.is_delete);
+    memset(&ch, 'x', sizeof(ch));
+    assert_int_equal(manager_delete(c.m, ep_get(&c, "truststore"), id_inter, &ch, &err), 0);
+    assert_string_equal(ch.id, id_inter);
+    assert_string_equal(ch.replaced_id, "");
+    assert_true(ch.is_delete);
+    assert_int_equal(n_certs(&c, "truststore"), 0);
+
+    X509_free(xr);
+    X509_free(xi);
+    free(root);
+    free(inter);
+    ctx_done(&c);
+}
+
 /* ---- deletes ---- */
 
 static void test_client_delete_removes_files(void **state)
@@ -2437,6 +2701,9 @@ int main(void)
         cmocka_unit_test(test_generate_csr_refusals),
         cmocka_unit_test(test_bad_uploads_change_nothing),
         cmocka_unit_test(test_authority_add_delete_replace),
+        cmocka_unit_test(test_replace_all),
+        cmocka_unit_test(test_replace_all_refusals),
+        cmocka_unit_test(test_change_kinds),
         cmocka_unit_test(test_client_delete_removes_files),
         cmocka_unit_test(test_server_delete_regenerates),
         cmocka_unit_test(test_renew_and_rekey),

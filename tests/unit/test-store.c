@@ -2298,10 +2298,590 @@ static bool child_waits_for_flock(pid_t pid, int *ret_status)
     }
 }
 
+/* ---- journals with removals (format 3) ---- */
+
+/* An inode number, to tell "kept as it was" from "written anew". */
+static ino_t ino_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(lstat(path, &st), 0);
+    return st.st_ino;
+}
+
+/*
+ * Hand-made journals, as a crash leaves them: a committed format 3 journal (a write and
+ * removals) is completed by store_recover, whichever of its steps were done; an uncommitted one
+ * is discarded and every target keeps its old state; a format 2 journal left by an earlier
+ * certd is still replayed.
+ */
+static void test_recover_removals(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-rm-journal");
+    char *outside = scratch_dir("store-rm-outside");
+    const char *M3 = "certd-store-journal-3";
+    const char *T0 = ".tmpset-" JID "-0";
+    const char *E = "end";
+    const char *committed[] = { M3,       "3",     "write",  T0,      "a.pem",
+                                "remove", "b.pem", "remove", "c.pem", E };
+
+    /* done 0: nothing of step 4 happened; 1: the write and one removal were done already. */
+    for (int done = 0; done < 2; done++) {
+        file_put_str(dir, "a.pem", "OLD-A");
+        file_put_str(dir, "b.pem", "OLD-B");
+        if (done == 0) {
+            file_put_str(dir, "c.pem", "OLD-C");
+            file_put_str(dir, T0, "NEW-A");
+        } else {
+            file_put_str(dir, "a.pem", "NEW-A");
+        }
+        file_put_str(dir, "keep.pem", "KEEP");
+        journal_put(dir, ".journal-" JID, committed, ELEMENTSOF(committed));
+        assert_int_equal(store_recover(dir), 0);
+        assert_state(dir, "a.pem", "NEW-A");
+        assert_state(dir, "b.pem", NULL);
+        assert_state(dir, "c.pem", NULL);
+        assert_state(dir, "keep.pem", "KEEP");
+        assert_int_equal(count_prefix(dir, ""), 2);
+        /* Idempotent: a second run changes nothing. */
+        assert_int_equal(store_recover(dir), 0);
+        assert_int_equal(count_prefix(dir, ""), 2);
+    }
+
+    /* Not committed: the temporary goes, nothing is removed. */
+    file_put_str(dir, "b.pem", "OLD-B");
+    file_put_str(dir, "c.pem", "OLD-C");
+    file_put_str(dir, T0, "NEWER-A");
+    journal_put(dir, ".tmpjournal-" JID, committed, ELEMENTSOF(committed));
+    assert_int_equal(store_recover(dir), 0);
+    assert_state(dir, "a.pem", "NEW-A");
+    assert_state(dir, "b.pem", "OLD-B");
+    assert_state(dir, "c.pem", "OLD-C");
+    assert_int_equal(count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(count_prefix(dir, ""), 4);
+
+    /* A removal-only set; a target to remove that is a symlink: the link goes, never its target. */
+    char *victim = path_join(outside, "victim");
+    file_put(victim, "VICTIM", 6, 0644);
+    char *lp = path_join(dir, "b.pem");
+    assert_int_equal(unlink(lp), 0);
+    assert_int_equal(symlink(victim, lp), 0);
+    const char *removals[] = { M3, "2", "remove", "b.pem", "remove", "c.pem", E };
+    journal_put(dir, ".journal-" JID, removals, ELEMENTSOF(removals));
+    assert_int_equal(store_recover(dir), 0);
+    assert_false(exists(lp));
+    assert_state(dir, "c.pem", NULL);
+    assert_file_content(victim, "VICTIM");
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    /* A format 2 journal, as an earlier certd leaves it, is still replayed. */
+    const char *v2[] = { "certd-store-journal-2", "1", T0, "a.pem", E };
+    file_put_str(dir, T0, "V2-A");
+    journal_put(dir, ".journal-" JID, v2, ELEMENTSOF(v2));
+    assert_int_equal(store_recover(dir), 0);
+    assert_state(dir, "a.pem", "V2-A");
+    assert_int_equal(count_prefix(dir, ""), 2);
+    /* ... and its uncommitted form discarded. */
+    file_put_str(dir, T0, "V2-B");
+    journal_put(dir, ".tmpjournal-" JID, v2, ELEMENTSOF(v2));
+    assert_int_equal(store_recover(dir), 0);
+    assert_state(dir, "a.pem", "V2-A");
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    free(lp);
+    free(victim);
+    scratch_rm(outside);
+    scratch_rm(dir);
+}
+
+/* Format 3 journals that are not what a writer makes: set aside, never acted on. */
+static void test_recover_removals_hostile(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-rm-hostile");
+    char *broken = path_join(dir, ".journal-" JID ".broken");
+    const char *M = "certd-store-journal-3";
+    const char *T0 = ".tmpset-" JID "-0";
+    const char *T1 = ".tmpset-" JID "-1";
+    const char *W = "write", *R = "remove", *E = "end";
+    char over_writes[8], over_removes[8], over_total[8];
+    (void)snprintf(over_writes, sizeof(over_writes), "%u", STORE_SET_MAX + 1);
+    (void)snprintf(over_removes, sizeof(over_removes), "%u", STORE_SET_REMOVE_MAX + 1);
+    (void)snprintf(over_total, sizeof(over_total), "%u", STORE_SET_MAX + STORE_SET_REMOVE_MAX + 1);
+
+    struct {
+        const char *f[10];
+        size_t n;
+    } bad[] = {
+        { { M, "1", R, "../victim", E }, 5 },                   /* target outside */
+        { { M, "1", R, "sub/x.pem", E }, 5 },                   /* target with a '/' */
+        { { M, "1", R, "..", E }, 5 },                          /* not a name */
+        { { M, "1", R, "", E }, 5 },                            /* empty name */
+        { { M, "1", R, ".journal-" JID, E }, 5 },               /* reserved: our own journal */
+        { { M, "1", R, T0, E }, 5 },                            /* reserved: a temporary */
+        { { M, "2", W, T0, "x.pem", R, "x.pem", E }, 8 },       /* written and removed */
+        { { M, "2", R, "x.pem", R, "x.pem", E }, 7 },           /* removed twice */
+        { { M, "1", "delete", "x.pem", E }, 5 },                /* unknown kind */
+        { { M, "1", W, T1, "x.pem", E }, 6 },                   /* not its entry's temporary */
+        { { M, "2", R, "y.pem", W, T0, "x.pem", E }, 8 },       /* the same: entry 1 is T1 */
+        { { M, "1", R, "x.pem", "y.pem", E }, 6 },              /* trailing name */
+        { { M, "2", R, "x.pem", E }, 5 },                       /* count above entries */
+        { { M, "0", E }, 3 },                                   /* count 0 */
+        { { M, over_total, R, "x.pem", E }, 5 },                /* over every limit */
+        { { M, "1", R, "x.pem" }, 4 },                          /* no end: cut short */
+        { { "certd-store-journal-4", "1", R, "x.pem", E }, 5 }, /* unknown version */
+        /* Format 2 knows no removals: its entries are (temporary, target) pairs. */
+        { { "certd-store-journal-2", "1", R, "x.pem", E }, 5 },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+        file_put_str(dir, "x.pem", "X");
+        file_put_str(dir, "y.pem", "Y");
+        file_put_str(dir, T0, "NEW");
+        journal_put(dir, ".journal-" JID, bad[i].f, bad[i].n);
+        assert_int_equal(store_recover(dir), 0);
+        assert_true(exists(broken));
+        assert_state(dir, "x.pem", "X");
+        assert_state(dir, "y.pem", "Y");
+        assert_state(dir, T0, "NEW");
+        assert_int_equal(count_prefix(dir, ""), 4);
+        assert_int_equal(unlink(broken), 0);
+    }
+
+    /* More writes or more removals than a writer makes: a journal listing them is not ours. */
+    const char *limits[] = { over_writes, over_removes };
+    for (size_t k = 0; k < ELEMENTSOF(limits); k++) {
+        size_t n = k == 0 ? STORE_SET_MAX + 1 : STORE_SET_REMOVE_MAX + 1;
+        char *p = path_join(dir, ".journal-" JID);
+        FILE *f = fopen(p, "we");
+        assert_non_null(f);
+        fprintf(f, "%s%c%zu%c", M, 0, n, 0);
+        for (size_t i = 0; i < n; i++) {
+            if (k == 0) {
+                fprintf(f, "write%c.tmpset-" JID "-%zu%cw%zu.pem%c", 0, i, 0, i, 0);
+            } else {
+                fprintf(f, "remove%cr%zu.pem%c", 0, i, 0);
+            }
+        }
+        fprintf(f, "end%c", 0);
+        assert_int_equal(fclose(f), 0);
+        free(p);
+        assert_int_equal(store_recover(dir), 0);
+        assert_true(exists(broken));
+        assert_state(dir, "x.pem", "X");
+        assert_int_equal(unlink(broken), 0);
+    }
+
+    /* Well formed, but a target to remove is a directory now: not acted on. */
+    char *sub = path_join(dir, "d.pem");
+    assert_int_equal(mkdir(sub, 0700), 0);
+    const char *dirt[] = { M, "2", W, T0, "x.pem", R, "d.pem", E };
+    journal_put(dir, ".journal-" JID, dirt, ELEMENTSOF(dirt));
+    assert_int_equal(store_recover(dir), 0);
+    assert_true(exists(broken));
+    assert_true(exists(sub));
+    assert_state(dir, "x.pem", "X");
+    assert_state(dir, T0, "NEW");
+
+    free(sub);
+    free(broken);
+    scratch_rm(dir);
+}
+
+/*
+ * The protocol on a locked directory (what authority_dir_replace_ex uses): writes and removals
+ * in one set, a target to remove that is absent already, a crash at each step.
+ */
+static void write_set_at_crashing(const char *dir, const struct store_set_file *files, size_t n,
+                                  enum store_crash_point point)
+{
+    int status = 0;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        const char *step = NULL;
+        size_t failed = 0;
+        bool is_committed = false;
+        int fd = store_open_dir(dir);
+        store_test_crash_at = point;
+        int r = fd < 0 ? fd : store_dir_lock(fd, LOCK_EX);
+        if (r == 0) {
+            r = store_write_set_at(fd, dir, files, n, &step, &failed, &is_committed);
+        }
+        _exit(point == STORE_CRASH_NONE && r == 0 ? 0 : r < 0 ? 2 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static void test_write_set_removals(void **state)
+{
+    (void)state;
+    static const enum store_crash_point points[] = {
+        STORE_CRASH_NONE,          STORE_CRASH_AFTER_TEMPS,
+        STORE_CRASH_AFTER_COMMIT,  STORE_CRASH_AFTER_FIRST_RENAME,
+        STORE_CRASH_AFTER_RENAMES,
+    };
+    const struct store_set_file files[] = {
+        { .name = "new.pem", .data = span_from_str("NEW"), .mode = 0644 },
+        { .name = "a.pem", .data = span_from_str("A2"), .mode = 0600 },
+        { .name = "old.pem", .is_remove = true },
+        { .name = "absent.pem", .is_remove = true },
+    };
+    /* The removals first too: the first step 4 entry is then a removal. */
+    const struct store_set_file reversed[] = { files[3], files[2], files[1], files[0] };
+
+    for (int order = 0; order < 2; order++) {
+        for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+            char *dir = scratch_dir("store-rm-set");
+            bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+            file_put_str(dir, "a.pem", "A1");
+            file_put_str(dir, "old.pem", "OLD");
+            file_put_str(dir, "other", "OTHER");
+            write_set_at_crashing(dir, order == 0 ? files : reversed, ELEMENTSOF(files), points[k]);
+            if (points[k] != STORE_CRASH_NONE) {
+                /* The crash left its journal, in the format for removals. */
+                assert_int_equal(count_prefix(dir, ".journal-") + count_prefix(dir, ".tmpjournal-"),
+                                 1);
+                assert_int_equal(store_recover(dir), 0);
+            }
+            assert_state(dir, "new.pem", is_new ? "NEW" : NULL);
+            assert_state(dir, "a.pem", is_new ? "A2" : "A1");
+            assert_state(dir, "old.pem", is_new ? NULL : "OLD");
+            assert_state(dir, "absent.pem", NULL);
+            assert_state(dir, "other", "OTHER");
+            if (is_new) {
+                char *p = path_join(dir, "a.pem");
+                assert_int_equal(mode_of(p), 0600);
+                free(p);
+            }
+            assert_int_equal(count_prefix(dir, ".tmp"), 0);
+            assert_int_equal(count_prefix(dir, ".journal"), 0);
+            assert_int_equal(count_prefix(dir, ""), 3);
+            scratch_rm(dir);
+        }
+    }
+}
+
+/* ---- authority_dir_replace_ex ---- */
+
+/* dir/<id of x>.pem */
+static char *cert_path(const char *dir, X509 *x)
+{
+    char id[65], *p = NULL;
+    expected_id(x, id);
+    assert_true(asprintf(&p, "%s/%s.pem", dir, id) > 0);
+    return p;
+}
+
+static void test_authority_replace(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-replace");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    X509 *c = make_cert("certd replace c", 11);
+    X509 *d = make_cert("certd replace d", 12);
+    STACK_OF(X509) *old = stack_of(root, inter);
+    STACK_OF(X509) *nw = stack_of(c, inter);
+    char id_c[65], id_inter[65], **ids = NULL;
+    struct certd_err err = { 0 };
+
+    expected_id(c, id_c);
+    expected_id(inter, id_inter);
+    assert_int_equal(authority_dir_add(dir, old, NULL, &err), 0);
+    char *p_root = cert_path(dir, root), *p_inter = cert_path(dir, inter);
+    char *p_c = cert_path(dir, c), *p_d = cert_path(dir, d);
+    ino_t inter_ino = ino_of(p_inter);
+
+    /* {root, inter} -> {c, inter}: root goes, c comes, inter stays the very same file. */
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, nw, 2, &ids, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_string_equal(ids[0], id_c);
+    assert_string_equal(ids[1], id_inter);
+    strv_free_n(ids, 2);
+    assert_false(exists(p_root));
+    assert_true(exists(p_c));
+    assert_int_equal(mode_of(p_c), 0644);
+    assert_int_equal(ino_of(p_inter), inter_ino);
+    assert_links_consistent(dir);
+    /* The new file holds exactly c, as OpenSSL reads it. */
+    FILE *f = fopen(p_c, "re");
+    assert_non_null(f);
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    assert_int_equal(X509_cmp(x, c), 0);
+    X509_free(x);
+
+    /* The same set again: nothing is rewritten. */
+    ino_t c_ino = ino_of(p_c);
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, nw, 0, NULL, &err), 0);
+    assert_int_equal(ino_of(p_c), c_ino);
+    assert_int_equal(ino_of(p_inter), inter_ino);
+    assert_links_consistent(dir);
+
+    /*
+     * Whatever else has a certificate's name goes too (a damaged file, a symlink, a file whose
+     * content is another certificate), and a damaged file under a new id is written anew;
+     * a directory under such a name and files of other names are never touched.
+     */
+    char junk_id[65], *junk = NULL, *sub = NULL, *sl = NULL;
+    memset(junk_id, 'a', 64);
+    junk_id[64] = '\0';
+    assert_true(asprintf(&junk, "%s/%s.pem", dir, junk_id) > 0);
+    file_put(junk, "not a certificate", 17, 0644);
+    junk_id[0] = 'b';
+    assert_true(asprintf(&sl, "%s/%s.pem", dir, junk_id) > 0);
+    assert_int_equal(symlink(p_c, sl), 0);
+    junk_id[0] = 'c';
+    assert_true(asprintf(&sub, "%s/%s.pem", dir, junk_id) > 0);
+    assert_int_equal(mkdir(sub, 0700), 0);
+    file_put(p_d, "damaged", 7, 0644);
+    file_put_str(dir, "README", "mine");
+    STACK_OF(X509) *only_d = stack_of(d, NULL);
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, only_d, 1, &ids, &err), 0);
+    strv_free_n(ids, 1);
+    assert_false(exists(junk));
+    assert_false(exists(sl));
+    assert_false(exists(p_c));
+    assert_false(exists(p_inter));
+    assert_true(exists(sub));
+    assert_content_at(dir, "README", "mine");
+    f = fopen(p_d, "re");
+    assert_non_null(f);
+    x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(x);
+    assert_int_equal(X509_cmp(x, d), 0);
+    X509_free(x);
+    assert_int_equal(rmdir(sub), 0);
+    char *readme = path_join(dir, "README");
+    assert_int_equal(unlink(readme), 0);
+    free(readme);
+    assert_links_consistent(dir);
+    assert_int_equal(count_prefix(dir, ""), 2);
+
+    /* Into an empty directory: a plain install. */
+    char *empty = scratch_dir("auth-replace-empty");
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, empty, old, 0, NULL, &err), 0);
+    assert_links_consistent(empty);
+    assert_int_equal(count_prefix(empty, ""), 4);
+
+    /* CApath works with the new set: the leaf verifies through root and inter. */
+    X509 *leaf = fixture_cert("server-ec.pem");
+    X509_STORE *store = X509_STORE_new();
+    assert_non_null(store);
+    X509_LOOKUP *lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+    assert_non_null(lu);
+    assert_int_equal(X509_LOOKUP_add_dir(lu, empty, X509_FILETYPE_PEM), 1);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, NULL), 1);
+    assert_int_equal(X509_verify_cert(ctx), 1);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    X509_free(leaf);
+
+    scratch_rm(empty);
+    free(junk);
+    free(sl);
+    free(sub);
+    free(p_root);
+    free(p_inter);
+    free(p_c);
+    free(p_d);
+    sk_X509_pop_free(only_d, X509_free);
+    sk_X509_pop_free(old, X509_free);
+    sk_X509_pop_free(nw, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    X509_free(c);
+    X509_free(d);
+    scratch_rm(dir);
+}
+
+/* Every refusal leaves the directory byte for byte as it was and the output untouched. */
+static void test_authority_replace_refusals(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("auth-replace-refuse");
+    X509 *root = fixture_cert("root-ca.pem");
+    X509 *inter = fixture_cert("int-ca.pem");
+    X509 *twin_a = make_cert("certd replace twin", 9);
+    X509 *twin_b = make_cert("certd replace twin", 9);
+    X509 *third = make_cert("certd replace third", 10);
+    STACK_OF(X509) *old = stack_of(root, NULL);
+    assert_int_equal(authority_dir_add(dir, old, NULL, NULL), 0);
+    char *before = dir_snapshot(dir);
+
+    STACK_OF(X509) *none = sk_X509_new_null();
+    STACK_OF(X509) *same_twice = stack_of(inter, inter);
+    STACK_OF(X509) *twins = stack_of(twin_a, twin_b);
+    STACK_OF(X509) *three = stack_of(inter, third);
+    assert_true(X509_up_ref(twin_a) == 1 && sk_X509_push(three, twin_a) > 0);
+    STACK_OF(X509) *many = sk_X509_new_null();
+    assert_non_null(none);
+    assert_non_null(many);
+    for (size_t i = 0; i < STORE_SET_MAX + 1; i++) {
+        assert_true(X509_up_ref(inter) == 1 && sk_X509_push(many, inter) > 0);
+    }
+    struct {
+        STACK_OF(X509) *certs;
+        size_t max;
+        int want_r;
+        enum certd_errc want_code;
+        const char *want_word;
+    } cases[] = {
+        { none, 0, -EINVAL, CERTD_E_NO_CERT, "no certificate" },
+        { same_twice, 0, -EEXIST, CERTD_E_DUPLICATE, "twice" },
+        { twins, 0, -EEXIST, CERTD_E_DUPLICATE, "twice" },
+        { three, 2, -E2BIG, CERTD_E_LIMIT_REACHED, "at most 2" },
+        { many, 0, -E2BIG, CERTD_E_TOO_MANY_VALUES, "at most" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err err = { 0 };
+        char **ids = (char **)0x1;
+        assert_int_equal(
+            authority_dir_replace_ex(NULL, NULL, dir, cases[i].certs, cases[i].max, &ids, &err),
+            cases[i].want_r);
+        assert_int_equal(err.code, cases[i].want_code);
+        assert_non_null(strstr(err.msg, cases[i].want_word));
+        assert_ptr_equal(ids, (char **)0x1);
+        char *after = dir_snapshot(dir);
+        assert_string_equal(before, after);
+        free(after);
+    }
+    /* The limit at N: fine (the certificates present do not count, they go). */
+    struct certd_err err = { 0 };
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, three, 3, NULL, &err), 0);
+    assert_links_consistent(dir);
+    assert_int_equal(count_prefix(dir, ""), 6);
+
+    /* A missing directory. */
+    char *nodir = path_join(dir, "nodir");
+    err_clear(&err);
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, nodir, old, 0, NULL, &err), -ENOENT);
+    assert_int_equal(err.code, CERTD_E_STORAGE);
+    assert_non_null(strstr(err.msg, nodir));
+
+    /* More certificate files than one set can remove: refused, nothing touched. */
+    char *full = scratch_dir("auth-replace-full");
+    for (unsigned i = 0; i <= STORE_SET_REMOVE_MAX; i++) {
+        char name[80];
+        (void)snprintf(name, sizeof(name), "%064x.pem", i);
+        file_put_str(full, name, "x");
+    }
+    err_clear(&err);
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, full, old, 0, NULL, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
+    assert_non_null(strstr(err.msg, "more than"));
+    assert_int_equal(count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
+    scratch_rm(full);
+
+    free(nodir);
+    free(before);
+    sk_X509_pop_free(none, X509_free);
+    sk_X509_pop_free(same_twice, X509_free);
+    sk_X509_pop_free(twins, X509_free);
+    sk_X509_pop_free(three, X509_free);
+    sk_X509_pop_free(many, X509_free);
+    sk_X509_pop_free(old, X509_free);
+    X509_free(root);
+    X509_free(inter);
+    X509_free(twin_a);
+    X509_free(twin_b);
+    X509_free(third);
+    scratch_rm(dir);
+}
+
+/* Run authority_dir_replace_ex in a child that "crashes" (_exit(0) from the hook) at point. */
+static void authority_replace_crashing(const char *dir, STACK_OF(X509) *sk,
+                                       enum store_crash_point point)
+{
+    int status = 0;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_test_crash_at = point;
+        int r = authority_dir_replace_ex(NULL, NULL, dir, sk, 0, NULL, NULL);
+        _exit(r < 0 ? 2 : 3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/*
+ * A replace that crashes at each step of the set protocol: after recovery the old set or the
+ * new one, never a mix, with links that match. Two shapes: writes and removals ({a, b} ->
+ * {b, c}), and removals alone ({a, b} -> {b}). The next change settles the crash itself.
+ */
+static void test_authority_replace_crash(void **state)
+{
+    (void)state;
+    static const enum store_crash_point points[] = {
+        STORE_CRASH_AFTER_TEMPS,
+        STORE_CRASH_AFTER_COMMIT,
+        STORE_CRASH_AFTER_FIRST_RENAME,
+        STORE_CRASH_AFTER_RENAMES,
+    };
+    X509 *a = fixture_cert("root-ca.pem");
+    X509 *b = fixture_cert("int-ca.pem");
+    X509 *c = make_cert("certd replace crash", 21);
+    STACK_OF(X509) *old = stack_of(a, b);
+    STACK_OF(X509) *shapes[] = { stack_of(b, c), stack_of(b, NULL) };
+
+    for (size_t s = 0; s < ELEMENTSOF(shapes); s++) {
+        for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+            /* how 0: store_recover + rehash; 1: the next rehash alone settles it. */
+            for (int how = 0; how < 2; how++) {
+                char *dir = scratch_dir("auth-replace-crash");
+                bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+                assert_int_equal(authority_dir_add(dir, old, NULL, NULL), 0);
+                authority_replace_crashing(dir, shapes[s], points[k]);
+                if (how == 0) {
+                    assert_int_equal(store_recover(dir), 0);
+                }
+                assert_int_equal(authority_dir_rehash(dir), 0);
+                char *pa = cert_path(dir, a), *pb = cert_path(dir, b), *pc = cert_path(dir, c);
+                assert_int_equal(exists(pa), !is_new);
+                assert_true(exists(pb));
+                assert_int_equal(exists(pc), is_new && s == 0);
+                assert_links_consistent(dir);
+                free(pa);
+                free(pb);
+                free(pc);
+                scratch_rm(dir);
+            }
+        }
+    }
+    /* A crash before the commit, then the replace again: it completes normally. */
+    char *dir = scratch_dir("auth-replace-again");
+    assert_int_equal(authority_dir_add(dir, old, NULL, NULL), 0);
+    authority_replace_crashing(dir, shapes[0], STORE_CRASH_AFTER_TEMPS);
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, shapes[0], 0, NULL, NULL), 0);
+    char *pa = cert_path(dir, a), *pc = cert_path(dir, c);
+    assert_false(exists(pa));
+    assert_true(exists(pc));
+    assert_links_consistent(dir);
+    free(pa);
+    free(pc);
+    scratch_rm(dir);
+
+    for (size_t s = 0; s < ELEMENTSOF(shapes); s++) {
+        sk_X509_pop_free(shapes[s], X509_free);
+    }
+    sk_X509_pop_free(old, X509_free);
+    X509_free(a);
+    X509_free(b);
+    X509_free(c);
+}
+
 /*
  * Every writer takes the directory's lock exclusively: while another holder has it even shared
- * (a reader-writer of old), add, remove, rehash and single writes wait. Two rehashes can thus
- * never prune each other's links, and a check made under the lock holds for the write.
+ * (a reader-writer of old), add, remove, rehash, replace and single writes wait. Two rehashes can
+ * thus never prune each other's links, and a check made under the lock holds for the write.
  */
 static void test_writers_lock_exclusively(void **state)
 {
@@ -2319,7 +2899,7 @@ static void test_writers_lock_exclusively(void **state)
     assert_int_equal(authority_dir_add(dir, skr, NULL, NULL), 0);
     char *file = path_join(dir, "file");
 
-    for (int op = 0; op < 4; op++) {
+    for (int op = 0; op < 5; op++) {
         int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(fd >= 0);
         assert_int_equal(flock(fd, LOCK_SH), 0);
@@ -2331,6 +2911,7 @@ static void test_writers_lock_exclusively(void **state)
             int r = op == 0   ? authority_dir_rehash(dir)
                     : op == 1 ? authority_dir_add(dir, sk, NULL, NULL)
                     : op == 2 ? authority_dir_remove(dir, id_root, NULL)
+                    : op == 3 ? authority_dir_replace_ex(NULL, NULL, dir, skr, 0, NULL, NULL)
                               : store_write_atomic(file, span_from_str("x"), 0644, NULL);
             _exit(r == 0 ? 0 : 1);
         }
@@ -2383,6 +2964,12 @@ int main(void)
         cmocka_unit_test(test_authority_add_crash),
         cmocka_unit_test(test_authority_limit),
         cmocka_unit_test(test_authority_same_identity),
+        cmocka_unit_test(test_recover_removals),
+        cmocka_unit_test(test_recover_removals_hostile),
+        cmocka_unit_test(test_write_set_removals),
+        cmocka_unit_test(test_authority_replace),
+        cmocka_unit_test(test_authority_replace_refusals),
+        cmocka_unit_test(test_authority_replace_crash),
         cmocka_unit_test(test_writers_lock_exclusively),
     };
     return cmocka_run_group_tests(tests, setup_umask, NULL);

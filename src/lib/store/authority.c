@@ -10,8 +10,10 @@
  * Every change (add, remove, rehash) holds the directory's flock exclusively from its first
  * check to its last write, on one descriptor, so checks hold for the write that follows them
  * and no two changes interleave; the certificates of one add are one journaled write set, so a
- * crash leaves none or all of them.
+ * crash leaves none or all of them, and a replace writes its new certificates and removes the
+ * old ones in one set, so a crash leaves the old set or the new one.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +52,9 @@
 
 /* The certificates of one add are one write set: a whole bundle must fit. */
 _Static_assert(STORE_SET_MAX >= CERTD_BUNDLE_CERTS_MAX, "a CA bundle must fit in one write set");
+/* A replace removes every certificate of a full directory in the same set. */
+_Static_assert(STORE_SET_REMOVE_MAX >= CERTD_AUTHORITY_MAX_HARD,
+               "a full authority directory must fit in the removals of one write set");
 
 DEFINE_CLEANUP(DIR, closedir)
 
@@ -679,6 +684,84 @@ static int add_complete_committed(int dirfd, const char *dir, int r, const char 
     return q < 0 ? r : 0;
 }
 
+/*
+ * The ids and file names of certs (1 to STORE_SET_MAX of them) into a, refusing a certificate
+ * named twice in certs (by id, or by subject, issuer and serial number): nothing on disk is
+ * needed for these.
+ */
+static int added_prepare(const EVP_MD *md, STACK_OF(X509) *certs, struct ca_added_list *a,
+                         struct certd_err *err)
+{
+    size_t num = (size_t)sk_X509_num(certs);
+
+    assert(num <= STORE_SET_MAX);
+    for (size_t i = 0; i < num; i++) {
+        struct ca_added *e = &a->v[i];
+        X509 *x = sk_X509_value(certs, (int)i);
+        int r = cert_id(md, x, e->id);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
+        }
+        memcpy(e->name, e->id, AUTH_ID_LEN);
+        memcpy(e->name + AUTH_ID_LEN, AUTH_FILE_SUFFIX, AUTH_FILE_SUFFIX_LEN + 1);
+        a->n++;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(e->id, a->v[j].id) == 0 ||
+                cert_same_identity(x, sk_X509_value(certs, (int)j))) {
+                return err_set(err, -EEXIST, CERTD_E_DUPLICATE,
+                               "certificate %s appears twice in the request", e->id);
+            }
+        }
+    }
+    return 0;
+}
+
+/* Malloc'd copies of a's ids, in order, for the caller's ret_ids. 0 or -ENOMEM. */
+static int added_ids_dup(const struct ca_added_list *a, char ***ret)
+{
+    char **out = calloc(a->n, sizeof(*out));
+
+    if (!out) {
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        out[i] = strdup(a->v[i].id);
+        if (!out[i]) {
+            strv_free_n(out, a->n);
+            return -ENOMEM;
+        }
+    }
+    *ret = out;
+    return 0;
+}
+
+/*
+ * Write the journaled set files[0..n) into dirfd (held with LOCK_EX, settled), completing it
+ * at once when it fails past its commit point. 0, or -errno with err (the file named is the
+ * one whose step failed).
+ */
+static int set_write(int dirfd, const char *dir, const struct store_set_file *files, size_t n,
+                     struct certd_err *err)
+{
+    const char *step = NULL;
+    size_t failed = 0;
+    bool is_committed = false;
+    char buf[128];
+    int r = store_write_set_at(dirfd, dir, files, n, &step, &failed, &is_committed);
+
+    if (r < 0 && is_committed) {
+        r = add_complete_committed(dirfd, dir, r, step);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s/%s", step,
+                       store_errno_str(r, buf, sizeof(buf)), dir, files[failed].name);
+    }
+    return 0;
+}
+
 int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
                          STACK_OF(X509) *certs, size_t max_total, char ***ret_ids,
                          struct certd_err *err)
@@ -691,8 +774,6 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     struct store_set_file files[STORE_SET_MAX];
     const char *step = NULL;
     char **out = NULL;
-    size_t failed = 0;
-    bool is_committed = false;
     int num, r;
 
     assert_return(dir, -EINVAL);
@@ -711,24 +792,9 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     if (!md) {
         return err_set(err, -EOPNOTSUPP, CERTD_E_INTERNAL, "SHA-256 is not available");
     }
-    /* Ids, and duplicates within the call: nothing on disk is needed for these. */
-    for (size_t i = 0; i < (size_t)num; i++) {
-        struct ca_added *e = &a.v[i];
-        X509 *x = sk_X509_value(certs, (int)i);
-        r = cert_id(md, x, e->id);
-        if (r < 0) {
-            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
-        }
-        memcpy(e->name, e->id, AUTH_ID_LEN);
-        memcpy(e->name + AUTH_ID_LEN, AUTH_FILE_SUFFIX, AUTH_FILE_SUFFIX_LEN + 1);
-        a.n++;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(e->id, a.v[j].id) == 0 ||
-                cert_same_identity(x, sk_X509_value(certs, (int)j))) {
-                return err_set(err, -EEXIST, CERTD_E_DUPLICATE,
-                               "certificate %s appears twice in the request", e->id);
-            }
-        }
+    r = added_prepare(md, certs, &a, err);
+    if (r < 0) {
+        return r;
     }
 
     /*
@@ -772,15 +838,7 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
             (struct store_set_file){ .name = a.v[i].name, .data = pem, .mode = STORE_MODE_PUBLIC };
     }
     if (r >= 0 && ret_ids) {
-        out = calloc(a.n, sizeof(*out));
-        for (size_t i = 0; out && i < a.n; i++) {
-            out[i] = strdup(a.v[i].id);
-            if (!out[i]) {
-                strv_free_n(out, a.n);
-                out = NULL;
-            }
-        }
-        r = out ? 0 : -ENOMEM;
+        r = added_ids_dup(&a, &out);
     }
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
@@ -790,18 +848,10 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     }
 
     /* All the files or none, also across a crash: one journaled set. */
-    r = store_write_set_at(dirfd, dir, files, a.n, &step, &failed, &is_committed);
-    if (r < 0 && is_committed) {
-        r = add_complete_committed(dirfd, dir, r, step);
-    }
+    r = set_write(dirfd, dir, files, a.n, err);
     if (r < 0) {
-        char buf[128];
         strv_free_n(out, a.n);
-        if (r == -ENOMEM) {
-            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-        }
-        return err_set(err, r, CERTD_E_STORAGE, "storage: %s failed (%s) writing %s/%s", step,
-                       store_errno_str(r, buf, sizeof(buf)), dir, a.v[failed].name);
+        return r;
     }
     for (size_t i = 0; i < a.n; i++) {
         struct stat st;
@@ -832,6 +882,220 @@ int authority_dir_add(const char *dir, STACK_OF(X509) *certs, char ***ret_ids,
                       struct certd_err *err)
 {
     return authority_dir_add_ex(NULL, NULL, dir, certs, 0, ret_ids, err);
+}
+
+/* A file name of the "<id>.pem" form. */
+struct cert_name {
+    char s[AUTH_FILE_LEN + 1];
+};
+
+/*
+ * Every entry of dirfd named in the "<id>.pem" form that is not a directory (a file whatever
+ * its content, or a symlink): what a replace removes unless it keeps it. Into *ret (malloc'd;
+ * NULL when there is none) and *ret_n. -E2BIG past STORE_SET_REMOVE_MAX; -ENOMEM; -errno.
+ */
+static int cert_names_scan(int dirfd, struct cert_name **ret, size_t *ret_n)
+{
+    _cleanup_(cleanup_DIR) DIR *d = NULL;
+    _cleanup_free_ struct cert_name *v = NULL;
+    size_t n = 0, cap = 0;
+    int r;
+
+    r = store_dir_stream(dirfd, &d);
+    if (r < 0) {
+        return r;
+    }
+    for (;;) {
+        struct dirent *de;
+        struct stat st;
+
+        errno = 0;
+        de = readdir(d);
+        if (!de) {
+            if (errno != 0) {
+                return -errno;
+            }
+            break;
+        }
+        if (!is_cert_file_name(de->d_name)) {
+            continue;
+        }
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT) {
+                continue;
+            }
+            return -errno;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            continue; /* never ours: no write set could remove it */
+        }
+        if (n == STORE_SET_REMOVE_MAX) {
+            return -E2BIG;
+        }
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            if (ncap > STORE_SET_REMOVE_MAX) {
+                ncap = STORE_SET_REMOVE_MAX;
+            }
+            struct cert_name *nv = reallocarray(v, ncap, sizeof(*nv));
+            if (!nv) {
+                return -ENOMEM;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        memcpy(v[n].s, de->d_name, sizeof(v[n].s));
+        n++;
+    }
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
+}
+
+int authority_dir_replace_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
+                             STACK_OF(X509) *certs, size_t max_total, char ***ret_ids,
+                             struct certd_err *err)
+{
+    _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
+    _cleanup_(ca_added_done) struct ca_added_list a = { .n = 0 };
+    _cleanup_(ca_list_done) struct ca_list l = { 0 };
+    _cleanup_free_ char(*links)[NAME_MAX + 1] = NULL;
+    _cleanup_free_ struct cert_name *names = NULL;
+    _cleanup_free_ struct store_set_file *files = NULL;
+    _cleanup_close_ int dirfd = -EBADF;
+    bool is_kept[STORE_SET_MAX] = { false };
+    size_t limit = CERTD_AUTHORITY_MAX_HARD, n_names = 0, n_files = 0;
+    const char *step = NULL;
+    char **out = NULL;
+    int num, r;
+
+    assert_return(dir, -EINVAL);
+    assert_return(certs, -EINVAL);
+
+    /* An authority emptied by a replace would be a delete the caller did not ask for. */
+    num = sk_X509_num(certs);
+    if (num <= 0) {
+        return err_set(err, -EINVAL, CERTD_E_NO_CERT, "no certificate to install");
+    }
+    if ((size_t)num > STORE_SET_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                       "at most %u certificates can be installed at once", STORE_SET_MAX);
+    }
+    /* What the directory holds afterwards is certs alone: the limit needs no look at it. */
+    if (max_total > 0 && max_total < limit) {
+        limit = max_total;
+    }
+    if ((size_t)num > limit) {
+        return err_set(err, -E2BIG, CERTD_E_LIMIT_REACHED,
+                       "at most %zu authority certificates: %d requested", limit, num);
+    }
+    md = sha256_fetch(libctx, propq);
+    if (!md) {
+        return err_set(err, -EOPNOTSUPP, CERTD_E_INTERNAL, "SHA-256 is not available");
+    }
+    r = added_prepare(md, certs, &a, err);
+    if (r < 0) {
+        return r;
+    }
+
+    /* Ours alone from the scan to the links: the set removes exactly what is there. */
+    dirfd = auth_dir_open_locked(libctx, propq, dir, &step);
+    if (dirfd < 0) {
+        return auth_open_fail(err, dirfd, dir, step);
+    }
+    r = cert_names_scan(dirfd, &names, &n_names);
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_LIMIT_REACHED,
+                       "authority directory %s holds more than %u certificate files", dir,
+                       STORE_SET_REMOVE_MAX);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_STORAGE, "cannot read authority directory %s", dir);
+    }
+    /*
+     * A certificate present already stays as it is (same file, same links): only when its
+     * file really holds it. One that does not (damaged, or not a certificate) is written anew.
+     */
+    for (size_t i = 0; i < a.n; i++) {
+        for (size_t k = 0; k < n_names && !is_kept[i]; k++) {
+            _cleanup_(cleanup_X509) X509 *x = NULL;
+            if (strcmp(a.v[i].name, names[k].s) != 0) {
+                continue;
+            }
+            r = cert_file_load(libctx, propq, md, dir, names[k].s, &x);
+            if (r == -ENOMEM) {
+                return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+            }
+            if (r < 0) {
+                return err_set(err, r, CERTD_E_STORAGE, "cannot read %s/%s", dir, names[k].s);
+            }
+            is_kept[i] = r == 1;
+        }
+    }
+
+    /* Everything that can fail for lack of memory comes before the first write (as in add). */
+    r = ca_list_extend(&l, &a, certs);
+    if (r >= 0) {
+        r = links_prepare(libctx, propq, &l, &links);
+    }
+    if (r >= 0) {
+        files = calloc(a.n + n_names, sizeof(*files));
+        r = files ? 0 : -ENOMEM;
+    }
+    for (size_t i = 0; r >= 0 && i < a.n; i++) {
+        struct span pem = SPAN_EMPTY;
+        if (is_kept[i]) {
+            continue;
+        }
+        r = cert_pem(sk_X509_value(certs, (int)i), &a.v[i].pem, &pem);
+        files[n_files++] =
+            (struct store_set_file){ .name = a.v[i].name, .data = pem, .mode = STORE_MODE_PUBLIC };
+    }
+    for (size_t k = 0; r >= 0 && k < n_names; k++) {
+        bool is_new = false;
+        for (size_t i = 0; i < a.n && !is_new; i++) {
+            is_new = strcmp(a.v[i].name, names[k].s) == 0;
+        }
+        if (!is_new) {
+            files[n_files++] = (struct store_set_file){ .name = names[k].s, .is_remove = true };
+        }
+    }
+    if (r >= 0 && ret_ids) {
+        r = added_ids_dup(&a, &out);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot prepare the certificates for %s", dir);
+    }
+
+    /* The writes and the removals as one journaled set: the old set or the new one. */
+    if (n_files > 0) {
+        r = set_write(dirfd, dir, files, n_files, err);
+        if (r < 0) {
+            strv_free_n(out, a.n);
+            return r;
+        }
+    }
+    /*
+     * The new set is in place and cannot be taken back (the old files are gone): a failure
+     * here is reported, and authority_dir_rehash or the next change repairs the links.
+     */
+    r = links_apply(dirfd, &l, links);
+    if (r < 0) {
+        strv_free_n(out, a.n);
+        return err_set(err, r, CERTD_E_STORAGE,
+                       "the certificates of %s were replaced, but its links could not be rebuilt",
+                       dir);
+    }
+    if (ret_ids) {
+        *ret_ids = out;
+    }
+    return 0;
 }
 
 int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,

@@ -37,21 +37,26 @@ int store_dir_lock(int dirfd, int op);
  */
 int store_recover_locked(int dirfd, const char *dir);
 
-/* One file of a store_write_set_at() call: a plain name in the set's directory. */
+/*
+ * One file of a store_write_set_at() call: a plain name in the set's directory, written with
+ * data and mode, or (is_remove) removed, data and mode ignored.
+ */
 struct store_set_file {
     const char *name;
     struct span data;
     mode_t mode;
+    bool is_remove;
 };
 
 /*
  * The journaled set protocol of store_write_set() (store.h) on dirfd, which the caller holds
  * with LOCK_EX and has settled with store_recover_locked(). The caller has checked the names
- * (plain, not reserved, each once, at most NAME_MAX bytes, no target a directory); a bad one is
- * -EINVAL. Returns 0; or -errno with *ret_step naming the step, *ret_failed the index of the
- * file concerned (0 when none) and *ret_is_committed whether the set got past its commit point
- * (then it is the new set that a crash or store_recover_locked() leaves, and the journal stays
- * until that has run). The crash hook below fires inside it.
+ * (plain, not reserved, each once, at most NAME_MAX bytes, no target a directory) and the
+ * counts (at most STORE_SET_MAX writes and STORE_SET_REMOVE_MAX removals, at least one entry);
+ * a bad one is -EINVAL. Returns 0; or -errno with *ret_step naming the step, *ret_failed the index
+ * of the file concerned (0 when none) and *ret_is_committed whether the set got past its commit
+ * point (then it is the new set that a crash or store_recover_locked() leaves, and the journal
+ * stays until that has run). The crash hook below fires inside it.
  */
 int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *files, size_t n,
                        const char **ret_step, size_t *ret_failed, bool *ret_is_committed);
@@ -66,8 +71,9 @@ enum store_crash_point {
     STORE_CRASH_NONE,
     STORE_CRASH_AFTER_TEMPS,        /* journal written (uncommitted), temporaries durable */
     STORE_CRASH_AFTER_COMMIT,       /* journal renamed to its committed name, dir fsynced */
-    STORE_CRASH_AFTER_FIRST_RENAME, /* the first target replaced */
-    STORE_CRASH_AFTER_RENAMES,      /* every target replaced and durable, journal still there */
+    STORE_CRASH_AFTER_FIRST_RENAME, /* the first target replaced (or removed) */
+    STORE_CRASH_AFTER_RENAMES,      /* every target replaced or removed and durable, journal
+                                       still there */
     STORE_CRASH_MAX
 };
 extern enum store_crash_point store_test_crash_at;

@@ -3,9 +3,10 @@
  * store/: durable, atomic file writes (STYLE.md §3 "Changes are all-or-nothing"). Invariants:
  *  - a target is only ever replaced by rename(2) of a temporary in the same directory that was
  *    written completely and fsynced first, so a reader sees the old bytes or the new ones;
- *  - a set of files (store_write_set), all in one directory, is replaced under a redo journal
- *    kept in that directory: once the journal is committed (renamed to ".journal-<id>") the new
- *    set is what a crash leaves, after store_recover(); before that, the old set. Never a mix;
+ *  - a set of files (store_write_set), all in one directory, is written (and some removed)
+ *    under a redo journal kept in that directory: once the journal is committed (renamed to
+ *    ".journal-<id>") the new set is what a crash leaves, after store_recover(); before that,
+ *    the old set. Never a mix;
  *  - journals name files relative to their own directory only (plain names, no '/'): recovery
  *    never acts outside the directory it is given, and a store can be moved;
  *  - every writer holds the directory's flock exclusively and first completes any committed
@@ -59,12 +60,21 @@
 /*
  * Journal layout: NUL-terminated fields (names may hold any other byte), see store.h. Version 2
  * holds names relative to the journal's directory only; a version 1 journal (with directories)
- * does not parse and is set aside, never replayed.
+ * does not parse and is set aside, never replayed. Version 3 adds removals: each entry starts
+ * with its kind. A set without removals is still written as version 2, so that an older certd
+ * (downgraded, or certctl of an earlier release) can settle it; both are read.
  */
-#define STORE_JOURNAL_MAGIC "certd-store-journal-2"
-#define STORE_JOURNAL_END   "end"
-/* The largest journal we write: magic, count, end, and per entry two names. */
-#define STORE_JOURNAL_MAX (4096u + STORE_SET_MAX * 2u * (NAME_MAX + 1u))
+#define STORE_JOURNAL_MAGIC_V2    "certd-store-journal-2"
+#define STORE_JOURNAL_MAGIC_V3    "certd-store-journal-3"
+#define STORE_JOURNAL_KIND_WRITE  "write"
+#define STORE_JOURNAL_KIND_REMOVE "remove"
+#define STORE_JOURNAL_END         "end"
+/* Entries of one set at most: its writes and its removals. */
+#define STORE_SET_ENTRIES_MAX (STORE_SET_MAX + STORE_SET_REMOVE_MAX)
+/* The largest entry: its kind and two names, each with its NUL. */
+#define STORE_JOURNAL_ENTRY_MAX (sizeof(STORE_JOURNAL_KIND_REMOVE) + 2u * (NAME_MAX + 1u))
+/* The largest journal we write: magic, count, end, and the entries. */
+#define STORE_JOURNAL_MAX (4096u + STORE_SET_ENTRIES_MAX * STORE_JOURNAL_ENTRY_MAX)
 /*
  * The target's name appears in its temporary's name only to help a human reading a directory
  * after a crash; it is cut to this many bytes so that the temporary's name stays far below
@@ -402,14 +412,20 @@ int store_write_atomic(const char *path, struct span data, mode_t mode, struct c
 
 /* The progress of one store_write_set_at() call, for its cleanup. */
 struct set_state {
-    int dirfd; /* borrowed */
-    size_t n;
-    char tmp[STORE_SET_MAX][NAME_MAX + 1];
-    bool has_tmp[STORE_SET_MAX];
+    int dirfd;                          /* borrowed */
+    const struct store_set_file *files; /* borrowed */
+    size_t n_made; /* entries [0, n_made) went through step 2: their writes have temporaries */
+    char jid[STORE_JID_LEN + 1];
     char jtmp[NAME_MAX + 1];  /* the journal before the commit */
     char jname[NAME_MAX + 1]; /* its committed name */
     bool has_jtmp, is_committed;
 };
+
+/* The temporary of entry i of the set with journal id jid: ".tmpset-J-<i>". */
+static void set_tmp_name(char buf[static NAME_MAX + 1], const char *jid, size_t i)
+{
+    (void)snprintf(buf, NAME_MAX + 1, STORE_SET_TMP_PREFIX "%s-%zu", jid, i);
+}
 
 /*
  * Ends a set. Before the commit: the temporaries go first, then (once their removal is durable)
@@ -423,11 +439,14 @@ static void set_state_done(struct set_state *s)
     if (s->is_committed) {
         return;
     }
-    for (size_t i = 0; i < s->n; i++) {
-        if (s->has_tmp[i]) {
-            (void)unlinkat(s->dirfd, s->tmp[i], 0);
-            removed = true;
+    for (size_t i = 0; i < s->n_made; i++) {
+        char tmp[NAME_MAX + 1];
+        if (s->files[i].is_remove) {
+            continue;
         }
+        set_tmp_name(tmp, s->jid, i);
+        (void)unlinkat(s->dirfd, tmp, 0);
+        removed = true;
     }
     if (removed) {
         (void)fsync(s->dirfd);
@@ -438,37 +457,56 @@ static void set_state_done(struct set_state *s)
     }
 }
 
-/* Append s and its NUL at *off (the size was computed by the caller). */
+/* Append s and its NUL at *off in buf; with buf NULL only count its bytes into *off. */
 static void put_field(uint8_t *buf, size_t *off, const char *s)
 {
     size_t len = strlen(s) + 1;
-    memcpy(buf + *off, s, len);
+    if (buf) {
+        memcpy(buf + *off, s, len);
+    }
     *off += len;
 }
 
-/* The journal's bytes: magic, count, (temporary, target) per entry, end marker. */
-static int journal_build(const struct set_state *s, const struct store_set_file *files,
-                         uint8_t **ret, size_t *ret_len)
+/*
+ * The journal's fields, in order, into buf (NULL: only counted) at *off: version 2 (no
+ * removal) magic, count, (temporary, target) per entry, end; version 3 magic, count, per entry
+ * "write" temporary target or "remove" target, end.
+ */
+static void journal_fields(const struct set_state *s, size_t n, bool is_v3, uint8_t *buf,
+                           size_t *off)
 {
-    char count[24];
+    char count[24], tmp[NAME_MAX + 1];
+
+    (void)snprintf(count, sizeof(count), "%zu", n);
+    put_field(buf, off, is_v3 ? STORE_JOURNAL_MAGIC_V3 : STORE_JOURNAL_MAGIC_V2);
+    put_field(buf, off, count);
+    for (size_t i = 0; i < n; i++) {
+        const struct store_set_file *f = &s->files[i];
+        if (is_v3) {
+            put_field(buf, off,
+                      f->is_remove ? STORE_JOURNAL_KIND_REMOVE : STORE_JOURNAL_KIND_WRITE);
+        }
+        if (!f->is_remove) {
+            set_tmp_name(tmp, s->jid, i);
+            put_field(buf, off, tmp);
+        }
+        put_field(buf, off, f->name);
+    }
+    put_field(buf, off, STORE_JOURNAL_END);
+}
+
+/*
+ * The journal's bytes. Every name is at most NAME_MAX bytes and n is bounded
+ * (STORE_SET_ENTRIES_MAX), so the size cannot overflow; it is checked against the journal limit
+ * recovery reads with all the same.
+ */
+static int journal_build(const struct set_state *s, size_t n, bool is_v3, uint8_t **ret,
+                         size_t *ret_len)
+{
     size_t len = 0, off = 0;
     uint8_t *buf;
 
-    (void)snprintf(count, sizeof(count), "%zu", s->n);
-    const char *head[] = { STORE_JOURNAL_MAGIC, count };
-    for (size_t i = 0; i < ELEMENTSOF(head); i++) {
-        len += strlen(head[i]) + 1;
-    }
-    len += sizeof(STORE_JOURNAL_END);
-    for (size_t i = 0; i < s->n; i++) {
-        /* Each part is a name of at most NAME_MAX bytes, n <= STORE_SET_MAX: checked anyway. */
-        const char *parts[] = { s->tmp[i], files[i].name };
-        for (size_t k = 0; k < ELEMENTSOF(parts); k++) {
-            if (!size_add(len, strlen(parts[k]) + 1, &len)) {
-                return -E2BIG;
-            }
-        }
-    }
+    journal_fields(s, n, is_v3, NULL, &len);
     if (len > STORE_JOURNAL_MAX) {
         return -E2BIG;
     }
@@ -476,14 +514,7 @@ static int journal_build(const struct set_state *s, const struct store_set_file 
     if (!buf) {
         return -ENOMEM;
     }
-    for (size_t i = 0; i < ELEMENTSOF(head); i++) {
-        put_field(buf, &off, head[i]);
-    }
-    for (size_t i = 0; i < s->n; i++) {
-        put_field(buf, &off, s->tmp[i]);
-        put_field(buf, &off, files[i].name);
-    }
-    put_field(buf, &off, STORE_JOURNAL_END);
+    journal_fields(s, n, is_v3, buf, &off);
     assert(off == len);
     *ret = buf;
     *ret_len = len;
@@ -496,48 +527,52 @@ static int journal_build(const struct set_state *s, const struct store_set_file 
  *  1. journal ".tmpjournal-J" written, fsynced, the directory fsynced        -> old set
  *  2. temporaries ".tmpset-J-i" written, fsynced, the directory fsynced      -> old set
  *  3. commit: rename to ".journal-J", fsync the directory                    -> new set
- *  4. rename each temporary over its target, fsync the directory            -> new set
+ *  4. rename each temporary over its target, unlink each removed target,
+ *     fsync the directory                                                    -> new set
  *  5. unlink the journal                                                     -> new set
  * The journal is durable before any temporary exists, so recovery always finds the temporaries
  * of a set; they are durable before the commit, so a committed journal whose temporary is
- * missing means "renamed already". Everything is named relative to dirfd: the journal holds
- * plain names only, so the directory may be moved and no content can lead recovery elsewhere.
+ * missing means "renamed already", and a removed target that is missing means "unlinked
+ * already". Everything is named relative to dirfd: the journal holds plain names only, so the
+ * directory may be moved and no content can lead recovery elsewhere.
  */
 int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *files, size_t n,
                        const char **ret_step, size_t *ret_failed, bool *ret_is_committed)
 {
-    _cleanup_(set_state_done) struct set_state s = { .dirfd = dirfd, .n = 0 };
+    _cleanup_(set_state_done) struct set_state s = { .dirfd = dirfd, .files = files };
     _cleanup_free_ uint8_t *journal = NULL;
-    char jid[STORE_JID_LEN + 1];
-    size_t journal_len = 0;
+    size_t journal_len = 0, n_writes = 0, n_removes = 0;
     int r, q;
 
     assert_return(dirfd >= 0, -EINVAL);
     assert_return(dir, -EINVAL);
     assert_return(files, -EINVAL);
-    assert_return(n > 0 && n <= STORE_SET_MAX, -EINVAL);
+    assert_return(n > 0, -EINVAL);
     assert_return(ret_step && ret_failed && ret_is_committed, -EINVAL);
     for (size_t i = 0; i < n; i++) {
         assert_return(files[i].name && name_is_plain(files[i].name), -EINVAL);
         assert_return(!name_is_reserved(files[i].name), -EINVAL);
+        if (files[i].is_remove) {
+            n_removes++;
+            continue;
+        }
+        n_writes++;
         assert_return(files[i].data.p || files[i].data.len == 0, -EINVAL);
         assert_return((files[i].mode & ~(mode_t)0777) == 0, -EINVAL);
     }
+    assert_return(n_writes <= STORE_SET_MAX && n_removes <= STORE_SET_REMOVE_MAX, -EINVAL);
     *ret_is_committed = false;
     *ret_failed = 0;
-    s.n = n;
 
-    r = random_hex(jid, STORE_JID_BYTES);
+    r = random_hex(s.jid, STORE_JID_BYTES);
     if (r < 0) {
         *ret_step = "name journal";
         return r;
     }
-    (void)snprintf(s.jtmp, sizeof(s.jtmp), STORE_JOURNAL_TMP_PREFIX "%s", jid);
-    (void)snprintf(s.jname, sizeof(s.jname), STORE_JOURNAL_PREFIX "%s", jid);
-    for (size_t i = 0; i < n; i++) {
-        (void)snprintf(s.tmp[i], sizeof(s.tmp[i]), STORE_SET_TMP_PREFIX "%s-%zu", jid, i);
-    }
-    r = journal_build(&s, files, &journal, &journal_len);
+    (void)snprintf(s.jtmp, sizeof(s.jtmp), STORE_JOURNAL_TMP_PREFIX "%s", s.jid);
+    (void)snprintf(s.jname, sizeof(s.jname), STORE_JOURNAL_PREFIX "%s", s.jid);
+    /* Version 2 whenever it can say it all: an older certd can still settle such a set. */
+    r = journal_build(&s, n, n_removes > 0, &journal, &journal_len);
     if (r < 0) {
         *ret_step = "build journal";
         return r;
@@ -556,14 +591,18 @@ int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *
         return -errno;
     }
 
-    /* 2. Every new content, durable, under its temporary name. */
+    /* 2. Every new content, durable, under its temporary name; a removal has none. */
     for (size_t i = 0; i < n; i++) {
-        r = file_create(dirfd, s.tmp[i], files[i].data, files[i].mode, ret_step);
-        if (r < 0) {
-            *ret_failed = i;
-            return r;
+        if (!files[i].is_remove) {
+            char tmp[NAME_MAX + 1];
+            set_tmp_name(tmp, s.jid, i);
+            r = file_create(dirfd, tmp, files[i].data, files[i].mode, ret_step);
+            if (r < 0) {
+                *ret_failed = i;
+                return r;
+            }
         }
-        s.has_tmp[i] = true;
+        s.n_made = i + 1;
     }
     if (fsync(dirfd) < 0) {
         *ret_step = "fsync directory";
@@ -588,12 +627,23 @@ int store_write_set_at(int dirfd, const char *dir, const struct store_set_file *
     *ret_step = "fsync directory";
     crash_point(STORE_CRASH_AFTER_COMMIT);
 
-    /* 4. The renames, then their durability. */
+    /* 4. The renames and removals, then their durability. */
     for (size_t i = 0; i < n; i++) {
-        if (renameat(dirfd, s.tmp[i], dirfd, files[i].name) < 0) {
+        char tmp[NAME_MAX + 1];
+        bool is_done;
+        if (files[i].is_remove) {
+            /* Gone already is what was asked for. */
+            is_done = unlinkat(dirfd, files[i].name, 0) == 0 || errno == ENOENT;
+        } else {
+            set_tmp_name(tmp, s.jid, i);
+            is_done = renameat(dirfd, tmp, dirfd, files[i].name) == 0;
+        }
+        if (!is_done) {
             if (r == 0) {
                 r = -errno;
-                *ret_step = "rename (the set is committed: store_recover completes it)";
+                *ret_step = files[i].is_remove
+                                ? "remove (the set is committed: store_recover completes it)"
+                                : "rename (the set is committed: store_recover completes it)";
                 *ret_failed = i;
             }
             continue;
@@ -1154,13 +1204,20 @@ int store_check_writer(const char *path, struct certd_err *err)
 /* ---- recovery ---- */
 
 struct journal_entry {
-    const char *tmp, *target; /* borrowed from the journal's buffer */
+    const char *tmp;    /* borrowed from the journal's buffer; NULL for a removal */
+    const char *target; /* borrowed from the journal's buffer */
 };
 
 struct journal {
-    struct journal_entry v[STORE_SET_MAX];
+    struct journal_entry *v; /* owned */
     size_t n;
 };
+
+static void journal_done(struct journal *j)
+{
+    free(j->v);
+    *j = (struct journal){ .v = NULL };
+}
 
 /* The next NUL-terminated field, as a C string pointing into the cursor's buffer. */
 static int cur_cstr(struct cursor *c, const char **ret)
@@ -1185,41 +1242,87 @@ static int cur_cstr(struct cursor *c, const char **ret)
 }
 
 /*
- * Parse and validate the journal with id jid: every part, before recovery acts on any. Each
- * temporary is exactly ".tmpset-<jid>-<index>", each target a plain, unreserved name named
- * once: no '/', so whatever the bytes, recovery renames or removes only our temporaries, and
- * only inside the journal's own directory. -EBADMSG for anything else.
+ * Parse and validate the journal with id jid: every part, before recovery acts on any. Version
+ * 2: (temporary, target) per entry; version 3: "write" temporary target, or "remove" target.
+ * Each temporary is exactly ".tmpset-<jid>-<index of its entry>", each target a plain,
+ * unreserved name named once: no '/', so whatever the bytes, recovery renames or removes only
+ * our temporaries and the targets named, and only inside the journal's own directory. At most
+ * STORE_SET_MAX writes and STORE_SET_REMOVE_MAX removals, as a writer makes them. -EBADMSG for
+ * anything else, -ENOMEM.
  */
 static int journal_parse(struct span data, const char *jid, struct journal *ret)
 {
+    _cleanup_(journal_done) struct journal j = { .v = NULL };
     struct cursor c = cur_init(data);
     const char *magic = NULL, *count = NULL, *end = NULL;
+    size_t n_writes = 0, n_removes = 0;
     uint64_t n = 0;
+    bool is_v3;
 
-    if (cur_cstr(&c, &magic) < 0 || strcmp(magic, STORE_JOURNAL_MAGIC) != 0 ||
-        cur_cstr(&c, &count) < 0 || parse_u64(count, 1, STORE_SET_MAX, &n) < 0) {
+    if (cur_cstr(&c, &magic) < 0) {
         return -EBADMSG;
     }
+    if (strcmp(magic, STORE_JOURNAL_MAGIC_V2) == 0) {
+        is_v3 = false;
+    } else if (strcmp(magic, STORE_JOURNAL_MAGIC_V3) == 0) {
+        is_v3 = true;
+    } else {
+        return -EBADMSG;
+    }
+    /*
+     * Every entry takes at least two bytes of what is left (a one-byte name and its NUL): a
+     * count the bytes cannot hold allocates nothing.
+     */
+    if (cur_cstr(&c, &count) < 0 ||
+        parse_u64(count, 1, is_v3 ? STORE_SET_ENTRIES_MAX : STORE_SET_MAX, &n) < 0 ||
+        n > cur_left(&c) / 2) {
+        return -EBADMSG;
+    }
+    j.v = calloc((size_t)n, sizeof(*j.v));
+    if (!j.v) {
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < n; i++) {
-        struct journal_entry *e = &ret->v[i];
+        struct journal_entry *e = &j.v[i];
+        const char *kind = STORE_JOURNAL_KIND_WRITE;
         char want[NAME_MAX + 1];
-        if (cur_cstr(&c, &e->tmp) < 0 || cur_cstr(&c, &e->target) < 0) {
+        if (is_v3 && cur_cstr(&c, &kind) < 0) {
             return -EBADMSG;
         }
-        (void)snprintf(want, sizeof(want), STORE_SET_TMP_PREFIX "%s-%zu", jid, i);
-        if (strcmp(e->tmp, want) != 0 || !name_is_plain(e->target) || name_is_reserved(e->target)) {
+        if (strcmp(kind, STORE_JOURNAL_KIND_REMOVE) == 0) {
+            e->tmp = NULL;
+            n_removes++;
+        } else if (strcmp(kind, STORE_JOURNAL_KIND_WRITE) == 0) {
+            if (cur_cstr(&c, &e->tmp) < 0) {
+                return -EBADMSG;
+            }
+            set_tmp_name(want, jid, i);
+            if (strcmp(e->tmp, want) != 0) {
+                return -EBADMSG;
+            }
+            n_writes++;
+        } else {
             return -EBADMSG;
         }
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(e->target, ret->v[j].target) == 0) {
-                return -EBADMSG; /* we never write one file twice in a set */
+        if (cur_cstr(&c, &e->target) < 0 || !name_is_plain(e->target) ||
+            name_is_reserved(e->target)) {
+            return -EBADMSG;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(e->target, j.v[k].target) == 0) {
+                return -EBADMSG; /* we never name one file twice in a set */
             }
         }
+    }
+    if (n_writes > STORE_SET_MAX || n_removes > STORE_SET_REMOVE_MAX) {
+        return -EBADMSG;
     }
     if (cur_cstr(&c, &end) < 0 || strcmp(end, STORE_JOURNAL_END) != 0 || cur_left(&c) != 0) {
         return -EBADMSG;
     }
-    ret->n = (size_t)n;
+    j.n = (size_t)n;
+    *ret = j;
+    j = (struct journal){ .v = NULL };
     return 0;
 }
 
@@ -1275,7 +1378,8 @@ static int journal_quarantine(int dirfd, const char *dir, const char *name, cons
 
 /*
  * Before a redo acts on anything: each temporary is a regular file (ours) or gone (renamed
- * already), and no target is a directory (the rename would fail halfway through the set).
+ * already), and no target is a directory (its rename or removal would fail halfway through the
+ * set).
  * -EBADMSG when the directory does not look like a crash of ours left it; -errno when it
  * cannot be told.
  */
@@ -1283,12 +1387,15 @@ static int journal_check_redo(int dirfd, const struct journal *j)
 {
     for (size_t i = 0; i < j->n; i++) {
         struct stat st;
-        if (fstatat(dirfd, j->v[i].tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-            if (!S_ISREG(st.st_mode)) {
-                return -EBADMSG;
+        /* A removal has no temporary: only its target is looked at. */
+        if (j->v[i].tmp) {
+            if (fstatat(dirfd, j->v[i].tmp, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (!S_ISREG(st.st_mode)) {
+                    return -EBADMSG;
+                }
+            } else if (errno != ENOENT) {
+                return -errno;
             }
-        } else if (errno != ENOENT) {
-            return -errno;
         }
         if (fstatat(dirfd, j->v[i].target, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             if (S_ISDIR(st.st_mode)) {
@@ -1304,10 +1411,11 @@ static int journal_check_redo(int dirfd, const struct journal *j)
 /*
  * Settle the set of a parsed journal: redo (committed) renames each temporary still present
  * over its target (a target that is a symlink is replaced, never followed: rename(2) acts on
- * the name); discard (not committed) removes the temporaries (a symlink is unlinked, never
- * followed; a directory stays). Then the directory is fsynced and only then the journal
- * removed, so a crash inside recovery leaves a journal that still describes what is left.
- * 0, or the first -errno (the journal is kept then).
+ * the name) and unlinks each target to remove still present (a symlink is unlinked, never
+ * followed); discard (not committed) removes the temporaries (a symlink is unlinked, never
+ * followed; a directory stays) and leaves every target as it is. Then the directory is fsynced
+ * and only then the journal removed, so a crash inside recovery leaves a journal that still
+ * describes what is left. 0, or the first -errno (the journal is kept then).
  */
 static int journal_settle(int dirfd, const char *dir, const char *name, const struct journal *j,
                           bool is_redo)
@@ -1316,9 +1424,20 @@ static int journal_settle(int dirfd, const char *dir, const char *name, const st
 
     for (size_t i = 0; i < j->n; i++) {
         const struct journal_entry *e = &j->v[i];
-        if (is_redo ? renameat(dirfd, e->tmp, dirfd, e->target) < 0
-                    : unlinkat(dirfd, e->tmp, 0) < 0) {
-            /* Gone: renamed already (redo) or never made (discard); a directory is not ours. */
+        bool is_failed;
+        if (!e->tmp) {
+            /* A removal: nothing to discard; redone, a target already gone is done. */
+            is_failed = is_redo && unlinkat(dirfd, e->target, 0) < 0;
+        } else if (is_redo) {
+            is_failed = renameat(dirfd, e->tmp, dirfd, e->target) < 0;
+        } else {
+            is_failed = unlinkat(dirfd, e->tmp, 0) < 0;
+        }
+        if (is_failed) {
+            /*
+             * Gone: renamed or removed already (redo), never made (discard); a directory is
+             * not ours.
+             */
             if (errno != ENOENT && (is_redo || (errno != EISDIR && errno != EPERM)) && r == 0) {
                 r = -errno;
             }
@@ -1345,7 +1464,7 @@ static int journal_settle(int dirfd, const char *dir, const char *name, const st
 static int recover_committed(int dirfd, const char *dir, const char *name, const char *jid)
 {
     _cleanup_free_ uint8_t *buf = NULL;
-    struct journal j = { .n = 0 };
+    _cleanup_(journal_done) struct journal j = { .v = NULL };
     int r = journal_load(dirfd, name, jid, &buf, &j);
 
     if (r == -ENOENT || r == -ELOOP || r == -EINVAL || r == -EISDIR) {
@@ -1377,7 +1496,7 @@ static int recover_committed(int dirfd, const char *dir, const char *name, const
 static int recover_uncommitted(int dirfd, const char *dir, const char *name, const char *jid)
 {
     _cleanup_free_ uint8_t *buf = NULL;
-    struct journal j = { .n = 0 };
+    _cleanup_(journal_done) struct journal j = { .v = NULL };
     int r = journal_load(dirfd, name, jid, &buf, &j);
 
     if (r == -ENOENT || r == -ELOOP || r == -EINVAL || r == -EISDIR) {

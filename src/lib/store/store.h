@@ -3,16 +3,18 @@
  * Durable storage of certificates and keys. Every write is atomic: a temporary file in the
  * same directory (O_CREAT|O_EXCL, the final mode from the start: 0600 for anything holding a
  * key, never widened later), write, fsync, rename over the target, fsync the directory. A set
- * of files in one directory (a certificate and its key) is replaced under a redo journal kept in
- * that directory (store_write_set). A crash at any point leaves either the old or the new
- * content, never a mix, once store_recover() has run on the directory; leftovers (".tmp*",
- * ".journal-*") are ignored by readers and settled by store_recover().
+ * of files in one directory (a certificate and its key; the certificates of an authority, with
+ * removals) is replaced under a redo journal kept in that directory (store_write_set). A crash
+ * at any point leaves either the old or the new content, never a mix, once store_recover() has
+ * run on the directory; leftovers (".tmp*", ".journal-*") are ignored by readers and settled by
+ * store_recover().
  *
- * Locking: every writer (store_write_atomic, store_write_set, authority add/remove/rehash) and
- * store_recover() hold an exclusive flock(2) on the directory for the whole operation, and each
- * writer first completes what a crash left there. So recovery never mistakes a write in flight
- * for a crashed one, and a committed journal never outlives a later write (replayed after it,
- * it would put older content back). Readers take no lock: they see old or new files.
+ * Locking: every writer (store_write_atomic, store_write_set, authority add, remove, rehash and
+ * replace) and store_recover() hold an exclusive flock(2) on the directory for the whole
+ * operation, and each writer first completes what a crash left there. So recovery never
+ * mistakes a write in flight for a crashed one, and a committed journal never outlives a later
+ * write (replayed after it, it would put older content back). Readers take no lock: they see
+ * old or new files.
  *
  * Authority directories hold one file per CA certificate, "<SHA-256 fingerprint hex>.pem",
  * plus OpenSSL CApath links "<subject-hash>.<n>" (symlinks to those files), rebuilt after each
@@ -47,16 +49,23 @@ _must_check_ int store_write_atomic(const char *path, struct span data, mode_t m
                                     struct certd_err *err);
 
 /*
- * Files in one store_write_set() call at most: a certificate, its key and a chain, or the
- * certificates of one authority bundle (CERTD_BUNDLE_CERTS_MAX).
+ * Files written by one store_write_set() call at most: a certificate, its key and a chain, or
+ * the certificates of one authority bundle (CERTD_BUNDLE_CERTS_MAX).
  */
 #define STORE_SET_MAX 32u
+/*
+ * Files removed by one set at most, besides its writes: every certificate of an authority
+ * directory (CERTD_AUTHORITY_MAX_HARD) when an upload replaces them all.
+ */
+#define STORE_SET_REMOVE_MAX 1024u
 
 /*
  * Atomically write several files of ONE directory as a set: used for a certificate+key pair
  * kept in separate files. After a crash at any point, and store_recover() on that directory,
  * either every target has its old content (or is absent, as before) or every target has its
- * new content, byte for byte. Never a mix, and no temporary or journal is left.
+ * new content, byte for byte. Never a mix, and no temporary or journal is left. The same
+ * protocol also removes files as part of a set (authority_dir_replace_ex): a removed target is
+ * then gone in the new set and untouched in the old one.
  *
  * Every file must be in the same directory (compared by device and inode, however the paths
  * spell it): a journal settles its own directory only, so recovery never touches another one
@@ -66,15 +75,21 @@ _must_check_ int store_write_atomic(const char *path, struct span data, mode_t m
  *
  * Protocol (redo logging; J is a random 64-bit id in hex; every name is in the directory):
  *  1. the journal is written as ".tmpjournal-J", fsynced, the directory fsynced. It lists, for
- *     each entry, the temporary's name and the target's name (plain names, never a path);
- *  2. each new content is written to ".tmpset-J-<index>" (the final mode from creation),
- *     fsynced; the directory fsynced;
+ *     each entry, the temporary's name (a write only) and the target's name (plain names,
+ *     never a path);
+ *  2. each new content is written to ".tmpset-J-<index of its entry>" (the final mode from
+ *     creation), fsynced; the directory fsynced. A removal has no temporary;
  *  3. COMMIT: the journal is renamed to ".journal-J" and the directory fsynced. Before this
  *     point a crash leaves the old set, after it the new set;
- *  4. each temporary is renamed over its target; the directory fsynced;
+ *  4. each temporary is renamed over its target and each target to remove is unlinked (one
+ *     already absent is as asked); the directory fsynced;
  *  5. the journal is unlinked.
- * Journal format: NUL-terminated fields "certd-store-journal-2", the entry count, then
- * temporary and target per entry, then "end"; nothing after it.
+ * Journal formats: NUL-terminated fields. A set without removals: "certd-store-journal-2", the
+ * entry count, then temporary and target per entry, then "end"; nothing after it (the format
+ * earlier releases write and read, so that they can still settle such a set). A set with
+ * removals: "certd-store-journal-3", the entry count, then per entry "write", temporary and
+ * target, or "remove" and target, then "end" (at most STORE_SET_MAX writes and
+ * STORE_SET_REMOVE_MAX removals). Recovery reads both.
  *
  * Before step 1 the directory is locked exclusively and what a crash left there is settled as
  * store_recover() would: an older committed journal replayed after this write would put its
@@ -82,9 +97,9 @@ _must_check_ int store_write_atomic(const char *path, struct span data, mode_t m
  *
  * Before the commit every check that can be made is made (one directory, no file named twice,
  * no target a directory or a reserved name); a failure there leaves everything as it was. A
- * failure after the commit (a rename or fsync refused) does not roll back: the remaining steps
- * still run, the journal stays and store_recover() (or the next write into the directory)
- * completes the set.
+ * failure after the commit (a rename, unlink or fsync refused) does not roll back: the
+ * remaining steps still run, the journal stays and store_recover() (or the next write into the
+ * directory) completes the set.
  *
  * Returns 0, or -errno with err: CERTD_E_STORAGE (step and path in the message);
  * -EXDEV/CERTD_E_FIELD_INVALID ("the files of a set must be in one directory: A and B") when
@@ -208,7 +223,8 @@ _must_check_ int store_check_writer(const char *path, struct certd_err *err);
  * Settle what interrupted writes left in dir (call at start-up and before reading a store;
  * every writer also does it first, under its lock):
  *  - a committed journal ".journal-J": its temporaries still present are renamed over their
- *    targets (roll forward: the new set), fsynced, then the journal is removed;
+ *    targets and its targets to remove still present are unlinked (roll forward: the new set),
+ *    fsynced, then the journal is removed;
  *  - an uncommitted journal ".tmpjournal-J": its temporaries are removed (the old set), then
  *    the journal; one that does not parse (cut short while written, before any temporary of
  *    its set existed) is removed alone;
@@ -217,14 +233,14 @@ _must_check_ int store_check_writer(const char *path, struct certd_err *err);
  * A journal is validated completely before anything is done for it: it names only our
  * temporaries (".tmpset-J-<index>" of its own J) and plain, distinct target names (no '/', no
  * ".", "..", no reserved name), all relative to dir, so no content can make recovery act
- * outside dir. A target that is a symlink is replaced like any target (rename(2) never follows
- * it). A committed journal that does not parse, or whose temporaries are not regular files or
- * whose targets are directories, is never acted on: it is renamed to ".journal-J.broken"
- * (left with its temporaries for a human; a debug line says so) and recovery goes on, so it
- * cannot block later writes. Takes an exclusive lock on dir, so it waits for writes in flight.
- * Returns 0, or the first -errno of a failing system call (the rest is still done; a
- * committed journal that could not be completed is kept, and writers refuse to write into dir
- * until it is); -ENOENT when dir does not exist.
+ * outside dir. A target that is a symlink is replaced or removed like any target (rename(2)
+ * and unlink(2) never follow it). Journals of both formats (store_write_set) are read. A committed
+ * journal that does not parse, or whose temporaries are not regular files or whose targets are
+ * directories, is never acted on: it is renamed to ".journal-J.broken" (left with its temporaries
+ * for a human; a debug line says so) and recovery goes on, so it cannot block later writes. Takes
+ * an exclusive lock on dir, so it waits for writes in flight. Returns 0, or the first -errno of a
+ * failing system call (the rest is still done; a committed journal that could not be completed is
+ * kept, and writers refuse to write into dir until it is); -ENOENT when dir does not exist.
  */
 _must_check_ int store_recover(const char *dir);
 
@@ -311,6 +327,40 @@ _must_check_ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, c
 _must_check_ int authority_dir_remove_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
                                          const char *id, struct certd_err *err);
 _must_check_ int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir);
+
+/*
+ * Replace every certificate of an authority directory by certs (borrowed): afterwards dir holds
+ * exactly one "<fingerprint>.pem" (0644) per certificate of certs and their hash links. Every
+ * other file of the "<fingerprint>.pem" form is removed (a damaged one too; never a directory),
+ * and other files are never touched.
+ *
+ * Under the directory's exclusive lock, after settling what a crash left (store_recover), as
+ * its siblings. A certificate of certs whose file is present already (and holds it) stays as it
+ * is, in the same set: neither rewritten nor removed. The new files and the removals are one
+ * journaled set (store_write_set's protocol), so a crash leaves the old set or the new one,
+ * never a mix (after store_recover, which every later change runs first); a failure before the
+ * set's commit point leaves the directory as it was, one after it is completed by recovery at
+ * once. Then the hash links are rebuilt for the new set.
+ *
+ * Nothing is judged against the certificates present (they all go): duplicates are refused
+ * within certs only, as authority_dir_add refuses them. max_total (0: no limit of the
+ * caller's; CERTD_AUTHORITY_MAX_HARD always applies) bounds how many certs may hold.
+ *
+ * Returns 0, or -errno with err: -EINVAL/CERTD_E_NO_CERT for an empty stack (a directory
+ * emptied by a replace would be a deletion nobody asked for); -E2BIG/CERTD_E_TOO_MANY_VALUES
+ * for more than STORE_SET_MAX certificates; -E2BIG/CERTD_E_LIMIT_REACHED for more than
+ * max_total, or a directory holding more than STORE_SET_REMOVE_MAX certificate files;
+ * -EEXIST/CERTD_E_DUPLICATE for a certificate twice in certs (by id, or by subject, issuer and
+ * serial number); -ENOMEM/CERTD_E_NO_MEMORY; CERTD_E_STORAGE for file system failures, nothing
+ * changed when they come before the set's commit. The one exception: "were replaced, but its
+ * links could not be rebuilt" means the new set is in place (and cannot be taken back: the
+ * old files are gone) while its links are not; authority_dir_rehash, or any later change,
+ * repairs them. ret_ids (nullable) receives malloc'd copies of the ids of certs in their
+ * order; the caller frees each and the array. Blocks (fsync): not for an event loop thread.
+ */
+_must_check_ int authority_dir_replace_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
+                                          STACK_OF(X509) *certs, size_t max_total, char ***ret_ids,
+                                          struct certd_err *err);
 
 /* Free an array of n malloc'd strings. */
 void strv_free_n(char **v, size_t n);
