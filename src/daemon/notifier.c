@@ -10,8 +10,9 @@
  *  - an exec job's child is reaped before its job is freed, and signals go to its process
  *    group only while the child is unreaped: an unreaped child (even a zombie) pins its pid and
  *    therefore its process group id, so a signal never reaches a recycled id;
- *  - while the bus is open, its descriptor and timeout are watched by the loop with what
- *    sd-bus asked for after the last thing we did with it (sd_bus_process or a call).
+ *  - the system bus is driven by a busev (busev.h); after queueing a call outside its
+ *    processing, busev_kick registers what sd-bus asks for; a lost bus fails its systemd jobs
+ *    (slots dropped while the bus exists) and is freed before their done is called.
  *
  * Reaping: each child gets a pidfd (pidfd_open, Linux >= 5.3; Debian 12 ships 6.1), watched by
  * the loop: readable exactly when that child exited, without a process-wide signal handler, so
@@ -29,7 +30,6 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "busev.h"
 #include "log/log.h"
 #include "sdlib.h"
 #include "util/parse.h"
@@ -50,8 +51,6 @@
 #define SYSTEMD_SERVICE "org.freedesktop.systemd1"
 #define SYSTEMD_PATH    "/org/freedesktop/systemd1"
 #define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
-/* sd_bus_process calls per loop callback: others get their turn, sd-bus asks to come back. */
-#define BUS_PROCESS_BATCH 64u
 /* Bytes of a path or an outside string quoted in a message (messages are 256 bytes). */
 #define MSG_PATH_MAX "120"
 
@@ -88,15 +87,10 @@ struct notifier {
     unsigned kill_delay_ms;
     struct job *jobs;
     size_t n_jobs;
-    const struct sdlib *sd; /* libsystemd, loaded by the first systemd: reload */
-    sd_bus *bus;
-    struct event *bus_read;
-    struct event *bus_write;
-    struct event *bus_timer;
-    bool is_bus_write_added;
+    const struct sdlib *sd;   /* libsystemd, loaded by the first systemd: reload */
+    struct busev *bus;        /* the system bus; NULL until needed, and after it is lost */
     bool has_pidfd;           /* else children are watched through SIGCHLD */
     struct event *sigchld_ev; /* created at the first exec without pidfds */
-    bool is_bus_processing;   /* inside sd_bus_process: the bus must not be dropped */
 };
 
 /* ---- messages ---- */
@@ -896,77 +890,6 @@ static void notify_exec(struct notifier *n, const struct config_endpoint *ep, no
 
 /* ---- systemd:UNIT over sd-bus, driven by the loop ---- */
 
-static void bus_process(struct notifier *n);
-
-static void on_bus_event(evutil_socket_t fd, short what, void *userdata)
-{
-    (void)fd;
-    (void)what;
-    bus_process(userdata);
-}
-
-static uint64_t now_usec(void)
-{
-    struct timespec ts;
-    (void)clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Watch what sd-bus asks for now: readable always, writable when it has output queued, and
- * its next timeout (absolute, CLOCK_MONOTONIC; 0 when it has messages queued already). */
-static int bus_update(struct notifier *n)
-{
-    uint64_t until = 0;
-    int ev, r;
-
-    ev = n->sd->sd_bus_get_events(n->bus);
-    if (ev < 0) {
-        return ev;
-    }
-    if ((ev & POLLOUT) && !n->is_bus_write_added) {
-        if (event_add(n->bus_write, NULL) < 0) {
-            return -ENOMEM;
-        }
-        n->is_bus_write_added = true;
-    } else if (!(ev & POLLOUT) && n->is_bus_write_added) {
-        (void)event_del(n->bus_write);
-        n->is_bus_write_added = false;
-    }
-    r = n->sd->sd_bus_get_timeout(n->bus, &until);
-    if (r < 0) {
-        return r;
-    }
-    if (until == UINT64_MAX) {
-        (void)event_del(n->bus_timer);
-    } else {
-        uint64_t now = now_usec(), left = until > now ? until - now : 0;
-        struct timeval tv = { .tv_sec = (time_t)(left / 1000000u),
-                              .tv_usec = (suseconds_t)(left % 1000000u) };
-        if (evtimer_add(n->bus_timer, &tv) < 0) {
-            return -ENOMEM;
-        }
-    }
-    return 0;
-}
-
-static void bus_detach(struct notifier *n)
-{
-    if (n->bus_read) {
-        event_free(n->bus_read);
-    }
-    if (n->bus_write) {
-        event_free(n->bus_write);
-    }
-    if (n->bus_timer) {
-        event_free(n->bus_timer);
-    }
-    n->bus_read = n->bus_write = n->bus_timer = NULL;
-    n->is_bus_write_added = false;
-    if (n->bus) {
-        n->bus = n->sd->sd_bus_close_unref(n->bus);
-    }
-}
-
 static bool job_is_systemd(const struct job *j)
 {
     return j->ep->reload.kind == CONFIG_RELOAD_SYSTEMD;
@@ -989,7 +912,7 @@ static void bus_lost(struct notifier *n, int r)
             lost = j;
         }
     }
-    bus_detach(n);
+    n->bus = busev_free(n->bus);
     /* Only now call done: it may start a systemd: reload, which opens a new bus. */
     while (lost) {
         struct job *j = lost;
@@ -1000,66 +923,27 @@ static void bus_lost(struct notifier *n, int r)
     }
 }
 
-static void bus_process(struct notifier *n)
+static void on_bus_lost(void *userdata, int r)
 {
-    int r = 0;
-
-    n->is_bus_processing = true;
-    for (unsigned i = 0; i < BUS_PROCESS_BATCH; i++) {
-        r = n->sd->sd_bus_process(n->bus, NULL);
-        if (r <= 0) {
-            break;
-        }
-    }
-    n->is_bus_processing = false;
-    /* Closing, sd-bus may report "nothing to do" between the replies it makes up for the
-     * calls in flight: a connection that is no longer open is lost, whatever it says. */
-    if (r >= 0 && n->sd->sd_bus_is_open(n->bus) <= 0) {
-        r = -ECONNRESET;
-    }
-    if (r >= 0) {
-        r = bus_update(n);
-    }
-    if (r < 0) {
-        bus_lost(n, r);
-    }
+    bus_lost(userdata, r);
 }
 
 static int bus_open(struct notifier *n, char *msg, size_t size)
 {
-    sd_bus *bus = NULL;
-    int fd, r;
-
     if (!n->sd) {
         n->sd = sdlib_get(msg, size);
         if (!n->sd) {
             return -ENOPKG;
         }
     }
-    if (n->bus && n->sd->sd_bus_is_open(n->bus) <= 0 && !n->is_bus_processing) {
+    /* Gone, but the loop has not seen it yet: start afresh rather than queue on a dead bus. */
+    if (n->bus && n->sd->sd_bus_is_open(busev_bus(n->bus)) <= 0 && !busev_is_processing(n->bus)) {
         bus_lost(n, -ECONNRESET);
     }
     if (n->bus) {
         return 0;
     }
-    r = n->sd->sd_bus_open_system(&bus);
-    if (r < 0) {
-        return msgf(msg, size, r, "cannot connect to the system bus: %s", strerror(-r));
-    }
-    fd = n->sd->sd_bus_get_fd(bus);
-    if (fd < 0) {
-        (void)n->sd->sd_bus_close_unref(bus);
-        return msgf(msg, size, fd, "cannot connect to the system bus: %s", strerror(-fd));
-    }
-    n->bus_read = event_new(n->base, fd, EV_READ | EV_PERSIST, on_bus_event, n);
-    n->bus_write = event_new(n->base, fd, EV_WRITE | EV_PERSIST, on_bus_event, n);
-    n->bus_timer = evtimer_new(n->base, on_bus_event, n);
-    n->bus = bus;
-    if (!n->bus_read || !n->bus_write || !n->bus_timer || event_add(n->bus_read, NULL) < 0) {
-        bus_detach(n);
-        return msgf(msg, size, -ENOMEM, "out of memory");
-    }
-    return 0;
+    return busev_open(n->base, n->sd, BUSEV_SYSTEM, on_bus_lost, n, &n->bus, msg, size);
 }
 
 static int on_reload_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -1158,10 +1042,11 @@ static void notify_systemd(struct notifier *n, const struct config_endpoint *ep,
      * match is in place before systemd can finish the job. systemd sends JobRemoved to the
      * client that asked for the job even without Subscribe().
      */
-    r = n->sd->sd_bus_match_signal_async(n->bus, &j->match_slot, SYSTEMD_SERVICE, SYSTEMD_PATH,
+    sd_bus *bus = busev_bus(n->bus);
+    r = n->sd->sd_bus_match_signal_async(bus, &j->match_slot, SYSTEMD_SERVICE, SYSTEMD_PATH,
                                          SYSTEMD_MANAGER, "JobRemoved", on_job_removed, NULL, j);
     if (r >= 0) {
-        r = n->sd->sd_bus_message_new_method_call(n->bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
+        r = n->sd->sd_bus_message_new_method_call(bus, &m, SYSTEMD_SERVICE, SYSTEMD_PATH,
                                                   SYSTEMD_MANAGER, "ReloadOrRestartUnit");
     }
     if (r >= 0) {
@@ -1173,7 +1058,7 @@ static void notify_systemd(struct notifier *n, const struct config_endpoint *ep,
      * saying systemd went away mid-call.
      */
     if (r >= 0) {
-        r = n->sd->sd_bus_call_async(n->bus, &j->call_slot, m, on_reload_reply, j,
+        r = n->sd->sd_bus_call_async(bus, &j->call_slot, m, on_reload_reply, j,
                                      ((uint64_t)n->timeout_ms + 1000u) * 1000u);
     }
     if (m) {
@@ -1186,11 +1071,8 @@ static void notify_systemd(struct notifier *n, const struct config_endpoint *ep,
         job_finish(j, r, "systemd: cannot reload %s: %s", unit, strerror(-r));
         return;
     }
-    /* Inside sd_bus_process (done started this reload), bus_process updates after it. */
-    r = n->is_bus_processing ? 0 : bus_update(n);
-    if (r < 0) {
-        bus_lost(n, r);
-    }
+    /* A failure here comes back through on_bus_lost, from the loop. */
+    busev_kick(n->bus);
 }
 
 /* ---- the deadline of every job ---- */
@@ -1259,7 +1141,7 @@ struct notifier *notifier_free(struct notifier *n)
         exec_kill_and_reap(j);
         job_free(j);
     }
-    bus_detach(n);
+    n->bus = busev_free(n->bus);
     if (n->sigchld_ev) {
         event_free(n->sigchld_ev);
     }

@@ -3,6 +3,7 @@
 #include "sdlib.h"
 
 #include <assert.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,16 +22,34 @@ static bool sdlib_is_loaded;
 const struct sdlib *sdlib_get(char *msg, size_t size)
 {
     static const char *const names[] = { SDLIB_FUNCTIONS(DLIB_NAME) };
-    static_assert(sizeof(struct sdlib) == ELEMENTSOF(names) * sizeof(void (*)(void)),
-                  "struct sdlib holds the functions of the list and nothing else");
+    static_assert(offsetof(struct sdlib, vtable_format) ==
+                      ELEMENTSOF(names) * sizeof(void (*)(void)),
+                  "struct sdlib holds the functions of the list, then vtable_format");
 
     if (!sdlib_is_loaded) {
         if (dlib_load(SDLIB_SONAME, names, ELEMENTSOF(names), &sdlib_table, msg, size) < 0) {
             return NULL;
         }
+        /* dlib_load keeps the library open: this only finds the same handle again. */
+        void *h = dlopen(SDLIB_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+        sdlib_table.vtable_format = h ? dlsym(h, "sd_bus_object_vtable_format") : NULL;
+        if (h) {
+            (void)dlclose(h);
+        }
+        if (!sdlib_table.vtable_format) {
+            (void)snprintf(msg, size, "%s has no sd_bus_object_vtable_format (too old?)",
+                           SDLIB_SONAME);
+            return NULL;
+        }
         sdlib_is_loaded = true;
     }
     return &sdlib_table;
+}
+
+void sdlib_vtable_fix(const struct sdlib *sd, sd_bus_vtable *vt)
+{
+    assert(sd && vt && vt[0].type == _SD_BUS_VTABLE_START);
+    vt[0].x.start.vtable_format_reference = sd->vtable_format;
 }
 
 int sdlib_notify(const char *state)
