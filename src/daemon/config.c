@@ -64,6 +64,7 @@ enum section_kind {
     SEC_PROVIDER, /* [provider NAME] */
     SEC_ENDPOINT,
     SEC_PINS, /* [pins NAME] */
+    SEC_DBUS,
     SEC_KIND_MAX
 };
 
@@ -1365,6 +1366,17 @@ static int set_client_auth(struct parse_state *st, const char *key, const char *
     return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be off, optional or required");
 }
 
+static int set_dbus_bus(struct parse_state *st, const char *key, const char *v)
+{
+    for (int b = 0; b < CONFIG_DBUS_MAX; b++) {
+        if (str_case_eq(v, config_dbus_bus_name((enum config_dbus_bus)b))) {
+            st->cfg->dbus_bus = (enum config_dbus_bus)b;
+            return 0;
+        }
+    }
+    return fail_key(st, key, -EINVAL, CERTD_E_FIELD_INVALID, "must be off, system or session");
+}
+
 static int set_client_verify(struct parse_state *st, const char *key, const char *v)
 {
     for (int m = 0; m < CONFIG_CLIENT_VERIFY_MAX; m++) {
@@ -2286,6 +2298,9 @@ static const struct key_def tls_keys[] = {
     { "client_pins", set_client_pins, 0, false },
     { "client_ca", set_client_ca, 0, false },
 };
+static const struct key_def dbus_keys[] = {
+    { "bus", set_dbus_bus, 0, false },
+};
 static const struct key_def pins_keys[] = {
     { "file", set_pins_file, 0, false },
 };
@@ -2333,6 +2348,7 @@ _Static_assert(ELEMENTSOF(server_keys) <= SECTION_KEYS_MAX, "room for every serv
 _Static_assert(ELEMENTSOF(limits_keys) <= SECTION_KEYS_MAX, "room for every limits key");
 _Static_assert(ELEMENTSOF(tls_keys) <= SECTION_KEYS_MAX, "room for every tls key");
 _Static_assert(ELEMENTSOF(pins_keys) <= SECTION_KEYS_MAX, "room for every pins key");
+_Static_assert(ELEMENTSOF(dbus_keys) <= SECTION_KEYS_MAX, "room for every dbus key");
 
 /* The index of a key in keys[0..n) (and in the duplicate tables). */
 static size_t key_index(const struct key_def *keys, size_t n, const char *name)
@@ -2390,6 +2406,9 @@ static const struct key_def *section_keys(enum section_kind sec, size_t *ret_n)
     case SEC_PINS:
         *ret_n = ELEMENTSOF(pins_keys);
         return pins_keys;
+    case SEC_DBUS:
+        *ret_n = ELEMENTSOF(dbus_keys);
+        return dbus_keys;
     default:
         *ret_n = 0;
         return NULL;
@@ -2529,8 +2548,9 @@ static int section_enter(struct parse_state *st, const char *line)
     name[n] = '\0';
 
     static const char *const fixed[SEC_KIND_MAX] = {
-        [SEC_SERVER] = "server",       [SEC_TLS] = "tls", [SEC_LIMITS] = "limits", [SEC_CA] = "ca",
-        [SEC_PROVIDERS] = "providers",
+        [SEC_SERVER] = "server",       [SEC_TLS] = "tls",
+        [SEC_LIMITS] = "limits",       [SEC_CA] = "ca",
+        [SEC_PROVIDERS] = "providers", [SEC_DBUS] = "dbus",
     };
     enum section_kind sec = SEC_NONE;
     for (int k = 0; k < SEC_KIND_MAX; k++) {
@@ -2549,7 +2569,7 @@ static int section_enter(struct parse_state *st, const char *line)
     } else {
         return fail(st, st->lineno, NULL, NULL, -EINVAL, CERTD_E_FIELD_INVALID,
                     "unknown section [%s] (sections: server, tls, limits, providers, provider "
-                    "NAME, ca, endpoint NAME, pins NAME)",
+                    "NAME, ca, endpoint NAME, pins NAME, dbus)",
                     quote(name, q, sizeof(q)));
     }
 
@@ -2957,6 +2977,30 @@ static int ca_finish(struct parse_state *st)
 }
 
 /*
+ * With a bus, every endpoint name is an object path element and, first letter upper-cased, a
+ * bus name element (dbus.h): [a-z][a-z0-9_]*, which the endpoint name charset narrows to no
+ * '-' and no leading digit.
+ */
+static int dbus_finish(struct parse_state *st)
+{
+    const struct config *cfg = st->cfg;
+    if (cfg->dbus_bus == CONFIG_DBUS_OFF) {
+        return 0;
+    }
+    for (size_t i = 0; i < cfg->n_endpoints; i++) {
+        const char *name = cfg->endpoints[i].name;
+        if (strchr(name, '-') || (name[0] >= '0' && name[0] <= '9')) {
+            return fail(st, st->sec_key_lines[SEC_DBUS][0], "dbus", "bus", -EINVAL,
+                        CERTD_E_FIELD_INVALID,
+                        "[endpoint %s]: with a D-Bus bus, endpoint names must match "
+                        "[a-z][a-z0-9_]* (they become object path and bus name elements)",
+                        name);
+        }
+    }
+    return 0;
+}
+
+/*
  * What needs [tls] and the whole list of endpoints and stores (after the default endpoints are
  * added): the store client_pins names exists (added with its default file when no section
  * defines it); client_ca names an authority endpoint, or defaults to one; a chain mode that
@@ -3162,6 +3206,10 @@ int config_parse(struct span text, const char *filename, struct config **ret, st
     if (r < 0) {
         return r;
     }
+    r = dbus_finish(st);
+    if (r < 0) {
+        return r;
+    }
     r = config_resolve(cfg, NULL);
     if (r == -ENOMEM) {
         return fail_nomem(st);
@@ -3340,6 +3388,17 @@ const char *config_client_auth_name(enum config_client_auth a)
     };
     _Static_assert(ELEMENTSOF(names) == CONFIG_CLIENT_AUTH_MAX, "a name per mode");
     return (unsigned)a < ELEMENTSOF(names) ? names[a] : NULL;
+}
+
+const char *config_dbus_bus_name(enum config_dbus_bus b)
+{
+    static const char *const names[] = {
+        [CONFIG_DBUS_OFF] = "off",
+        [CONFIG_DBUS_SYSTEM] = "system",
+        [CONFIG_DBUS_SESSION] = "session",
+    };
+    _Static_assert(ELEMENTSOF(names) == CONFIG_DBUS_MAX, "a name per bus");
+    return (unsigned)b < ELEMENTSOF(names) ? names[b] : NULL;
 }
 
 const char *config_client_verify_name(enum config_client_verify v)

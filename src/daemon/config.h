@@ -142,6 +142,15 @@ enum config_client_auth {
     CONFIG_CLIENT_AUTH_REQUIRED,
     CONFIG_CLIENT_AUTH_MAX
 };
+/*
+ * [dbus] bus (issue #7): the bus the D-Bus front end (dbus.h) serves on. off: none (the
+ * default, and the embedded configuration's); system: the system bus (the packaged unit's
+ * configuration); session: the bus $DBUS_SESSION_BUS_ADDRESS names (tests, a user's own
+ * certd). With a bus, endpoint names become D-Bus object path and bus name elements, so they
+ * must match [a-z][a-z0-9_]* (no '-', no leading digit).
+ */
+enum config_dbus_bus { CONFIG_DBUS_OFF, CONFIG_DBUS_SYSTEM, CONFIG_DBUS_SESSION, CONFIG_DBUS_MAX };
+
 enum config_client_verify {
     CONFIG_CLIENT_VERIFY_PIN, /* the default */
     CONFIG_CLIENT_VERIFY_CHAIN,
@@ -343,6 +352,7 @@ struct config {
     enum config_log_level log_level;
     /* [tls] */
     enum config_tls_profile tls_profile;
+    enum config_dbus_bus dbus_bus; /* [dbus] bus */
     enum config_client_auth client_auth;
     enum config_client_verify client_verify;
     /*
@@ -454,6 +464,7 @@ const struct config_pins *config_pins_find(const struct config *cfg, const char 
 /* "off", "optional", "required"; "pin", "chain", "pin-or-chain". NULL when out of range. */
 const char *config_client_auth_name(enum config_client_auth a);
 const char *config_client_verify_name(enum config_client_verify v);
+const char *config_dbus_bus_name(enum config_dbus_bus b);
 
 /* Fill a socket address for cfg->listen; returns its length. */
 socklen_t config_listen_sockaddr(const struct config_listen *l, struct sockaddr_storage *ret);

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "ca.h"
 #include "config.h"
+#include "dbus.h"
 #include "http.h"
 #include "manager.h"
 #include "notifier.h"
@@ -45,6 +46,7 @@ struct daemon {
     struct auth *auth;
     struct peers *peers; /* client certificates and the listener's pin store */
     struct notifier *notifier;
+    struct dbus *dbus; /* the D-Bus front end; NULL with [dbus] bus = off */
     struct watch *watch;
     struct http_server *http;
     struct tls_tickets *tickets;
@@ -63,9 +65,10 @@ struct daemon {
 };
 
 /*
- * A front end changed ep (on the loop thread, in a worker job's done callback): run ep's
- * notifier (for reload = self: rebuild and swap the TLS context). done (nullable) gets the
- * result and a message for the response, exactly once.
+ * A front end changed ep, or its files changed on disk (on the loop thread, in a worker job's
+ * done callback): tell the D-Bus front end (its signals; change, nullable, says how ep changed:
+ * manager.h) and run ep's notifier (for reload = self: rebuild and swap the TLS context). done
+ * (nullable) gets the notifier's result and a message for the response, exactly once.
  */
-void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep, notifier_done_fn done,
-                             void *arg);
+void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep,
+                             const struct manager_change *change, notifier_done_fn done, void *arg);

@@ -334,9 +334,10 @@ static int reload_self(void *userdata, const struct config_endpoint *ep, char *m
     return 0;
 }
 
-void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep, notifier_done_fn done,
-                             void *arg)
+void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep,
+                             const struct manager_change *change, notifier_done_fn done, void *arg)
 {
+    dbus_endpoint_changed(d->dbus, ep, change);
     notifier_notify(d->notifier, endpoint_config(ep), done, arg);
 }
 
@@ -368,7 +369,7 @@ static void reload_done(void *arg, bool cancelled)
         } else if (j->changed) {
             log_notice("endpoint '%s': certificate changed on disk, reloading its users",
                        endpoint_name(j->ep));
-            daemon_endpoint_changed(j->d, j->ep, NULL, NULL);
+            daemon_endpoint_changed(j->d, j->ep, NULL, NULL, NULL);
         }
     }
     free(j);
@@ -1050,6 +1051,12 @@ static int daemon_start(struct daemon *d)
             log_warning("cannot watch the CRL file (%s)", strerror(-r));
         }
     }
+    struct certd_err bus_err = { 0 };
+    r = dbus_start(d, &d->dbus, &bus_err);
+    if (r < 0) {
+        return log_err_errno(r, "D-Bus (%s bus): %s", config_dbus_bus_name(d->cfg->dbus_bus),
+                             bus_err.msg);
+    }
     return 0;
 }
 
@@ -1069,6 +1076,8 @@ static void daemon_stop(struct daemon *d)
         event_free(d->crl);
         d->crl = NULL;
     }
+    /* No D-Bus call may start now; those in flight finish with the workers below. */
+    dbus_close(d->dbus);
     /* Workers first: their done callbacks may still use the other parts. */
     d->workers = worker_pool_free(d->workers);
     d->http = http_server_free(d->http);
@@ -1078,6 +1087,8 @@ static void daemon_stop(struct daemon *d)
     d->peers = peers_free(d->peers);
     d->manager = manager_free(d->manager);
     d->ca = ca_free(d->ca);
+    /* After the CA: a signing it still held calls back into the D-Bus front end. */
+    d->dbus = dbus_free(d->dbus);
     d->tickets = tls_tickets_free(d->tickets);
     d->cfg = config_free(d->cfg);
     key_clear_provider_keygen_params();

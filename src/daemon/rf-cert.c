@@ -441,7 +441,9 @@ static void change_done(void *arg, bool cancelled)
                rq->route->is_redfish ? "" : " (legacy REST)");
     /* change_notified owns the job from here; it may run before this returns. */
     struct endpoint *ep = j->c.ep;
-    daemon_endpoint_changed(rq->d, ep, change_notified, TAKE_PTR(j));
+    /* Taken before the call: the order in which arguments are evaluated is unspecified. */
+    const struct manager_change *change = &j->change;
+    daemon_endpoint_changed(rq->d, ep, change, change_notified, TAKE_PTR(j));
 }
 
 static struct change_job *change_job_new(struct rf_request *rq, struct endpoint *ep, bool is_delete,

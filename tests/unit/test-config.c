@@ -339,7 +339,7 @@ static const struct bad_case bad_values[] = {
     INV(CA "[tls]\n[ca]\n", 3, "duplicate section [ca] (first on line 1)"),
     INV("[CA]\n", 1,
         "unknown section [CA] (sections: server, tls, limits, providers, provider NAME, ca, "
-        "endpoint NAME, pins NAME)"),
+        "endpoint NAME, pins NAME, dbus)"),
     INV("[ca x]\n", 1, "unknown section [ca x]"),
     /* STATE_DIR/ca and STATE_DIR/ca.db are the CA's */
     INV("[endpoint ca]\ntype = authority\n", 1, "[endpoint ca]: the name is reserved"),
@@ -876,7 +876,7 @@ static void test_config_text_checks(void **state)
     assert_int_equal(config_parse(span_from_str("[x]\n"), NULL, &cfg, &err), -EINVAL);
     assert_string_equal(err.msg, "<config>:1: unknown section [x] (sections: server, tls, "
                                  "limits, providers, provider NAME, ca, endpoint NAME, pins "
-                                 "NAME)");
+                                 "NAME, dbus)");
     assert_int_equal(config_parse(span_from_str(""), NULL, NULL, NULL), -EINVAL);
 }
 
@@ -1468,6 +1468,51 @@ static void test_config_tls_bad(void **state)
         const struct bad_case *c = &tls_bad[i];
         parse_bad(c->text, c->r, c->code, c->line, c->word);
     }
+}
+
+/* ---- [dbus] (issue #7) ---- */
+
+#define DBUS "[dbus]\n"
+
+static const struct bad_case dbus_bad[] = {
+    INV(DBUS "bus = user\n", 2, "[dbus] bus: must be off, system or session"),
+    INV(DBUS "bus = system session\n", 2, "[dbus] bus: must be off"),
+    INV(DBUS "bus =\n", 2, "[dbus] bus: empty value"),
+    INV(DBUS "bus = off\nbus = system\n", 3, "[dbus] bus: duplicate key (first on line 2)"),
+    INV(DBUS "bus = off\n" DBUS, 3, "duplicate section [dbus] (first on line 1)"),
+    INV(DBUS "address = unix:path=/x\n", 2, "address"),
+    /* endpoint names become object path and bus name elements */
+    INV("[endpoint web-1]\ntype = server\n" DBUS "bus = session\n", 4,
+        "[endpoint web-1]: with a D-Bus bus, endpoint names must match [a-z][a-z0-9_]*"),
+    INV("[endpoint 1web]\ntype = server\n" DBUS "bus = system\n", 4, "[a-z][a-z0-9_]*"),
+};
+
+static void test_config_dbus(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < ELEMENTSOF(dbus_bad); i++) {
+        const struct bad_case *c = &dbus_bad[i];
+        parse_bad(c->text, c->r, c->code, c->line, c->word);
+    }
+    struct config *cfg = parse_ok("");
+    assert_int_equal(cfg->dbus_bus, CONFIG_DBUS_OFF);
+    config_free(cfg);
+    static const char *const buses[] = { "Off", "system", "SESSION" };
+    for (size_t b = 0; b < ELEMENTSOF(buses); b++) {
+        char text[128];
+        (void)snprintf(text, sizeof(text), DBUS "bus = %s\n", buses[b]);
+        cfg = parse_ok(text);
+        assert_int_equal(cfg->dbus_bus, (enum config_dbus_bus)b);
+        assert_true(str_case_eq(config_dbus_bus_name(cfg->dbus_bus), buses[b]));
+        config_free(cfg);
+    }
+    assert_null(config_dbus_bus_name(CONFIG_DBUS_MAX));
+    /* Without a bus any endpoint name goes; with one, [a-z][a-z0-9_]* names do. */
+    cfg = parse_ok("[endpoint web-1]\ntype = server\n");
+    config_free(cfg);
+    cfg = parse_ok("[endpoint web_1]\ntype = server\n" DBUS "bus = session\n");
+    assert_string_equal(cfg->endpoints[0].name, "web_1");
+    config_free(cfg);
 }
 
 static void test_config_tls_values(void **state)
@@ -2499,6 +2544,7 @@ int main(void)
         cmocka_unit_test(test_config_overrides),
         cmocka_unit_test(test_config_path_clashes),
         cmocka_unit_test(test_config_tls_bad),
+        cmocka_unit_test(test_config_dbus),
         cmocka_unit_test(test_config_tls_values),
         cmocka_unit_test(test_config_pins),
         cmocka_unit_test(test_config_pins_overrides),

@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * What dbus.c (the certificate managers) shares with dbus-ca.c (the VMI CA): the connection, the
+ * error replies, and the CA part's life cycle. Not for other modules: they use dbus.h.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/x509.h>
+#include <systemd/sd-bus.h>
+
+#include "busev.h"
+#include "error/error.h"
+#include "sdlib.h"
+#include "util/limits.h"
+
+struct daemon;
+
+/* Upstream error names (phosphor-dbus-interfaces). */
+#define DBUS_E_INVALID_CERTIFICATE "xyz.openbmc_project.Certs.Error.InvalidCertificate"
+#define DBUS_E_NOT_ALLOWED         "xyz.openbmc_project.Common.Error.NotAllowed"
+#define DBUS_E_INVALID_ARGUMENT    "xyz.openbmc_project.Common.Error.InvalidArgument"
+#define DBUS_E_INTERNAL_FAILURE    "xyz.openbmc_project.Common.Error.InternalFailure"
+#define DBUS_E_UNAVAILABLE         "xyz.openbmc_project.Common.Error.Unavailable"
+#define DBUS_E_RESOURCE_NOT_FOUND  "xyz.openbmc_project.Common.Error.ResourceNotFound"
+#define DBUS_E_TOO_MANY_RESOURCES  "xyz.openbmc_project.Common.Error.TooManyResources"
+
+#define DBUS_CERTS_ROOT          "/xyz/openbmc_project/certs"
+#define DBUS_IFACE_OBJECT_DELETE "xyz.openbmc_project.Object.Delete"
+
+/* Object paths and bus names we make: the longest endpoint name, an id, "/csr" fit easily. */
+#define DBUS_PATH_MAX    128u
+#define DBUS_SERVICE_MAX 128u
+/* Issuer / Subject as dbus_name_format renders them, at most (bytes, without the NUL). */
+#define DBUS_NAME_STR_MAX (4u * CERTD_DN_STR_MAX)
+
+/* The connection both parts use; owned by dbus.c. */
+struct dbus_conn {
+    struct daemon *d;       /* borrowed */
+    const struct sdlib *sd; /* libsystemd */
+    struct busev *ev;       /* NULL while not connected (closing, or reconnecting) */
+};
+
+/* The bus, or NULL while not connected: nothing is sent then. */
+sd_bus *dbus_conn_bus(const struct dbus_conn *c);
+
+/*
+ * Reply to call m with the D-Bus error for err: the upstream name its code maps to
+ * (CERTD_E_CERT_* and the other content errors InvalidCertificate, input and argument errors
+ * InvalidArgument, policy refusals NotAllowed, a full queue Unavailable, CERTD_E_INTERNAL,
+ * CERTD_E_STORAGE and -ENOMEM InternalFailure) and err->msg as its message (never key material:
+ * messages of certd_err never hold any). Returns what sd_bus_reply_method_error returns.
+ */
+int dbus_reply_err(const struct dbus_conn *c, sd_bus_message *m, const struct certd_err *err);
+
+/* Reply with error name and a printf message. */
+int dbus_reply_errorf(const struct dbus_conn *c, sd_bus_message *m, const char *name,
+                      const char *fmt, ...) _printf_(4, 5);
+
+/*
+ * The D-Bus error name for a certd_err code (the table dbus_reply_err uses): content errors of
+ * an upload InvalidCertificate, other input errors InvalidArgument, policy refusals and
+ * conflicts (duplicate, limit reached) NotAllowed as upstream, not found ResourceNotFound,
+ * unavailable Unavailable, everything else (CERTD_E_OK included) InternalFailure. Pure.
+ */
+const char *dbus_error_name(enum certd_errc code);
+
+/*
+ * Copy in (nullable: "") into out (size > 0), always NUL-terminated and valid UTF-8 without
+ * control characters: control characters and bytes that are not UTF-8 become "\xNN"; what
+ * does not fit is cut at a character boundary. For caller strings in messages and logs. Pure.
+ */
+void dbus_text_safe(const char *in, char *out, size_t size);
+
+/*
+ * An X.509 name as upstream shows Issuer and Subject (X509_NAME_print_ex with
+ * XN_FLAG_SEP_COMMA_PLUS): short names, attributes in certificate order, ',' between RDNs and
+ * '+' inside a multi-valued one ("C=US,O=Acme,CN=host"); values as UTF-8 with control
+ * characters and invalid bytes as \XX and ',', '+', '\' escaped with a backslash, so that
+ * the result is valid UTF-8 and cannot be misread; an attribute without a short name is shown
+ * by its OID, a value that is no string as "#" and hex. 0 with an owned string in *ret ("" for
+ * an empty name), -ENOMEM, -E2BIG (over DBUS_NAME_STR_MAX). Pure, thread-safe.
+ */
+_must_check_ int dbus_name_format(const X509_NAME *name, char **ret);
+
+/* ---- the VMI CA (dbus-ca.c) ---- */
+
+#define DBUS_CA_SERVICE      "xyz.openbmc_project.Certs.ca.authority.Manager"
+#define DBUS_CA_PATH         DBUS_CERTS_ROOT "/ca"
+#define DBUS_CA_ENTRY_PREFIX DBUS_CA_PATH "/entry"
+/* Entries kept at most; at the limit, SignCSR drops the oldest finished entry (InterfacesRemoved)
+ * or, when every entry is still pending, fails with Unavailable. */
+#define DBUS_CA_ENTRIES_MAX 64u
+
+struct dbus_ca;
+
+/*
+ * The VMI CA part, for conn (borrowed; outlives it). *ret NULL when the daemon's CA signer is
+ * off (nothing is served then). 0, -ENOMEM.
+ */
+_must_check_ int dbus_ca_new(struct dbus_conn *conn, struct dbus_ca **ret);
+
+/*
+ * A connection is up (at start, and again after a reconnect): request the bus name and
+ * register the objects (the manager and every entry kept). 0, or -errno with err (-EEXIST: the
+ * name is owned by another process).
+ */
+_must_check_ int dbus_ca_attach(struct dbus_ca *ca, struct certd_err *err);
+
+/* The connection goes away (lost, or closing): drop every slot; entries are kept. */
+void dbus_ca_detach(struct dbus_ca *ca);
+
+/*
+ * Free. Signings in flight are not cancelled (ca.h calls their done exactly once): their entries
+ * are orphaned and freed by that call; dbus_free is called after ca_free, so none is left then.
+ */
+struct dbus_ca *dbus_ca_free(struct dbus_ca *ca);

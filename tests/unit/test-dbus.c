@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * dbus.c's pure helpers (dbus-int.h): Issuer / Subject as upstream shows them, the error name
+ * table, and the text that caller strings become in messages. The bus itself is tested end to
+ * end (tests/integration/test_dbus.py).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include "daemon.h"
+#include "dbus-int.h"
+#include "error/error.h"
+#include "testutil.h"
+
+/* main.c defines it; dbus.c calls it only after a change, which no test here makes. */
+void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep,
+                             const struct manager_change *change, notifier_done_fn done, void *arg)
+{
+    (void)d;
+    (void)ep;
+    (void)change;
+    (void)done;
+    (void)arg;
+    fail_msg("daemon_endpoint_changed is not reached by these tests");
+}
+
+/* ---- dbus_name_format ---- */
+
+/* One attribute to add: a short name or OID, its ASN.1 string type, bytes, and set (0: a new
+ * RDN, -1: into the previous one). */
+struct attr {
+    const char *field;
+    int type;
+    const char *value;
+    size_t len; /* 0: strlen(value) */
+    int set;
+};
+
+static X509_NAME *name_make(const struct attr *attrs, size_t n)
+{
+    X509_NAME *name = X509_NAME_new();
+    assert_non_null(name);
+    for (size_t i = 0; i < n; i++) {
+        const struct attr *a = &attrs[i];
+        int len = (int)(a->len ? a->len : strlen(a->value));
+        ASN1_OBJECT *obj = OBJ_txt2obj(a->field, 0);
+        assert_non_null(obj);
+        assert_int_equal(X509_NAME_add_entry_by_OBJ(
+                             name, obj, a->type, (const unsigned char *)a->value, len, -1, a->set),
+                         1);
+        ASN1_OBJECT_free(obj);
+    }
+    return name;
+}
+
+#define UTF8 V_ASN1_UTF8STRING
+#define PRS  V_ASN1_PRINTABLESTRING
+
+static void test_name_format(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        struct attr attrs[4];
+        size_t n;
+        const char *expected;
+    } cases[] = {
+        { "empty name", { { 0 } }, 0, "" },
+        { "certificate order, commas",
+          { { "C", PRS, "US", 0, 0 }, { "O", UTF8, "Acme", 0, 0 }, { "CN", UTF8, "host", 0, 0 } },
+          3,
+          "C=US,O=Acme,CN=host" },
+        { "multi-valued RDN joined with '+'",
+          { { "CN", UTF8, "a", 0, 0 }, { "OU", UTF8, "b", 0, -1 }, { "O", UTF8, "c", 0, 0 } },
+          3,
+          "CN=a+OU=b,O=c" },
+        { "separators and the escape escaped",
+          { { "O", UTF8, "Acme, Inc.", 0, 0 }, { "OU", UTF8, "a+b\\c", 0, 0 } },
+          2,
+          "O=Acme\\, Inc.,OU=a\\+b\\\\c" },
+        { "'=' needs no escape", { { "CN", UTF8, "a=b", 0, 0 } }, 1, "CN=a=b" },
+        { "UTF-8 kept as it is", { { "O", UTF8, "M\xc3\xbcller", 0, 0 } }, 1, "O=M\xc3\xbcller" },
+        { "control characters as hex pairs",
+          { { "CN", UTF8, "a\nb\x7f", 0, 0 }, { "O", UTF8, "x\xc2\x85y", 0, 0 } },
+          2,
+          "CN=a\\0Ab\\7F,O=x\\C2\\85y" },
+        { "an embedded NUL", { { "CN", UTF8, "a\0b", 3, 0 } }, 1, "CN=a\\00b" },
+        { "email address by its short name",
+          { { "emailAddress", V_ASN1_IA5STRING, "a@b.c", 0, 0 } },
+          1,
+          "emailAddress=a@b.c" },
+        { "an attribute without a name by its OID",
+          { { "1.2.3.4", UTF8, "x", 0, 0 } },
+          1,
+          "1.2.3.4=x" },
+        { "BMPString converted to UTF-8",
+          { { "CN", V_ASN1_BMPSTRING, "\0h\0\xe9", 4, 0 } },
+          1,
+          "CN=h\xc3\xa9" },
+        { "invalid UTF-8 in a UTF8String shown as hex",
+          { { "CN", UTF8, "a\xff", 0, 0 } },
+          1,
+          "CN=#61FF" },
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        X509_NAME *name = name_make(cases[i].attrs, cases[i].n);
+        char *s = NULL;
+        int r = dbus_name_format(name, &s);
+        if (r < 0 || strcmp(s, cases[i].expected) != 0) {
+            fail_msg("%s: r=%d got '%s', want '%s'", cases[i].what, r, s ? s : "(null)",
+                     cases[i].expected);
+        }
+        free(s);
+        X509_NAME_free(name);
+    }
+}
+
+static void test_name_format_limit(void **state)
+{
+    (void)state;
+    /* At the limit: "1.2.3.4=" and the value fill DBUS_NAME_STR_MAX exactly; one more is
+     * -E2BIG, and *ret stays as it was. */
+    size_t prefix = strlen("1.2.3.4=");
+    for (size_t extra = 0; extra < 2; extra++) {
+        size_t len = DBUS_NAME_STR_MAX - prefix + extra;
+        char *v = malloc(len + 1);
+        assert_non_null(v);
+        memset(v, 'x', len);
+        v[len] = '\0';
+        struct attr a = { "1.2.3.4", UTF8, v, len, 0 };
+        X509_NAME *name = name_make(&a, 1);
+        char sentinel[] = "untouched";
+        char *s = sentinel;
+        int r = dbus_name_format(name, &s);
+        if (extra == 0) {
+            assert_int_equal(r, 0);
+            assert_int_equal(strlen(s), DBUS_NAME_STR_MAX);
+            free(s);
+        } else {
+            assert_int_equal(r, -E2BIG);
+            assert_ptr_equal(s, sentinel);
+        }
+        X509_NAME_free(name);
+        free(v);
+    }
+}
+
+/* ---- dbus_error_name ---- */
+
+static void test_error_names(void **state)
+{
+    (void)state;
+    static const struct {
+        enum certd_errc code;
+        const char *name;
+    } cases[] = {
+        { CERTD_E_OK, DBUS_E_INTERNAL_FAILURE },
+        { CERTD_E_INPUT_EMPTY, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_INPUT_GARBAGE, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_NO_CERT, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_KEY_MISMATCH, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_KEY_MISSING, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_CERT_EXPIRED, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_NOT_CA, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_CHAIN_ORDER, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_INPUT_TOO_LARGE, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_FIELD_INVALID, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_FIELD_MISSING, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_ALG_UNSUPPORTED, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_CURVE_UNSUPPORTED, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_SAN_INVALID, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_KEY_USAGE_INVALID, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_POLICY_FORBIDS, DBUS_E_NOT_ALLOWED },
+        { CERTD_E_KEY_NOT_ALLOWED, DBUS_E_NOT_ALLOWED },
+        { CERTD_E_DUPLICATE, DBUS_E_NOT_ALLOWED },
+        { CERTD_E_LIMIT_REACHED, DBUS_E_NOT_ALLOWED },
+        { CERTD_E_NOT_FOUND, DBUS_E_RESOURCE_NOT_FOUND },
+        { CERTD_E_UNAVAILABLE, DBUS_E_UNAVAILABLE },
+        { CERTD_E_STORAGE, DBUS_E_INTERNAL_FAILURE },
+        { CERTD_E_NO_MEMORY, DBUS_E_INTERNAL_FAILURE },
+        { CERTD_E_INTERNAL, DBUS_E_INTERNAL_FAILURE },
+        { CERTD_E_SIGNER_FAILED, DBUS_E_INTERNAL_FAILURE },
+        { CERTD_E_MAX, DBUS_E_INTERNAL_FAILURE },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        const char *got = dbus_error_name(cases[i].code);
+        if (strcmp(got, cases[i].name) != 0) {
+            fail_msg("%s: got %s, want %s", err_code_name(cases[i].code), got, cases[i].name);
+        }
+    }
+    /* Every code has an upstream name, and only an input error is blamed on the certificate;
+     * InternalFailure is left to the internal class (and no code). */
+    for (int c = 0; c < CERTD_E_MAX; c++) {
+        const char *got = dbus_error_name((enum certd_errc)c);
+        enum certd_errclass cls = err_code_class((enum certd_errc)c);
+        if (strcmp(got, DBUS_E_INVALID_CERTIFICATE) == 0) {
+            assert_int_equal(cls, CERTD_CLASS_INVALID_INPUT);
+        }
+        if (strcmp(got, DBUS_E_INTERNAL_FAILURE) == 0) {
+            assert_true(cls == CERTD_CLASS_INTERNAL || cls == CERTD_CLASS_UPSTREAM ||
+                        cls == CERTD_CLASS_NONE);
+        }
+    }
+}
+
+/* ---- dbus_text_safe ---- */
+
+static void test_text_safe(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t size;
+        const char *expected;
+    } cases[] = {
+        { "/tmp/cert.pem", 64, "/tmp/cert.pem" },
+        { NULL, 8, "" },
+        { "", 8, "" },
+        { "a\nb", 64, "a\\x0Ab" },
+        { "\x1b[31m", 64, "\\x1B[31m" },
+        { "x\xc2\x85y", 64, "x\\xC2\\x85y" }, /* C1 NEL, one escape per byte */
+        { "bad\xff\xfe", 64, "bad\\xFF\\xFE" },
+        { "\xc3(", 64, "\\xC3(" }, /* a broken sequence: its byte alone */
+        { "M\xc3\xbcller", 64, "M\xc3\xbcller" },
+        /* Cut at character boundaries, never inside a character or an escape. */
+        { "abcdef", 4, "abc" },
+        { "ab\xc3\xbc", 4, "ab" },
+        { "ab\n", 6, "ab" },
+        { "abc", 1, "" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        char out[64];
+        memset(out, 'Z', sizeof(out));
+        dbus_text_safe(cases[i].in, out, cases[i].size);
+        if (strcmp(out, cases[i].expected) != 0) {
+            fail_msg("case %zu: got '%s', want '%s'", i, out, cases[i].expected);
+        }
+        assert_true(strlen(out) < cases[i].size);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_format),
+        cmocka_unit_test(test_name_format_limit),
+        cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_text_safe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
