@@ -656,3 +656,292 @@ def certd(certd_factory):
     yield c
     rc = c.stop()
     assert rc in (0, None), f"certd exited with {rc}:\n{c.log()}"
+
+
+# --- a private D-Bus (issue #7) --------------------------------------------------------------
+
+# A session bus of our own that works as root and as a user: EXTERNAL authentication only
+# (the uid of the connecting process is the daemon's), everyone may own and call everything,
+# and monitors (busctl monitor) may watch. The packaged system bus policy is tested separately.
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+  {extra}
+</busconfig>
+"""
+
+
+class BusError(AssertionError):
+    """A D-Bus call answered with an error: name ("xyz.openbmc_project.Common.Error.NotAllowed")
+    and message."""
+
+    def __init__(self, name, message):
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+def _busctl_args(signature, values):
+    """busctl's command-line form of values for a signature made of s, o, x, t, u, i, b and
+    arrays of those (busctl wants an array's length before its elements)."""
+    out = []
+    i = 0
+    vals = list(values)
+    for v in vals:
+        c = signature[i]
+        if c == "a":
+            i += 2
+            out.append(str(len(v)))
+            out.extend(str(e) for e in v)
+        else:
+            i += 1
+            out.append(("true" if v else "false") if c == "b" else str(v))
+    assert i == len(signature), (signature, values)
+    return out
+
+
+def _dbus_send_args(signature, values):
+    """dbus-send's typed arguments for the same signatures (arrays of strings only)."""
+    kinds = {"s": "string", "o": "objpath", "x": "int64", "t": "uint64", "u": "uint32",
+             "i": "int32", "b": "boolean"}
+    out = []
+    i = 0
+    for v in values:
+        c = signature[i]
+        if c == "a":
+            assert signature[i + 1] == "s" and not any("," in e for e in v), (signature, v)
+            out.append("array:string:" + ",".join(v))
+            i += 2
+        else:
+            out.append(f"{kinds[c]}:{str(v).lower() if c == 'b' else v}")
+            i += 1
+    assert i == len(signature), (signature, values)
+    return out
+
+
+def unvariant(v):
+    """busctl's JSON of a value with its variants ({"type": ..., "data": ...}) unwrapped."""
+    if isinstance(v, dict):
+        if set(v) == {"type", "data"} and isinstance(v["type"], str):
+            return unvariant(v["data"])
+        return {k: unvariant(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [unvariant(x) for x in v]
+    return v
+
+
+class Bus:
+    """The private bus as clients see it: busctl and dbus-send with DBUS_SESSION_BUS_ADDRESS.
+    Every output is scanned for private key material."""
+
+    TIMEOUT = 120
+
+    def __init__(self, address):
+        self.address = address
+
+    def env(self):
+        return dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.address)
+
+    def call(self, dest, path, iface, method, signature="", *args, timeout=None):
+        """A method call through busctl; the reply's values (variants unwrapped) as a list.
+        Raises BusError (without the error's name: busctl does not print it) on failure."""
+        # "--": arguments such as a PEM's "-----BEGIN" are not options.
+        cmd = ["busctl", "--user", "--json=short", f"--timeout={timeout or self.TIMEOUT}", "--",
+               "call", dest, path, iface, method]
+        if signature:
+            cmd += [signature, *_busctl_args(signature, args)]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env(),
+                           timeout=(timeout or self.TIMEOUT) + 30)
+        no_secrets(p.stdout + p.stderr, f"busctl call {path} {iface}.{method}")
+        if p.returncode != 0:
+            raise BusError("?", p.stderr.strip())
+        if not p.stdout.strip():
+            return []
+        return unvariant(json.loads(p.stdout)["data"])
+
+    def error(self, dest, path, iface, method, signature="", *args, timeout=None):
+        """A call expected to fail, through dbus-send (which prints the error's name): the
+        BusError. Fails the test if the call succeeds."""
+        t = timeout or self.TIMEOUT
+        cmd = ["dbus-send", "--session", "--print-reply", f"--reply-timeout={t * 1000}",
+               f"--dest={dest}", path, f"{iface}.{method}", *_dbus_send_args(signature, args)]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=self.env(), timeout=t + 30)
+        no_secrets(p.stdout + p.stderr, f"dbus-send {path} {iface}.{method}")
+        assert p.returncode != 0, f"{iface}.{method}{args} on {path} succeeded:\n{p.stdout}"
+        m = re.match(r"Error ([A-Za-z0-9_.]+): (.*)", p.stderr.strip(), re.S)
+        assert m, p.stderr
+        return BusError(m.group(1), m.group(2))
+
+    def get_property(self, dest, path, iface, name):
+        return self.call(dest, path, "org.freedesktop.DBus.Properties", "Get", "ss", iface,
+                         name)[0]
+
+    def managed_objects(self, dest, path):
+        """GetManagedObjects of the ObjectManager at path: {object path: {interface: {property:
+        value}}}."""
+        return self.call(dest, path, "org.freedesktop.DBus.ObjectManager",
+                         "GetManagedObjects")[0]
+
+    def introspect(self, dest, path):
+        return self.call(dest, path, "org.freedesktop.DBus.Introspectable", "Introspect")[0]
+
+    def names(self):
+        return set(self.call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                             "org.freedesktop.DBus", "ListNames")[0])
+
+    def owner(self, name):
+        return self.call("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                         "GetNameOwner", "s", name)[0]
+
+    def monitor(self):
+        """A started Monitor (use it as a context manager)."""
+        return Monitor(self)
+
+
+class Monitor:
+    """Every message on the bus, as `busctl monitor --json=short` prints it, recorded by a
+    background process from the moment start() returns (busctl says it monitors only once the
+    bus has made it a monitor). messages is the list so far, in bus order."""
+
+    def __init__(self, bus):
+        import threading
+        self.bus = bus
+        self.messages = []
+        self.cond = threading.Condition()
+        # busctl writes through stdio: line-buffered, or a pipe would hold messages back.
+        self.proc = subprocess.Popen(["stdbuf", "-oL", "busctl", "--user", "monitor",
+                                      "--json=short"], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=bus.env())
+        self.err = b""
+        ready = self.proc.stderr.readline()
+        if b"Monitoring" not in ready:
+            self.stop()
+            raise AssertionError(f"busctl monitor did not start: {ready!r}")
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line:
+                continue
+            no_secrets(line, "a D-Bus message")
+            m = json.loads(line)
+            payload = m.get("payload") or {"type": "", "data": []}
+            m["payload"] = {"type": payload.get("type"), "data": unvariant(payload["data"])}
+            with self.cond:
+                self.messages.append(m)
+                self.cond.notify_all()
+
+    def wait(self, pred, timeout=60.0, what="a D-Bus message", start=0):
+        """The first message from index start on for which pred holds, with its index."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i in range(start, len(self.messages)):
+                    if pred(self.messages[i]):
+                        return i, self.messages[i]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out waiting for {what}; saw:\n" + "\n".join(
+                        json.dumps(m)[:300] for m in self.messages[start:][-30:]))
+                self.cond.wait(left)
+
+    def sync(self):
+        """Wait until every message sent before this call is recorded: a Ping of the bus
+        driver, whose reply the monitor sees after everything that came before it."""
+        n = len(self.snapshot())
+        self.bus.call("org.freedesktop.DBus", "/org/freedesktop/DBus",
+                      "org.freedesktop.DBus.Peer", "Ping")
+        self.wait(lambda m: m.get("type") == "method_call" and m.get("member") == "Ping" and
+                  m.get("interface") == "org.freedesktop.DBus.Peer", start=n, what="our Ping")
+        # The Ping's reply comes after it; waiting for the call is enough for ordering since
+        # the bus delivers to monitors in order.
+
+    def snapshot(self):
+        with self.cond:
+            return list(self.messages)
+
+    def signals(self, member, path=None, start=0):
+        return [m for m in self.snapshot()[start:]
+                if m.get("type") == "signal" and m.get("member") == member and
+                (path is None or m.get("path") == path)]
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        for f in (self.proc.stdout, self.proc.stderr):
+            if f:
+                f.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class PrivateBus:
+    """dbus-daemon with BUS_CONFIG (plus extra policy) in a scratch directory of its own."""
+
+    def __init__(self, extra=""):
+        import tempfile
+        # A short directory: a socket path has at most 107 bytes.
+        self.dir = tempfile.mkdtemp(prefix="certd-bus-")
+        self.socket = os.path.join(self.dir, "bus")
+        self.config = os.path.join(self.dir, "bus.conf")
+        with open(self.config, "w") as f:
+            f.write(BUS_CONFIG.format(socket=self.socket, extra=extra))
+        self.log = open(os.path.join(self.dir, "dbus-daemon.log"), "wb")
+        self.proc = subprocess.Popen(["dbus-daemon", f"--config-file={self.config}", "--nofork",
+                                      "--print-address=1"], stdout=subprocess.PIPE,
+                                     stderr=self.log, stdin=subprocess.DEVNULL)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line.startswith("unix:"):
+            self.stop()
+            raise AssertionError(f"dbus-daemon did not start: {line!r}")
+        self.address = line
+        self.bus = Bus(self.address)
+
+    def stop(self):
+        import shutil
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def private_bus():
+    """A private session bus for the test module; DBUS_SESSION_BUS_ADDRESS names it for every
+    process the tests start (certd, busctl, dbus-send). Yields a Bus."""
+    pb = PrivateBus()
+    old = os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+    os.environ["DBUS_SESSION_BUS_ADDRESS"] = pb.address
+    try:
+        yield pb.bus
+    finally:
+        if old is None:
+            os.environ.pop("DBUS_SESSION_BUS_ADDRESS", None)
+        else:
+            os.environ["DBUS_SESSION_BUS_ADDRESS"] = old
+        pb.stop()
