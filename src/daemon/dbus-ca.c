@@ -55,10 +55,11 @@
  * signing ran; ca_sign's done frees it); each entry owns its strings; the CA's done is called
  * exactly once per accepted signing (ca.h), so no entry leaks.
  *
- * dbus_ca_attach registers the objects, then requests the name (a blocking round trip, at start
- * and after a reconnect only); dbus_ca_detach gives the name back when the connection is still
- * open (closing) and drops the slots. Every signing request and its outcome are logged at notice
- * level, with the caller's unique name; never the CSR or the certificate.
+ * dbus_ca_attach registers the objects; dbus.c requests the name with its own (blocking at start
+ * only; after a reconnect asynchronously, so the loop never waits on the bus), and the name goes
+ * back when the connection closes; dbus_ca_detach drops the slots. Every signing request and its
+ * outcome are logged at notice level, with the caller's unique name; never the CSR or the
+ * certificate.
  *
  * Loop thread only.
  */
@@ -167,14 +168,6 @@ static sd_bus *ca_bus(const struct dbus_ca *ca)
     return ca->is_attached ? dbus_conn_bus(ca->conn) : NULL;
 }
 
-/* Signals queued outside a callback of the bus (a signing's done) need their write interest. */
-static void ca_kick(const struct dbus_ca *ca)
-{
-    if (ca->conn->ev) {
-        busev_kick(ca->conn->ev);
-    }
-}
-
 static void entry_link(struct dbus_ca *ca, struct ca_entry *e)
 {
     e->owner = ca;
@@ -212,14 +205,8 @@ static void entry_unlink(struct dbus_ca *ca, struct ca_entry *e)
  */
 static void entry_remove(struct dbus_ca *ca, struct ca_entry *e)
 {
-    sd_bus *bus = ca_bus(ca);
-
-    if (bus && e->is_announced) {
-        int r = ca->conn->sd->sd_bus_emit_interfaces_removed_strv(bus, e->path, entry_ifaces);
-        if (r < 0) {
-            log_warning("VMI CA: InterfacesRemoved for %s: %s", e->path, strerror(-r));
-        }
-        ca_kick(ca);
+    if (ca_bus(ca) && e->is_announced) {
+        dbus_emit_removed(ca->conn, e->path, entry_ifaces);
     }
     entry_unlink(ca, e);
     if (!e->is_signing) {
@@ -227,17 +214,16 @@ static void entry_remove(struct dbus_ca *ca, struct ca_entry *e)
     }
 }
 
+/*
+ * The entry at exactly path: an entry has one path, the one it was announced with, so that
+ * ".../entry/01" or ".../entry/+1" name no object (GetManagedObjects would not list them, and a
+ * client must not reach an entry by a name it was never given). At most DBUS_CA_ENTRIES_MAX
+ * entries: a linear search.
+ */
 static struct ca_entry *entry_find(const struct dbus_ca *ca, const char *path)
 {
-    static const char prefix[] = DBUS_CA_ENTRY_PREFIX "/";
-    uint64_t id;
-
-    if (strncmp(path, prefix, sizeof(prefix) - 1) != 0 ||
-        parse_u64(path + sizeof(prefix) - 1, 1, UINT64_MAX, &id) < 0) {
-        return NULL;
-    }
     for (struct ca_entry *e = ca->first; e; e = e->next) {
-        if (e->id == id) {
+        if (strcmp(e->path, path) == 0) {
             return e;
         }
     }
@@ -308,22 +294,16 @@ static void entry_publish(struct ca_entry *e)
     struct dbus_ca *ca = e->owner;
     char *complete[] = { prop_cert, prop_status, NULL };
     char *bad[] = { prop_status, NULL };
-    sd_bus *bus;
 
     if (e->state == ENTRY_FAILED) {
         entry_remove(ca, e);
         return;
     }
-    bus = ca_bus(ca);
-    if (!bus) {
-        return; /* a connection that comes back serves the new state */
+    /* Without a bus nothing is said: a connection that comes back serves the new state. */
+    if (ca_bus(ca)) {
+        dbus_emit_changed(ca->conn, e->path, iface_entry,
+                          e->state == ENTRY_COMPLETE ? complete : bad);
     }
-    int r = ca->conn->sd->sd_bus_emit_properties_changed_strv(
-        bus, e->path, iface_entry, e->state == ENTRY_COMPLETE ? complete : bad);
-    if (r < 0) {
-        log_warning("VMI CA: PropertiesChanged for %s: %s", e->path, strerror(-r));
-    }
-    ca_kick(ca);
 }
 
 static void entry_signed(const struct ca_sign_result *res, void *arg)
@@ -387,18 +367,19 @@ static int method_sign_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return dbus_reply_errorf(ca->conn, m, DBUS_E_INVALID_ARGUMENT,
                                  "CSR is longer than %u bytes", CA_CSR_MAX);
     }
-    if (!ca_make_room(ca)) {
-        log_notice("VMI CA: SignCSR from %s refused: %u signings pending", who,
-                   DBUS_CA_ENTRIES_MAX);
-        return dbus_reply_errorf(ca->conn, m, DBUS_E_UNAVAILABLE,
-                                 "%u signings are pending; try again later", DBUS_CA_ENTRIES_MAX);
-    }
-
+    /* Allocated before room is made: a failure must not cost a finished entry. */
     struct ca_entry *e = calloc(1, sizeof(*e));
     if (!e || !(e->csr = strdup(csr)) || !(e->cert = strdup(""))) {
         entry_free(e);
         log_err("VMI CA: SignCSR from %s: out of memory", who);
         return dbus_reply_errorf(ca->conn, m, DBUS_E_INTERNAL_FAILURE, "out of memory");
+    }
+    if (!ca_make_room(ca)) {
+        entry_free(e);
+        log_notice("VMI CA: SignCSR from %s refused: %u signings pending", who,
+                   DBUS_CA_ENTRIES_MAX);
+        return dbus_reply_errorf(ca->conn, m, DBUS_E_UNAVAILABLE,
+                                 "%u signings are pending; try again later", DBUS_CA_ENTRIES_MAX);
     }
     e->id = ++ca->last_id;
     (void)snprintf(e->path, sizeof(e->path), DBUS_CA_ENTRY_PREFIX "/%" PRIu64, e->id);
@@ -427,12 +408,8 @@ static int method_sign_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return dbus_reply_err(ca->conn, m, &err);
     }
     e->is_announced = true;
-    sd_bus *bus = ca_bus(ca);
-    if (bus) {
-        r = sd->sd_bus_emit_interfaces_added_strv(bus, e->path, entry_ifaces);
-        if (r < 0) {
-            log_warning("VMI CA: InterfacesAdded for %s: %s", e->path, strerror(-r));
-        }
+    if (ca_bus(ca)) {
+        dbus_emit_added(ca->conn, e->path, entry_ifaces);
     }
     return sd->sd_bus_reply_method_return(m, "o", e->path);
 }
@@ -467,47 +444,28 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *ret_er
 
 /* ---- properties ---- */
 
-static int get_string(sd_bus_message *reply, const struct ca_entry *e, const char *s)
-{
-    return e->owner->conn->sd->sd_bus_message_append_basic(reply, 's', s);
-}
-
-static int prop_client_certificate(sd_bus *bus, const char *path, const char *interface,
-                                   const char *property, sd_bus_message *reply, void *userdata,
-                                   sd_bus_error *ret_error)
+/* Every property of an entry: they are all strings the entry owns. */
+static int entry_property(sd_bus *bus, const char *path, const char *interface,
+                          const char *property, sd_bus_message *reply, void *userdata,
+                          sd_bus_error *ret_error)
 {
     const struct ca_entry *e = userdata;
+    const char *v;
     (void)bus;
     (void)path;
     (void)interface;
-    (void)property;
     (void)ret_error;
-    return get_string(reply, e, e->cert);
-}
 
-static int prop_status_get(sd_bus *bus, const char *path, const char *interface,
-                           const char *property, sd_bus_message *reply, void *userdata,
-                           sd_bus_error *ret_error)
-{
-    const struct ca_entry *e = userdata;
-    (void)bus;
-    (void)path;
-    (void)interface;
-    (void)property;
-    (void)ret_error;
-    return get_string(reply, e, state_name(e->state));
-}
-
-static int prop_csr(sd_bus *bus, const char *path, const char *interface, const char *property,
-                    sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
-{
-    const struct ca_entry *e = userdata;
-    (void)bus;
-    (void)path;
-    (void)interface;
-    (void)property;
-    (void)ret_error;
-    return get_string(reply, e, e->csr);
+    if (strcmp(property, "ClientCertificate") == 0) {
+        v = e->cert;
+    } else if (strcmp(property, "Status") == 0) {
+        v = state_name(e->state);
+    } else if (strcmp(property, "CSR") == 0) {
+        v = e->csr;
+    } else {
+        return -ENOENT;
+    }
+    return e->owner->conn->sd->sd_bus_message_append_basic(reply, 's', v);
 }
 
 /* ---- vtables: static and non-const, fixed by sdlib_vtable_fix before registering ---- */
@@ -527,15 +485,15 @@ static sd_bus_vtable delete_all_vtable[] = {
 
 static sd_bus_vtable entry_vtable[] = {
     SDLIB_VTABLE_START(0),
-    SD_BUS_PROPERTY("ClientCertificate", "s", prop_client_certificate, 0,
+    SD_BUS_PROPERTY("ClientCertificate", "s", entry_property, 0,
                     SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("Status", "s", prop_status_get, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    SD_BUS_PROPERTY("Status", "s", entry_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
     SD_BUS_VTABLE_END,
 };
 
 static sd_bus_vtable csr_vtable[] = {
     SDLIB_VTABLE_START(0),
-    SD_BUS_PROPERTY("CSR", "s", prop_csr, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+    SD_BUS_PROPERTY("CSR", "s", entry_property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
     SD_BUS_VTABLE_END,
 };
 
@@ -609,15 +567,6 @@ int dbus_ca_new(struct dbus_conn *conn, struct dbus_ca **ret)
     return 0;
 }
 
-static void ca_drop_slots(struct dbus_ca *ca)
-{
-    for (size_t i = 0; i < SLOT_MAX; i++) {
-        if (ca->slots[i]) {
-            ca->slots[i] = ca->conn->sd->sd_bus_slot_unref(ca->slots[i]);
-        }
-    }
-}
-
 int dbus_ca_attach(struct dbus_ca *ca, struct certd_err *err)
 {
     assert_return(ca && !ca->is_attached, -EINVAL);
@@ -661,23 +610,9 @@ int dbus_ca_attach(struct dbus_ca *ca, struct certd_err *err)
                                            entry_enumerate, ca);
     }
     if (r < 0) {
-        ca_drop_slots(ca);
+        dbus_slots_drop(ca->conn->sd, ca->slots, SLOT_MAX);
         return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_INTERNAL,
                        "VMI CA: cannot register %s: %s", what, strerror(-r));
-    }
-    /* The objects exist before the name appears, so that a client that sees the name finds
-     * them. A blocking round trip, at start and after a reconnect only. */
-    r = sd->sd_bus_request_name(bus, DBUS_CA_SERVICE, 0);
-    if (r < 0 && r != -EALREADY) {
-        ca_drop_slots(ca);
-        if (r == -EEXIST) {
-            return err_set(err, r, CERTD_E_UNAVAILABLE,
-                           "%s is owned by another process (phosphor-certificate-manager's "
-                           "bmc-vmi-ca still running?)",
-                           DBUS_CA_SERVICE);
-        }
-        return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot own %s: %s", DBUS_CA_SERVICE,
-                       strerror(-r));
     }
     ca->is_attached = true;
     return 0;
@@ -688,12 +623,7 @@ void dbus_ca_detach(struct dbus_ca *ca)
     if (!ca || !ca->is_attached) {
         return;
     }
-    sd_bus *bus = dbus_conn_bus(ca->conn);
-    /* A connection that stays open (closing) must give the name up; a lost one already has. */
-    if (bus && ca->conn->sd->sd_bus_is_open(bus) > 0) {
-        (void)ca->conn->sd->sd_bus_release_name(bus, DBUS_CA_SERVICE);
-    }
-    ca_drop_slots(ca);
+    dbus_slots_drop(ca->conn->sd, ca->slots, SLOT_MAX);
     ca->is_attached = false;
 }
 

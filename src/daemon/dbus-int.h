@@ -47,15 +47,38 @@ struct dbus_conn {
 sd_bus *dbus_conn_bus(const struct dbus_conn *c);
 
 /*
+ * After queueing messages outside a callback of the bus (a worker's done, a signing's done):
+ * register their write interest (busev_kick). Harmless inside a callback, or when c is not
+ * connected.
+ */
+void dbus_conn_kick(const struct dbus_conn *c);
+
+/* Unref every non-NULL slot of slots[0..n) and set it to NULL. */
+void dbus_slots_drop(const struct sdlib *sd, sd_bus_slot **slots, size_t n);
+
+/*
+ * Signals from the ObjectManager above path (InterfacesAdded / InterfacesRemoved of ifaces), and
+ * PropertiesChanged of props (NULL: every property of iface that emits changes). Nothing when c
+ * is not connected; a failure is logged (a warning), never returned: the state they describe is
+ * already changed and a client reads it again. Each kicks the connection.
+ */
+void dbus_emit_added(const struct dbus_conn *c, const char *path, char **ifaces);
+void dbus_emit_removed(const struct dbus_conn *c, const char *path, char **ifaces);
+void dbus_emit_changed(const struct dbus_conn *c, const char *path, const char *iface,
+                       char **props);
+
+/*
  * Reply to call m with the D-Bus error for err: the upstream name its code maps to
  * (CERTD_E_CERT_* and the other content errors InvalidCertificate, input and argument errors
  * InvalidArgument, policy refusals NotAllowed, a full queue Unavailable, CERTD_E_INTERNAL,
  * CERTD_E_STORAGE and -ENOMEM InternalFailure) and err->msg as its message (never key material:
- * messages of certd_err never hold any). Returns what sd_bus_reply_method_error returns.
+ * messages of certd_err never hold any). Returns what a method handler returns: 1 (answered,
+ * or nothing to answer: m came over a connection that is gone), or sd-bus's -errno when the
+ * reply cannot be sent (sd-bus then answers from the errno itself).
  */
 int dbus_reply_err(const struct dbus_conn *c, sd_bus_message *m, const struct certd_err *err);
 
-/* Reply with error name and a printf message. */
+/* Reply with error name and a printf message; returns as dbus_reply_err. */
 int dbus_reply_errorf(const struct dbus_conn *c, sd_bus_message *m, const char *name,
                       const char *fmt, ...) _printf_(4, 5);
 
@@ -103,13 +126,17 @@ struct dbus_ca;
 _must_check_ int dbus_ca_new(struct dbus_conn *conn, struct dbus_ca **ret);
 
 /*
- * A connection is up (at start, and again after a reconnect): request the bus name and
- * register the objects (the manager and every entry kept). 0, or -errno with err (-EEXIST: the
- * name is owned by another process).
+ * A connection is up (at start, and again after a reconnect): register the objects (the manager
+ * and every entry kept). dbus.c then requests DBUS_CA_SERVICE with its own names, so that the
+ * objects are in place when the name appears, and never waits for the bus on the loop (a
+ * blocking request at start only). 0, or -errno with err (-ENOMEM, sd-bus's errors).
  */
 _must_check_ int dbus_ca_attach(struct dbus_ca *ca, struct certd_err *err);
 
-/* The connection goes away (lost, or closing): drop every slot; entries are kept. */
+/*
+ * The connection goes away (lost, or closing): drop every slot; entries are kept. The name is
+ * given back by closing the connection (no ReleaseName round trip on the loop).
+ */
 void dbus_ca_detach(struct dbus_ca *ca);
 
 /*

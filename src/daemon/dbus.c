@@ -120,8 +120,16 @@ enum mgr_slot {
     MGR_SLOT_INSTALL_ALL,
     MGR_SLOT_REPLACE_ALL,
     MGR_SLOT_DELETE_ALL,
-    MGR_SLOT_NAME, /* an asynchronous name request (after a reconnect) */
     MGR_SLOT_MAX
+};
+
+struct dbus;
+
+/* A bus name we own: a manager's or the VMI CA's. */
+struct dbus_name {
+    struct dbus *db;
+    const char *service; /* borrowed: the manager's service[], or DBUS_CA_SERVICE */
+    sd_bus_slot *slot;   /* an asynchronous request in flight (after a reconnect) */
 };
 
 /* The manager object of one endpoint. */
@@ -130,6 +138,7 @@ struct dbus_mgr {
     struct endpoint *ep;
     enum endpoint_type type;
     char service[DBUS_SERVICE_MAX];
+    struct dbus_name name;
     char path[DBUS_MGR_PATH_MAX];
     char csr_path[DBUS_PATH_MAX];
     struct ep_snapshot *shown; /* what the bus shows */
@@ -151,6 +160,7 @@ struct dbus {
     struct dbus_mgr *mgrs;
     size_t n_mgrs;
     struct dbus_ca *ca;
+    struct dbus_name ca_name; /* when ca is not NULL */
     enum busev_kind kind;
     const char *bus_label; /* "system" / "session", for logs */
     struct event *retry;
@@ -437,11 +447,19 @@ static bool call_is_live(const struct dbus_conn *c, sd_bus_message *m)
     return bus && m && c->sd->sd_bus_message_get_bus(m) == bus;
 }
 
-/* Messages queued outside a callback of the bus need their write interest registered. */
-static void conn_kick(const struct dbus_conn *c)
+void dbus_conn_kick(const struct dbus_conn *c)
 {
-    if (c->ev) {
+    if (c && c->ev) {
         busev_kick(c->ev);
+    }
+}
+
+void dbus_slots_drop(const struct sdlib *sd, sd_bus_slot **slots, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (slots[i]) {
+            slots[i] = sd->sd_bus_slot_unref(slots[i]);
+        }
     }
 }
 
@@ -453,15 +471,16 @@ static int reply_error(const struct dbus_conn *c, sd_bus_message *m, const char 
     int r;
 
     if (!call_is_live(c, m)) {
-        return 0;
+        return 1; /* nobody to answer: the call came over a connection that is gone */
     }
     /* Library messages may quote subjects and file names: the bus takes only valid UTF-8. */
     dbus_text_safe(msg && msg[0] ? msg : "internal error", safe, sizeof(safe));
     (void)c->sd->sd_bus_error_set(&e, name, safe);
     r = c->sd->sd_bus_reply_method_error(m, &e);
     c->sd->sd_bus_error_free(&e);
-    conn_kick(c);
-    return r;
+    dbus_conn_kick(c);
+    /* What a method handler returns: 1, replied; a failure, sd-bus answers from the errno. */
+    return r < 0 ? r : 1;
 }
 
 int dbus_reply_err(const struct dbus_conn *c, sd_bus_message *m, const struct certd_err *err)
@@ -483,27 +502,41 @@ int dbus_reply_errorf(const struct dbus_conn *c, sd_bus_message *m, const char *
     return reply_error(c, m, name, msg);
 }
 
-/* ---- signals ---- */
+/* ---- signals (dbus-int.h) ---- */
 
-static void emit_added(struct dbus *db, const char *path, char **ifaces)
+void dbus_emit_added(const struct dbus_conn *c, const char *path, char **ifaces)
 {
-    sd_bus *bus = dbus_conn_bus(&db->conn);
+    sd_bus *bus = dbus_conn_bus(c);
     if (bus) {
-        int r = db->conn.sd->sd_bus_emit_interfaces_added_strv(bus, path, ifaces);
+        int r = c->sd->sd_bus_emit_interfaces_added_strv(bus, path, ifaces);
         if (r < 0) {
             log_warning("dbus: cannot announce %s: %s", path, strerror(-r));
         }
+        dbus_conn_kick(c);
     }
 }
 
-static void emit_removed(struct dbus *db, const char *path, char **ifaces)
+void dbus_emit_removed(const struct dbus_conn *c, const char *path, char **ifaces)
 {
-    sd_bus *bus = dbus_conn_bus(&db->conn);
+    sd_bus *bus = dbus_conn_bus(c);
     if (bus) {
-        int r = db->conn.sd->sd_bus_emit_interfaces_removed_strv(bus, path, ifaces);
+        int r = c->sd->sd_bus_emit_interfaces_removed_strv(bus, path, ifaces);
         if (r < 0) {
             log_warning("dbus: cannot announce the removal of %s: %s", path, strerror(-r));
         }
+        dbus_conn_kick(c);
+    }
+}
+
+void dbus_emit_changed(const struct dbus_conn *c, const char *path, const char *iface, char **props)
+{
+    sd_bus *bus = dbus_conn_bus(c);
+    if (bus) {
+        int r = c->sd->sd_bus_emit_properties_changed_strv(bus, path, iface, props);
+        if (r < 0) {
+            log_warning("dbus: cannot announce the change of %s: %s", path, strerror(-r));
+        }
+        dbus_conn_kick(c);
     }
 }
 
@@ -575,18 +608,9 @@ static sd_bus_vtable delete_vtable[] = {
     SD_BUS_VTABLE_END,
 };
 
-static void slots_drop(const struct sdlib *sd, sd_bus_slot **slots, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (slots[i]) {
-            slots[i] = sd->sd_bus_slot_unref(slots[i]);
-        }
-    }
-}
-
 static void cert_detach(struct dbus_cert *c)
 {
-    slots_drop(c->mgr->db->conn.sd, c->slots, ELEMENTSOF(c->slots));
+    dbus_slots_drop(c->mgr->db->conn.sd, c->slots, ELEMENTSOF(c->slots));
 }
 
 static int cert_attach(struct dbus_cert *c, sd_bus *bus)
@@ -684,7 +708,7 @@ static void cert_remove(struct dbus_mgr *mgr, struct dbus_cert *c, bool is_annou
         }
     }
     if (is_announced) {
-        emit_removed(mgr->db, c->path, cert_ifaces);
+        dbus_emit_removed(&mgr->db->conn, c->path, cert_ifaces);
     }
     (void)cert_free(c);
 }
@@ -718,14 +742,14 @@ static int csr_attach(struct dbus_mgr *mgr, sd_bus *bus)
 
 static void csr_detach(struct dbus_mgr *mgr)
 {
-    slots_drop(mgr->db->conn.sd, &mgr->csr_slot, 1);
+    dbus_slots_drop(mgr->db->conn.sd, &mgr->csr_slot, 1);
 }
 
 /* The CSR object goes (a new generation starts): InterfacesRemoved, as upstream's does. */
 static void csr_remove(struct dbus_mgr *mgr)
 {
     if (mgr->has_csr) {
-        emit_removed(mgr->db, mgr->csr_path, csr_ifaces);
+        dbus_emit_removed(&mgr->db->conn, mgr->csr_path, csr_ifaces);
     }
     csr_detach(mgr);
     mgr->has_csr = false;
@@ -1085,7 +1109,7 @@ static void job_reply(struct dbus_job *j)
     if (r < 0) {
         log_warning("dbus: cannot answer %s: %s", j->sender, strerror(-r));
     }
-    conn_kick(c);
+    dbus_conn_kick(c);
 }
 
 static void job_log(const struct dbus_job *j)
@@ -1181,8 +1205,7 @@ static void csr_done(struct dbus_job *j, bool cancelled)
         return;
     }
     /* bmcweb waits for exactly this signal before it reads the CSR. */
-    emit_added(db, mgr->csr_path, csr_ifaces);
-    conn_kick(&db->conn);
+    dbus_emit_added(&db->conn, mgr->csr_path, csr_ifaces);
 }
 
 /* Loop thread: the worker finished (or the pool is shutting down). */
@@ -1236,7 +1259,7 @@ static int job_submit(struct dbus_job *j, enum worker_lane lane)
         int r =
             dbus_reply_errorf(c, call, DBUS_E_UNAVAILABLE, "certd is busy; try again in a moment");
         (void)c->sd->sd_bus_message_unref(call);
-        return r < 0 ? r : 1;
+        return r;
     }
     return 1;
 }
@@ -1272,7 +1295,7 @@ static int submit_upload(struct dbus_mgr *mgr, sd_bus_message *m, enum job_kind 
     }
     r = check_file_arg(c, m, file);
     if (r != 0) {
-        return r < 0 ? r : 1;
+        return r;
     }
     r = job_new(mgr, kind, m, &j);
     if (r < 0) {
@@ -1335,11 +1358,10 @@ static int method_delete_all(sd_bus_message *m, void *userdata, sd_bus_error *re
 
     if (mgr->type == ENDPOINT_SERVER) {
         const struct dbus_cert *cert = mgr->certs;
-        int r = dbus_reply_errorf(&mgr->db->conn, m, DBUS_E_NOT_ALLOWED,
-                                  "a server endpoint (%s) always serves a certificate; Delete on "
-                                  "%s replaces it with a self-signed one",
-                                  endpoint_name(mgr->ep), cert ? cert->path : mgr->path);
-        return r < 0 ? r : 1;
+        return dbus_reply_errorf(&mgr->db->conn, m, DBUS_E_NOT_ALLOWED,
+                                 "a server endpoint (%s) always serves a certificate; Delete on "
+                                 "%s replaces it with a self-signed one",
+                                 endpoint_name(mgr->ep), cert ? cert->path : mgr->path);
     }
     int r = job_new(mgr, JOB_DELETE_ALL, m, &j);
     if (r < 0) {
@@ -1377,96 +1399,6 @@ static int read_strings(const struct sdlib *sd, sd_bus_message *m, const char **
     }
     *ret_n = n;
     return 0;
-}
-
-static bool is_ascii(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s > 0x7f) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool is_letter(char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
-/*
- * What csr_build would refuse in req, found before a key is made, so that GenerateCSR answers
- * InvalidArgument at once instead of a CSR object that fails later: the same checks, in the
- * same order, with the same bounds (util/limits.h) and the library's own helpers. Whatever
- * slips through is still refused by csr_build (the CSR object then says why).
- */
-static int csr_request_check(const struct csr_request *req, struct certd_err *err)
-{
-    int r;
-
-    if (!req->common_name || !req->common_name[0]) {
-        return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
-                             "CommonName is required");
-    }
-    if (req->country && req->country[0] &&
-        (strlen(req->country) != 2 || !is_letter(req->country[0]) || !is_letter(req->country[1]))) {
-        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, "Country",
-                             "Country must be a two-letter ISO 3166 code such as \"US\"");
-    }
-    const struct {
-        const char *name;
-        const char *value;
-        size_t max;
-        bool is_ia5; /* IA5String in the CSR: ASCII only */
-    } fields[] = {
-        { "State", req->state, X520_STATE_MAX, false },
-        { "City", req->city, X520_LOCALITY_MAX, false },
-        { "Organization", req->organization, X520_ORGANIZATION_MAX, false },
-        { "OrganizationalUnit", req->organizational_unit, X520_OU_MAX, false },
-        { "CommonName", req->common_name, X520_CN_MAX, false },
-        { "Email", req->email, X520_EMAIL_MAX, true },
-        { "GivenName", req->given_name, CERTD_GIVEN_NAME_MAX, false },
-        { "Surname", req->surname, CERTD_SURNAME_MAX, false },
-        { "Initials", req->initials, CERTD_INITIALS_MAX, false },
-        { "ContactPerson", req->contact_person, CERTD_CONTACT_PERSON_MAX, false },
-        { "UnstructuredName", req->unstructured_name, PKCS9_UNSTRUCTURED_NAME_MAX, true },
-        { "ChallengePassword", req->challenge_password, PKCS9_CHALLENGE_PASSWORD_MAX, false },
-    };
-    for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
-        r = csr_check_field(fields[i].name, fields[i].value, fields[i].max, err);
-        if (r < 0) {
-            return r;
-        }
-        if (fields[i].is_ia5 && fields[i].value && !is_ascii(fields[i].value)) {
-            return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, fields[i].name,
-                                 "%s may contain only ASCII characters", fields[i].name);
-        }
-    }
-    enum san_kind kind;
-    if (req->email && req->email[0] && (san_classify(req->email, &kind) < 0 || kind != SAN_EMAIL)) {
-        return err_set_field(err, -EINVAL, CERTD_E_FIELD_INVALID, "Email",
-                             "Email is not a valid email address");
-    }
-    if (req->n_alt_names > CERTD_SANS_MAX) {
-        return err_set_field(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "AlternativeNames",
-                             "AlternativeNames has more than %u entries", CERTD_SANS_MAX);
-    }
-    if (req->n_key_usage > CERTD_KEY_USAGES_MAX) {
-        return err_set_field(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "KeyUsage",
-                             "KeyUsage has more than %u entries", CERTD_KEY_USAGES_MAX);
-    }
-    uint32_t ku = 0;
-    uint32_t eku = 0;
-    r = key_usage_from_redfish(req->key_usage, req->n_key_usage, &ku, &eku, err);
-    if (r < 0) {
-        return r;
-    }
-    /* Names are judged by building them: an allocation, no crypto. */
-    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *gens = GENERAL_NAMES_new();
-    if (!gens) {
-        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
-    }
-    return san_append_general_names(gens, req->alt_names, req->n_alt_names, err);
 }
 
 /*
@@ -1524,11 +1456,10 @@ static int method_generate_csr(sd_bus_message *m, void *userdata, sd_bus_error *
     (void)ret_error;
 
     if (mgr->is_csr_running) {
-        r = dbus_reply_errorf(c, m, DBUS_E_NOT_ALLOWED,
-                              "a CSR is being generated for endpoint %s; wait for InterfacesAdded "
-                              "of %s",
-                              endpoint_name(mgr->ep), mgr->csr_path);
-        return r < 0 ? r : 1;
+        return dbus_reply_errorf(c, m, DBUS_E_NOT_ALLOWED,
+                                 "a CSR is being generated for endpoint %s; wait for "
+                                 "InterfacesAdded of %s",
+                                 endpoint_name(mgr->ep), mgr->csr_path);
     }
     r = job_new(mgr, JOB_CSR, m, &j);
     if (r < 0) {
@@ -1554,20 +1485,21 @@ static int method_generate_csr(sd_bus_message *m, void *userdata, sd_bus_error *
     }
     req->alt_names = j->alt_names;
     req->key_usage = j->key_usage;
-    r = csr_request_check(req, &err);
+    /* csr_build's own checks, before a key exists: a bad argument is answered now, not by a
+     * CSR object that fails later. The counts are judged before the arrays are read, so
+     * read_strings' "one more than fits" is safe here. */
+    r = csr_check_request(req, &err);
     if (r >= 0) {
         r = csr_key_spec(endpoint_config(mgr->ep), alg, curve, bits, &j->spec, &err);
     }
     if (r < 0) {
-        r = dbus_reply_err(c, m, &err);
-        return r < 0 ? r : 1;
+        return dbus_reply_err(c, m, &err);
     }
 
     /* Keys a provider holds (a TPM) are used by the serial thread only (worker.h). */
     enum worker_lane lane = endpoint_is_held(mgr->ep) ? WORKER_LANE_SERIAL : WORKER_LANE_PARALLEL;
     if (worker_submit(c->d->workers, lane, job_run, job_done, j) < 0) {
-        r = dbus_reply_errorf(c, m, DBUS_E_UNAVAILABLE, "certd is busy; try again in a moment");
-        return r < 0 ? r : 1;
+        return dbus_reply_errorf(c, m, DBUS_E_UNAVAILABLE, "certd is busy; try again in a moment");
     }
     TAKE_PTR(j);
     /* Upstream keeps one CSR: the last one goes when a new generation starts. */
@@ -1632,7 +1564,8 @@ static void vtables_fix(const struct sdlib *sd)
 
 static void mgr_detach(struct dbus_mgr *mgr)
 {
-    slots_drop(mgr->db->conn.sd, mgr->slots, ELEMENTSOF(mgr->slots));
+    dbus_slots_drop(mgr->db->conn.sd, mgr->slots, ELEMENTSOF(mgr->slots));
+    dbus_slots_drop(mgr->db->conn.sd, &mgr->name.slot, 1);
     for (struct dbus_cert *c = mgr->certs; c; c = c->next) {
         cert_detach(c);
     }
@@ -1713,6 +1646,7 @@ static int mgr_init(struct dbus_mgr *mgr, struct dbus *db, struct endpoint *ep,
     *mgr = (struct dbus_mgr){ .db = db, .ep = ep, .type = type, .next_n = 1 };
     (void)snprintf(mgr->service, sizeof(mgr->service), "%s%s.%c%s", DBUS_SERVICE_PREFIX,
                    type_service[type], (char)(name[0] - 'a' + 'A'), name + 1);
+    mgr->name = (struct dbus_name){ .db = db, .service = mgr->service };
     (void)snprintf(mgr->path, sizeof(mgr->path), "%s/%s/%s", DBUS_CERTS_ROOT, type_path[type],
                    name);
     (void)snprintf(mgr->csr_path, sizeof(mgr->csr_path), "%s/csr", mgr->path);
@@ -1737,14 +1671,9 @@ static bool entry_same(const struct cert_entry *a, const struct cert_entry *b)
 
 static void emit_changed(struct dbus *db, const struct dbus_cert *c)
 {
-    sd_bus *bus = dbus_conn_bus(&db->conn);
-    if (bus && c->slots[0]) {
+    if (c->slots[0]) {
         /* NULL: every property that emits changes, i.e. every Certificate property. */
-        int r =
-            db->conn.sd->sd_bus_emit_properties_changed_strv(bus, c->path, IFACE_CERTIFICATE, NULL);
-        if (r < 0) {
-            log_warning("dbus: cannot announce the change of %s: %s", c->path, strerror(-r));
-        }
+        dbus_emit_changed(&db->conn, c->path, IFACE_CERTIFICATE, NULL);
     }
 }
 
@@ -1756,7 +1685,7 @@ static int cert_add_announced(struct dbus_mgr *mgr, struct ep_snapshot *snap,
     if (r < 0) {
         return r;
     }
-    emit_added(mgr->db, c->path, cert_ifaces);
+    dbus_emit_added(&mgr->db->conn, c->path, cert_ifaces);
     return 0;
 }
 
@@ -1867,7 +1796,7 @@ void dbus_endpoint_changed(struct dbus *db, struct endpoint *ep,
     }
     (void)ep_snapshot_unref(mgr->shown);
     mgr->shown = TAKE_PTR(snap);
-    conn_kick(&db->conn);
+    dbus_conn_kick(&db->conn);
 }
 
 /* ---- the connection: names, loss, reconnection ---- */
@@ -1889,14 +1818,17 @@ static void conn_down(struct dbus *db)
     if (db->ca) {
         dbus_ca_detach(db->ca);
     }
+    dbus_slots_drop(db->conn.sd, &db->ca_name.slot, 1);
+    /* Closing the connection gives every name back at once (the bus daemon does that for a
+     * connection that goes): no ReleaseName round trip on the loop. */
     db->conn.ev = busev_free(db->conn.ev);
 }
 
 /* After a reconnect: a name that cannot be ours means starting over later. */
 static int name_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    struct dbus_mgr *mgr = userdata;
-    struct dbus *db = mgr->db;
+    struct dbus_name *name = userdata;
+    struct dbus *db = name->db;
     const struct sdlib *sd = db->conn.sd;
     const sd_bus_error *e = sd->sd_bus_message_get_error(m);
     uint32_t code = 0;
@@ -1909,7 +1841,7 @@ static int name_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
     char why[CERTD_ERR_MSG_MAX];
     dbus_text_safe(e ? (e->message ? e->message : e->name) : "owned by another process", why,
                    sizeof(why));
-    log_err("dbus: cannot own bus name %s: %s; trying again in %d s", mgr->service, why,
+    log_err("dbus: cannot own bus name %s: %s; trying again in %d s", name->service, why,
             DBUS_RETRY_SECONDS);
     /* Not from inside sd_bus_process: the timer drops the connection. */
     db->is_drop_wanted = true;
@@ -1920,34 +1852,41 @@ static int name_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error
     return 0;
 }
 
+/*
+ * Request every name: the managers' and the VMI CA's. At start (is_sync) the loop does not run
+ * yet and a taken name must stop certd, so each request waits for its answer. After a
+ * reconnect the loop runs and must never wait on the bus (a bus that accepts the connection
+ * and then hangs would stop Redfish too): the requests go out asynchronously and name_reply
+ * judges the answers.
+ */
 static int request_names(struct dbus *db, sd_bus *bus, bool is_sync, struct certd_err *err)
 {
     const struct sdlib *sd = db->conn.sd;
 
-    for (size_t i = 0; i < db->n_mgrs; i++) {
-        struct dbus_mgr *mgr = &db->mgrs[i];
+    for (size_t i = 0; i <= db->n_mgrs; i++) {
+        struct dbus_name *name = i < db->n_mgrs ? &db->mgrs[i].name : &db->ca_name;
         int r;
+        if (i == db->n_mgrs && !db->ca) {
+            break;
+        }
         if (!is_sync) {
-            /* The loop runs: the answer comes back through it (name_reply). */
-            r = sd->sd_bus_request_name_async(bus, &mgr->slots[MGR_SLOT_NAME], mgr->service, 0,
-                                              name_reply, mgr);
+            r = sd->sd_bus_request_name_async(bus, &name->slot, name->service, 0, name_reply, name);
             if (r < 0) {
                 return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot request bus name %s: %s",
-                               mgr->service, strerror(-r));
+                               name->service, strerror(-r));
             }
             continue;
         }
-        /* At start the loop does not run yet, and a taken name must stop certd. No queueing:
-         * a name we would get some day is no use to callers now. */
-        r = sd->sd_bus_request_name(bus, mgr->service, 0);
+        /* No queueing: a name we would get some day is no use to callers now. */
+        r = sd->sd_bus_request_name(bus, name->service, 0);
         if (r == -EEXIST) {
             return err_set(err, r, CERTD_E_IN_USE,
                            "bus name %s is owned by another process (phosphor-certificate-manager "
                            "still running?)",
-                           mgr->service);
+                           name->service);
         }
         if (r < 0 && r != -EALREADY) {
-            return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot own bus name %s: %s", mgr->service,
+            return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot own bus name %s: %s", name->service,
                            strerror(-r));
         }
     }
@@ -1988,7 +1927,7 @@ static int conn_up(struct dbus *db, bool is_start, struct certd_err *err)
         return r;
     }
     /* Synchronous calls ran sd-bus outside the loop: tell the loop what it wants now. */
-    conn_kick(&db->conn);
+    dbus_conn_kick(&db->conn);
     return 0;
 }
 
@@ -1998,6 +1937,8 @@ static void on_lost(void *arg, int r)
 
     log_warning("dbus: lost the connection to the %s bus (%s); trying again every %d s",
                 db->bus_label, strerror(r < 0 ? -r : r), DBUS_RETRY_SECONDS);
+    /* A name answer the closing connection failed is no reason to wait one more period. */
+    db->is_drop_wanted = false;
     conn_down(db);
     retry_arm(db, DBUS_RETRY_SECONDS);
 }
@@ -2075,6 +2016,7 @@ int dbus_start(struct daemon *d, struct dbus **ret, struct certd_err *err)
     if (r < 0) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
+    db->ca_name = (struct dbus_name){ .db = db, .service = DBUS_CA_SERVICE };
     r = conn_up(db, true, err);
     if (r < 0) {
         return r;

@@ -44,8 +44,13 @@
  *    (stopping at the first failure, which is answered; what was deleted stays deleted);
  *    server: NotAllowed.
  *  - File arguments: absolute; a missing file, a directory, a FIFO, socket or device, an
- *    unreadable file or one over [http] max_body are InvalidArgument naming the problem;
- *    what the file holds is judged by the manager (InvalidCertificate ...).
+ *    unreadable file or one over [limits] max_body are InvalidArgument naming the problem;
+ *    what the file holds is judged by the manager (InvalidCertificate ...). The name is resolved
+ *    as the kernel does for certd: ".." and symbolic links are followed (upstream's reads the
+ *    same way; only root may call on the system bus, packaging/'s policy), so a caller can make
+ *    certd read any file certd can read, but never see it: replies and logs name the path and
+ *    what is wrong, never the content (a file that is not a certificate is InvalidCertificate).
+ *    The file is read once, on a worker, opened non-blocking (a FIFO never stalls a worker).
  *  - GenerateCSR: the arguments are checked at once (InvalidArgument naming the one at fault),
  *    the reply is "<manager>/csr" before the key is made; the CSR object comes with
  *    InterfacesAdded when the job ends (CSR() then answers the PEM, or InternalFailure with the
@@ -53,7 +58,9 @@
  *    GenerateCSR removes the previous CSR object (InterfacesRemoved), as upstream's does.
  *  - A full worker queue: Unavailable. Replies come after the signals of the change.
  *  - Connection loss: logged once, retried every 5 s; everything is registered again, with
- *    the same paths.
+ *    the same paths, and the names are requested without waiting (the loop never blocks on a
+ *    bus that hangs: a name that is refused drops the connection and the next try starts over).
+ *    Only dbus_start waits for the bus (the loop does not run yet).
  *
  * Changes, whichever front end makes them (Redfish, D-Bus, files changed on disk), reach the
  * bus through dbus_endpoint_changed: InterfacesAdded / InterfacesRemoved from the manager's

@@ -883,6 +883,134 @@ static void test_from_cert(void **state)
     }
 }
 
+/*
+ * csr_check_request: every rejection without a key (errno, code, a word of the message, the field
+ * it names), and csr_build refuses the same requests with the same errno, code and message, so
+ * that a front end that checks first never answers differently from one that builds.
+ */
+static void test_check_request(void **state)
+{
+    (void)state;
+    char *a65 = repeat("a", 65), *pw256 = repeat("p", 256), *san_long = repeat("a", 300);
+    static const char *const bad_san[] = { "www.example.com", "not a name" };
+    static const char *const empty_san[] = { "" };
+    static const char *const bad_usage[] = { "DigitalSignature", "Teleportation" };
+    const char *long_san[] = { san_long };
+    const char *many_usages[CERTD_KEY_USAGES_MAX];
+    for (size_t i = 0; i < ELEMENTSOF(many_usages); i++) {
+        many_usages[i] = "DigitalSignature";
+    }
+    const struct {
+        size_t off; /* a string member to set, or SIZE_MAX */
+        const char *value;
+        const char *const *names; /* alt_names, when n_names > 0 */
+        size_t n_names;
+        const char *const *usages; /* key_usage, when n_usages > 0 */
+        size_t n_usages;
+        int r;
+        enum certd_errc code;
+        const char *word;
+    } cases[] = {
+        { F(common_name), NULL, NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_MISSING, "required" },
+        { F(common_name), a65, NULL, 0, NULL, 0, -E2BIG, CERTD_E_FIELD_TOO_LONG, "longer" },
+        { F(common_name), "bmc\xff", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID, "UTF-8" },
+        { F(city), "Aus\x01tin", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID, "control" },
+        { F(organization), "  ", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID, "blank" },
+        { F(country), "USA", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID, "two-letter" },
+        { F(email), "not-an-address", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID,
+          "valid email" },
+        { F(email), "j\xc3\xb6@example.com", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID,
+          "ASCII" },
+        { F(unstructured_name), "b\xc3\xa9", NULL, 0, NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID,
+          "ASCII" },
+        { F(challenge_password), pw256, NULL, 0, NULL, 0, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "ChallengePassword" },
+        { SIZE_MAX, NULL, bad_san, ELEMENTSOF(bad_san), NULL, 0, -EINVAL, CERTD_E_SAN_INVALID,
+          "AlternativeNames[1]" },
+        { SIZE_MAX, NULL, empty_san, ELEMENTSOF(empty_san), NULL, 0, -EINVAL, CERTD_E_SAN_INVALID,
+          "empty" },
+        { SIZE_MAX, NULL, long_san, ELEMENTSOF(long_san), NULL, 0, -E2BIG, CERTD_E_FIELD_TOO_LONG,
+          "AlternativeNames[0]" },
+        { SIZE_MAX, NULL, NULL, 0, bad_usage, ELEMENTSOF(bad_usage), -EINVAL,
+          CERTD_E_KEY_USAGE_INVALID, "Teleportation" },
+        /* One more than the bound, with an array of the bound's size: the count is judged
+         * before any entry is read (ASan and valgrind would see a read past the array). */
+        { SIZE_MAX, NULL, NULL, 0, many_usages, CERTD_KEY_USAGES_MAX + 1, -E2BIG,
+          CERTD_E_TOO_MANY_VALUES, "KeyUsage has more than" },
+        /* The first failing check wins, as in csr_build: Country before KeyUsage. */
+        { F(country), "X", NULL, 0, bad_usage, ELEMENTSOF(bad_usage), -EINVAL,
+          CERTD_E_FIELD_INVALID, "Country" },
+    };
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        struct certd_err check_err = { 0 }, build_err = { 0 };
+        struct csr_request r = full_request();
+        X509_REQ *req = NULL;
+        if (cases[i].off != SIZE_MAX) {
+            *(const char **)((char *)&r + cases[i].off) = cases[i].value;
+        }
+        if (cases[i].n_names > 0) {
+            r.alt_names = cases[i].names;
+            r.n_alt_names = cases[i].n_names;
+        }
+        if (cases[i].n_usages > 0) {
+            r.key_usage = cases[i].usages;
+            r.n_key_usage = cases[i].n_usages;
+        }
+        int rc = csr_check_request(&r, &check_err);
+        if (rc != cases[i].r || check_err.code != cases[i].code ||
+            !strstr(check_err.msg, cases[i].word) || !check_err.field[0]) {
+            fail_msg("case %zu: r=%d code=%d field=%s msg=%s", i, rc, check_err.code,
+                     check_err.field, check_err.msg);
+        }
+        assert_null(strstr(check_err.msg, "s3cret"));
+        assert_null(strstr(check_err.msg, "pppp"));
+        /* csr_build agrees, to the letter. */
+        assert_int_equal(csr_build(NULL, NULL, &r, fixture_keys.p256, &req, &build_err), rc);
+        assert_null(req);
+        assert_int_equal(build_err.code, check_err.code);
+        assert_string_equal(build_err.msg, check_err.msg);
+        assert_string_equal(build_err.field, check_err.field);
+    }
+
+    /* A good request passes, and leaves err alone; csr_build builds it. */
+    struct certd_err err = { 0 };
+    struct csr_request good = full_request();
+    X509_REQ *req = NULL;
+    assert_int_equal(csr_check_request(&good, &err), 0);
+    assert_false(err_is_set(&err));
+    assert_int_equal(csr_build(NULL, NULL, &good, fixture_keys.p256, &req, &err), 0);
+    X509_REQ_free(req);
+
+    /* A caller's mistakes: -EINVAL, no detail record. */
+    assert_int_equal(csr_check_request(NULL, &err), -EINVAL);
+    struct csr_request no_array = { .common_name = "x", .n_alt_names = 1 };
+    assert_int_equal(csr_check_request(&no_array, &err), -EINVAL);
+    assert_false(err_is_set(&err));
+
+    /* Renew/Rekey: a certificate whose subjectAltName appears twice is refused without a key,
+     * and subject fields beside from_cert are the caller's mistake. */
+    X509 *cert = renew_cert(NULL, 0, "DNS:a.example.com");
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, cert, cert, NULL, NULL, 0);
+    X509_EXTENSION *dup = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "DNS:b.example.com");
+    assert_non_null(dup);
+    assert_int_equal(X509_add_ext(cert, dup, -1), 1);
+    X509_EXTENSION_free(dup);
+    struct csr_request renew = { .from_cert = cert };
+    assert_int_equal(csr_check_request(&renew, &err), -EBADMSG);
+    assert_int_equal(err.code, CERTD_E_CERT_BAD);
+    assert_non_null(strstr(err.msg, "subjectAltName"));
+    err_clear(&err);
+    renew.common_name = "x";
+    assert_int_equal(csr_check_request(&renew, &err), -EINVAL);
+    assert_false(err_is_set(&err));
+    X509_free(cert);
+
+    free(a65);
+    free(pw256);
+    free(san_long);
+}
+
 /* PEM-wrap der under label with OpenSSL's writer. */
 static char *pem_wrap(const char *label, const unsigned char *der, long len)
 {
@@ -1089,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_key_usage),
         cmocka_unit_test(test_password_never_in_messages),
         cmocka_unit_test(test_from_cert),
+        cmocka_unit_test(test_check_request),
         cmocka_unit_test(test_parse_table),
         cmocka_unit_test(test_parse_hard_cap),
     };

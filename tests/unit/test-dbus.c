@@ -175,6 +175,12 @@ static void test_error_names(void **state)
         { CERTD_E_CURVE_UNSUPPORTED, DBUS_E_INVALID_ARGUMENT },
         { CERTD_E_SAN_INVALID, DBUS_E_INVALID_ARGUMENT },
         { CERTD_E_KEY_USAGE_INVALID, DBUS_E_INVALID_ARGUMENT },
+        /* What csr_check_request refuses GenerateCSR's arguments with: never InternalFailure. */
+        { CERTD_E_TOO_MANY_VALUES, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_FIELD_TOO_LONG, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_KEY_SIZE_UNSUPPORTED, DBUS_E_INVALID_ARGUMENT },
+        { CERTD_E_CERT_BAD, DBUS_E_INVALID_CERTIFICATE },
+        { CERTD_E_IN_USE, DBUS_E_NOT_ALLOWED },
         { CERTD_E_POLICY_FORBIDS, DBUS_E_NOT_ALLOWED },
         { CERTD_E_KEY_NOT_ALLOWED, DBUS_E_NOT_ALLOWED },
         { CERTD_E_DUPLICATE, DBUS_E_NOT_ALLOWED },
@@ -244,13 +250,41 @@ static void test_text_safe(void **state)
     }
 }
 
+/* ---- replies and signals without a connection ---- */
+
+/*
+ * A call whose connection is gone has nobody to answer: the reply helpers say "handled" (1),
+ * the value a method handler returns, and never 0 (check_file_arg once read 0 as "the argument
+ * is fine" and went on). Signals without a connection are dropped quietly.
+ */
+static void test_no_connection(void **state)
+{
+    (void)state;
+    const struct dbus_conn conn = { .d = NULL, .sd = NULL, .ev = NULL };
+    struct certd_err err = { 0 };
+    char iface[] = "xyz.openbmc_project.Certs.Certificate";
+    char *ifaces[] = { iface, NULL };
+
+    assert_null(dbus_conn_bus(&conn));
+    assert_int_equal(dbus_reply_errorf(&conn, NULL, DBUS_E_INVALID_ARGUMENT, "Path %s", "x"), 1);
+    (void)err_set(&err, -EINVAL, CERTD_E_FIELD_INVALID, "bad");
+    assert_int_equal(dbus_reply_err(&conn, NULL, &err), 1);
+    assert_int_equal(dbus_reply_err(&conn, NULL, NULL), 1);
+    dbus_emit_added(&conn, "/xyz/openbmc_project/certs/server/https/1", ifaces);
+    dbus_emit_removed(&conn, "/xyz/openbmc_project/certs/server/https/1", ifaces);
+    dbus_emit_changed(&conn, "/xyz/openbmc_project/certs/server/https/1", iface, NULL);
+    dbus_conn_kick(&conn);
+    dbus_conn_kick(NULL);
+    sd_bus_slot *slots[3] = { NULL, NULL, NULL };
+    dbus_slots_drop(NULL, slots, ELEMENTSOF(slots)); /* nothing held: sd is never used */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_name_format),
-        cmocka_unit_test(test_name_format_limit),
-        cmocka_unit_test(test_error_names),
-        cmocka_unit_test(test_text_safe),
+        cmocka_unit_test(test_name_format),   cmocka_unit_test(test_name_format_limit),
+        cmocka_unit_test(test_error_names),   cmocka_unit_test(test_text_safe),
+        cmocka_unit_test(test_no_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

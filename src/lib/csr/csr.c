@@ -7,12 +7,14 @@
  * certd's own cap where X.520 has no useful one; counted in characters, not bytes), Country is two
  * ASCII letters, Email and UnstructuredName are ASCII (IA5String), each alternative name is
  * classified as exactly one of DNS name, IP address, email address or URI, and KeyUsage holds only
- * names Redfish defines. Only then is the request assembled: the subject in a fixed order,
- * alternative names and usages in a real extensionRequest attribute, the challenge password as the
- * PKCS#9 attribute. Values never appear in messages (the challenge password is a secret; the rest
- * may be unprintable); alternative names and usage names are quoted only when they are printable
- * ASCII. A Renew/Rekey request (from_cert) takes the certificate's subject and subjectAltName as
- * they are instead, so that the request is assembled and signed once, like any other.
+ * names Redfish defines (request_check: csr_check_request runs the same checks alone, for front
+ * ends that refuse a request before they make its key). Only then is the request assembled: the
+ * subject in a fixed order, alternative names and usages in a real extensionRequest attribute, the
+ * challenge password as the PKCS#9 attribute. Values never appear in messages (the challenge
+ * password is a secret; the rest may be unprintable); alternative names and usage names are quoted
+ * only when they are printable ASCII. A Renew/Rekey request (from_cert) takes the certificate's
+ * subject and subjectAltName as they are instead, so that the request is assembled and signed once,
+ * like any other.
  *
  * csr_parse accepts exactly one PEM block with a CSR label, nothing but white space around it,
  * DER that decodes with no byte left over, and a signature that verifies with the request's own
@@ -664,32 +666,13 @@ static int sign_request(OSSL_LIB_CTX *libctx, const char *propq, X509_REQ *x, EV
     return 0;
 }
 
-int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request *req, EVP_PKEY *key,
-              X509_REQ **ret, struct certd_err *err)
+/* The subject attributes a request names, in the conventional big-endian order: C, ST, L, O,
+ * OU, CN, then the rest. country is the checked, upper-cased Country ("" when absent). */
+#define SUBJECT_FIELDS_N 12
+static void subject_fields(const struct csr_request *req, const char *country,
+                           struct subject_field out[static SUBJECT_FIELDS_N])
 {
-    char country[3];
-    uint32_t ku = 0, eku = 0;
-    int r;
-
-    assert_return(req && key && ret, -EINVAL);
-    assert_return(req->alt_names || req->n_alt_names == 0, -EINVAL);
-    assert_return(req->key_usage || req->n_key_usage == 0, -EINVAL);
-
-    /* A Renew/Rekey request takes its subject and names from the certificate alone. */
-    assert_return(!req->from_cert || (!has_subject_fields(req) && req->n_alt_names == 0), -EINVAL);
-
-    /* Check everything before building anything. */
-    if (!req->from_cert && is_absent(req->common_name)) {
-        return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
-                             "CommonName is required");
-    }
-    r = check_country(req->country, country, err);
-    if (r < 0) {
-        return r;
-    }
-
-    /* The subject in the conventional big-endian order: C, ST, L, O, OU, CN, then the rest. */
-    const struct subject_field fields[] = {
+    const struct subject_field fields[SUBJECT_FIELDS_N] = {
         { "Country", country[0] ? country : NULL, NID_countryName, V_ASN1_PRINTABLESTRING,
           X520_COUNTRY_LEN },
         { "State", req->state, NID_stateOrProvinceName, V_ASN1_UTF8STRING, X520_STATE_MAX },
@@ -711,6 +694,36 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
         { "UnstructuredName", req->unstructured_name, NID_pkcs9_unstructuredName, V_ASN1_IA5STRING,
           PKCS9_UNSTRUCTURED_NAME_MAX },
     };
+    memcpy(out, fields, sizeof(fields));
+}
+
+/*
+ * Every check of req, in one place for csr_build and csr_check_request: 0 with the upper-cased
+ * country, the usage bits and the alternative names (an owned list, as the CSR will carry them),
+ * or -errno with err; nothing is written on failure.
+ */
+static int request_check(const struct csr_request *req, char country[static 3], uint32_t *ret_ku,
+                         uint32_t *ret_eku, GENERAL_NAMES **ret_gens, struct certd_err *err)
+{
+    struct subject_field fields[SUBJECT_FIELDS_N];
+    char c[3];
+    uint32_t ku = 0, eku = 0;
+    int r;
+
+    assert_return(req->alt_names || req->n_alt_names == 0, -EINVAL);
+    assert_return(req->key_usage || req->n_key_usage == 0, -EINVAL);
+    /* A Renew/Rekey request takes its subject and names from the certificate alone. */
+    assert_return(!req->from_cert || (!has_subject_fields(req) && req->n_alt_names == 0), -EINVAL);
+
+    if (!req->from_cert && is_absent(req->common_name)) {
+        return err_set_field(err, -EINVAL, CERTD_E_FIELD_MISSING, "CommonName",
+                             "CommonName is required");
+    }
+    r = check_country(req->country, c, err);
+    if (r < 0) {
+        return r;
+    }
+    subject_fields(req, c, fields);
     for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
         const struct subject_field *f = &fields[i];
         r = csr_check_field(f->label, f->value, f->max_chars, err);
@@ -732,6 +745,8 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
     if (r < 0) {
         return r;
     }
+    /* Counts before contents: a caller may pass more names than its array holds (the count
+     * says "too many"), so no entry is read before the count is known to be in bounds. */
     if (req->n_alt_names > CERTD_SANS_MAX) {
         return err_set_field(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "AlternativeNames",
                              "AlternativeNames has more than %u entries", CERTD_SANS_MAX);
@@ -760,6 +775,40 @@ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request 
             return r;
         }
     }
+    memcpy(country, c, sizeof(c));
+    *ret_ku = ku;
+    *ret_eku = eku;
+    *ret_gens = TAKE_PTR(gens);
+    return 0;
+}
+
+int csr_check_request(const struct csr_request *req, struct certd_err *err)
+{
+    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *gens = NULL;
+    char country[3];
+    uint32_t ku, eku;
+
+    assert_return(req, -EINVAL);
+    return request_check(req, country, &ku, &eku, &gens, err);
+}
+
+int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request *req, EVP_PKEY *key,
+              X509_REQ **ret, struct certd_err *err)
+{
+    _cleanup_(cleanup_GENERAL_NAMES) GENERAL_NAMES *gens = NULL;
+    struct subject_field fields[SUBJECT_FIELDS_N];
+    char country[3];
+    uint32_t ku = 0, eku = 0;
+    int r;
+
+    assert_return(req && key && ret, -EINVAL);
+
+    /* Check everything before building anything. */
+    r = request_check(req, country, &ku, &eku, &gens, err);
+    if (r < 0) {
+        return r;
+    }
+    subject_fields(req, country, fields);
 
     /* Build. From here on only OpenSSL (memory, provider) can fail. */
     _cleanup_(cleanup_X509_REQ) X509_REQ *x = X509_REQ_new_ex(libctx, propq);

@@ -70,6 +70,19 @@ struct csr_request {
 _must_check_ int csr_build(OSSL_LIB_CTX *libctx, const char *propq, const struct csr_request *req,
                            EVP_PKEY *key, X509_REQ **ret, struct certd_err *err);
 
+/*
+ * Every check csr_build makes on req, without a key: the same rules, messages, codes and errno
+ * (csr_build calls it first, so that both can never disagree). For front ends that must refuse a
+ * bad request before they make a key for it (D-Bus GenerateCSR answers at once, and the key is
+ * made later on a worker). 0, or a negative errno with err as csr_build documents (also -ENOMEM;
+ * never CERTD_E_INTERNAL or CERTD_E_KEY_BAD, which only signing can cause); -EINVAL without err
+ * for a caller's mistake (req NULL, a count with a NULL array, from_cert with subject fields).
+ * n_alt_names and n_key_usage are checked against their bounds before any entry is read, so a
+ * caller may report "one more than the bound" with an array of the bound's size. Pure,
+ * thread-safe.
+ */
+_must_check_ int csr_check_request(const struct csr_request *req, struct certd_err *err);
+
 /* PEM-encode a CSR into a malloc'd NUL-terminated string. 0, -ENOMEM, -EIO. */
 _must_check_ int csr_to_pem(const X509_REQ *req, char **ret, size_t *ret_len);
 
