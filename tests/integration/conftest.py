@@ -165,6 +165,41 @@ class CA:
         return self.issue(csr.subject, csr.public_key(), sans=list(sans), eku=eku)
 
 
+# GenerateCSR's subject parameters (Redfish and D-Bus name them alike) and the attribute each
+# sets in the CSR's subject (X.520 initials 2.5.4.43 and name 2.5.4.41 have no NameOID).
+CSR_SUBJECT_OIDS = {
+    "CommonName": NameOID.COMMON_NAME,
+    "Country": NameOID.COUNTRY_NAME,
+    "City": NameOID.LOCALITY_NAME,
+    "State": NameOID.STATE_OR_PROVINCE_NAME,
+    "Organization": NameOID.ORGANIZATION_NAME,
+    "OrganizationalUnit": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "Email": NameOID.EMAIL_ADDRESS,
+    "GivenName": NameOID.GIVEN_NAME,
+    "Surname": NameOID.SURNAME,
+    "Initials": x509.ObjectIdentifier("2.5.4.43"),
+    "UnstructuredName": NameOID.UNSTRUCTURED_NAME,
+    "ContactPerson": x509.ObjectIdentifier("2.5.4.41"),
+}
+
+# Every subject parameter, as the "every parameter" GenerateCSR tests of both front ends send
+# them and as the CSR must show them.
+CSR_EVERY_SUBJECT = {
+    "CommonName": "bmc.certd.test", "Country": "IN", "City": "Hyderabad",
+    "State": "Telangana", "Organization": "Example", "OrganizationalUnit": "BMC",
+    "Email": "pki@certd.test", "GivenName": "Pat", "Surname": "Admin", "Initials": "PA",
+    "UnstructuredName": "bmc-unit-1", "ContactPerson": "Pat Admin",
+}
+
+
+def check_csr_subject(csr, expected):
+    """csr's subject holds, for each GenerateCSR parameter of expected, the attribute that
+    parameter sets with the value expected gives."""
+    subj = {a.oid: a.value for a in csr.subject}
+    for param, value in expected.items():
+        assert subj.get(CSR_SUBJECT_OIDS[param]) == value, f"{param}: {subj}"
+
+
 # --- TLS as openssl sees it -------------------------------------------------------------------
 
 def s_client(port, *args):
@@ -806,6 +841,18 @@ class Bus:
         return Monitor(self)
 
 
+def stop_process(proc, timeout=10):
+    """End a helper process the tests started (busctl monitor, dbus-daemon): SIGTERM, and
+    SIGKILL when it has not exited within timeout seconds. Reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Monitor:
     """Every message on the bus, as `busctl monitor --json=short` prints it, recorded by a
     background process from the moment start() returns (busctl says it monitors only once the
@@ -876,13 +923,7 @@ class Monitor:
                 (path is None or m.get("path") == path)]
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         for f in (self.proc.stdout, self.proc.stderr):
             if f:
                 f.close()
@@ -918,13 +959,7 @@ class PrivateBus:
 
     def stop(self):
         import shutil
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc.stdout.close()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -22,8 +22,8 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import (CA, Client, PrivateBus, cert_pem, dn, key_pem, ok, served_cert,
-                      wait_for)
+from conftest import (CA, CSR_EVERY_SUBJECT, Client, PrivateBus, cert_pem, check_csr_subject,
+                      dn, key_pem, ok, served_cert, wait_for)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -142,8 +142,6 @@ max = 30
 SHORT_NAMES = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O",
                NameOID.ORGANIZATIONAL_UNIT_NAME: "OU", NameOID.COUNTRY_NAME: "C",
                NameOID.STATE_OR_PROVINCE_NAME: "ST", NameOID.LOCALITY_NAME: "L"}
-OID_INITIALS = x509.ObjectIdentifier("2.5.4.43")
-OID_NAME = x509.ObjectIdentifier("2.5.4.41")
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------
@@ -689,14 +687,12 @@ def test_generate_csr_signal_before_read_then_install(dcertd, ca, tmp_path, path
     svc = SERVICE_OF[path]
     with d.bus.monitor() as mon:
         obj = generate_csr(
-            d, path, AlternativeNames=["bmc.certd.test", "www.certd.test", "192.0.2.10"],
-            ChallengePassword="challenge-123", City="Hyderabad", CommonName="bmc.certd.test",
-            ContactPerson="Pat Admin", Country="IN", Email="pki@certd.test", GivenName="Pat",
-            Initials="PA", KeyBitLength=bits, KeyCurveId=curve, KeyPairAlgorithm=alg,
+            d, path, **CSR_EVERY_SUBJECT,
+            AlternativeNames=["bmc.certd.test", "www.certd.test", "192.0.2.10"],
+            ChallengePassword="challenge-123", KeyBitLength=bits, KeyCurveId=curve,
+            KeyPairAlgorithm=alg,
             KeyUsage=["DigitalSignature", "KeyEncipherment", "ServerAuthentication",
-                      "ClientAuthentication"],
-            Organization="Example", OrganizationalUnit="BMC", State="Telangana",
-            Surname="Admin", UnstructuredName="bmc-unit-1")
+                      "ClientAuthentication"])
         assert obj == path + "/csr"
         # bmcweb's flow: wait for InterfacesAdded of <manager>/csr, then call CSR().
         i_added, sig = wait_added(mon, path, obj)
@@ -712,18 +708,7 @@ def test_generate_csr_signal_before_read_then_install(dcertd, ca, tmp_path, path
     openssl_verify_csr(csr_pem)
     csr = x509.load_pem_x509_csr(csr_pem.encode())
     assert csr.is_signature_valid
-    subj = {a.oid: a.value for a in csr.subject}
-    assert subj[NameOID.COMMON_NAME] == "bmc.certd.test"
-    assert subj[NameOID.COUNTRY_NAME] == "IN"
-    assert subj[NameOID.LOCALITY_NAME] == "Hyderabad"
-    assert subj[NameOID.STATE_OR_PROVINCE_NAME] == "Telangana"
-    assert subj[NameOID.ORGANIZATION_NAME] == "Example"
-    assert subj[NameOID.ORGANIZATIONAL_UNIT_NAME] == "BMC"
-    assert subj[NameOID.EMAIL_ADDRESS] == "pki@certd.test"
-    assert subj[NameOID.GIVEN_NAME] == "Pat"
-    assert subj[NameOID.SURNAME] == "Admin"
-    assert subj[OID_INITIALS] == "PA"
-    assert subj[NameOID.UNSTRUCTURED_NAME] == "bmc-unit-1"
+    check_csr_subject(csr, CSR_EVERY_SUBJECT)
     san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.DNSName) == ["bmc.certd.test", "www.certd.test"]
     assert san.get_values_for_type(x509.IPAddress) == [ipaddress.ip_address("192.0.2.10")]

@@ -17,9 +17,9 @@ import subprocess
 import time
 
 import pytest
-from conftest import (CA, Client, assert_405_with_allow, assert_error, basic_auth, cert_pem,
-                      check_response, dn, key_pem, new_key, ok, schemas, served_cert, tls_context,
-                      utcnow)
+from conftest import (CA, CSR_EVERY_SUBJECT, Client, assert_405_with_allow, assert_error,
+                      basic_auth, cert_pem, check_csr_subject, check_response, dn, key_pem,
+                      new_key, ok, schemas, served_cert, tls_context, utcnow)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -78,11 +78,6 @@ def cert_not_before(cert):
 
 def cert_not_after(cert):
     return cert.not_valid_after.replace(tzinfo=datetime.timezone.utc)
-
-
-# X.520 initials and name (cryptography 38 names neither).
-OID_INITIALS = x509.ObjectIdentifier("2.5.4.43")
-OID_NAME = x509.ObjectIdentifier("2.5.4.41")
 
 
 @pytest.fixture(scope="module")
@@ -433,19 +428,7 @@ def test_generate_csr_every_parameter_then_upload(api, certd, ca):
                       "ClientAuthentication"],
             Organization="Example", OrganizationalUnit="BMC", State="Telangana",
             Surname="Admin", UnstructuredName="bmc-unit-1")
-        subj = {a.oid: a.value for a in csr.subject}
-        assert subj[NameOID.COMMON_NAME] == "bmc.certd.test"
-        assert subj[NameOID.COUNTRY_NAME] == "IN"
-        assert subj[NameOID.LOCALITY_NAME] == "Hyderabad"
-        assert subj[NameOID.STATE_OR_PROVINCE_NAME] == "Telangana"
-        assert subj[NameOID.ORGANIZATION_NAME] == "Example"
-        assert subj[NameOID.ORGANIZATIONAL_UNIT_NAME] == "BMC"
-        assert subj[NameOID.EMAIL_ADDRESS] == "pki@certd.test"
-        assert subj[NameOID.GIVEN_NAME] == "Pat"
-        assert subj[NameOID.SURNAME] == "Admin"
-        assert subj[OID_INITIALS] == "PA"
-        assert subj[NameOID.UNSTRUCTURED_NAME] == "bmc-unit-1"
-        assert subj[OID_NAME] == "Pat Admin"
+        check_csr_subject(csr, CSR_EVERY_SUBJECT)
         san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         assert san.get_values_for_type(x509.DNSName) == ["bmc.certd.test", "www.certd.test"]
         assert san.get_values_for_type(x509.IPAddress) == [

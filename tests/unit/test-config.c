@@ -1796,6 +1796,33 @@ static void test_config_load(void **state)
     scratch_rm(dir);
 }
 
+/* packaging/certd.conf: the embedded defaults but for the port and the system bus. */
+static void test_config_packaged(void **state)
+{
+    (void)state;
+    const char *root = getenv("CERTD_SOURCE_ROOT");
+    if (!root) {
+        print_message("CERTD_SOURCE_ROOT is not set: skipping packaging/certd.conf\n");
+        skip();
+    }
+    char path[4096];
+    (void)snprintf(path, sizeof(path), "%s/packaging/certd.conf", root);
+    struct certd_err err = { 0 };
+    struct config *cfg = NULL;
+    int r = config_load(path, &cfg, &err);
+    if (r < 0) {
+        print_error("%s\n", err.msg);
+    }
+    assert_int_equal(r, 0);
+    assert_int_equal(cfg->dbus_bus, CONFIG_DBUS_SYSTEM);
+    assert_string_equal(cfg->listen.text, "0.0.0.0:443");
+    assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
+    check_default_endpoints(cfg, CONFIG_STATE_DIR_DEFAULT);
+    check_ca_defaults(cfg, CONFIG_STATE_DIR_DEFAULT);
+    check_tls_defaults(cfg, CONFIG_STATE_DIR_DEFAULT);
+    config_free(cfg);
+}
+
 static void test_config_example(void **state)
 {
     (void)state;
@@ -2550,6 +2577,7 @@ int main(void)
         cmocka_unit_test(test_config_pins_overrides),
         cmocka_unit_test(test_config_load),
         cmocka_unit_test(test_config_example),
+        cmocka_unit_test(test_config_packaged),
         cmocka_unit_test(test_config_providers_build),
         cmocka_unit_test(test_config_providers_bad),
         cmocka_unit_test(test_config_providers_limits),
