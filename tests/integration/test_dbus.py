@@ -22,8 +22,8 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import (CA, CSR_EVERY_SUBJECT, Client, PrivateBus, cert_pem, check_csr_subject,
-                      dn, key_pem, ok, served_cert, wait_for)
+from conftest import (CA, CSR_EVERY_SUBJECT, Bus, Client, PrivateBus, cert_pem, check_csr_subject,
+                      dn, key_pem, ok, served_cert, stop_process, wait_for)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -1097,6 +1097,50 @@ def test_packaged_system_bus_policy(certd_factory, monkeypatch):
                           "/org/freedesktop/DBus", "org.freedesktop.DBus", "RequestName", "su",
                           name, "0")
             assert (p.returncode == 0) == allowed, (name, p.stdout, p.stderr)
+        assert d.stop() == 0
+    finally:
+        pb.stop()
+
+
+# --- losing the bus -----------------------------------------------------------------------------
+
+def test_reconnects_after_the_bus_restarts(certd_factory, monkeypatch, tmp_path):
+    """dbus-daemon goes away and comes back on the same address: certd keeps serving Redfish
+    meanwhile, then owns every name again with the same objects at the same paths."""
+    pb = PrivateBus()
+    try:
+        # The address without the guid: a restarted bus has a new one, and a client that names a
+        # guid refuses a server with another (as the system bus's address names none).
+        pb.address = pb.address.split(",guid=")[0]
+        pb.bus = Bus(pb.address)
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", pb.address)
+        d = certd_factory(config=CONFIG, name="reconnect").start()
+        d.bus = pb.bus
+        wait_for_names(pb.bus, d)
+        before = {p: set(ifs) for p, ifs in pb.bus.managed_objects(SVC_HTTPS, P_HTTPS).items()}
+        entry = pb.bus.call(SVC_CA, P_CA, I_AUTHORITY, "SignCSR", "s", console_csr()[1])[0]
+        wait_status(d, entry)
+
+        stop_process(pb.proc)  # dbus-daemon removes its socket as it exits
+        wait_for(lambda: "lost" in d.log(), timeout=30, what="certd to see the bus go")
+        assert d.proc.poll() is None, d.log()
+        ok(d.get("/redfish/v1/CertificateService"))
+
+        pb.proc.stdout.close()
+        pb.proc = subprocess.Popen(["dbus-daemon", f"--config-file={pb.config}", "--nofork",
+                                    "--print-address=1"], stdout=subprocess.PIPE, stderr=pb.log,
+                                   stdin=subprocess.DEVNULL)
+        assert pb.proc.stdout.readline().decode().startswith(pb.address + ",guid=")
+        wait_for_names(pb.bus, d)
+        after = {p: set(ifs) for p, ifs in pb.bus.managed_objects(SVC_HTTPS, P_HTTPS).items()}
+        assert after == before
+        # The VMI CA's entry survived the loss, at its path, still Complete.
+        assert pb.bus.get_property(SVC_CA, entry, I_ENTRY, "Status") == STATE + "Complete"
+        # Only the exact path names it.
+        bad = entry.rsplit("/", 1)[0] + "/0" + entry.rsplit("/", 1)[1]
+        err = pb.bus.error(SVC_CA, bad, "org.freedesktop.DBus.Properties", "Get", "ss", I_ENTRY,
+                           "Status")
+        assert err.name.startswith("org.freedesktop.DBus.Error.Unknown"), err
         assert d.stop() == 0
     finally:
         pb.stop()
