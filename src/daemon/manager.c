@@ -1730,6 +1730,24 @@ static int authority_load(struct manager *m, struct endpoint *ep, const struct e
     return 0;
 }
 
+/*
+ * Rebuild the CApath links of an authority directory at start-up. A change writes its files as
+ * one journaled set and only then the links, so a crash in between (or recovery completing the
+ * set, which knows nothing of links) leaves links to files that are gone and none for the new
+ * ones: OpenSSL clients reading the directory (nslcd, curl) would miss certificates until the
+ * next change. Best effort: the certificates load all the same.
+ */
+static void authority_links_repair(struct manager *m, const struct endpoint *ep)
+{
+    char buf[128];
+    int r = authority_dir_rehash_ex(m->libctx, m->propq, ep->cfg->dir);
+
+    if (r < 0) {
+        log_warning("endpoint %s: cannot rebuild the links in %s: %s", ep->cfg->name, ep->cfg->dir,
+                    store_errno_str(r, buf, sizeof(buf)));
+    }
+}
+
 static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
@@ -1740,6 +1758,7 @@ static int endpoint_start(struct manager *m, struct endpoint *ep, struct certd_e
     if (ep->cfg->type == ENDPOINT_AUTHORITY) {
         r = dir_prepare(ep->cfg->dir, MODE_DIR_PUBLIC, &e);
         if (r >= 0) {
+            authority_links_repair(m, ep);
             r = authority_load(m, ep, NULL, &s, &e);
         }
         if (r < 0) {
@@ -2204,21 +2223,67 @@ static void authority_undo_add(struct manager *m, const struct endpoint *ep, cha
     }
 }
 
+/* An authority upload: its certificates and their ids (fingerprints), in upload order. */
+struct auth_upload {
+    struct bundle *b; /* owned */
+    struct validate_result res;
+    size_t n;
+    char id_buf[CERTD_BUNDLE_CERTS_MAX][MANAGER_ID_MAX];
+    char *ids[CERTD_BUNDLE_CERTS_MAX]; /* into id_buf */
+};
+
+static void auth_upload_done(struct auth_upload *u)
+{
+    u->b = bundle_free(u->b);
+}
+
+/*
+ * Parse data and validate it as CA certificates for ep, duplicates judged against rest (the
+ * certificates that stay; NULL: none), and compute their ids into u. The limit is judged by the
+ * store, under the directory's lock, with the write. 0, or -errno with err.
+ */
+static int auth_upload_parse(struct manager *m, const struct endpoint *ep, struct span data,
+                             const x509_view *rest, struct auth_upload *u, struct certd_err *err)
+{
+    struct validate_policy pol;
+    int r;
+
+    r = bundle_parse(m->libctx, m->propq, data, m->cfg->max_body, &u->b, err);
+    if (r < 0) {
+        return r;
+    }
+    validate_policy_for(ep, &pol);
+    r = validate_bundle(m->libctx, m->propq, u->b, ENDPOINT_AUTHORITY, &pol, NULL, rest, &u->res,
+                        err);
+    if (r < 0) {
+        return r;
+    }
+    u->n = bundle_n_certs(u->b);
+    if (u->n > CERTD_BUNDLE_CERTS_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u certificates",
+                       CERTD_BUNDLE_CERTS_MAX);
+    }
+    for (size_t i = 0; i < u->n; i++) {
+        u->ids[i] = u->id_buf[i];
+        r = authority_cert_id(m->libctx, m->propq, bundle_cert(u->b, i), u->id_buf[i]);
+        if (r < 0) {
+            return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_INTERNAL,
+                           "cannot compute a certificate fingerprint");
+        }
+    }
+    return 0;
+}
+
 static int install_authority(struct manager *m, struct endpoint *ep, struct span data,
                              const char *replace_id, struct manager_change *ret,
                              struct certd_err *err)
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = endpoint_snapshot(ep);
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
-    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+    _cleanup_(auth_upload_done) struct auth_upload u = { .b = NULL };
     _cleanup_(cleanup_x509_view) x509_view *rest = NULL;
-    struct validate_policy pol;
-    struct validate_result res = { .is_expired = false };
     struct manager_change change = { .id = "" };
     const struct cert_entry *old = NULL;
-    char id_buf[CERTD_BUNDLE_CERTS_MAX][MANAGER_ID_MAX];
-    char *ids[CERTD_BUNDLE_CERTS_MAX];
-    size_t n_new;
     int r;
 
     if (replace_id) {
@@ -2227,34 +2292,17 @@ static int install_authority(struct manager *m, struct endpoint *ep, struct span
             return not_found(err, ep, replace_id);
         }
     }
-    r = bundle_parse(m->libctx, m->propq, data, m->cfg->max_body, &b, err);
-    if (r < 0) {
-        return r;
-    }
     /* Duplicates and the limit are judged against what stays: the replaced one goes. */
     r = snapshot_certs_view(cur, old, &rest);
     if (r < 0) {
         return oom(err);
     }
-    validate_policy_for(ep, &pol);
-    r = validate_bundle(m->libctx, m->propq, b, ENDPOINT_AUTHORITY, &pol, NULL, rest, &res, err);
+    r = auth_upload_parse(m, ep, data, rest, &u, err);
     if (r < 0) {
         return r;
     }
-    n_new = bundle_n_certs(b);
-    if (n_new > CERTD_BUNDLE_CERTS_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u certificates",
-                       CERTD_BUNDLE_CERTS_MAX);
-    }
-    for (size_t i = 0; i < n_new; i++) {
-        ids[i] = id_buf[i];
-        r = authority_cert_id(m->libctx, m->propq, bundle_cert(b, i), id_buf[i]);
-        if (r < 0) {
-            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
-        }
-    }
     /* What stays is shared with the current snapshot; only the new ones are inspected. */
-    r = snapshot_new_authority(m, ep, cur, old, b->certs, ids, NULL, true, &s, err);
+    r = snapshot_new_authority(m, ep, cur, old, u.b->certs, u.ids, NULL, true, &s, err);
     if (r < 0) {
         return r;
     }
@@ -2265,7 +2313,7 @@ static int install_authority(struct manager *m, struct endpoint *ep, struct span
      * made, so a failed replace leaves the directory as it was. For that moment the directory
      * holds one more than the limit.
      */
-    r = authority_dir_add_ex(m->libctx, m->propq, ep->cfg->dir, b->certs,
+    r = authority_dir_add_ex(m->libctx, m->propq, ep->cfg->dir, u.b->certs,
                              ep->cfg->max + (old ? 1 : 0), NULL, err);
     if (r < 0) {
         return r;
@@ -2273,16 +2321,16 @@ static int install_authority(struct manager *m, struct endpoint *ep, struct span
     if (old) {
         r = authority_dir_remove_ex(m->libctx, m->propq, ep->cfg->dir, old->id, err);
         if (r < 0) {
-            authority_undo_add(m, ep, ids, n_new);
+            authority_undo_add(m, ep, u.ids, u.n);
             return r;
         }
     }
-    (void)snprintf(change.id, sizeof(change.id), "%s", ids[0]);
+    (void)snprintf(change.id, sizeof(change.id), "%s", u.ids[0]);
     if (old) {
         (void)snprintf(change.replaced_id, sizeof(change.replaced_id), "%s", old->id);
     }
-    (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
-    log_info("endpoint %s: added %zu CA certificate(s)%s%s", ep->cfg->name, n_new,
+    (void)snprintf(change.warning, sizeof(change.warning), "%s", u.res.warning);
+    log_info("endpoint %s: added %zu CA certificate(s)%s%s", ep->cfg->name, u.n,
              old ? ", replacing " : "", old ? old->id : "");
     publish(ep, TAKE_PTR(s));
     *ret = change;
@@ -2328,13 +2376,9 @@ int manager_replace_all(struct manager *m, struct endpoint *ep, struct span data
 {
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *cur = NULL;
     _cleanup_(cleanup_ep_snapshot) struct ep_snapshot *s = NULL;
-    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
-    struct validate_policy pol;
-    struct validate_result res = { .is_expired = false };
+    _cleanup_(auth_upload_done) struct auth_upload u = { .b = NULL };
     struct manager_change change = { .id = "" };
-    char id_buf[CERTD_BUNDLE_CERTS_MAX][MANAGER_ID_MAX];
-    char *ids[CERTD_BUNDLE_CERTS_MAX];
-    size_t n_new;
+    struct certd_err e = { 0 };
     int r;
 
     assert_return(m && ep && ret, -EINVAL);
@@ -2347,38 +2391,20 @@ int manager_replace_all(struct manager *m, struct endpoint *ep, struct span data
                        ep->cfg->name);
     }
     cur = endpoint_snapshot(ep);
-    r = bundle_parse(m->libctx, m->propq, data, m->cfg->max_body, &b, err);
-    if (r < 0) {
-        return r;
-    }
     /* Judged alone: every certificate held now goes, so none of them can be a duplicate. */
-    validate_policy_for(ep, &pol);
-    r = validate_bundle(m->libctx, m->propq, b, ENDPOINT_AUTHORITY, &pol, NULL, NULL, &res, err);
+    r = auth_upload_parse(m, ep, data, NULL, &u, err);
     if (r < 0) {
         return r;
-    }
-    n_new = bundle_n_certs(b);
-    if (n_new > CERTD_BUNDLE_CERTS_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES, "more than %u certificates",
-                       CERTD_BUNDLE_CERTS_MAX);
-    }
-    for (size_t i = 0; i < n_new; i++) {
-        ids[i] = id_buf[i];
-        r = authority_cert_id(m->libctx, m->propq, bundle_cert(b, i), id_buf[i]);
-        if (r < 0) {
-            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
-        }
     }
     /* A certificate that stays keeps its entry (shared: an id is a fingerprint). */
-    r = snapshot_new_authority(m, ep, NULL, NULL, b->certs, ids, cur, true, &s, err);
+    r = snapshot_new_authority(m, ep, NULL, NULL, u.b->certs, u.ids, cur, true, &s, err);
     if (r < 0) {
         return r;
     }
     qsort(s->entries, s->n, sizeof(*s->entries), entry_cmp);
 
     /* The limit and duplicates are judged again under the directory's lock, with the write. */
-    struct certd_err e = { 0 };
-    r = authority_dir_replace_ex(m->libctx, m->propq, ep->cfg->dir, b->certs, ep->cfg->max, NULL,
+    r = authority_dir_replace_ex(m->libctx, m->propq, ep->cfg->dir, u.b->certs, ep->cfg->max, NULL,
                                  &e);
     if (r < 0) {
         if (e.code == CERTD_E_STORAGE) {
@@ -2386,10 +2412,10 @@ int manager_replace_all(struct manager *m, struct endpoint *ep, struct span data
         }
         return err_set(err, r, e.code, "%s", e.msg);
     }
-    (void)snprintf(change.id, sizeof(change.id), "%s", ids[0]);
-    (void)snprintf(change.warning, sizeof(change.warning), "%s", res.warning);
+    (void)snprintf(change.id, sizeof(change.id), "%s", u.ids[0]);
+    (void)snprintf(change.warning, sizeof(change.warning), "%s", u.res.warning);
     log_info("endpoint %s: replaced its %zu CA certificate(s) with %zu", ep->cfg->name, cur->n,
-             n_new);
+             u.n);
     publish(ep, TAKE_PTR(s));
     *ret = change;
     return 0;

@@ -9,6 +9,7 @@
  * libcertd's own libc calls, through the linker's --wrap (see tests/unit/meson.build), which
  * redirects malloc & co. in the objects linked into this program and nowhere else.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@
 /* -1: never fail. Otherwise the number of allocations still allowed before one fails. */
 static long alloc_budget = -1;
 static bool alloc_failed;
+/* Fail that one allocation only, the later ones succeed (else every one from it on fails). */
+static bool alloc_is_once;
 
 static bool alloc_should_fail(void)
 {
@@ -44,6 +47,9 @@ static bool alloc_should_fail(void)
     }
     if (alloc_budget == 0) {
         alloc_failed = true;
+        if (alloc_is_once) {
+            alloc_budget = -1;
+        }
         return true;
     }
     alloc_budget--;
@@ -176,6 +182,17 @@ static void run_failing(const char *what, op_fn op, void *arg)
     assert_true(n > 0);
 }
 
+/*
+ * run_failing with only the Nth allocation failing: a failure that is swallowed (and not
+ * followed by others that would be reported) must still leave an error or a complete result.
+ */
+static void run_failing_once(const char *what, op_fn op, void *arg)
+{
+    alloc_is_once = true;
+    run_failing(what, op, arg);
+    alloc_is_once = false;
+}
+
 struct data {
     uint8_t *bundle_pem;
     size_t bundle_len;
@@ -183,7 +200,9 @@ struct data {
     X509 *cert;
     X509 *ca_cert;
     EVP_PKEY *ca_key;
+    X509 *int_cert;
     char *dir;
+    char *replace_dir;
 };
 
 static struct data D;
@@ -387,6 +406,108 @@ static int op_authority(void *arg)
     return r;
 }
 
+/* A stack holding a and b (references taken), or NULL when memory runs out. */
+static x509_stack *stack_of2(X509 *a, X509 *b)
+{
+    x509_stack *sk = sk_X509_new_null();
+    if (!sk) {
+        return NULL;
+    }
+    X509 *v[] = { a, b };
+    for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+        if (sk_X509_push(sk, v[i]) <= 0) {
+            x509_stack_free(sk);
+            return NULL;
+        }
+        X509_up_ref(v[i]);
+    }
+    return sk;
+}
+
+/* The ids authority_dir_load finds in dir, joined ("" for none), malloc'd. */
+static char *authority_ids(const char *dir)
+{
+    x509_stack *loaded = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    assert_int_equal(authority_dir_load(NULL, NULL, dir, &loaded, &ids, &n), 0);
+    char *s = calloc(n + 1, AUTHORITY_ID_LEN + 1);
+    assert_non_null(s);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s + i * (AUTHORITY_ID_LEN + 1), ids[i], AUTHORITY_ID_LEN);
+        s[i * (AUTHORITY_ID_LEN + 1) + AUTHORITY_ID_LEN] = ' ';
+    }
+    strv_free_n(ids, n);
+    x509_stack_free(loaded);
+    return s;
+}
+
+/* Entries of dir named with prefix. */
+static size_t count_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/*
+ * replace_dir holds {root CA, server certificate}; the replace makes it {root CA (kept),
+ * intermediate (written)}, the server certificate removed: a write, a kept file and a removal
+ * in one set. A failed run must leave the old set, a successful one the new set, each with no
+ * temporary or journal; the old set is then put back for the next run.
+ */
+static int op_authority_replace(void *arg)
+{
+    (void)arg;
+    x509_stack *certs = stack_of2(D.ca_cert, D.int_cert);
+    if (!certs) {
+        return -ENOMEM;
+    }
+    struct certd_err err = { 0 };
+    char **ids = NULL;
+    int r = authority_dir_replace_ex(NULL, NULL, D.replace_dir, certs, 0, &ids, &err);
+    long saved = alloc_budget;
+    alloc_budget = -1;
+    x509_stack_free(certs);
+
+    x509_stack *want_sk = r == 0 ? stack_of2(D.ca_cert, D.int_cert) : stack_of2(D.ca_cert, D.cert);
+    assert_non_null(want_sk);
+    char *got = authority_ids(D.replace_dir);
+    char *dir_want = scratch_dir("alloc-replace-want");
+    assert_int_equal(authority_dir_add(dir_want, want_sk, NULL, NULL), 0);
+    char *want = authority_ids(dir_want);
+    scratch_rm(dir_want);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    assert_int_equal(count_prefix(D.replace_dir, ".tmp"), 0);
+    assert_int_equal(count_prefix(D.replace_dir, ".journal"), 0);
+    if (r == 0) {
+        assert_non_null(ids);
+        assert_int_equal(strlen(ids[1]), AUTHORITY_ID_LEN);
+        strv_free_n(ids, 2);
+        x509_stack *old = stack_of2(D.ca_cert, D.cert);
+        assert_non_null(old);
+        assert_int_equal(authority_dir_replace_ex(NULL, NULL, D.replace_dir, old, 0, NULL, NULL),
+                         0);
+        x509_stack_free(old);
+    } else {
+        assert_null(ids);
+        assert_true(err_is_set(&err));
+        /* OpenSSL may fail without saying why: then it is -EIO, never a refusal of the input. */
+        assert_true(r == -ENOMEM ? err.code == CERTD_E_NO_MEMORY : r == -EIO);
+    }
+    x509_stack_free(want_sk);
+    alloc_budget = saved;
+    return r;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -395,7 +516,9 @@ static int setup(void **state)
     D.ec_key = fixture_key("server-ec.key");
     D.ca_cert = fixture_cert("root-ca.pem");
     D.ca_key = fixture_key("root-ca.key");
+    D.int_cert = fixture_cert("int-ca.pem");
     D.dir = scratch_dir("alloc");
+    D.replace_dir = scratch_dir("alloc-replace");
     return 0;
 }
 
@@ -407,7 +530,9 @@ static int teardown(void **state)
     EVP_PKEY_free(D.ec_key);
     X509_free(D.ca_cert);
     EVP_PKEY_free(D.ca_key);
+    X509_free(D.int_cert);
     scratch_rm(D.dir);
+    scratch_rm(D.replace_dir);
     return 0;
 }
 
@@ -462,6 +587,40 @@ static void test_authority(void **state)
     run_failing("authority_dir_add", op_authority, NULL);
 }
 
+/*
+ * Load of replace_dir ({root CA, server certificate}): all of it or an error. Out of memory
+ * while a file is parsed is no verdict on the file: skipping it would show a certificate as
+ * gone.
+ */
+static int op_authority_load(void *arg)
+{
+    (void)arg;
+    x509_stack *loaded = NULL;
+    char **ids = NULL;
+    size_t n = 0;
+    int r = authority_dir_load(NULL, NULL, D.replace_dir, &loaded, &ids, &n);
+    if (r < 0) {
+        return r;
+    }
+    assert_int_equal(n, 2);
+    assert_int_equal(sk_X509_num(loaded), 2);
+    strv_free_n(ids, n);
+    x509_stack_free(loaded);
+    return 0;
+}
+
+static void test_authority_replace(void **state)
+{
+    (void)state;
+    x509_stack *old = stack_of2(D.ca_cert, D.cert);
+    assert_non_null(old);
+    assert_int_equal(authority_dir_add(D.replace_dir, old, NULL, NULL), 0);
+    x509_stack_free(old);
+    run_failing("authority_dir_load", op_authority_load, NULL);
+    run_failing_once("authority_dir_load (one failure)", op_authority_load, NULL);
+    run_failing("authority_dir_replace_ex", op_authority_replace, NULL);
+}
+
 int main(void)
 {
     /* Before OpenSSL allocates anything. */
@@ -470,10 +629,15 @@ int main(void)
         return 1;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bundle), cmocka_unit_test(test_inspect),
-        cmocka_unit_test(test_csr),    cmocka_unit_test(test_selfsign),
-        cmocka_unit_test(test_issue),  cmocka_unit_test(test_keys),
-        cmocka_unit_test(test_store),  cmocka_unit_test(test_authority),
+        cmocka_unit_test(test_bundle),
+        cmocka_unit_test(test_inspect),
+        cmocka_unit_test(test_csr),
+        cmocka_unit_test(test_selfsign),
+        cmocka_unit_test(test_issue),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_store),
+        cmocka_unit_test(test_authority),
+        cmocka_unit_test(test_authority_replace),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

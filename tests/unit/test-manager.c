@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -32,6 +33,7 @@
 
 #include "config.h"
 #include "manager.h"
+#include "store/store-internal.h"
 #include "store/store.h"
 #include "testutil.h"
 #include "util/limits.h"
@@ -1445,6 +1447,18 @@ static void test_bad_uploads_change_nothing(void **state)
 
 /* ---- authority ---- */
 
+/* The lowercase SHA-256 of x's DER: an authority id, as OpenSSL computes it. */
+static void id_of(X509 *x, char hex[static 65])
+{
+    unsigned char md[32];
+    unsigned int md_len = 0;
+    assert_int_equal(X509_digest(x, EVP_sha256(), md, &md_len), 1);
+    assert_int_equal(md_len, 32);
+    for (unsigned j = 0; j < md_len; j++) {
+        (void)snprintf(hex + 2 * j, 3, "%02x", md[j]);
+    }
+}
+
 static void test_authority_add_delete_replace(void **state)
 {
     (void)state;
@@ -1473,13 +1487,8 @@ static void test_authority_add_delete_replace(void **state)
         if (i > 0) {
             assert_true(strcmp(s->entries[i - 1].id, s->entries[i].id) < 0);
         }
-        unsigned char md[32];
-        unsigned int md_len = 0;
         char hex[65];
-        assert_int_equal(X509_digest(s->entries[i].cert, EVP_sha256(), md, &md_len), 1);
-        for (unsigned j = 0; j < md_len; j++) {
-            (void)snprintf(hex + 2 * j, 3, "%02x", md[j]);
-        }
+        id_of(s->entries[i].cert, hex);
         assert_string_equal(s->entries[i].id, hex);
         char *file = tu_strf("%s%s.pem", dir, hex);
         assert_true(file_exists(file));
@@ -1568,18 +1577,6 @@ static void test_authority_add_delete_replace(void **state)
 }
 
 /* ---- ReplaceAll ---- */
-
-/* The lowercase SHA-256 of x's DER: an authority id, as OpenSSL computes it. */
-static void id_of(X509 *x, char hex[static 65])
-{
-    unsigned char md[32];
-    unsigned int md_len = 0;
-    assert_int_equal(X509_digest(x, EVP_sha256(), md, &md_len), 1);
-    assert_int_equal(md_len, 32);
-    for (unsigned j = 0; j < md_len; j++) {
-        (void)snprintf(hex + 2 * j, 3, "%02x", md[j]);
-    }
-}
 
 /* The "<id>.pem" files of an authority directory. */
 static size_t n_cert_files(const char *dir)
@@ -1680,6 +1677,65 @@ static void test_replace_all(void **state)
     free(upload);
     X509_free(inter);
     X509_free(root);
+    free(bundle);
+    free(dir);
+    ctx_done(&c);
+}
+
+/*
+ * A ReplaceAll that crashed past its commit point (before the links were rebuilt): the next
+ * start settles the directory and rebuilds its CApath links, so that OpenSSL clients reading it
+ * find the new set, not links to files that are gone.
+ */
+static void test_start_rebuilds_authority_links(void **state)
+{
+    (void)state;
+    struct ctx c;
+    struct manager_change ch;
+    ctx_init(&c, "mgr-auth-links");
+    ctx_start(&c);
+    char *dir = ep_file(&c, "truststore", "");
+    char *bundle = fixture_str("ca-bundle.pem");
+    install_ok(&c, "truststore", bundle, NULL, &ch);
+    X509 *inter = fixture_cert("int-ca.pem");
+    char id_inter[65];
+    id_of(inter, id_inter);
+
+    /* The daemon is down when it crashes: the child is the only writer. */
+    c.m = manager_free(c.m);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        STACK_OF(X509) *sk = sk_X509_new_null();
+        store_test_crash_at = STORE_CRASH_AFTER_COMMIT;
+        int r = sk && sk_X509_push(sk, inter) > 0
+                    ? authority_dir_replace_ex(NULL, NULL, dir, sk, 0, NULL, NULL)
+                    : -ENOMEM;
+        _exit(r < 0 ? 2 : 3); /* reached only when the crash point was not */
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    ctx_start(&c);
+    assert_int_equal(n_certs(&c, "truststore"), 1);
+    assert_int_equal(n_cert_files(dir), 1);
+    /* One link, named as OpenSSL looks it up, to the one certificate: no stale link is left. */
+    int ok = 0;
+    unsigned long h = X509_NAME_hash_ex(X509_get_subject_name(inter), NULL, NULL, &ok);
+    assert_int_equal(ok, 1);
+    char *link = tu_strf("%s%08lx.0", dir, h);
+    char target[128] = { 0 };
+    assert_true(readlink(link, target, sizeof(target) - 1) > 0);
+    char *want = tu_strf("%s.pem", id_inter);
+    assert_string_equal(target, want);
+    /* The certificate file and its link, nothing else (no journal, no temporary). */
+    assert_int_equal(dir_count_prefix(dir, ""), 2 + 2); /* with "." and ".." */
+
+    free(want);
+    free(link);
+    X509_free(inter);
     free(bundle);
     free(dir);
     ctx_done(&c);
@@ -2702,6 +2758,7 @@ int main(void)
         cmocka_unit_test(test_bad_uploads_change_nothing),
         cmocka_unit_test(test_authority_add_delete_replace),
         cmocka_unit_test(test_replace_all),
+        cmocka_unit_test(test_start_rebuilds_authority_links),
         cmocka_unit_test(test_replace_all_refusals),
         cmocka_unit_test(test_change_kinds),
         cmocka_unit_test(test_client_delete_removes_files),

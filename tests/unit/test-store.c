@@ -176,6 +176,57 @@ static void assert_link(const char *dir, const char *link, const char *id)
     free(p);
 }
 
+/* dir/<id of x>.pem */
+static char *cert_path(const char *dir, X509 *x)
+{
+    char id[65], *p = NULL;
+    expected_id(x, id);
+    assert_true(asprintf(&p, "%s/%s.pem", dir, id) > 0);
+    return p;
+}
+
+/* path is a certificate file as the store writes it: 0644, exactly x as OpenSSL reads it. */
+static void assert_cert_file(const char *path, X509 *x)
+{
+    assert_int_equal(mode_of(path), 0644);
+    FILE *f = fopen(path, "re");
+    assert_non_null(f);
+    X509 *got = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    assert_non_null(got);
+    assert_int_equal(X509_cmp(got, x), 0);
+    X509_free(got);
+}
+
+/*
+ * Verify leaf with dir as OpenSSL's CApath (X509_LOOKUP_hash_dir, the links alone): when
+ * want_ok, the chain leaf, intermediate, root; otherwise "unable to get issuer".
+ */
+static void assert_capath_verifies(const char *dir, X509 *leaf, bool want_ok)
+{
+    X509_STORE *store = X509_STORE_new();
+    assert_non_null(store);
+    X509_LOOKUP *lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
+    assert_non_null(lu);
+    assert_int_equal(X509_LOOKUP_add_dir(lu, dir, X509_FILETYPE_PEM), 1);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    assert_non_null(ctx);
+    assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, NULL), 1);
+    int ok = X509_verify_cert(ctx);
+    if (want_ok) {
+        assert_int_equal(ok, 1);
+        assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_OK);
+        assert_int_equal(sk_X509_num(X509_STORE_CTX_get0_chain(ctx)), 3);
+    } else {
+        assert_int_equal(ok, 0);
+        assert_int_equal(X509_STORE_CTX_get_error(ctx),
+                         X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
+    }
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    ERR_clear_error();
+}
+
 static STACK_OF(X509) *stack_of(X509 *a, X509 *b)
 {
     STACK_OF(X509) *sk = sk_X509_new_null();
@@ -640,42 +691,67 @@ static void assert_state(const char *dir, const char *name, const char *want)
     free(got);
 }
 
-/* Run store_write_set in a child that "crashes" (_exit(0) from the hook) at point. */
-static void write_set_crashing(const struct store_file *files, size_t n,
-                               enum store_crash_point point)
+/* The points of the set protocol where a forked child "crashes" (_exit(0) from the hook). */
+static const enum store_crash_point crash_points[] = {
+    STORE_CRASH_AFTER_TEMPS,
+    STORE_CRASH_AFTER_COMMIT,
+    STORE_CRASH_AFTER_FIRST_RENAME,
+    STORE_CRASH_AFTER_RENAMES,
+};
+
+/* An operation run in a child that crashes: its result. */
+typedef int (*crash_op_fn)(const void *arg);
+
+/*
+ * Run op(arg) in a child that "crashes" at point. With STORE_CRASH_NONE the child must
+ * complete op instead; with any other point, op returning at all means the crash point was
+ * never reached, and the test fails.
+ */
+static void run_crashing(crash_op_fn op, const void *arg, enum store_crash_point point)
 {
     int status = 0;
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         store_test_crash_at = point;
-        int r = store_write_set(files, n, NULL);
-        /* Reaching this line means the crash point was never reached. */
-        _exit(r < 0 ? 2 : 3);
+        int r = op(arg);
+        _exit(point == STORE_CRASH_NONE && r == 0 ? 0 : r < 0 ? 2 : 3);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+struct write_set_arg {
+    const struct store_file *files;
+    size_t n;
+};
+
+static int op_write_set(const void *arg)
+{
+    const struct write_set_arg *a = arg;
+    return store_write_set(a->files, a->n, NULL);
+}
+
+static void write_set_crashing(const struct store_file *files, size_t n,
+                               enum store_crash_point point)
+{
+    const struct write_set_arg a = { .files = files, .n = n };
+    run_crashing(op_write_set, &a, point);
+}
+
 static void test_write_set_crash(void **state)
 {
     (void)state;
-    static const enum store_crash_point points[] = {
-        STORE_CRASH_AFTER_TEMPS,
-        STORE_CRASH_AFTER_COMMIT,
-        STORE_CRASH_AFTER_FIRST_RENAME,
-        STORE_CRASH_AFTER_RENAMES,
-    };
 
     /* old 0: both files exist; 1: only the certificate exists (the key is new). */
     for (int old = 0; old < 2; old++) {
-        for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+        for (size_t k = 0; k < ELEMENTSOF(crash_points); k++) {
             char *a = scratch_dir("store-crash");
             char *cert = path_join(a, "server.pem");
             char *key = path_join(a, "server.key");
             const char *old_key = old == 0 ? "OLD-KEY\n" : NULL;
-            bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+            bool is_new = crash_points[k] != STORE_CRASH_AFTER_TEMPS;
 
             file_put(cert, "OLD-CERT\n", 9, 0644);
             if (old_key) {
@@ -685,7 +761,7 @@ static void test_write_set_crash(void **state)
                 { .path = cert, .data = span_from_str("NEW-CERT\n"), .mode = 0644 },
                 { .path = key, .data = span_from_str("NEW-KEY\n"), .mode = 0600 },
             };
-            write_set_crashing(files, 2, points[k]);
+            write_set_crashing(files, 2, crash_points[k]);
 
             /* The crash left its traces: a journal in the directory. */
             assert_true(count_prefix(a, ".journal-") + count_prefix(a, ".tmpjournal-") == 1);
@@ -721,13 +797,7 @@ static void test_write_set_crash(void **state)
 static void test_write_set_after_crash(void **state)
 {
     (void)state;
-    static const enum store_crash_point points[] = {
-        STORE_CRASH_AFTER_TEMPS,
-        STORE_CRASH_AFTER_COMMIT,
-        STORE_CRASH_AFTER_FIRST_RENAME,
-        STORE_CRASH_AFTER_RENAMES,
-    };
-    for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+    for (size_t k = 0; k < ELEMENTSOF(crash_points); k++) {
         char *dir = scratch_dir("store-stale");
         char *cert = path_join(dir, "server.pem");
         char *key = path_join(dir, "server.key");
@@ -735,7 +805,7 @@ static void test_write_set_after_crash(void **state)
             { .path = cert, .data = span_from_str("CERT-A"), .mode = 0644 },
             { .path = key, .data = span_from_str("KEY-A"), .mode = 0600 },
         };
-        write_set_crashing(files, 2, points[k]);
+        write_set_crashing(files, 2, crash_points[k]);
 
         files[0].data = span_from_str("CERT-B");
         files[1].data = span_from_str("KEY-B");
@@ -904,25 +974,19 @@ static void test_recover_moved_store(void **state)
 static void test_write_atomic_after_crash(void **state)
 {
     (void)state;
-    static const enum store_crash_point points[] = {
-        STORE_CRASH_AFTER_TEMPS,
-        STORE_CRASH_AFTER_COMMIT,
-        STORE_CRASH_AFTER_FIRST_RENAME,
-        STORE_CRASH_AFTER_RENAMES,
-    };
-    for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+    for (size_t k = 0; k < ELEMENTSOF(crash_points); k++) {
         for (int target = 0; target < 2; target++) {
             char *dir = scratch_dir("store-stale1");
             char *cert = path_join(dir, "server.pem");
             char *key = path_join(dir, "server.key");
-            bool is_committed = points[k] != STORE_CRASH_AFTER_TEMPS;
+            bool is_committed = crash_points[k] != STORE_CRASH_AFTER_TEMPS;
             file_put(cert, "CERT-0", 6, 0644);
             file_put(key, "KEY-0", 5, 0600);
             struct store_file files[] = {
                 { .path = cert, .data = span_from_str("CERT-A"), .mode = 0644 },
                 { .path = key, .data = span_from_str("KEY-A"), .mode = 0600 },
             };
-            write_set_crashing(files, 2, points[k]);
+            write_set_crashing(files, 2, crash_points[k]);
 
             /* The single write, into either target of the interrupted set. */
             struct certd_err err = { 0 };
@@ -1593,14 +1657,7 @@ static void test_authority_round_trip(void **state)
         char name[80];
         (void)snprintf(name, sizeof(name), "%s.pem", ids[i]);
         char *p = path_join(dir, name);
-        assert_int_equal(mode_of(p), 0644);
-        FILE *f = fopen(p, "re");
-        assert_non_null(f);
-        X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-        fclose(f);
-        assert_non_null(x);
-        assert_int_equal(X509_cmp(x, i == 0 ? root : inter), 0);
-        X509_free(x);
+        assert_cert_file(p, i == 0 ? root : inter);
         free(p);
     }
     /* Two certificates, two links, no temporaries. */
@@ -1783,27 +1840,7 @@ static void test_authority_capath(void **state)
         if (pass == 1) {
             assert_int_equal(authority_dir_add(dir, sk, &ids, NULL), 0);
         }
-        X509_STORE *store = X509_STORE_new();
-        assert_non_null(store);
-        X509_LOOKUP *lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
-        assert_non_null(lu);
-        assert_int_equal(X509_LOOKUP_add_dir(lu, dir, X509_FILETYPE_PEM), 1);
-        X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-        assert_non_null(ctx);
-        assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, NULL), 1);
-        int ok = X509_verify_cert(ctx);
-        if (pass == 0) {
-            assert_int_equal(ok, 0);
-            assert_int_equal(X509_STORE_CTX_get_error(ctx),
-                             X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
-        } else {
-            assert_int_equal(ok, 1);
-            assert_int_equal(X509_STORE_CTX_get_error(ctx), X509_V_OK);
-            assert_int_equal(sk_X509_num(X509_STORE_CTX_get0_chain(ctx)), 3);
-        }
-        X509_STORE_CTX_free(ctx);
-        X509_STORE_free(store);
-        ERR_clear_error();
+        assert_capath_verifies(dir, leaf, pass == 1);
     }
 
     /* Link names as `openssl x509 -hash -noout` prints them, pointing at the right file. */
@@ -2068,21 +2105,29 @@ static void assert_links_consistent(const char *dir)
     strv_free_n(ids, n);
 }
 
-/* Run authority_dir_add in a child that "crashes" (_exit(0) from the hook) at point. */
-static void authority_add_crashing(const char *dir, STACK_OF(X509) *sk,
-                                   enum store_crash_point point)
+struct authority_arg {
+    const char *dir;
+    STACK_OF(X509) *certs;
+};
+
+static int op_authority_add(const void *arg)
 {
-    int status = 0;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        store_test_crash_at = point;
-        int r = authority_dir_add(dir, sk, NULL, NULL);
-        _exit(r < 0 ? 2 : 3);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    const struct authority_arg *a = arg;
+    return authority_dir_add(a->dir, a->certs, NULL, NULL);
+}
+
+static int op_authority_replace(const void *arg)
+{
+    const struct authority_arg *a = arg;
+    return authority_dir_replace_ex(NULL, NULL, a->dir, a->certs, 0, NULL, NULL);
+}
+
+/* Run op (an authority change of sk in dir) in a child that crashes at point. */
+static void authority_crashing(crash_op_fn op, const char *dir, STACK_OF(X509) *sk,
+                               enum store_crash_point point)
+{
+    const struct authority_arg a = { .dir = dir, .certs = sk };
+    run_crashing(op, &a, point);
 }
 
 /*
@@ -2093,12 +2138,6 @@ static void authority_add_crashing(const char *dir, STACK_OF(X509) *sk,
 static void test_authority_add_crash(void **state)
 {
     (void)state;
-    static const enum store_crash_point points[] = {
-        STORE_CRASH_AFTER_TEMPS,
-        STORE_CRASH_AFTER_COMMIT,
-        STORE_CRASH_AFTER_FIRST_RENAME,
-        STORE_CRASH_AFTER_RENAMES,
-    };
     X509 *root = fixture_cert("root-ca.pem");
     X509 *inter = fixture_cert("int-ca.pem");
     X509 *old = make_cert("certd already there", 3);
@@ -2109,13 +2148,13 @@ static void test_authority_add_crash(void **state)
     expected_id(inter, id_inter);
     expected_id(old, id_old);
 
-    for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+    for (size_t k = 0; k < ELEMENTSOF(crash_points); k++) {
         /* how 0: store_recover + rehash; 1: the next remove settles it; 2: the next add. */
         for (int how = 0; how < 3; how++) {
             char *dir = scratch_dir("auth-crash-add");
-            bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+            bool is_new = crash_points[k] != STORE_CRASH_AFTER_TEMPS;
             assert_int_equal(authority_dir_add(dir, sk_old, NULL, NULL), 0);
-            authority_add_crashing(dir, sk, points[k]);
+            authority_crashing(op_authority_add, dir, sk, crash_points[k]);
 
             struct certd_err err = { 0 };
             if (how == 0) {
@@ -2133,10 +2172,8 @@ static void test_authority_add_crash(void **state)
                 }
                 is_new = true;
             }
-            char *p_root = NULL, *p_inter = NULL, *p_old = NULL;
-            assert_true(asprintf(&p_root, "%s/%s.pem", dir, id_root) > 0);
-            assert_true(asprintf(&p_inter, "%s/%s.pem", dir, id_inter) > 0);
-            assert_true(asprintf(&p_old, "%s/%s.pem", dir, id_old) > 0);
+            char *p_root = cert_path(dir, root), *p_inter = cert_path(dir, inter);
+            char *p_old = cert_path(dir, old);
             assert_true(exists(p_old));
             assert_int_equal(exists(p_root), is_new && how != 1);
             assert_int_equal(exists(p_inter), is_new);
@@ -2487,33 +2524,34 @@ static void test_recover_removals_hostile(void **state)
     scratch_rm(dir);
 }
 
+struct write_set_at_arg {
+    const char *dir;
+    const struct store_set_file *files;
+    size_t n;
+};
+
+/* store_write_set_at as a writer calls it: the directory opened and locked exclusively. */
+static int op_write_set_at(const void *arg)
+{
+    const struct write_set_at_arg *a = arg;
+    const char *step = NULL;
+    size_t failed = 0;
+    bool is_committed = false;
+    int fd = store_open_dir(a->dir);
+    int r = fd < 0 ? fd : store_dir_lock(fd, LOCK_EX);
+    if (r == 0) {
+        r = store_write_set_at(fd, a->dir, a->files, a->n, &step, &failed, &is_committed);
+    }
+    if (fd >= 0) {
+        (void)close(fd);
+    }
+    return r;
+}
+
 /*
  * The protocol on a locked directory (what authority_dir_replace_ex uses): writes and removals
  * in one set, a target to remove that is absent already, a crash at each step.
  */
-static void write_set_at_crashing(const char *dir, const struct store_set_file *files, size_t n,
-                                  enum store_crash_point point)
-{
-    int status = 0;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        const char *step = NULL;
-        size_t failed = 0;
-        bool is_committed = false;
-        int fd = store_open_dir(dir);
-        store_test_crash_at = point;
-        int r = fd < 0 ? fd : store_dir_lock(fd, LOCK_EX);
-        if (r == 0) {
-            r = store_write_set_at(fd, dir, files, n, &step, &failed, &is_committed);
-        }
-        _exit(point == STORE_CRASH_NONE && r == 0 ? 0 : r < 0 ? 2 : 3);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 static void test_write_set_removals(void **state)
 {
     (void)state;
@@ -2538,7 +2576,10 @@ static void test_write_set_removals(void **state)
             file_put_str(dir, "a.pem", "A1");
             file_put_str(dir, "old.pem", "OLD");
             file_put_str(dir, "other", "OTHER");
-            write_set_at_crashing(dir, order == 0 ? files : reversed, ELEMENTSOF(files), points[k]);
+            const struct write_set_at_arg arg = { .dir = dir,
+                                                  .files = order == 0 ? files : reversed,
+                                                  .n = ELEMENTSOF(files) };
+            run_crashing(op_write_set_at, &arg, points[k]);
             if (points[k] != STORE_CRASH_NONE) {
                 /* The crash left its journal, in the format for removals. */
                 assert_int_equal(count_prefix(dir, ".journal-") + count_prefix(dir, ".tmpjournal-"),
@@ -2564,15 +2605,6 @@ static void test_write_set_removals(void **state)
 }
 
 /* ---- authority_dir_replace_ex ---- */
-
-/* dir/<id of x>.pem */
-static char *cert_path(const char *dir, X509 *x)
-{
-    char id[65], *p = NULL;
-    expected_id(x, id);
-    assert_true(asprintf(&p, "%s/%s.pem", dir, id) > 0);
-    return p;
-}
 
 static void test_authority_replace(void **state)
 {
@@ -2601,18 +2633,9 @@ static void test_authority_replace(void **state)
     assert_string_equal(ids[1], id_inter);
     strv_free_n(ids, 2);
     assert_false(exists(p_root));
-    assert_true(exists(p_c));
-    assert_int_equal(mode_of(p_c), 0644);
+    assert_cert_file(p_c, c);
     assert_int_equal(ino_of(p_inter), inter_ino);
     assert_links_consistent(dir);
-    /* The new file holds exactly c, as OpenSSL reads it. */
-    FILE *f = fopen(p_c, "re");
-    assert_non_null(f);
-    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(x);
-    assert_int_equal(X509_cmp(x, c), 0);
-    X509_free(x);
 
     /* The same set again: nothing is rewritten. */
     ino_t c_ino = ino_of(p_c);
@@ -2648,13 +2671,7 @@ static void test_authority_replace(void **state)
     assert_false(exists(p_inter));
     assert_true(exists(sub));
     assert_content_at(dir, "README", "mine");
-    f = fopen(p_d, "re");
-    assert_non_null(f);
-    x = PEM_read_X509(f, NULL, NULL, NULL);
-    fclose(f);
-    assert_non_null(x);
-    assert_int_equal(X509_cmp(x, d), 0);
-    X509_free(x);
+    assert_cert_file(p_d, d);
     assert_int_equal(rmdir(sub), 0);
     char *readme = path_join(dir, "README");
     assert_int_equal(unlink(readme), 0);
@@ -2670,17 +2687,7 @@ static void test_authority_replace(void **state)
 
     /* CApath works with the new set: the leaf verifies through root and inter. */
     X509 *leaf = fixture_cert("server-ec.pem");
-    X509_STORE *store = X509_STORE_new();
-    assert_non_null(store);
-    X509_LOOKUP *lu = X509_STORE_add_lookup(store, X509_LOOKUP_hash_dir());
-    assert_non_null(lu);
-    assert_int_equal(X509_LOOKUP_add_dir(lu, empty, X509_FILETYPE_PEM), 1);
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    assert_non_null(ctx);
-    assert_int_equal(X509_STORE_CTX_init(ctx, store, leaf, NULL), 1);
-    assert_int_equal(X509_verify_cert(ctx), 1);
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(store);
+    assert_capath_verifies(empty, leaf, true);
     X509_free(leaf);
 
     scratch_rm(empty);
@@ -2752,8 +2759,26 @@ static void test_authority_replace_refusals(void **state)
         assert_string_equal(before, after);
         free(after);
     }
-    /* The limit at N: fine (the certificates present do not count, they go). */
+    /*
+     * A directory under the name of a certificate to write: refused before anything is written.
+     * (Past the commit the rename over it could only fail, with the old files removed already.)
+     */
     struct certd_err err = { 0 };
+    char *p_third = cert_path(dir, third);
+    assert_int_equal(mkdir(p_third, 0700), 0);
+    char *with_dir = dir_snapshot(dir);
+    assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, three, 3, NULL, &err), -EISDIR);
+    assert_int_equal(err.code, CERTD_E_STORAGE);
+    assert_non_null(strstr(err.msg, "is a directory"));
+    char *after = dir_snapshot(dir);
+    assert_string_equal(with_dir, after);
+    free(after);
+    free(with_dir);
+    assert_int_equal(rmdir(p_third), 0);
+    free(p_third);
+
+    /* The limit at N: fine (the certificates present do not count, they go). */
+    err_clear(&err);
     assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, three, 3, NULL, &err), 0);
     assert_links_consistent(dir);
     assert_int_equal(count_prefix(dir, ""), 6);
@@ -2777,6 +2802,15 @@ static void test_authority_replace_refusals(void **state)
     assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
     assert_non_null(strstr(err.msg, "more than"));
     assert_int_equal(count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
+    /* Load and add read no more of such a directory either: bounded work. */
+    x509_stack *loaded = NULL;
+    assert_int_equal(authority_dir_load(NULL, NULL, full, &loaded, NULL, NULL), -E2BIG);
+    assert_null(loaded);
+    err_clear(&err);
+    assert_int_equal(authority_dir_add(full, old, NULL, &err), -E2BIG);
+    assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
+    assert_non_null(strstr(err.msg, "more than"));
+    assert_int_equal(count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
     scratch_rm(full);
 
     free(nodir);
@@ -2795,23 +2829,6 @@ static void test_authority_replace_refusals(void **state)
     scratch_rm(dir);
 }
 
-/* Run authority_dir_replace_ex in a child that "crashes" (_exit(0) from the hook) at point. */
-static void authority_replace_crashing(const char *dir, STACK_OF(X509) *sk,
-                                       enum store_crash_point point)
-{
-    int status = 0;
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        store_test_crash_at = point;
-        int r = authority_dir_replace_ex(NULL, NULL, dir, sk, 0, NULL, NULL);
-        _exit(r < 0 ? 2 : 3);
-    }
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 /*
  * A replace that crashes at each step of the set protocol: after recovery the old set or the
  * new one, never a mix, with links that match. Two shapes: writes and removals ({a, b} ->
@@ -2820,12 +2837,6 @@ static void authority_replace_crashing(const char *dir, STACK_OF(X509) *sk,
 static void test_authority_replace_crash(void **state)
 {
     (void)state;
-    static const enum store_crash_point points[] = {
-        STORE_CRASH_AFTER_TEMPS,
-        STORE_CRASH_AFTER_COMMIT,
-        STORE_CRASH_AFTER_FIRST_RENAME,
-        STORE_CRASH_AFTER_RENAMES,
-    };
     X509 *a = fixture_cert("root-ca.pem");
     X509 *b = fixture_cert("int-ca.pem");
     X509 *c = make_cert("certd replace crash", 21);
@@ -2833,13 +2844,13 @@ static void test_authority_replace_crash(void **state)
     STACK_OF(X509) *shapes[] = { stack_of(b, c), stack_of(b, NULL) };
 
     for (size_t s = 0; s < ELEMENTSOF(shapes); s++) {
-        for (size_t k = 0; k < ELEMENTSOF(points); k++) {
+        for (size_t k = 0; k < ELEMENTSOF(crash_points); k++) {
             /* how 0: store_recover + rehash; 1: the next rehash alone settles it. */
             for (int how = 0; how < 2; how++) {
                 char *dir = scratch_dir("auth-replace-crash");
-                bool is_new = points[k] != STORE_CRASH_AFTER_TEMPS;
+                bool is_new = crash_points[k] != STORE_CRASH_AFTER_TEMPS;
                 assert_int_equal(authority_dir_add(dir, old, NULL, NULL), 0);
-                authority_replace_crashing(dir, shapes[s], points[k]);
+                authority_crashing(op_authority_replace, dir, shapes[s], crash_points[k]);
                 if (how == 0) {
                     assert_int_equal(store_recover(dir), 0);
                 }
@@ -2859,7 +2870,7 @@ static void test_authority_replace_crash(void **state)
     /* A crash before the commit, then the replace again: it completes normally. */
     char *dir = scratch_dir("auth-replace-again");
     assert_int_equal(authority_dir_add(dir, old, NULL, NULL), 0);
-    authority_replace_crashing(dir, shapes[0], STORE_CRASH_AFTER_TEMPS);
+    authority_crashing(op_authority_replace, dir, shapes[0], STORE_CRASH_AFTER_TEMPS);
     assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, shapes[0], 0, NULL, NULL), 0);
     char *pa = cert_path(dir, a), *pc = cert_path(dir, c);
     assert_false(exists(pa));
@@ -2876,6 +2887,47 @@ static void test_authority_replace_crash(void **state)
     X509_free(a);
     X509_free(b);
     X509_free(c);
+}
+
+/*
+ * A committed journal (format 3) whose removal target is a hash link of an authority directory:
+ * recovery unlinks the link, never the certificate it points at; a rehash (any change of the
+ * authority, which settles the journal first) makes the link again.
+ */
+static void test_recover_removal_of_link(void **state)
+{
+    (void)state;
+    char *dir = scratch_dir("store-rm-link");
+    X509 *root = fixture_cert("root-ca.pem");
+    STACK_OF(X509) *sk = stack_of(root, NULL);
+    char link[32], id[65];
+    assert_int_equal(authority_dir_add(dir, sk, NULL, NULL), 0);
+    expected_id(root, id);
+    expected_link(root, 0, link, sizeof(link));
+    char *p_root = cert_path(dir, root);
+    char *p_link = path_join(dir, link);
+    const char *fields[] = { "certd-store-journal-3", "1", "remove", link, "end" };
+
+    /* how 0: store_recover first, then the rehash; 1: the rehash alone settles it. */
+    for (int how = 0; how < 2; how++) {
+        journal_put(dir, ".journal-" JID, fields, ELEMENTSOF(fields));
+        if (how == 0) {
+            assert_int_equal(store_recover(dir), 0);
+            assert_false(exists(p_link));
+            assert_cert_file(p_root, root);
+            assert_int_equal(count_prefix(dir, ""), 1);
+        }
+        assert_int_equal(authority_dir_rehash(dir), 0);
+        assert_link(dir, link, id);
+        assert_cert_file(p_root, root);
+        assert_links_consistent(dir);
+    }
+
+    free(p_link);
+    free(p_root);
+    sk_X509_pop_free(sk, X509_free);
+    X509_free(root);
+    scratch_rm(dir);
 }
 
 /*
@@ -2970,6 +3022,7 @@ int main(void)
         cmocka_unit_test(test_authority_replace),
         cmocka_unit_test(test_authority_replace_refusals),
         cmocka_unit_test(test_authority_replace_crash),
+        cmocka_unit_test(test_recover_removal_of_link),
         cmocka_unit_test(test_writers_lock_exclusively),
     };
     return cmocka_run_group_tests(tests, setup_umask, NULL);

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -127,14 +128,32 @@ static bool is_link_name(const char *name)
     return digits > 0;
 }
 
+/*
+ * Drain OpenSSL's error queue after a failed call (what: for the debug line) and say whose
+ * failure it was: -ENOMEM when OpenSSL ran out of memory, -EIO for another fatal error of its
+ * own (an internal error, a failed initialisation) or a failure it gave no reason for (some of
+ * its allocation failures say nothing), 0 when it judged the input.
+ */
+static int ossl_fail(const char *what)
+{
+    unsigned long e = ossl_drain_errors(what);
+
+    if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE) {
+        return -ENOMEM;
+    }
+    return e == 0 || ERR_FATAL_ERROR(e) ? -EIO : 0;
+}
+
 /* The id of a certificate: lowercase hex of its SHA-256 fingerprint. */
 static int cert_id(const EVP_MD *md, const X509 *cert, char id[static AUTH_ID_LEN + 1])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
 
-    if (X509_digest(cert, md, digest, &len) != 1 || len * 2 != AUTH_ID_LEN) {
-        ossl_drain_errors("authority: fingerprint");
+    if (X509_digest(cert, md, digest, &len) != 1) {
+        return ossl_fail("authority: fingerprint") == -ENOMEM ? -ENOMEM : -EIO;
+    }
+    if (len * 2 != AUTH_ID_LEN) {
         return -EIO;
     }
     for (unsigned i = 0; i < len; i++) {
@@ -146,13 +165,15 @@ static int cert_id(const EVP_MD *md, const X509 *cert, char id[static AUTH_ID_LE
     return 0;
 }
 
-static EVP_MD *sha256_fetch(OSSL_LIB_CTX *libctx, const char *propq)
+/* SHA-256 into *ret (owned): -ENOMEM when OpenSSL ran out of memory, else -EOPNOTSUPP. */
+static int sha256_fetch(OSSL_LIB_CTX *libctx, const char *propq, EVP_MD **ret)
 {
     EVP_MD *md = EVP_MD_fetch(libctx, "SHA2-256", propq);
     if (!md) {
-        ossl_drain_errors("authority: fetch SHA2-256");
+        return ossl_fail("authority: fetch SHA2-256") == -ENOMEM ? -ENOMEM : -EOPNOTSUPP;
     }
-    return md;
+    *ret = md;
+    return 0;
 }
 
 int authority_cert_id(OSSL_LIB_CTX *libctx, const char *propq, const X509 *cert,
@@ -162,9 +183,9 @@ int authority_cert_id(OSSL_LIB_CTX *libctx, const char *propq, const X509 *cert,
 
     assert_return(cert && ret_id, -EINVAL);
 
-    md = sha256_fetch(libctx, propq);
-    if (!md) {
-        return -EOPNOTSUPP;
+    int r = sha256_fetch(libctx, propq, &md);
+    if (r < 0) {
+        return r;
     }
     return cert_id(md, cert, ret_id);
 }
@@ -207,7 +228,14 @@ static int cert_file_load(OSSL_LIB_CTX *libctx, const char *propq, const EVP_MD 
         return -ENOMEM;
     }
     if (!PEM_read_bio_X509(bio, &x, NULL, NULL)) {
-        ossl_drain_errors("authority: parse");
+        /*
+         * Only a verdict on the file skips it: were OpenSSL's own failure (out of memory) taken
+         * for one, a certificate present would look gone.
+         */
+        r = ossl_fail("authority: parse");
+        if (r < 0) {
+            return r;
+        }
         log_debug("authority: skipping %s: not a PEM certificate", path);
         return 0;
     }
@@ -228,78 +256,138 @@ static int ca_entry_cmp(const void *a, const void *b)
     return strcmp(((const struct ca_entry *)a)->id, ((const struct ca_entry *)b)->id);
 }
 
-/* Every valid "<id>.pem" of dir, parsed, sorted by id. */
-static int ca_scan(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const char *dir,
-                   struct ca_list *ret)
+/*
+ * The next entry of d: 1 with *ret set, 0 at the end, or -errno (readdir(3) tells an error
+ * from the end only through errno).
+ */
+static int dir_next(DIR *d, struct dirent **ret)
+{
+    struct dirent *de;
+
+    errno = 0;
+    de = readdir(d);
+    if (!de) {
+        return errno != 0 ? -errno : 0;
+    }
+    *ret = de;
+    return 1;
+}
+
+/* A file name of the "<id>.pem" form. */
+struct cert_name {
+    char s[AUTH_FILE_LEN + 1];
+};
+
+/*
+ * Every entry of dirfd named in the "<id>.pem" form that is not a directory (a file whatever
+ * its content, or a symlink): what load reads and what a replace removes unless it keeps it.
+ * Into *ret (malloc'd; NULL when there is none) and *ret_n. -E2BIG past STORE_SET_REMOVE_MAX
+ * (so that a directory stuffed with such names costs bounded memory and work); -ENOMEM; -errno.
+ */
+static int cert_names_scan(int dirfd, struct cert_name **ret, size_t *ret_n)
 {
     _cleanup_(cleanup_DIR) DIR *d = NULL;
-    _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
-    struct ca_list l = { 0 };
-    size_t cap = 0;
+    _cleanup_free_ struct cert_name *v = NULL;
+    struct dirent *de = NULL;
+    size_t n = 0, cap = 0;
     int r;
 
-    md = sha256_fetch(libctx, propq);
-    if (!md) {
-        return -EOPNOTSUPP;
-    }
     r = store_dir_stream(dirfd, &d);
     if (r < 0) {
         return r;
     }
-    for (;;) {
-        struct dirent *de;
-        X509 *x = NULL;
+    while ((r = dir_next(d, &de)) > 0) {
+        struct stat st;
 
-        errno = 0;
-        de = readdir(d);
-        if (!de) {
-            r = errno != 0 ? -errno : 0;
-            break;
-        }
         if (!is_cert_file_name(de->d_name)) {
             continue; /* ".tmp-*", links, anything else */
         }
-        if (l.n == CERTD_AUTHORITY_MAX_HARD) {
-            r = -E2BIG;
-            break;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            if (errno == ENOENT) {
+                continue;
+            }
+            return -errno;
         }
-        r = cert_file_load(libctx, propq, md, dir, de->d_name, &x);
+        if (S_ISDIR(st.st_mode)) {
+            continue; /* never ours: no write set could remove it */
+        }
+        if (n == STORE_SET_REMOVE_MAX) {
+            return -E2BIG;
+        }
+        if (n == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            if (ncap > STORE_SET_REMOVE_MAX) {
+                ncap = STORE_SET_REMOVE_MAX;
+            }
+            struct cert_name *nv = reallocarray(v, ncap, sizeof(*nv));
+            if (!nv) {
+                return -ENOMEM;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        memcpy(v[n].s, de->d_name, sizeof(v[n].s));
+        n++;
+    }
+    if (r < 0) {
+        return r;
+    }
+    *ret = TAKE_PTR(v);
+    *ret_n = n;
+    return 0;
+}
+
+/*
+ * Every valid "<id>.pem" of dir, parsed, sorted by id: at most CERTD_AUTHORITY_MAX_HARD of them
+ * among at most STORE_SET_REMOVE_MAX names of that form (-E2BIG).
+ */
+static int ca_scan(OSSL_LIB_CTX *libctx, const char *propq, int dirfd, const char *dir,
+                   struct ca_list *ret)
+{
+    _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
+    _cleanup_free_ struct cert_name *names = NULL;
+    _cleanup_(ca_list_done) struct ca_list l = { 0 };
+    size_t n_names = 0;
+    int r;
+
+    r = sha256_fetch(libctx, propq, &md);
+    if (r < 0) {
+        return r;
+    }
+    r = cert_names_scan(dirfd, &names, &n_names);
+    if (r < 0) {
+        return r;
+    }
+    if (n_names > 0) {
+        l.v = calloc(n_names, sizeof(*l.v));
+        if (!l.v) {
+            return -ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        X509 *x = NULL;
+        r = cert_file_load(libctx, propq, md, dir, names[i].s, &x);
         if (r < 0) {
-            break;
+            return r;
         }
         if (r == 0) {
             continue;
         }
-        if (l.n == cap) {
-            size_t ncap = cap == 0 ? 16 : cap * 2;
-            struct ca_entry *nv;
-            if (ncap > CERTD_AUTHORITY_MAX_HARD) {
-                ncap = CERTD_AUTHORITY_MAX_HARD;
-            }
-            nv = reallocarray(l.v, ncap, sizeof(*nv));
-            if (!nv) {
-                X509_free(x);
-                r = -ENOMEM;
-                break;
-            }
-            l.v = nv;
-            cap = ncap;
+        if (l.n == CERTD_AUTHORITY_MAX_HARD) {
+            X509_free(x);
+            return -E2BIG;
         }
-        memcpy(l.v[l.n].id, de->d_name, AUTH_ID_LEN);
+        memcpy(l.v[l.n].id, names[i].s, AUTH_ID_LEN);
         l.v[l.n].id[AUTH_ID_LEN] = '\0';
         l.v[l.n].cert = x;
         l.v[l.n].hash = 0;
         l.n++;
-        r = 0;
-    }
-    if (r < 0) {
-        ca_list_done(&l);
-        return r;
     }
     if (l.n > 1) {
         qsort(l.v, l.n, sizeof(*l.v), ca_entry_cmp);
     }
     *ret = l;
+    l = (struct ca_list){ .v = NULL };
     return 0;
 }
 
@@ -357,21 +445,16 @@ static bool name_in(const char *name, char (*names)[NAME_MAX + 1], size_t n)
 static int links_prune(int dirfd, char (*keep)[NAME_MAX + 1], size_t n_keep)
 {
     _cleanup_(cleanup_DIR) DIR *d = NULL;
+    struct dirent *de = NULL;
     int r;
 
     r = store_dir_stream(dirfd, &d);
     if (r < 0) {
         return r;
     }
-    for (;;) {
-        struct dirent *de;
+    while ((r = dir_next(d, &de)) > 0) {
         struct stat st;
 
-        errno = 0;
-        de = readdir(d);
-        if (!de) {
-            return errno != 0 ? -errno : 0;
-        }
         if (!is_link_name(de->d_name) || name_in(de->d_name, keep, n_keep)) {
             continue;
         }
@@ -382,6 +465,7 @@ static int links_prune(int dirfd, char (*keep)[NAME_MAX + 1], size_t n_keep)
             return -errno;
         }
     }
+    return r;
 }
 
 /*
@@ -674,7 +758,7 @@ static int ca_list_extend(struct ca_list *l, const struct ca_added_list *a, STAC
  * After a failure past the commit point: complete the set now, as recovery would (we hold the
  * lock). 0 when it is complete and durable, else the error (the journal stays for recovery).
  */
-static int add_complete_committed(int dirfd, const char *dir, int r, const char *step)
+static int set_complete_committed(int dirfd, const char *dir, int r, const char *step)
 {
     char buf[128];
     int q = store_recover_locked(dirfd, dir);
@@ -685,22 +769,39 @@ static int add_complete_committed(int dirfd, const char *dir, int r, const char 
 }
 
 /*
- * The ids and file names of certs (1 to STORE_SET_MAX of them) into a, refusing a certificate
- * named twice in certs (by id, or by subject, issuer and serial number): nothing on disk is
- * needed for these.
+ * What an add and a replace (verb, for messages) check before the directory is opened: 1 to
+ * STORE_SET_MAX certificates (one write set holds them all; a bundle has at most
+ * CERTD_BUNDLE_CERTS_MAX), their ids and file names into a, none named twice in certs (by id,
+ * or by subject, issuer and serial number). *ret_md: SHA-256, owned by the caller.
  */
-static int added_prepare(const EVP_MD *md, STACK_OF(X509) *certs, struct ca_added_list *a,
-                         struct certd_err *err)
+static int added_begin(OSSL_LIB_CTX *libctx, const char *propq, STACK_OF(X509) *certs,
+                       const char *verb, EVP_MD **ret_md, struct ca_added_list *a,
+                       struct certd_err *err)
 {
-    size_t num = (size_t)sk_X509_num(certs);
+    _cleanup_(cleanup_EVP_MD) EVP_MD *md = NULL;
+    int num = sk_X509_num(certs);
 
-    assert(num <= STORE_SET_MAX);
-    for (size_t i = 0; i < num; i++) {
+    if (num <= 0) {
+        return err_set(err, -EINVAL, CERTD_E_NO_CERT, "no certificate to %s", verb);
+    }
+    if ((size_t)num > STORE_SET_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
+                       "at most %u certificates can be given at once", STORE_SET_MAX);
+    }
+    int r = sha256_fetch(libctx, propq, &md);
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "SHA-256 is not available");
+    }
+    for (size_t i = 0; i < (size_t)num; i++) {
         struct ca_added *e = &a->v[i];
         X509 *x = sk_X509_value(certs, (int)i);
-        int r = cert_id(md, x, e->id);
+        r = cert_id(md, x, e->id);
         if (r < 0) {
-            return err_set(err, r, CERTD_E_INTERNAL, "cannot compute a certificate fingerprint");
+            return err_set(err, r, r == -ENOMEM ? CERTD_E_NO_MEMORY : CERTD_E_INTERNAL,
+                           "cannot compute a certificate fingerprint");
         }
         memcpy(e->name, e->id, AUTH_ID_LEN);
         memcpy(e->name + AUTH_ID_LEN, AUTH_FILE_SUFFIX, AUTH_FILE_SUFFIX_LEN + 1);
@@ -713,6 +814,7 @@ static int added_prepare(const EVP_MD *md, STACK_OF(X509) *certs, struct ca_adde
             }
         }
     }
+    *ret_md = TAKE_PTR(md);
     return 0;
 }
 
@@ -736,6 +838,45 @@ static int added_ids_dup(const struct ca_added_list *a, char ***ret)
 }
 
 /*
+ * Everything the write of a's certificates needs that can fail for lack of memory, made before
+ * the first write, so that after it only system calls remain: l (the certificates that stay)
+ * extended by a's and its link plan *ret_links, the PEM of each certificate not is_kept
+ * (nullable: none is) appended to files as a write (*n_files counts on), and with ret_ids
+ * (nullable) the caller's copies of the ids. 0, or -errno with err.
+ */
+static int added_plan(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
+                      STACK_OF(X509) *certs, struct ca_added_list *a, const bool *is_kept,
+                      struct ca_list *l, char (**ret_links)[NAME_MAX + 1],
+                      struct store_set_file *files, size_t *n_files, char ***ret_ids,
+                      struct certd_err *err)
+{
+    int r = ca_list_extend(l, a, certs);
+
+    if (r >= 0) {
+        r = links_prepare(libctx, propq, l, ret_links);
+    }
+    for (size_t i = 0; r >= 0 && i < a->n; i++) {
+        struct span pem = SPAN_EMPTY;
+        if (is_kept && is_kept[i]) {
+            continue;
+        }
+        r = cert_pem(sk_X509_value(certs, (int)i), &a->v[i].pem, &pem);
+        files[(*n_files)++] =
+            (struct store_set_file){ .name = a->v[i].name, .data = pem, .mode = STORE_MODE_PUBLIC };
+    }
+    if (r >= 0 && ret_ids) {
+        r = added_ids_dup(a, ret_ids);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot prepare the certificates for %s", dir);
+    }
+    return 0;
+}
+
+/*
  * Write the journaled set files[0..n) into dirfd (held with LOCK_EX, settled), completing it
  * at once when it fails past its commit point. 0, or -errno with err (the file named is the
  * one whose step failed).
@@ -750,7 +891,7 @@ static int set_write(int dirfd, const char *dir, const struct store_set_file *fi
     int r = store_write_set_at(dirfd, dir, files, n, &step, &failed, &is_committed);
 
     if (r < 0 && is_committed) {
-        r = add_complete_committed(dirfd, dir, r, step);
+        r = set_complete_committed(dirfd, dir, r, step);
     }
     if (r == -ENOMEM) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
@@ -760,6 +901,21 @@ static int set_write(int dirfd, const char *dir, const struct store_set_file *fi
                        store_errno_str(r, buf, sizeof(buf)), dir, files[failed].name);
     }
     return 0;
+}
+
+/* Record a failure of ca_scan or cert_names_scan on dir. */
+static int scan_fail(struct certd_err *err, int r, const char *dir)
+{
+    if (r == -E2BIG) {
+        return err_set(err, r, CERTD_E_LIMIT_REACHED,
+                       "authority directory %s holds more than %u certificates (or more than %u "
+                       "files named like one)",
+                       dir, CERTD_AUTHORITY_MAX_HARD, STORE_SET_REMOVE_MAX);
+    }
+    if (r == -ENOMEM) {
+        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+    }
+    return err_set(err, r, CERTD_E_STORAGE, "cannot read authority directory %s", dir);
 }
 
 int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
@@ -774,25 +930,13 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
     struct store_set_file files[STORE_SET_MAX];
     const char *step = NULL;
     char **out = NULL;
-    int num, r;
+    size_t n_files = 0;
+    int r;
 
     assert_return(dir, -EINVAL);
     assert_return(certs, -EINVAL);
 
-    num = sk_X509_num(certs);
-    if (num <= 0) {
-        return err_set(err, -EINVAL, CERTD_E_NO_CERT, "no certificate to add");
-    }
-    /* One journaled set holds them all; a bundle has at most CERTD_BUNDLE_CERTS_MAX. */
-    if ((size_t)num > STORE_SET_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
-                       "at most %u certificates can be added at once", STORE_SET_MAX);
-    }
-    md = sha256_fetch(libctx, propq);
-    if (!md) {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_INTERNAL, "SHA-256 is not available");
-    }
-    r = added_prepare(md, certs, &a, err);
+    r = added_begin(libctx, propq, certs, "add", &md, &a, err);
     if (r < 0) {
         return r;
     }
@@ -806,49 +950,21 @@ int authority_dir_add_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *di
         return auth_open_fail(err, dirfd, dir, step);
     }
     r = ca_scan(libctx, propq, dirfd, dir, &l);
-    if (r == -E2BIG) {
-        return err_set(err, r, CERTD_E_LIMIT_REACHED,
-                       "authority directory %s holds more than %u certificates", dir,
-                       CERTD_AUTHORITY_MAX_HARD);
-    }
-    if (r == -ENOMEM) {
-        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-    }
     if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read authority directory %s", dir);
+        return scan_fail(err, r, dir);
     }
     r = add_check_locked(dirfd, dir, &a, certs, &l, max_total, err);
     if (r < 0) {
         return r;
     }
-
-    /*
-     * Everything that can fail for lack of memory before the first write: the new link plan,
-     * the PEM texts, the caller's copies of the ids. After the set is written only system
-     * calls remain.
-     */
-    r = ca_list_extend(&l, &a, certs);
-    if (r >= 0) {
-        r = links_prepare(libctx, propq, &l, &links);
-    }
-    for (size_t i = 0; r >= 0 && i < a.n; i++) {
-        struct span pem = SPAN_EMPTY;
-        r = cert_pem(sk_X509_value(certs, (int)i), &a.v[i].pem, &pem);
-        files[i] =
-            (struct store_set_file){ .name = a.v[i].name, .data = pem, .mode = STORE_MODE_PUBLIC };
-    }
-    if (r >= 0 && ret_ids) {
-        r = added_ids_dup(&a, &out);
-    }
-    if (r == -ENOMEM) {
-        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-    }
+    r = added_plan(libctx, propq, dir, certs, &a, NULL, &l, &links, files, &n_files,
+                   ret_ids ? &out : NULL, err);
     if (r < 0) {
-        return err_set(err, r, CERTD_E_INTERNAL, "cannot prepare the certificates for %s", dir);
+        return r;
     }
 
     /* All the files or none, also across a crash: one journaled set. */
-    r = set_write(dirfd, dir, files, a.n, err);
+    r = set_write(dirfd, dir, files, n_files, err);
     if (r < 0) {
         strv_free_n(out, a.n);
         return r;
@@ -884,71 +1000,41 @@ int authority_dir_add(const char *dir, STACK_OF(X509) *certs, char ***ret_ids,
     return authority_dir_add_ex(NULL, NULL, dir, certs, 0, ret_ids, err);
 }
 
-/* A file name of the "<id>.pem" form. */
-struct cert_name {
-    char s[AUTH_FILE_LEN + 1];
-};
-
 /*
- * Every entry of dirfd named in the "<id>.pem" form that is not a directory (a file whatever
- * its content, or a symlink): what a replace removes unless it keeps it. Into *ret (malloc'd;
- * NULL when there is none) and *ret_n. -E2BIG past STORE_SET_REMOVE_MAX; -ENOMEM; -errno.
+ * Which certificates of a a replace keeps as they are (is_kept[i]): those whose file is
+ * present and really holds them; one that does not (damaged, not a certificate, a symlink) is
+ * written anew. A name of a held by a directory is refused: the set's rename over it could
+ * only fail past the commit point, with the old files removed already.
  */
-static int cert_names_scan(int dirfd, struct cert_name **ret, size_t *ret_n)
+static int replace_kept(OSSL_LIB_CTX *libctx, const char *propq, const EVP_MD *md, int dirfd,
+                        const char *dir, const struct ca_added_list *a, bool *is_kept,
+                        struct certd_err *err)
 {
-    _cleanup_(cleanup_DIR) DIR *d = NULL;
-    _cleanup_free_ struct cert_name *v = NULL;
-    size_t n = 0, cap = 0;
-    int r;
-
-    r = store_dir_stream(dirfd, &d);
-    if (r < 0) {
-        return r;
-    }
-    for (;;) {
-        struct dirent *de;
+    for (size_t i = 0; i < a->n; i++) {
+        _cleanup_(cleanup_X509) X509 *x = NULL;
         struct stat st;
+        int r;
 
-        errno = 0;
-        de = readdir(d);
-        if (!de) {
-            if (errno != 0) {
-                return -errno;
-            }
-            break;
-        }
-        if (!is_cert_file_name(de->d_name)) {
-            continue;
-        }
-        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (fstatat(dirfd, a->v[i].name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
             if (errno == ENOENT) {
                 continue;
             }
-            return -errno;
+            return err_set(err, -errno, CERTD_E_STORAGE, "cannot check %s/%s", dir, a->v[i].name);
         }
         if (S_ISDIR(st.st_mode)) {
-            continue; /* never ours: no write set could remove it */
+            return err_set(err, -EISDIR, CERTD_E_STORAGE,
+                           "cannot write certificate %s: %s/%s is a directory", a->v[i].id, dir,
+                           a->v[i].name);
         }
-        if (n == STORE_SET_REMOVE_MAX) {
-            return -E2BIG;
+        r = cert_file_load(libctx, propq, md, dir, a->v[i].name, &x);
+        if (r == -ENOMEM) {
+            return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
         }
-        if (n == cap) {
-            size_t ncap = cap == 0 ? 16 : cap * 2;
-            if (ncap > STORE_SET_REMOVE_MAX) {
-                ncap = STORE_SET_REMOVE_MAX;
-            }
-            struct cert_name *nv = reallocarray(v, ncap, sizeof(*nv));
-            if (!nv) {
-                return -ENOMEM;
-            }
-            v = nv;
-            cap = ncap;
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_STORAGE, "cannot read %s/%s", dir, a->v[i].name);
         }
-        memcpy(v[n].s, de->d_name, sizeof(v[n].s));
-        n++;
+        is_kept[i] = r == 1;
     }
-    *ret = TAKE_PTR(v);
-    *ret_n = n;
     return 0;
 }
 
@@ -967,35 +1053,23 @@ int authority_dir_replace_ex(OSSL_LIB_CTX *libctx, const char *propq, const char
     size_t limit = CERTD_AUTHORITY_MAX_HARD, n_names = 0, n_files = 0;
     const char *step = NULL;
     char **out = NULL;
-    int num, r;
+    int r;
 
     assert_return(dir, -EINVAL);
     assert_return(certs, -EINVAL);
 
     /* An authority emptied by a replace would be a delete the caller did not ask for. */
-    num = sk_X509_num(certs);
-    if (num <= 0) {
-        return err_set(err, -EINVAL, CERTD_E_NO_CERT, "no certificate to install");
-    }
-    if ((size_t)num > STORE_SET_MAX) {
-        return err_set(err, -E2BIG, CERTD_E_TOO_MANY_VALUES,
-                       "at most %u certificates can be installed at once", STORE_SET_MAX);
+    r = added_begin(libctx, propq, certs, "install", &md, &a, err);
+    if (r < 0) {
+        return r;
     }
     /* What the directory holds afterwards is certs alone: the limit needs no look at it. */
     if (max_total > 0 && max_total < limit) {
         limit = max_total;
     }
-    if ((size_t)num > limit) {
+    if (a.n > limit) {
         return err_set(err, -E2BIG, CERTD_E_LIMIT_REACHED,
-                       "at most %zu authority certificates: %d requested", limit, num);
-    }
-    md = sha256_fetch(libctx, propq);
-    if (!md) {
-        return err_set(err, -EOPNOTSUPP, CERTD_E_INTERNAL, "SHA-256 is not available");
-    }
-    r = added_prepare(md, certs, &a, err);
-    if (r < 0) {
-        return r;
+                       "at most %zu authority certificates: %zu requested", limit, a.n);
     }
 
     /* Ours alone from the scan to the links: the set removes exactly what is there. */
@@ -1004,57 +1078,25 @@ int authority_dir_replace_ex(OSSL_LIB_CTX *libctx, const char *propq, const char
         return auth_open_fail(err, dirfd, dir, step);
     }
     r = cert_names_scan(dirfd, &names, &n_names);
-    if (r == -E2BIG) {
-        return err_set(err, r, CERTD_E_LIMIT_REACHED,
-                       "authority directory %s holds more than %u certificate files", dir,
-                       STORE_SET_REMOVE_MAX);
-    }
-    if (r == -ENOMEM) {
-        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-    }
     if (r < 0) {
-        return err_set(err, r, CERTD_E_STORAGE, "cannot read authority directory %s", dir);
+        return scan_fail(err, r, dir);
     }
-    /*
-     * A certificate present already stays as it is (same file, same links): only when its
-     * file really holds it. One that does not (damaged, or not a certificate) is written anew.
-     */
-    for (size_t i = 0; i < a.n; i++) {
-        for (size_t k = 0; k < n_names && !is_kept[i]; k++) {
-            _cleanup_(cleanup_X509) X509 *x = NULL;
-            if (strcmp(a.v[i].name, names[k].s) != 0) {
-                continue;
-            }
-            r = cert_file_load(libctx, propq, md, dir, names[k].s, &x);
-            if (r == -ENOMEM) {
-                return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-            }
-            if (r < 0) {
-                return err_set(err, r, CERTD_E_STORAGE, "cannot read %s/%s", dir, names[k].s);
-            }
-            is_kept[i] = r == 1;
-        }
+    r = replace_kept(libctx, propq, md, dirfd, dir, &a, is_kept, err);
+    if (r < 0) {
+        return r;
     }
 
     /* Everything that can fail for lack of memory comes before the first write (as in add). */
-    r = ca_list_extend(&l, &a, certs);
-    if (r >= 0) {
-        r = links_prepare(libctx, propq, &l, &links);
+    files = calloc(a.n + n_names, sizeof(*files));
+    if (!files) {
+        return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    if (r >= 0) {
-        files = calloc(a.n + n_names, sizeof(*files));
-        r = files ? 0 : -ENOMEM;
+    r = added_plan(libctx, propq, dir, certs, &a, is_kept, &l, &links, files, &n_files,
+                   ret_ids ? &out : NULL, err);
+    if (r < 0) {
+        return r;
     }
-    for (size_t i = 0; r >= 0 && i < a.n; i++) {
-        struct span pem = SPAN_EMPTY;
-        if (is_kept[i]) {
-            continue;
-        }
-        r = cert_pem(sk_X509_value(certs, (int)i), &a.v[i].pem, &pem);
-        files[n_files++] =
-            (struct store_set_file){ .name = a.v[i].name, .data = pem, .mode = STORE_MODE_PUBLIC };
-    }
-    for (size_t k = 0; r >= 0 && k < n_names; k++) {
+    for (size_t k = 0; k < n_names; k++) {
         bool is_new = false;
         for (size_t i = 0; i < a.n && !is_new; i++) {
             is_new = strcmp(a.v[i].name, names[k].s) == 0;
@@ -1062,15 +1104,6 @@ int authority_dir_replace_ex(OSSL_LIB_CTX *libctx, const char *propq, const char
         if (!is_new) {
             files[n_files++] = (struct store_set_file){ .name = names[k].s, .is_remove = true };
         }
-    }
-    if (r >= 0 && ret_ids) {
-        r = added_ids_dup(&a, &out);
-    }
-    if (r == -ENOMEM) {
-        return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
-    }
-    if (r < 0) {
-        return err_set(err, r, CERTD_E_INTERNAL, "cannot prepare the certificates for %s", dir);
     }
 
     /* The writes and the removals as one journaled set: the old set or the new one. */

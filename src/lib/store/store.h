@@ -295,7 +295,9 @@ _must_check_ int authority_dir_remove(const char *dir, const char *id, struct ce
 /*
  * Load every "<fingerprint>.pem" of an authority directory (temporary files and links are
  * skipped), sorted by id. A file that does not parse, or whose SHA-256 fingerprint is not its
- * name, is skipped with a debug log line. At most CERTD_AUTHORITY_MAX_HARD files (-E2BIG).
+ * name, is skipped with a debug log line. At most CERTD_AUTHORITY_MAX_HARD certificates, among at
+ * most STORE_SET_REMOVE_MAX entries named like one (-E2BIG; so that a directory stuffed with
+ * such names costs bounded work).
  * ret_n may be NULL. Returns 0 with an owned stack (possibly empty) and, when ret_ids is not
  * NULL, a parallel owned array of ids (authority_cert_id of each certificate, ascending; free
  * with strv_free_n and the count); or -errno.
@@ -351,12 +353,13 @@ _must_check_ int authority_dir_rehash_ex(OSSL_LIB_CTX *libctx, const char *propq
  * for more than STORE_SET_MAX certificates; -E2BIG/CERTD_E_LIMIT_REACHED for more than
  * max_total, or a directory holding more than STORE_SET_REMOVE_MAX certificate files;
  * -EEXIST/CERTD_E_DUPLICATE for a certificate twice in certs (by id, or by subject, issuer and
- * serial number); -ENOMEM/CERTD_E_NO_MEMORY; CERTD_E_STORAGE for file system failures, nothing
- * changed when they come before the set's commit. The one exception: "were replaced, but its
- * links could not be rebuilt" means the new set is in place (and cannot be taken back: the
- * old files are gone) while its links are not; authority_dir_rehash, or any later change,
- * repairs them. ret_ids (nullable) receives malloc'd copies of the ids of certs in their
- * order; the caller frees each and the array. Blocks (fsync): not for an event loop thread.
+ * serial number); -EISDIR/CERTD_E_STORAGE when a directory has the file name of a certificate of
+ * certs (nothing changed); -ENOMEM/CERTD_E_NO_MEMORY; CERTD_E_STORAGE for file system failures,
+ * nothing changed when they come before the set's commit. The one exception: "were replaced, but
+ * its links could not be rebuilt" means the new set is in place (and cannot be taken back: the old
+ * files are gone) while its links are not; authority_dir_rehash, or any later change, repairs them.
+ * ret_ids (nullable) receives malloc'd copies of the ids of certs in their order; the caller frees
+ * each and the array. Blocks (fsync): not for an event loop thread.
  */
 _must_check_ int authority_dir_replace_ex(OSSL_LIB_CTX *libctx, const char *propq, const char *dir,
                                           STACK_OF(X509) *certs, size_t max_total, char ***ret_ids,
