@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The VMI CA of IBM's flow on D-Bus (issue #7, seeds 000 and 002): phosphor-certificate-manager's
- * bmc-vmi-ca, served by certd's own CA (ca.h: the local signer or the exec helper).
+ * bmc-vmi-ca, served by certd's own CA (ca.h: the local signer or the exec helper), or in host
+ * mode (signer off) by the host through pldmd.
  *
  *   xyz.openbmc_project.Certs.ca.authority.Manager
  *   /xyz/openbmc_project/certs/ca            org.freedesktop.DBus.ObjectManager
@@ -35,15 +36,21 @@
  *    waiting; an entry that vanishes before Complete or BadCSR means "not served: ask again".
  *    bmcweb, which waits for PropertiesChanged, answers 500 after its own timeout then. A fault
  *    known while SignCSR still runs is its error reply instead (dbus_reply_err), with no entry.
- * A client that subscribes to PropertiesChanged only after SignCSR returns (bmcweb does) can
- * miss a signing that finished in between; it should read Status after subscribing.
+ * A signing that ends before SignCSR returns is announced too, right after the reply. A client
+ * that subscribes to PropertiesChanged only after SignCSR returns (bmcweb does) can still miss
+ * it; it should read Status after subscribing.
  *
- * Properties are read-only to clients. Upstream's entries are writable because there pldmd
- * forwards the CSR to the host's CA and writes the host's answer back; here certd is the CA
- * (with [ca] signer = exec, its helper is the hook for a host CA), so a write from outside
- * could only forge a result. Entries live until Delete, DeleteAll, the table's limit or the end
- * of certd; while no bus is attached they keep changing state, without signals, and a
- * connection that comes back serves them as they are (GetManagedObjects).
+ * Host mode ([ca] signer = off), upstream's flow for pldmd: SignCSR checks that the CSR parses
+ * (csr_parse; InvalidArgument and no entry otherwise), makes a Pending entry and leaves it:
+ * pldmd forwards the CSR to the host and writes the answer back with Properties.Set, Status
+ * (one of the three State strings) and ClientCertificate ("" or PEM certificates that parse,
+ * at most CA_EXEC_OUT_MAX bytes, no key); each write is checked, logged (never the
+ * certificate) and announced with PropertiesChanged. With signer local or exec certd is the CA
+ * and a write is NotAllowed: two writers of one result would race, and a write from outside
+ * could only forge it. The properties are writable in both modes (as upstream's), so that a
+ * refusal says why rather than PropertyReadOnly. Entries live until Delete, DeleteAll, the table's
+ * limit or the end of certd; while no bus is attached they keep changing state, without signals,
+ * and a connection that comes back serves them as they are (GetManagedObjects).
  *
  * Access control is the bus's, as for dbus.c's managers: the policy file lets only root own the
  * name and call the methods on the system bus, so the methods are SD_BUS_VTABLE_UNPRIVILEGED
@@ -55,7 +62,8 @@
  * signing ran; ca_sign's done frees it); each entry owns its strings; the CA's done is called
  * exactly once per accepted signing (ca.h), so no entry leaks.
  *
- * dbus_ca_attach registers the objects; dbus.c requests the name with its own (blocking at start
+ * dbus_ca_attach registers the objects on the CA's own connection; dbus.c requests the name on
+ * it (blocking at start
  * only; after a reconnect asynchronously, so the loop never waits on the bus), and the name goes
  * back when the connection closes; dbus_ca_detach drops the slots. Every signing request and its
  * outcome are logged at notice level, with the caller's unique name; never the CSR or the
@@ -66,17 +74,21 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ca.h"
+#include "csr/csr.h"
 #include "daemon.h"
 #include "dbus-int.h"
 #include "log/log.h"
+#include "util/ossl.h"
 #include "util/parse.h"
 #include "util/span.h"
+#include "x509/bundle.h"
 
 /* Non-const arrays: sd-bus takes interface lists as char ** (InterfacesAdded/Removed). */
 static char iface_authority[] = "xyz.openbmc_project.Certs.Authority";
@@ -129,7 +141,8 @@ enum {
 
 struct dbus_ca {
     struct dbus_conn *conn; /* borrowed */
-    struct ca *ca;          /* borrowed: the daemon's */
+    struct ca *ca;          /* borrowed: the daemon's; NULL in host mode */
+    bool is_host;           /* [ca] signer = off: pldmd answers the entries (Properties.Set) */
     sd_bus_slot *slots[SLOT_MAX];
     bool is_attached;              /* objects registered and the name requested on conn's bus */
     struct ca_entry *first, *last; /* oldest first */
@@ -333,7 +346,8 @@ static bool ca_make_room(struct dbus_ca *ca)
         return true;
     }
     for (struct ca_entry *e = ca->first; e; e = e->next) {
-        if (!e->is_signing) {
+        /* A host-mode entry waits for pldmd without a signing of ours: pending too. */
+        if (!e->is_signing && e->state != ENTRY_PENDING) {
             log_info("VMI CA: %s dropped: %u entries kept at most", e->path, DBUS_CA_ENTRIES_MAX);
             entry_remove(ca, e);
             return true;
@@ -367,6 +381,17 @@ static int method_sign_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_
         return dbus_reply_errorf(ca->conn, m, DBUS_E_INVALID_ARGUMENT,
                                  "CSR is longer than %u bytes", CA_CSR_MAX);
     }
+    if (ca->is_host) {
+        /* pldmd forwards the CSR as it is: a CSR that does not parse would only come back from
+         * the host as an error much later, or never. */
+        _cleanup_(cleanup_X509_REQ) X509_REQ *req = NULL;
+        struct certd_err err = { 0 };
+        r = csr_parse(ca->conn->d->libctx, ca->conn->d->propq, csr, len, CA_CSR_MAX, &req, &err);
+        if (r < 0) {
+            log_notice("VMI CA: SignCSR from %s refused: %s", who, err.msg);
+            return dbus_reply_errorf(ca->conn, m, DBUS_E_INVALID_ARGUMENT, "CSR: %s", err.msg);
+        }
+    }
     /* Allocated before room is made: a failure must not cost a finished entry. */
     struct ca_entry *e = calloc(1, sizeof(*e));
     if (!e || !(e->csr = strdup(csr)) || !(e->cert = strdup(""))) {
@@ -384,6 +409,15 @@ static int method_sign_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_
     e->id = ++ca->last_id;
     (void)snprintf(e->path, sizeof(e->path), DBUS_CA_ENTRY_PREFIX "/%" PRIu64, e->id);
     e->state = ENTRY_PENDING;
+    if (ca->is_host) {
+        entry_link(ca, e);
+        e->is_announced = true;
+        log_notice("VMI CA: SignCSR from %s: %s, pending for the host", who, e->path);
+        if (ca_bus(ca)) {
+            dbus_emit_added(ca->conn, e->path, entry_ifaces);
+        }
+        return sd->sd_bus_reply_method_return(m, "o", e->path);
+    }
     e->is_signing = true;
     /* In the table before ca_sign: its done may run before ca_sign returns. */
     entry_link(ca, e);
@@ -411,7 +445,14 @@ static int method_sign_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_
     if (ca_bus(ca)) {
         dbus_emit_added(ca->conn, e->path, entry_ifaces);
     }
-    return sd->sd_bus_reply_method_return(m, "o", e->path);
+    r = sd->sd_bus_reply_method_return(m, "o", e->path);
+    if (!e->is_signing) {
+        /* Signed before ca_sign returned: the completion is announced all the same, after the
+         * reply, so that a client that waits for PropertiesChanged of the path it was given
+         * can see it (it may still subscribe too late: the file comment says so). */
+        entry_publish(e);
+    }
+    return r;
 }
 
 static int method_delete_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -468,6 +509,138 @@ static int entry_property(sd_bus *bus, const char *path, const char *interface,
     return e->owner->conn->sd->sd_bus_message_append_basic(reply, 's', v);
 }
 
+/* ---- writes (host mode: pldmd answers for the host) ---- */
+
+/* Fill ret_error for a property write refused; returns what a setter returns (-errno). */
+static int set_errorf(const struct sdlib *sd, sd_bus_error *ret_error, const char *name,
+                      const char *fmt, ...) _printf_(4, 5);
+static int set_errorf(const struct sdlib *sd, sd_bus_error *ret_error, const char *name,
+                      const char *fmt, ...)
+{
+    char msg[CERTD_ERR_MSG_MAX];
+    char safe[CERTD_ERR_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    /* Library messages may quote subjects: the bus takes only valid UTF-8. */
+    dbus_text_safe(msg, safe, sizeof(safe));
+    int r = sd->sd_bus_error_set(ret_error, name, safe);
+    return r < 0 ? r : -EINVAL;
+}
+
+static bool state_parse(const char *s, enum entry_state *ret)
+{
+    static const enum entry_state shown[] = { ENTRY_PENDING, ENTRY_BAD_CSR, ENTRY_COMPLETE };
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        if (strcmp(s, state_name(shown[i])) == 0) {
+            *ret = shown[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+int dbus_ca_check_client_cert(OSSL_LIB_CTX *libctx, const char *propq, const char *v, size_t len,
+                              size_t *ret_n, struct certd_err *err)
+{
+    _cleanup_(cleanup_bundle) struct bundle *b = NULL;
+
+    if (len > CA_EXEC_OUT_MAX) {
+        return err_set(err, -E2BIG, CERTD_E_INPUT_TOO_LARGE,
+                       "ClientCertificate is longer than %u bytes", CA_EXEC_OUT_MAX);
+    }
+    if (len == 0) {
+        *ret_n = 0;
+        return 0;
+    }
+    assert_return(v && ret_n, -EINVAL);
+    int r = bundle_parse(libctx, propq, span_make(v, len), CA_EXEC_OUT_MAX, &b, err);
+    if (r < 0) {
+        return r;
+    }
+    if (b->is_der) {
+        return err_set(err, -EBADMSG, CERTD_E_INPUT_GARBAGE,
+                       "ClientCertificate must be PEM certificates");
+    }
+    if (b->key) {
+        /* Never kept, never shown: a key has no place in what the console gets. */
+        return err_set(err, -EINVAL, CERTD_E_FIELD_INVALID,
+                       "ClientCertificate must hold certificates only, not a private key");
+    }
+    *ret_n = bundle_n_certs(b);
+    return 0;
+}
+
+static int entry_set(sd_bus *bus, const char *path, const char *interface, const char *property,
+                     sd_bus_message *value, void *userdata, sd_bus_error *ret_error)
+{
+    struct ca_entry *e = userdata;
+    struct dbus_ca *ca = e->owner;
+    const struct sdlib *sd = ca->conn->sd;
+    const char *who = sd->sd_bus_message_get_sender(value);
+    struct certd_err err = { 0 };
+    const char *v = NULL;
+    size_t n_certs = 0;
+    (void)bus;
+    (void)path;
+    (void)interface;
+
+    if (!who) {
+        who = REQUESTER_DEFAULT;
+    }
+    if (!ca->is_host) {
+        /* Two writers of one result would race: with a signer, certd's is the only one. */
+        log_notice("VMI CA: %s: write of %s by %s refused: certd signs", e->path, property, who);
+        return set_errorf(sd, ret_error, DBUS_E_NOT_ALLOWED,
+                          "certd's CA signs these entries ([ca] signer = %s)",
+                          config_signer_name(ca_signer(ca->ca)));
+    }
+    int r = sd->sd_bus_message_read_basic(value, 's', &v);
+    if (r < 0) {
+        return r;
+    }
+    /* sd-bus has checked that v is valid UTF-8 without NUL. */
+    size_t len = strlen(v);
+    char *changed[] = { NULL, NULL };
+    if (strcmp(property, "Status") == 0) {
+        enum entry_state state;
+        if (!state_parse(v, &state)) {
+            char shown[96];
+            dbus_text_safe(v, shown, sizeof(shown));
+            log_notice("VMI CA: %s: Status '%s' from %s refused", e->path, shown, who);
+            return set_errorf(sd, ret_error, DBUS_E_INVALID_ARGUMENT,
+                              "Status must be %s, %s or %s, not '%s'", state_name(ENTRY_PENDING),
+                              state_name(ENTRY_BAD_CSR), state_name(ENTRY_COMPLETE), shown);
+        }
+        e->state = state;
+        changed[0] = prop_status;
+        log_notice("VMI CA: %s: Status set to %s by %s", e->path, state_name(state), who);
+    } else {
+        r = dbus_ca_check_client_cert(ca->conn->d->libctx, ca->conn->d->propq, v, len, &n_certs,
+                                      &err);
+        if (r < 0) {
+            log_notice("VMI CA: %s: ClientCertificate from %s refused: %s", e->path, who, err.msg);
+            /* bundle_parse's messages say "the input": name the property. */
+            bool is_named = strncmp(err.msg, "ClientCertificate", 17) == 0;
+            return set_errorf(sd, ret_error, DBUS_E_INVALID_ARGUMENT, "%s%s",
+                              is_named ? "" : "ClientCertificate: ", err.msg);
+        }
+        char *copy = strdup(v);
+        if (!copy) {
+            return set_errorf(sd, ret_error, DBUS_E_INTERNAL_FAILURE, "out of memory");
+        }
+        free(e->cert);
+        e->cert = copy;
+        changed[0] = prop_cert;
+        log_notice("VMI CA: %s: ClientCertificate set by %s (%zu certificate%s, %zu bytes)",
+                   e->path, who, n_certs, n_certs == 1 ? "" : "s", len);
+    }
+    dbus_emit_changed(ca->conn, e->path, iface_entry, changed);
+    return 0;
+}
+
 /* ---- vtables: static and non-const, fixed by sdlib_vtable_fix before registering ---- */
 
 static sd_bus_vtable authority_vtable[] = {
@@ -485,9 +658,12 @@ static sd_bus_vtable delete_all_vtable[] = {
 
 static sd_bus_vtable entry_vtable[] = {
     SDLIB_VTABLE_START(0),
-    SD_BUS_PROPERTY("ClientCertificate", "s", entry_property, 0,
-                    SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
-    SD_BUS_PROPERTY("Status", "s", entry_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+    /* Writable as upstream's, for pldmd in host mode (entry_set refuses writes otherwise);
+     * unprivileged for the reason the methods are (the file comment). */
+    SD_BUS_WRITABLE_PROPERTY("ClientCertificate", "s", entry_property, entry_set, 0,
+                             SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
+    SD_BUS_WRITABLE_PROPERTY("Status", "s", entry_property, entry_set, 0,
+                             SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED),
     SD_BUS_VTABLE_END,
 };
 
@@ -553,16 +729,14 @@ int dbus_ca_new(struct dbus_conn *conn, struct dbus_ca **ret)
 {
     assert_return(conn && conn->d && ret, -EINVAL);
 
-    if (!conn->d->ca || ca_signer(conn->d->ca) == CONFIG_SIGNER_OFF) {
-        *ret = NULL;
-        return 0;
-    }
     struct dbus_ca *ca = calloc(1, sizeof(*ca));
     if (!ca) {
         return -ENOMEM;
     }
     ca->conn = conn;
-    ca->ca = conn->d->ca;
+    /* Without a signer of certd's, the VMI CA is the host's, reached through pldmd. */
+    ca->is_host = !conn->d->ca || ca_signer(conn->d->ca) == CONFIG_SIGNER_OFF;
+    ca->ca = ca->is_host ? NULL : conn->d->ca;
     *ret = ca;
     return 0;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * What dbus.c (the certificate managers) shares with dbus-ca.c (the VMI CA): the connection, the
- * error replies, and the CA part's life cycle. Not for other modules: they use dbus.h.
+ * What dbus.c (the certificate managers) shares with dbus-ca.c (the VMI CA): the connection
+ * type, the error replies, and the CA part's life cycle. Not for other modules: they use dbus.h.
  */
 #pragma once
 
@@ -36,7 +36,11 @@ struct daemon;
 /* Issuer / Subject as dbus_name_format renders them, at most (bytes, without the NUL). */
 #define DBUS_NAME_STR_MAX (4u * CERTD_DN_STR_MAX)
 
-/* The connection both parts use; owned by dbus.c. */
+/*
+ * One part's connection (a manager's, or the VMI CA's): each part owns its one bus name on a
+ * connection of its own, as upstream runs one process per name (dbus.h says why). Owned by
+ * dbus.c, which makes, loses and remakes each one on its own; a part only borrows its own.
+ */
 struct dbus_conn {
     struct daemon *d;       /* borrowed */
     const struct sdlib *sd; /* libsystemd */
@@ -120,16 +124,18 @@ _must_check_ int dbus_name_format(const X509_NAME *name, char **ret);
 struct dbus_ca;
 
 /*
- * The VMI CA part, for conn (borrowed; outlives it). *ret NULL when the daemon's CA signer is
- * off (nothing is served then). 0, -ENOMEM.
+ * The VMI CA part, for conn (borrowed; outlives it; the CA's own connection). Always made: with
+ * the daemon's [ca] signer local or exec certd signs the entries; with signer off (or no CA)
+ * it serves in host mode, where pldmd answers each entry through Properties.Set (dbus-ca.c).
+ * 0 with *ret, -ENOMEM, -EINVAL.
  */
 _must_check_ int dbus_ca_new(struct dbus_conn *conn, struct dbus_ca **ret);
 
 /*
- * A connection is up (at start, and again after a reconnect): register the objects (the manager
- * and every entry kept). dbus.c then requests DBUS_CA_SERVICE with its own names, so that the
- * objects are in place when the name appears, and never waits for the bus on the loop (a
- * blocking request at start only). 0, or -errno with err (-ENOMEM, sd-bus's errors).
+ * The CA's connection is up (at start, and again after a reconnect): register the objects (the
+ * manager and every entry kept). dbus.c then requests DBUS_CA_SERVICE on that connection, so
+ * that the objects are in place when the name appears, and never waits for the bus on the loop
+ * (a blocking request at start only). 0, or -errno with err (-ENOMEM, sd-bus's errors).
  */
 _must_check_ int dbus_ca_attach(struct dbus_ca *ca, struct certd_err *err);
 
@@ -144,3 +150,13 @@ void dbus_ca_detach(struct dbus_ca *ca);
  * are orphaned and freed by that call; dbus_free is called after ca_free, so none is left then.
  */
 struct dbus_ca *dbus_ca_free(struct dbus_ca *ca);
+
+/*
+ * Host mode: what pldmd may write to an entry's ClientCertificate (v, len bytes, no NUL
+ * inside): "" or PEM certificate(s) that parse (bundle_parse), at most CA_EXEC_OUT_MAX bytes,
+ * no private key, not DER. 0 with the number of certificates in *ret_n (0 for ""), or -errno
+ * with err: -E2BIG CERTD_E_INPUT_TOO_LARGE, bundle_parse's errors, -EBADMSG
+ * CERTD_E_INPUT_GARBAGE for DER, -EINVAL CERTD_E_FIELD_INVALID for a key. Pure, thread-safe.
+ */
+_must_check_ int dbus_ca_check_client_cert(OSSL_LIB_CTX *libctx, const char *propq, const char *v,
+                                           size_t len, size_t *ret_n, struct certd_err *err);

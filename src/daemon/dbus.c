@@ -2,12 +2,15 @@
 /*
  * The D-Bus front end for certificate endpoints (issue #7, seed 002): per [endpoint], the
  * manager object of OpenBMC's phosphor-certificate-manager with its certificate objects and
- * its CSR object, served over one sd-bus connection that busev drives from certd's loop.
+ * its CSR object, each manager on an sd-bus connection of its own (owning its one bus name, as
+ * upstream's one process per name) that busev drives from certd's loop.
  *
  * Invariants:
  *  - The model (struct dbus_mgr and its struct dbus_cert objects) mirrors one published
- *    snapshot per endpoint (mgr->shown) and outlives connections: a lost bus drops every slot
- *    and keeps the model; a new connection registers it again, same paths, same ids.
+ *    snapshot per endpoint (mgr->shown) and outlives connections: a lost connection drops its
+ *    part's slots and keeps the model; a new one registers it again, same paths, same ids.
+ *  - Objects and signals of a manager go only over its own connection (struct dbus_link), so
+ *    that clients tracking names (phosphor-objmgr) credit them to the right name.
  *  - Object ids count 1, 2, ... per manager and are never reused while certd runs, so a path a
  *    client holds names one certificate or none. A certificate object holds a reference to the
  *    snapshot its entry lives in, so its properties never dangle.
@@ -124,31 +127,53 @@ enum mgr_slot {
 };
 
 struct dbus;
+struct dbus_link;
 
-/* A bus name we own: a manager's or the VMI CA's. */
-struct dbus_name {
+/* What a link serves: its objects go on a new connection, and come off a closing one. */
+typedef int (*link_attach_fn)(struct dbus_link *l, struct certd_err *err);
+typedef void (*link_detach_fn)(struct dbus_link *l);
+typedef void (*link_owned_fn)(struct dbus_link *l);
+
+/*
+ * One connection owning one bus name (a manager's or the VMI CA's), as upstream runs one
+ * process per name: phosphor-objmgr keeps one well-known name per connection and credits
+ * InterfacesAdded/Removed only to that name, so objects and signals of a name must come from
+ * the connection that owns it. Each link connects, loses its bus and reconnects on its own.
+ */
+struct dbus_link {
+    struct dbus_conn conn; /* d, sd; ev NULL while not connected */
     struct dbus *db;
-    const char *service; /* borrowed: the manager's service[], or DBUS_CA_SERVICE */
-    sd_bus_slot *slot;   /* an asynchronous request in flight (after a reconnect) */
+    const char *service;    /* borrowed: the manager's service[], or DBUS_CA_SERVICE */
+    sd_bus_slot *name_slot; /* an asynchronous request in flight (after a reconnect) */
+    struct event *retry;
+    bool is_drop_wanted; /* the name request failed after a reconnect: start over */
+    link_attach_fn attach;
+    link_detach_fn detach;
+    link_owned_fn owned; /* nullable: the name became ours after a reconnect */
 };
 
 /* The manager object of one endpoint. */
 struct dbus_mgr {
+    struct dbus_link link; /* first: link_mgr() */
     struct dbus *db;
     struct endpoint *ep;
     enum endpoint_type type;
     char service[DBUS_SERVICE_MAX];
-    struct dbus_name name;
     char path[DBUS_MGR_PATH_MAX];
     char csr_path[DBUS_PATH_MAX];
     struct ep_snapshot *shown; /* what the bus shows */
     struct dbus_cert *certs;
     uint64_t next_n;
     sd_bus_slot *slots[MGR_SLOT_MAX];
-    /* the CSR object: exists once a generation finished, until the next one starts */
+    /*
+     * The CSR object: exists once a generation finished, until the next one starts. Every
+     * GenerateCSR counts csr_gen up; only the job of the newest one sets the object (an
+     * older one that ends later is dropped: its key stays a pending key of the manager).
+     */
+    uint64_t csr_gen;
     bool has_csr;
-    bool is_csr_running;
-    char *csr_pem; /* NULL: the generation failed, csr_err says why */
+    bool is_csr_unannounced; /* finished while the connection was down: InterfacesAdded due */
+    char *csr_pem;           /* NULL: the generation failed, csr_err says why */
     struct certd_err csr_err;
     sd_bus_slot *csr_slot;
 };
@@ -156,16 +181,15 @@ struct dbus_mgr {
 struct dbus_job;
 
 struct dbus {
-    struct dbus_conn conn; /* first: dbus-ca.c gets &db->conn */
+    struct daemon *d;
+    const struct sdlib *sd;
     struct dbus_mgr *mgrs;
     size_t n_mgrs;
     struct dbus_ca *ca;
-    struct dbus_name ca_name; /* when ca is not NULL */
+    struct dbus_link ca_link; /* dbus-ca.c borrows &ca_link.conn */
     enum busev_kind kind;
     const char *bus_label; /* "system" / "session", for logs */
-    struct event *retry;
     bool is_closed;
-    bool is_drop_wanted;   /* a name request failed after a reconnect: start over */
     struct dbus_job *jobs; /* every job alive (some wait for a notifier that never answers) */
 };
 
@@ -546,7 +570,7 @@ static int cert_property(sd_bus *bus, const char *path, const char *interface, c
                          sd_bus_message *reply, void *userdata, sd_bus_error *ret_error)
 {
     const struct dbus_cert *c = userdata;
-    const struct sdlib *sd = c->mgr->db->conn.sd;
+    const struct sdlib *sd = c->mgr->link.conn.sd;
     const struct cert_info *ci = c->e->info;
     (void)bus;
     (void)path;
@@ -610,12 +634,12 @@ static sd_bus_vtable delete_vtable[] = {
 
 static void cert_detach(struct dbus_cert *c)
 {
-    dbus_slots_drop(c->mgr->db->conn.sd, c->slots, ELEMENTSOF(c->slots));
+    dbus_slots_drop(c->mgr->link.conn.sd, c->slots, ELEMENTSOF(c->slots));
 }
 
 static int cert_attach(struct dbus_cert *c, sd_bus *bus)
 {
-    const struct sdlib *sd = c->mgr->db->conn.sd;
+    const struct sdlib *sd = c->mgr->link.conn.sd;
     int r =
         sd->sd_bus_add_object_vtable(bus, &c->slots[0], c->path, IFACE_CERTIFICATE, cert_vtable, c);
     if (r >= 0) {
@@ -672,7 +696,7 @@ static int cert_new(struct dbus_mgr *mgr, struct ep_snapshot *snap, const struct
 {
     struct dbus_cert *c = calloc(1, sizeof(*c));
     struct dbus_cert **tail = &mgr->certs;
-    sd_bus *bus = dbus_conn_bus(&mgr->db->conn);
+    sd_bus *bus = dbus_conn_bus(&mgr->link.conn);
     int r;
 
     if (!c) {
@@ -708,7 +732,7 @@ static void cert_remove(struct dbus_mgr *mgr, struct dbus_cert *c, bool is_annou
         }
     }
     if (is_announced) {
-        dbus_emit_removed(&mgr->db->conn, c->path, cert_ifaces);
+        dbus_emit_removed(&mgr->link.conn, c->path, cert_ifaces);
     }
     (void)cert_free(c);
 }
@@ -736,23 +760,33 @@ static sd_bus_vtable csr_vtable[] = {
 
 static int csr_attach(struct dbus_mgr *mgr, sd_bus *bus)
 {
-    return mgr->db->conn.sd->sd_bus_add_object_vtable(bus, &mgr->csr_slot, mgr->csr_path, IFACE_CSR,
-                                                      csr_vtable, mgr);
+    return mgr->link.conn.sd->sd_bus_add_object_vtable(bus, &mgr->csr_slot, mgr->csr_path,
+                                                       IFACE_CSR, csr_vtable, mgr);
 }
 
 static void csr_detach(struct dbus_mgr *mgr)
 {
-    dbus_slots_drop(mgr->db->conn.sd, &mgr->csr_slot, 1);
+    dbus_slots_drop(mgr->link.conn.sd, &mgr->csr_slot, 1);
+}
+
+/* InterfacesAdded of the CSR object, once per generation. */
+static void csr_announce(struct dbus_mgr *mgr)
+{
+    if (mgr->has_csr && mgr->is_csr_unannounced && mgr->csr_slot) {
+        mgr->is_csr_unannounced = false;
+        dbus_emit_added(&mgr->link.conn, mgr->csr_path, csr_ifaces);
+    }
 }
 
 /* The CSR object goes (a new generation starts): InterfacesRemoved, as upstream's does. */
 static void csr_remove(struct dbus_mgr *mgr)
 {
-    if (mgr->has_csr) {
-        dbus_emit_removed(&mgr->db->conn, mgr->csr_path, csr_ifaces);
+    if (mgr->has_csr && !mgr->is_csr_unannounced) {
+        dbus_emit_removed(&mgr->link.conn, mgr->csr_path, csr_ifaces);
     }
     csr_detach(mgr);
     mgr->has_csr = false;
+    mgr->is_csr_unannounced = false;
     free(mgr->csr_pem);
     mgr->csr_pem = NULL;
     err_clear(&mgr->csr_err);
@@ -761,7 +795,7 @@ static void csr_remove(struct dbus_mgr *mgr)
 static int method_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     struct dbus_mgr *mgr = userdata;
-    const struct dbus_conn *c = &mgr->db->conn;
+    const struct dbus_conn *c = &mgr->link.conn;
     (void)ret_error;
 
     if (!mgr->csr_pem) {
@@ -813,6 +847,7 @@ struct dbus_job {
     struct ep_snapshot *before; /* InstallAll: what was there */
     struct ep_snapshot *after;  /* the snapshot the change published */
     char *csr_pem;
+    uint64_t csr_gen; /* JOB_CSR: mgr->csr_gen when it was asked for */
 };
 
 static struct dbus_job *job_free(struct dbus_job *j)
@@ -829,7 +864,7 @@ static struct dbus_job *job_free(struct dbus_job *j)
         j->next->prev = j->prev;
     }
     if (j->call) {
-        (void)j->db->conn.sd->sd_bus_message_unref(j->call);
+        (void)j->db->sd->sd_bus_message_unref(j->call);
     }
     (void)ep_snapshot_unref(j->before);
     (void)ep_snapshot_unref(j->after);
@@ -851,12 +886,12 @@ static int job_new(struct dbus_mgr *mgr, enum job_kind kind, sd_bus_message *cal
     j->kind = kind;
     j->db = db;
     j->mgr = mgr;
-    j->m = db->conn.d->manager;
+    j->m = db->d->manager;
     j->ep = mgr->ep;
     j->type = mgr->type;
-    j->max_body = db->conn.d->cfg->max_body;
-    j->call = db->conn.sd->sd_bus_message_ref(call);
-    const char *sender = db->conn.sd->sd_bus_message_get_sender(call);
+    j->max_body = db->d->cfg->max_body;
+    j->call = db->sd->sd_bus_message_ref(call);
+    const char *sender = db->sd->sd_bus_message_get_sender(call);
     dbus_text_safe(sender ? sender : "(no sender)", j->sender, sizeof(j->sender));
     j->next = db->jobs;
     if (db->jobs) {
@@ -1041,7 +1076,7 @@ static int append_path_of(const struct sdlib *sd, sd_bus_message *reply, const s
 /* InstallAll: the objects of the certificates it added; ReplaceAll: of the whole new set. */
 static int reply_paths(struct dbus_job *j)
 {
-    const struct sdlib *sd = j->db->conn.sd;
+    const struct sdlib *sd = j->db->sd;
     sd_bus_message *reply = NULL;
     int r = sd->sd_bus_message_new_method_return(j->call, &reply);
 
@@ -1070,7 +1105,7 @@ static int reply_paths(struct dbus_job *j)
 /* Loop thread: answer a change that was stored (and announced). */
 static void job_reply(struct dbus_job *j)
 {
-    const struct dbus_conn *c = &j->db->conn;
+    const struct dbus_conn *c = &j->mgr->link.conn;
     int r = 0;
 
     if (!call_is_live(c, j->call)) {
@@ -1131,8 +1166,9 @@ static void job_log(const struct dbus_job *j)
                    j->sender);
         break;
     case JOB_DELETE_ALL:
-        log_notice("dbus: deleted %zu certificate%s on endpoint %s%s (caller %s)", j->n_deleted,
+        log_notice("dbus: deleted %zu certificate%s on endpoint %s%s%s (caller %s)", j->n_deleted,
                    j->n_deleted == 1 ? "" : "s", name, j->r < 0 ? " before a failure" : "",
+                   j->type == ENDPOINT_SERVER ? ", a self-signed certificate took its place" : "",
                    j->sender);
         break;
     case JOB_INSTALL_ALL: {
@@ -1175,12 +1211,40 @@ static void job_notified(void *arg, int result, const char *message)
     job_reply(j);
 }
 
+/* Register the CSR object and, with the name ours, announce it (bmcweb waits for exactly this
+ * signal before it reads the CSR). Without a connection, the next one announces it. */
+static void csr_publish(struct dbus_mgr *mgr)
+{
+    sd_bus *bus = dbus_conn_bus(&mgr->link.conn);
+
+    mgr->is_csr_unannounced = true;
+    if (!bus) {
+        return;
+    }
+    csr_detach(mgr);
+    int r = csr_attach(mgr, bus);
+    if (r < 0) {
+        log_err("dbus: cannot register %s: %s", mgr->csr_path, strerror(-r));
+        return;
+    }
+    if (!mgr->link.name_slot) {
+        csr_announce(mgr);
+    }
+    /* Otherwise the name request is in flight: name_reply announces it once the name is ours,
+     * so that a client matching on the well-known name sees it. */
+}
+
 static void csr_done(struct dbus_job *j, bool cancelled)
 {
     struct dbus_mgr *mgr = j->mgr;
-    struct dbus *db = j->db;
 
-    mgr->is_csr_running = false;
+    if (j->csr_gen != mgr->csr_gen) {
+        /* A newer GenerateCSR came meanwhile: its result is the one the object shows. */
+        log_info("dbus: endpoint %s: a CSR requested by %s ended after a newer request; dropped "
+                 "(its key stays pending)",
+                 endpoint_name(j->ep), j->sender);
+        return;
+    }
     err_clear(&mgr->csr_err);
     if (cancelled) {
         (void)err_set(&mgr->csr_err, -ECANCELED, CERTD_E_UNAVAILABLE, "certd is shutting down");
@@ -1194,25 +1258,14 @@ static void csr_done(struct dbus_job *j, bool cancelled)
                    j->sender);
     }
     mgr->has_csr = true;
-    sd_bus *bus = dbus_conn_bus(&db->conn);
-    if (!bus) {
-        return;
-    }
-    csr_detach(mgr);
-    int r = csr_attach(mgr, bus);
-    if (r < 0) {
-        log_err("dbus: cannot register %s: %s", mgr->csr_path, strerror(-r));
-        return;
-    }
-    /* bmcweb waits for exactly this signal before it reads the CSR. */
-    dbus_emit_added(&db->conn, mgr->csr_path, csr_ifaces);
+    csr_publish(mgr);
 }
 
 /* Loop thread: the worker finished (or the pool is shutting down). */
 static void job_done(void *arg, bool cancelled)
 {
     _cleanup_(cleanup_dbus_job) struct dbus_job *j = arg;
-    const struct dbus_conn *c = &j->db->conn;
+    const struct dbus_conn *c = &j->mgr->link.conn;
 
     if (j->kind == JOB_CSR) {
         csr_done(j, cancelled);
@@ -1244,13 +1297,13 @@ static void job_done(void *arg, bool cancelled)
     struct dbus *db = j->db;
     struct endpoint *ep = j->ep;
     struct dbus_job *owned = TAKE_PTR(j);
-    daemon_endpoint_changed(db->conn.d, ep, &owned->change, job_notified, owned);
+    daemon_endpoint_changed(db->d, ep, &owned->change, job_notified, owned);
 }
 
 /* Hand j to the pool; a full queue is Unavailable. Returns what a method handler returns. */
 static int job_submit(struct dbus_job *j, enum worker_lane lane)
 {
-    const struct dbus_conn *c = &j->db->conn;
+    const struct dbus_conn *c = &j->mgr->link.conn;
     sd_bus_message *call = j->call;
 
     if (worker_submit(c->d->workers, lane, job_run, job_done, j) < 0) {
@@ -1285,7 +1338,7 @@ static int check_file_arg(const struct dbus_conn *c, sd_bus_message *m, const ch
 static int submit_upload(struct dbus_mgr *mgr, sd_bus_message *m, enum job_kind kind,
                          const char *id)
 {
-    const struct dbus_conn *c = &mgr->db->conn;
+    const struct dbus_conn *c = &mgr->link.conn;
     const char *file = NULL;
     struct dbus_job *j = NULL;
     int r = c->sd->sd_bus_message_read(m, "s", &file);
@@ -1317,16 +1370,38 @@ static int method_install(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
     return submit_upload(userdata, m, JOB_INSTALL, NULL);
 }
 
+/*
+ * Upstream offers InstallAll and ReplaceAll on every manager and refuses them where the type has
+ * one certificate: NotAllowed, pointing at the methods that fit.
+ */
+static int refuse_set_method(struct dbus_mgr *mgr, sd_bus_message *m, const char *method)
+{
+    const struct dbus_cert *cert = mgr->certs;
+    return dbus_reply_errorf(&mgr->link.conn, m, DBUS_E_NOT_ALLOWED,
+                             "%s is for authority endpoints; %s endpoint %s holds one "
+                             "certificate: use %s",
+                             method, type_path[mgr->type], endpoint_name(mgr->ep),
+                             cert ? "Replace on its certificate object" : "Install");
+}
+
 static int method_install_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
+    struct dbus_mgr *mgr = userdata;
     (void)ret_error;
-    return submit_upload(userdata, m, JOB_INSTALL_ALL, NULL);
+    if (mgr->type != ENDPOINT_AUTHORITY) {
+        return refuse_set_method(mgr, m, "InstallAll");
+    }
+    return submit_upload(mgr, m, JOB_INSTALL_ALL, NULL);
 }
 
 static int method_replace_all(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
+    struct dbus_mgr *mgr = userdata;
     (void)ret_error;
-    return submit_upload(userdata, m, JOB_REPLACE_ALL, NULL);
+    if (mgr->type != ENDPOINT_AUTHORITY) {
+        return refuse_set_method(mgr, m, "ReplaceAll");
+    }
+    return submit_upload(mgr, m, JOB_REPLACE_ALL, NULL);
 }
 
 static int method_replace(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
@@ -1356,13 +1431,7 @@ static int method_delete_all(sd_bus_message *m, void *userdata, sd_bus_error *re
     struct dbus_job *j = NULL;
     (void)ret_error;
 
-    if (mgr->type == ENDPOINT_SERVER) {
-        const struct dbus_cert *cert = mgr->certs;
-        return dbus_reply_errorf(&mgr->db->conn, m, DBUS_E_NOT_ALLOWED,
-                                 "a server endpoint (%s) always serves a certificate; Delete on "
-                                 "%s replaces it with a self-signed one",
-                                 endpoint_name(mgr->ep), cert ? cert->path : mgr->path);
-    }
+    /* A server's certificate is deleted as by Delete: a self-signed one takes its place. */
     int r = job_new(mgr, JOB_DELETE_ALL, m, &j);
     if (r < 0) {
         return r;
@@ -1445,7 +1514,7 @@ static int csr_key_spec(const struct config_endpoint *cfg, const char *alg, cons
 static int method_generate_csr(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
     struct dbus_mgr *mgr = userdata;
-    const struct dbus_conn *c = &mgr->db->conn;
+    const struct dbus_conn *c = &mgr->link.conn;
     const struct sdlib *sd = c->sd;
     _cleanup_(cleanup_dbus_job) struct dbus_job *j = NULL;
     struct certd_err err = { 0 };
@@ -1455,11 +1524,11 @@ static int method_generate_csr(sd_bus_message *m, void *userdata, sd_bus_error *
     int r;
     (void)ret_error;
 
-    if (mgr->is_csr_running) {
+    if (mgr->type == ENDPOINT_AUTHORITY) {
         return dbus_reply_errorf(c, m, DBUS_E_NOT_ALLOWED,
-                                 "a CSR is being generated for endpoint %s; wait for "
-                                 "InterfacesAdded of %s",
-                                 endpoint_name(mgr->ep), mgr->csr_path);
+                                 "endpoint %s is an authority: it holds CA certificates installed "
+                                 "from files and has no key of its own to make a CSR for",
+                                 endpoint_name(mgr->ep));
     }
     r = job_new(mgr, JOB_CSR, m, &j);
     if (r < 0) {
@@ -1501,10 +1570,12 @@ static int method_generate_csr(sd_bus_message *m, void *userdata, sd_bus_error *
     if (worker_submit(c->d->workers, lane, job_run, job_done, j) < 0) {
         return dbus_reply_errorf(c, m, DBUS_E_UNAVAILABLE, "certd is busy; try again in a moment");
     }
+    /* The newest request wins (upstream starts a new generation too; bmcweb asks again after
+     * its own timeout): a job still running for an older one is dropped when it ends. */
+    j->csr_gen = ++mgr->csr_gen;
     TAKE_PTR(j);
     /* Upstream keeps one CSR: the last one goes when a new generation starts. */
     csr_remove(mgr);
-    mgr->is_csr_running = true;
     return sd->sd_bus_reply_method_return(m, "s", mgr->csr_path);
 }
 
@@ -1564,8 +1635,7 @@ static void vtables_fix(const struct sdlib *sd)
 
 static void mgr_detach(struct dbus_mgr *mgr)
 {
-    dbus_slots_drop(mgr->db->conn.sd, mgr->slots, ELEMENTSOF(mgr->slots));
-    dbus_slots_drop(mgr->db->conn.sd, &mgr->name.slot, 1);
+    dbus_slots_drop(mgr->link.conn.sd, mgr->slots, ELEMENTSOF(mgr->slots));
     for (struct dbus_cert *c = mgr->certs; c; c = c->next) {
         cert_detach(c);
     }
@@ -1575,28 +1645,29 @@ static void mgr_detach(struct dbus_mgr *mgr)
 static int mgr_add_vtable(struct dbus_mgr *mgr, sd_bus *bus, enum mgr_slot slot, const char *iface,
                           const sd_bus_vtable *vt)
 {
-    return mgr->db->conn.sd->sd_bus_add_object_vtable(bus, &mgr->slots[slot], mgr->path, iface, vt,
-                                                      mgr);
+    return mgr->link.conn.sd->sd_bus_add_object_vtable(bus, &mgr->slots[slot], mgr->path, iface, vt,
+                                                       mgr);
 }
 
 /* Register mgr's objects on bus: the manager, its certificates, its CSR. */
 static int mgr_attach(struct dbus_mgr *mgr, sd_bus *bus)
 {
-    const struct sdlib *sd = mgr->db->conn.sd;
+    const struct sdlib *sd = mgr->link.conn.sd;
     int r = sd->sd_bus_add_object_manager(bus, &mgr->slots[MGR_SLOT_OBJECT_MANAGER], mgr->path);
 
+    /* Every manager has all five, as upstream's (certs_manager.hpp); the methods refuse what
+     * the type does not allow with NotAllowed. */
     if (r >= 0) {
         r = mgr_add_vtable(mgr, bus, MGR_SLOT_INSTALL, IFACE_INSTALL, install_vtable);
     }
-    if (r >= 0 && mgr->type != ENDPOINT_AUTHORITY) {
+    if (r >= 0) {
         r = mgr_add_vtable(mgr, bus, MGR_SLOT_CSR_CREATE, IFACE_CSR_CREATE, csr_create_vtable);
     }
-    if (r >= 0 && mgr->type == ENDPOINT_AUTHORITY) {
+    if (r >= 0) {
         r = mgr_add_vtable(mgr, bus, MGR_SLOT_INSTALL_ALL, IFACE_INSTALL_ALL, install_all_vtable);
-        if (r >= 0) {
-            r = mgr_add_vtable(mgr, bus, MGR_SLOT_REPLACE_ALL, IFACE_REPLACE_ALL,
-                               replace_all_vtable);
-        }
+    }
+    if (r >= 0) {
+        r = mgr_add_vtable(mgr, bus, MGR_SLOT_REPLACE_ALL, IFACE_REPLACE_ALL, replace_all_vtable);
     }
     if (r >= 0) {
         r = mgr_add_vtable(mgr, bus, MGR_SLOT_DELETE_ALL, IFACE_DELETE_ALL, delete_all_vtable);
@@ -1613,12 +1684,38 @@ static int mgr_attach(struct dbus_mgr *mgr, sd_bus *bus)
     return r;
 }
 
+static int mgr_link_attach(struct dbus_link *l, struct certd_err *err)
+{
+    /* The link is the manager's first member. */
+    struct dbus_mgr *mgr = (struct dbus_mgr *)l;
+    int r = mgr_attach(mgr, dbus_conn_bus(&l->conn));
+    if (r < 0) {
+        return err_set(err, r, CERTD_E_INTERNAL, "cannot register %s: %s", mgr->path, strerror(-r));
+    }
+    return 0;
+}
+
+static void mgr_link_detach(struct dbus_link *l)
+{
+    mgr_detach((struct dbus_mgr *)l);
+}
+
+/* The name is ours (after a reconnect): what happened while the bus was away can be told. */
+static void mgr_link_owned(struct dbus_link *l)
+{
+    csr_announce((struct dbus_mgr *)l);
+}
+
 static void mgr_done(struct dbus_mgr *mgr)
 {
     if (!mgr->db) {
         return;
     }
     mgr_detach(mgr);
+    if (mgr->link.retry) {
+        event_free(mgr->link.retry);
+        mgr->link.retry = NULL;
+    }
     while (mgr->certs) {
         struct dbus_cert *c = mgr->certs;
         mgr->certs = c->next;
@@ -1646,7 +1743,12 @@ static int mgr_init(struct dbus_mgr *mgr, struct dbus *db, struct endpoint *ep,
     *mgr = (struct dbus_mgr){ .db = db, .ep = ep, .type = type, .next_n = 1 };
     (void)snprintf(mgr->service, sizeof(mgr->service), "%s%s.%c%s", DBUS_SERVICE_PREFIX,
                    type_service[type], (char)(name[0] - 'a' + 'A'), name + 1);
-    mgr->name = (struct dbus_name){ .db = db, .service = mgr->service };
+    mgr->link = (struct dbus_link){ .conn = { .d = db->d, .sd = db->sd },
+                                    .db = db,
+                                    .service = mgr->service,
+                                    .attach = mgr_link_attach,
+                                    .detach = mgr_link_detach,
+                                    .owned = mgr_link_owned };
     (void)snprintf(mgr->path, sizeof(mgr->path), "%s/%s/%s", DBUS_CERTS_ROOT, type_path[type],
                    name);
     (void)snprintf(mgr->csr_path, sizeof(mgr->csr_path), "%s/csr", mgr->path);
@@ -1669,11 +1771,11 @@ static bool entry_same(const struct cert_entry *a, const struct cert_entry *b)
            (a->pem_len == b->pem_len && memcmp(a->pem, b->pem, a->pem_len) == 0);
 }
 
-static void emit_changed(struct dbus *db, const struct dbus_cert *c)
+static void emit_changed(const struct dbus_cert *c)
 {
     if (c->slots[0]) {
         /* NULL: every property that emits changes, i.e. every Certificate property. */
-        dbus_emit_changed(&db->conn, c->path, IFACE_CERTIFICATE, NULL);
+        dbus_emit_changed(&c->mgr->link.conn, c->path, IFACE_CERTIFICATE, NULL);
     }
 }
 
@@ -1685,7 +1787,7 @@ static int cert_add_announced(struct dbus_mgr *mgr, struct ep_snapshot *snap,
     if (r < 0) {
         return r;
     }
-    dbus_emit_added(&mgr->db->conn, c->path, cert_ifaces);
+    dbus_emit_added(&mgr->link.conn, c->path, cert_ifaces);
     return 0;
 }
 
@@ -1720,7 +1822,7 @@ static int authority_changed(struct dbus_mgr *mgr, struct ep_snapshot *snap,
             continue;
         }
         if (!is_same) {
-            emit_changed(mgr->db, c);
+            emit_changed(c);
         }
     }
     for (size_t i = 0; i < snap->n; i++) {
@@ -1761,7 +1863,7 @@ static int single_changed(struct dbus_mgr *mgr, struct ep_snapshot *snap,
         return r;
     }
     if (!is_same) {
-        emit_changed(mgr->db, c);
+        emit_changed(c);
     }
     return 0;
 }
@@ -1796,180 +1898,190 @@ void dbus_endpoint_changed(struct dbus *db, struct endpoint *ep,
     }
     (void)ep_snapshot_unref(mgr->shown);
     mgr->shown = TAKE_PTR(snap);
-    dbus_conn_kick(&db->conn);
+    dbus_conn_kick(&mgr->link.conn);
 }
 
-/* ---- the connection: names, loss, reconnection ---- */
+/* ---- connections: one per name, each lost and made again on its own ---- */
 
-static void retry_arm(struct dbus *db, int seconds)
+static void retry_arm(struct dbus_link *l, int seconds)
 {
     struct timeval tv = { .tv_sec = seconds, .tv_usec = 0 };
-    if (db->retry && !db->is_closed) {
-        (void)evtimer_add(db->retry, &tv);
+    if (l->retry && !l->db->is_closed) {
+        (void)evtimer_add(l->retry, &tv);
     }
 }
 
-/* Drop every slot and the connection; the model stays. */
-static void conn_down(struct dbus *db)
+/* Drop every slot of the link and its connection; the model stays. */
+static void link_down(struct dbus_link *l)
 {
-    for (size_t i = 0; i < db->n_mgrs; i++) {
-        mgr_detach(&db->mgrs[i]);
-    }
-    if (db->ca) {
-        dbus_ca_detach(db->ca);
-    }
-    dbus_slots_drop(db->conn.sd, &db->ca_name.slot, 1);
-    /* Closing the connection gives every name back at once (the bus daemon does that for a
+    l->detach(l);
+    dbus_slots_drop(l->conn.sd, &l->name_slot, 1);
+    /* Closing the connection gives the name back at once (the bus daemon does that for a
      * connection that goes): no ReleaseName round trip on the loop. */
-    db->conn.ev = busev_free(db->conn.ev);
+    l->conn.ev = busev_free(l->conn.ev);
 }
 
 /* After a reconnect: a name that cannot be ours means starting over later. */
 static int name_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
 {
-    struct dbus_name *name = userdata;
-    struct dbus *db = name->db;
-    const struct sdlib *sd = db->conn.sd;
+    struct dbus_link *l = userdata;
+    const struct sdlib *sd = l->conn.sd;
     const sd_bus_error *e = sd->sd_bus_message_get_error(m);
     uint32_t code = 0;
     (void)ret_error;
 
+    /* sd-bus holds its own reference while this runs: the request is no longer in flight. */
+    l->name_slot = sd->sd_bus_slot_unref(l->name_slot);
     if (!e && sd->sd_bus_message_read(m, "u", &code) >= 0 &&
         (code == 1 || code == 4)) { /* primary owner, already owner */
+        if (l->owned) {
+            l->owned(l);
+        }
         return 0;
     }
     char why[CERTD_ERR_MSG_MAX];
     dbus_text_safe(e ? (e->message ? e->message : e->name) : "owned by another process", why,
                    sizeof(why));
-    log_err("dbus: cannot own bus name %s: %s; trying again in %d s", name->service, why,
+    log_err("dbus: cannot own bus name %s: %s; trying again in %d s", l->service, why,
             DBUS_RETRY_SECONDS);
     /* Not from inside sd_bus_process: the timer drops the connection. */
-    db->is_drop_wanted = true;
-    if (db->retry) {
+    l->is_drop_wanted = true;
+    if (l->retry) {
         struct timeval now = { 0, 0 };
-        (void)evtimer_add(db->retry, &now);
+        (void)evtimer_add(l->retry, &now);
     }
     return 0;
 }
 
 /*
- * Request every name: the managers' and the VMI CA's. At start (is_sync) the loop does not run
- * yet and a taken name must stop certd, so each request waits for its answer. After a
- * reconnect the loop runs and must never wait on the bus (a bus that accepts the connection
- * and then hangs would stop Redfish too): the requests go out asynchronously and name_reply
- * judges the answers.
+ * Request the link's name. At start (is_sync) the loop does not run yet and a taken name must
+ * stop certd, so the request waits for its answer. After a reconnect the loop runs and must
+ * never wait on the bus (a bus that accepts the connection and then hangs would stop Redfish
+ * too): the request goes out asynchronously and name_reply judges the answer.
  */
-static int request_names(struct dbus *db, sd_bus *bus, bool is_sync, struct certd_err *err)
+static int request_name(struct dbus_link *l, sd_bus *bus, bool is_sync, struct certd_err *err)
 {
-    const struct sdlib *sd = db->conn.sd;
+    const struct sdlib *sd = l->conn.sd;
+    int r;
 
-    for (size_t i = 0; i <= db->n_mgrs; i++) {
-        struct dbus_name *name = i < db->n_mgrs ? &db->mgrs[i].name : &db->ca_name;
-        int r;
-        if (i == db->n_mgrs && !db->ca) {
-            break;
+    if (!is_sync) {
+        r = sd->sd_bus_request_name_async(bus, &l->name_slot, l->service, 0, name_reply, l);
+        if (r < 0) {
+            return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot request bus name %s: %s",
+                           l->service, strerror(-r));
         }
-        if (!is_sync) {
-            r = sd->sd_bus_request_name_async(bus, &name->slot, name->service, 0, name_reply, name);
-            if (r < 0) {
-                return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot request bus name %s: %s",
-                               name->service, strerror(-r));
-            }
-            continue;
-        }
-        /* No queueing: a name we would get some day is no use to callers now. */
-        r = sd->sd_bus_request_name(bus, name->service, 0);
-        if (r == -EEXIST) {
-            return err_set(err, r, CERTD_E_IN_USE,
-                           "bus name %s is owned by another process (phosphor-certificate-manager "
-                           "still running?)",
-                           name->service);
-        }
-        if (r < 0 && r != -EALREADY) {
-            return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot own bus name %s: %s", name->service,
-                           strerror(-r));
-        }
+        return 0;
+    }
+    /* No queueing: a name we would get some day is no use to callers now. */
+    r = sd->sd_bus_request_name(bus, l->service, 0);
+    if (r == -EEXIST) {
+        return err_set(err, r, CERTD_E_IN_USE,
+                       "bus name %s is owned by another process (phosphor-certificate-manager "
+                       "still running?)",
+                       l->service);
+    }
+    if (r < 0 && r != -EALREADY) {
+        return err_set(err, r, CERTD_E_UNAVAILABLE, "cannot own bus name %s: %s", l->service,
+                       strerror(-r));
     }
     return 0;
 }
 
 static void on_lost(void *arg, int r);
 
-/* Connect, register everything and request the names. On failure nothing is left. */
-static int conn_up(struct dbus *db, bool is_start, struct certd_err *err)
+/* Connect, register the link's objects and request its name. On failure nothing is left. */
+static int link_up(struct dbus_link *l, bool is_start, struct certd_err *err)
 {
-    const struct sdlib *sd = db->conn.sd;
+    const struct sdlib *sd = l->conn.sd;
     char msg[CERTD_ERR_MSG_MAX];
     int r;
 
-    r = busev_open(db->conn.d->base, sd, db->kind, on_lost, db, &db->conn.ev, msg, sizeof(msg));
+    r = busev_open(l->conn.d->base, sd, l->db->kind, on_lost, l, &l->conn.ev, msg, sizeof(msg));
     if (r < 0) {
         return err_set(err, r, CERTD_E_UNAVAILABLE, "%s", msg);
     }
-    sd_bus *bus = busev_bus(db->conn.ev);
-    (void)sd->sd_bus_set_description(bus, "certd");
-    for (size_t i = 0; r >= 0 && i < db->n_mgrs; i++) {
-        r = mgr_attach(&db->mgrs[i], bus);
-        if (r < 0) {
-            (void)err_set(err, r, CERTD_E_INTERNAL, "cannot register %s: %s", db->mgrs[i].path,
-                          strerror(-r));
-        }
-    }
-    if (r >= 0 && db->ca) {
-        r = dbus_ca_attach(db->ca, err);
-    }
-    /* Names last: whoever sees one finds every object in place. */
+    sd_bus *bus = busev_bus(l->conn.ev);
+    (void)sd->sd_bus_set_description(bus, l->service);
+    r = l->attach(l, err);
+    /* The name last: whoever sees it finds every object in place. */
     if (r >= 0) {
-        r = request_names(db, bus, is_start, err);
+        r = request_name(l, bus, is_start, err);
     }
     if (r < 0) {
-        conn_down(db);
+        link_down(l);
         return r;
     }
     /* Synchronous calls ran sd-bus outside the loop: tell the loop what it wants now. */
-    dbus_conn_kick(&db->conn);
+    dbus_conn_kick(&l->conn);
     return 0;
 }
 
 static void on_lost(void *arg, int r)
 {
-    struct dbus *db = arg;
+    struct dbus_link *l = arg;
 
-    log_warning("dbus: lost the connection to the %s bus (%s); trying again every %d s",
-                db->bus_label, strerror(r < 0 ? -r : r), DBUS_RETRY_SECONDS);
+    log_warning("dbus: %s lost its connection to the %s bus (%s); trying again every %d s",
+                l->service, l->db->bus_label, strerror(r < 0 ? -r : r), DBUS_RETRY_SECONDS);
     /* A name answer the closing connection failed is no reason to wait one more period. */
-    db->is_drop_wanted = false;
-    conn_down(db);
-    retry_arm(db, DBUS_RETRY_SECONDS);
+    l->is_drop_wanted = false;
+    link_down(l);
+    retry_arm(l, DBUS_RETRY_SECONDS);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
-    struct dbus *db = arg;
+    struct dbus_link *l = arg;
     struct certd_err err = { 0 };
     (void)fd;
     (void)what;
 
-    if (db->is_closed) {
+    if (l->db->is_closed) {
         return;
     }
-    if (db->is_drop_wanted) {
-        db->is_drop_wanted = false;
-        conn_down(db);
-        retry_arm(db, DBUS_RETRY_SECONDS);
+    if (l->is_drop_wanted) {
+        l->is_drop_wanted = false;
+        link_down(l);
+        retry_arm(l, DBUS_RETRY_SECONDS);
         return;
     }
-    if (db->conn.ev) {
+    if (l->conn.ev) {
         return;
     }
-    int r = conn_up(db, false, &err);
+    int r = link_up(l, false, &err);
     if (r < 0) {
         /* Warned once when the connection went; each try is a debug line. */
-        log_debug("dbus: cannot reconnect to the %s bus: %s", db->bus_label, err.msg);
-        retry_arm(db, DBUS_RETRY_SECONDS);
+        log_debug("dbus: %s cannot reconnect to the %s bus: %s", l->service, l->db->bus_label,
+                  err.msg);
+        retry_arm(l, DBUS_RETRY_SECONDS);
         return;
     }
-    log_notice("dbus: connected to the %s bus again", db->bus_label);
+    log_notice("dbus: %s connected to the %s bus again", l->service, l->db->bus_label);
+}
+
+static int link_init(struct dbus_link *l)
+{
+    l->retry = evtimer_new(l->conn.d->base, on_retry, l);
+    return l->retry ? 0 : -ENOMEM;
+}
+
+/* The VMI CA's link: its objects are dbus-ca.c's. */
+static int ca_link_attach(struct dbus_link *l, struct certd_err *err)
+{
+    return dbus_ca_attach(l->db->ca, err);
+}
+
+static void ca_link_detach(struct dbus_link *l)
+{
+    dbus_ca_detach(l->db->ca);
+}
+
+/* Link i: the managers' in order, then the VMI CA's; NULL after the last. */
+static struct dbus_link *db_link(struct dbus *db, size_t i)
+{
+    if (i < db->n_mgrs) {
+        return &db->mgrs[i].link;
+    }
+    return i == db->n_mgrs && db->ca ? &db->ca_link : NULL;
 }
 
 /* ---- life cycle ---- */
@@ -1977,6 +2089,7 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 int dbus_start(struct daemon *d, struct dbus **ret, struct certd_err *err)
 {
     _cleanup_(cleanup_dbus) struct dbus *db = NULL;
+    struct dbus_link *l;
     char msg[CERTD_ERR_MSG_MAX];
     int r;
 
@@ -1996,51 +2109,67 @@ int dbus_start(struct daemon *d, struct dbus **ret, struct certd_err *err)
     if (!db) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
-    db->conn = (struct dbus_conn){ .d = d, .sd = sd };
+    db->d = d;
+    db->sd = sd;
     db->kind = d->cfg->dbus_bus == CONFIG_DBUS_SYSTEM ? BUSEV_SYSTEM : BUSEV_USER;
     db->bus_label = d->cfg->dbus_bus == CONFIG_DBUS_SYSTEM ? "system" : "session";
+    db->ca_link = (struct dbus_link){ .conn = { .d = d, .sd = sd },
+                                      .db = db,
+                                      .service = DBUS_CA_SERVICE,
+                                      .attach = ca_link_attach,
+                                      .detach = ca_link_detach };
     size_t n = manager_n_endpoints(d->manager);
     db->mgrs = calloc(n > 0 ? n : 1, sizeof(*db->mgrs));
-    db->retry = evtimer_new(d->base, on_retry, db);
-    if (!db->mgrs || !db->retry) {
+    if (!db->mgrs) {
         return err_set(err, -ENOMEM, CERTD_E_NO_MEMORY, "out of memory");
     }
     for (size_t i = 0; i < n; i++) {
         r = mgr_init(&db->mgrs[i], db, manager_endpoint_at(d->manager, i), err);
         db->n_mgrs = i + 1;
+        if (r >= 0) {
+            r = link_init(&db->mgrs[i].link);
+            if (r < 0) {
+                return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
+            }
+        }
         if (r < 0) {
             return r;
         }
     }
-    r = dbus_ca_new(&db->conn, &db->ca);
+    r = dbus_ca_new(&db->ca_link.conn, &db->ca);
+    if (r >= 0 && db->ca) {
+        r = link_init(&db->ca_link);
+    }
     if (r < 0) {
         return err_set(err, r, CERTD_E_NO_MEMORY, "out of memory");
     }
-    db->ca_name = (struct dbus_name){ .db = db, .service = DBUS_CA_SERVICE };
-    r = conn_up(db, true, err);
-    if (r < 0) {
-        return r;
+    for (size_t i = 0; (l = db_link(db, i)); i++) {
+        r = link_up(l, true, err);
+        if (r < 0) {
+            return r;
+        }
     }
-    log_info("dbus: serving %zu certificate endpoint%s on the %s bus", db->n_mgrs,
-             db->n_mgrs == 1 ? "" : "s", db->bus_label);
+    log_info("dbus: serving %zu certificate endpoint%s%s on the %s bus, one connection each",
+             db->n_mgrs, db->n_mgrs == 1 ? "" : "s", db->ca ? " and the VMI CA" : "",
+             db->bus_label);
     *ret = TAKE_PTR(db);
     return 0;
 }
 
 void dbus_close(struct dbus *db)
 {
+    struct dbus_link *l;
+
     if (!db || db->is_closed) {
         return;
     }
     db->is_closed = true;
-    if (db->retry) {
-        (void)event_del(db->retry);
+    for (size_t i = 0; (l = db_link(db, i)); i++) {
+        if (l->retry) {
+            (void)event_del(l->retry);
+        }
+        link_down(l);
     }
-    /*
-     * Closing the connection releases every name at once (the bus daemon does it for a
-     * connection that goes); a ReleaseName call would only wait for the daemon's answer.
-     */
-    conn_down(db);
 }
 
 struct dbus *dbus_free(struct dbus *db)
@@ -2048,20 +2177,19 @@ struct dbus *dbus_free(struct dbus *db)
     if (!db) {
         return NULL;
     }
-    db->is_closed = true;
-    conn_down(db);
+    dbus_close(db);
     /* Jobs whose notifier never answered (notifier_free drops its callbacks). */
     while (db->jobs) {
         (void)job_free(db->jobs);
     }
     db->ca = dbus_ca_free(db->ca);
+    if (db->ca_link.retry) {
+        event_free(db->ca_link.retry);
+    }
     for (size_t i = 0; i < db->n_mgrs; i++) {
         mgr_done(&db->mgrs[i]);
     }
     free(db->mgrs);
-    if (db->retry) {
-        event_free(db->retry);
-    }
     free(db);
     return NULL;
 }

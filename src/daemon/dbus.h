@@ -4,7 +4,10 @@
  * its names, paths, signatures, errors and signals, so that bmcweb, pldmd, busctl and scripts
  * written for OpenBMC drive certd unchanged, over the same state as the Redfish front end.
  *
- * Bus: [dbus] bus = system | session | off (config.h). One connection owns every name below.
+ * Bus: [dbus] bus = system | session | off (config.h). Each name below has a connection of its
+ * own, as upstream runs one process per name: phosphor-objmgr keeps one well-known name per
+ * connection and credits InterfacesAdded/Removed only to it, so a connection owning several
+ * names would leave bmcweb's collections stale. Each connection is lost and made again alone.
  *
  * Per [endpoint] NAME of type T (server, client, authority):
  *   bus name   xyz.openbmc_project.Certs.Manager.<Type>.<Name>   Type Server/Client/Authority,
@@ -13,10 +16,11 @@
  *     org.freedesktop.DBus.ObjectManager
  *     xyz.openbmc_project.Certs.Install       Install(s path) -> s object path
  *     xyz.openbmc_project.Certs.CSR.Create    GenerateCSR(as s s s s s s s s x s s as s s s s s)
- *                                             -> s (server and client endpoints)
- *     xyz.openbmc_project.Certs.InstallAll    InstallAll(s path) -> ao (authority)
- *     xyz.openbmc_project.Certs.ReplaceAll    ReplaceAll(s path) -> ao (authority)
+ *                                             -> s (authority: NotAllowed)
+ *     xyz.openbmc_project.Certs.InstallAll    InstallAll(s path) -> ao (server, client: NotAllowed)
+ *     xyz.openbmc_project.Certs.ReplaceAll    ReplaceAll(s path) -> ao (server, client: NotAllowed)
  *     xyz.openbmc_project.Collection.DeleteAll DeleteAll()
+ *   (every manager offers all five, as upstream's; the type decides what they allow)
  *   certificates  <manager>/<n>, n = 1, 2, ... never reused while certd runs
  *     xyz.openbmc_project.Certs.Certificate   CertificateString s, KeyUsage as, Issuer s,
  *                                             Subject s, ValidNotAfter t, ValidNotBefore t
@@ -26,12 +30,13 @@
  *   the CSR    <manager>/csr (after the first GenerateCSR since start)
  *     xyz.openbmc_project.Certs.CSR           CSR() -> s
  *
- * And, when [ca] signer is not off, the VMI CA of IBM's flow (dbus-ca.c):
+ * And the VMI CA of IBM's flow (dbus-ca.c): signed by certd with [ca] signer local or exec; with
+ * signer off in "host" mode, where pldmd answers each entry (Properties.Set), as upstream's:
  *   bus name   xyz.openbmc_project.Certs.ca.authority.Manager
  *   object     /xyz/openbmc_project/certs/ca  (ObjectManager, xyz.openbmc_project.Certs.Authority
  *              SignCSR(s csr) -> o entry)
  *   entries    /xyz/openbmc_project/certs/ca/entry/<n>  (xyz.openbmc_project.Certs.Entry:
- *              ClientCertificate s, Status s;
+ *              ClientCertificate s, Status s (writable in host mode, else NotAllowed);
  * xyz.openbmc_project.PLDM.Provider.Certs.Authority.CSR: CSR s; xyz.openbmc_project.Object.Delete)
  *
  * Behaviour, as upstream's where certd's rules allow:
@@ -42,7 +47,7 @@
  *  - Delete() on any certificate (manager_delete: a server gets a self-signed certificate in
  *    its place, as a new object). DeleteAll(): authority and client delete every certificate
  *    (stopping at the first failure, which is answered; what was deleted stays deleted);
- *    server: NotAllowed.
+ *    server: as Delete of its certificate (a self-signed one takes its place, a new object).
  *  - File arguments: absolute; a missing file, a directory, a FIFO, socket or device, an
  *    unreadable file or one over [limits] max_body are InvalidArgument naming the problem;
  *    what the file holds is judged by the manager (InvalidCertificate ...). The name is resolved
@@ -54,13 +59,16 @@
  *  - GenerateCSR: the arguments are checked at once (InvalidArgument naming the one at fault),
  *    the reply is "<manager>/csr" before the key is made; the CSR object comes with
  *    InterfacesAdded when the job ends (CSR() then answers the PEM, or InternalFailure with the
- *    reason after a failed generation). A second GenerateCSR while one runs: NotAllowed. A new
- *    GenerateCSR removes the previous CSR object (InterfacesRemoved), as upstream's does.
+ *    reason after a failed generation). A GenerateCSR while one runs starts a new one and the
+ *    newest wins (an older job that ends later is dropped; its key stays pending), as
+ *    upstream starts a new generation and bmcweb asks again after its own timeout. A new
+ *    GenerateCSR removes the previous CSR object (InterfacesRemoved), as upstream's does; a
+ *    CSR that finished while the connection was down is announced after reconnecting.
  *  - A full worker queue: Unavailable. Replies come after the signals of the change.
- *  - Connection loss: logged once, retried every 5 s; everything is registered again, with
- *    the same paths, and the names are requested without waiting (the loop never blocks on a
- *    bus that hangs: a name that is refused drops the connection and the next try starts over).
- *    Only dbus_start waits for the bus (the loop does not run yet).
+ *  - Connection loss, per connection: logged once, retried every 5 s; its objects are
+ *    registered again, with the same paths, and its name is requested without waiting (the
+ *    loop never blocks on a bus that hangs: a name that is refused drops that connection and
+ *    the next try starts over). Only dbus_start waits for the bus (the loop does not run yet).
  *
  * Changes, whichever front end makes them (Redfish, D-Bus, files changed on disk), reach the
  * bus through dbus_endpoint_changed: InterfacesAdded / InterfacesRemoved from the manager's
@@ -79,7 +87,8 @@ struct daemon;
 struct dbus;
 
 /*
- * Connect to cfg->dbus_bus, request every name and register every object. 0 with *ret (NULL
+ * Connect to cfg->dbus_bus once per name, register every object and request every name. 0 with
+ * *ret (NULL
  * when the bus is off), or -errno with err: the bus cannot be reached, a name is owned by
  * another process (-EEXIST: "phosphor-certificate-manager still running?"), libsystemd cannot
  * be loaded. d (borrowed) must outlive it; its manager and ca are started.
@@ -96,7 +105,8 @@ void dbus_endpoint_changed(struct dbus *db, struct endpoint *ep,
                            const struct manager_change *change);
 
 /*
- * Stop serving: release the names and detach from the loop, so that no call arrives while
+ * Stop serving: close every connection (releasing the names) and detach from the loop, so that
+ * no call arrives while
  * certd drains. Jobs in flight finish; their replies and signals are dropped. NULL-safe.
  */
 void dbus_close(struct dbus *db);

@@ -19,6 +19,7 @@ import re
 import socket
 import stat
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -61,11 +62,6 @@ I_PLDM_CSR = "xyz.openbmc_project.PLDM.Provider.Certs.Authority.CSR"
 E_INVALID_CERT = "xyz.openbmc_project.Certs.Error.InvalidCertificate"
 E_NOT_ALLOWED = "xyz.openbmc_project.Common.Error.NotAllowed"
 E_INVALID_ARG = "xyz.openbmc_project.Common.Error.InvalidArgument"
-# What sd-bus answers for a method no registered interface of the object has.
-E_NO_METHOD = {"org.freedesktop.DBus.Error.UnknownMethod",
-               "org.freedesktop.DBus.Error.UnknownInterface",
-               "org.freedesktop.DBus.Error.UnknownObject"}
-
 # GenerateCSR's parameters in phosphor-dbus-interfaces' order (Certs/CSR/Create.interface.yaml).
 CSR_ARGS = [("AlternativeNames", "as"), ("ChallengePassword", "s"), ("City", "s"),
             ("CommonName", "s"), ("ContactPerson", "s"), ("Country", "s"), ("Email", "s"),
@@ -96,12 +92,11 @@ UPSTREAM = {
            "signals": {"InterfacesAdded": ["o", "a{sa{sv}}"], "InterfacesRemoved": ["o", "as"]}},
 }
 
-# What each object must carry (dbus.h); upstream's managers also carry InstallAll and
-# ReplaceAll on every type (refusing them with NotAllowed), which certd may leave out.
+# What each manager carries: upstream puts all five interfaces on every manager
+# (certs_manager.hpp) and refuses with NotAllowed what the type does not allow.
 MANAGER_IFACES = {
-    P_HTTPS: {I_OM, I_INSTALL, I_CREATE, I_DELETEALL},
-    P_LDAP: {I_OM, I_INSTALL, I_CREATE, I_DELETEALL},
-    P_TRUST: {I_OM, I_INSTALL, I_INSTALLALL, I_REPLACEALL, I_DELETEALL},
+    P: {I_OM, I_INSTALL, I_CREATE, I_DELETEALL, I_INSTALLALL, I_REPLACEALL}
+    for P in (P_HTTPS, P_LDAP, P_TRUST)
 }
 SERVICE_OF = {P_HTTPS: SVC_HTTPS, P_LDAP: SVC_LDAP, P_TRUST: SVC_TRUST, P_CA: SVC_CA}
 
@@ -408,9 +403,10 @@ def walk(d, svc, path="/"):
 def test_names_paths_and_introspection(dcertd, ca, tmp_path):
     d = dcertd
     bus = d.bus
-    # One connection owns every upstream name.
+    # One connection per name, as upstream's one process per name: the object mapper credits
+    # a connection's signals to one well-known name only.
     owners = {bus.owner(n) for n in ALL_NAMES}
-    assert len(owners) == 1 and owners.pop().startswith(":"), owners
+    assert len(owners) == len(ALL_NAMES) and all(o.startswith(":") for o in owners), owners
 
     # Something in every kind of object: an LDAP certificate, a root, the CSR, a CA entry.
     _c, _k, pem = ca.leaf("ldap.certd.test", eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
@@ -427,8 +423,6 @@ def test_names_paths_and_introspection(dcertd, ca, tmp_path):
     for path, required in MANAGER_IFACES.items():
         ifaces, nodes = introspect(d, path)
         assert required <= set(ifaces), (path, sorted(ifaces))
-        if path == P_TRUST:
-            assert I_CREATE not in ifaces  # no CSR for an authority (dbus.h)
     for obj, required in ((https_objs[0], {I_CERT, I_REPLACE}),
                           (ldap_obj, {I_CERT, I_REPLACE, I_DELETE}),
                           (trust_obj, {I_CERT, I_REPLACE, I_DELETE}),
@@ -441,11 +435,16 @@ def test_names_paths_and_introspection(dcertd, ca, tmp_path):
     ifaces, _ = introspect(d, entry)
     assert {I_ENTRY, I_PLDM_CSR, I_DELETE} <= set(ifaces), sorted(ifaces)
 
-    # Discoverable from "/" as the object mapper walks the tree.
-    found = walk(d, SVC_HTTPS)
-    for p in (P_HTTPS, P_LDAP, P_TRUST, https_objs[0], ldap_obj, trust_obj, csr_obj, P_CA,
-              entry):
-        assert p in found, (p, sorted(found))
+    # Discoverable from "/" as the object mapper walks the tree, each service its own objects
+    # and no other's.
+    own = {SVC_HTTPS: {P_HTTPS, https_objs[0], csr_obj}, SVC_LDAP: {P_LDAP, ldap_obj},
+           SVC_TRUST: {P_TRUST, trust_obj}, SVC_CA: {P_CA, entry}}
+    for svc, paths in own.items():
+        found = walk(d, svc)
+        assert paths <= found, (svc, sorted(found))
+        for other, theirs in own.items():
+            if other != svc:
+                assert not (theirs & found), (svc, sorted(theirs & found))
 
 
 def test_get_managed_objects_shows_the_bootstrap_certificate(dcertd):
@@ -534,14 +533,12 @@ def test_server_refusals_and_replace(dcertd, ca, tmp_path):
     f = write(tmp_path, "second.pem", pem)
     with d.bus.monitor() as mon:
         # A server holds one certificate: Install is refused (upstream: "Certificate already
-        # exist"); so is DeleteAll.
+        # exist"); InstallAll and ReplaceAll are for authorities (NotAllowed, as upstream).
         expect_error(d.bus.error(SVC_HTTPS, P_HTTPS, I_INSTALL, "Install", "s", f),
                      E_NOT_ALLOWED, re.compile(r"(?i)already|exist"))
-        expect_error(d.bus.error(SVC_HTTPS, P_HTTPS, I_DELETEALL, "DeleteAll"),
-                     E_NOT_ALLOWED, re.compile(r"(?i)server|https|delete"))
         for iface, method in ((I_INSTALLALL, "InstallAll"), (I_REPLACEALL, "ReplaceAll")):
-            e = d.bus.error(SVC_HTTPS, P_HTTPS, iface, method, "s", f)
-            assert e.name in E_NO_METHOD | {E_NOT_ALLOWED}, e
+            expect_error(d.bus.error(SVC_HTTPS, P_HTTPS, iface, method, "s", f), E_NOT_ALLOWED,
+                         re.compile(r"(?i)authorit"))
         # Properties are read-only.
         p = subprocess.run(["busctl", "--user", "set-property", SVC_HTTPS, https_obj, I_CERT,
                             "Subject", "s", "CN=evil"], capture_output=True, text=True,
@@ -584,8 +581,19 @@ def test_server_delete_makes_a_self_signed_certificate(dcertd, ca, tmp_path):
     served = served_cert(d.port)
     assert served != cert and served.issuer == served.subject
     check_cert_props(sig["payload"]["data"][1][I_CERT], served)
+    # Sent by the connection that owns the https name (the object mapper's bookkeeping).
+    assert sig["sender"] == d.bus.owner(SVC_HTTPS)
     assert list(dbus_certs(d, P_HTTPS)) == [new_obj]
     assert list(redfish_view(d)[HTTPS_RF].values()) == [served]
+
+    # DeleteAll on a server is its one Delete: again a new self-signed certificate.
+    with d.bus.monitor() as mon:
+        assert d.bus.call(SVC_HTTPS, P_HTTPS, I_DELETEALL, "DeleteAll") == []
+        wait_removed(mon, P_HTTPS, new_obj)
+        _, sig = wait_added(mon, P_HTTPS)
+    newer = sig["payload"]["data"][0]
+    assert newer not in (https_obj, new_obj) and list(dbus_certs(d, P_HTTPS)) == [newer]
+    assert served_cert(d.port) != served
 
 
 def test_truststore_install_all_replace_all_delete_all(dcertd, tmp_path):
@@ -786,9 +794,9 @@ def test_generate_csr_invalid_arguments(dcertd, kw, word):
     assert not os.path.isdir(pending) or os.listdir(pending) == []
     e = d.bus.error(SVC_HTTPS, P_HTTPS + "/csr", I_CSR, "CSR")
     assert e.name.startswith("org.freedesktop.DBus.Error."), e
-    # An authority makes no CSR.
-    e = csr_error(d, P_TRUST, CommonName="x")
-    assert e.name in E_NO_METHOD, e
+    # An authority makes no CSR (CSR.Create is there, as on every upstream manager).
+    expect_error(csr_error(d, P_TRUST, CommonName="x"), E_NOT_ALLOWED,
+                 re.compile(r"(?i)authorit"))
 
 
 # --- the VMI CA -------------------------------------------------------------------------------
@@ -1046,7 +1054,7 @@ def test_no_bus_fails_to_start(certd_factory, monkeypatch, tmp_path, address):
 
 
 def test_name_already_owned_fails_to_start(dcertd, certd_factory, private_bus):
-    owner = private_bus.owner(SVC_HTTPS)
+    owners = {n: private_bus.owner(n) for n in ALL_NAMES}
     second = certd_factory(config=CONFIG, name="second").start(expect_ready=False)
     rc = second.proc.wait(timeout=60)
     assert rc != 0, second.log()
@@ -1055,7 +1063,7 @@ def test_name_already_owned_fails_to_start(dcertd, certd_factory, private_bus):
                      r"ca\.authority\.Manager)", log), log
     assert re.search(r"(?i)own|exist|running|taken|use", log), log
     # The first one is untouched.
-    assert {private_bus.owner(n) for n in ALL_NAMES} == {owner}
+    assert {n: private_bus.owner(n) for n in ALL_NAMES} == owners
     assert len(dbus_certs(dcertd, P_HTTPS)) == 1
 
 
@@ -1144,3 +1152,86 @@ def test_reconnects_after_the_bus_restarts(certd_factory, monkeypatch, tmp_path)
         assert d.stop() == 0
     finally:
         pb.stop()
+
+
+# --- what upstream's managers refuse, and the VMI CA with the host as CA -----------------------
+
+def test_authority_has_no_csr(dcertd):
+    """CSR.Create is on every manager (upstream), and an authority refuses it."""
+    expect_error(csr_error(dcertd, P_TRUST, CommonName="ca.certd.test"), E_NOT_ALLOWED,
+                 re.compile(r"(?i)authorit|CA certificates"))
+    assert certs_of(dcertd.bus.managed_objects(SVC_TRUST, P_TRUST), P_TRUST) == {}
+
+
+def test_generate_csr_newest_request_wins(dcertd):
+    """A GenerateCSR while one runs starts anew (upstream; bmcweb retries after its timeout):
+    the CSR object shows the newest request, an older one that ends later is dropped."""
+    d = dcertd
+    with d.bus.monitor() as mon:
+        slow = generate_csr(d, P_LDAP, CommonName="old.certd.test", KeyPairAlgorithm="RSA",
+                            KeyBitLength=4096)
+        fast = generate_csr(d, P_LDAP, CommonName="new.certd.test", KeyPairAlgorithm="EC",
+                            KeyCurveId="prime256v1")
+        assert slow == fast == P_LDAP + "/csr"
+        wait_added(mon, P_LDAP, fast)
+        csr = x509.load_pem_x509_csr(d.bus.call(SVC_LDAP, fast, I_CSR, "CSR")[0].encode())
+        assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == \
+            "new.certd.test"
+        # The RSA-4096 job ends later: dropped, nothing announced, the CSR stays the newest.
+        wait_for(lambda: "ended after a newer request; dropped" in d.log(), timeout=120,
+                 what="the older CSR job to end")
+        mon.sync()
+        assert len(mon.signals("InterfacesAdded", P_LDAP)) == 1
+        again = x509.load_pem_x509_csr(d.bus.call(SVC_LDAP, fast, I_CSR, "CSR")[0].encode())
+        assert again.public_key().public_numbers() == csr.public_key().public_numbers()
+
+
+def test_entry_properties_are_certds_when_it_signs(dcertd):
+    """With certd's CA signing, pldmd may not write an entry's result behind it."""
+    d = dcertd
+    entry = d.bus.call(SVC_CA, P_CA, I_AUTHORITY, "SignCSR", "s", console_csr()[1])[0]
+    wait_status(d, entry)
+    for prop, value in (("Status", STATE + "BadCSR"), ("ClientCertificate", "x")):
+        expect_error(d.bus.error(SVC_CA, entry, I_PROPS, "Set", "ssv", I_ENTRY, prop,
+                                 ("s", value)), E_NOT_ALLOWED, re.compile(r"(?i)sign"))
+    assert d.bus.get_property(SVC_CA, entry, I_ENTRY, "Status") == STATE + "Complete"
+
+
+def test_vmi_ca_with_the_host_as_ca(certd_factory, private_bus, tmp_path):
+    """[ca] signer = off: entries wait for pldmd, which sets the host's answer through
+    Properties.Set (upstream's flow); what it sets is checked."""
+    d = certd_factory(config=CONFIG + "\n[ca]\nsigner = off\n", name="host").start()
+    d.bus = private_bus
+    wait_for_names(private_bus, d)
+    try:
+        expect_error(d.bus.error(SVC_CA, P_CA, I_AUTHORITY, "SignCSR", "s", "garbage"),
+                     E_INVALID_ARG, "CSR")
+        key, csr = console_csr("host.certd.test")
+        with d.bus.monitor() as mon:
+            entry = d.bus.call(SVC_CA, P_CA, I_AUTHORITY, "SignCSR", "s", csr)[0]
+            wait_added(mon, P_CA, entry)
+            time.sleep(1)
+            assert d.bus.get_property(SVC_CA, entry, I_ENTRY, "Status") == STATE + "Pending"
+            assert d.bus.get_property(SVC_CA, entry, I_PLDM_CSR, "CSR") == csr
+            # What the host would answer, as pldmd sets it; bad values first.
+            host = CA("host CA")
+            cert, _k, _both = host.leaf("host.certd.test")
+            pem = cert_pem(cert)
+            for prop, value, word in (("Status", "Complete", "Status"),
+                                      ("Status", STATE + "Done", "Status"),
+                                      ("ClientCertificate", "not a certificate",
+                                       re.compile(r"(?i)certificate"))):
+                expect_error(d.bus.error(SVC_CA, entry, I_PROPS, "Set", "ssv", I_ENTRY, prop,
+                                         ("s", value)), E_INVALID_ARG, word)
+            assert d.bus.get_property(SVC_CA, entry, I_ENTRY, "Status") == STATE + "Pending"
+            d.bus.call(SVC_CA, entry, I_PROPS, "Set", "ssv", I_ENTRY, "ClientCertificate",
+                       ("s", pem.decode()))
+            wait_changed(mon, entry, I_ENTRY, "ClientCertificate")
+            d.bus.call(SVC_CA, entry, I_PROPS, "Set", "ssv", I_ENTRY, "Status",
+                       ("s", STATE + "Complete"))
+            wait_changed(mon, entry, I_ENTRY, "Status")
+        assert d.bus.get_property(SVC_CA, entry, I_ENTRY, "ClientCertificate") == pem.decode()
+        assert "PRIVATE KEY" not in d.log()
+    finally:
+        assert d.stop() == 0
+        wait_for(lambda: not (ALL_NAMES & private_bus.names()), what="certd's names released")

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * dbus.c's pure helpers (dbus-int.h): Issuer / Subject as upstream shows them, the error name
- * table, and the text that caller strings become in messages. The bus itself is tested end to
- * end (tests/integration/test_dbus.py).
+ * table, the text that caller strings become in messages, and what pldmd may write to a VMI CA
+ * entry in host mode. The bus itself is tested end to end (tests/integration/test_dbus.py).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include <openssl/objects.h>
 #include <openssl/x509.h>
 
+#include "ca.h"
 #include "daemon.h"
 #include "dbus-int.h"
 #include "error/error.h"
@@ -279,12 +280,79 @@ static void test_no_connection(void **state)
     dbus_slots_drop(NULL, slots, ELEMENTSOF(slots)); /* nothing held: sd is never used */
 }
 
+/* ---- host mode: ClientCertificate as pldmd writes it ---- */
+
+/* fixture NAME, or when NAME is NULL, text; padded with spaces to pad bytes when pad > 0. */
+static char *cc_input(const char *name, const char *text, size_t pad, size_t *ret_len)
+{
+    size_t len = 0;
+    char *v = name ? (char *)fixture_read(name, &len) : tu_strf("%s", text);
+    if (!name) {
+        len = strlen(v);
+    }
+    if (pad > len) {
+        char *p = realloc(v, pad + 1);
+        assert_non_null(p);
+        memset(p + len, ' ', pad - len);
+        p[pad] = '\0';
+        v = p;
+        len = pad;
+    }
+    *ret_len = len;
+    return v;
+}
+
+static void test_client_cert(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *what;
+        const char *fixture; /* or text */
+        const char *text;
+        size_t pad; /* spaces after it up to this many bytes (white space after PEM is fine) */
+        int r;
+        enum certd_errc code;
+        const char *word;
+        size_t n_certs;
+    } cases[] = {
+        { "empty: no answer yet", NULL, "", 0, 0, CERTD_E_OK, NULL, 0 },
+        { "one certificate", "server-ec.pem", NULL, 0, 0, CERTD_E_OK, NULL, 1 },
+        { "leaf and chain", "server-ec-chain.pem", NULL, 0, 0, CERTD_E_OK, NULL, 2 },
+        { "at the limit", "server-ec.pem", NULL, CA_EXEC_OUT_MAX, 0, CERTD_E_OK, NULL, 1 },
+        { "one byte over the limit", "server-ec.pem", NULL, CA_EXEC_OUT_MAX + 1, -E2BIG,
+          CERTD_E_INPUT_TOO_LARGE, "longer", 0 },
+        { "a private key with it", "server-ec-bundle.pem", NULL, 0, -EINVAL, CERTD_E_FIELD_INVALID,
+          "private key", 0 },
+        { "DER", "server-ec.der", NULL, 0, -EBADMSG, CERTD_E_INPUT_GARBAGE, "PEM", 0 },
+        { "text", NULL, "not a certificate", 0, -EBADMSG, CERTD_E_INPUT_GARBAGE, "neither PEM", 0 },
+        { "white space only", NULL, " \n", 0, -EINVAL, CERTD_E_INPUT_EMPTY, "empty", 0 },
+        { "a CSR", NULL,
+          "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n", 0,
+          -EBADMSG, CERTD_E_PEM_UNEXPECTED_LABEL, "CERTIFICATE REQUEST", 0 },
+    };
+
+    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+        size_t len = 0;
+        size_t n = 99;
+        struct certd_err err = { 0 };
+        char *v = cc_input(cases[i].fixture, cases[i].text, cases[i].pad, &len);
+        int r = dbus_ca_check_client_cert(NULL, NULL, v, len, &n, &err);
+        if (r != cases[i].r || err.code != cases[i].code ||
+            (cases[i].word && !strstr(err.msg, cases[i].word)) ||
+            (r == 0 && n != cases[i].n_certs) || (r < 0 && n != 99)) {
+            fail_msg("%s: r=%d code=%s msg='%s' n=%zu", cases[i].what, r, err_code_name(err.code),
+                     err.msg, n);
+        }
+        free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_name_format),   cmocka_unit_test(test_name_format_limit),
         cmocka_unit_test(test_error_names),   cmocka_unit_test(test_text_safe),
-        cmocka_unit_test(test_no_connection),
+        cmocka_unit_test(test_no_connection), cmocka_unit_test(test_client_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
