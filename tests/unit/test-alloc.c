@@ -442,20 +442,6 @@ static char *authority_ids(const char *dir)
     return s;
 }
 
-/* Entries of dir named with prefix. */
-static size_t count_prefix(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    assert_non_null(d);
-    while ((de = readdir(d))) {
-        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
-    }
-    closedir(d);
-    return n;
-}
-
 /*
  * replace_dir holds {root CA, server certificate}; the replace makes it {root CA (kept),
  * intermediate (written)}, the server certificate removed: a write, a kept file and a removal
@@ -486,8 +472,8 @@ static int op_authority_replace(void *arg)
     assert_string_equal(got, want);
     free(got);
     free(want);
-    assert_int_equal(count_prefix(D.replace_dir, ".tmp"), 0);
-    assert_int_equal(count_prefix(D.replace_dir, ".journal"), 0);
+    assert_int_equal(tu_count_prefix(D.replace_dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(D.replace_dir, ".journal"), 0);
     if (r == 0) {
         assert_non_null(ids);
         assert_int_equal(strlen(ids[1]), AUTHORITY_ID_LEN);

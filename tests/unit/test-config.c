@@ -1796,17 +1796,18 @@ static void test_config_load(void **state)
     scratch_rm(dir);
 }
 
-/* packaging/certd.conf: the embedded defaults but for the port and the system bus. */
-static void test_config_packaged(void **state)
+/*
+ * A configuration file of the source tree (CERTD_SOURCE_ROOT/rel, its name into path),
+ * loaded; the test is skipped without CERTD_SOURCE_ROOT.
+ */
+static struct config *load_source_config(const char *rel, char path[static PATH_MAX])
 {
-    (void)state;
     const char *root = getenv("CERTD_SOURCE_ROOT");
     if (!root) {
-        print_message("CERTD_SOURCE_ROOT is not set: skipping packaging/certd.conf\n");
+        print_message("CERTD_SOURCE_ROOT is not set: skipping %s\n", rel);
         skip();
     }
-    char path[4096];
-    (void)snprintf(path, sizeof(path), "%s/packaging/certd.conf", root);
+    (void)snprintf(path, PATH_MAX, "%s/%s", root, rel);
     struct certd_err err = { 0 };
     struct config *cfg = NULL;
     int r = config_load(path, &cfg, &err);
@@ -1814,6 +1815,15 @@ static void test_config_packaged(void **state)
         print_error("%s\n", err.msg);
     }
     assert_int_equal(r, 0);
+    return cfg;
+}
+
+/* packaging/certd.conf: the embedded defaults but for the port and the system bus. */
+static void test_config_packaged(void **state)
+{
+    (void)state;
+    char path[PATH_MAX];
+    struct config *cfg = load_source_config("packaging/certd.conf", path);
     assert_int_equal(cfg->dbus_bus, CONFIG_DBUS_SYSTEM);
     assert_string_equal(cfg->listen.text, "0.0.0.0:443");
     assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);
@@ -1826,20 +1836,8 @@ static void test_config_packaged(void **state)
 static void test_config_example(void **state)
 {
     (void)state;
-    const char *root = getenv("CERTD_SOURCE_ROOT");
-    if (!root) {
-        print_message("CERTD_SOURCE_ROOT is not set: skipping certd.conf.example\n");
-        skip();
-    }
-    char path[4096];
-    (void)snprintf(path, sizeof(path), "%s/certd.conf.example", root);
-    struct certd_err err = { 0 };
-    struct config *cfg = NULL;
-    int r = config_load(path, &cfg, &err);
-    if (r < 0) {
-        print_error("%s\n", err.msg);
-    }
-    assert_int_equal(r, 0);
+    char path[PATH_MAX];
+    struct config *cfg = load_source_config("certd.conf.example", path);
     /* Its active settings are the embedded defaults. */
     check_server_defaults(cfg);
     assert_string_equal(cfg->state_dir, CONFIG_STATE_DIR_DEFAULT);

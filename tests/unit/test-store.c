@@ -83,23 +83,6 @@ static void assert_content_at(const char *dir, const char *name, const char *wan
     free(p);
 }
 
-/* Entries of dir whose name starts with prefix ("" counts all but . and ..). */
-static size_t count_prefix(const char *dir, const char *prefix)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-    assert_non_null(d);
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
-    }
-    closedir(d);
-    return n;
-}
-
 static mode_t mode_of(const char *path)
 {
     struct stat st;
@@ -312,7 +295,7 @@ static void test_write_modes(void **state)
     assert_int_equal(store_write_atomic(p, span_from_str("c"), STORE_MODE_PUBLIC, NULL), 0);
     assert_int_equal(mode_of(p), 0644);
     free(p);
-    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
     scratch_rm(dir);
 }
 
@@ -361,7 +344,7 @@ static void test_write_replace(void **state)
     assert_int_equal(chdir(cwd), 0);
     assert_content_at(dir, "rel", "r");
 
-    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
     free(victim);
     free(lnk);
     free(p);
@@ -423,9 +406,9 @@ static void test_write_failures(void **state)
         assert_memory_equal(got, "OLD\0BYTES", 9);
         free(got);
         assert_file_content(inner, "inner");
-        assert_int_equal(count_prefix(dir, ".tmp-"), 0);
-        assert_int_equal(count_prefix(sub, ".tmp-"), 0);
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
+        assert_int_equal(tu_count_prefix(sub, ".tmp-"), 0);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
         /* err may be NULL: same result. */
         assert_int_equal(
             store_write_atomic(cases[i].path, span_from_str("NEW SECRET DATA"), 0600, NULL),
@@ -446,7 +429,7 @@ static void test_write_failures(void **state)
     assert_int_equal(store_write_atomic(old, span_from_str("x"), 04755, NULL), -EINVAL);
     assert_int_equal(store_write_atomic(NULL, span_from_str("x"), 0644, NULL), -EINVAL);
     assert_int_equal(store_write_atomic(old, span_make(NULL, 3), 0644, NULL), -EINVAL);
-    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
 
     free(old);
     free(sub);
@@ -487,8 +470,8 @@ static void test_write_set(void **state)
     assert_int_equal(store_write_set(files, 2, &err), 0);
     assert_file_content(cert, "CERT-2");
     assert_file_content(key, "KEY-2");
-    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     /* Nothing to do is success; the same path twice is refused before anything happens. */
     assert_int_equal(store_write_set(NULL, 0, NULL), 0);
@@ -569,15 +552,15 @@ static void test_write_set(void **state)
     err_clear(&err);
     assert_int_equal(store_write_set(many, STORE_SET_MAX + 1, &err), -E2BIG);
     assert_int_equal(err.code, CERTD_E_FIELD_INVALID);
-    assert_int_equal(count_prefix(sub, ""), 0);
+    assert_int_equal(tu_count_prefix(sub, ""), 0);
     /* Exactly STORE_SET_MAX is fine. */
     assert_int_equal(store_write_set(many, STORE_SET_MAX, &err), 0);
-    assert_int_equal(count_prefix(sub, ""), STORE_SET_MAX);
+    assert_int_equal(tu_count_prefix(sub, ""), STORE_SET_MAX);
     for (size_t i = 0; i < ELEMENTSOF(many); i++) {
         free(many_paths[i]);
     }
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
-    assert_int_equal(count_prefix(dir, ".journal"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".journal"), 0);
 
     free(via_dotdot);
     free(via_dot);
@@ -623,16 +606,16 @@ static void test_write_set_rollback(void **state)
     free(got);
     assert_int_equal(mode_of(a), 0644);
     assert_file_content(b_inner, "keep");
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
-    assert_int_equal(count_prefix(dir, ".journal"), 0);
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".journal"), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     /* A first target that did not exist before is never created. */
     files[0].path = fresh;
     err_clear(&err);
     assert_int_equal(store_write_set(files, 2, &err), -EISDIR);
     assert_false(exists(fresh));
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
 
     /* A failure while writing the temporaries changes nothing at all. */
     files[0].path = a;
@@ -644,8 +627,8 @@ static void test_write_set_rollback(void **state)
     assert_int_equal(len, 7);
     assert_memory_equal(got, "OLD-A\0\xff", 7);
     free(got);
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     /* A read-only directory: the journal cannot be written; nothing changes. */
     if (geteuid() != 0) {
@@ -656,7 +639,7 @@ static void test_write_set_rollback(void **state)
         assert_non_null(strstr(err.msg, "write journal"));
         assert_int_equal(chmod(dir, 0700), 0);
         assert_false(exists(fresh));
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
     }
 
     free(a);
@@ -764,7 +747,7 @@ static void test_write_set_crash(void **state)
             write_set_crashing(files, 2, crash_points[k]);
 
             /* The crash left its traces: a journal in the directory. */
-            assert_true(count_prefix(a, ".journal-") + count_prefix(a, ".tmpjournal-") == 1);
+            assert_true(tu_count_prefix(a, ".journal-") + tu_count_prefix(a, ".tmpjournal-") == 1);
             assert_int_equal(store_recover(a), 0);
 
             /* Entirely old or entirely new, byte for byte, with the modes asked for. */
@@ -775,9 +758,9 @@ static void test_write_set_crash(void **state)
                 assert_int_equal(mode_of(cert), 0644);
             }
             /* Nothing else is left. */
-            assert_int_equal(count_prefix(a, ".tmp"), 0);
-            assert_int_equal(count_prefix(a, ".journal"), 0);
-            assert_int_equal(count_prefix(a, ""), is_new || old_key ? 2u : 1u);
+            assert_int_equal(tu_count_prefix(a, ".tmp"), 0);
+            assert_int_equal(tu_count_prefix(a, ".journal"), 0);
+            assert_int_equal(tu_count_prefix(a, ""), is_new || old_key ? 2u : 1u);
             /* Recovery is idempotent. */
             assert_int_equal(store_recover(a), 0);
             assert_state(a, "server.pem", is_new ? "NEW-CERT\n" : "OLD-CERT\n");
@@ -812,11 +795,11 @@ static void test_write_set_after_crash(void **state)
         struct certd_err err = { 0 };
         assert_int_equal(store_write_set(files, 2, &err), 0);
         assert_false(err_is_set(&err));
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
         assert_int_equal(store_recover(dir), 0);
         assert_file_content(cert, "CERT-B");
         assert_file_content(key, "KEY-B");
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
 
         free(cert);
         free(key);
@@ -868,7 +851,7 @@ static void test_write_set_one_dir(void **state)
             char *after_b = dir_snapshot(b);
             assert_string_equal(before_a, after_a);
             assert_string_equal(before_b, after_b);
-            assert_int_equal(count_prefix(sub, ""), 0);
+            assert_int_equal(tu_count_prefix(sub, ""), 0);
             free(after_a);
             free(after_b);
         }
@@ -881,7 +864,7 @@ static void test_write_set_one_dir(void **state)
     assert_int_equal(store_write_set(same, 2, NULL), 0);
     assert_content_at(a, "server.pem", "NEW-CERT");
     assert_content_at(a, "server.key", "NEW-KEY");
-    assert_int_equal(count_prefix(b, ""), 1);
+    assert_int_equal(tu_count_prefix(b, ""), 1);
 
     free(before_a);
     free(before_b);
@@ -953,10 +936,10 @@ static void test_recover_moved_store(void **state)
         assert_int_equal(store_recover(moved), 0);
         assert_content_at(moved, "server.pem", "NEW-CERT");
         assert_content_at(moved, "server.key", "NEW-KEY");
-        assert_int_equal(count_prefix(moved, ""), 2);
-        assert_int_equal(count_prefix(old, ""), 0);
+        assert_int_equal(tu_count_prefix(moved, ""), 2);
+        assert_int_equal(tu_count_prefix(old, ""), 0);
         assert_int_equal(store_recover(old), 0);
-        assert_int_equal(count_prefix(old, ""), 0);
+        assert_int_equal(tu_count_prefix(old, ""), 0);
 
         free(cert);
         free(key);
@@ -995,13 +978,13 @@ static void test_write_atomic_after_crash(void **state)
                 0);
             assert_false(err_is_set(&err));
             /* No committed journal outlives it. */
-            assert_int_equal(count_prefix(dir, ".journal-"), 0);
+            assert_int_equal(tu_count_prefix(dir, ".journal-"), 0);
             assert_int_equal(store_recover(dir), 0);
             assert_state(dir, "server.pem",
                          target == 0 ? "NEWEST" : (is_committed ? "CERT-A" : "CERT-0"));
             assert_state(dir, "server.key",
                          target == 1 ? "NEWEST" : (is_committed ? "KEY-A" : "KEY-0"));
-            assert_int_equal(count_prefix(dir, ""), 2);
+            assert_int_equal(tu_count_prefix(dir, ""), 2);
 
             free(cert);
             free(key);
@@ -1086,11 +1069,11 @@ static void test_recover_hostile_journals(void **state)
         /* Set aside for a human, with its temporary; nothing renamed anywhere. */
         assert_false(exists(jp));
         assert_true(exists(broken));
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
         assert_content_at(dir, T, "NEW");
         assert_content_at(top, "victim", "VICTIM");
-        assert_int_equal(count_prefix(top, ""), 3);
-        assert_int_equal(count_prefix(victim_dir, ""), 0);
+        assert_int_equal(tu_count_prefix(top, ""), 3);
+        assert_int_equal(tu_count_prefix(victim_dir, ""), 0);
         assert_int_equal(unlink(broken), 0);
     }
     /* Not a NUL at the end of the bytes: no field may run off the buffer. */
@@ -1142,7 +1125,7 @@ static void test_recover_hostile_journals(void **state)
     journal_put(dir, ".journal-" JID, one, ELEMENTSOF(one));
     assert_int_equal(store_recover(dir), 0);
     assert_content_at(dir, "cert.pem", "NEW");
-    assert_int_equal(count_prefix(dir, ""), 1);
+    assert_int_equal(tu_count_prefix(dir, ""), 1);
     /* A target that is a symlink to a file outside: the link is replaced, never followed. */
     assert_int_equal(unlink(cert), 0);
     assert_int_equal(symlink("../victim", cert), 0);
@@ -1154,7 +1137,7 @@ static void test_recover_hostile_journals(void **state)
     assert_true(S_ISREG(st.st_mode));
     assert_content_at(dir, "cert.pem", "NEW2");
     assert_content_at(top, "victim", "VICTIM");
-    assert_int_equal(count_prefix(dir, ""), 1);
+    assert_int_equal(tu_count_prefix(dir, ""), 1);
 
     /*
      * Not committed: an uncommitted journal cut short is removed with its local temporaries;
@@ -1175,7 +1158,7 @@ static void test_recover_hostile_journals(void **state)
     assert_true(exists(sl));
     assert_true(exists(td));
     assert_content_at(dir, "cert.pem", "NEW2");
-    assert_int_equal(count_prefix(dir, ""), 4);
+    assert_int_equal(tu_count_prefix(dir, ""), 4);
     assert_content_at(top, "victim", "VICTIM");
 
     /*
@@ -1191,13 +1174,13 @@ static void test_recover_hostile_journals(void **state)
     assert_false(exists(tp1));
     assert_content_at(dir, "cert.pem", "NEW2");
     assert_content_at(top, "victim", "VICTIM");
-    assert_int_equal(count_prefix(dir, ".tmpjournal"), 0);
-    assert_int_equal(count_prefix(dir, T), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmpjournal"), 0);
+    assert_int_equal(tu_count_prefix(dir, T), 0);
 
     /* store_cleanup_tmp is the same function under its older name. */
     file_put_str(dir, ".tmp-x", "x");
     assert_int_equal(store_cleanup_tmp(dir), 0);
-    assert_int_equal(count_prefix(dir, ".tmp-x"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-x"), 0);
     assert_int_equal(store_recover(NULL), -EINVAL);
 
     free(tp1);
@@ -1661,8 +1644,8 @@ static void test_authority_round_trip(void **state)
         free(p);
     }
     /* Two certificates, two links, no temporaries. */
-    assert_int_equal(count_prefix(dir, ""), 4);
-    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 4);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
 
     /* Load: sorted by id, the same certificates, ids parallel. */
     STACK_OF(X509) *loaded = NULL;
@@ -1686,7 +1669,7 @@ static void test_authority_round_trip(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(X509_cmp(sk_X509_value(loaded, 0), inter), 0);
     sk_X509_pop_free(loaded, X509_free);
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
     /* Again: not found. */
     err_clear(&err);
     assert_int_equal(authority_dir_remove(dir, want_root, &err), -ENOENT);
@@ -1852,7 +1835,7 @@ static void test_authority_capath(void **state)
     assert_content_at(dir, "deadbeef.1", "a regular file is not ours");
     assert_content_at(dir, "README", "not ours either");
     /* 2 certificates + 2 links + 2 foreign files. */
-    assert_int_equal(count_prefix(dir, ""), 6);
+    assert_int_equal(tu_count_prefix(dir, ""), 6);
 
     /* Rehash is idempotent, and repairs a link pointed elsewhere or deleted. */
     expected_link(root, 0, link, sizeof(link));
@@ -1868,8 +1851,8 @@ static void test_authority_capath(void **state)
     assert_link(dir, link, ids[0]);
     expected_link(inter, 0, link, sizeof(link));
     assert_link(dir, link, ids[1]);
-    assert_int_equal(count_prefix(dir, ""), 6);
-    assert_int_equal(count_prefix(dir, ".tmp-"), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 6);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 0);
     assert_int_equal(authority_dir_rehash("/nonexistent-certd-dir"), -ENOENT);
 
     free(lp);
@@ -1916,7 +1899,7 @@ static void test_authority_same_subject(void **state)
     char *p1 = path_join(dir, l1);
     assert_false(exists(p1));
     free(p1);
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     sk_X509_pop_free(sk, X509_free);
     X509_free(a);
@@ -2028,9 +2011,9 @@ static void test_leftovers_and_load_filter(void **state)
     sk_X509_pop_free(loaded, X509_free);
 
     /* Loading changes nothing; cleanup removes the temporary files (not the directory). */
-    assert_int_equal(count_prefix(dir, ".tmp-"), 3);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 3);
     assert_int_equal(store_cleanup_tmp(dir), 0);
-    assert_int_equal(count_prefix(dir, ".tmp-"), 1);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 1);
     assert_true(exists(tmpdir));
     /* Rehash makes links only for the good file. */
     assert_int_equal(authority_dir_rehash(dir), 0);
@@ -2044,14 +2027,14 @@ static void test_leftovers_and_load_filter(void **state)
     /* Rehash settles what a crash left first, as every writer does: nothing else goes. */
     file_put_str(dir, ".tmp-y", "crash leftover");
     assert_int_equal(authority_dir_rehash(dir), 0);
-    assert_int_equal(count_prefix(dir, ".tmp-"), 1);
+    assert_int_equal(tu_count_prefix(dir, ".tmp-"), 1);
     assert_true(exists(tmpdir));
     size_t len = 0;
     char *still = tu_file_get(good_path, &len);
     assert_int_equal(len, pem_len);
     assert_memory_equal(still, good, len);
     free(still);
-    assert_int_equal(count_prefix(dir, ""), 1 + 1 + 7 + 1); /* good, link, lookalikes, tmpdir */
+    assert_int_equal(tu_count_prefix(dir, ""), 1 + 1 + 7 + 1); /* good, link, lookalikes, tmpdir */
     assert_int_equal(store_cleanup_tmp(dir), 0);
     char *nodir = path_join(dir, "nodir");
     assert_int_equal(store_cleanup_tmp(nodir), -ENOENT);
@@ -2100,7 +2083,7 @@ static void assert_links_consistent(const char *dir)
         assert_link(dir, link, ids[i]);
     }
     /* Files and links only: nothing else, no temporary, no journal. */
-    assert_int_equal(count_prefix(dir, ""), 2 * n);
+    assert_int_equal(tu_count_prefix(dir, ""), 2 * n);
     sk_X509_pop_free(loaded, X509_free);
     strv_free_n(ids, n);
 }
@@ -2282,7 +2265,7 @@ static void test_authority_same_identity(void **state)
     assert_int_equal(authority_dir_add(dir, skab, NULL, &err), -EEXIST);
     assert_int_equal(err.code, CERTD_E_DUPLICATE);
     assert_non_null(strstr(err.msg, "twice"));
-    assert_int_equal(count_prefix(dir, ""), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 0);
 
     assert_int_equal(authority_dir_add(dir, ska, NULL, NULL), 0);
     char *before = dir_snapshot(dir);
@@ -2379,10 +2362,10 @@ static void test_recover_removals(void **state)
         assert_state(dir, "b.pem", NULL);
         assert_state(dir, "c.pem", NULL);
         assert_state(dir, "keep.pem", "KEEP");
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
         /* Idempotent: a second run changes nothing. */
         assert_int_equal(store_recover(dir), 0);
-        assert_int_equal(count_prefix(dir, ""), 2);
+        assert_int_equal(tu_count_prefix(dir, ""), 2);
     }
 
     /* Not committed: the temporary goes, nothing is removed. */
@@ -2394,8 +2377,8 @@ static void test_recover_removals(void **state)
     assert_state(dir, "a.pem", "NEW-A");
     assert_state(dir, "b.pem", "OLD-B");
     assert_state(dir, "c.pem", "OLD-C");
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
-    assert_int_equal(count_prefix(dir, ""), 4);
+    assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(dir, ""), 4);
 
     /* A removal-only set; a target to remove that is a symlink: the link goes, never its target. */
     char *victim = path_join(outside, "victim");
@@ -2409,7 +2392,7 @@ static void test_recover_removals(void **state)
     assert_false(exists(lp));
     assert_state(dir, "c.pem", NULL);
     assert_file_content(victim, "VICTIM");
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     /* A format 2 journal, as an earlier certd leaves it, is still replayed. */
     const char *v2[] = { "certd-store-journal-2", "1", T0, "a.pem", E };
@@ -2417,13 +2400,13 @@ static void test_recover_removals(void **state)
     journal_put(dir, ".journal-" JID, v2, ELEMENTSOF(v2));
     assert_int_equal(store_recover(dir), 0);
     assert_state(dir, "a.pem", "V2-A");
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
     /* ... and its uncommitted form discarded. */
     file_put_str(dir, T0, "V2-B");
     journal_put(dir, ".tmpjournal-" JID, v2, ELEMENTSOF(v2));
     assert_int_equal(store_recover(dir), 0);
     assert_state(dir, "a.pem", "V2-A");
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     free(lp);
     free(victim);
@@ -2480,7 +2463,7 @@ static void test_recover_removals_hostile(void **state)
         assert_state(dir, "x.pem", "X");
         assert_state(dir, "y.pem", "Y");
         assert_state(dir, T0, "NEW");
-        assert_int_equal(count_prefix(dir, ""), 4);
+        assert_int_equal(tu_count_prefix(dir, ""), 4);
         assert_int_equal(unlink(broken), 0);
     }
 
@@ -2582,8 +2565,8 @@ static void test_write_set_removals(void **state)
             run_crashing(op_write_set_at, &arg, points[k]);
             if (points[k] != STORE_CRASH_NONE) {
                 /* The crash left its journal, in the format for removals. */
-                assert_int_equal(count_prefix(dir, ".journal-") + count_prefix(dir, ".tmpjournal-"),
-                                 1);
+                assert_int_equal(
+                    tu_count_prefix(dir, ".journal-") + tu_count_prefix(dir, ".tmpjournal-"), 1);
                 assert_int_equal(store_recover(dir), 0);
             }
             assert_state(dir, "new.pem", is_new ? "NEW" : NULL);
@@ -2596,9 +2579,9 @@ static void test_write_set_removals(void **state)
                 assert_int_equal(mode_of(p), 0600);
                 free(p);
             }
-            assert_int_equal(count_prefix(dir, ".tmp"), 0);
-            assert_int_equal(count_prefix(dir, ".journal"), 0);
-            assert_int_equal(count_prefix(dir, ""), 3);
+            assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
+            assert_int_equal(tu_count_prefix(dir, ".journal"), 0);
+            assert_int_equal(tu_count_prefix(dir, ""), 3);
             scratch_rm(dir);
         }
     }
@@ -2677,13 +2660,13 @@ static void test_authority_replace(void **state)
     assert_int_equal(unlink(readme), 0);
     free(readme);
     assert_links_consistent(dir);
-    assert_int_equal(count_prefix(dir, ""), 2);
+    assert_int_equal(tu_count_prefix(dir, ""), 2);
 
     /* Into an empty directory: a plain install. */
     char *empty = scratch_dir("auth-replace-empty");
     assert_int_equal(authority_dir_replace_ex(NULL, NULL, empty, old, 0, NULL, &err), 0);
     assert_links_consistent(empty);
-    assert_int_equal(count_prefix(empty, ""), 4);
+    assert_int_equal(tu_count_prefix(empty, ""), 4);
 
     /* CApath works with the new set: the leaf verifies through root and inter. */
     X509 *leaf = fixture_cert("server-ec.pem");
@@ -2781,7 +2764,7 @@ static void test_authority_replace_refusals(void **state)
     err_clear(&err);
     assert_int_equal(authority_dir_replace_ex(NULL, NULL, dir, three, 3, NULL, &err), 0);
     assert_links_consistent(dir);
-    assert_int_equal(count_prefix(dir, ""), 6);
+    assert_int_equal(tu_count_prefix(dir, ""), 6);
 
     /* A missing directory. */
     char *nodir = path_join(dir, "nodir");
@@ -2801,7 +2784,7 @@ static void test_authority_replace_refusals(void **state)
     assert_int_equal(authority_dir_replace_ex(NULL, NULL, full, old, 0, NULL, &err), -E2BIG);
     assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
     assert_non_null(strstr(err.msg, "more than"));
-    assert_int_equal(count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
+    assert_int_equal(tu_count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
     /* Load and add read no more of such a directory either: bounded work. */
     x509_stack *loaded = NULL;
     assert_int_equal(authority_dir_load(NULL, NULL, full, &loaded, NULL, NULL), -E2BIG);
@@ -2810,7 +2793,7 @@ static void test_authority_replace_refusals(void **state)
     assert_int_equal(authority_dir_add(full, old, NULL, &err), -E2BIG);
     assert_int_equal(err.code, CERTD_E_LIMIT_REACHED);
     assert_non_null(strstr(err.msg, "more than"));
-    assert_int_equal(count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
+    assert_int_equal(tu_count_prefix(full, ""), STORE_SET_REMOVE_MAX + 1);
     scratch_rm(full);
 
     free(nodir);
@@ -2915,7 +2898,7 @@ static void test_recover_removal_of_link(void **state)
             assert_int_equal(store_recover(dir), 0);
             assert_false(exists(p_link));
             assert_cert_file(p_root, root);
-            assert_int_equal(count_prefix(dir, ""), 1);
+            assert_int_equal(tu_count_prefix(dir, ""), 1);
         }
         assert_int_equal(authority_dir_rehash(dir), 0);
         assert_link(dir, link, id);
@@ -2978,7 +2961,7 @@ static void test_writers_lock_exclusively(void **state)
         assert_int_equal(WEXITSTATUS(status), 0);
     }
     assert_content_at(dir, "file", "x");
-    assert_int_equal(count_prefix(dir, ".tmp"), 0);
+    assert_int_equal(tu_count_prefix(dir, ".tmp"), 0);
 
     free(file);
     sk_X509_pop_free(sk, X509_free);

@@ -2,6 +2,7 @@
 /* Test helpers: fixtures are read with plain libc and OpenSSL, never through libcertd. */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -217,6 +218,22 @@ char *tu_strf(const char *fmt, ...)
     va_end(ap);
     assert_true(n >= 0);
     return s;
+}
+
+size_t tu_count_prefix(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+    assert_non_null(d);
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        n += strncmp(de->d_name, prefix, strlen(prefix)) == 0;
+    }
+    closedir(d);
+    return n;
 }
 
 char *tu_file_get(const char *path, size_t *ret_len)

@@ -31,6 +31,8 @@ char *tu_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * does not exist (any other failure fails the test).
  */
 char *tu_file_get(const char *path, size_t *ret_len);
+/* Entries of dir whose name starts with prefix ("" counts all but . and ..). */
+size_t tu_count_prefix(const char *dir, const char *prefix);
 
 char *scratch_dir(const char *tag);
 void scratch_rm(char *dir);
