@@ -33,8 +33,6 @@ struct daemon;
 /* Object paths and bus names we make: the longest endpoint name, an id, "/csr" fit easily. */
 #define DBUS_PATH_MAX    128u
 #define DBUS_SERVICE_MAX 128u
-/* Issuer / Subject as dbus_name_format renders them, at most (bytes, without the NUL). */
-#define DBUS_NAME_STR_MAX (4u * CERTD_DN_STR_MAX)
 
 /*
  * One part's connection (a manager's, or the VMI CA's): each part owns its one bus name on a
@@ -100,17 +98,6 @@ const char *dbus_error_name(enum certd_errc code);
  * does not fit is cut at a character boundary. For caller strings in messages and logs. Pure.
  */
 void dbus_text_safe(const char *in, char *out, size_t size);
-
-/*
- * An X.509 name as upstream shows Issuer and Subject (X509_NAME_print_ex with
- * XN_FLAG_SEP_COMMA_PLUS): short names, attributes in certificate order, ',' between RDNs and
- * '+' inside a multi-valued one ("C=US,O=Acme,CN=host"); values as UTF-8 with control
- * characters and invalid bytes as \XX and ',', '+', '\' escaped with a backslash, so that
- * the result is valid UTF-8 and cannot be misread; an attribute without a short name is shown
- * by its OID, a value that is no string as "#" and hex. 0 with an owned string in *ret ("" for
- * an empty name), -ENOMEM, -E2BIG (over DBUS_NAME_STR_MAX). Pure, thread-safe.
- */
-_must_check_ int dbus_name_format(const X509_NAME *name, char **ret);
 
 /* ---- the VMI CA (dbus-ca.c) ---- */
 

@@ -111,7 +111,7 @@ struct dbus_cert {
     char path[DBUS_PATH_MAX];
     struct ep_snapshot *snap;   /* a reference: e lives in it */
     const struct cert_entry *e; /* borrowed from snap */
-    char *subject;              /* as upstream shows them (dbus_name_format) */
+    char *subject;              /* as upstream shows them (name_to_oneline) */
     char *issuer;
     sd_bus_slot *slots[3]; /* Certificate, Replace, Object.Delete */
 };
@@ -301,160 +301,6 @@ void dbus_text_safe(const char *in, char *out, size_t size)
             break;
         }
     }
-}
-
-/* A string that grows up to max bytes (and its NUL). */
-struct strbuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    size_t max;
-};
-
-static int sb_add(struct strbuf *b, const void *s, size_t n)
-{
-    size_t need;
-
-    if (!size_add(b->len, n, &need) || need > b->max) {
-        return -E2BIG;
-    }
-    if (need + 1 > b->cap) {
-        size_t cap = b->cap > 0 ? b->cap : 64;
-        while (cap < need + 1) {
-            cap *= 2;
-        }
-        if (cap > b->max + 1) {
-            cap = b->max + 1;
-        }
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            return -ENOMEM;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len = need;
-    b->p[b->len] = '\0';
-    return 0;
-}
-
-static int sb_add_str(struct strbuf *b, const char *s)
-{
-    return sb_add(b, s, strlen(s));
-}
-
-static int sb_add_hex(struct strbuf *b, uint8_t byte)
-{
-    char hex[4];
-    (void)snprintf(hex, sizeof(hex), "\\%02X", byte);
-    return sb_add(b, hex, 3);
-}
-
-/*
- * One attribute value as UTF-8 text that cannot be mistaken for structure: control characters
- * and bytes that are not UTF-8 as \XX (RFC 4514 §2.4's hex pairs), the separators ',' and '+'
- * and the escape '\' itself with a backslash.
- */
-static int sb_add_value(struct strbuf *b, const uint8_t *v, size_t n)
-{
-    struct cursor c = cur_init(span_make(v, n));
-    int r = 0;
-
-    while (r >= 0 && cur_left(&c) > 0) {
-        uint32_t cp;
-        struct span bytes;
-        if (utf8_next(&c, &cp, &bytes) < 0) {
-            uint8_t byte;
-            if (cur_u8(&c, &byte) < 0) {
-                break;
-            }
-            r = sb_add_hex(b, byte);
-        } else if (utf8_is_control(cp)) {
-            for (size_t i = 0; r >= 0 && i < bytes.len; i++) {
-                r = sb_add_hex(b, bytes.p[i]);
-            }
-        } else if (cp == ',' || cp == '+' || cp == '\\') {
-            char esc[2] = { '\\', (char)cp };
-            r = sb_add(b, esc, sizeof(esc));
-        } else {
-            r = sb_add(b, bytes.p, bytes.len);
-        }
-    }
-    return r;
-}
-
-static int sb_add_entry(struct strbuf *b, const X509_NAME_ENTRY *ent)
-{
-    const ASN1_OBJECT *obj = X509_NAME_ENTRY_get_object(ent);
-    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(ent);
-    int nid = OBJ_obj2nid(obj);
-    const char *sn = nid != NID_undef ? OBJ_nid2sn(nid) : NULL;
-    char oid[80];
-    int r;
-
-    if (!sn) {
-        /* An attribute OpenSSL has no name for is shown by its OID, as X509_NAME_print_ex does. */
-        if (OBJ_obj2txt(oid, sizeof(oid), obj, 1) <= 0) {
-            (void)snprintf(oid, sizeof(oid), "UNDEF");
-        }
-        sn = oid;
-    }
-    r = sb_add_str(b, sn);
-    if (r >= 0) {
-        r = sb_add(b, "=", 1);
-    }
-    if (r < 0) {
-        return r;
-    }
-
-    unsigned char *utf8 = NULL;
-    int len = ASN1_STRING_to_UTF8(&utf8, v);
-    if (len >= 0) {
-        r = sb_add_value(b, utf8, (size_t)len);
-        OPENSSL_free(utf8);
-        return r;
-    }
-    /* Not a string type: its bytes in hex (RFC 4514 §2.4's "#" form). */
-    const unsigned char *p = ASN1_STRING_get0_data(v);
-    int n = ASN1_STRING_length(v);
-    r = sb_add(b, "#", 1);
-    for (int i = 0; r >= 0 && p && i < n; i++) {
-        char hex[3];
-        (void)snprintf(hex, sizeof(hex), "%02X", p[i]);
-        r = sb_add(b, hex, 2);
-    }
-    return r;
-}
-
-int dbus_name_format(const X509_NAME *name, char **ret)
-{
-    struct strbuf b = { .max = DBUS_NAME_STR_MAX };
-    int prev_set = -1;
-    int r = 0;
-
-    assert_return(name && ret, -EINVAL);
-    /* Never NULL on success, even for an empty name. */
-    r = sb_add(&b, "", 0);
-    int n = X509_NAME_entry_count(name);
-    for (int i = 0; r >= 0 && i < n; i++) {
-        const X509_NAME_ENTRY *ent = X509_NAME_get_entry(name, i);
-        int set = X509_NAME_ENTRY_set(ent);
-        /* XN_FLAG_SEP_COMMA_PLUS: ',' between RDNs, '+' inside a multi-valued one. */
-        if (i > 0) {
-            r = sb_add(&b, set == prev_set ? "+" : ",", 1);
-        }
-        if (r >= 0) {
-            r = sb_add_entry(&b, ent);
-        }
-        prev_set = set;
-    }
-    if (r < 0) {
-        free(b.p);
-        return r;
-    }
-    *ret = b.p;
-    return 0;
 }
 
 /* ---- the connection (dbus-int.h) ---- */
@@ -661,9 +507,9 @@ static int cert_set_entry(struct dbus_cert *c, struct ep_snapshot *snap, const s
 {
     _cleanup_free_ char *subject = NULL;
     _cleanup_free_ char *issuer = NULL;
-    int r = dbus_name_format(X509_get_subject_name(e->cert), &subject);
+    int r = name_to_oneline(X509_get_subject_name(e->cert), &subject);
     if (r >= 0) {
-        r = dbus_name_format(X509_get_issuer_name(e->cert), &issuer);
+        r = name_to_oneline(X509_get_issuer_name(e->cert), &issuer);
     }
     if (r < 0) {
         return r;

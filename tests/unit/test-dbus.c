@@ -29,128 +29,6 @@ void daemon_endpoint_changed(struct daemon *d, struct endpoint *ep,
     fail_msg("daemon_endpoint_changed is not reached by these tests");
 }
 
-/* ---- dbus_name_format ---- */
-
-/* One attribute to add: a short name or OID, its ASN.1 string type, bytes, and set (0: a new
- * RDN, -1: into the previous one). */
-struct attr {
-    const char *field;
-    int type;
-    const char *value;
-    size_t len; /* 0: strlen(value) */
-    int set;
-};
-
-static X509_NAME *name_make(const struct attr *attrs, size_t n)
-{
-    X509_NAME *name = X509_NAME_new();
-    assert_non_null(name);
-    for (size_t i = 0; i < n; i++) {
-        const struct attr *a = &attrs[i];
-        int len = (int)(a->len ? a->len : strlen(a->value));
-        ASN1_OBJECT *obj = OBJ_txt2obj(a->field, 0);
-        assert_non_null(obj);
-        assert_int_equal(X509_NAME_add_entry_by_OBJ(
-                             name, obj, a->type, (const unsigned char *)a->value, len, -1, a->set),
-                         1);
-        ASN1_OBJECT_free(obj);
-    }
-    return name;
-}
-
-#define UTF8 V_ASN1_UTF8STRING
-#define PRS  V_ASN1_PRINTABLESTRING
-
-static void test_name_format(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *what;
-        struct attr attrs[4];
-        size_t n;
-        const char *expected;
-    } cases[] = {
-        { "empty name", { { 0 } }, 0, "" },
-        { "certificate order, commas",
-          { { "C", PRS, "US", 0, 0 }, { "O", UTF8, "Acme", 0, 0 }, { "CN", UTF8, "host", 0, 0 } },
-          3,
-          "C=US,O=Acme,CN=host" },
-        { "multi-valued RDN joined with '+'",
-          { { "CN", UTF8, "a", 0, 0 }, { "OU", UTF8, "b", 0, -1 }, { "O", UTF8, "c", 0, 0 } },
-          3,
-          "CN=a+OU=b,O=c" },
-        { "separators and the escape escaped",
-          { { "O", UTF8, "Acme, Inc.", 0, 0 }, { "OU", UTF8, "a+b\\c", 0, 0 } },
-          2,
-          "O=Acme\\, Inc.,OU=a\\+b\\\\c" },
-        { "'=' needs no escape", { { "CN", UTF8, "a=b", 0, 0 } }, 1, "CN=a=b" },
-        { "UTF-8 kept as it is", { { "O", UTF8, "M\xc3\xbcller", 0, 0 } }, 1, "O=M\xc3\xbcller" },
-        { "control characters as hex pairs",
-          { { "CN", UTF8, "a\nb\x7f", 0, 0 }, { "O", UTF8, "x\xc2\x85y", 0, 0 } },
-          2,
-          "CN=a\\0Ab\\7F,O=x\\C2\\85y" },
-        { "an embedded NUL", { { "CN", UTF8, "a\0b", 3, 0 } }, 1, "CN=a\\00b" },
-        { "email address by its short name",
-          { { "emailAddress", V_ASN1_IA5STRING, "a@b.c", 0, 0 } },
-          1,
-          "emailAddress=a@b.c" },
-        { "an attribute without a name by its OID",
-          { { "1.2.3.4", UTF8, "x", 0, 0 } },
-          1,
-          "1.2.3.4=x" },
-        { "BMPString converted to UTF-8",
-          { { "CN", V_ASN1_BMPSTRING, "\0h\0\xe9", 4, 0 } },
-          1,
-          "CN=h\xc3\xa9" },
-        { "invalid UTF-8 in a UTF8String shown as hex",
-          { { "CN", UTF8, "a\xff", 0, 0 } },
-          1,
-          "CN=#61FF" },
-    };
-
-    for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-        X509_NAME *name = name_make(cases[i].attrs, cases[i].n);
-        char *s = NULL;
-        int r = dbus_name_format(name, &s);
-        if (r < 0 || strcmp(s, cases[i].expected) != 0) {
-            fail_msg("%s: r=%d got '%s', want '%s'", cases[i].what, r, s ? s : "(null)",
-                     cases[i].expected);
-        }
-        free(s);
-        X509_NAME_free(name);
-    }
-}
-
-static void test_name_format_limit(void **state)
-{
-    (void)state;
-    /* At the limit: "1.2.3.4=" and the value fill DBUS_NAME_STR_MAX exactly; one more is
-     * -E2BIG, and *ret stays as it was. */
-    size_t prefix = strlen("1.2.3.4=");
-    for (size_t extra = 0; extra < 2; extra++) {
-        size_t len = DBUS_NAME_STR_MAX - prefix + extra;
-        char *v = malloc(len + 1);
-        assert_non_null(v);
-        memset(v, 'x', len);
-        v[len] = '\0';
-        struct attr a = { "1.2.3.4", UTF8, v, len, 0 };
-        X509_NAME *name = name_make(&a, 1);
-        char sentinel[] = "untouched";
-        char *s = sentinel;
-        int r = dbus_name_format(name, &s);
-        if (extra == 0) {
-            assert_int_equal(r, 0);
-            assert_int_equal(strlen(s), DBUS_NAME_STR_MAX);
-            free(s);
-        } else {
-            assert_int_equal(r, -E2BIG);
-            assert_ptr_equal(s, sentinel);
-        }
-        X509_NAME_free(name);
-        free(v);
-    }
-}
-
 /* ---- dbus_error_name ---- */
 
 static void test_error_names(void **state)
@@ -350,9 +228,10 @@ static void test_client_cert(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_name_format),   cmocka_unit_test(test_name_format_limit),
-        cmocka_unit_test(test_error_names),   cmocka_unit_test(test_text_safe),
-        cmocka_unit_test(test_no_connection), cmocka_unit_test(test_client_cert),
+        cmocka_unit_test(test_error_names),
+        cmocka_unit_test(test_text_safe),
+        cmocka_unit_test(test_no_connection),
+        cmocka_unit_test(test_client_cert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

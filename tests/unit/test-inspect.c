@@ -501,6 +501,47 @@ static void test_rfc4514(void **state)
     X509_NAME_free(n);
 }
 
+/* The one-line form OpenBMC shows Subject and Issuer in: certificate order, same escapes. */
+static void test_oneline(void **state)
+{
+    (void)state;
+    char *s = NULL;
+    X509_NAME *n = X509_NAME_new();
+    assert_non_null(n);
+
+    assert_int_equal(name_to_oneline(n, &s), 0);
+    assert_string_equal(s, "");
+    free(s);
+
+    add_entry(n, "C", MBSTRING_ASC, "US", -1, 0);
+    add_entry(n, "O", MBSTRING_UTF8, "Acme, M\xc3\xbcller+Co", -1, 0);
+    /* A multi-valued RDN: '+' inside it, in its own order. */
+    add_entry(n, "CN", MBSTRING_ASC, "host", -1, 0);
+    add_entry(n, "UID", MBSTRING_ASC, "a\nb", -1, -1);
+    assert_int_equal(name_to_oneline(n, &s), 0);
+    assert_string_equal(s, "C=US,O=Acme\\, M\xc3\xbcller\\+Co,CN=host+UID=a\\0Ab");
+    free(s);
+    /* The same attributes reversed (the multi-valued RDN's too), in RFC 4514's form. */
+    assert_int_equal(name_to_rfc4514(n, &s), 0);
+    assert_string_equal(s, "UID=a\\0Ab+CN=host,O=Acme\\, M\xc3\xbcller\\+Co,C=US");
+    free(s);
+    X509_NAME_free(n);
+
+    /* Bounded as name_to_rfc4514. */
+    n = X509_NAME_new();
+    assert_non_null(n);
+    char cn[61];
+    memset(cn, 'a', 60);
+    cn[60] = '\0';
+    for (size_t i = 0; i < CERTD_DN_STR_MAX / 64 + 1; i++) {
+        add_entry(n, "CN", MBSTRING_ASC, cn, -1, 0);
+    }
+    s = NULL;
+    assert_int_equal(name_to_oneline(n, &s), -EBADMSG);
+    assert_null(s);
+    X509_NAME_free(n);
+}
+
 /* --- hostile strings: nothing reaches a terminal, JSON or D-Bus raw ----------------------- */
 
 struct san {
@@ -948,6 +989,7 @@ int main(void)
         cmocka_unit_test(test_eku_unknown_and_limits),
         cmocka_unit_test(test_bad_fields),
         cmocka_unit_test(test_rfc4514),
+        cmocka_unit_test(test_oneline),
         cmocka_unit_test(test_hostile_sans),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_unicode_names),

@@ -261,20 +261,25 @@ static int rfc4514_hex_der(struct strbuf *sb, const ASN1_STRING *s)
     return r;
 }
 
-static int rfc4514_render(const X509_NAME *name, struct strbuf *sb)
+/*
+ * The name's AVAs, escaped as RFC 4514 §2.4 says, ',' between RDNs and '+' inside a
+ * multi-valued one; is_der_order: in certificate (DER) order, as OpenSSL's one-line form,
+ * else last RDN first (RFC 4514 §2.1).
+ */
+static int rfc4514_render(const X509_NAME *name, bool is_der_order, struct strbuf *sb)
 {
     int n = X509_NAME_entry_count(name);
     int prev_set = -1;
     int r;
 
-    /* RFC 4514 §2.1: the last RDN of the DER sequence comes first. */
-    for (int i = n - 1; i >= 0; i--) {
+    for (int k = 0; k < n; k++) {
+        int i = is_der_order ? k : n - 1 - k;
         const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
         if (!e) {
             return -EBADMSG;
         }
         int set = X509_NAME_ENTRY_set(e);
-        if (i != n - 1) {
+        if (k > 0) {
             /* AVAs of one multi-valued RDN share a set index: join them with '+'. */
             r = sb_str(sb, set == prev_set ? "+" : ",");
             if (r < 0) {
@@ -318,7 +323,7 @@ static int rfc4514_render(const X509_NAME *name, struct strbuf *sb)
     return 0;
 }
 
-int name_to_rfc4514(const X509_NAME *name, char **ret)
+static int name_render(const X509_NAME *name, bool is_der_order, char **ret)
 {
     assert_return(name && ret, -EINVAL);
 
@@ -327,12 +332,22 @@ int name_to_rfc4514(const X509_NAME *name, char **ret)
     if (r < 0) {
         return r;
     }
-    r = rfc4514_render(name, &sb);
+    r = rfc4514_render(name, is_der_order, &sb);
     if (r < 0) {
         return r;
     }
     *ret = TAKE_PTR(sb.p);
     return 0;
+}
+
+int name_to_rfc4514(const X509_NAME *name, char **ret)
+{
+    return name_render(name, false, ret);
+}
+
+int name_to_oneline(const X509_NAME *name, char **ret)
+{
+    return name_render(name, true, ret);
 }
 
 /*

@@ -104,6 +104,13 @@ DEFINE_CLEANUP_STRUCT(cert_info, cert_info_free)
  */
 _must_check_ int name_to_rfc4514(const X509_NAME *name, char **ret);
 
+/*
+ * The same in certificate (DER) order, as OpenSSL's one-line form with XN_FLAG_SEP_COMMA_PLUS
+ * shows a name and OpenBMC's certificate manager publishes Subject and Issuer ("C=US,O=Acme,
+ * CN=host"), values escaped as above (so "O=Acme\, Inc" is one attribute). Same errors.
+ */
+_must_check_ int name_to_oneline(const X509_NAME *name, char **ret);
+
 /* Names for CERT_KU_* / CERT_EKU_* bits ("digitalSignature", "serverAuth"), for display. */
 const char *key_usage_bit_name(uint32_t bit);
 
