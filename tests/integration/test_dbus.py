@@ -16,15 +16,18 @@ import hashlib
 import ipaddress
 import os
 import re
+import shutil
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import (CA, CSR_EVERY_SUBJECT, Bus, Client, PrivateBus, cert_pem, check_csr_subject,
-                      dn, key_pem, ok, served_cert, stop_process, wait_for)
+from conftest import (CA, CSR_EVERY_SUBJECT, Bus, Certd, Client, PrivateBus, cert_pem,
+                      check_csr_subject, dn, key_pem, no_secrets, ok, served_cert, stop_process,
+                      wait_for)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -934,11 +937,11 @@ def test_bad_inputs_change_nothing(dcertd, ca, tmp_path):
     assert id_re(P_LDAP).fullmatch(install(d, P_LDAP, write(tmp_path, "ok.pem", pem)))
 
 
-def test_unreadable_file(dcertd, ca, tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads a file whatever its mode: no unreadable file to offer "
-                    "(the non-regular cases cover files certd cannot use)")
-    d = dcertd
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def unreadable_install(d, ca, tmp_path):
+    """Install of a file in a directory certd may not enter: InvalidArgument, nothing kept."""
     _c, _k, pem = ca.leaf("locked.certd.test", eku=(ExtendedKeyUsageOID.CLIENT_AUTH,))
     locked = tmp_path / "locked"
     locked.mkdir()
@@ -950,6 +953,42 @@ def test_unreadable_file(dcertd, ca, tmp_path):
     finally:
         locked.chmod(0o700)
     assert dbus_certs(d, P_LDAP) == {}
+
+
+def test_unreadable_file(certd_exe, certctl, ca, tmp_path, monkeypatch):
+    """A file certd cannot read. Root reads any file whatever its mode, so as root certd runs
+    as nobody here, on a bus that lets nobody connect."""
+    if os.geteuid() != 0:
+        pb = PrivateBus()
+        run_as = []
+    else:
+        p = subprocess.run(NOBODY + ["test", "-x", certd_exe], timeout=60)
+        if p.returncode != 0:
+            pytest.skip(f"nobody cannot run {certd_exe} (a directory on its path is closed)")
+        pb = PrivateBus(extra='<policy context="default"><allow user="*"/></policy>')
+        os.chmod(pb.dir, 0o755)
+        run_as = NOBODY
+    base = tempfile.mkdtemp(prefix="certd-unreadable-")
+    d = None
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", pb.address)
+        d = Certd(certd_exe, certctl, base, config=CONFIG)
+        os.chmod(base, 0o755)
+        if run_as:
+            os.chown(base, 65534, 65534)
+        plain = d.command
+        d.command = lambda: run_as + plain()
+        d.start()
+        d.bus = pb.bus
+        wait_for_names(pb.bus, d)
+        unreadable_install(d, ca, tmp_path)
+        assert d.stop() == 0
+    finally:
+        if d is not None:
+            d.kill()
+            no_secrets(d.log(), "the log of certd")
+        pb.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_client_holds_one_certificate(dcertd, ca, tmp_path):
